@@ -1,0 +1,2 @@
+//! Infrastructure around the core: the local stack (`pms-local`), the ops CLI (`pmsctl`), and
+//! the vendor simulators.

@@ -1,0 +1,270 @@
+//! Hotel configuration: which PMS, where, in which time zone, and how to sync and cache it.
+//! Field names mirror the seed's YAML (`lookAheadDays`, `guestTTL`, `maxAttempts`...).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::domain::{Currency, HotelId, PropertyTz, Provider, ValidationError};
+use crate::pms::RetrySettings;
+
+/// One feed's sync settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FeedSettings {
+    pub enabled: bool,
+    /// Cron in the seed's notation; the deployed schedule is the EventBridge rule, and a feed
+    /// whose schedule is slower than the tick is skipped on ticks that do not match it.
+    pub schedule: String,
+    pub look_ahead_days: u32,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            schedule: "*/5 * * * *".into(),
+            look_ahead_days: 1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuestProfileMode {
+    /// Fetch profiles when asked (the seed's default).
+    OnDemand,
+    /// Refresh the profiles of synced reservations' guests during syncs.
+    WithReservations,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GuestProfileSettings {
+    pub mode: GuestProfileMode,
+}
+
+impl Default for GuestProfileSettings {
+    fn default() -> Self {
+        Self {
+            mode: GuestProfileMode::OnDemand,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SyncSettings {
+    pub arrivals: FeedSettings,
+    pub departures: FeedSettings,
+    pub in_house: FeedSettings,
+    pub room_status: FeedSettings,
+    /// The reservations delta since the watermark.
+    pub reservations: FeedSettings,
+    pub guest_profiles: GuestProfileSettings,
+    /// How far the delta window reaches back before the watermark, in seconds.
+    pub overlap_seconds: u32,
+    /// Sync run records expire after this many days.
+    pub run_retention_days: u32,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            arrivals: FeedSettings::default(),
+            departures: FeedSettings::default(),
+            in_house: FeedSettings::default(),
+            room_status: FeedSettings::default(),
+            reservations: FeedSettings::default(),
+            guest_profiles: GuestProfileSettings::default(),
+            overlap_seconds: 120,
+            run_retention_days: 30,
+        }
+    }
+}
+
+/// Read-through cache TTLs in seconds (the seed's `cache:` block).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheSettings {
+    #[serde(rename = "guestTTL")]
+    pub guest_ttl: u32,
+    #[serde(rename = "reservationTTL")]
+    pub reservation_ttl: u32,
+    #[serde(rename = "roomStatusTTL")]
+    pub room_status_ttl: u32,
+    /// A value older than `ttl × staleFactor` is not served even when the PMS is down.
+    #[serde(rename = "staleFactor")]
+    pub stale_factor: u32,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            guest_ttl: 3600,
+            reservation_ttl: 300,
+            room_status_ttl: 60,
+            stale_factor: 2,
+        }
+    }
+}
+
+/// Client-side rate limit for the vendor API, shared by every Lambda instance of the hotel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitSettings {
+    pub requests: u32,
+    pub per_seconds: u32,
+}
+
+impl RateLimitSettings {
+    /// The vendors' published limits (OHIP: the seed's 100/min per hotel).
+    pub fn default_for(provider: Provider) -> Option<Self> {
+        match provider {
+            Provider::Opera => Some(Self {
+                requests: 100,
+                per_seconds: 60,
+            }),
+            Provider::Mews => Some(Self {
+                requests: 200,
+                per_seconds: 30,
+            }),
+            Provider::Cloudbeds => Some(Self {
+                requests: 5,
+                per_seconds: 1,
+            }),
+            Provider::Mock => None,
+        }
+    }
+}
+
+/// Vendor-specific, non-secret settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VendorSettings {
+    /// OHIP gateway, Mews platform address, Cloudbeds API root; the simulator's URL locally.
+    pub base_url: Option<Url>,
+    /// The hotel's id at the vendor: OHIP hotel code (`x-hotelid`), Cloudbeds `propertyID`,
+    /// Mews enterprise id.
+    pub property_id: Option<String>,
+    /// Mews service (stay) that reservations and orders belong to.
+    pub service_id: Option<String>,
+    /// Default revenue center / transaction code / accounting category for charges.
+    pub default_revenue_center: Option<String>,
+    /// OHIP external system code for business events.
+    pub external_system_code: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HotelConfig {
+    pub hotel_id: HotelId,
+    pub name: String,
+    pub provider: Provider,
+    pub time_zone: PropertyTz,
+    pub currency: Currency,
+    pub enabled: bool,
+    #[serde(default)]
+    pub vendor: VendorSettings,
+    #[serde(default)]
+    pub sync: SyncSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
+    #[serde(default)]
+    pub retry: RetrySettings,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSettings>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl HotelConfig {
+    pub fn new(
+        hotel_id: HotelId,
+        name: impl Into<String>,
+        provider: Provider,
+        time_zone: PropertyTz,
+        currency: Currency,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            hotel_id,
+            name: name.into(),
+            provider,
+            time_zone,
+            currency,
+            enabled: true,
+            vendor: VendorSettings::default(),
+            sync: SyncSettings::default(),
+            cache: CacheSettings::default(),
+            retry: RetrySettings::default(),
+            rate_limit: RateLimitSettings::default_for(provider),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.name.trim().is_empty() {
+            return Err(ValidationError::new("name", "must not be empty"));
+        }
+        if self.provider != Provider::Mock && self.vendor.base_url.is_none() {
+            return Err(ValidationError::new(
+                "baseUrl",
+                format!("a {} hotel needs the vendor's base URL", self.provider),
+            ));
+        }
+        if let Some(url) = &self.vendor.base_url {
+            if !matches!(url.scheme(), "https" | "http") {
+                return Err(ValidationError::new("baseUrl", "must be an http(s) URL"));
+            }
+        }
+        if matches!(self.provider, Provider::Opera | Provider::Cloudbeds)
+            && self.vendor.property_id.is_none()
+        {
+            return Err(ValidationError::new(
+                "propertyId",
+                format!(
+                    "a {} hotel needs its property id at the vendor",
+                    self.provider
+                ),
+            ));
+        }
+        if self.cache.stale_factor < 1 {
+            return Err(ValidationError::new("staleFactor", "must be at least 1"));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(ValidationError::new("maxAttempts", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_yaml_names_and_defaults() {
+        let json = serde_json::to_value(SyncSettings::default()).unwrap();
+        assert_eq!(json["arrivals"]["lookAheadDays"], 1);
+        assert_eq!(json["arrivals"]["schedule"], "*/5 * * * *");
+        let cache = serde_json::to_value(CacheSettings::default()).unwrap();
+        assert_eq!(cache["guestTTL"], 3600);
+        assert_eq!(cache["reservationTTL"], 300);
+        assert_eq!(cache["roomStatusTTL"], 60);
+        let retry = serde_json::to_value(RetrySettings::default()).unwrap();
+        assert_eq!(retry["maxAttempts"], 3);
+        assert_eq!(retry["initialDelay"], 1000);
+        assert_eq!(retry["maxDelay"], 30000);
+    }
+
+    #[test]
+    fn partial_config_fills_defaults() {
+        let s: SyncSettings =
+            serde_json::from_value(serde_json::json!({"arrivals": {"lookAheadDays": 3}})).unwrap();
+        assert_eq!(s.arrivals.look_ahead_days, 3);
+        assert!(s.arrivals.enabled);
+        assert!(s.room_status.enabled);
+    }
+}

@@ -1,0 +1,286 @@
+//! Validated identifiers. Every value that crosses a boundary (HTTP, queue, vendor, store key)
+//! is parsed into one of these, so the rest of the code never re-validates and no key can be
+//! built from an unchecked string (store keys embed these values between `#` separators).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::ValidationError;
+
+fn check_token(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if value.len() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| !allowed(*c)) {
+        return Err(ValidationError::new(
+            field,
+            format!("contains a character that is not allowed: {c:?}"),
+        ));
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident, $field:literal, $max:expr, $allowed:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: impl Into<String>) -> Result<Self, ValidationError> {
+                let value = value.into();
+                let trimmed = value.trim();
+                check_token($field, trimmed, $max, $allowed)?;
+                Ok(Self(trimmed.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+fn slug_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// Printable, no separators used in store keys (`#`), no whitespace or control characters.
+fn external_char(c: char) -> bool {
+    (c.is_ascii_graphic() && c != '#') || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+}
+
+string_id!(
+    /// Our id for a hotel (tenant). Lower/upper ASCII letters, digits, `-` and `_`, at most 64.
+    HotelId,
+    "hotelId",
+    64,
+    slug_char
+);
+
+string_id!(
+    /// A vendor's identifier for an entity (Mews GUID, OHIP id, Cloudbeds numeric id).
+    ExternalId,
+    "externalId",
+    128,
+    external_char
+);
+
+string_id!(
+    /// The confirmation number a guest quotes (OHIP `Confirmation`, Mews `Number`, Cloudbeds id).
+    ConfirmationNumber,
+    "confirmationNumber",
+    64,
+    external_char
+);
+
+string_id!(
+    /// A room's number or name as the property labels it ("101", "A-12").
+    RoomNumber,
+    "roomNumber",
+    32,
+    external_char
+);
+
+string_id!(
+    /// A room type code (OHIP room type, Mews resource category, Cloudbeds room type name).
+    RoomTypeCode,
+    "roomType",
+    64,
+    |c: char| external_char(c) || c == ' '
+);
+
+/// The PMS a hotel runs. `Mock` is our deterministic in-memory PMS for local work and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Opera,
+    Mews,
+    Cloudbeds,
+    Mock,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 4] = [
+        Provider::Opera,
+        Provider::Mews,
+        Provider::Cloudbeds,
+        Provider::Mock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Opera => "opera",
+            Provider::Mews => "mews",
+            Provider::Cloudbeds => "cloudbeds",
+            Provider::Mock => "mock",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "opera" | "ohip" | "opera_cloud" => Ok(Provider::Opera),
+            "mews" => Ok(Provider::Mews),
+            "cloudbeds" => Ok(Provider::Cloudbeds),
+            "mock" => Ok(Provider::Mock),
+            other => Err(ValidationError::new(
+                "provider",
+                format!("unknown provider {other:?} (expected opera, mews, cloudbeds or mock)"),
+            )),
+        }
+    }
+}
+
+/// Our id of a canonical record: `{provider}:{external id}`, stable across syncs and webhooks.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RecordId {
+    provider: Provider,
+    external: ExternalId,
+}
+
+impl RecordId {
+    pub fn new(provider: Provider, external: ExternalId) -> Self {
+        Self { provider, external }
+    }
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+    pub fn external(&self) -> &ExternalId {
+        &self.external
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.provider, self.external)
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({self})")
+    }
+}
+
+impl FromStr for RecordId {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (provider, external) = s
+            .split_once(':')
+            .ok_or_else(|| ValidationError::new("id", "expected `provider:externalId`"))?;
+        Ok(Self::new(provider.parse()?, ExternalId::parse(external)?))
+    }
+}
+
+impl TryFrom<String> for RecordId {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<RecordId> for String {
+    fn from(value: RecordId) -> String {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hotel_id_rejects_separators_and_blanks() {
+        assert!(HotelId::parse("grand-plaza_01").is_ok());
+        assert!(HotelId::parse("").is_err());
+        assert!(HotelId::parse("a#b").is_err());
+        assert!(HotelId::parse("a b").is_err());
+        assert!(HotelId::parse("x".repeat(65)).is_err());
+        assert_eq!(HotelId::parse("  h1 ").unwrap().as_str(), "h1");
+    }
+
+    #[test]
+    fn external_ids_allow_guids_and_reject_hash() {
+        assert!(ExternalId::parse("bfee2c44-1f84-4326-a862-5289598f6e2d").is_ok());
+        assert!(ExternalId::parse("601917-0").is_ok());
+        assert!(ExternalId::parse("a#b").is_err());
+    }
+
+    #[test]
+    fn provider_parses_aliases_and_rejects_unknown() {
+        assert_eq!("OHIP".parse::<Provider>().unwrap(), Provider::Opera);
+        let err = "protel".parse::<Provider>().unwrap_err();
+        assert_eq!(err.field, "provider");
+    }
+
+    #[test]
+    fn record_id_round_trips() {
+        let id: RecordId = "mews:abc-1".parse().unwrap();
+        assert_eq!(id.provider(), Provider::Mews);
+        assert_eq!(id.to_string(), "mews:abc-1");
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, "\"mews:abc-1\"");
+    }
+}

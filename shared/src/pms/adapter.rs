@@ -1,0 +1,114 @@
+//! The PMS adapter: the seed's interface plus what it lacked (capabilities, a delta read, and
+//! writes that return receipts). One adapter instance serves one hotel.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::error::PmsResult;
+use crate::domain::{
+    BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
+    ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference, Provider, Reservation,
+    RoomNumber, RoomStatus, WriteReceipt,
+};
+
+/// One record a list read could not fetch or map. The rest of the list is still returned, so one
+/// bad record never hides the others; callers count these and report them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    /// The vendor's id of the record.
+    pub id: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A list read: the records, and those that failed individually.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fetched<T> {
+    pub items: Vec<T>,
+    pub failures: Vec<ItemFailure>,
+}
+
+impl<T> Fetched<T> {
+    pub fn ok(items: Vec<T>) -> Self {
+        Self {
+            items,
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// A "changed since" window, both ends inclusive (vendors' own convention).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeWindow {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait PmsAdapter: Send + Sync {
+    fn provider(&self) -> Provider;
+    fn capabilities(&self) -> Capabilities;
+    /// Vendor HTTP calls made by this instance so far (for sync reports and benchmarks).
+    fn calls_made(&self) -> u64 {
+        0
+    }
+
+    /// Establishes a session (fetches a token where the vendor needs one). Idempotent.
+    async fn connect(&self) -> PmsResult<()>;
+    /// Forgets sessions and cached tokens.
+    async fn disconnect(&self) -> PmsResult<()>;
+    /// A cheap authenticated read; never fails, reports.
+    async fn health_check(&self) -> HealthStatus;
+
+    // Guests
+    async fn get_guest(&self, guest_id: &ExternalId) -> PmsResult<Option<Guest>>;
+    async fn search_guests(&self, query: &GuestQuery) -> PmsResult<Vec<Guest>>;
+    async fn update_guest_preferences(
+        &self,
+        guest_id: &ExternalId,
+        preferences: &[Preference],
+    ) -> PmsResult<WriteReceipt>;
+
+    // Reservations
+    async fn get_reservation(
+        &self,
+        confirmation: &ConfirmationNumber,
+    ) -> PmsResult<Option<Reservation>>;
+    async fn arrivals(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>>;
+    async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>>;
+    async fn in_house(&self) -> PmsResult<Fetched<Reservation>>;
+    async fn add_reservation_note(
+        &self,
+        confirmation: &ConfirmationNumber,
+        note: &Note,
+    ) -> PmsResult<WriteReceipt>;
+    async fn update_checkout(
+        &self,
+        confirmation: &ConfirmationNumber,
+        change: &CheckoutChange,
+    ) -> PmsResult<WriteReceipt>;
+
+    // Financials
+    async fn post_charge(
+        &self,
+        confirmation: &ConfirmationNumber,
+        charge: &Charge,
+    ) -> PmsResult<ChargeReceipt>;
+    /// Looks on the folio for a charge we posted with `reference`: how a write whose outcome is
+    /// unknown (timeout, crash) is resolved before it is sent again.
+    async fn find_charge(
+        &self,
+        confirmation: &ConfirmationNumber,
+        reference: &str,
+    ) -> PmsResult<Option<ChargeReceipt>>;
+    async fn get_balance(&self, confirmation: &ConfirmationNumber) -> PmsResult<Money>;
+
+    // Rooms
+    async fn room_status(&self, room: &RoomNumber) -> PmsResult<Option<RoomStatus>>;
+    async fn room_statuses(&self) -> PmsResult<Vec<RoomStatus>>;
+
+    /// Reservations created or changed within `window`, by the vendor's delta mechanism.
+    async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>>;
+}

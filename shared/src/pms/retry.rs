@@ -1,0 +1,329 @@
+//! The seed's retry policy: `maxAttempts` 3, 1 s initial delay, ×2, capped at 30 s, then 0–50 %
+//! jitter added (so a capped delay can reach 45 s), retrying only the seed's retryable list. A
+//! `Retry-After` from the vendor replaces the computed delay.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+use super::error::{PmsError, DEFAULT_RETRYABLE};
+
+/// The hotel-configurable retry settings, mirroring the seed's YAML (`retry:` block).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RetrySettings {
+    pub max_attempts: u32,
+    pub initial_delay: u64,
+    pub max_delay: u64,
+    pub backoff_multiplier: f64,
+    pub jitter: bool,
+    pub retryable_errors: Vec<String>,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_delay: 1000,
+            max_delay: 30_000,
+            backoff_multiplier: 2.0,
+            jitter: true,
+            retryable_errors: DEFAULT_RETRYABLE.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub multiplier: f64,
+    pub jitter: bool,
+    pub retryable: Vec<String>,
+    /// A `Retry-After` longer than this is not waited in-process: the error is returned so the
+    /// queue can bring the work back later instead of holding a Lambda idle.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetrySettings::default().into()
+    }
+}
+
+impl From<RetrySettings> for RetryPolicy {
+    fn from(s: RetrySettings) -> Self {
+        Self {
+            max_attempts: s.max_attempts.max(1),
+            initial_delay: Duration::from_millis(s.initial_delay),
+            max_delay: Duration::from_millis(s.max_delay),
+            multiplier: if s.backoff_multiplier >= 1.0 {
+                s.backoff_multiplier
+            } else {
+                1.0
+            },
+            jitter: s.jitter,
+            retryable: s.retryable_errors,
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all (for callers that retry at another level, e.g. the queue).
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The delay after failed attempt `attempt` (1-based), before jitter:
+    /// `min(initial × multiplier^(attempt-1), max)`.
+    pub fn base_delay(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(63) as i32;
+        let ms = self.initial_delay.as_millis() as f64 * self.multiplier.powi(exp);
+        let capped = ms.min(self.max_delay.as_millis() as f64);
+        Duration::from_millis(capped as u64)
+    }
+
+    /// The delay after failed attempt `attempt`, with the seed's jitter: base + U[0, base/2),
+    /// floored to whole milliseconds.
+    pub fn backoff<R: Rng + ?Sized>(&self, attempt: u32, rng: &mut R) -> Duration {
+        let base = self.base_delay(attempt).as_millis() as f64;
+        let delay = if self.jitter && base > 0.0 {
+            base + rng.random_range(0.0..base * 0.5)
+        } else {
+            base
+        };
+        Duration::from_millis(delay.floor() as u64)
+    }
+
+    /// Whether `err` is in this policy's retryable list.
+    pub fn is_retryable(&self, err: &PmsError) -> bool {
+        err.retry_token()
+            .is_some_and(|t| self.retryable.iter().any(|r| r == &t))
+    }
+
+    /// What to wait after failed attempt `attempt` with `err`: `None` to stop retrying.
+    pub fn next_delay<R: Rng + ?Sized>(
+        &self,
+        attempt: u32,
+        err: &PmsError,
+        rng: &mut R,
+    ) -> Option<Duration> {
+        if attempt >= self.max_attempts || !self.is_retryable(err) {
+            return None;
+        }
+        match err.retry_after() {
+            Some(wait) if wait > self.max_retry_after => None,
+            Some(wait) => Some(wait),
+            None => Some(self.backoff(attempt, rng)),
+        }
+    }
+
+    /// Runs `op` (given the 1-based attempt number) until it succeeds, fails with an error that
+    /// is not retryable, or `max_attempts` attempts have been made.
+    pub async fn run<T, F, Fut>(&self, operation: &str, mut op: F) -> Result<T, PmsError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, PmsError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match op(attempt).await {
+                Ok(v) => return Ok(v),
+                Err(err) => {
+                    let delay = self.next_delay(attempt, &err, &mut rand::rng());
+                    let Some(delay) = delay else {
+                        return Err(err);
+                    };
+                    tracing::warn!(
+                        operation,
+                        attempt,
+                        max_attempts = self.max_attempts,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %err,
+                        "retrying PMS call"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::pms::error::UnavailableCause;
+
+    fn no_jitter() -> RetryPolicy {
+        RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.max_attempts, 3);
+        assert_eq!(p.initial_delay, Duration::from_secs(1));
+        assert_eq!(p.max_delay, Duration::from_secs(30));
+        assert_eq!(p.multiplier, 2.0);
+        assert!(p.jitter);
+        assert_eq!(
+            p.retryable,
+            [
+                "ETIMEDOUT",
+                "ECONNRESET",
+                "ECONNREFUSED",
+                "429",
+                "500",
+                "502",
+                "503",
+                "504"
+            ]
+        );
+    }
+
+    #[test]
+    fn delays_without_jitter_double_and_cap() {
+        let p = no_jitter();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let delays: Vec<u64> = (1..=7)
+            .map(|a| p.backoff(a, &mut rng).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    }
+
+    #[test]
+    fn jittered_delays_stay_within_the_seed_bounds() {
+        let p = RetryPolicy::default();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        for attempt in 1..=8u32 {
+            let base = p.base_delay(attempt).as_millis() as u64;
+            let (mut lo, mut hi) = (u64::MAX, 0);
+            for _ in 0..2000 {
+                let d = p.backoff(attempt, &mut rng).as_millis() as u64;
+                assert!(
+                    d >= base && d < base + base / 2,
+                    "attempt {attempt}: {d} not in [{base}, {})",
+                    base + base / 2
+                );
+                lo = lo.min(d);
+                hi = hi.max(d);
+            }
+            // The jitter really spreads the delays over most of the range.
+            assert!(hi - lo > base / 3, "attempt {attempt}: spread {lo}..{hi}");
+        }
+        // The cap applies before jitter: a capped delay is in [30 s, 45 s).
+        let d = p.backoff(10, &mut rng);
+        assert!(d >= Duration::from_secs(30) && d < Duration::from_secs(45));
+    }
+
+    #[test]
+    fn retry_after_replaces_the_backoff() {
+        let p = RetryPolicy::default();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let err = PmsError::RateLimited {
+            retry_after: Some(Duration::from_secs(7)),
+            request_id: None,
+        };
+        assert_eq!(
+            p.next_delay(1, &err, &mut rng),
+            Some(Duration::from_secs(7))
+        );
+        let too_long = PmsError::RateLimited {
+            retry_after: Some(Duration::from_secs(600)),
+            request_id: None,
+        };
+        assert_eq!(p.next_delay(1, &too_long, &mut rng), None);
+        let no_header = PmsError::RateLimited {
+            retry_after: None,
+            request_id: None,
+        };
+        let d = p.next_delay(1, &no_header, &mut rng).unwrap();
+        assert!(d >= Duration::from_secs(1) && d < Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn only_listed_errors_are_retried() {
+        let p = RetryPolicy::default();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let e503 = PmsError::unavailable(UnavailableCause::Http(503), "down");
+        let e501 = PmsError::unavailable(UnavailableCause::Http(501), "nope");
+        assert!(p.next_delay(1, &e503, &mut rng).is_some());
+        assert!(p.next_delay(1, &e501, &mut rng).is_none());
+        assert!(p
+            .next_delay(1, &PmsError::invalid("bad"), &mut rng)
+            .is_none());
+        // The list is configuration: a hotel may drop 503.
+        let narrow = RetryPolicy {
+            retryable: vec!["ETIMEDOUT".into()],
+            ..RetryPolicy::default()
+        };
+        assert!(narrow.next_delay(1, &e503, &mut rng).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_stop_at_max() {
+        let p = RetryPolicy::default();
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let result: Result<(), _> = p
+            .run("get_reservation", |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(PmsError::unavailable(UnavailableCause::Http(503), "down")) }
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        // Two waits: [1 s, 1.5 s) + [2 s, 3 s).
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(3) && waited < Duration::from_millis(4500),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn non_retryable_fails_at_once_and_success_stops() {
+        let p = RetryPolicy::default();
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = p
+            .run("post_charge", |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(PmsError::invalid("bad transaction code")) }
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = AtomicU32::new(0);
+        let result = p
+            .run("get_balance", |attempt| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if attempt < 2 {
+                        Err(PmsError::unavailable(UnavailableCause::Timeout, "slow"))
+                    } else {
+                        Ok(attempt)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(result.unwrap(), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
