@@ -1,2 +1,4 @@
 //! Infrastructure around the core: the local stack (`pms-local`), the ops CLI (`pmsctl`), and
 //! the vendor simulators.
+
+pub mod ctl;

@@ -5,7 +5,15 @@
 //! Secrets Manager and EventBridge, [`memory`] in memory for unit tests, and [`pms`] holds the
 //! vendor adapters. Lambda functions wire these from the environment and stay thin.
 
+pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod memory;
+pub mod obs;
 pub mod pms;
 pub mod ports;
+pub mod records;
+pub mod registry;
+pub mod runtime;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

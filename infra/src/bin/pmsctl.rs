@@ -1,1 +1,61 @@
-fn main() {}
+//! `pmsctl`: hotels, partner tokens, and (as they land) PMS calls, syncs and the DLQ.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pms_infra::ctl::{self, hotel::HotelCommand, token::TokenCommand, CtlError};
+
+#[derive(Debug, Parser)]
+#[command(name = "pmsctl", version, about = "Operate the PMS integration layer")]
+struct Cli {
+    /// Local stack description written by `make dev` (used when TABLE_NAME etc. are not set).
+    #[arg(
+        long,
+        global = true,
+        default_value = ".local/stack.json",
+        env = "PMS_STACK_FILE"
+    )]
+    stack_file: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Hotel configurations.
+    #[command(subcommand)]
+    Hotel(HotelCommand),
+    /// Partner tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stack_file = cli.stack_file.clone();
+    let target = move || ctl::target(&stack_file);
+    let result: Result<(), CtlError> = runtime.block_on(async move {
+        match cli.command {
+            Command::Hotel(cmd) => ctl::hotel::run(cmd, target).await,
+            Command::Token(cmd) => ctl::token::run(cmd, target).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -2,9 +2,20 @@
 
 mod adapter;
 mod error;
+mod factory;
 pub mod mock;
 mod retry;
 
 pub use adapter::{ChangeWindow, Fetched, ItemFailure, PmsAdapter};
 pub use error::{classify_transport, PmsError, PmsResult, UnavailableCause, DEFAULT_RETRYABLE};
+pub use factory::{credentials_secret_name, AdapterDeps, AdapterFactory, VendorBuilder};
 pub use retry::{RetryPolicy, RetrySettings};
+
+/// The factory with every vendor adapter this build knows.
+pub fn default_factory(
+    secrets: std::sync::Arc<crate::ports::CachedSecrets>,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+    secrets_prefix: &str,
+) -> AdapterFactory {
+    AdapterFactory::new(secrets, clock, secrets_prefix)
+}

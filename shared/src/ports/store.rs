@@ -217,6 +217,9 @@ pub enum Condition {
     /// Ordering: applies when absent, when the stored version is older, or when the version is
     /// the same and the content hash differs. An older version never replaces a newer one.
     IfNewer,
+    /// Applies when the stored item has the same version and hash as the new one (rewrites of
+    /// bookkeeping, such as clearing an outbox, that must not race a newer version).
+    IfUnchanged,
     /// Applies when the item exists and `data.<field>` equals `value` (state transitions).
     IfDataEquals {
         field: String,

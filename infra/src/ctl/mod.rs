@@ -1,0 +1,124 @@
+//! `pmsctl`: the operator's CLI. Each command group lives in its own module; this one holds
+//! what they share: where the stack is, how errors become exit codes.
+
+pub mod hotel;
+pub mod token;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pms_core::aws::ResourceNames;
+use pms_core::ports::SystemClock;
+use pms_core::runtime::Services;
+
+/// Exit code for bad input: nothing was written.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code for failures of the stack or the PMS.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for "no such hotel/token" on reads.
+pub const EXIT_NOT_FOUND: i32 = 3;
+
+/// A command's failure, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    /// The operator's input is wrong; nothing was written.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failure(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl CtlError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CtlError::Usage(_) => EXIT_USAGE,
+            CtlError::Failure(_) => EXIT_FAILURE,
+            CtlError::NotFound(_) => EXIT_NOT_FOUND,
+        }
+    }
+}
+
+impl From<pms_core::domain::ValidationError> for CtlError {
+    fn from(e: pms_core::domain::ValidationError) -> Self {
+        CtlError::Usage(format!("invalid {}: {}", e.field, e.message))
+    }
+}
+
+pub type CtlResult<T> = Result<T, CtlError>;
+
+pub fn failure(e: impl std::fmt::Display) -> CtlError {
+    CtlError::Failure(e.to_string())
+}
+
+/// Where the commands act: resource names, and the endpoint when it is a local stack.
+pub struct Target {
+    pub names: ResourceNames,
+    /// moto's address from `.local/stack.json`, when the environment does not configure AWS.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Resource names from the environment contract, else from a running local stack's
+/// `.local/stack.json` (so `pmsctl` works against `make dev` without exporting anything).
+pub fn target(stack_file: &Path) -> CtlResult<Target> {
+    if let Ok(names) = ResourceNames::from_env() {
+        return Ok(Target {
+            names,
+            endpoint: None,
+            region: None,
+        });
+    }
+    let text = std::fs::read_to_string(stack_file).map_err(|_| {
+        CtlError::Usage(format!(
+            "no stack configured: set TABLE_NAME etc. (docs/ARCHITECTURE.md) or run `make dev`, which writes {}",
+            stack_file.display()
+        ))
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CtlError::Usage(format!("{} is not valid JSON: {e}", stack_file.display())))?;
+    let env = json.get("env").cloned().unwrap_or_default();
+    let names =
+        ResourceNames::from_lookup(|k| env.get(k).and_then(|v| v.as_str()).map(str::to_owned))
+            .map_err(|e| CtlError::Usage(format!("{}: {e}", stack_file.display())))?;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().or_else(|| {
+        json.get("awsEndpoint")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    });
+    let region = json
+        .get("region")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    Ok(Target {
+        names,
+        endpoint,
+        region,
+    })
+}
+
+pub async fn services(target: Target) -> Services {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &target.endpoint {
+        // A local stack: moto accepts any credentials.
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "local-stack",
+            ));
+        }
+        let region = std::env::var("AWS_REGION")
+            .ok()
+            .or(target.region.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    let config = loader.load().await;
+    Services::from_aws(target.names, &config, Arc::new(SystemClock))
+}

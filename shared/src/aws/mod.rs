@@ -1,0 +1,73 @@
+//! AWS adapters of the ports. Configuration comes from the environment: the SDK's own
+//! `AWS_ENDPOINT_URL` points every client at moto's server locally, so local runs take the very
+//! code paths they take in AWS.
+
+mod attr;
+mod dynamo;
+mod errors;
+mod eventbridge;
+mod secrets;
+mod sqs;
+
+pub use dynamo::DynamoStore;
+pub use eventbridge::EventBridgeBus;
+pub use secrets::SecretsManagerStore;
+pub use sqs::SqsQueue;
+
+use std::env;
+
+/// Loads the SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// The deployment's resource names, from the environment contract (docs/ARCHITECTURE.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceNames {
+    pub table: String,
+    pub sync_queue_url: String,
+    pub sync_dlq_url: String,
+    pub write_queue_url: String,
+    pub write_dlq_url: String,
+    pub event_bus: String,
+    pub secrets_prefix: String,
+    pub token_key_secret: String,
+    pub metrics_namespace: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0} is not set (see docs/ARCHITECTURE.md for the contract)")]
+pub struct MissingEnv(pub &'static str);
+
+impl ResourceNames {
+    pub fn from_env() -> Result<Self, MissingEnv> {
+        Self::from_lookup(|k| env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, MissingEnv> {
+        let req = |k: &'static str| get(k).filter(|v| !v.is_empty()).ok_or(MissingEnv(k));
+        Ok(Self {
+            table: req("TABLE_NAME")?,
+            sync_queue_url: req("SYNC_QUEUE_URL")?,
+            sync_dlq_url: req("SYNC_DLQ_URL")?,
+            write_queue_url: req("WRITE_QUEUE_URL")?,
+            write_dlq_url: req("WRITE_DLQ_URL")?,
+            event_bus: req("EVENT_BUS_NAME")?,
+            secrets_prefix: req("SECRETS_PREFIX")?,
+            token_key_secret: req("TOKEN_KEY_SECRET")?,
+            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "PmsIntegration".into()),
+        })
+    }
+
+    /// Name of a hotel's vendor-credentials secret.
+    pub fn hotel_credentials_secret(&self, hotel: &crate::domain::HotelId) -> String {
+        format!("{}/hotels/{hotel}/pms", self.secrets_prefix)
+    }
+
+    /// Name of a hotel's webhook-secret secret.
+    pub fn hotel_webhook_secret(&self, hotel: &crate::domain::HotelId) -> String {
+        format!("{}/hotels/{hotel}/webhook", self.secrets_prefix)
+    }
+}

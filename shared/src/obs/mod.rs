@@ -1,0 +1,9 @@
+//! Observability shared by every function: JSON logs Lambda's advanced logging understands, an
+//! invocation span that puts function, hotel, provider and correlation id on every line, and
+//! CloudWatch Embedded Metric Format metrics flushed once per invocation.
+
+mod logging;
+mod metrics;
+
+pub use logging::{correlation_id_from, init_logging, invocation_span, new_correlation_id};
+pub use metrics::Metrics;

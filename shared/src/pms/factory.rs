@@ -1,0 +1,154 @@
+//! Builds the adapter for a hotel from its configuration and its credentials secret, and keeps
+//! one per hotel per process so sessions (OHIP tokens) and rate-limit state outlive one
+//! invocation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::mock::{MockAdapter, MockPms};
+use super::{PmsAdapter, PmsError, PmsResult};
+use crate::config::HotelConfig;
+use crate::domain::{HotelId, Provider};
+use crate::ports::{CachedSecrets, Clock, SecretStore};
+use crate::registry::VendorCredentials;
+
+/// Builds vendor adapters. Vendor modules register here as they are added.
+pub type VendorBuilder = Arc<
+    dyn Fn(&HotelConfig, VendorCredentials, &AdapterDeps) -> PmsResult<Arc<dyn PmsAdapter>>
+        + Send
+        + Sync,
+>;
+
+/// What vendor adapters are built with.
+#[derive(Clone)]
+pub struct AdapterDeps {
+    pub clock: Arc<dyn Clock>,
+    pub http: reqwest::Client,
+    pub secrets: Arc<CachedSecrets>,
+    pub credentials_secret: String,
+}
+
+pub struct AdapterFactory {
+    secrets: Arc<CachedSecrets>,
+    clock: Arc<dyn Clock>,
+    secrets_prefix: String,
+    http: reqwest::Client,
+    vendors: HashMap<Provider, VendorBuilder>,
+    cache: Mutex<HashMap<HotelId, (chrono::DateTime<chrono::Utc>, Arc<dyn PmsAdapter>)>>,
+}
+
+impl AdapterFactory {
+    pub fn new(
+        secrets: Arc<CachedSecrets>,
+        clock: Arc<dyn Clock>,
+        secrets_prefix: impl Into<String>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(20))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .user_agent(concat!("pms-integration/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            secrets,
+            clock,
+            secrets_prefix: secrets_prefix.into(),
+            http,
+            vendors: HashMap::new(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn register(&mut self, provider: Provider, builder: VendorBuilder) {
+        self.vendors.insert(provider, builder);
+    }
+
+    pub fn credentials_secret(&self, hotel: &HotelId) -> String {
+        format!("{}/hotels/{hotel}/pms", self.secrets_prefix)
+    }
+
+    /// The hotel's adapter; rebuilt when the configuration changed since it was built.
+    pub async fn adapter_for(&self, config: &HotelConfig) -> PmsResult<Arc<dyn PmsAdapter>> {
+        let mut cache = self.cache.lock().await;
+        if let Some((built_for, adapter)) = cache.get(&config.hotel_id) {
+            if *built_for == config.updated_at {
+                return Ok(adapter.clone());
+            }
+        }
+        let adapter = self.build(config).await?;
+        cache.insert(
+            config.hotel_id.clone(),
+            (config.updated_at, adapter.clone()),
+        );
+        Ok(adapter)
+    }
+
+    /// Forgets a hotel's adapter and cached credentials (after a 401 that a refresh did not fix).
+    pub async fn invalidate(&self, hotel: &HotelId) {
+        self.cache.lock().await.remove(hotel);
+        self.secrets
+            .invalidate(&self.credentials_secret(hotel))
+            .await;
+    }
+
+    async fn build(&self, config: &HotelConfig) -> PmsResult<Arc<dyn PmsAdapter>> {
+        if config.provider == Provider::Mock {
+            let pms = MockPms::shared(
+                &config.hotel_id,
+                config.time_zone,
+                config.currency,
+                self.clock.clone(),
+            );
+            return Ok(Arc::new(MockAdapter::new(pms)));
+        }
+        let secret_name = self.credentials_secret(&config.hotel_id);
+        let secret = self
+            .secrets
+            .get(&secret_name)
+            .await
+            .map_err(|e| PmsError::Configuration {
+                message: format!(
+                    "credentials for {} cannot be read: {}",
+                    config.hotel_id,
+                    e.code()
+                ),
+            })?
+            .ok_or_else(|| PmsError::Configuration {
+                message: format!("no credentials are stored for {}", config.hotel_id),
+            })?;
+        let credentials =
+            VendorCredentials::parse(&secret).map_err(|e| PmsError::Configuration {
+                message: e.to_string(),
+            })?;
+        if credentials.provider() != config.provider {
+            return Err(PmsError::Configuration {
+                message: format!(
+                    "{} is configured for {} but its credentials are for {}",
+                    config.hotel_id,
+                    config.provider,
+                    credentials.provider()
+                ),
+            });
+        }
+        let builder =
+            self.vendors
+                .get(&config.provider)
+                .ok_or_else(|| PmsError::Configuration {
+                    message: format!("no adapter is available for {}", config.provider),
+                })?;
+        let deps = AdapterDeps {
+            clock: self.clock.clone(),
+            http: self.http.clone(),
+            secrets: self.secrets.clone(),
+            credentials_secret: secret_name,
+        };
+        builder(config, credentials, &deps)
+    }
+}
+
+/// Credentials secret name for a hotel under a prefix (shared with the CLI).
+pub fn credentials_secret_name(prefix: &str, hotel: &HotelId) -> String {
+    format!("{prefix}/hotels/{hotel}/pms")
+}

@@ -1,0 +1,513 @@
+//! The merge rule. Partner ingestion, vendor webhooks and the scheduled sync all store records
+//! through [`Merger`], so there is one answer to "is this newer?" and one place events come from:
+//!
+//! - a record older than the stored one (lower version) is never written (`Stale`);
+//! - a record whose mapped fields hash the same as the stored one is not written (`Unchanged`);
+//! - otherwise it is written with a conditional put (`IfNewer`), which also loses any race
+//!   against a concurrent newer write;
+//! - each applied change carries its domain events in the same put (an outbox inside the
+//!   record); they are published after the writes and then cleared. If publishing fails the
+//!   merge fails, and a retry finds the records unchanged but with events pending, and publishes
+//!   them: no change is ever left without its events, and event ids are deterministic so
+//!   consumers can drop a repeat.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::keys::{
+    availability_item, availability_key, booking_item, booking_key, guest_item, guest_key,
+    room_item, room_key, StoredRecord,
+};
+use crate::domain::events::{DomainEvent, EventType};
+use crate::domain::hash::content_hash;
+use crate::domain::{Availability, Guest, HotelId, Provider, Reservation, RoomStatus};
+use crate::ports::{Clock, Condition, EventBus, Item, ItemKey, ItemStore, PortResult, PutOutcome};
+
+/// A canonical record the merge rule applies to.
+pub trait Mergeable: Serialize + DeserializeOwned + Clone + Send + Sync {
+    fn key(&self, hotel: &HotelId) -> ItemKey;
+    fn entity_id(&self) -> String;
+    fn provider(&self) -> Provider;
+    fn version(&self, now: DateTime<Utc>) -> u64;
+    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item;
+    /// Event types a change from `previous` to `self` produces.
+    fn event_types(&self, previous: Option<&Self>) -> Vec<EventType>;
+}
+
+impl Mergeable for Reservation {
+    fn key(&self, hotel: &HotelId) -> ItemKey {
+        booking_key(hotel, &self.id)
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn provider(&self) -> Provider {
+        self.id.provider()
+    }
+    fn version(&self, _now: DateTime<Utc>) -> u64 {
+        self.version
+    }
+    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
+        booking_item(hotel, self, now, pending)
+    }
+    fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
+        let mut out = vec![EventType::BookingSynced];
+        // Transitions only for records we knew: the first sight of a historic stay is not news.
+        if let Some(prev) = previous {
+            if let Some(t) = EventType::for_transition(Some(prev.status), self.status) {
+                out.push(t);
+            }
+        }
+        out
+    }
+}
+
+impl Mergeable for Guest {
+    fn key(&self, hotel: &HotelId) -> ItemKey {
+        guest_key(hotel, &self.id)
+    }
+    fn entity_id(&self) -> String {
+        self.id.to_string()
+    }
+    fn provider(&self) -> Provider {
+        self.id.provider()
+    }
+    fn version(&self, _now: DateTime<Utc>) -> u64 {
+        self.version
+    }
+    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
+        guest_item(hotel, self, now, pending)
+    }
+    fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
+        vec![EventType::GuestSynced]
+    }
+}
+
+/// Room statuses carry the provider they were read from beside them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvidedRoom {
+    pub provider: Provider,
+    #[serde(flatten)]
+    pub room: RoomStatus,
+}
+
+impl Mergeable for ProvidedRoom {
+    fn key(&self, hotel: &HotelId) -> ItemKey {
+        room_key(hotel, &self.room.room_number)
+    }
+    fn entity_id(&self) -> String {
+        self.room.room_number.to_string()
+    }
+    fn provider(&self) -> Provider {
+        self.provider
+    }
+    fn version(&self, now: DateTime<Utc>) -> u64 {
+        // Vendors rarely stamp room states; a later read is the newer one.
+        Reservation::version_from(Some(self.room.source_updated_at.unwrap_or(now)))
+    }
+    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
+        let mut item = room_item(hotel, &self.room, self.version(now), now, pending);
+        if let serde_json::Value::Object(m) = &mut item.data {
+            m.insert("provider".into(), serde_json::json!(self.provider));
+        }
+        item
+    }
+    fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
+        match previous {
+            Some(p)
+                if p.room.housekeeping != self.room.housekeeping
+                    || p.room.occupancy != self.room.occupancy =>
+            {
+                vec![EventType::RoomStatusChanged]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// Availability carries the provider it came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvidedAvailability {
+    pub provider: Provider,
+    #[serde(flatten)]
+    pub availability: Availability,
+}
+
+impl Mergeable for ProvidedAvailability {
+    fn key(&self, hotel: &HotelId) -> ItemKey {
+        availability_key(hotel, &self.availability)
+    }
+    fn entity_id(&self) -> String {
+        format!("{}:{}", self.availability.date, self.availability.room_type)
+    }
+    fn provider(&self) -> Provider {
+        self.provider
+    }
+    fn version(&self, _now: DateTime<Utc>) -> u64 {
+        self.availability.version
+    }
+    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
+        let mut item = availability_item(hotel, &self.availability, now, pending);
+        if let serde_json::Value::Object(m) = &mut item.data {
+            m.insert("provider".into(), serde_json::json!(self.provider));
+        }
+        item
+    }
+    fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
+        vec![EventType::AvailabilitySynced]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotApplied {
+    /// The stored record has a newer version.
+    OlderVersion,
+    /// Nothing a partner can see changed.
+    Unchanged,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum MergeOutcome {
+    Created,
+    Updated,
+    NotApplied {
+        reason: NotApplied,
+        stored_version: u64,
+    },
+}
+
+impl MergeOutcome {
+    pub fn applied(&self) -> bool {
+        matches!(self, MergeOutcome::Created | MergeOutcome::Updated)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeReport {
+    /// One outcome per distinct input record (entity id, outcome), in input order.
+    pub outcomes: Vec<(String, MergeOutcome)>,
+    pub events: Vec<DomainEvent>,
+    /// Table writes made (puts of changed records and outbox clears).
+    pub writes: u64,
+}
+
+impl MergeReport {
+    pub fn count(&self, f: impl Fn(&MergeOutcome) -> bool) -> usize {
+        self.outcomes.iter().filter(|(_, o)| f(o)).count()
+    }
+    pub fn created(&self) -> usize {
+        self.count(|o| *o == MergeOutcome::Created)
+    }
+    pub fn updated(&self) -> usize {
+        self.count(|o| *o == MergeOutcome::Updated)
+    }
+    pub fn unchanged(&self) -> usize {
+        self.count(|o| !o.applied())
+    }
+}
+
+#[derive(Clone)]
+pub struct Merger {
+    store: Arc<dyn ItemStore>,
+    bus: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Merger {
+    pub fn new(store: Arc<dyn ItemStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, bus, clock }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ItemStore> {
+        &self.store
+    }
+
+    /// Merges records of one hotel. Duplicates in the input keep the highest version.
+    pub async fn merge<T: Mergeable>(
+        &self,
+        hotel: &HotelId,
+        records: Vec<T>,
+        correlation_id: Option<&str>,
+    ) -> PortResult<MergeReport> {
+        let now = self.clock.now();
+        // Highest version per key, in first-seen order.
+        let mut order: Vec<ItemKey> = Vec::new();
+        let mut latest: HashMap<ItemKey, T> = HashMap::new();
+        for r in records {
+            let key = r.key(hotel);
+            match latest.get(&key) {
+                Some(prev) if prev.version(now) >= r.version(now) => {}
+                Some(_) => {
+                    latest.insert(key, r);
+                }
+                None => {
+                    order.push(key.clone());
+                    latest.insert(key, r);
+                }
+            }
+        }
+        let stored: HashMap<ItemKey, Item> = self
+            .store
+            .batch_get(&order)
+            .await?
+            .into_iter()
+            .map(|i| (i.key.clone(), i))
+            .collect();
+
+        let mut report = MergeReport::default();
+        let mut writes: Vec<(usize, Item, Vec<DomainEvent>)> = Vec::new();
+        let mut republish: Vec<(Item, Vec<DomainEvent>)> = Vec::new();
+        for key in &order {
+            let record = &latest[key];
+            let existing = stored.get(key);
+            let previous: Option<StoredRecord<T>> = existing.and_then(|i| i.decode().ok());
+            let version = record.version(now);
+            if let Some(e) = existing {
+                let same = e.hash.as_deref() == Some(content_hash(record).as_str());
+                if e.version > version || same {
+                    let reason = if same {
+                        NotApplied::Unchanged
+                    } else {
+                        NotApplied::OlderVersion
+                    };
+                    if let Some(prev) = previous.as_ref().filter(|p| !p.pending_events.is_empty()) {
+                        republish.push((e.clone(), prev.pending_events.clone()));
+                    }
+                    report.outcomes.push((
+                        record.entity_id(),
+                        MergeOutcome::NotApplied {
+                            reason,
+                            stored_version: e.version,
+                        },
+                    ));
+                    continue;
+                }
+            }
+            let events: Vec<DomainEvent> = record
+                .event_types(previous.as_ref().map(|p| &p.record))
+                .into_iter()
+                .map(|t| {
+                    DomainEvent::new(
+                        t,
+                        hotel.clone(),
+                        record.provider(),
+                        record.entity_id(),
+                        version,
+                        now,
+                        correlation_id.map(str::to_owned),
+                        serde_json::to_value(record).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let outcome = if existing.is_some() {
+                MergeOutcome::Updated
+            } else {
+                MergeOutcome::Created
+            };
+            report.outcomes.push((record.entity_id(), outcome));
+            let idx = report.outcomes.len() - 1;
+            writes.push((idx, record.to_item(hotel, now, events.clone()), events));
+        }
+
+        let items: Vec<Item> = writes.iter().map(|(_, i, _)| i.clone()).collect();
+        let results = self.store.put_all(items, Condition::IfNewer).await?;
+        let mut to_publish: Vec<(Item, Vec<DomainEvent>)> = republish;
+        for ((idx, item, events), result) in writes.into_iter().zip(results) {
+            match result? {
+                PutOutcome::Applied => {
+                    report.writes += 1;
+                    to_publish.push((item, events));
+                }
+                PutOutcome::Rejected { existing } => {
+                    // Lost a race against a newer write: that write has its own events.
+                    report.outcomes[idx].1 = MergeOutcome::NotApplied {
+                        reason: NotApplied::OlderVersion,
+                        stored_version: existing.map(|e| e.version).unwrap_or(0),
+                    };
+                }
+            }
+        }
+
+        let events: Vec<DomainEvent> = to_publish.iter().flat_map(|(_, e)| e.clone()).collect();
+        if !events.is_empty() {
+            self.bus.publish(&events).await?;
+        }
+        // Clear the outboxes, unless a newer version has replaced the item meanwhile.
+        let cleared: Vec<Item> = to_publish
+            .into_iter()
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(mut item, _)| {
+                if let Some(obj) = item.data.as_object_mut() {
+                    obj.remove("pendingEvents");
+                }
+                item
+            })
+            .collect();
+        for r in self.store.put_all(cleared, Condition::IfUnchanged).await? {
+            if r?.applied() {
+                report.writes += 1;
+            }
+        }
+        report.events = events;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        BusinessDate, ConfirmationNumber, ExternalId, RecordId, ReservationStatus,
+    };
+    use crate::memory::{MemoryBus, MemoryStore};
+    use crate::ports::ManualClock;
+
+    fn reservation(version: u64, status: ReservationStatus) -> Reservation {
+        Reservation {
+            id: RecordId::new(Provider::Mews, ExternalId::parse("r1").unwrap()),
+            confirmation_number: ConfirmationNumber::parse("1001").unwrap(),
+            guest: None,
+            room_number: None,
+            room_type: None,
+            arrival: BusinessDate::parse("2026-12-01").unwrap(),
+            departure: BusinessDate::parse("2026-12-03").unwrap(),
+            expected_arrival_time: None,
+            expected_departure_time: None,
+            status,
+            raw_status: format!("{status}"),
+            adults: 2,
+            children: 0,
+            rate_code: None,
+            total: None,
+            balance: None,
+            special_requests: vec![],
+            notes: vec![],
+            source_updated_at: None,
+            version,
+        }
+    }
+
+    fn merger() -> (Merger, Arc<MemoryStore>, Arc<MemoryBus>) {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let bus = Arc::new(MemoryBus::new());
+        (Merger::new(store.clone(), bus.clone(), clock), store, bus)
+    }
+
+    #[tokio::test]
+    async fn create_update_stale_unchanged_and_one_transition() {
+        let (m, store, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let r = m
+            .merge(&h, vec![reservation(1, ReservationStatus::Confirmed)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.created(), 1);
+        let r = m
+            .merge(&h, vec![reservation(1, ReservationStatus::Confirmed)], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcomes[0].1,
+            MergeOutcome::NotApplied {
+                reason: NotApplied::Unchanged,
+                stored_version: 1
+            }
+        );
+        let r = m
+            .merge(&h, vec![reservation(2, ReservationStatus::CheckedIn)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.updated(), 1);
+        let r = m
+            .merge(&h, vec![reservation(3, ReservationStatus::CheckedIn)], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.unchanged(),
+            1,
+            "same content, newer version: nothing to write"
+        );
+        let r = m
+            .merge(&h, vec![reservation(1, ReservationStatus::Cancelled)], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcomes[0].1,
+            MergeOutcome::NotApplied {
+                reason: NotApplied::OlderVersion,
+                stored_version: 2
+            }
+        );
+        let types: Vec<EventType> = bus.events().iter().map(|e| e.event_type).collect();
+        assert_eq!(
+            types,
+            [
+                EventType::BookingSynced,
+                EventType::BookingSynced,
+                EventType::BookingCheckedIn
+            ]
+        );
+        // Outboxes are cleared after publishing.
+        let item = store.raw_items().pop().unwrap();
+        assert!(item.data.get("pendingEvents").is_none());
+    }
+
+    #[tokio::test]
+    async fn pending_events_are_republished_on_retry() {
+        let (m, store, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        // Simulate a crash after the write but before publishing: the item holds its events.
+        let r = reservation(5, ReservationStatus::Confirmed);
+        let pending = vec![DomainEvent::new(
+            EventType::BookingSynced,
+            h.clone(),
+            Provider::Mews,
+            r.id.to_string(),
+            5,
+            Utc::now(),
+            None,
+            serde_json::json!({}),
+        )];
+        store
+            .put(
+                r.to_item(&h, Utc::now(), pending.clone()),
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        let report = m.merge(&h, vec![r], None).await.unwrap();
+        assert_eq!(report.unchanged(), 1);
+        assert_eq!(bus.events(), pending);
+        let item = store.raw_items().pop().unwrap();
+        assert!(item.data.get("pendingEvents").is_none());
+    }
+
+    #[tokio::test]
+    async fn duplicates_in_one_batch_keep_the_newest() {
+        let (m, _, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let r = m
+            .merge(
+                &h,
+                vec![
+                    reservation(2, ReservationStatus::CheckedIn),
+                    reservation(1, ReservationStatus::Confirmed),
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.outcomes.len(), 1);
+        assert_eq!(bus.events().len(), 1);
+    }
+}
