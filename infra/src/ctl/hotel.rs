@@ -15,7 +15,7 @@ use super::{failure, services, CtlError, CtlResult, Target};
 #[derive(Debug, Subcommand)]
 pub enum HotelCommand {
     /// Adds a hotel: its credentials go to Secrets Manager, its configuration to DynamoDB.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Prints a hotel's configuration as JSON (exit 3 when it does not exist).
     Get {
         #[arg(long)]

@@ -96,7 +96,7 @@ impl Queue for SqsQueue {
                 let entries = pending
                     .iter()
                     .map(|(i, m)| {
-                        Ok(SendMessageBatchRequestEntry::builder()
+                        SendMessageBatchRequestEntry::builder()
                             .id(i.to_string())
                             .message_body(&m.body)
                             .set_delay_seconds(delay_seconds(m.delay))
@@ -105,7 +105,7 @@ impl Queue for SqsQueue {
                             .map_err(|e| PortError::Rejected {
                                 service: SERVICE,
                                 message: e.to_string(),
-                            })?)
+                            })
                     })
                     .collect::<PortResult<Vec<_>>>()?;
                 let resp = self

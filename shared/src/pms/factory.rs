@@ -30,13 +30,16 @@ pub struct AdapterDeps {
     pub credentials_secret: String,
 }
 
+type BuiltAdapter = (chrono::DateTime<chrono::Utc>, Arc<dyn PmsAdapter>);
+
 pub struct AdapterFactory {
     secrets: Arc<CachedSecrets>,
     clock: Arc<dyn Clock>,
     secrets_prefix: String,
     http: reqwest::Client,
     vendors: HashMap<Provider, VendorBuilder>,
-    cache: Mutex<HashMap<HotelId, (chrono::DateTime<chrono::Utc>, Arc<dyn PmsAdapter>)>>,
+    /// Adapters by hotel, with the configuration version they were built for.
+    cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
 }
 
 impl AdapterFactory {

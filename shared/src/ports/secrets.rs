@@ -20,11 +20,14 @@ pub trait SecretStore: Send + Sync {
 
 /// Keeps secrets in process for a TTL (a Lambda container reuses them across invocations) and
 /// forgets one on demand, when a vendor answers 401 and the secret may have been rotated.
+type Cached = (DateTime<Utc>, Option<SecretString>);
+
 pub struct CachedSecrets {
     inner: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (DateTime<Utc>, Option<SecretString>)>>,
+    /// Values by name with the time they were read.
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl CachedSecrets {
