@@ -388,6 +388,108 @@ impl ItemStore for DynamoStore {
         results.into_iter().collect()
     }
 
+    async fn increment(
+        &self,
+        key: &ItemKey,
+        field: &str,
+        by: i64,
+        expires_at: Option<i64>,
+    ) -> PortResult<i64> {
+        // `data` must exist as a map before a nested ADD; create it empty when absent.
+        let mut names = HashMap::from([
+            ("#data".to_owned(), "data".to_owned()),
+            ("#f".to_owned(), field.to_owned()),
+        ]);
+        let mut values = HashMap::from([(":by".to_owned(), AttributeValue::N(by.to_string()))]);
+        let mut set = Vec::new();
+        if let Some(t) = expires_at {
+            names.insert("#exp".into(), "expires_at".into());
+            values.insert(":exp".into(), AttributeValue::N(t.to_string()));
+            set.push("#exp = :exp");
+        }
+        let run = |update: String,
+                   names: HashMap<String, String>,
+                   values: HashMap<String, AttributeValue>,
+                   cond: Option<&'static str>| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_attrs(key)))
+                .update_expression(update)
+                .set_condition_expression(cond.map(str::to_owned))
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                .send()
+        };
+        let set_clause = if set.is_empty() {
+            String::new()
+        } else {
+            format!(" SET {}", set.join(", "))
+        };
+        let first = run(
+            format!("ADD #data.#f :by{set_clause}"),
+            names.clone(),
+            values.clone(),
+            Some("attribute_exists(#data)"),
+        )
+        .await;
+        let out = match first {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                // First use of the counter: create the map with the value, unless a concurrent
+                // caller did so meanwhile, in which case the ADD path applies.
+                let mut v2 = values.clone();
+                v2.insert(
+                    ":m".into(),
+                    AttributeValue::M(HashMap::from([(
+                        field.to_owned(),
+                        AttributeValue::N(by.to_string()),
+                    )])),
+                );
+                let mut set2 = vec!["#data = :m"];
+                set2.extend(set.iter().copied());
+                let mut n2 = names.clone();
+                n2.remove("#f");
+                let created = run(
+                    format!("SET {}", set2.join(", ")),
+                    n2,
+                    {
+                        v2.remove(":by");
+                        v2
+                    },
+                    Some("attribute_not_exists(#data)"),
+                )
+                .await;
+                match created {
+                    Ok(out) => out,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                    {
+                        run(format!("ADD #data.#f :by{set_clause}"), names, values, None)
+                            .await
+                            .map_err(|e| port_error(SERVICE, e))?
+                    }
+                    Err(e) => return Err(port_error(SERVICE, e)),
+                }
+            }
+            Err(e) => return Err(port_error(SERVICE, e)),
+        };
+        let value = out
+            .attributes()
+            .and_then(|a| a.get("data"))
+            .and_then(|d| d.as_m().ok())
+            .and_then(|m| m.get(field))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(|| corrupt("increment returned no value"))?;
+        Ok(value)
+    }
+
     async fn query(&self, query: &Query) -> PortResult<Page> {
         let sort_attr = query.index.map(Index::sort_attribute).unwrap_or("sk");
         let mut names = HashMap::from([

@@ -164,6 +164,35 @@ impl ItemStore for MemoryStore {
         Ok(())
     }
 
+    async fn increment(
+        &self,
+        key: &ItemKey,
+        field: &str,
+        by: i64,
+        expires_at: Option<i64>,
+    ) -> PortResult<i64> {
+        let now = self.clock.epoch_seconds();
+        let mut items = self.lock();
+        let entry = items
+            .entry(key_of(key))
+            .or_insert_with(|| Item::new(key.clone(), serde_json::json!({})));
+        // An expired counter starts again, as a swept item would.
+        if entry.is_expired(now) {
+            *entry = Item::new(key.clone(), serde_json::json!({}));
+        }
+        if !entry.data.is_object() {
+            entry.data = serde_json::json!({});
+        }
+        let value = entry.data.get(field).and_then(|v| v.as_i64()).unwrap_or(0) + by;
+        entry.data[field] = serde_json::json!(value);
+        if expires_at.is_some() {
+            entry.expires_at = expires_at;
+        }
+        drop(items);
+        self.count_write();
+        Ok(value)
+    }
+
     async fn query(&self, query: &Query) -> PortResult<Page> {
         let now = self.clock.epoch_seconds();
         let after = match &query.cursor {

@@ -46,6 +46,33 @@ pub struct ChangeWindow {
     pub to: DateTime<Utc>,
 }
 
+/// What a thin vendor event (webhook, business event) names: an entity to fetch by its id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityRef {
+    pub kind: EntityKind,
+    pub id: ExternalId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Reservation,
+    Guest,
+    Room,
+}
+
+/// An entity as the vendor has it now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Refreshed {
+    Reservation(Box<Reservation>),
+    Guest(Box<Guest>),
+    Room(Box<RoomStatus>),
+    /// The vendor no longer has it (deleted, merged away).
+    Gone,
+}
+
 #[async_trait]
 pub trait PmsAdapter: Send + Sync {
     fn provider(&self) -> Provider;
@@ -76,6 +103,8 @@ pub trait PmsAdapter: Send + Sync {
         &self,
         confirmation: &ConfirmationNumber,
     ) -> PmsResult<Option<Reservation>>;
+    /// A reservation by the vendor's own id (what webhooks and business events carry).
+    async fn get_reservation_by_id(&self, id: &ExternalId) -> PmsResult<Option<Reservation>>;
     async fn arrivals(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>>;
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>>;
     async fn in_house(&self) -> PmsResult<Fetched<Reservation>>;
@@ -108,6 +137,36 @@ pub trait PmsAdapter: Send + Sync {
     // Rooms
     async fn room_status(&self, room: &RoomNumber) -> PmsResult<Option<RoomStatus>>;
     async fn room_statuses(&self) -> PmsResult<Vec<RoomStatus>>;
+    /// A room by the vendor's id of it (Mews resource id, Cloudbeds roomID).
+    async fn room_status_by_id(&self, id: &ExternalId) -> PmsResult<Option<RoomStatus>>;
+
+    /// Fetches the entities thin events name. One result per distinct reference; a failure of
+    /// one does not fail the others. Vendors that can read many ids in one call override this
+    /// (Mews reads up to 1000 ids per request).
+    async fn fetch_entities(&self, refs: &[EntityRef]) -> Vec<(EntityRef, PmsResult<Refreshed>)> {
+        let mut unique: Vec<EntityRef> = refs.to_vec();
+        unique.sort();
+        unique.dedup();
+        let mut out = Vec::with_capacity(unique.len());
+        for r in unique {
+            let result = match r.kind {
+                EntityKind::Reservation => self
+                    .get_reservation_by_id(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |v| Refreshed::Reservation(Box::new(v)))),
+                EntityKind::Guest => self
+                    .get_guest(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |v| Refreshed::Guest(Box::new(v)))),
+                EntityKind::Room => self
+                    .room_status_by_id(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |v| Refreshed::Room(Box::new(v)))),
+            };
+            out.push((r, result));
+        }
+        out
+    }
 
     /// Reservations created or changed within `window`, by the vendor's delta mechanism.
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>>;

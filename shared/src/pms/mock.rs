@@ -599,6 +599,19 @@ impl PmsAdapter for MockAdapter {
             .cloned())
     }
 
+    async fn get_reservation_by_id(&self, id: &ExternalId) -> PmsResult<Option<Reservation>> {
+        self.pms.enter("get_reservation_by_id")?;
+        let failing = lock(&self.pms.failing_items)
+            .iter()
+            .any(|f| f == id.as_str());
+        if failing {
+            return Err(PmsError::protocol(format!(
+                "mock: reservation {id} could not be read"
+            )));
+        }
+        Ok(self.pms.select(|r| r.id.external() == id).pop())
+    }
+
     async fn arrivals(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         self.pms.enter("arrivals")?;
         let items = self.pms.select(|r| {
@@ -762,6 +775,15 @@ impl PmsAdapter for MockAdapter {
     async fn room_statuses(&self) -> PmsResult<Vec<RoomStatus>> {
         self.pms.enter("room_statuses")?;
         Ok(lock(&self.pms.state).rooms.values().cloned().collect())
+    }
+
+    async fn room_status_by_id(&self, id: &ExternalId) -> PmsResult<Option<RoomStatus>> {
+        self.pms.enter("room_status_by_id")?;
+        // The mock's room ids are its room numbers.
+        let Ok(number) = RoomNumber::parse(id.as_str()) else {
+            return Ok(None);
+        };
+        Ok(lock(&self.pms.state).rooms.get(&number).cloned())
     }
 
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {

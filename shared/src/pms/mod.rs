@@ -6,7 +6,9 @@ mod factory;
 pub mod mock;
 mod retry;
 
-pub use adapter::{ChangeWindow, Fetched, ItemFailure, PmsAdapter};
+pub use adapter::{
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, Refreshed,
+};
 pub use error::{classify_transport, PmsError, PmsResult, UnavailableCause, DEFAULT_RETRYABLE};
 pub use factory::{credentials_secret_name, AdapterDeps, AdapterFactory, VendorBuilder};
 pub use retry::{RetryPolicy, RetrySettings};

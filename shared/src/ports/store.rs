@@ -366,6 +366,17 @@ pub trait ItemStore: Send + Sync {
 
     async fn query(&self, query: &Query) -> PortResult<Page>;
 
+    /// Atomically adds `by` to the numeric field `data.<field>` (creating the item at 0), sets the
+    /// expiry, and returns the new value. For counters shared by concurrent processes (rate
+    /// limits across Lambda instances).
+    async fn increment(
+        &self,
+        key: &ItemKey,
+        field: &str,
+        by: i64,
+        expires_at: Option<i64>,
+    ) -> PortResult<i64>;
+
     /// Follows a query's cursor to the end (for bounded sets: a day's arrivals, the registry).
     async fn query_all(&self, query: &Query) -> PortResult<Vec<Item>> {
         let mut q = query.clone();

@@ -357,6 +357,30 @@ pub async fn hotel_isolation(make: &StoreFactory) {
     assert!(store.get(&kb).await.unwrap().is_some());
 }
 
+pub async fn atomic_increment(make: &StoreFactory) {
+    let store = make(clock());
+    let h = hotel("inc");
+    let key = ItemKey::hotel(&h, "RATE#slot-1");
+    let exp = Utc::now().timestamp() + 60;
+    // Concurrent increments all count.
+    let results = futures::future::join_all((0..20).map(|_| {
+        let store = store.clone();
+        let key = key.clone();
+        async move { store.increment(&key, "n", 1, Some(exp)).await.unwrap() }
+    }))
+    .await;
+    let mut sorted = results.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        (1..=20).collect::<Vec<i64>>(),
+        "each caller sees a distinct count"
+    );
+    assert_eq!(store.increment(&key, "n", 5, None).await.unwrap(), 25);
+    let stored = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(stored.expires_at, Some(exp));
+}
+
 /// Every check, in sequence.
 pub async fn run_all(make: &StoreFactory) {
     conditional_create(make).await;
@@ -366,6 +390,7 @@ pub async fn run_all(make: &StoreFactory) {
     date_range_query(make).await;
     batch_upsert_1000(make).await;
     hotel_isolation(make).await;
+    atomic_increment(make).await;
 }
 
 #[cfg(test)]
