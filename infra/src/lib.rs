@@ -2,3 +2,4 @@
 //! the vendor simulators.
 
 pub mod ctl;
+pub mod sim;

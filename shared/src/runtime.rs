@@ -69,11 +69,10 @@ impl Services {
             clock.clone(),
             chrono::Duration::seconds(SECRET_TTL_SECONDS),
         ));
-        let adapters = Arc::new(crate::pms::default_factory(
-            secrets.clone(),
-            clock.clone(),
-            &names.secrets_prefix,
-        ));
+        let adapters = Arc::new(
+            crate::pms::default_factory(secrets.clone(), clock.clone(), &names.secrets_prefix)
+                .with_store(store.clone()),
+        );
         Self {
             hotels: HotelRegistry::new(store.clone()),
             tokens: TokenService::new(

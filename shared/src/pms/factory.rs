@@ -11,7 +11,7 @@ use super::mock::{MockAdapter, MockPms};
 use super::{PmsAdapter, PmsError, PmsResult};
 use crate::config::HotelConfig;
 use crate::domain::{HotelId, Provider};
-use crate::ports::{CachedSecrets, Clock, SecretStore};
+use crate::ports::{CachedSecrets, Clock, ItemStore, SecretStore};
 use crate::registry::VendorCredentials;
 
 /// Builds vendor adapters. Vendor modules register here as they are added.
@@ -25,6 +25,8 @@ pub type VendorBuilder = Arc<
 #[derive(Clone)]
 pub struct AdapterDeps {
     pub clock: Arc<dyn Clock>,
+    /// The shared table, for state that must hold across Lambda instances (rate limits).
+    pub store: Option<Arc<dyn ItemStore>>,
     pub http: reqwest::Client,
     pub secrets: Arc<CachedSecrets>,
     pub credentials_secret: String,
@@ -37,6 +39,7 @@ pub struct AdapterFactory {
     clock: Arc<dyn Clock>,
     secrets_prefix: String,
     http: reqwest::Client,
+    store: Option<Arc<dyn ItemStore>>,
     vendors: HashMap<Provider, VendorBuilder>,
     /// Adapters by hotel, with the configuration version they were built for.
     cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
@@ -59,9 +62,22 @@ impl AdapterFactory {
             clock,
             secrets_prefix: secrets_prefix.into(),
             http,
+            store: None,
             vendors: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Shares the table with adapters (cross-instance rate limits).
+    pub fn with_store(mut self, store: Arc<dyn ItemStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses this HTTP client (tests set short timeouts).
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
     }
 
     pub fn register(&mut self, provider: Provider, builder: VendorBuilder) {
@@ -143,6 +159,7 @@ impl AdapterFactory {
                 })?;
         let deps = AdapterDeps {
             clock: self.clock.clone(),
+            store: self.store.clone(),
             http: self.http.clone(),
             secrets: self.secrets.clone(),
             credentials_secret: secret_name,

@@ -3,7 +3,9 @@
 mod adapter;
 mod error;
 mod factory;
+pub mod http;
 pub mod mock;
+pub mod ratelimit;
 mod retry;
 
 pub use adapter::{

@@ -1,0 +1,63 @@
+//! `pms-sim`: the OHIP, Mews and Cloudbeds simulators on one loopback port.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use pms_infra::sim::{SimConfig, Simulator, Vendor};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pms-sim",
+    about = "Simulated OHIP, Mews and Cloudbeds APIs for local work and tests"
+)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 40)]
+    rooms: u32,
+    #[arg(long, default_value_t = 120)]
+    reservations: u32,
+    #[arg(long, default_value_t = 80)]
+    guests: u32,
+    /// OHIP token lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ohip_token_ttl: u64,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let mut config = SimConfig {
+        seed: args.seed,
+        ohip_token_ttl_secs: args.ohip_token_ttl,
+        ..SimConfig::default()
+    };
+    config.size.rooms = args.rooms;
+    config.size.reservations = args.reservations;
+    config.size.guests = args.guests;
+    let sim = Simulator::start(config.clone(), args.listen).await?;
+    // One line of JSON on stdout: where each vendor is and which properties it serves, so the
+    // local stack can configure hotels against it.
+    let vendors: serde_json::Map<String, serde_json::Value> = Vendor::ALL
+        .iter()
+        .map(|v| {
+            let props: Vec<_> = config.properties.get(v).cloned().unwrap_or_default();
+            (
+                serde_json::to_value(v)
+                    .ok()
+                    .and_then(|x| x.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                serde_json::json!({"baseUrl": sim.vendor_url(*v), "properties": props}),
+            )
+        })
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({"simulator": sim.base_url(), "vendors": vendors})
+    );
+    tokio::signal::ctrl_c().await?;
+    sim.stop().await;
+    Ok(())
+}

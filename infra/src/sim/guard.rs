@@ -1,0 +1,282 @@
+//! What every simulated endpoint goes through before it answers: call counters, injected faults
+//! (latency, 5xx, timeouts, 429 storms, failing entities) and the vendor's real rate limit,
+//! enforced with a true sliding window; requests over the limit get 429 + Retry-After and are
+//! counted as violations (the client-side limiter's job is to keep that count at zero).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// The three simulated vendors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    Ohip,
+    Mews,
+    Cloudbeds,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 3] = [Vendor::Ohip, Vendor::Mews, Vendor::Cloudbeds];
+}
+
+/// Faults injected into one vendor's endpoints.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FaultConfig {
+    /// Added to every answer.
+    pub latency_ms: u64,
+    /// Probability (0..1) of answering `error_status` instead.
+    pub error_rate: f64,
+    /// 500, 502, 503 or 504 (default 503).
+    pub error_status: Option<u16>,
+    /// Probability (0..1) of holding the request `timeout_ms` and then failing with 504.
+    pub timeout_rate: f64,
+    pub timeout_ms: u64,
+    /// Every request gets 429 with this Retry-After (seconds) until the storm ends.
+    #[serde(skip)]
+    pub storm_until: Option<Instant>,
+    pub storm_retry_after_secs: u64,
+    /// Entity ids whose reads fail with 500 (a record the vendor cannot serve).
+    pub failing_entities: Vec<String>,
+}
+
+/// Why a request is refused before the vendor logic runs; vendor modules render it in their
+/// own error format.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Denied {
+    RateLimited {
+        retry_after: Duration,
+        violation: bool,
+    },
+    ServerError {
+        status: u16,
+    },
+    Timeout,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorCounters {
+    pub calls: BTreeMap<String, u64>,
+    pub total_calls: u64,
+    pub rate_limit_violations: u64,
+    pub storm_rejections: u64,
+    pub injected_errors: u64,
+    pub injected_timeouts: u64,
+    pub charges_posted: u64,
+    pub tokens_issued: u64,
+    pub unauthorized: u64,
+}
+
+/// A sliding-window limit: at most `limit` requests in any `window`.
+#[derive(Debug)]
+pub struct SlidingWindow {
+    limit: usize,
+    window: Duration,
+    log: VecDeque<Instant>,
+}
+
+impl SlidingWindow {
+    pub fn new(limit: usize, window: Duration) -> Self {
+        Self {
+            limit,
+            window,
+            log: VecDeque::new(),
+        }
+    }
+
+    /// Records a request at `now`; `Err(retry_after)` if it is over the limit (not recorded).
+    pub fn admit(&mut self, now: Instant) -> Result<(), Duration> {
+        while self
+            .log
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            self.log.pop_front();
+        }
+        if self.log.len() >= self.limit {
+            let oldest = self.log.front().copied().unwrap_or(now);
+            return Err(self.window.saturating_sub(now.duration_since(oldest)));
+        }
+        self.log.push_back(now);
+        Ok(())
+    }
+}
+
+/// The vendors' published limits: Mews 200 per 30 s per access token, Cloudbeds 5/s per
+/// property, OHIP configurable (the seed's 100 per minute per hotel).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub ohip: (usize, u64),
+    pub mews: (usize, u64),
+    pub cloudbeds: (usize, u64),
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            ohip: (100, 60_000),
+            mews: (200, 30_000),
+            cloudbeds: (5, 1_000),
+        }
+    }
+}
+
+impl Limits {
+    fn of(&self, v: Vendor) -> (usize, Duration) {
+        let (l, ms) = match v {
+            Vendor::Ohip => self.ohip,
+            Vendor::Mews => self.mews,
+            Vendor::Cloudbeds => self.cloudbeds,
+        };
+        (l, Duration::from_millis(ms))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Guard {
+    pub limits: Limits,
+    pub faults: HashMap<Vendor, FaultConfig>,
+    pub counters: BTreeMap<Vendor, VendorCounters>,
+    windows: HashMap<(Vendor, String), SlidingWindow>,
+}
+
+impl Guard {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    pub fn counters_mut(&mut self, v: Vendor) -> &mut VendorCounters {
+        self.counters.entry(v).or_default()
+    }
+
+    /// Counts the call and decides whether it is refused. `rate_key` is what the vendor limits
+    /// by (Mews access token, Cloudbeds property, OHIP hotel). `roll` is a uniform [0,1) draw
+    /// for the probabilistic faults.
+    pub fn check(
+        &mut self,
+        v: Vendor,
+        endpoint: &str,
+        rate_key: &str,
+        now: Instant,
+        roll: f64,
+    ) -> (Duration, Option<Denied>) {
+        let c = self.counters_mut(v);
+        c.total_calls += 1;
+        *c.calls.entry(endpoint.to_owned()).or_default() += 1;
+        let fault = self.faults.get(&v).cloned().unwrap_or_default();
+        let latency = Duration::from_millis(fault.latency_ms);
+        // The real limit counts every request that reaches the vendor, storms included.
+        let (limit, window) = self.limits.of(v);
+        let over = self
+            .windows
+            .entry((v, rate_key.to_owned()))
+            .or_insert_with(|| SlidingWindow::new(limit, window))
+            .admit(now);
+        if let Some(until) = fault.storm_until.filter(|u| *u > now) {
+            self.counters_mut(v).storm_rejections += 1;
+            let _ = until;
+            return (
+                latency,
+                Some(Denied::RateLimited {
+                    retry_after: Duration::from_secs(fault.storm_retry_after_secs.max(1)),
+                    violation: false,
+                }),
+            );
+        }
+        if let Err(retry_after) = over {
+            self.counters_mut(v).rate_limit_violations += 1;
+            return (
+                latency,
+                Some(Denied::RateLimited {
+                    retry_after,
+                    violation: true,
+                }),
+            );
+        }
+        if fault.timeout_rate > 0.0 && roll < fault.timeout_rate {
+            self.counters_mut(v).injected_timeouts += 1;
+            return (
+                latency + Duration::from_millis(fault.timeout_ms.max(1)),
+                Some(Denied::Timeout),
+            );
+        }
+        if fault.error_rate > 0.0 && roll < fault.timeout_rate + fault.error_rate {
+            self.counters_mut(v).injected_errors += 1;
+            return (
+                latency,
+                Some(Denied::ServerError {
+                    status: fault.error_status.unwrap_or(503),
+                }),
+            );
+        }
+        (latency, None)
+    }
+
+    pub fn entity_fails(&self, v: Vendor, id: &str) -> bool {
+        self.faults
+            .get(&v)
+            .is_some_and(|f| f.failing_entities.iter().any(|e| e == id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_window_counts_any_window() {
+        let mut w = SlidingWindow::new(2, Duration::from_millis(1000));
+        let t0 = Instant::now();
+        assert!(w.admit(t0).is_ok());
+        assert!(w.admit(t0 + Duration::from_millis(900)).is_ok());
+        let over = w.admit(t0 + Duration::from_millis(950)).unwrap_err();
+        assert_eq!(over, Duration::from_millis(50));
+        assert!(w.admit(t0 + Duration::from_millis(1000)).is_ok());
+    }
+
+    #[test]
+    fn violations_and_storms_are_counted_apart() {
+        let mut g = Guard::new(Limits {
+            ohip: (1, 1000),
+            ..Limits::default()
+        });
+        let t = Instant::now();
+        assert!(g.check(Vendor::Ohip, "x", "H1", t, 0.9).1.is_none());
+        assert!(matches!(
+            g.check(Vendor::Ohip, "x", "H1", t, 0.9).1,
+            Some(Denied::RateLimited {
+                violation: true,
+                ..
+            })
+        ));
+        assert!(
+            g.check(Vendor::Ohip, "x", "H2", t, 0.9).1.is_none(),
+            "limits are per key"
+        );
+        g.faults.insert(
+            Vendor::Mews,
+            FaultConfig {
+                storm_until: Some(t + Duration::from_secs(5)),
+                storm_retry_after_secs: 2,
+                ..FaultConfig::default()
+            },
+        );
+        assert!(matches!(
+            g.check(Vendor::Mews, "x", "tok", t, 0.9).1,
+            Some(Denied::RateLimited {
+                violation: false,
+                ..
+            })
+        ));
+        let c = &g.counters[&Vendor::Ohip];
+        assert_eq!((c.total_calls, c.rate_limit_violations), (3, 1));
+        assert_eq!(g.counters[&Vendor::Mews].storm_rejections, 1);
+    }
+}
