@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pms_infra::ctl::{self, hotel::HotelCommand, token::TokenCommand, CtlError};
+use pms_infra::ctl::{self, hotel::HotelCommand, pms::PmsCommand, token::TokenCommand, CtlError};
 
 #[derive(Debug, Parser)]
 #[command(name = "pmsctl", version, about = "Operate the PMS integration layer")]
@@ -29,6 +29,9 @@ enum Command {
     /// Partner tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Asks a hotel's PMS through its adapter (reads; prints canonical JSON).
+    #[command(subcommand)]
+    Pms(PmsCommand),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Hotel(cmd) => ctl::hotel::run(cmd, target).await,
             Command::Token(cmd) => ctl::token::run(cmd, target).await,
+            Command::Pms(cmd) => ctl::pms::run(cmd, target).await,
         }
     });
     match result {

@@ -2,6 +2,7 @@
 //! what they share: where the stack is, how errors become exit codes.
 
 pub mod hotel;
+pub mod pms;
 pub mod token;
 
 use std::path::Path;
