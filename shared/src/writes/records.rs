@@ -486,7 +486,7 @@ impl WriteRecords {
             .iter()
             .map(|i| i.decode())
             .collect::<PortResult<_>>()?;
-        out.sort_by(|a, b| a.first_attempt_at.cmp(&b.first_attempt_at));
+        out.sort_by_key(|d| d.first_attempt_at);
         Ok(out)
     }
 
