@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pms_infra::ctl::{self, hotel::HotelCommand, pms::PmsCommand, token::TokenCommand, CtlError};
+use pms_infra::ctl::{
+    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, token::TokenCommand, CtlError,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "pmsctl", version, about = "Operate the PMS integration layer")]
@@ -32,6 +34,9 @@ enum Command {
     /// Asks a hotel's PMS through its adapter (reads; prints canonical JSON).
     #[command(subcommand)]
     Pms(PmsCommand),
+    /// Dead-lettered writes: list, show, redrive, abandon.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
             Command::Hotel(cmd) => ctl::hotel::run(cmd, target).await,
             Command::Token(cmd) => ctl::token::run(cmd, target).await,
             Command::Pms(cmd) => ctl::pms::run(cmd, target).await,
+            Command::Dlq(cmd) => ctl::dlq::run(cmd, target).await,
         }
     });
     match result {

@@ -5,6 +5,7 @@
 mod executor;
 mod model;
 mod records;
+mod redrive;
 mod service;
 
 pub use executor::{Disposition, ExecuteError, Executor};
@@ -16,6 +17,7 @@ pub use records::{
     Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, IdempotencyState, Intent,
     KeyRegistration, WriteRecords, IDEMPOTENCY_RETENTION_DAYS,
 };
+pub use redrive::{DeadLetters, DlqError, RedriveReport};
 pub use service::{derive_charge_reference, QueueDelivery, SubmitError, WriteService};
 
 #[cfg(test)]
