@@ -4,7 +4,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pms_core::obs::init_logging();
-    let services = pms_core::runtime::Services::from_env().await?;
+    let services = pms_core::runtime::Services::from_env()
+        .await?
+        .without_in_process_retries();
     let max_receives = std::env::var("WRITE_MAX_RECEIVE_COUNT")
         .ok()
         .and_then(|v| v.parse().ok())
