@@ -5,13 +5,16 @@
 //! The template is the one source of truth: the resources, their names and attributes and the
 //! environment contract are read from it, never listed a second time here.
 
+pub mod driver;
 pub mod resolve;
+pub mod schedule;
 pub mod spec;
 pub mod stack;
 pub mod template;
 
 use std::path::{Path, PathBuf};
 
+pub use driver::{BatchReport, Driver, FunctionSpec, HttpInvoker, Invocation, Invoker, SqsSource};
 pub use resolve::{Physical, Resolver};
 pub use stack::{
     inspect, plan, provision, provision_with, verify, Drift, StackOutputs, VerifyReport,
