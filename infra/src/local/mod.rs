@@ -11,6 +11,7 @@ pub mod schedule;
 pub mod spec;
 pub mod stack;
 pub mod template;
+pub mod up;
 
 use std::path::{Path, PathBuf};
 
