@@ -135,9 +135,12 @@ impl Children {
 
     /// Stop in reverse start order: SIGTERM to the group, SIGKILL what is left after 5 s.
     async fn stop_all(&mut self) {
-        use rustix::process::{kill_process_group, Signal};
+        use rustix::process::{kill_process, kill_process_group, Signal};
         while let Some(mut s) = self.0.pop() {
             if let Some(pgid) = s.pgid {
+                // cargo lambda watch runs each function in a process group of its own; note
+                // them now, to end any it leaves behind.
+                let strays = descendants(pgid.as_raw_pid());
                 let _ = kill_process_group(pgid, Signal::TERM);
                 if tokio::time::timeout(Duration::from_secs(5), s.child.wait())
                     .await
@@ -148,11 +151,52 @@ impl Children {
                 // The leader may be gone while its children (a function `cargo run` started)
                 // are not; the group signal reaches them. ESRCH (nobody left) is fine.
                 let _ = kill_process_group(pgid, Signal::KILL);
+                for (pid, start) in strays {
+                    // Only the very process we saw (same start time), never a reused pid.
+                    if proc_stat(pid).is_some_and(|(_, s)| s == start) {
+                        if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                            tracing::warn!(pid, "ending a process the emulator left behind");
+                            let _ = kill_process(p, Signal::KILL);
+                        }
+                    }
+                }
             }
             let _ = s.child.kill().await;
             tracing::info!(process = s.name, "stopped");
         }
     }
+}
+
+/// (parent pid, start time) from `/proc/<pid>/stat`.
+fn proc_stat(pid: i32) -> Option<(i32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): ppid is field 4, starttime field 22.
+    Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+}
+
+/// Every live descendant of `root`, with its start time.
+fn descendants(root: i32) -> Vec<(i32, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let procs: Vec<(i32, i32, u64)> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| proc_stat(pid).map(|(ppid, start)| (pid, ppid, start)))
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, ppid, start) in &procs {
+            if *ppid == parent {
+                found.push((*pid, *start));
+                frontier.push(*pid);
+            }
+        }
+    }
+    found
 }
 
 async fn moto_answers(endpoint: &str) -> bool {
@@ -198,12 +242,17 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-async fn cargo_build(root: &Path, bins: &[&str]) -> LocalResult<()> {
+/// `package`: build within one package, so its features match `cargo run -p` (a workspace-wide
+/// build may unify features differently and rebuild dependencies).
+async fn cargo_build(root: &Path, package: Option<&str>, bins: &[&str]) -> LocalResult<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.arg("build")
         .arg("-q")
         .current_dir(root)
         .kill_on_drop(true);
+    if let Some(p) = package {
+        cmd.arg("-p").arg(p);
+    }
     for b in bins {
         cmd.arg("--bin").arg(b);
     }
@@ -249,7 +298,7 @@ async fn seed_demo(root: &Path, env: &BTreeMap<String, String>) -> Demo {
         hotel_id: "demo".into(),
         ..Demo::default()
     };
-    if let Err(e) = cargo_build(root, &["pmsctl"]).await {
+    if let Err(e) = cargo_build(root, Some("pms-infra"), &["pmsctl"]).await {
         tracing::warn!(error = %e, "pmsctl could not be built; skipping the demo hotel (is the ops CLI merged yet?)");
         return demo;
     }
@@ -460,7 +509,7 @@ async fn run(
     if !functions.is_empty() {
         let bins: Vec<&str> = functions.iter().map(|f| f.binary.as_str()).collect();
         // Built up front so the first invocation is not a compile racing the function timeout.
-        cargo_build(root, &bins).await?;
+        cargo_build(root, None, &bins).await?;
         if port_answers(opts.watch_port).await {
             return Err(LocalError::Process(format!(
                 "port {} is taken; is another cargo lambda watch running?",
@@ -552,6 +601,21 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_its_own_descendants() {
+        let me = std::process::id() as i32;
+        let (ppid, start) = proc_stat(me).unwrap();
+        assert!(ppid > 0 && start > 0);
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let found = descendants(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.iter().any(|(pid, _)| *pid == child.id() as i32));
+    }
 
     #[test]
     fn stack_file_shape() {
