@@ -8,12 +8,13 @@ CARGO_FLAGS ?=
 PY    ?= python3
 STAMP := $(VENV)/.tools-installed
 
-.PHONY: help dev test lint tools
+.PHONY: help dev test lint tools graphiql-check
 
 help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
 	@echo "make test   - cfn-lint + every Rust test against a private moto server"
 	@echo "make lint   - rustfmt check + clippy (-D warnings)"
+	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
 	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda)"
 
 tools: $(STAMP)
@@ -36,3 +37,7 @@ lint:
 # running) and stops it on exit, whatever the outcome.
 test: tools
 	scripts/with-moto.sh scripts/run-tests.sh
+
+# GraphiQL in headless Chromium against the graphql function (needs: apt-get install -y chromium).
+graphiql-check: tools
+	scripts/graphiql-check.sh

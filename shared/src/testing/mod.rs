@@ -1,4 +1,6 @@
 //! Test support shared by unit and integration tests (feature `testing`): contract suites that
-//! every implementation of a port must pass, so the in-memory and AWS adapters cannot drift.
+//! every implementation of a port must pass, so the in-memory and AWS adapters cannot drift,
+//! and a counting decorator for the store.
 
+pub mod counting;
 pub mod store_contract;
