@@ -35,7 +35,10 @@ fn booking(n: u32) -> Reservation {
     let day = i64::from(n % 365);
     let arrival = start().add_days(day);
     Reservation {
-        id: RecordId::new(Provider::Mock, ExternalId::parse(format!("b{n:07}")).unwrap()),
+        id: RecordId::new(
+            Provider::Mock,
+            ExternalId::parse(format!("b{n:07}")).unwrap(),
+        ),
         confirmation_number: ConfirmationNumber::parse(format!("C{n:07}")).unwrap(),
         guest: None,
         room_number: None,
@@ -75,7 +78,10 @@ async fn seed_to(g: &GraphqlStack, target: &HotelId, other: &HotelId, total: u32
         batch.push(item(hotel, &booking(n), at));
         *have += 1;
         if batch.len() == 2500 {
-            g.item_store().batch_put(std::mem::take(&mut batch)).await.unwrap();
+            g.item_store()
+                .batch_put(std::mem::take(&mut batch))
+                .await
+                .unwrap();
         }
     }
     if !batch.is_empty() {
@@ -137,10 +143,17 @@ async fn main() {
                 .unwrap();
             raw.push(t.elapsed());
         }
-        let (p50, p90, raw50) = (pct(latencies.clone(), 0.5), pct(latencies, 0.9), pct(raw, 0.5));
+        let (p50, p90, raw50) = (
+            pct(latencies.clone(), 0.5),
+            pct(latencies, 0.9),
+            pct(raw, 0.5),
+        );
         rows.push((size, p50, p90, store_calls, edges, raw50));
     }
-    println!("bookings(hotelId, arrival date range, first: 50), {RUNS} runs each, moto at {}", g.stack.endpoint);
+    println!(
+        "bookings(hotelId, arrival date range, first: 50), {RUNS} runs each, moto at {}",
+        g.stack.endpoint
+    );
     println!(
         "{:>10} | {:>10} | {:>10} | {:>14} | {:>5} | {:>16} | {:>17}",
         "items", "p50", "p90", "store req/call", "edges", "moto Query p50", "p50 - moto Query"

@@ -72,7 +72,7 @@ impl Extension for AuthStep {
         };
         match self.tokens.verify(token.expose_secret()).await {
             Ok(principal) => {
-                tracing::Span::current().record("token_id", principal.token_id.as_str());
+                tracing::debug!(token_id = %principal.token_id, "token verified");
                 let mut data = Data::default();
                 data.insert(self.reads.session(principal));
                 next.run_with_data(ctx, operation_name, data).await

@@ -114,9 +114,16 @@ mod tests {
     #[test]
     fn the_page_loads_only_its_own_assets() {
         let page = page();
-        assert!(!page.contains("http"), "the page must not reference another origin");
+        assert!(
+            !page.contains("http"),
+            "the page must not reference another origin"
+        );
         for a in ASSETS {
-            assert!(page.contains(&format!("?asset={}&amp;v=", a.name)), "{}", a.name);
+            assert!(
+                page.contains(&format!("?asset={}&amp;v=", a.name)),
+                "{}",
+                a.name
+            );
             let r = respond(Some(a.name));
             assert_eq!(r.status(), 200);
             assert!(!a.body.is_empty());

@@ -39,7 +39,10 @@ impl GraphqlApp {
     }
 
     pub fn from_services(services: &Services) -> Self {
-        Self::new(PartnerReads::from_services(services), services.tokens.clone())
+        Self::new(
+            PartnerReads::from_services(services),
+            services.tokens.clone(),
+        )
     }
 
     /// Writes one EMF metrics line per request under `namespace`.
@@ -60,10 +63,7 @@ impl GraphqlApp {
         );
         let span = invocation_span("graphql", &correlation);
         let started = Instant::now();
-        let (mut response, outcome) = self
-            .route(req, &correlation)
-            .instrument(span.clone())
-            .await;
+        let (mut response, outcome) = self.route(req, &correlation).instrument(span.clone()).await;
         span.in_scope(|| {
             tracing::info!(
                 status = response.status().as_u16(),

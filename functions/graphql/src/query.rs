@@ -44,7 +44,9 @@ fn hotel(id: &ID) -> Result<HotelId> {
 impl QueryRoot {
     /// A hotel's stored bookings as a connection (`first` at most 100, default 20). With an
     /// arrival or departure range they are ordered by that date, otherwise by provider and id.
-    #[graphql(complexity = "first.map_or(DEFAULT_PAGE_SIZE as usize, |n| n.max(0) as usize) * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.map_or(DEFAULT_PAGE_SIZE as usize, |n| n.max(0) as usize) * child_complexity + 1"
+    )]
     async fn bookings(
         &self,
         ctx: &Context<'_>,
@@ -75,7 +77,11 @@ impl QueryRoot {
     /// A booking by its global id (`Booking.id`).
     async fn booking(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Booking>> {
         let r = parse(BookingRef::parse(id.as_str()))?;
-        match session(ctx)?.booking(&r).await.map_err(|e| read_error(ctx, e))? {
+        match session(ctx)?
+            .booking(&r)
+            .await
+            .map_err(|e| read_error(ctx, e))?
+        {
             Some(b) => Ok(Some(Booking::new(&r.hotel, b))),
             None => Err(errors::not_found(format!("booking {r}"))),
         }

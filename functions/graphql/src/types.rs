@@ -1,8 +1,8 @@
 //! GraphQL types: one-to-one mappings of the core's records. No rules live here.
 
 use async_graphql::{
-    ComplexObject, Enum, InputObject, InputValueError, InputValueResult, Scalar, ScalarType,
-    SimpleObject, Value, ID,
+    Enum, InputObject, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value,
+    ID,
 };
 use chrono::{DateTime, Utc};
 use pms_core::cache::Cached;
@@ -130,7 +130,6 @@ impl From<core::GuestSummary> for GuestSummary {
 
 /// A booking (a reservation): one stay of one room.
 #[derive(SimpleObject)]
-#[graphql(complex)]
 pub struct Booking {
     /// Global id, `<hotel>/<provider>:<external id>`; `booking(id:)` takes it.
     pub id: ID,
@@ -146,6 +145,7 @@ pub struct Booking {
     pub raw_status: String,
     pub arrival: Date,
     pub departure: Date,
+    pub nights: i64,
     /// Property-local wall-clock time, `HH:MM`.
     pub expected_arrival_time: Option<String>,
     pub expected_departure_time: Option<String>,
@@ -162,15 +162,6 @@ pub struct Booking {
     pub source_updated_at: Option<DateTime<Utc>>,
     /// Source version (ordering); a decimal string, as it can exceed 2^53.
     pub version: String,
-    #[graphql(skip)]
-    nights_count: i64,
-}
-
-#[ComplexObject]
-impl Booking {
-    async fn nights(&self) -> i64 {
-        self.nights_count
-    }
 }
 
 impl Booking {
@@ -189,7 +180,7 @@ impl Booking {
             departure: Date(r.departure),
             expected_arrival_time: time(r.expected_arrival_time),
             expected_departure_time: time(r.expected_departure_time),
-            nights_count: r.nights(),
+            nights: r.nights(),
             guest: r.guest.map(Into::into),
             room_number: r.room_number.map(|n| n.to_string()),
             room_type: r.room_type.map(|t| t.to_string()),

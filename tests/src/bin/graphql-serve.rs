@@ -11,8 +11,8 @@ use axum::response::Response as AxumResponse;
 use chrono::Utc;
 use lambda_http::Body;
 use pms_core::domain::{
-    ConfirmationNumber, Currency, ExternalId, GuestSummary, Money, Provider, RecordId,
-    Reservation, ReservationStatus,
+    ConfirmationNumber, Currency, ExternalId, GuestSummary, Money, Provider, RecordId, Reservation,
+    ReservationStatus,
 };
 use pms_core::ports::Clock;
 use pms_core::registry::Scope;
@@ -29,7 +29,10 @@ async fn main() {
     let today = config.time_zone.business_date(g.clock.now());
     let bookings: Vec<Reservation> = (0..6u32)
         .map(|n| Reservation {
-            id: RecordId::new(Provider::Mock, ExternalId::parse(format!("demo-{n}")).unwrap()),
+            id: RecordId::new(
+                Provider::Mock,
+                ExternalId::parse(format!("demo-{n}")).unwrap(),
+            ),
             confirmation_number: ConfirmationNumber::parse(format!("D{n:04}")).unwrap(),
             guest: Some(GuestSummary {
                 id: None,
