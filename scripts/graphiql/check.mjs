@@ -46,14 +46,18 @@ try {
   // The token goes in the Headers tab, the way the page tells developers to.
   await page.getByRole('button', { name: 'Headers' }).click();
   const headers = JSON.stringify({ Authorization: `Bearer ${token}` });
-  await page.evaluate((h) => {
-    const editors = [...document.querySelectorAll('.graphiql-editor-tool .CodeMirror')];
-    const visible = editors.find((e) => e.offsetParent !== null);
-    visible.CodeMirror.setValue(h);
-  }, headers);
+  const headerEditor = page.locator('.graphiql-editor-tool .CodeMirror:visible');
+  await headerEditor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.type(headers, { delay: 2 });
+  const typedHeaders = await headerEditor.evaluate((e) => e.CodeMirror.getValue());
+  if (typedHeaders.replace(/\s+/g, '') !== headers.replace(/\s+/g, '')) {
+    fail(`the headers editor holds ${JSON.stringify(typedHeaders)}`);
+  }
 
   // Type the query into the query editor, key by key, on one line (Enter would pick a hint).
-  const query = `{ arrivals(hotelId: "${hotelId}") { date bookings { confirmationNumber guest { lastName } } } }`;
+  const query = `query TodaysArrivals { arrivals(hotelId: "${hotelId}") { date bookings { confirmationNumber guest { lastName } } } }`;
   await page.click('.graphiql-query-editor .CodeMirror');
   await page.keyboard.press('Control+A');
   await page.keyboard.press('Delete');
@@ -64,6 +68,8 @@ try {
   );
   if (typed.replace(/\s+/g, '') !== query.replace(/\s+/g, '')) fail(`the editor holds ${JSON.stringify(typed)}`);
 
+  // GraphiQL re-reads the operation name from the document after a short debounce.
+  await page.waitForTimeout(700);
   await page.click('.graphiql-execute-button');
   const handle = await page.waitForFunction(
     () => {
