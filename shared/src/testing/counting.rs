@@ -1,8 +1,10 @@
 //! A store decorator that counts the operations reaching the real store (moto in integration
 //! tests), to show that some requests touch nothing. It changes no behaviour.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -11,6 +13,7 @@ use crate::ports::{Condition, Item, ItemKey, ItemStore, Page, PortResult, PutOut
 pub struct CountingStore {
     inner: Arc<dyn ItemStore>,
     calls: AtomicU64,
+    busy_nanos: AtomicU64,
 }
 
 impl CountingStore {
@@ -18,6 +21,7 @@ impl CountingStore {
         Self {
             inner,
             calls: AtomicU64::new(0),
+            busy_nanos: AtomicU64::new(0),
         }
     }
 
@@ -26,36 +30,40 @@ impl CountingStore {
         self.calls.load(Ordering::SeqCst)
     }
 
-    fn count(&self) {
+    /// Time spent waiting for the real store, summed over operations (overlapping ones add up).
+    pub fn busy(&self) -> Duration {
+        Duration::from_nanos(self.busy_nanos.load(Ordering::SeqCst))
+    }
+
+    async fn count<T>(&self, op: impl Future<Output = T>) -> T {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
+        let out = op.await;
+        self.busy_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::SeqCst);
+        out
     }
 }
 
 #[async_trait]
 impl ItemStore for CountingStore {
     async fn get(&self, key: &ItemKey) -> PortResult<Option<Item>> {
-        self.count();
-        self.inner.get(key).await
+        self.count(self.inner.get(key)).await
     }
     async fn put(&self, item: Item, condition: Condition) -> PortResult<PutOutcome> {
-        self.count();
-        self.inner.put(item, condition).await
+        self.count(self.inner.put(item, condition)).await
     }
     async fn delete(&self, key: &ItemKey) -> PortResult<()> {
-        self.count();
-        self.inner.delete(key).await
+        self.count(self.inner.delete(key)).await
     }
     async fn batch_get(&self, keys: &[ItemKey]) -> PortResult<Vec<Item>> {
-        self.count();
-        self.inner.batch_get(keys).await
+        self.count(self.inner.batch_get(keys)).await
     }
     async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
-        self.count();
-        self.inner.batch_put(items).await
+        self.count(self.inner.batch_put(items)).await
     }
     async fn query(&self, query: &Query) -> PortResult<Page> {
-        self.count();
-        self.inner.query(query).await
+        self.count(self.inner.query(query)).await
     }
     async fn increment(
         &self,
@@ -64,7 +72,7 @@ impl ItemStore for CountingStore {
         by: i64,
         expires_at: Option<i64>,
     ) -> PortResult<i64> {
-        self.count();
-        self.inner.increment(key, field, by, expires_at).await
+        self.count(self.inner.increment(key, field, by, expires_at))
+            .await
     }
 }
