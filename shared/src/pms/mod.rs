@@ -1,6 +1,7 @@
 //! PMS adapters: the trait, its error, the retry policy, and the implementations.
 
 mod adapter;
+pub mod cloudbeds;
 mod error;
 mod factory;
 pub mod http;
@@ -21,5 +22,7 @@ pub fn default_factory(
     clock: std::sync::Arc<dyn crate::ports::Clock>,
     secrets_prefix: &str,
 ) -> AdapterFactory {
-    AdapterFactory::new(secrets, clock, secrets_prefix)
+    let mut factory = AdapterFactory::new(secrets, clock, secrets_prefix);
+    factory.register(crate::domain::Provider::Cloudbeds, cloudbeds::builder());
+    factory
 }
