@@ -26,7 +26,10 @@ use self::transport::{KeySource, Replay, Transport, Verb};
 use super::factory::{AdapterDeps, VendorBuilder};
 use super::http::VendorHttp;
 use super::ratelimit::{DistributedLimiter, RateLimiter};
-use super::{ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, RetryPolicy};
+use super::{
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
+    Refreshed, RetryPolicy,
+};
 use crate::config::HotelConfig;
 use crate::domain::hash::sha256_hex;
 use crate::domain::{
@@ -151,7 +154,7 @@ impl CloudbedsAdapter {
             Err(e) => return Err(e),
         };
         // "Not found" can also be an empty `data`.
-        if !env.data().as_object().is_some_and(|o| !o.is_empty()) {
+        if env.data().as_object().is_none_or(|o| o.is_empty()) {
             return Ok(None);
         }
         let detail: wire::ReservationDetail = env.decode("getReservation")?;
@@ -319,6 +322,65 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+/// The same error again, for each of several records one failed read was for.
+fn replicate(e: &PmsError) -> PmsError {
+    match e {
+        PmsError::NotFound { what, request_id } => PmsError::NotFound {
+            what: what.clone(),
+            request_id: request_id.clone(),
+        },
+        PmsError::Unauthorized {
+            message,
+            request_id,
+        } => PmsError::Unauthorized {
+            message: message.clone(),
+            request_id: request_id.clone(),
+        },
+        PmsError::RateLimited {
+            retry_after,
+            request_id,
+        } => PmsError::RateLimited {
+            retry_after: *retry_after,
+            request_id: request_id.clone(),
+        },
+        PmsError::Unsupported {
+            provider,
+            operation,
+        } => PmsError::Unsupported {
+            provider: *provider,
+            operation,
+        },
+        PmsError::InvalidRequest {
+            message,
+            status,
+            request_id,
+        } => PmsError::InvalidRequest {
+            message: message.clone(),
+            status: *status,
+            request_id: request_id.clone(),
+        },
+        PmsError::Unavailable {
+            cause,
+            message,
+            request_id,
+        } => PmsError::Unavailable {
+            cause: *cause,
+            message: message.clone(),
+            request_id: request_id.clone(),
+        },
+        PmsError::Protocol {
+            message,
+            request_id,
+        } => PmsError::Protocol {
+            message: message.clone(),
+            request_id: request_id.clone(),
+        },
+        PmsError::Configuration { message } => PmsError::Configuration {
+            message: message.clone(),
+        },
+    }
+}
+
 /// Names the record a Cloudbeds "not found" was about.
 fn about(err: PmsError, subject: &str) -> PmsError {
     match err {
@@ -473,7 +535,7 @@ impl PmsAdapter for CloudbedsAdapter {
             Err(PmsError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if !env.data().as_object().is_some_and(|o| !o.is_empty()) {
+        if env.data().as_object().is_none_or(|o| o.is_empty()) {
             return Ok(None);
         }
         let detail: wire::GuestDetail = env.decode("getGuest")?;
@@ -739,6 +801,43 @@ impl PmsAdapter for CloudbedsAdapter {
             .iter()
             .filter(|r| r.room_id.as_deref() == Some(id.as_str()))
             .find_map(Self::map_room))
+    }
+
+    /// Rooms have no by-id read (getHousekeepingStatus lists all): one read serves every room
+    /// the events name. Reservations and guests are read one by one (no multi-id filter).
+    async fn fetch_entities(&self, refs: &[EntityRef]) -> Vec<(EntityRef, PmsResult<Refreshed>)> {
+        let mut unique: Vec<EntityRef> = refs.to_vec();
+        unique.sort();
+        unique.dedup();
+        let rooms = if unique.iter().any(|r| r.kind == EntityKind::Room) {
+            Some(self.housekeeping().await)
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(unique.len());
+        for r in unique {
+            let result = match r.kind {
+                EntityKind::Reservation => self
+                    .get_reservation_by_id(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |v| Refreshed::Reservation(Box::new(v)))),
+                EntityKind::Guest => self
+                    .get_guest(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |v| Refreshed::Guest(Box::new(v)))),
+                EntityKind::Room => match &rooms {
+                    Some(Ok(list)) => Ok(list
+                        .iter()
+                        .filter(|h| h.room_id.as_deref() == Some(r.id.as_str()))
+                        .find_map(Self::map_room)
+                        .map_or(Refreshed::Gone, |v| Refreshed::Room(Box::new(v)))),
+                    Some(Err(e)) => Err(replicate(e)),
+                    None => Ok(Refreshed::Gone),
+                },
+            };
+            out.push((r, result));
+        }
+        out
     }
 
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {
