@@ -170,3 +170,40 @@ async fn missing_or_foreign_credentials_are_configuration_errors() {
     assert!(err.to_string().contains("propertyId"), "{err}");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn the_rate_budget_is_shared_through_the_table_under_a_key_fingerprint() {
+    use pms_core::memory::MemoryStore;
+    use pms_core::pms::cloudbeds::CloudbedsAdapter;
+    use pms_core::ports::{ItemStore, KeyCondition, Partition, Query};
+
+    let sim = simulator(SimConfig::default()).await;
+    let config = hotel_config(&sim, PROPERTY, "America/New_York");
+    let (mut deps, _) = deps(API_KEY).await;
+    let store = Arc::new(MemoryStore::new(deps.clock.clone()));
+    deps.store = Some(store.clone());
+    let adapter = CloudbedsAdapter::new(
+        &config,
+        VendorCredentials::Cloudbeds {
+            api_key: SecretString::from(API_KEY.to_owned()),
+        },
+        &deps,
+    )
+    .unwrap();
+    use pms_core::pms::PmsAdapter;
+    for _ in 0..3 {
+        adapter.room_statuses().await.unwrap();
+    }
+    let slots = store
+        .query_all(&Query::primary(
+            Partition::Hotel(config.hotel_id.clone()),
+            KeyCondition::BeginsWith("RATE#cloudbeds-".into()),
+        ))
+        .await
+        .unwrap();
+    // 5/s is planned as one permit per 333 ms slot: three calls took three slots.
+    assert_eq!(slots.len(), 3, "{slots:?}");
+    assert!(slots.iter().all(|i| !i.key.sort.contains(API_KEY)));
+    assert_eq!(counters(&sim).await.rate_limit_violations, 0);
+    sim.stop().await;
+}

@@ -619,3 +619,103 @@ async fn thin_events_are_fetched_with_one_room_read() {
     assert_eq!(calls(&sim, "getHousekeepingStatus").await, 1);
     sim.stop().await;
 }
+
+/// The simulator speaks the protocol itself, whatever client calls it.
+#[tokio::test]
+async fn the_simulator_enforces_the_protocol() {
+    let sim = simulator(SimConfig::default()).await;
+    let root = sim.vendor_url(Vendor::Cloudbeds);
+    let client = http();
+    let get = |path: &str| {
+        client
+            .get(format!("{root}/{path}"))
+            .header("x-api-key", API_KEY)
+    };
+    let json = |r: reqwest::Response| async move {
+        let rid = r.headers().get("x-request-id").is_some();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, rid, body)
+    };
+
+    let (status, rid, body) = json(get("getReservations?pageSize=101").send().await.unwrap()).await;
+    assert_eq!((status, rid), (200, true));
+    assert_eq!(body["success"], false);
+    assert_eq!(body["message"], "pageSize must be between 1 and 100");
+    let (_, _, body) = json(get("getReservations?pageSize=100").send().await.unwrap()).await;
+    assert_eq!(body["success"], true);
+    assert_eq!(body["count"], 100);
+    assert_eq!(body["total"], 120);
+    let (_, _, body) = json(
+        get("getHousekeepingStatus?pageSize=5000")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["success"], true);
+    let (_, _, body) = json(
+        get("getHousekeepingStatus?pageSize=5001")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["success"], false);
+    // Cloudbeds allows 5 requests a second per property.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, _, body) = json(
+        get("getGuestList?guestEmail=nobody@example.com")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["data"], serde_json::json!([]), "PHP's empty map");
+    let (_, _, body) = json(get("getReservations?propertyID=1").send().await.unwrap()).await;
+    assert_eq!(body["success"], false, "another property's data");
+    assert_eq!(body["message"], "You don't have access to property ID 1");
+
+    // Wrong or no key: HTTP 401 in the Cloudbeds envelope.
+    let r = client
+        .get(format!("{root}/getReservations"))
+        .send()
+        .await
+        .unwrap();
+    let (status, rid, body) = json(r).await;
+    assert_eq!((status, rid), (401, true));
+    assert_eq!(body["success"], false);
+    assert!(body["message"].as_str().unwrap().contains("API key"));
+
+    // Methods and encodings as the spec says them; refusals still carry a request id.
+    let r = client
+        .post(format!("{root}/getReservations"))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert!(r.headers().get("x-request-id").is_some());
+    let r = client
+        .post(format!("{root}/postCustomItem"))
+        .header("x-api-key", API_KEY)
+        .json(&serde_json::json!({"reservationID": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415, "form bodies only");
+    assert_eq!(counters(&sim).await.unauthorized, 1);
+
+    // A sixth request within a second is refused with Retry-After, and counted as a violation.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(get("getReservations?pageSize=1").send().await.unwrap());
+    }
+    let last = last.unwrap();
+    assert_eq!(last.status().as_u16(), 429);
+    assert!(last.headers().get("retry-after").is_some());
+    assert!(last.headers().get("x-request-id").is_some());
+    assert_eq!(counters(&sim).await.rate_limit_violations, 1);
+    sim.stop().await;
+}
