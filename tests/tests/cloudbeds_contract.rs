@@ -189,6 +189,7 @@ async fn adapter(addr: SocketAddr, retry: RetrySettings) -> Arc<dyn PmsAdapter> 
             chrono::Duration::minutes(5),
         )),
         credentials_secret: String::new(),
+        retry_override: None,
     };
     let creds = VendorCredentials::Cloudbeds {
         api_key: SecretString::from(KEY.to_owned()),

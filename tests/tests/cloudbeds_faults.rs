@@ -227,3 +227,47 @@ async fn business_errors_are_not_retried_and_writes_that_may_duplicate_are_not_r
     sim.admin().clear_faults().await.unwrap();
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn the_writers_retry_override_replaces_the_hotels_policy() {
+    let sim = simulator(SimConfig::default()).await;
+    let config = hotel_config(&sim, PROPERTY, "America/New_York");
+    let (mut deps, _) = deps(API_KEY).await;
+    // The writer retries through the queue: one attempt per delivery.
+    deps.retry_override = Some(pms_core::pms::RetryPolicy::none());
+    let adapter = CloudbedsAdapter::new(
+        &config,
+        VendorCredentials::Cloudbeds {
+            api_key: SecretString::from(API_KEY.to_owned()),
+        },
+        &deps,
+    )
+    .unwrap();
+    sim.admin()
+        .set_faults(Vendor::Cloudbeds, &errors(1.0, 502))
+        .await
+        .unwrap();
+    let hotel = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    let err = adapter
+        .post_charge(
+            &pms_core::domain::ConfirmationNumber::parse(&hotel.reservations[0].id).unwrap(),
+            &pms_core::domain::Charge {
+                amount: pms_core::domain::Money::new(500, config.currency),
+                description: "Laundry".into(),
+                revenue_center: None,
+                reference: "op-laundry".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.outcome_unknown(),
+        "a 502 may have been applied: {err:?}"
+    );
+    assert_eq!(counters(&sim).await.injected_errors, 1);
+    sim.stop().await;
+}

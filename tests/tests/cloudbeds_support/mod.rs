@@ -101,6 +101,7 @@ pub async fn deps(api_key: &str) -> (AdapterDeps, Arc<MemorySecrets>) {
             http: http(),
             secrets,
             credentials_secret: name,
+            retry_override: None,
         },
         inner,
     )

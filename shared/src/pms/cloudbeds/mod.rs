@@ -28,7 +28,7 @@ use super::http::VendorHttp;
 use super::ratelimit::{DistributedLimiter, RateLimiter};
 use super::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
-    Refreshed, RetryPolicy,
+    Refreshed,
 };
 use crate::config::HotelConfig;
 use crate::domain::hash::sha256_hex;
@@ -105,7 +105,7 @@ impl CloudbedsAdapter {
         });
         let http = VendorHttp::new(
             deps.http.clone(),
-            RetryPolicy::from(config.retry.clone()),
+            deps.retry_policy(config),
             limiter,
             transport::REQUEST_ID_HEADERS,
             transport::error_message,
