@@ -172,7 +172,7 @@ async fn missing_or_foreign_credentials_are_configuration_errors() {
 }
 
 #[tokio::test]
-async fn the_rate_budget_is_shared_through_the_table_under_a_key_fingerprint() {
+async fn the_rate_budget_is_the_propertys_in_the_shared_table() {
     use pms_core::memory::MemoryStore;
     use pms_core::pms::cloudbeds::CloudbedsAdapter;
     use pms_core::ports::{ItemStore, KeyCondition, Partition, Query};
@@ -197,7 +197,7 @@ async fn the_rate_budget_is_shared_through_the_table_under_a_key_fingerprint() {
     let slots = store
         .query_all(&Query::primary(
             Partition::Hotel(config.hotel_id.clone()),
-            KeyCondition::BeginsWith("RATE#cloudbeds-".into()),
+            KeyCondition::BeginsWith(format!("RATE#cloudbeds-{PROPERTY}#")),
         ))
         .await
         .unwrap();

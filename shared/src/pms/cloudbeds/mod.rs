@@ -18,7 +18,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use self::mapping::Ctx;
@@ -87,19 +86,19 @@ impl CloudbedsAdapter {
             .clone()
             .filter(|p| !p.trim().is_empty())
             .ok_or_else(|| config_error("a Cloudbeds hotel needs vendor.propertyId"))?;
-        // The limit is per property and key; the budget is named by a fingerprint of the key,
-        // never the key. Without the shared table the budget is this process's own.
+        // Cloudbeds limits each property (5/s), whatever key calls it: the budget is named by
+        // the property, so a rotated key and the old one (still in other instances) share it.
+        // Without the shared table the budget is this process's own.
         let limiter: Option<Arc<dyn RateLimiter>> = config.rate_limit.as_ref().map(|limit| {
             let store: Arc<dyn ItemStore> = match &deps.store {
                 Some(s) => s.clone(),
                 None => Arc::new(MemoryStore::new(deps.clock.clone())),
             };
-            let fingerprint = &sha256_hex(api_key.expose_secret().as_bytes())[..16];
             Arc::new(DistributedLimiter::new(
                 store,
                 deps.clock.clone(),
                 config.hotel_id.clone(),
-                format!("cloudbeds-{fingerprint}"),
+                budget_name(&property_id),
                 limit,
             )) as Arc<dyn RateLimiter>
         });
@@ -302,6 +301,19 @@ impl CloudbedsAdapter {
             }
         }
         Ok(out)
+    }
+}
+
+/// The rate budget of a property: its id when it is a plain token (Cloudbeds ids are digits),
+/// else a digest of it, so no store key separator can get in.
+fn budget_name(property_id: &str) -> String {
+    if property_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        format!("cloudbeds-{property_id}")
+    } else {
+        format!("cloudbeds-{}", &sha256_hex(property_id.as_bytes())[..16])
     }
 }
 
