@@ -101,6 +101,7 @@ pub fn deps(store: Option<Arc<dyn ItemStore>>) -> AdapterDeps {
             chrono::Duration::minutes(5),
         )),
         credentials_secret: "unused".into(),
+        retry_override: None,
     }
 }
 

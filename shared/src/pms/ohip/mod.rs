@@ -34,8 +34,7 @@ use self::wire::{
 use super::http::VendorHttp;
 use super::ratelimit::{DistributedLimiter, RateLimiter};
 use super::{
-    AdapterDeps, ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, RetryPolicy,
-    VendorBuilder,
+    AdapterDeps, ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, VendorBuilder,
 };
 use crate::config::HotelConfig;
 use crate::domain::hash::sha256_hex;
@@ -248,7 +247,7 @@ impl OhipAdapter {
         };
         let http = VendorHttp::new(
             deps.http.clone(),
-            RetryPolicy::from(config.retry.clone()),
+            deps.retry_policy(config),
             limiter,
             transport::REQUEST_ID_HEADERS,
             transport::error_message,
