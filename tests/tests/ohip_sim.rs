@@ -1004,3 +1004,187 @@ async fn the_shared_rate_limiter_keeps_calls_within_the_hotels_limit() {
     assert_eq!(counters(&sim).rate_limit_violations, 0);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn every_ohip_status_maps_and_keeps_its_raw_value() {
+    let (sim, _config, adapter) = setup(roomy()).await;
+    let r = reservation_where(&sim, |r| r.status == SimStatus::Confirmed);
+    let cases = [
+        ("Reserved", ReservationStatus::Confirmed),
+        ("Requested", ReservationStatus::Confirmed),
+        ("NoShow", ReservationStatus::NoShow),
+        ("Cancelled", ReservationStatus::Cancelled),
+        ("InHouse", ReservationStatus::CheckedIn),
+        ("CheckedOut", ReservationStatus::CheckedOut),
+        ("Waitlisted", ReservationStatus::Confirmed),
+        ("DueIn", ReservationStatus::Confirmed),
+        ("DueOut", ReservationStatus::CheckedIn),
+        ("Walkin", ReservationStatus::CheckedIn),
+        ("PendingCheckout", ReservationStatus::CheckedIn),
+        // Not in the spec: kept, and shown as a booking rather than dropped.
+        ("Quarantined", ReservationStatus::Confirmed),
+    ];
+    for (raw, want) in cases {
+        sim.admin()
+            .patch_reservation(
+                Vendor::Ohip,
+                HOTEL,
+                &r.id,
+                &ReservationPatch {
+                    raw_status: Some(raw.into()),
+                    ..ReservationPatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        let got = adapter
+            .get_reservation(&conf(&r.confirmation))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.status, got.raw_status.as_str()), (want, raw));
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_guest_search_past_ohips_cap_asks_for_narrower_criteria() {
+    let (sim, _config, adapter) = setup(roomy()).await;
+    sim.context.with_hotel(Vendor::Ohip, HOTEL, |h| {
+        let template = h.guests[0].clone();
+        for i in 0..1100 {
+            let mut g = template.clone();
+            g.id = format!("{}", 5_000_000 + i);
+            g.last_name = "Popular".into();
+            h.guests.push(g);
+        }
+    });
+    let err = adapter
+        .search_guests(&GuestQuery {
+            name: Some("Popular".into()),
+            ..GuestQuery::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PmsError::InvalidRequest { .. }), "{err}");
+    assert!(err.to_string().contains("narrow the search"), "{err}");
+    let requests = sim.context.ohip.requests();
+    assert!(requests
+        .iter()
+        .filter(|r| r.path == "/crm/v1/profiles")
+        .all(|r| r.status == 200 || r.status == 204));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_what_ohip_refuses() {
+    let sim = start(roomy()).await;
+    let p = property(&sim, HOTEL);
+    let base = sim.vendor_url(Vendor::Ohip);
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{base}/oauth/v1/tokens"))
+        .basic_auth(
+            &p.credentials["clientId"],
+            Some(&p.credentials["clientSecret"]),
+        )
+        .header("x-app-key", &p.credentials["appKey"])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "urn:opc:hgbu:ws:__myscopes__"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let reservations = format!("{base}/rsv/v1/hotels/{HOTEL}/reservations");
+    let get = |url: String,
+               query: Vec<(&'static str, &'static str)>,
+               headers: Vec<(&'static str, String)>| {
+        let mut rb = http.get(url).query(&query);
+        for (k, v) in headers {
+            rb = rb.header(k, v);
+        }
+        rb
+    };
+    let full = || {
+        vec![
+            ("authorization", bearer.clone()),
+            ("x-app-key", p.credentials["appKey"].clone()),
+            ("x-hotelid", HOTEL.to_owned()),
+        ]
+    };
+    let status =
+        |rb: reqwest::RequestBuilder| async move { rb.send().await.unwrap().status().as_u16() };
+    assert_eq!(
+        status(get(reservations.clone(), vec![("limit", "200")], full())).await,
+        200
+    );
+    assert_eq!(
+        status(get(reservations.clone(), vec![("limit", "201")], full())).await,
+        400
+    );
+    assert_eq!(
+        status(get(reservations.clone(), vec![("offset", "1001")], full())).await,
+        400
+    );
+    let mut no_token = full();
+    no_token.remove(0);
+    assert_eq!(
+        status(get(reservations.clone(), vec![], no_token)).await,
+        401
+    );
+    let mut stale = full();
+    stale[0].1 = "Bearer not-a-token".into();
+    assert_eq!(status(get(reservations.clone(), vec![], stale)).await, 401);
+    let mut no_key = full();
+    no_key.remove(1);
+    assert_eq!(status(get(reservations.clone(), vec![], no_key)).await, 403);
+    let mut no_hotel = full();
+    no_hotel.remove(2);
+    assert_eq!(
+        status(get(reservations.clone(), vec![], no_hotel)).await,
+        400
+    );
+    let mut other_hotel = full();
+    other_hotel[2].1 = "ELSEWHERE".into();
+    assert_eq!(
+        status(get(reservations.clone(), vec![], other_hotel)).await,
+        403
+    );
+    assert_eq!(
+        status(get(format!("{reservations}/123456789"), vec![], full())).await,
+        204,
+        "not found is 204"
+    );
+    let events = format!("{base}/int/v1/externalSystem/SIMEXT/hotels/{HOTEL}/businessEvents");
+    assert_eq!(
+        status(get(events.clone(), vec![("limit", "21")], full())).await,
+        400
+    );
+    assert_eq!(
+        status(get(events, vec![("limit", "20")], full())).await,
+        204,
+        "empty queue"
+    );
+    // Wrong client secret and wrong app key at the token endpoint.
+    let bad_secret = http
+        .post(format!("{base}/oauth/v1/tokens"))
+        .basic_auth(&p.credentials["clientId"], Some("nope"))
+        .header("x-app-key", &p.credentials["appKey"])
+        .form(&[("grant_type", "client_credentials"), ("scope", "s")]);
+    assert_eq!(status(bad_secret).await, 401);
+    let bad_key = http
+        .post(format!("{base}/oauth/v1/tokens"))
+        .basic_auth(
+            &p.credentials["clientId"],
+            Some(&p.credentials["clientSecret"]),
+        )
+        .header("x-app-key", "00000000-0000-4000-8000-000000000000")
+        .form(&[("grant_type", "client_credentials"), ("scope", "s")]);
+    assert_eq!(status(bad_key).await, 403);
+    sim.stop().await;
+}
