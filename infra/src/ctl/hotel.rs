@@ -169,9 +169,11 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
                 }
                 Err(e) => return Err(failure(e)),
             }
-            println!(
+            crate::outln!(
                 "added hotel {id} ({}, {}, {})",
-                new.config.provider, new.config.time_zone, new.config.currency
+                new.config.provider,
+                new.config.time_zone,
+                new.config.currency
             );
             Ok(())
         }
@@ -180,7 +182,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
             let svc = services(target()?).await;
             match svc.hotels.get(&id).await.map_err(failure)? {
                 Some(c) => {
-                    println!("{}", serde_json::to_string_pretty(&c).map_err(failure)?);
+                    crate::outln!("{}", serde_json::to_string_pretty(&c).map_err(failure)?);
                     Ok(())
                 }
                 None => Err(CtlError::NotFound(format!("hotel {id} is not configured"))),
@@ -190,7 +192,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
             let svc = services(target()?).await;
             let hotels = svc.hotels.list().await.map_err(failure)?;
             if json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&hotels).map_err(failure)?
                 );
@@ -220,7 +222,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
                             .unwrap_or_default(),
                     ]);
                 }
-                println!("{table}");
+                crate::outln!("{table}");
             }
             Ok(())
         }

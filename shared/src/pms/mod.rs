@@ -6,6 +6,7 @@ mod error;
 mod factory;
 pub mod http;
 pub mod mock;
+pub mod ohip;
 pub mod ratelimit;
 mod retry;
 
@@ -23,6 +24,7 @@ pub fn default_factory(
     secrets_prefix: &str,
 ) -> AdapterFactory {
     let mut factory = AdapterFactory::new(secrets, clock, secrets_prefix);
+    factory.register(crate::domain::Provider::Opera, ohip::builder());
     factory.register(crate::domain::Provider::Cloudbeds, cloudbeds::builder());
     factory
 }
