@@ -245,6 +245,7 @@ impl SimContext {
         let limits = self.config.limits.clone();
         *lock(&self.guard) = Guard::new(limits);
         self.ohip.reset();
+        self.mews.reset();
     }
 }
 

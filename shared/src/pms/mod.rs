@@ -4,6 +4,7 @@ mod adapter;
 mod error;
 mod factory;
 pub mod http;
+pub mod mews;
 pub mod mock;
 pub mod ratelimit;
 mod retry;
@@ -21,5 +22,7 @@ pub fn default_factory(
     clock: std::sync::Arc<dyn crate::ports::Clock>,
     secrets_prefix: &str,
 ) -> AdapterFactory {
-    AdapterFactory::new(secrets, clock, secrets_prefix)
+    let mut factory = AdapterFactory::new(secrets, clock, secrets_prefix);
+    factory.register(crate::domain::Provider::Mews, mews::builder());
+    factory
 }
