@@ -695,10 +695,10 @@ fn configuration_get(
     body: &Value,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
-    if let Some(e) = present(body, "EnterpriseId") {
-        if e.as_str() != Some(prop.id.as_str()) {
-            return Err(invalid("EnterpriseId"));
-        }
+    // `EnterpriseId` selects among a portfolio token's enterprises; the simulated tokens are
+    // single-enterprise, for which it is ignored (as for every other Mews operation).
+    if present(body, "EnterpriseId").is_some_and(|e| !e.is_string()) {
+        return Err(invalid("EnterpriseId"));
     }
     hotel(ctx, prop, |h| {
         json!({

@@ -344,7 +344,7 @@ impl MewsSpec {
         let ok = match kind {
             "string" => v
                 .as_str()
-                .is_some_and(|s| !(row.name.ends_with("Utc") && !is_mews_datetime(s))),
+                .is_some_and(|s| !row.name.ends_with("Utc") || is_mews_datetime(s)),
             "boolean" => v.is_boolean(),
             "integer" => v.is_i64() || v.is_u64(),
             "number" | "decimal" => v.is_number(),

@@ -934,6 +934,14 @@ mod tests {
         assert!(guest(&updated).is_ok());
     }
 
+    type RoomSummary<'a> = (
+        &'a str,
+        Housekeeping,
+        Occupancy,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+
     #[test]
     fn official_resources_map_to_room_statuses() {
         let v = example!("resources_getAll.response.json");
@@ -943,7 +951,7 @@ mod tests {
             .iter()
             .map(|r| room_status(r, r.name == "101").unwrap())
             .collect();
-        let summary: Vec<(&str, Housekeeping, Occupancy, Option<&str>, Option<&str>)> = rooms
+        let summary: Vec<RoomSummary> = rooms
             .iter()
             .map(|r| {
                 (
