@@ -216,7 +216,7 @@ async fn unauthorized_rereads_the_secret_once() {
 }
 
 #[tokio::test]
-async fn a_408_is_answered_by_smaller_windows() {
+async fn a_408_is_answered_by_smaller_pages_then_smaller_windows() {
     let env = MewsEnv::default().await;
     let adapter = env.adapter(HONOLULU).await;
     env.sim
@@ -249,18 +249,29 @@ async fn a_408_is_answered_by_smaller_windows() {
         ),
         "{err}"
     );
-    let lengths: Vec<i64> = env
+    let asked: Vec<(i64, u64)> = env
         .captured("reservations/getAll/2023-06-06")
         .iter()
         .map(|b| {
             let s = mews_support::utc(b["UpdatedUtc"]["StartUtc"].as_str().unwrap());
             let e = mews_support::utc(b["UpdatedUtc"]["EndUtc"].as_str().unwrap());
-            (e - s).num_minutes()
+            (
+                (e - s).num_minutes(),
+                b["Limitation"]["Count"].as_u64().unwrap(),
+            )
         })
         .collect();
-    // Two hours, then its first half, then a quarter, where splitting stops.
-    assert_eq!(lengths.len(), 3, "{lengths:?}");
-    assert!(lengths[0] >= 120 && lengths[1] >= 60 && lengths[1] < 62 && lengths[2] <= 31);
+    // Each window is first asked in smaller pages (500 down to 50), then halved: two hours,
+    // its first hour, its first half hour, where splitting stops and the 408 is returned.
+    let pages = [500, 250, 125, 62, 50];
+    assert_eq!(asked.len(), 3 * pages.len(), "{asked:?}");
+    for (i, chunk) in asked.chunks(pages.len()).enumerate() {
+        let counts: Vec<u64> = chunk.iter().map(|(_, c)| *c).collect();
+        assert_eq!(counts, pages, "{asked:?}");
+        let minutes = chunk[0].0;
+        let want = 120 >> i;
+        assert!(minutes >= want && minutes <= want + 1, "{asked:?}");
+    }
 }
 
 #[tokio::test]

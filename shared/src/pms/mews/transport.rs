@@ -30,6 +30,9 @@ pub const MAX_WINDOW: chrono::Duration = chrono::Duration::days(89);
 /// returned.
 const MIN_SPLIT_WINDOW: chrono::Duration = chrono::Duration::minutes(30);
 
+/// A 408 halves the page size down to this many items.
+const MIN_PAGE_ON_408: u32 = 50;
+
 /// Ceiling on pages of one listing: a server that keeps answering full pages with new cursors
 /// is a protocol fault, not a reason to loop forever.
 const MAX_PAGES: usize = 10_000;
@@ -220,13 +223,14 @@ impl MewsTransport {
         body: Value,
         retry: Retry,
     ) -> PmsResult<VendorResponse> {
-        match self.send(operation, &body, retry).await {
+        let result = match self.send(operation, &body, retry).await {
             Err(PmsError::Unauthorized { .. }) if self.refresh_tokens().await => {
                 tracing::info!(operation, "Mews credentials changed; retrying once");
                 self.send(operation, &body, retry).await
             }
             other => other,
-        }
+        };
+        result.map_err(|e| redact(e, &self.tokens()))
     }
 
     /// One call, decoded.
@@ -255,7 +259,7 @@ impl MewsTransport {
         expect: Option<usize>,
     ) -> PmsResult<Vec<Value>> {
         let count = page_size.clamp(1, 1000);
-        let count = match expect {
+        let mut count = match expect {
             Some(n) if n > 0 => count.min(n.min(1000) as u32),
             _ => count,
         };
@@ -271,7 +275,20 @@ impl MewsTransport {
             if let Some(obj) = page_body.as_object_mut() {
                 obj.insert("Limitation".into(), Value::Object(limitation));
             }
-            let resp = self.call(operation, page_body, Retry::Policy).await?;
+            let resp = match self.call(operation, page_body, Retry::Policy).await {
+                Ok(r) => r,
+                // Too heavy: ask the same page again in a smaller size (guidelines/requests.md
+                // "use pagination to fetch data in smaller batches"); below the floor, the
+                // caller narrows the filter instead.
+                Err(PmsError::InvalidRequest {
+                    status: Some(408), ..
+                }) if count > MIN_PAGE_ON_408 => {
+                    count = (count / 2).max(MIN_PAGE_ON_408);
+                    tracing::warn!(operation, count, "Mews answered 408; asking smaller pages");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if resp.is_empty() {
                 // `Prefer: return=minimal` answers an empty page with 204; treated alike.
                 break;
@@ -310,8 +327,9 @@ impl MewsTransport {
     }
 
     /// A listing filtered by a time interval `[from, to)` on `field` (e.g. `UpdatedUtc`), split
-    /// into windows of at most [`MAX_WINDOW`], each followed to exhaustion. A window Mews
-    /// refuses as too heavy (408) is halved and asked again (guidelines/requests.md).
+    /// into windows of at most [`MAX_WINDOW`], each followed to exhaustion. A window Mews still
+    /// refuses as too heavy (408) with small pages is halved and asked again
+    /// (guidelines/requests.md).
     #[allow(clippy::too_many_arguments)]
     pub async fn get_all_windows(
         &self,
@@ -350,6 +368,58 @@ impl MewsTransport {
             }
         }
         Ok(out)
+    }
+}
+
+/// Removes the tokens from an error's message, should Mews ever echo a request value back
+/// (errors are logged and stored; credentials must never be).
+fn redact(e: PmsError, tokens: &Tokens) -> PmsError {
+    let clean = |m: String| {
+        let mut m = m;
+        for secret in [
+            tokens.client_token.expose_secret(),
+            tokens.access_token.expose_secret(),
+        ] {
+            if !secret.is_empty() && m.contains(secret) {
+                m = m.replace(secret, "[redacted]");
+            }
+        }
+        m
+    };
+    match e {
+        PmsError::Unauthorized {
+            message,
+            request_id,
+        } => PmsError::Unauthorized {
+            message: clean(message),
+            request_id,
+        },
+        PmsError::InvalidRequest {
+            message,
+            status,
+            request_id,
+        } => PmsError::InvalidRequest {
+            message: clean(message),
+            status,
+            request_id,
+        },
+        PmsError::Unavailable {
+            cause,
+            message,
+            request_id,
+        } => PmsError::Unavailable {
+            cause,
+            message: clean(message),
+            request_id,
+        },
+        PmsError::Protocol {
+            message,
+            request_id,
+        } => PmsError::Protocol {
+            message: clean(message),
+            request_id,
+        },
+        other => other,
     }
 }
 
@@ -425,6 +495,29 @@ mod tests {
     fn write_policy_keeps_only_not_applied_answers() {
         let p = not_applied_policy(&RetryPolicy::default());
         assert_eq!(p.retryable, ["ECONNREFUSED", "429", "503"]);
+    }
+
+    #[test]
+    fn tokens_are_redacted_from_vendor_messages() {
+        let tokens = Tokens {
+            client_token: SecretString::from("CT-123".to_owned()),
+            access_token: SecretString::from("AT-456".to_owned()),
+            client: "c".into(),
+        };
+        let e = redact(
+            PmsError::InvalidRequest {
+                message: "Invalid AccessToken AT-456 for client CT-123.".into(),
+                status: Some(400),
+                request_id: Some("r".into()),
+            },
+            &tokens,
+        );
+        let shown = format!("{e} {e:?}");
+        assert!(
+            !shown.contains("AT-456") && !shown.contains("CT-123"),
+            "{shown}"
+        );
+        assert_eq!(e.request_id(), Some("r"));
     }
 
     #[test]
