@@ -2,4 +2,5 @@
 //! the vendor simulators.
 
 pub mod ctl;
+pub mod local;
 pub mod sim;

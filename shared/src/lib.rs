@@ -17,3 +17,4 @@ pub mod registry;
 pub mod runtime;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod writes;

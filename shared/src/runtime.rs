@@ -55,6 +55,21 @@ impl Services {
         Self::from_parts(names, clock, store, queue, secrets, bus)
     }
 
+    /// The same services with adapters that make one attempt per call (for the writer, whose
+    /// retries are the queue's redeliveries with the seed's backoff).
+    pub fn without_in_process_retries(mut self) -> Self {
+        self.adapters = Arc::new(
+            crate::pms::default_factory(
+                self.secrets.clone(),
+                self.clock.clone(),
+                &self.names.secrets_prefix,
+            )
+            .with_store(self.store.clone())
+            .with_retry_override(crate::pms::RetryPolicy::none()),
+        );
+        self
+    }
+
     /// Assembles services from any port implementations (tests use in-memory ones).
     pub fn from_parts(
         names: ResourceNames,

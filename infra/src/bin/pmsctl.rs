@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pms_infra::ctl::{self, hotel::HotelCommand, token::TokenCommand, CtlError};
+use pms_infra::ctl::{
+    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, token::TokenCommand, CtlError,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "pmsctl", version, about = "Operate the PMS integration layer")]
@@ -29,6 +31,12 @@ enum Command {
     /// Partner tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Asks a hotel's PMS through its adapter (reads; prints canonical JSON).
+    #[command(subcommand)]
+    Pms(PmsCommand),
+    /// Dead-lettered writes: list, show, redrive, abandon.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +57,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Hotel(cmd) => ctl::hotel::run(cmd, target).await,
             Command::Token(cmd) => ctl::token::run(cmd, target).await,
+            Command::Pms(cmd) => ctl::pms::run(cmd, target).await,
+            Command::Dlq(cmd) => ctl::dlq::run(cmd, target).await,
         }
     });
     match result {

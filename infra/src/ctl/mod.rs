@@ -1,7 +1,9 @@
 //! `pmsctl`: the operator's CLI. Each command group lives in its own module; this one holds
 //! what they share: where the stack is, how errors become exit codes.
 
+pub mod dlq;
 pub mod hotel;
+pub mod pms;
 pub mod token;
 
 use std::path::Path;

@@ -287,7 +287,12 @@ impl SimHotel {
             )
             .then(|| hotel.rooms[room_idx].id.clone());
             if status == SimStatus::InHouse {
-                hotel.rooms[room_idx].occupied = true;
+                let room = &mut hotel.rooms[room_idx];
+                room.occupied = true;
+                // An occupied room is in service.
+                if room.housekeeping == SimHousekeeping::OutOfOrder {
+                    room.housekeeping = SimHousekeeping::Dirty;
+                }
             }
             let guest_id = hotel.guests[rng.random_range(0..hotel.guests.len())]
                 .id

@@ -237,6 +237,44 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    async fn start_move_all(&self, dlq_url: &str, source_url: &str) -> PortResult<bool> {
+        let arn = |url: &str| {
+            let url = url.to_owned();
+            let client = self.client.clone();
+            async move {
+                client
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(QueueAttributeName::QueueArn)
+                    .send()
+                    .await
+                    .map_err(|e| port_error(SERVICE, e))
+                    .map(|o| {
+                        o.attributes()
+                            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+            }
+        };
+        let (dlq_arn, source_arn) = (arn(dlq_url).await?, arn(source_url).await?);
+        match self
+            .client
+            .start_message_move_task()
+            .source_arn(dlq_arn)
+            .destination_arn(source_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                // Emulators (moto) lack the API and answer 500: fall back, don't fail.
+                tracing::warn!(error = %port_error(SERVICE, e), "StartMessageMoveTask unavailable; moving messages one by one");
+                Ok(false)
+            }
+        }
+    }
+
     async fn depth(&self, queue_url: &str) -> PortResult<u64> {
         let out = self
             .client

@@ -30,6 +30,17 @@ pub struct AdapterDeps {
     pub http: reqwest::Client,
     pub secrets: Arc<CachedSecrets>,
     pub credentials_secret: String,
+    /// Replaces the hotel's retry policy (the writer retries through the queue instead).
+    pub retry_override: Option<super::RetryPolicy>,
+}
+
+impl AdapterDeps {
+    /// The policy vendor calls run under: the override, else the hotel's configured one.
+    pub fn retry_policy(&self, config: &HotelConfig) -> super::RetryPolicy {
+        self.retry_override
+            .clone()
+            .unwrap_or_else(|| config.retry.clone().into())
+    }
 }
 
 type BuiltAdapter = (chrono::DateTime<chrono::Utc>, Arc<dyn PmsAdapter>);
@@ -40,6 +51,7 @@ pub struct AdapterFactory {
     secrets_prefix: String,
     http: reqwest::Client,
     store: Option<Arc<dyn ItemStore>>,
+    retry_override: Option<super::RetryPolicy>,
     vendors: HashMap<Provider, VendorBuilder>,
     /// Adapters by hotel, with the configuration version they were built for.
     cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
@@ -63,6 +75,7 @@ impl AdapterFactory {
             secrets_prefix: secrets_prefix.into(),
             http,
             store: None,
+            retry_override: None,
             vendors: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
         }
@@ -71,6 +84,12 @@ impl AdapterFactory {
     /// Shares the table with adapters (cross-instance rate limits).
     pub fn with_store(mut self, store: Arc<dyn ItemStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Runs every vendor call under `policy` instead of the hotel's retry settings.
+    pub fn with_retry_override(mut self, policy: super::RetryPolicy) -> Self {
+        self.retry_override = Some(policy);
         self
     }
 
@@ -163,6 +182,7 @@ impl AdapterFactory {
             http: self.http.clone(),
             secrets: self.secrets.clone(),
             credentials_secret: secret_name,
+            retry_override: self.retry_override.clone(),
         };
         builder(config, credentials, &deps)
     }

@@ -470,6 +470,10 @@ fn seed_state(
         if status == ReservationStatus::CheckedIn {
             if let Some(r) = room.as_ref().and_then(|n| rooms.get_mut(n)) {
                 r.occupancy = Occupancy::Occupied;
+                // An occupied room is in service.
+                if r.housekeeping == Housekeeping::OutOfOrder {
+                    r.housekeeping = Housekeeping::Dirty;
+                }
             }
         }
         reservations.insert(confirmation, reservation);

@@ -78,4 +78,11 @@ pub trait Queue: Send + Sync {
 
     /// Approximate visible + in-flight messages.
     async fn depth(&self, queue_url: &str) -> PortResult<u64>;
+
+    /// Asks the queue service to move every message of a dead-letter queue back to `source_url`
+    /// (SQS `StartMessageMoveTask`). `Ok(false)` when the endpoint does not support it (moto), so
+    /// callers fall back to moving messages one by one.
+    async fn start_move_all(&self, _dlq_url: &str, _source_url: &str) -> PortResult<bool> {
+        Ok(false)
+    }
 }

@@ -180,6 +180,7 @@ impl MewsEnv {
                 .unwrap(),
             secrets: self.cached.clone(),
             credentials_secret: self.secret_name(property),
+            retry_override: None,
         }
     }
 

@@ -36,7 +36,7 @@ use self::mapping::{Lookups, PreferenceTarget};
 use self::transport::{MewsTransport, Retry};
 use super::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
-    Refreshed, RetryPolicy, VendorBuilder,
+    Refreshed, VendorBuilder,
 };
 use crate::config::HotelConfig;
 use crate::domain::{
@@ -255,7 +255,7 @@ impl MewsAdapter {
             base.as_str(),
             credentials,
             deps.http.clone(),
-            RetryPolicy::from(config.retry.clone()),
+            deps.retry_policy(config),
             limiter,
             Some((deps.secrets.clone(), deps.credentials_secret.clone())),
         )?;

@@ -1,0 +1,38 @@
+# Two entry points for people: `make dev` (the local stack) and `make test` (every test).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV  := .venv
+# Extra cargo flags; CI sets --locked.
+CARGO_FLAGS ?=
+PY    ?= python3
+STAMP := $(VENV)/.tools-installed
+
+.PHONY: help dev test lint tools
+
+help:
+	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
+	@echo "make test   - cfn-lint + every Rust test against a private moto server"
+	@echo "make lint   - rustfmt check + clippy (-D warnings)"
+	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda)"
+
+tools: $(STAMP)
+
+# The stamp is newer than the requirements file once they are installed, so this is a no-op
+# when nothing changed.
+$(STAMP): scripts/requirements-tools.txt
+	@test -x $(VENV)/bin/pip || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-tools.txt
+	@touch $(STAMP)
+
+dev: tools
+	cargo run $(CARGO_FLAGS) -q -p pms-infra --bin pms-local -- up
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
+
+# with-moto.sh starts a private moto server on a free loopback port (so `make dev` can keep
+# running) and stops it on exit, whatever the outcome.
+test: tools
+	scripts/with-moto.sh scripts/run-tests.sh

@@ -1,0 +1,226 @@
+//! `pmsctl dlq list|show|redrive|abandon`: the write path's dead letters.
+
+use clap::Subcommand;
+use comfy_table::Table;
+use indicatif::{ProgressBar, ProgressStyle};
+use pms_core::domain::HotelId;
+use pms_core::writes::{
+    DeadLetters, DlqError, DlqItem, DlqStatus, OperationId, WriteRecords, WriteService,
+};
+
+use super::{failure, services, CtlError, CtlResult, Target};
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Lists dead letters (oldest first).
+    List {
+        #[arg(long)]
+        hotel: Option<String>,
+        /// addReservationNote, updateGuestPreferences, postCharge, updateCheckoutTime.
+        #[arg(long)]
+        operation: Option<String>,
+        /// pending (default), retrying, resolved, abandoned or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one dead letter in full (JSON).
+    Show { id: String },
+    /// Puts dead letters back on the write queue.
+    Redrive {
+        /// Operation ids to redrive.
+        ids: Vec<String>,
+        /// Every pending dead letter (of --hotel, if given).
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        #[arg(long, requires = "all")]
+        hotel: Option<String>,
+    },
+    /// Gives up on a dead letter, recording who and why.
+    Abandon {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        staff: String,
+    },
+}
+
+fn status_filter(s: &str) -> CtlResult<Option<DlqStatus>> {
+    Ok(Some(match s {
+        "pending" => DlqStatus::Pending,
+        "retrying" => DlqStatus::Retrying,
+        "resolved" => DlqStatus::Resolved,
+        "abandoned" => DlqStatus::Abandoned,
+        "all" => return Ok(None),
+        other => return Err(CtlError::Usage(format!("unknown status {other:?}"))),
+    }))
+}
+
+fn dlq_failed(e: DlqError) -> CtlError {
+    match e {
+        DlqError::NotFound(_) => CtlError::NotFound(e.to_string()),
+        DlqError::NotPending { .. } => CtlError::Usage(e.to_string()),
+        DlqError::Store(_) => failure(e),
+    }
+}
+
+fn age(d: &DlqItem) -> String {
+    let mins = (chrono::Utc::now() - d.first_attempt_at).num_minutes();
+    if mins < 120 {
+        format!("{mins}m")
+    } else {
+        format!("{}h", mins / 60)
+    }
+}
+
+pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) -> CtlResult<()> {
+    // Input first: bad ids or flags write nothing.
+    let parse_ids = |ids: &[String]| {
+        ids.iter()
+            .map(|i| OperationId::parse(i))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    match &cmd {
+        DlqCommand::Show { id } | DlqCommand::Abandon { id, .. } => {
+            OperationId::parse(id)?;
+        }
+        DlqCommand::Redrive { ids, all, .. } => {
+            parse_ids(ids)?;
+            if ids.is_empty() && !all {
+                return Err(CtlError::Usage("give operation ids or --all".into()));
+            }
+        }
+        DlqCommand::List { status, .. } => {
+            status_filter(status)?;
+        }
+    }
+    let svc = services(target()?).await;
+    let records = WriteRecords::new(svc.store.clone(), svc.clock.clone());
+    let writes = WriteService::new(
+        records.clone(),
+        svc.queue.clone(),
+        svc.names.write_queue_url.clone(),
+    );
+    let dlq = DeadLetters::new(
+        records.clone(),
+        writes,
+        svc.queue.clone(),
+        svc.names.write_queue_url.clone(),
+        svc.names.write_dlq_url.clone(),
+    );
+    match cmd {
+        DlqCommand::List {
+            hotel,
+            operation,
+            status,
+            json,
+        } => {
+            let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
+            let wanted = status_filter(&status)?;
+            let items: Vec<DlqItem> = records
+                .list_dlq(hotel.as_ref())
+                .await
+                .map_err(failure)?
+                .into_iter()
+                .filter(|d| wanted.is_none_or(|w| d.status == w))
+                .filter(|d| operation.as_deref().is_none_or(|o| d.operation == o))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&items).map_err(failure)?);
+                return Ok(());
+            }
+            let mut table = Table::new();
+            table.set_header([
+                "id",
+                "hotel",
+                "operation",
+                "status",
+                "attempts",
+                "error",
+                "age",
+                "last attempt",
+            ]);
+            for d in &items {
+                table.add_row([
+                    d.id.to_string(),
+                    d.hotel_id.to_string(),
+                    d.operation.clone(),
+                    format!("{:?}", d.status).to_lowercase(),
+                    d.attempts.to_string(),
+                    d.error.code.clone(),
+                    age(d),
+                    d.last_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                ]);
+            }
+            println!("{table}");
+            println!("{} dead letter(s)", items.len());
+            Ok(())
+        }
+        DlqCommand::Show { id } => {
+            let id = OperationId::parse(&id)?;
+            let item = records
+                .find_dlq(&id)
+                .await
+                .map_err(failure)?
+                .ok_or_else(|| CtlError::NotFound(format!("no dead letter {id}")))?;
+            println!("{}", serde_json::to_string_pretty(&item).map_err(failure)?);
+            Ok(())
+        }
+        DlqCommand::Redrive { ids, all, hotel } => {
+            let report = if all {
+                let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
+                dlq.redrive_all(hotel.as_ref()).await.map_err(dlq_failed)?
+            } else {
+                let ids = parse_ids(&ids)?;
+                let bar = ProgressBar::new(ids.len() as u64);
+                bar.set_style(
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                let mut total = pms_core::writes::RedriveReport::default();
+                for id in ids {
+                    bar.set_message(id.to_string());
+                    let r = dlq
+                        .redrive(std::slice::from_ref(&id))
+                        .await
+                        .map_err(dlq_failed)?;
+                    total.redriven.extend(r.redriven);
+                    total.moved_from_queue += r.moved_from_queue;
+                    bar.inc(1);
+                }
+                bar.finish_and_clear();
+                total
+            };
+            println!(
+                "redriven {} ({} from the queue DLQ{})",
+                report.redriven.len(),
+                report.moved_from_queue,
+                if report.used_move_task {
+                    ", by StartMessageMoveTask"
+                } else {
+                    ""
+                }
+            );
+            for id in &report.redriven {
+                println!("  {id} -> retrying");
+            }
+            Ok(())
+        }
+        DlqCommand::Abandon { id, reason, staff } => {
+            let id = OperationId::parse(&id)?;
+            if reason.trim().is_empty() || staff.trim().is_empty() {
+                return Err(CtlError::Usage(
+                    "--reason and --staff must not be empty".into(),
+                ));
+            }
+            let item = dlq
+                .abandon(&id, &reason, &staff)
+                .await
+                .map_err(dlq_failed)?;
+            println!("abandoned {} by {} ({})", item.id, staff, reason);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! The writer: executes one write message against the PMS under the idempotency state machine.
+//!
+//! 1. Take the key's lease (`IDEMP#<key>`, conditional create, or replace a lapsed lease). A key
+//!    already completed returns its stored result without calling the PMS; a live lease held by
+//!    another delivery means "try later".
+//! 2. Charges: if an intent exists, a previous attempt may have reached the PMS (timeout, crash):
+//!    vendors with their own idempotency (Cloudbeds `referenceID`) are simply called again; for
+//!    the others the folio is searched for our reference first, and a found posting completes the
+//!    operation without posting again. Then the intent is written, before the call.
+//! 3. Call the PMS once (no in-process retries: the queue retries, with the seed's backoff).
+//! 4. Success completes the key with the result. A retryable failure releases the lease and asks
+//!    for a retry after the backoff (the last allowed delivery also records the DLQ item); a
+//!    non-retryable failure records the DLQ item at once and is not retried.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::model::{OperationRecord, OperationStatus, RecordedError, WriteMessage, WriteOperation};
+use super::records::{Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, WriteRecords};
+use crate::config::HotelConfig;
+use crate::obs::Metrics;
+use crate::pms::{PmsAdapter, PmsError, RetryPolicy};
+use crate::ports::PortError;
+
+/// What to do with the message after one execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done (succeeded, duplicate of a completed one, or recorded as a dead letter): delete it.
+    Done,
+    /// Leave it on the queue and make it visible again after this delay.
+    RetryAfter(Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// The store failed; the message is retried by the queue.
+    #[error("write records unavailable: {0}")]
+    Store(#[from] PortError),
+}
+
+impl ExecuteError {
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
+pub struct Executor {
+    records: WriteRecords,
+    /// How long one delivery may hold a key (longer than the writer's timeout).
+    lease: chrono::Duration,
+    /// SQS `maxReceiveCount` of the write queue: the delivery that must record the dead letter.
+    max_receives: u32,
+    backoff: RetryPolicy,
+    /// Test hook: exit the process right after the PMS accepted a write, before recording it,
+    /// to prove a crash there cannot double a charge.
+    crash_after_pms_call: bool,
+}
+
+fn result_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+impl Executor {
+    pub fn new(records: WriteRecords, max_receives: u32) -> Self {
+        Self {
+            records,
+            lease: chrono::Duration::seconds(90),
+            max_receives: max_receives.max(1),
+            backoff: RetryPolicy::default(),
+            crash_after_pms_call: std::env::var("PMS_WRITER_CRASH_AFTER_PMS_CALL")
+                .is_ok_and(|v| v == "1"),
+        }
+    }
+
+    pub fn with_lease(mut self, lease: chrono::Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    pub fn with_backoff(mut self, backoff: RetryPolicy) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn records(&self) -> &WriteRecords {
+        &self.records
+    }
+
+    /// Executes a message delivered for the `receive_count`-th time (SQS
+    /// `ApproximateReceiveCount`, 1-based).
+    pub async fn execute(
+        &self,
+        msg: &WriteMessage,
+        receive_count: u32,
+        config: &HotelConfig,
+        adapter: &dyn PmsAdapter,
+        metrics: &Metrics,
+    ) -> Result<Disposition, ExecuteError> {
+        let hotel = &msg.hotel_id;
+        let key = &msg.idempotency_key;
+        let lease = match self
+            .records
+            .acquire(hotel, key, &msg.payload_hash, self.lease)
+            .await?
+        {
+            Acquired::Lease { token } => token,
+            Acquired::Completed {
+                payload_hash,
+                result,
+            } => {
+                if payload_hash != msg.payload_hash {
+                    self.fail(
+                        msg,
+                        "IDEMPOTENCY_CONFLICT",
+                        "this key completed a different payload",
+                    )
+                    .await?;
+                    return Ok(Disposition::Done);
+                }
+                // A duplicate of a completed write: answer from the record, no PMS call.
+                metrics.count("WriteDuplicates", 1);
+                self.records
+                    .update_operation(hotel, &msg.operation_id, |op| {
+                        if op.status != OperationStatus::Succeeded {
+                            op.status = OperationStatus::Succeeded;
+                            op.result = Some(result.clone());
+                            op.error = None;
+                        }
+                    })
+                    .await?;
+                self.resolve_dlq(msg).await?;
+                return Ok(Disposition::Done);
+            }
+            Acquired::Busy { until } => {
+                let wait = (until - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::from_secs(1));
+                return Ok(Disposition::RetryAfter(wait.max(Duration::from_secs(1))));
+            }
+        };
+
+        let now = self.records.now();
+        self.records
+            .update_operation(hotel, &msg.operation_id, |op| {
+                op.status = OperationStatus::InProgress;
+                op.attempts += 1;
+                op.first_attempt_at.get_or_insert(now);
+                op.last_attempt_at = Some(now);
+            })
+            .await?;
+
+        let outcome = self.call(msg, receive_count, config, adapter, &lease).await;
+        match outcome {
+            Ok((result, audit_result, request_id)) => {
+                self.audit(msg, receive_count, audit_result, request_id, None)
+                    .await?;
+                self.records
+                    .complete(hotel, key, &lease, &msg.payload_hash, &result)
+                    .await?;
+                self.records
+                    .update_operation(hotel, &msg.operation_id, |op| {
+                        op.status = OperationStatus::Succeeded;
+                        op.result = Some(result.clone());
+                        op.error = None;
+                    })
+                    .await?;
+                self.resolve_dlq(msg).await?;
+                metrics.count("WritesSucceeded", 1);
+                if msg.operation.is_charge() && audit_result == AuditResult::Succeeded {
+                    metrics.count("ChargesPosted", 1);
+                }
+                Ok(Disposition::Done)
+            }
+            Err(CallError::Store(e)) => {
+                let _ = self
+                    .records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await;
+                Err(ExecuteError::Store(e))
+            }
+            Err(CallError::Pms(err)) => {
+                let recorded = RecordedError::from(&err);
+                self.audit(
+                    msg,
+                    receive_count,
+                    AuditResult::Failed,
+                    err.request_id().map(str::to_owned),
+                    Some(recorded.clone()),
+                )
+                .await?;
+                let retryable = config_policy(config).is_retryable(&err);
+                if !retryable {
+                    // Refused for good: nothing was applied, so the intent is void and the key
+                    // free for a corrected redrive.
+                    self.records.clear_intent(hotel, key).await?;
+                    self.records
+                        .release(hotel, key, &lease, &msg.payload_hash)
+                        .await?;
+                    self.dead_letter(msg, recorded, false, metrics).await?;
+                    return Ok(Disposition::Done);
+                }
+                self.records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await?;
+                if receive_count >= self.max_receives {
+                    // SQS moves the message to the DLQ after this delivery fails.
+                    self.dead_letter(msg, recorded, true, metrics).await?;
+                } else {
+                    self.records
+                        .update_operation(hotel, &msg.operation_id, |op| {
+                            op.status = OperationStatus::Queued;
+                            op.error = Some(recorded.clone());
+                        })
+                        .await?;
+                }
+                let delay = match err.retry_after() {
+                    Some(d) => d,
+                    None => self.backoff.backoff(receive_count, &mut rand::rng()),
+                };
+                Ok(Disposition::RetryAfter(delay))
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        msg: &WriteMessage,
+        receive_count: u32,
+        _config: &HotelConfig,
+        adapter: &dyn PmsAdapter,
+        _lease: &str,
+    ) -> Result<(serde_json::Value, AuditResult, Option<String>), CallError> {
+        let hotel = &msg.hotel_id;
+        let key = &msg.idempotency_key;
+        if let WriteOperation::PostCharge {
+            confirmation,
+            charge,
+        } = &msg.operation
+        {
+            let caps = adapter.capabilities();
+            let earlier = self.records.intent(hotel, key).await?;
+            if earlier.is_some() && !caps.native_charge_idempotency {
+                // The outcome of an earlier call is unknown: look before posting again.
+                if let Some(found) = adapter.find_charge(confirmation, &charge.reference).await? {
+                    tracing::info!(operation_id = %msg.operation_id, "charge already on the folio; not posting again");
+                    let id = found.request_id.clone();
+                    return Ok((result_json(&found), AuditResult::AlreadyApplied, id));
+                }
+            }
+            if earlier.is_some()
+                && !caps.native_charge_idempotency
+                && !caps.find_charge_by_reference
+            {
+                return Err(CallError::Pms(PmsError::InvalidRequest {
+                    message: "an earlier attempt may have posted this charge and the PMS cannot be searched for it; resolve by hand".into(),
+                    status: None,
+                    request_id: None,
+                }));
+            }
+        }
+        let intent = Intent {
+            operation_id: msg.operation_id.clone(),
+            attempted_at: self.records.now(),
+            attempt: receive_count,
+        };
+        self.records.record_intent(hotel, key, &intent).await?;
+        let (result, request_id) = match &msg.operation {
+            WriteOperation::AddReservationNote { confirmation, note } => {
+                let r = adapter.add_reservation_note(confirmation, note).await?;
+                (result_json(&r), r.request_id)
+            }
+            WriteOperation::UpdateGuestPreferences {
+                guest_id,
+                preferences,
+            } => {
+                let r = adapter
+                    .update_guest_preferences(guest_id, preferences)
+                    .await?;
+                (result_json(&r), r.request_id)
+            }
+            WriteOperation::PostCharge {
+                confirmation,
+                charge,
+            } => {
+                let r = adapter.post_charge(confirmation, charge).await?;
+                (result_json(&r), r.request_id)
+            }
+            WriteOperation::UpdateCheckout {
+                confirmation,
+                change,
+            } => {
+                let r = adapter.update_checkout(confirmation, change).await?;
+                (result_json(&r), r.request_id)
+            }
+        };
+        if self.crash_after_pms_call {
+            tracing::warn!("test hook: exiting after the PMS call, before recording it");
+            std::process::exit(137);
+        }
+        Ok((result, AuditResult::Succeeded, request_id))
+    }
+
+    async fn audit(
+        &self,
+        msg: &WriteMessage,
+        attempt: u32,
+        result: AuditResult,
+        vendor_request_id: Option<String>,
+        error: Option<RecordedError>,
+    ) -> Result<(), PortError> {
+        self.records
+            .audit(&AuditEntry {
+                hotel_id: msg.hotel_id.clone(),
+                operation_id: msg.operation_id.clone(),
+                operation: msg.operation.name().to_owned(),
+                idempotency_key: msg.idempotency_key.clone(),
+                actor: msg.actor.clone(),
+                attempt,
+                at: self.records.now(),
+                result,
+                vendor_request_id,
+                error,
+            })
+            .await
+    }
+
+    async fn dead_letter(
+        &self,
+        msg: &WriteMessage,
+        error: RecordedError,
+        in_queue_dlq: bool,
+        metrics: &Metrics,
+    ) -> Result<(), PortError> {
+        let now = self.records.now();
+        let op = self
+            .records
+            .update_operation(&msg.hotel_id, &msg.operation_id, |op| {
+                op.status = OperationStatus::DeadLettered;
+                op.error = Some(error.clone());
+            })
+            .await?;
+        let (attempts, first) = op
+            .as_ref()
+            .map(|o: &OperationRecord| (o.attempts, o.first_attempt_at.unwrap_or(now)))
+            .unwrap_or((1, now));
+        let previous = self.records.dlq(&msg.hotel_id, &msg.operation_id).await?;
+        let item = DlqItem {
+            id: msg.operation_id.clone(),
+            hotel_id: msg.hotel_id.clone(),
+            operation: msg.operation.name().to_owned(),
+            message: msg.clone(),
+            error,
+            attempts,
+            first_attempt_at: previous
+                .as_ref()
+                .map(|p| p.first_attempt_at)
+                .unwrap_or(first),
+            last_attempt_at: now,
+            status: DlqStatus::Pending,
+            in_queue_dlq,
+            resolved_by: None,
+            resolved_at: None,
+            notes: previous.and_then(|p| p.notes),
+        };
+        self.records.put_dlq(&item).await?;
+        metrics.count("WritesDeadLettered", 1);
+        if msg.operation.is_charge() {
+            // The critical alarm watches this metric.
+            metrics.count("PostChargeDeadLettered", 1);
+        }
+        tracing::error!(operation_id = %msg.operation_id, operation = msg.operation.name(), code = %item.error.code, "write dead-lettered");
+        Ok(())
+    }
+
+    async fn fail(&self, msg: &WriteMessage, code: &str, message: &str) -> Result<(), PortError> {
+        self.records
+            .update_operation(&msg.hotel_id, &msg.operation_id, |op| {
+                op.status = OperationStatus::Failed;
+                op.error = Some(RecordedError {
+                    code: code.to_owned(),
+                    message: message.to_owned(),
+                    retryable: false,
+                    request_id: None,
+                });
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn resolve_dlq(&self, msg: &WriteMessage) -> Result<(), PortError> {
+        if let Some(mut d) = self.records.dlq(&msg.hotel_id, &msg.operation_id).await? {
+            if d.status != DlqStatus::Resolved {
+                d.status = DlqStatus::Resolved;
+                d.resolved_at = Some(self.records.now());
+                d.resolved_by.get_or_insert_with(|| "writer".into());
+                self.records.put_dlq(&d).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn config_policy(config: &HotelConfig) -> RetryPolicy {
+    config.retry.clone().into()
+}
+
+enum CallError {
+    Pms(PmsError),
+    Store(PortError),
+}
+
+impl From<PmsError> for CallError {
+    fn from(e: PmsError) -> Self {
+        CallError::Pms(e)
+    }
+}
+
+impl From<PortError> for CallError {
+    fn from(e: PortError) -> Self {
+        CallError::Store(e)
+    }
+}

@@ -1,0 +1,24 @@
+//! Writes to the PMS (notes, preferences, charges, checkout changes): submitted by GraphQL
+//! mutations, queued, and executed by the writer under an idempotency state machine, so a PMS
+//! outage loses nothing and a charge is never posted twice.
+
+mod executor;
+mod model;
+mod records;
+mod redrive;
+mod service;
+
+pub use executor::{Disposition, ExecuteError, Executor};
+pub use model::{
+    IdempotencyKey, OperationId, OperationRecord, OperationStatus, RecordedError, WriteMessage,
+    WriteOperation,
+};
+pub use records::{
+    Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, IdempotencyState, Intent,
+    KeyRegistration, WriteRecords, IDEMPOTENCY_RETENTION_DAYS,
+};
+pub use redrive::{DeadLetters, DlqError, RedriveReport};
+pub use service::{derive_charge_reference, QueueDelivery, SubmitError, WriteService};
+
+#[cfg(test)]
+mod tests;

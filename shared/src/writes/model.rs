@@ -1,0 +1,293 @@
+//! Write operations as they travel: what a partner asked for, the queue message, and the
+//! operation record `operation(id)` reports.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::hash::sha256_hex;
+use crate::domain::{
+    Capabilities, Charge, CheckoutChange, ConfirmationNumber, ExternalId, HotelId, Note,
+    Preference, ValidationError,
+};
+
+/// The seed's four writes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum WriteOperation {
+    AddReservationNote {
+        confirmation: ConfirmationNumber,
+        note: Note,
+    },
+    UpdateGuestPreferences {
+        guest_id: ExternalId,
+        preferences: Vec<Preference>,
+    },
+    PostCharge {
+        confirmation: ConfirmationNumber,
+        charge: Charge,
+    },
+    UpdateCheckout {
+        confirmation: ConfirmationNumber,
+        change: CheckoutChange,
+    },
+}
+
+impl WriteOperation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            WriteOperation::AddReservationNote { .. } => "addReservationNote",
+            WriteOperation::UpdateGuestPreferences { .. } => "updateGuestPreferences",
+            WriteOperation::PostCharge { .. } => "postCharge",
+            WriteOperation::UpdateCheckout { .. } => "updateCheckoutTime",
+        }
+    }
+
+    pub fn is_charge(&self) -> bool {
+        matches!(self, WriteOperation::PostCharge { .. })
+    }
+
+    /// Checks the payload beyond its types.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            WriteOperation::AddReservationNote { note, .. } => note.validate(),
+            WriteOperation::UpdateGuestPreferences { preferences, .. } => {
+                if preferences.is_empty() {
+                    return Err(ValidationError::new(
+                        "preferences",
+                        "give at least one preference",
+                    ));
+                }
+                if preferences.len() > 50 {
+                    return Err(ValidationError::new("preferences", "at most 50 at a time"));
+                }
+                preferences.iter().try_for_each(Preference::validate)
+            }
+            WriteOperation::PostCharge { charge, .. } => charge.validate(),
+            WriteOperation::UpdateCheckout { .. } => Ok(()),
+        }
+    }
+
+    /// Whether the hotel's vendor can do this at all; answered before queueing.
+    pub fn supported_by(&self, caps: &Capabilities) -> Result<(), &'static str> {
+        let ok = match self {
+            WriteOperation::AddReservationNote { .. } => caps.add_note,
+            WriteOperation::UpdateGuestPreferences { .. } => caps.update_preferences,
+            WriteOperation::PostCharge { .. } => caps.post_charge,
+            WriteOperation::UpdateCheckout { change, .. } => {
+                caps.checkout_date && (change.time.is_none() || caps.checkout_time)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(self.name())
+        }
+    }
+
+    /// A stable hash of the business payload (canonical JSON).
+    pub fn payload_hash(&self) -> String {
+        sha256_hex(&serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OperationId(String);
+
+impl OperationId {
+    pub fn new() -> Self {
+        Self(format!("op_{}", uuid::Uuid::new_v4().simple()))
+    }
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        let ok =
+            s.len() == 35 && s.starts_with("op_") && s[3..].chars().all(|c| c.is_ascii_hexdigit());
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ValidationError::new("id", "is not an operation id"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for OperationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OperationId({})", self.0)
+    }
+}
+
+impl TryFrom<String> for OperationId {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<OperationId> for String {
+    fn from(v: OperationId) -> String {
+        v.0
+    }
+}
+
+/// The idempotency key: the caller's, or derived from the business request (hotel, operation,
+/// payload hash), never the SQS message id (a redriven message gets a new one).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn caller(key: &str) -> Result<Self, ValidationError> {
+        let key = key.trim();
+        if key.is_empty() || key.len() > 128 {
+            return Err(ValidationError::new(
+                "idempotencyKey",
+                "must be 1 to 128 characters",
+            ));
+        }
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(ValidationError::new(
+                "idempotencyKey",
+                "may contain only letters, digits and - _ . :",
+            ));
+        }
+        Ok(Self(format!("c:{key}")))
+    }
+
+    pub fn derived(hotel: &HotelId, operation: &WriteOperation) -> Self {
+        let digest = sha256_hex(
+            format!("{hotel}|{}|{}", operation.name(), operation.payload_hash()).as_bytes(),
+        );
+        Self(format!("d:{}", &digest[..40]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdempotencyKey({})", self.0)
+    }
+}
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let ok = (value.starts_with("c:") || value.starts_with("d:"))
+            && value.len() <= 140
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+        if ok {
+            Ok(Self(value))
+        } else {
+            Err(ValidationError::new(
+                "idempotencyKey",
+                "is not a stored idempotency key",
+            ))
+        }
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(v: IdempotencyKey) -> String {
+        v.0
+    }
+}
+
+/// The write-queue message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteMessage {
+    pub operation_id: OperationId,
+    pub hotel_id: HotelId,
+    pub idempotency_key: IdempotencyKey,
+    pub payload_hash: String,
+    pub operation: WriteOperation,
+    /// The partner token id that asked (for the audit log).
+    pub actor: String,
+    pub correlation_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationStatus {
+    Queued,
+    InProgress,
+    Succeeded,
+    /// Refused for good without a PMS call worth retrying (e.g. an idempotency conflict).
+    Failed,
+    /// In the dead-letter records, waiting for ops to redrive or abandon it.
+    DeadLettered,
+    Abandoned,
+}
+
+/// A failure as recorded (operation, DLQ item, audit).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedError {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+    pub request_id: Option<String>,
+}
+
+impl From<&crate::pms::PmsError> for RecordedError {
+    fn from(e: &crate::pms::PmsError) -> Self {
+        Self {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+            retryable: e.is_retryable(),
+            request_id: e.request_id().map(str::to_owned),
+        }
+    }
+}
+
+/// What `operation(id)` reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationRecord {
+    pub id: OperationId,
+    pub hotel_id: HotelId,
+    pub operation: String,
+    pub idempotency_key: IdempotencyKey,
+    pub payload_hash: String,
+    pub status: OperationStatus,
+    pub attempts: u32,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<RecordedError>,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The message, kept so ops can redrive it from the record alone.
+    pub message: WriteMessage,
+}

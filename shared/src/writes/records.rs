@@ -1,0 +1,497 @@
+//! The write path's records in the table, all in the hotel's partition:
+//!
+//! | sort key | what |
+//! |---|---|
+//! | `OP#<id>` | the operation (`operation(id)`) |
+//! | `KEY#<key>` | idempotency key -> operation id and payload hash (submission side) |
+//! | `IDEMP#<key>` | the writer's idempotency state: in progress (a lease) or completed (result) |
+//! | `INTENT#<key>` | written before a PMS call: a later attempt knows a call may have happened |
+//! | `AUDIT#<ms>#<id>#<n>` | append-only audit of PMS write attempts |
+//! | `DLQ#<id>` | dead-letter record; also listed across hotels through the lookup index `S#DLQ` |
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{IdempotencyKey, OperationId, OperationRecord, RecordedError, WriteMessage};
+use crate::domain::HotelId;
+use crate::ports::{
+    Clock, Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, Partition,
+    PortResult, PutOutcome, Query, SystemPartition,
+};
+
+/// How long completed idempotency records and key registrations are kept: a duplicate within
+/// this window returns the first answer.
+pub const IDEMPOTENCY_RETENTION_DAYS: i64 = 30;
+/// Audit entries are kept for a year.
+pub const AUDIT_RETENTION_DAYS: i64 = 365;
+
+fn op_key(hotel: &HotelId, id: &OperationId) -> ItemKey {
+    ItemKey::hotel(hotel, format!("OP#{id}"))
+}
+
+/// Submission-side registration of an idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRegistration {
+    pub operation_id: OperationId,
+    pub payload_hash: String,
+}
+
+/// The writer's idempotency state for a key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "status",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum IdempotencyState {
+    /// Held by one writer until `lease_until` (the item expires then, so a crashed holder's
+    /// lease lapses by itself).
+    InProgress {
+        lease_token: String,
+        lease_until: DateTime<Utc>,
+        payload_hash: String,
+    },
+    Completed {
+        payload_hash: String,
+        result: serde_json::Value,
+        completed_at: DateTime<Utc>,
+    },
+}
+
+/// What acquiring the idempotency record found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Acquired {
+    /// We hold the lease.
+    Lease { token: String },
+    /// Already done: the stored result.
+    Completed {
+        payload_hash: String,
+        result: serde_json::Value,
+    },
+    /// Another writer holds a live lease.
+    Busy { until: DateTime<Utc> },
+}
+
+/// A PMS call that may have happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    pub operation_id: OperationId,
+    pub attempted_at: DateTime<Utc>,
+    pub attempt: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditResult {
+    Succeeded,
+    /// Found already applied at the PMS (after an unknown outcome); not sent again.
+    AlreadyApplied,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub hotel_id: HotelId,
+    pub operation_id: OperationId,
+    pub operation: String,
+    pub idempotency_key: IdempotencyKey,
+    pub actor: String,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    pub result: AuditResult,
+    pub vendor_request_id: Option<String>,
+    pub error: Option<RecordedError>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DlqStatus {
+    Pending,
+    Retrying,
+    Resolved,
+    Abandoned,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DlqItem {
+    pub id: OperationId,
+    pub hotel_id: HotelId,
+    pub operation: String,
+    pub message: WriteMessage,
+    pub error: RecordedError,
+    pub attempts: u32,
+    pub first_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: DateTime<Utc>,
+    pub status: DlqStatus,
+    /// Whether SQS also holds the message in the dead-letter queue (retryable failures that
+    /// used up `maxReceiveCount`); non-retryable ones only have this record.
+    pub in_queue_dlq: bool,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+}
+
+/// The write path's records.
+#[derive(Clone)]
+pub struct WriteRecords {
+    store: Arc<dyn ItemStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl WriteRecords {
+    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    // ---- operations ----
+
+    pub async fn create_operation(&self, op: &OperationRecord) -> PortResult<bool> {
+        let item = Item::new(
+            op_key(&op.hotel_id, &op.id),
+            serde_json::to_value(op).unwrap_or_default(),
+        );
+        Ok(self.store.put(item, Condition::IfAbsent).await?.applied())
+    }
+
+    pub async fn operation(
+        &self,
+        hotel: &HotelId,
+        id: &OperationId,
+    ) -> PortResult<Option<OperationRecord>> {
+        match self.store.get(&op_key(hotel, id)).await? {
+            Some(i) => Ok(Some(i.decode()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Read-modify-write of an operation. Only the writer holding the key's lease updates an
+    /// operation, so the last write wins safely.
+    pub async fn update_operation(
+        &self,
+        hotel: &HotelId,
+        id: &OperationId,
+        change: impl FnOnce(&mut OperationRecord),
+    ) -> PortResult<Option<OperationRecord>> {
+        let Some(mut op) = self.operation(hotel, id).await? else {
+            return Ok(None);
+        };
+        change(&mut op);
+        op.updated_at = self.now();
+        let item = Item::new(
+            op_key(hotel, id),
+            serde_json::to_value(&op).unwrap_or_default(),
+        );
+        self.store.put(item, Condition::Always).await?;
+        Ok(Some(op))
+    }
+
+    // ---- submission-side key registry ----
+
+    /// Registers a key for an operation; returns the existing registration when the key is taken.
+    pub async fn register_key(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        registration: &KeyRegistration,
+    ) -> PortResult<Option<KeyRegistration>> {
+        let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
+        let item = Item::new(
+            ItemKey::hotel(hotel, format!("KEY#{key}")),
+            serde_json::to_value(registration).unwrap_or_default(),
+        )
+        .expiring_at(expires);
+        match self.store.put(item, Condition::IfAbsentOrExpired).await? {
+            PutOutcome::Applied => Ok(None),
+            PutOutcome::Rejected { existing } => match existing {
+                Some(e) => Ok(Some(e.decode()?)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    // ---- writer idempotency state machine ----
+
+    fn idem_key(hotel: &HotelId, key: &IdempotencyKey) -> ItemKey {
+        ItemKey::hotel(hotel, format!("IDEMP#{key}"))
+    }
+
+    /// Takes the lease on `key`, or reports what holds it.
+    pub async fn acquire(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        payload_hash: &str,
+        lease: Duration,
+    ) -> PortResult<Acquired> {
+        let now = self.now();
+        let token = uuid::Uuid::new_v4().to_string();
+        let state = IdempotencyState::InProgress {
+            lease_token: token.clone(),
+            lease_until: now + lease,
+            payload_hash: payload_hash.to_owned(),
+        };
+        let item = Item::new(
+            Self::idem_key(hotel, key),
+            serde_json::to_value(&state).unwrap_or_default(),
+        )
+        .expiring_at((now + lease).timestamp());
+        match self.store.put(item, Condition::IfAbsentOrExpired).await? {
+            PutOutcome::Applied => Ok(Acquired::Lease { token }),
+            PutOutcome::Rejected { existing } => {
+                let current = match existing {
+                    Some(e) => *e,
+                    // Not returned by the store: read it.
+                    None => match self.store.get(&Self::idem_key(hotel, key)).await? {
+                        Some(e) => e,
+                        None => return Ok(Acquired::Busy { until: now }),
+                    },
+                };
+                match current.decode::<IdempotencyState>()? {
+                    IdempotencyState::Completed {
+                        payload_hash,
+                        result,
+                        ..
+                    } => Ok(Acquired::Completed {
+                        payload_hash,
+                        result,
+                    }),
+                    IdempotencyState::InProgress { lease_until, .. } => {
+                        Ok(Acquired::Busy { until: lease_until })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Completes the key with its result, if we still hold the lease.
+    pub async fn complete(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        token: &str,
+        payload_hash: &str,
+        result: &serde_json::Value,
+    ) -> PortResult<bool> {
+        let now = self.now();
+        let state = IdempotencyState::Completed {
+            payload_hash: payload_hash.to_owned(),
+            result: result.clone(),
+            completed_at: now,
+        };
+        let item = Item::new(
+            Self::idem_key(hotel, key),
+            serde_json::to_value(&state).unwrap_or_default(),
+        )
+        .expiring_at((now + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp());
+        let held = Condition::IfDataEquals {
+            field: "leaseToken".into(),
+            value: serde_json::json!(token),
+        };
+        Ok(self.store.put(item, held).await?.applied())
+    }
+
+    /// Gives the lease up (after a failure), so the next delivery can take it at once.
+    pub async fn release(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        token: &str,
+        payload_hash: &str,
+    ) -> PortResult<()> {
+        let now = self.now();
+        // An already-lapsed lease: the item is expired (invisible) and may be taken by anyone.
+        let state = IdempotencyState::InProgress {
+            lease_token: token.to_owned(),
+            lease_until: now,
+            payload_hash: payload_hash.to_owned(),
+        };
+        let item = Item::new(
+            Self::idem_key(hotel, key),
+            serde_json::to_value(&state).unwrap_or_default(),
+        )
+        .expiring_at(now.timestamp() - 1);
+        let held = Condition::IfDataEquals {
+            field: "leaseToken".into(),
+            value: serde_json::json!(token),
+        };
+        self.store.put(item, held).await?;
+        Ok(())
+    }
+
+    // ---- intents ----
+
+    fn intent_key(hotel: &HotelId, key: &IdempotencyKey) -> ItemKey {
+        ItemKey::hotel(hotel, format!("INTENT#{key}"))
+    }
+
+    pub async fn intent(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+    ) -> PortResult<Option<Intent>> {
+        match self.store.get(&Self::intent_key(hotel, key)).await? {
+            Some(i) => Ok(Some(i.decode()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Written before the PMS call; kept as long as the idempotency record.
+    pub async fn record_intent(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        intent: &Intent,
+    ) -> PortResult<()> {
+        let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
+        let item = Item::new(
+            Self::intent_key(hotel, key),
+            serde_json::to_value(intent).unwrap_or_default(),
+        )
+        .expiring_at(expires);
+        self.store.put(item, Condition::Always).await?;
+        Ok(())
+    }
+
+    /// After a definitive refusal (nothing was applied) the intent is void.
+    pub async fn clear_intent(&self, hotel: &HotelId, key: &IdempotencyKey) -> PortResult<()> {
+        self.store.delete(&Self::intent_key(hotel, key)).await
+    }
+
+    // ---- audit ----
+
+    pub async fn audit(&self, entry: &AuditEntry) -> PortResult<()> {
+        let sort = format!(
+            "AUDIT#{:013}#{}#{}",
+            entry.at.timestamp_millis().max(0),
+            entry.operation_id,
+            entry.attempt
+        );
+        let expires = (entry.at + Duration::days(AUDIT_RETENTION_DAYS)).timestamp();
+        let mut item = Item::new(
+            ItemKey::hotel(&entry.hotel_id, sort),
+            serde_json::to_value(entry).unwrap_or_default(),
+        )
+        .expiring_at(expires);
+        // Append-only: an entry is never replaced; a clash (same ms, op, attempt) gets a suffix.
+        for n in 0..5 {
+            if self
+                .store
+                .put(item.clone(), Condition::IfAbsent)
+                .await?
+                .applied()
+            {
+                return Ok(());
+            }
+            item.key.sort = format!("{}#{n}", item.key.sort);
+        }
+        Ok(())
+    }
+
+    /// Audit entries of a hotel, newest first.
+    pub async fn audit_log(&self, hotel: &HotelId, limit: u32) -> PortResult<Vec<AuditEntry>> {
+        let q = Query::primary(
+            Partition::Hotel(hotel.clone()),
+            KeyCondition::BeginsWith("AUDIT#".into()),
+        )
+        .limit(limit);
+        let q = Query {
+            descending: true,
+            ..q
+        };
+        self.store
+            .query(&q)
+            .await?
+            .items
+            .iter()
+            .map(|i| i.decode())
+            .collect()
+    }
+
+    // ---- dead letters ----
+
+    fn dlq_key(hotel: &HotelId, id: &OperationId) -> ItemKey {
+        ItemKey::hotel(hotel, format!("DLQ#{id}"))
+    }
+
+    fn dlq_item(d: &DlqItem) -> Item {
+        Item::new(
+            Self::dlq_key(&d.hotel_id, &d.id),
+            serde_json::to_value(d).unwrap_or_default(),
+        )
+        .with_index(IndexKeys {
+            lookup: Some((
+                Partition::System(SystemPartition::DeadLetters),
+                format!(
+                    "{}#{}#{}",
+                    d.first_attempt_at.to_rfc3339(),
+                    d.hotel_id,
+                    d.id
+                ),
+            )),
+            ..IndexKeys::default()
+        })
+    }
+
+    pub async fn put_dlq(&self, d: &DlqItem) -> PortResult<()> {
+        self.store.put(Self::dlq_item(d), Condition::Always).await?;
+        Ok(())
+    }
+
+    pub async fn dlq(&self, hotel: &HotelId, id: &OperationId) -> PortResult<Option<DlqItem>> {
+        match self.store.get(&Self::dlq_key(hotel, id)).await? {
+            Some(i) => Ok(Some(i.decode()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// DLQ items of one hotel, or of every hotel (through the `S#DLQ` lookup partition).
+    pub async fn list_dlq(&self, hotel: Option<&HotelId>) -> PortResult<Vec<DlqItem>> {
+        let items = match hotel {
+            Some(h) => {
+                let q = Query::primary(
+                    Partition::Hotel(h.clone()),
+                    KeyCondition::BeginsWith("DLQ#".into()),
+                )
+                .limit(500);
+                self.store.query_all(&q).await?
+            }
+            None => {
+                let q = Query::on(
+                    Partition::System(SystemPartition::DeadLetters),
+                    Index::Lookup,
+                    KeyCondition::All,
+                )
+                .limit(500);
+                let keys: Vec<ItemKey> = self
+                    .store
+                    .query_all(&q)
+                    .await?
+                    .into_iter()
+                    .map(|i| i.key)
+                    .collect();
+                self.store.batch_get(&keys).await?
+            }
+        };
+        let mut out: Vec<DlqItem> = items
+            .iter()
+            .map(|i| i.decode())
+            .collect::<PortResult<_>>()?;
+        out.sort_by_key(|d| d.first_attempt_at);
+        Ok(out)
+    }
+
+    /// Finds a DLQ item by operation id across hotels.
+    pub async fn find_dlq(&self, id: &OperationId) -> PortResult<Option<DlqItem>> {
+        Ok(self.list_dlq(None).await?.into_iter().find(|d| &d.id == id))
+    }
+}

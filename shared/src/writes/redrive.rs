@@ -1,0 +1,288 @@
+//! Ops on dead letters: redrive (all or selected) and abandon. A dead letter is a `DLQ#` record,
+//! and for retryable failures also a message in the write DLQ. Redrive puts the message back on
+//! the write queue (the very message from the DLQ when it is there, else the recorded one) and
+//! marks the record `retrying`; the writer then marks it `resolved`, or `pending` again with one
+//! more attempt. Because the idempotency key is the business key, a redriven charge that had in
+//! fact been posted is found on the folio, not posted again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::model::{OperationId, OperationStatus, WriteMessage};
+use super::records::{DlqItem, DlqStatus, WriteRecords};
+use super::service::WriteService;
+use crate::ports::{OutgoingMessage, PortError, PortResult, Queue};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DlqError {
+    #[error("no dead letter {0}")]
+    NotFound(OperationId),
+    #[error("dead letter {id} is {status:?}, not pending")]
+    NotPending { id: OperationId, status: DlqStatus },
+    #[error(transparent)]
+    Store(#[from] PortError),
+}
+
+impl DlqError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DlqError::Store(e) if e.is_retryable())
+    }
+}
+
+#[derive(Clone)]
+pub struct DeadLetters {
+    records: WriteRecords,
+    writes: WriteService,
+    queue: Arc<dyn Queue>,
+    write_queue_url: String,
+    write_dlq_url: String,
+}
+
+/// How a redrive went.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedriveReport {
+    pub redriven: Vec<OperationId>,
+    /// Messages moved from the SQS DLQ (the rest were re-sent from their records).
+    pub moved_from_queue: usize,
+    pub used_move_task: bool,
+}
+
+impl DeadLetters {
+    pub fn new(
+        records: WriteRecords,
+        writes: WriteService,
+        queue: Arc<dyn Queue>,
+        write_queue_url: impl Into<String>,
+        write_dlq_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            records,
+            writes,
+            queue,
+            write_queue_url: write_queue_url.into(),
+            write_dlq_url: write_dlq_url.into(),
+        }
+    }
+
+    pub fn records(&self) -> &WriteRecords {
+        &self.records
+    }
+
+    async fn require(&self, id: &OperationId) -> Result<DlqItem, DlqError> {
+        self.records
+            .find_dlq(id)
+            .await?
+            .ok_or_else(|| DlqError::NotFound(id.clone()))
+    }
+
+    /// Pulls the messages of these operations out of the SQS DLQ (if there), sending each back
+    /// to the write queue; returns the operations found. Others are released at once.
+    async fn move_from_queue(&self, wanted: &[OperationId]) -> PortResult<Vec<OperationId>> {
+        let mut found = Vec::new();
+        let mut released = Vec::new();
+        // Bounded: a DLQ larger than this is handled by the move task or repeated runs.
+        for _ in 0..100 {
+            if found.len() == wanted.len() {
+                break;
+            }
+            let batch = self
+                .queue
+                .receive(
+                    &self.write_dlq_url,
+                    10,
+                    Duration::from_secs(1),
+                    Some(Duration::from_secs(30)),
+                )
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                let id = serde_json::from_str::<WriteMessage>(&m.body)
+                    .ok()
+                    .map(|w| w.operation_id);
+                match id {
+                    Some(id) if wanted.contains(&id) && !found.contains(&id) => {
+                        self.queue
+                            .send(&self.write_queue_url, OutgoingMessage::new(m.body.clone()))
+                            .await?;
+                        self.queue
+                            .delete(&self.write_dlq_url, &m.receipt_handle)
+                            .await?;
+                        found.push(id);
+                    }
+                    _ => released.push(m.receipt_handle),
+                }
+            }
+        }
+        for handle in released {
+            // Visible again for the next reader of the DLQ.
+            let _ = self
+                .queue
+                .change_visibility(&self.write_dlq_url, &handle, Duration::ZERO)
+                .await;
+        }
+        Ok(found)
+    }
+
+    /// Redrives the given pending dead letters.
+    pub async fn redrive(&self, ids: &[OperationId]) -> Result<RedriveReport, DlqError> {
+        let mut items = Vec::new();
+        for id in ids {
+            let item = self.require(id).await?;
+            if item.status != DlqStatus::Pending {
+                return Err(DlqError::NotPending {
+                    id: id.clone(),
+                    status: item.status,
+                });
+            }
+            items.push(item);
+        }
+        let in_queue: Vec<OperationId> = items
+            .iter()
+            .filter(|i| i.in_queue_dlq)
+            .map(|i| i.id.clone())
+            .collect();
+        let moved = if in_queue.is_empty() {
+            Vec::new()
+        } else {
+            self.move_from_queue(&in_queue).await?
+        };
+        let mut report = RedriveReport {
+            moved_from_queue: moved.len(),
+            ..RedriveReport::default()
+        };
+        for mut item in items {
+            if !moved.contains(&item.id) {
+                self.writes.enqueue(&item.message).await?;
+            }
+            self.mark_retrying(&mut item).await?;
+            report.redriven.push(item.id);
+        }
+        Ok(report)
+    }
+
+    /// Redrives every pending dead letter (optionally of one hotel). Uses the queue's own move
+    /// task when it can move the whole DLQ at once.
+    pub async fn redrive_all(
+        &self,
+        hotel: Option<&crate::domain::HotelId>,
+    ) -> Result<RedriveReport, DlqError> {
+        let pending: Vec<DlqItem> = self
+            .records
+            .list_dlq(hotel)
+            .await?
+            .into_iter()
+            .filter(|d| d.status == DlqStatus::Pending)
+            .collect();
+        if hotel.is_none()
+            && self
+                .queue
+                .start_move_all(&self.write_dlq_url, &self.write_queue_url)
+                .await?
+        {
+            let mut report = RedriveReport {
+                used_move_task: true,
+                ..RedriveReport::default()
+            };
+            for mut item in pending {
+                if !item.in_queue_dlq {
+                    self.writes.enqueue(&item.message).await?;
+                }
+                self.mark_retrying(&mut item).await?;
+                report.redriven.push(item.id);
+            }
+            return Ok(report);
+        }
+        let ids: Vec<OperationId> = pending.iter().map(|d| d.id.clone()).collect();
+        self.redrive(&ids).await
+    }
+
+    async fn mark_retrying(&self, item: &mut DlqItem) -> PortResult<()> {
+        item.status = DlqStatus::Retrying;
+        self.records.put_dlq(item).await?;
+        self.records
+            .update_operation(&item.hotel_id, &item.id, |op| {
+                op.status = OperationStatus::Queued
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Gives up on a dead letter: its message leaves the DLQ, and who and why are recorded.
+    pub async fn abandon(
+        &self,
+        id: &OperationId,
+        reason: &str,
+        staff: &str,
+    ) -> Result<DlqItem, DlqError> {
+        let mut item = self.require(id).await?;
+        if item.status == DlqStatus::Resolved || item.status == DlqStatus::Abandoned {
+            return Err(DlqError::NotPending {
+                id: id.clone(),
+                status: item.status,
+            });
+        }
+        if item.in_queue_dlq {
+            // Take it out of the DLQ without sending it anywhere.
+            let found = self.take_from_queue(id).await?;
+            if !found {
+                tracing::warn!(operation_id = %id, "message not found in the DLQ (already moved?)");
+            }
+        }
+        item.status = DlqStatus::Abandoned;
+        item.resolved_by = Some(staff.to_owned());
+        item.resolved_at = Some(Utc::now());
+        item.notes = Some(reason.to_owned());
+        self.records.put_dlq(&item).await?;
+        self.records
+            .update_operation(&item.hotel_id, &item.id, |op| {
+                op.status = OperationStatus::Abandoned
+            })
+            .await?;
+        Ok(item)
+    }
+
+    async fn take_from_queue(&self, id: &OperationId) -> PortResult<bool> {
+        let mut released = Vec::new();
+        let mut found = false;
+        for _ in 0..100 {
+            let batch = self
+                .queue
+                .receive(
+                    &self.write_dlq_url,
+                    10,
+                    Duration::from_secs(1),
+                    Some(Duration::from_secs(30)),
+                )
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                let matches = serde_json::from_str::<WriteMessage>(&m.body)
+                    .is_ok_and(|w| &w.operation_id == id);
+                if matches && !found {
+                    self.queue
+                        .delete(&self.write_dlq_url, &m.receipt_handle)
+                        .await?;
+                    found = true;
+                } else {
+                    released.push(m.receipt_handle);
+                }
+            }
+            if found {
+                break;
+            }
+        }
+        for handle in released {
+            let _ = self
+                .queue
+                .change_visibility(&self.write_dlq_url, &handle, Duration::ZERO)
+                .await;
+        }
+        Ok(found)
+    }
+}
