@@ -721,6 +721,13 @@ async fn preferences_round_trip_through_mews_fields_and_notes() {
     assert!(sim.notes.starts_with("Prefers the lake side."));
     assert_eq!(sim.notes.matches("HIGH_FLOOR").count(), 1);
     assert!(sim.notes.contains("top floor"));
+    // Asking again for what Mews already holds sends nothing.
+    let updates = env.calls("customers/update");
+    adapter
+        .update_guest_preferences(&id, &[pref("Classifications", "VeryImportant", "")])
+        .await
+        .unwrap();
+    assert_eq!(env.calls("customers/update"), updates);
     let err = adapter
         .update_guest_preferences(&id, &[pref("Classifications", "Royalty", "")])
         .await

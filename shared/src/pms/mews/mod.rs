@@ -968,12 +968,19 @@ impl PmsAdapter for MewsAdapter {
         if options.iter().collect::<Vec<_>>() != old_options {
             body["Options"] = json!(options);
         }
-        if let Some(d) = dietary {
+        if let Some(d) = dietary.filter(|d| customer.dietary_requirements.as_deref() != Some(d)) {
             body["DietaryRequirements"] = json!(d);
         }
         if lines != lines_before {
             // `Notes` overwrites the old value (customers.md), so staff text is sent back too.
             body["Notes"] = json!(mapping::join_notes(&staff, &lines));
+        }
+        if body.as_object().is_some_and(|o| o.len() == 1) {
+            // Mews already holds every preference: nothing to send.
+            return Ok(WriteReceipt {
+                vendor_id: Some(customer.id),
+                request_id: None,
+            });
         }
         let resp = self.t.call("customers/update", body, Retry::Policy).await?;
         Ok(WriteReceipt {
