@@ -153,6 +153,9 @@ pub struct VendorSettings {
     pub default_revenue_center: Option<String>,
     /// OHIP external system code for business events.
     pub external_system_code: Option<String>,
+    /// Mews tax rate code applied to posted charges (`UnitAmount.TaxCodes`, e.g. `US-DC-G`);
+    /// Mews requires tax codes from the enterprise's tax environment.
+    pub tax_code: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -127,11 +127,12 @@ string_id!(
 );
 
 string_id!(
-    /// A room's number or name as the property labels it ("101", "A-12").
+    /// A room's number or name as the property labels it ("101", "A-12", "Suite 1": Mews
+    /// resource names may hold spaces).
     RoomNumber,
     "roomNumber",
     32,
-    external_char
+    |c: char| external_char(c) || c == ' '
 );
 
 string_id!(

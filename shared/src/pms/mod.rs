@@ -4,6 +4,7 @@ mod adapter;
 mod error;
 mod factory;
 pub mod http;
+pub mod mews;
 pub mod mock;
 pub mod ohip;
 pub mod ratelimit;
@@ -24,5 +25,6 @@ pub fn default_factory(
 ) -> AdapterFactory {
     let mut factory = AdapterFactory::new(secrets, clock, secrets_prefix);
     factory.register(crate::domain::Provider::Opera, ohip::builder());
+    factory.register(crate::domain::Provider::Mews, mews::builder());
     factory
 }
