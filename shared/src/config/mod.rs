@@ -133,7 +133,7 @@ impl RateLimitSettings {
                 requests: 5,
                 per_seconds: 1,
             }),
-            Provider::Mock => None,
+            Provider::Mock | Provider::Partner => None,
         }
     }
 }
@@ -210,6 +210,12 @@ impl HotelConfig {
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.name.trim().is_empty() {
             return Err(ValidationError::new("name", "must not be empty"));
+        }
+        if !self.provider.is_pms() {
+            return Err(ValidationError::new(
+                "provider",
+                format!("{} is a record source, not a PMS", self.provider),
+            ));
         }
         if self.provider != Provider::Mock && self.vendor.base_url.is_none() {
             return Err(ValidationError::new(
