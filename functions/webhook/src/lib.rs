@@ -150,7 +150,7 @@ impl App {
                     &openapi::document(),
                     correlation_id,
                 );
-                if req.method() == Method::HEAD {
+                if *req.method() == Method::HEAD {
                     *resp.body_mut() = Body::Empty;
                 }
                 resp.headers_mut().insert(

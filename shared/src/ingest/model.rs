@@ -97,7 +97,7 @@ fn status(o: &mut Obj<'_>, ctx: &mut Ctx) -> Option<(ReservationStatus, String)>
 pub(crate) fn booking(o: &mut Obj<'_>, ctx: &mut Ctx, src: &Source<'_>) -> Option<Reservation> {
     let before = ctx.errors.len();
     let external = partner_id(o, ctx, "externalId", true);
-    let confirmation = o.parsed(ctx, "confirmationNumber", 64, false, ConfirmationNumber::parse);
+    let confirmation = o.parsed(ctx, "confirmationNumber", 64, false, |s| ConfirmationNumber::parse(s));
     let status = status(o, ctx);
     let arrival = o.date(ctx, "checkIn", true);
     let departure = o.date(ctx, "checkOut", true);
@@ -114,8 +114,8 @@ pub(crate) fn booking(o: &mut Obj<'_>, ctx: &mut Ctx, src: &Source<'_>) -> Optio
         };
         Some((id, summary))
     });
-    let room_number = o.parsed(ctx, "roomNumber", 32, false, RoomNumber::parse);
-    let room_type = o.parsed(ctx, "roomType", 64, false, RoomTypeCode::parse);
+    let room_number = o.parsed(ctx, "roomNumber", 32, false, |s| RoomNumber::parse(s));
+    let room_type = o.parsed(ctx, "roomType", 64, false, |s| RoomTypeCode::parse(s));
     let adults = o.uint(ctx, "adults", 50, false);
     let children = o.uint(ctx, "children", 50, false);
     let rate_code = o.string(ctx, "rateCode", 64, false);
@@ -255,7 +255,7 @@ pub(crate) fn availability(
 ) -> Option<ProvidedAvailability> {
     let before = ctx.errors.len();
     let date = o.date(ctx, "date", true);
-    let room_type = o.parsed(ctx, "roomType", 64, true, RoomTypeCode::parse);
+    let room_type = o.parsed(ctx, "roomType", 64, true, |s| RoomTypeCode::parse(s));
     let available = o.uint(ctx, "available", 100_000, true);
     let total = o.uint(ctx, "total", 100_000, false);
     let rate = o.money(ctx, "rate", false);
