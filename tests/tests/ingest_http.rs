@@ -43,53 +43,145 @@ async fn every_status_code_with_its_body() {
     // 401: no token, a wrong one, no provider key, a wrong one, another hotel's key.
     let r = h.call("POST", &path, &[json_ct], Some(&body)).await;
     r.assert_problem(401, "UNAUTHENTICATED");
-    assert!(r.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
+    assert!(r
+        .header("www-authenticate")
+        .is_some_and(|v| v.starts_with("Bearer")));
     let forged = format!("Bearer pms_0123456789abcdef_{}", "A".repeat(43));
     let r = h
-        .call("POST", &path, &[json_ct, ("authorization", &forged), ("x-provider-key", &hotel.provider_key)], Some(&body))
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &forged),
+                ("x-provider-key", &hotel.provider_key),
+            ],
+            Some(&body),
+        )
         .await;
     r.assert_problem(401, "UNAUTHENTICATED");
-    let r = h.call("POST", &path, &[json_ct, ("authorization", &auth)], Some(&body)).await;
-    r.assert_problem(401, "INVALID_PROVIDER_KEY");
     let r = h
-        .call("POST", &path, &[json_ct, ("authorization", &auth), ("x-provider-key", "pk_wrong")], Some(&body))
+        .call(
+            "POST",
+            &path,
+            &[json_ct, ("authorization", &auth)],
+            Some(&body),
+        )
         .await;
     r.assert_problem(401, "INVALID_PROVIDER_KEY");
     let r = h
-        .call("POST", &path, &[json_ct, ("authorization", &auth), ("x-provider-key", &other.provider_key)], Some(&body))
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &auth),
+                ("x-provider-key", "pk_wrong"),
+            ],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(401, "INVALID_PROVIDER_KEY");
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &auth),
+                ("x-provider-key", &other.provider_key),
+            ],
+            Some(&body),
+        )
         .await;
     r.assert_problem(401, "INVALID_PROVIDER_KEY");
     // 403: a valid token of another hotel, and a token without the ingest scope.
     let r = h
-        .call("POST", &path, &[json_ct, ("authorization", &other_auth), ("x-provider-key", &hotel.provider_key)], Some(&body))
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &other_auth),
+                ("x-provider-key", &hotel.provider_key),
+            ],
+            Some(&body),
+        )
         .await;
     r.assert_problem(403, "FORBIDDEN_HOTEL");
     let (read_only, _) = h
         .services
         .tokens
-        .create(vec![hotel.id.clone()], vec![pms_core::registry::Scope::Read], "ro")
+        .create(
+            vec![hotel.id.clone()],
+            vec![pms_core::registry::Scope::Read],
+            "ro",
+        )
         .await
         .unwrap();
-    let ro = format!("Bearer {}", secrecy::ExposeSecret::expose_secret(&read_only));
+    let ro = format!(
+        "Bearer {}",
+        secrecy::ExposeSecret::expose_secret(&read_only)
+    );
     let r = h
-        .call("POST", &path, &[json_ct, ("authorization", &ro), ("x-provider-key", &hotel.provider_key)], Some(&body))
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &ro),
+                ("x-provider-key", &hotel.provider_key),
+            ],
+            Some(&body),
+        )
         .await;
     r.assert_problem(403, "INSUFFICIENT_SCOPE");
-    assert_eq!(stored_bookings(&h, &hotel).await, 0, "nothing written without credentials");
+    assert_eq!(
+        stored_bookings(&h, &hotel).await,
+        0,
+        "nothing written without credentials"
+    );
 
-    let creds = [("authorization", auth.as_str()), ("x-provider-key", hotel.provider_key.as_str())];
+    let creds = [
+        ("authorization", auth.as_str()),
+        ("x-provider-key", hotel.provider_key.as_str()),
+    ];
     // 415, 413, 400.
     let r = h
-        .call("POST", &path, &[creds[0], creds[1], ("content-type", "text/plain")], Some(&body))
+        .call(
+            "POST",
+            &path,
+            &[creds[0], creds[1], ("content-type", "text/plain")],
+            Some(&body),
+        )
         .await;
     r.assert_problem(415, "UNSUPPORTED_MEDIA_TYPE");
     let big = json!({"externalId": "x", "notes": ["n".repeat(300 * 1024)]}).to_string();
-    let r = h.call("POST", &path, &[creds[0], creds[1], json_ct], Some(&big)).await;
+    let r = h
+        .call("POST", &path, &[creds[0], creds[1], json_ct], Some(&big))
+        .await;
     r.assert_problem(413, "PAYLOAD_TOO_LARGE");
-    let r = h.call("POST", &path, &[creds[0], creds[1], json_ct], Some("{\"externalId\": ")).await;
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[creds[0], creds[1], json_ct],
+            Some("{\"externalId\": "),
+        )
+        .await;
     r.assert_problem(400, "MALFORMED_JSON");
     let r = h
-        .call("POST", &path, &[creds[0], creds[1], json_ct, ("idempotency-key", "has space")], Some(&body))
+        .call(
+            "POST",
+            &path,
+            &[
+                creds[0],
+                creds[1],
+                json_ct,
+                ("idempotency-key", "has space"),
+            ],
+            Some(&body),
+        )
         .await;
     r.assert_problem(400, "INVALID_IDEMPOTENCY_KEY");
 
@@ -97,8 +189,18 @@ async fn every_status_code_with_its_body() {
     let cases = [
         ("checkOut", json!("2026-12-01"), "checkOut", "INVALID_DATES"),
         ("status", json!("on_hold"), "status", "UNKNOWN_STATUS"),
-        ("total", json!({"amount": "-5.00", "currency": "EUR"}), "total.amount", "NEGATIVE_AMOUNT"),
-        ("total", json!({"amount": "5.00", "currency": "EUX"}), "total.currency", "UNKNOWN_CURRENCY"),
+        (
+            "total",
+            json!({"amount": "-5.00", "currency": "EUR"}),
+            "total.amount",
+            "NEGATIVE_AMOUNT",
+        ),
+        (
+            "total",
+            json!({"amount": "5.00", "currency": "EUX"}),
+            "total.currency",
+            "UNKNOWN_CURRENCY",
+        ),
         ("checkIn", json!(20261201), "checkIn", "INVALID_TYPE"),
     ];
     for (field, value, path_name, code) in cases {
@@ -106,24 +208,50 @@ async fn every_status_code_with_its_body() {
         b[field] = value;
         let r = h.push(&hotel, "bookings", &b, &[]).await;
         r.assert_problem(422, "VALIDATION_FAILED");
-        assert_eq!(r.field_errors(), [(path_name.to_owned(), code.to_owned())], "{field}");
+        assert_eq!(
+            r.field_errors(),
+            [(path_name.to_owned(), code.to_owned())],
+            "{field}"
+        );
     }
-    let r = h.push(&hotel, "bookings", &json!({"items": [booking("a", "confirmed", 1), {"status": "confirmed"}]}), &[]).await;
+    let r = h
+        .push(
+            &hotel,
+            "bookings",
+            &json!({"items": [booking("a", "confirmed", 1), {"status": "confirmed"}]}),
+            &[],
+        )
+        .await;
     r.assert_problem(422, "VALIDATION_FAILED");
-    assert!(r.field_errors().contains(&("items[1].externalId".into(), "REQUIRED".into())));
-    assert_eq!(stored_bookings(&h, &hotel).await, 0, "an invalid batch writes nothing");
+    assert!(r
+        .field_errors()
+        .contains(&("items[1].externalId".into(), "REQUIRED".into())));
+    assert_eq!(
+        stored_bookings(&h, &hotel).await,
+        0,
+        "an invalid batch writes nothing"
+    );
 
     // 201 then 200.
-    let r = h.push(&hotel, "bookings", &booking("BK-1", "confirmed", 1), &[]).await;
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-1", "confirmed", 1), &[])
+        .await;
     assert_eq!(r.status, 201, "{:#}", r.json);
     assert_eq!(r.json["id"], "partner:acme:BK-1");
     assert_eq!(r.json["applied"], true);
-    let r = h.push(&hotel, "bookings", &booking("BK-1", "confirmed", 1), &[]).await;
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-1", "confirmed", 1), &[])
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!((r.json["applied"].clone(), r.json["reason"].clone()), (json!(false), json!("unchanged")));
+    assert_eq!(
+        (r.json["applied"].clone(), r.json["reason"].clone()),
+        (json!(false), json!("unchanged"))
+    );
 
     // 404, 405.
-    let r = h.call("POST", &format!("/v1/hotels/{}/rooms", hotel.id), &[], None).await;
+    let r = h
+        .call("POST", &format!("/v1/hotels/{}/rooms", hotel.id), &[], None)
+        .await;
     r.assert_problem(404, "NOT_FOUND");
     let r = h.call("GET", &path, &[], None).await;
     r.assert_problem(405, "METHOD_NOT_ALLOWED");
@@ -142,9 +270,15 @@ async fn the_same_booking_twice_is_one_item_and_one_event() {
     let b = booking("BK-7", "confirmed", 10);
     assert_eq!(h.push(&hotel, "bookings", &b, &[]).await.status, 201);
     let r = h.push(&hotel, "bookings", &b, &[]).await;
-    assert_eq!((r.status, r.json["reason"].clone()), (200, json!("unchanged")));
+    assert_eq!(
+        (r.status, r.json["reason"].clone()),
+        (200, json!("unchanged"))
+    );
     assert_eq!(stored_bookings(&h, &hotel).await, 1);
-    assert_eq!(tap.count("pms.booking.synced", "partner:acme:BK-7").await, 1);
+    assert_eq!(
+        tap.count("pms.booking.synced", "partner:acme:BK-7").await,
+        1
+    );
     assert_eq!(tap.events().await.len(), 1);
 }
 
@@ -153,8 +287,15 @@ async fn an_older_version_after_a_newer_one_is_not_applied() {
     let h = Harness::new().await;
     let hotel = h.hotel(None, false).await;
     let mut tap = h.observe_events().await;
-    assert_eq!(h.push(&hotel, "bookings", &booking("BK-8", "checked_in", 5), &[]).await.status, 201);
-    let r = h.push(&hotel, "bookings", &booking("BK-8", "cancelled", 4), &[]).await;
+    assert_eq!(
+        h.push(&hotel, "bookings", &booking("BK-8", "checked_in", 5), &[])
+            .await
+            .status,
+        201
+    );
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-8", "cancelled", 4), &[])
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["applied"], false);
     assert_eq!(r.json["reason"], "older_version");
@@ -177,8 +318,16 @@ async fn an_older_version_after_a_newer_one_is_not_applied() {
     older["status"] = json!("cancelled");
     let r = h.push(&hotel, "bookings", &older, &[]).await;
     assert_eq!(r.json["reason"], "older_version");
-    assert_eq!(tap.count("pms.booking.cancelled", "partner:acme:BK-8").await, 0);
-    assert_eq!(tap.count("pms.booking.cancelled", "partner:acme:BK-9").await, 0);
+    assert_eq!(
+        tap.count("pms.booking.cancelled", "partner:acme:BK-8")
+            .await,
+        0
+    );
+    assert_eq!(
+        tap.count("pms.booking.cancelled", "partner:acme:BK-9")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -186,16 +335,35 @@ async fn confirmed_checked_in_checked_in_again_is_one_checked_in_event() {
     let h = Harness::new().await;
     let hotel = h.hotel(None, false).await;
     let mut tap = h.observe_events().await;
-    assert_eq!(h.push(&hotel, "bookings", &booking("BK-3", "confirmed", 1), &[]).await.status, 201);
-    let r = h.push(&hotel, "bookings", &booking("BK-3", "checked_in", 2), &[]).await;
+    assert_eq!(
+        h.push(&hotel, "bookings", &booking("BK-3", "confirmed", 1), &[])
+            .await
+            .status,
+        201
+    );
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-3", "checked_in", 2), &[])
+        .await;
     assert_eq!(r.json["outcome"], "updated");
-    let r = h.push(&hotel, "bookings", &booking("BK-3", "checked_in", 3), &[]).await;
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-3", "checked_in", 3), &[])
+        .await;
     assert_eq!(r.json["applied"], false);
     let mut changed = booking("BK-3", "checked_in", 4);
     changed["roomNumber"] = json!("204");
-    assert_eq!(h.push(&hotel, "bookings", &changed, &[]).await.json["outcome"], "updated");
-    assert_eq!(tap.count("pms.booking.checked_in", "partner:acme:BK-3").await, 1);
-    assert_eq!(tap.count("pms.booking.synced", "partner:acme:BK-3").await, 3);
+    assert_eq!(
+        h.push(&hotel, "bookings", &changed, &[]).await.json["outcome"],
+        "updated"
+    );
+    assert_eq!(
+        tap.count("pms.booking.checked_in", "partner:acme:BK-3")
+            .await,
+        1
+    );
+    assert_eq!(
+        tap.count("pms.booking.synced", "partner:acme:BK-3").await,
+        3
+    );
 }
 
 #[tokio::test]
@@ -203,14 +371,20 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
     let h = Harness::new().await;
     let hotel = h.hotel(None, false).await;
     let key = [("idempotency-key", "order-4711")];
-    let first = h.push(&hotel, "bookings", &booking("BK-4", "confirmed", 1), &key).await;
+    let first = h
+        .push(&hotel, "bookings", &booking("BK-4", "confirmed", 1), &key)
+        .await;
     assert_eq!(first.status, 201);
     assert!(first.header("idempotent-replayed").is_none());
-    let again = h.push(&hotel, "bookings", &booking("BK-4", "confirmed", 1), &key).await;
+    let again = h
+        .push(&hotel, "bookings", &booking("BK-4", "confirmed", 1), &key)
+        .await;
     assert_eq!(again.status, 201, "the first answer, not 'unchanged'");
     assert_eq!(again.json, first.json);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    let other = h.push(&hotel, "bookings", &booking("BK-4", "cancelled", 2), &key).await;
+    let other = h
+        .push(&hotel, "bookings", &booking("BK-4", "cancelled", 2), &key)
+        .await;
     other.assert_problem(422, "IDEMPOTENCY_KEY_REUSED");
     let stored = h
         .services
@@ -219,7 +393,11 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.status.as_str(), "confirmed", "the refused request wrote nothing");
+    assert_eq!(
+        stored.status.as_str(),
+        "confirmed",
+        "the refused request wrote nothing"
+    );
 }
 
 #[tokio::test]
@@ -245,11 +423,31 @@ async fn guests_and_availability_in_batches_with_unknown_fields() {
     assert_eq!(r.json["results"][0]["reason"], "duplicate_in_batch");
     assert_eq!(r.json["results"][1]["outcome"], "created");
     let r = h
-        .push(&hotel, "availability", &json!({"date": "2026-12-02", "roomType": "KING", "available": 11, "total": 10}), &[])
+        .push(
+            &hotel,
+            "availability",
+            &json!({"date": "2026-12-02", "roomType": "KING", "available": 11, "total": 10}),
+            &[],
+        )
         .await;
     r.assert_problem(422, "VALIDATION_FAILED");
-    assert_eq!(r.field_errors(), [("available".to_owned(), "INVALID_FIELD".to_owned())]);
+    assert_eq!(
+        r.field_errors(),
+        [("available".to_owned(), "INVALID_FIELD".to_owned())]
+    );
     let events = tap.events().await;
-    assert_eq!(events.iter().filter(|(t, _)| t == "pms.guest.synced").count(), 2);
-    assert_eq!(events.iter().filter(|(t, _)| t == "pms.availability.synced").count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(t, _)| t == "pms.guest.synced")
+            .count(),
+        2
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(t, _)| t == "pms.availability.synced")
+            .count(),
+        1
+    );
 }

@@ -72,7 +72,9 @@ fn guest(id: &str, last: &str) -> Guest {
 
 /// Puts the entities of the official Mews example into the hotel's (mock) PMS.
 fn seed_mews_example(hotel: &TestHotel) {
-    hotel.pms.insert_reservation(reservation(RESERVATION, ReservationStatus::Confirmed, 1));
+    hotel
+        .pms
+        .insert_reservation(reservation(RESERVATION, ReservationStatus::Confirmed, 1));
     hotel.pms.insert_guest(guest(CUSTOMER_A, "Added"));
     hotel.pms.insert_guest(guest(CUSTOMER_B, "Updated"));
     hotel.pms.set_room_with_id(
@@ -121,13 +123,19 @@ async fn the_official_mews_batch_is_acknowledged_enqueued_and_fully_processed() 
     let deliveries = stored(&h, &hotel, "WEBHOOK#mews#").await;
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0]["status"], "enqueued");
-    assert_eq!(serde_json::from_str::<Value>(deliveries[0]["raw"].as_str().unwrap()).unwrap(),
-        serde_json::from_str::<Value>(MEWS_GENERAL).unwrap());
+    assert_eq!(
+        serde_json::from_str::<Value>(deliveries[0]["raw"].as_str().unwrap()).unwrap(),
+        serde_json::from_str::<Value>(MEWS_GENERAL).unwrap()
+    );
     let jobs = h.queue_bodies("SyncJobsQueue").await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["kind"], "refresh");
     assert_eq!(jobs[0]["entities"].as_array().unwrap().len(), 4);
-    assert_eq!(hotel.pms.total_calls(), 0, "nothing is fetched before the answer");
+    assert_eq!(
+        hotel.pms.total_calls(),
+        0,
+        "nothing is fetched before the answer"
+    );
 
     let (_, response) = h.worker_round().await.expect("a batch");
     assert!(response.batch_item_failures.is_empty());
@@ -141,8 +149,15 @@ async fn the_official_mews_batch_is_acknowledged_enqueued_and_fully_processed() 
     assert_eq!(hotel.pms.calls("room_status_by_id"), 1);
     let booking_id = format!("mock:{RESERVATION}");
     assert_eq!(tap.count("pms.booking.synced", &booking_id).await, 1);
-    assert_eq!(tap.count("pms.guest.synced", &format!("mock:{CUSTOMER_A}")).await, 1);
-    assert_eq!(stored(&h, &hotel, "WEBHOOK#mews#").await[0]["status"], "refreshed");
+    assert_eq!(
+        tap.count("pms.guest.synced", &format!("mock:{CUSTOMER_A}"))
+            .await,
+        1
+    );
+    assert_eq!(
+        stored(&h, &hotel, "WEBHOOK#mews#").await[0]["status"],
+        "refreshed"
+    );
 }
 
 #[tokio::test]
@@ -170,21 +185,31 @@ async fn one_failing_entity_is_retried_alone_and_the_others_are_stored_once() {
 
     assert_eq!(h.webhook("mews", &hotel, MEWS_GENERAL).await.status, 202);
     let (_, response) = h.worker_round().await.expect("a batch");
-    assert!(response.batch_item_failures.is_empty(), "the good entities are done");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "the good entities are done"
+    );
     assert_eq!(stored(&h, &hotel, "GUEST#").await.len(), 2);
     assert_eq!(stored(&h, &hotel, "ROOM#").await.len(), 1);
     assert!(stored(&h, &hotel, "BOOKING#").await.is_empty());
     // The failed one is back on the queue as its own job.
     let jobs = h.queue_bodies("SyncJobsQueue").await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0]["entities"], json!([{"kind": "reservation", "id": RESERVATION}]));
+    assert_eq!(
+        jobs[0]["entities"],
+        json!([{"kind": "reservation", "id": RESERVATION}])
+    );
     assert_eq!(jobs[0]["attempt"], 2);
 
     hotel.pms.clear_item_failures();
     let (_, response) = h.worker_round().await.expect("the retry");
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(stored(&h, &hotel, "BOOKING#").await.len(), 1);
-    assert_eq!(hotel.pms.calls("get_guest"), 2, "the good entities were not fetched again");
+    assert_eq!(
+        hotel.pms.calls("get_guest"),
+        2,
+        "the good entities were not fetched again"
+    );
     assert_eq!(hotel.pms.calls("room_status_by_id"), 1);
     assert_eq!(hotel.pms.calls("get_reservation_by_id"), 2);
 }
@@ -223,7 +248,10 @@ async fn a_repeated_delivery_changes_nothing() {
     assert_eq!(h.webhook("mews", &hotel, MEWS_GENERAL).await.status, 202);
     // While its refresh is pending, a repeat is dropped.
     let r = h.webhook("mews", &hotel, MEWS_GENERAL).await;
-    assert_eq!((r.status, r.json["status"].clone()), (200, json!("duplicate")));
+    assert_eq!(
+        (r.status, r.json["status"].clone()),
+        (200, json!("duplicate"))
+    );
     assert_eq!(h.queue_bodies("SyncJobsQueue").await.len(), 1);
     h.drain().await;
     let events = tap.events().await.len();
@@ -233,16 +261,31 @@ async fn a_repeated_delivery_changes_nothing() {
     assert_eq!(h.webhook("mews", &hotel, MEWS_GENERAL).await.status, 202);
     h.drain().await;
     assert_eq!(tap.events().await.len(), events, "no new events");
-    assert_eq!(stored(&h, &hotel, "BOOKING#").await, bookings, "no changed record");
-    assert_eq!(stored(&h, &hotel, "WEBHOOK#").await.len(), 1, "one delivery record");
+    assert_eq!(
+        stored(&h, &hotel, "BOOKING#").await,
+        bookings,
+        "no changed record"
+    );
+    assert_eq!(
+        stored(&h, &hotel, "WEBHOOK#").await.len(),
+        1,
+        "one delivery record"
+    );
 
     // A Cloudbeds event is identified exactly: a repeat is dropped even after its refresh.
     let cb = h.hotel(Some("318267"), true).await;
-    cb.pms.insert_reservation(reservation("8264173821462", ReservationStatus::Confirmed, 1));
+    cb.pms.insert_reservation(reservation(
+        "8264173821462",
+        ReservationStatus::Confirmed,
+        1,
+    ));
     assert_eq!(h.webhook("cloudbeds", &cb, CB_CREATED).await.status, 202);
     h.drain().await;
     let r = h.webhook("cloudbeds", &cb, CB_CREATED).await;
-    assert_eq!((r.status, r.json["status"].clone()), (200, json!("duplicate")));
+    assert_eq!(
+        (r.status, r.json["status"].clone()),
+        (200, json!("duplicate"))
+    );
     assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
     assert_eq!(cb.pms.calls("get_reservation_by_id"), 1);
 }
@@ -260,7 +303,12 @@ async fn cloudbeds_events_for_a_property_that_is_not_configured_are_rejected() {
     assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
     // A hotel that does not exist at all: nothing at that address.
     let r = h
-        .call("POST", "/v1/webhooks/cloudbeds/no-such-hotel/secret", &[("content-type", "application/json")], Some(CB_CREATED))
+        .call(
+            "POST",
+            "/v1/webhooks/cloudbeds/no-such-hotel/secret",
+            &[("content-type", "application/json")],
+            Some(CB_CREATED),
+        )
         .await;
     r.assert_problem(404, "WEBHOOK_NOT_FOUND");
 }
@@ -272,8 +320,19 @@ async fn webhooks_fail_closed_without_a_secret_or_with_a_wrong_one() {
     let r = h.webhook("mews", &without, MEWS_GENERAL).await;
     r.assert_problem(404, "WEBHOOK_NOT_FOUND");
     let with = h.hotel(Some(ENTERPRISE), true).await;
-    let wrong = format!("/v1/webhooks/mews/{}/{}x", with.id, with.webhook_secret.as_deref().unwrap());
-    let r = h.call("POST", &wrong, &[("content-type", "application/json")], Some(MEWS_GENERAL)).await;
+    let wrong = format!(
+        "/v1/webhooks/mews/{}/{}x",
+        with.id,
+        with.webhook_secret.as_deref().unwrap()
+    );
+    let r = h
+        .call(
+            "POST",
+            &wrong,
+            &[("content-type", "application/json")],
+            Some(MEWS_GENERAL),
+        )
+        .await;
     r.assert_problem(404, "WEBHOOK_NOT_FOUND");
     assert!(stored(&h, &without, "WEBHOOK#").await.is_empty());
     assert!(stored(&h, &with, "WEBHOOK#").await.is_empty());
@@ -286,11 +345,27 @@ async fn webhook_validation_and_unknown_events() {
     let hotel = h.hotel(Some("318267"), true).await;
     let r = h.webhook("cloudbeds", &hotel, "{not json").await;
     r.assert_problem(400, "MALFORMED_JSON");
-    let r = h.webhook("cloudbeds", &hotel, r#"{"event":"reservation/created"}"#).await;
+    let r = h
+        .webhook("cloudbeds", &hotel, r#"{"event":"reservation/created"}"#)
+        .await;
     r.assert_problem(422, "VALIDATION_FAILED");
-    assert_eq!(r.field_errors(), [("propertyID".to_owned(), "REQUIRED".to_owned())]);
-    let path = format!("/v1/webhooks/cloudbeds/{}/{}", hotel.id, hotel.webhook_secret.as_deref().unwrap());
-    let r = h.call("POST", &path, &[("content-type", "text/xml")], Some(CB_CREATED)).await;
+    assert_eq!(
+        r.field_errors(),
+        [("propertyID".to_owned(), "REQUIRED".to_owned())]
+    );
+    let path = format!(
+        "/v1/webhooks/cloudbeds/{}/{}",
+        hotel.id,
+        hotel.webhook_secret.as_deref().unwrap()
+    );
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[("content-type", "text/xml")],
+            Some(CB_CREATED),
+        )
+        .await;
     r.assert_problem(415, "UNSUPPORTED_MEDIA_TYPE");
     let big = format!("{{\"event\":\"x\",\"pad\":\"{}\"}}", "p".repeat(300 * 1024));
     let r = h.webhook("cloudbeds", &hotel, &big).await;
@@ -299,10 +374,14 @@ async fn webhook_validation_and_unknown_events() {
     let r = h.webhook("mews", &hotel, MEWS_GENERAL).await;
     r.assert_problem(403, "PROPERTY_NOT_CONFIGURED");
     // Unknown event types are acknowledged (and logged), with nothing to refresh.
-    let audit = json!({"event": "night_audit/completed", "propertyID": 318267, "timestamp": 1766005999.1});
+    let audit =
+        json!({"event": "night_audit/completed", "propertyID": 318267, "timestamp": 1766005999.1});
     let r = h.webhook("cloudbeds", &hotel, &audit.to_string()).await;
     assert_eq!(r.status, 202, "{:#}", r.json);
-    assert_eq!((r.json["jobs"].clone(), r.json["ignored"].clone()), (json!(0), json!(["night_audit/completed"])));
+    assert_eq!(
+        (r.json["jobs"].clone(), r.json["ignored"].clone()),
+        (json!(0), json!(["night_audit/completed"]))
+    );
     assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
 }
 
@@ -314,11 +393,27 @@ async fn the_worker_fails_unknown_job_kinds_and_feed_jobs_it_cannot_run() {
     let hotel = h.hotel(None, false).await;
     let feed = json!({"kind": "feed", "hotel": hotel.id.as_str(), "feed": "arrivals",
                       "scheduledAt": "2026-12-01T10:00:00Z", "correlationId": "c-1"});
-    for body in [r#"{"kind":"reindex","hotel":"h1"}"#.to_owned(), "garbage".to_owned(), feed.to_string()] {
-        sqs.send_message().queue_url(&url).message_body(body).send().await.unwrap();
+    for body in [
+        r#"{"kind":"reindex","hotel":"h1"}"#.to_owned(),
+        "garbage".to_owned(),
+        feed.to_string(),
+    ] {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
     }
     let (bodies, response) = h.worker_round().await.expect("a batch");
     assert_eq!(bodies.len(), 3);
-    assert_eq!(response.batch_item_failures.len(), 3, "each one reported, none panics");
-    assert!(response.batch_item_failures.iter().all(|f| !f.item_identifier.is_empty()));
+    assert_eq!(
+        response.batch_item_failures.len(),
+        3,
+        "each one reported, none panics"
+    );
+    assert!(response
+        .batch_item_failures
+        .iter()
+        .all(|f| !f.item_identifier.is_empty()));
 }

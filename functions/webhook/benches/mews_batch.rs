@@ -15,7 +15,7 @@ use chrono::Utc;
 use pms_core::aws::ResourceNames;
 use pms_core::config::HotelConfig;
 use pms_core::domain::{
-    BusinessDate, ConfirmationNumber, Currency, ExternalId, Guest, Housekeeping, HotelId,
+    BusinessDate, ConfirmationNumber, Currency, ExternalId, Guest, HotelId, Housekeeping,
     Occupancy, PropertyTz, Provider, RecordId, Reservation, ReservationStatus, RoomNumber,
     RoomStatus,
 };
@@ -215,17 +215,21 @@ async fn main() {
             if msgs.is_empty() {
                 break;
             }
-            let event: SqsEvent = serde_json::from_value(json!({"Records": msgs.iter().map(|m| json!({
+            let event: SqsEvent =
+                serde_json::from_value(json!({"Records": msgs.iter().map(|m| json!({
                 "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
                 "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
                 "messageAttributes": {}, "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:bench-sync-jobs"
             })).collect::<Vec<_>>()}))
-            .expect("sqs event");
+                .expect("sqs event");
             let out = worker.handle(event).await.expect("worker");
             assert!(out.batch_item_failures.is_empty());
             for m in msgs {
-                queue.delete("mem://sync", &m.receipt_handle).await.expect("delete");
+                queue
+                    .delete("mem://sync", &m.receipt_handle)
+                    .await
+                    .expect("delete");
             }
         }
         records += 100 - 20 - 20; // 40 reservations + 20 guests + 20 rooms
@@ -233,7 +237,9 @@ async fn main() {
     let elapsed = started.elapsed();
     acks.sort();
     let events = batches * EVENTS_PER_BATCH;
-    println!("mews_batch: {batches} batches x {EVENTS_PER_BATCH} events, in-memory ports, mock PMS");
+    println!(
+        "mews_batch: {batches} batches x {EVENTS_PER_BATCH} events, in-memory ports, mock PMS"
+    );
     println!(
         "  end to end: {events} events in {:.3} s = {:.0} events/s ({records} records stored)",
         elapsed.as_secs_f64(),

@@ -91,8 +91,7 @@ impl App {
 
     /// Answers one request. Never fails: every error is a problem-details response.
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        let correlation_id =
-            correlation_id_from(http::header(&req, CORRELATION_HEADER));
+        let correlation_id = correlation_id_from(http::header(&req, CORRELATION_HEADER));
         let span = invocation_span("webhook", &correlation_id);
         let started = Instant::now();
         let metrics = Metrics::new(&self.metrics_namespace, "webhook");
@@ -145,11 +144,8 @@ impl App {
     ) -> Result<Response<Body>, Problem> {
         match route {
             Route::OpenApi => {
-                let mut resp = http::json_response(
-                    StatusCode::OK,
-                    &openapi::document(),
-                    correlation_id,
-                );
+                let mut resp =
+                    http::json_response(StatusCode::OK, &openapi::document(), correlation_id);
                 if *req.method() == Method::HEAD {
                     *resp.body_mut() = Body::Empty;
                 }

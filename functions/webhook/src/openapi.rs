@@ -4,9 +4,8 @@
 
 use std::sync::LazyLock;
 
-static DOCUMENT: LazyLock<serde_json::Value> = LazyLock::new(|| {
-    serde_json::from_str(include_str!("../openapi.json")).unwrap_or_default()
-});
+static DOCUMENT: LazyLock<serde_json::Value> =
+    LazyLock::new(|| serde_json::from_str(include_str!("../openapi.json")).unwrap_or_default());
 
 pub fn document() -> &'static serde_json::Value {
     &DOCUMENT

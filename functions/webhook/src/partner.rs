@@ -37,7 +37,9 @@ fn forbidden(code: &'static str, detail: &str) -> Problem {
 
 async fn principal(app: &App, req: &Request) -> Result<Principal, Problem> {
     let Some(auth) = header(req, "authorization") else {
-        return Err(unauthenticated("a partner token is required (Authorization: Bearer …)"));
+        return Err(unauthenticated(
+            "a partner token is required (Authorization: Bearer …)",
+        ));
     };
     let token = match auth.split_once(' ') {
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
@@ -69,7 +71,10 @@ async fn partner(app: &App, req: &Request, hotel: &HotelId) -> Result<PartnerSys
         Ok(None) => return Err(missing()),
         Err(e) if e.is_retryable() => return Err(Problem::unavailable()),
         Err(e) => {
-            tracing::error!(code = e.code(), "the hotel's ingestion secret is unreadable");
+            tracing::error!(
+                code = e.code(),
+                "the hotel's ingestion secret is unreadable"
+            );
             return Err(missing());
         }
     };
@@ -125,10 +130,18 @@ pub async fn ingest(
     let hotel = HotelId::parse(hotel)
         .ok()
         .filter(|h| principal.can_see(h))
-        .ok_or_else(|| forbidden("FORBIDDEN_HOTEL", "the partner token is not valid for this hotel"))?;
+        .ok_or_else(|| {
+            forbidden(
+                "FORBIDDEN_HOTEL",
+                "the partner token is not valid for this hotel",
+            )
+        })?;
     tracing::Span::current().record("hotel", hotel.as_str());
     if !principal.has(Scope::Ingest) {
-        return Err(forbidden("INSUFFICIENT_SCOPE", "the partner token lacks the ingest scope"));
+        return Err(forbidden(
+            "INSUFFICIENT_SCOPE",
+            "the partner token lacks the ingest scope",
+        ));
     }
     let partner = partner(app, req, &hotel).await?;
 
@@ -136,8 +149,8 @@ pub async fn ingest(
     let bytes = body_bytes(req, app.limits.max_body_bytes)?;
     let body = parse_json(bytes)?;
     let idem = idempotency_key(req)?;
-    let normalized = normalize(kind, &body, &partner, app.clock.now())
-        .map_err(Problem::validation)?;
+    let normalized =
+        normalize(kind, &body, &partner, app.clock.now()).map_err(Problem::validation)?;
     if !normalized.unknown_fields.is_empty() {
         // Names only (never values), bounded: partners' extra fields can hold personal data.
         let fields: Vec<&str> = normalized
@@ -193,7 +206,11 @@ pub async fn ingest(
     {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(code = e.code(), retryable = e.is_retryable(), "ingestion failed");
+            tracing::error!(
+                code = e.code(),
+                retryable = e.is_retryable(),
+                "ingestion failed"
+            );
             if let Some(item) = claim {
                 // Not remembered: the partner's retry with the same key must run again.
                 if let Err(e) = app.idempotency.release(item).await {

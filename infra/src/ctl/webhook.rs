@@ -38,7 +38,12 @@ pub enum WebhookCommand {
 }
 
 /// The webhook paths of a hotel for the vendors it can receive from.
-fn webhook_urls(base: &str, hotel: &HotelId, provider: Provider, secret: &str) -> Vec<(Provider, String)> {
+fn webhook_urls(
+    base: &str,
+    hotel: &HotelId,
+    provider: Provider,
+    secret: &str,
+) -> Vec<(Provider, String)> {
     let vendors: &[Provider] = match provider {
         Provider::Mews => &[Provider::Mews],
         Provider::Cloudbeds => &[Provider::Cloudbeds],
@@ -91,11 +96,16 @@ pub async fn run(cmd: WebhookCommand, target: impl FnOnce() -> CtlResult<Target>
                     .collect();
                 println!("{}", serde_json::json!({"hotel": id, "urls": map}));
             } else {
-                println!("webhook secret of {id} set (secret {})", keys.secret_name(&id));
+                println!(
+                    "webhook secret of {id} set (secret {})",
+                    keys.secret_name(&id)
+                );
                 for (p, u) in &urls {
                     println!("{p:<10} {u}");
                 }
-                println!("(register the URL with the vendor; it is the credential, keep it secret)");
+                println!(
+                    "(register the URL with the vendor; it is the credential, keep it secret)"
+                );
             }
             if config.vendor.property_id.is_none() {
                 eprintln!(
@@ -131,7 +141,10 @@ pub async fn run(cmd: WebhookCommand, target: impl FnOnce() -> CtlResult<Target>
                     serde_json::json!({"hotel": id, "partner": partner.as_str(), "providerKey": key.expose_secret()})
                 );
             } else {
-                println!("provider key of {partner} for {id}: {}", key.expose_secret());
+                println!(
+                    "provider key of {partner} for {id}: {}",
+                    key.expose_secret()
+                );
                 println!("(shown once; send it as X-Provider-Key)");
             }
             Ok(())
@@ -147,7 +160,13 @@ mod tests {
     fn urls_follow_the_hotels_provider() {
         let h = HotelId::parse("h1").unwrap();
         let u = webhook_urls("https://api.example.test/", &h, Provider::Mews, "s");
-        assert_eq!(u, [(Provider::Mews, "https://api.example.test/v1/webhooks/mews/h1/s".to_string())]);
+        assert_eq!(
+            u,
+            [(
+                Provider::Mews,
+                "https://api.example.test/v1/webhooks/mews/h1/s".to_string()
+            )]
+        );
         assert_eq!(webhook_urls("x", &h, Provider::Mock, "s").len(), 2);
         assert!(webhook_urls("x", &h, Provider::Opera, "s").is_empty());
     }

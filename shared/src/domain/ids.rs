@@ -198,7 +198,9 @@ impl FromStr for Provider {
             "partner" => Ok(Provider::Partner),
             other => Err(ValidationError::new(
                 "provider",
-                format!("unknown provider {other:?} (expected opera, mews, cloudbeds, mock or partner)"),
+                format!(
+                    "unknown provider {other:?} (expected opera, mews, cloudbeds, mock or partner)"
+                ),
             )),
         }
     }

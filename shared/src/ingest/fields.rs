@@ -146,7 +146,12 @@ impl<'v> Obj<'v> {
         }
     }
 
-    pub fn date(&mut self, ctx: &mut Ctx, name: &'static str, required: bool) -> Option<BusinessDate> {
+    pub fn date(
+        &mut self,
+        ctx: &mut Ctx,
+        name: &'static str,
+        required: bool,
+    ) -> Option<BusinessDate> {
         self.parsed(ctx, name, 10, required, |s| {
             let shaped = s.len() == 10
                 && s.char_indices().all(|(i, c)| {
@@ -156,9 +161,13 @@ impl<'v> Obj<'v> {
                         c.is_ascii_digit()
                     }
                 });
-            shaped.then_some(()).and_then(|()| BusinessDate::parse(s).ok()).ok_or_else(|| {
-                ValidationError::new("date", "must be a date as YYYY-MM-DD").with_code("INVALID_DATE")
-            })
+            shaped
+                .then_some(())
+                .and_then(|()| BusinessDate::parse(s).ok())
+                .ok_or_else(|| {
+                    ValidationError::new("date", "must be a date as YYYY-MM-DD")
+                        .with_code("INVALID_DATE")
+                })
         })
     }
 
@@ -167,7 +176,8 @@ impl<'v> Obj<'v> {
             NaiveTime::parse_from_str(s, "%H:%M")
                 .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
                 .map_err(|_| {
-                    ValidationError::new("time", "must be a time as HH:MM").with_code("INVALID_TIME")
+                    ValidationError::new("time", "must be a time as HH:MM")
+                        .with_code("INVALID_TIME")
                 })
         })
     }
@@ -212,11 +222,7 @@ impl<'v> Obj<'v> {
                 None
             }
             None => {
-                ctx.error(
-                    self.field(name),
-                    "INVALID_TYPE",
-                    "must be a whole number",
-                );
+                ctx.error(self.field(name), "INVALID_TYPE", "must be a whole number");
                 None
             }
         }
@@ -245,7 +251,11 @@ impl<'v> Obj<'v> {
             return Vec::new();
         };
         let Some(items) = v.as_array() else {
-            ctx.error(self.field(name), "INVALID_TYPE", "must be an array of strings");
+            ctx.error(
+                self.field(name),
+                "INVALID_TYPE",
+                "must be an array of strings",
+            );
             return Vec::new();
         };
         if items.len() > max_items {

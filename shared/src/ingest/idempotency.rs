@@ -64,7 +64,13 @@ pub struct IdempotencyStore {
 /// A hash identifying a request: its route and its canonical JSON body (so whitespace and key
 /// order do not make a retry look different).
 pub fn request_hash(route: &str, body: &serde_json::Value) -> String {
-    sha256_hex(format!("{route}|{}", serde_json::to_string(body).unwrap_or_default()).as_bytes())
+    sha256_hex(
+        format!(
+            "{route}|{}",
+            serde_json::to_string(body).unwrap_or_default()
+        )
+        .as_bytes(),
+    )
 }
 
 impl IdempotencyStore {

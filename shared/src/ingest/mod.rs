@@ -10,7 +10,9 @@ pub mod idempotency;
 mod model;
 mod service;
 
-pub use service::{normalize, IngestKind, IngestReport, IngestService, ItemResult, Normalized, Records};
+pub use service::{
+    normalize, IngestKind, IngestReport, IngestService, ItemResult, Normalized, Records,
+};
 
 use serde::Serialize;
 

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::fields::{Ctx, Obj};
 use crate::domain::{
     Availability, ConfirmationNumber, ExternalId, Guest, GuestSummary, Preference,
-    PreferenceSource, Provider, RecordId, Reservation, ReservationStatus, RoomNumber,
-    RoomTypeCode, ValidationError,
+    PreferenceSource, Provider, RecordId, Reservation, ReservationStatus, RoomNumber, RoomTypeCode,
+    ValidationError,
 };
 use crate::records::ProvidedAvailability;
 use crate::registry::PartnerSystem;
@@ -38,7 +38,12 @@ impl Source<'_> {
     }
 }
 
-fn partner_id(o: &mut Obj<'_>, ctx: &mut Ctx, name: &'static str, required: bool) -> Option<String> {
+fn partner_id(
+    o: &mut Obj<'_>,
+    ctx: &mut Ctx,
+    name: &'static str,
+    required: bool,
+) -> Option<String> {
     o.parsed(ctx, name, MAX_PARTNER_ID, required, |s| {
         ExternalId::parse(s).map(|e| e.as_str().to_owned())
     })
@@ -46,7 +51,11 @@ fn partner_id(o: &mut Obj<'_>, ctx: &mut Ctx, name: &'static str, required: bool
 
 /// The ordering version: `version` if given, else `updatedAt` in epoch milliseconds, else the
 /// time we received it (a later push wins).
-fn version_and_time(o: &mut Obj<'_>, ctx: &mut Ctx, src: &Source<'_>) -> (u64, Option<DateTime<Utc>>) {
+fn version_and_time(
+    o: &mut Obj<'_>,
+    ctx: &mut Ctx,
+    src: &Source<'_>,
+) -> (u64, Option<DateTime<Utc>>) {
     let updated_at = o.datetime(ctx, "updatedAt");
     if let Some(t) = updated_at {
         if t > src.now + MAX_CLOCK_SKEW {
@@ -58,15 +67,16 @@ fn version_and_time(o: &mut Obj<'_>, ctx: &mut Ctx, src: &Source<'_>) -> (u64, O
         }
     }
     let version = o.uint(ctx, "version", i64::MAX as u64, false);
-    let v = version.unwrap_or_else(|| Reservation::version_from(Some(updated_at.unwrap_or(src.now))));
+    let v =
+        version.unwrap_or_else(|| Reservation::version_from(Some(updated_at.unwrap_or(src.now))));
     (v, updated_at)
 }
 
 fn email(o: &mut Obj<'_>, ctx: &mut Ctx) -> Option<String> {
     o.parsed(ctx, "email", 254, false, |s| {
-        let ok = s
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !s.contains(char::is_whitespace));
+        let ok = s.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !s.contains(char::is_whitespace)
+        });
         if ok {
             Ok(s.to_owned())
         } else {
@@ -79,7 +89,10 @@ fn status(o: &mut Obj<'_>, ctx: &mut Ctx) -> Option<(ReservationStatus, String)>
     let raw = o.string(ctx, "status", 32, true)?;
     // The partner API takes the canonical values only (the vendors' spellings are mapped by
     // their adapters), so the documented enum is exactly what is accepted.
-    match ReservationStatus::ALL.into_iter().find(|s| s.as_str() == raw) {
+    match ReservationStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    {
         Some(s) => Some((s, raw)),
         None => {
             ctx.error(
@@ -97,7 +110,9 @@ fn status(o: &mut Obj<'_>, ctx: &mut Ctx) -> Option<(ReservationStatus, String)>
 pub(crate) fn booking(o: &mut Obj<'_>, ctx: &mut Ctx, src: &Source<'_>) -> Option<Reservation> {
     let before = ctx.errors.len();
     let external = partner_id(o, ctx, "externalId", true);
-    let confirmation = o.parsed(ctx, "confirmationNumber", 64, false, |s| ConfirmationNumber::parse(s));
+    let confirmation = o.parsed(ctx, "confirmationNumber", 64, false, |s| {
+        ConfirmationNumber::parse(s)
+    });
     let status = status(o, ctx);
     let arrival = o.date(ctx, "checkIn", true);
     let departure = o.date(ctx, "checkOut", true);
@@ -273,7 +288,11 @@ pub(crate) fn availability(
         version,
     };
     if let Err(e) = a.validate() {
-        let field = if e.field == "rate" { "rate.amount" } else { e.field };
+        let field = if e.field == "rate" {
+            "rate.amount"
+        } else {
+            e.field
+        };
         ctx.error(o.field(field), e.code, e.message);
         return None;
     }

@@ -76,11 +76,15 @@ pub fn normalize(
     let mut ctx = Ctx::default();
     let (records, batch) = match kind {
         IngestKind::Bookings => {
-            let (v, b) = model::items(body, MAX_BATCH_ITEMS, &mut ctx, |o, c| model::booking(o, c, &src));
+            let (v, b) = model::items(body, MAX_BATCH_ITEMS, &mut ctx, |o, c| {
+                model::booking(o, c, &src)
+            });
             (Records::Bookings(v), b)
         }
         IngestKind::Guests => {
-            let (v, b) = model::items(body, MAX_BATCH_ITEMS, &mut ctx, |o, c| model::guest(o, c, &src));
+            let (v, b) = model::items(body, MAX_BATCH_ITEMS, &mut ctx, |o, c| {
+                model::guest(o, c, &src)
+            });
             (Records::Guests(v), b)
         }
         IngestKind::Availability => {
@@ -262,9 +266,16 @@ mod tests {
 
     #[test]
     fn bookings_map_to_partner_records() {
-        let n = normalize(IngestKind::Bookings, &booking("BK-1", "confirmed", 3), &partner(), Utc::now())
-            .unwrap();
-        let Records::Bookings(b) = n.records else { panic!() };
+        let n = normalize(
+            IngestKind::Bookings,
+            &booking("BK-1", "confirmed", 3),
+            &partner(),
+            Utc::now(),
+        )
+        .unwrap();
+        let Records::Bookings(b) = n.records else {
+            panic!()
+        };
         assert_eq!(b[0].id.to_string(), "partner:acme:BK-1");
         assert_eq!(b[0].confirmation_number.as_str(), "BK-1");
         assert_eq!(b[0].total.unwrap().amount_minor, 45000);
@@ -276,28 +287,57 @@ mod tests {
     fn semantic_errors_name_their_fields() {
         let mut b = booking("BK-1", "confirmed", 1);
         b["checkOut"] = json!("2026-12-01");
-        assert_eq!(errors(IngestKind::Bookings, b), [("checkOut".into(), "INVALID_DATES")]);
+        assert_eq!(
+            errors(IngestKind::Bookings, b),
+            [("checkOut".into(), "INVALID_DATES")]
+        );
         let mut b = booking("BK-1", "on_hold", 1);
         b["total"] = json!({"amount": "-1.00", "currency": "EUR"});
         assert_eq!(
             errors(IngestKind::Bookings, b),
-            [("status".into(), "UNKNOWN_STATUS"), ("total.amount".into(), "NEGATIVE_AMOUNT")]
+            [
+                ("status".into(), "UNKNOWN_STATUS"),
+                ("total.amount".into(), "NEGATIVE_AMOUNT")
+            ]
         );
         let mut b = booking("BK-1", "confirmed", 1);
         b["total"] = json!({"amount": "1.00", "currency": "XYZ"});
-        assert_eq!(errors(IngestKind::Bookings, b), [("total.currency".into(), "UNKNOWN_CURRENCY")]);
+        assert_eq!(
+            errors(IngestKind::Bookings, b),
+            [("total.currency".into(), "UNKNOWN_CURRENCY")]
+        );
         let body = json!({"items": [booking("a", "confirmed", 1), {"status": "confirmed"}]});
         let e = errors(IngestKind::Bookings, body);
-        assert!(e.contains(&("items[1].externalId".into(), "REQUIRED")), "{e:?}");
-        assert!(e.contains(&("items[1].checkIn".into(), "REQUIRED")), "{e:?}");
-        let too_many: Vec<Value> = (0..101).map(|i| booking(&format!("b{i}"), "confirmed", 1)).collect();
-        assert_eq!(errors(IngestKind::Bookings, json!({"items": too_many})), [("items".into(), "TOO_MANY_ITEMS")]);
-        assert_eq!(errors(IngestKind::Bookings, json!([1])), [("body".into(), "INVALID_TYPE")]);
+        assert!(
+            e.contains(&("items[1].externalId".into(), "REQUIRED")),
+            "{e:?}"
+        );
+        assert!(
+            e.contains(&("items[1].checkIn".into(), "REQUIRED")),
+            "{e:?}"
+        );
+        let too_many: Vec<Value> = (0..101)
+            .map(|i| booking(&format!("b{i}"), "confirmed", 1))
+            .collect();
+        assert_eq!(
+            errors(IngestKind::Bookings, json!({"items": too_many})),
+            [("items".into(), "TOO_MANY_ITEMS")]
+        );
+        assert_eq!(
+            errors(IngestKind::Bookings, json!([1])),
+            [("body".into(), "INVALID_TYPE")]
+        );
         let mut a = json!({"date": "2026-12-01", "roomType": "KING", "available": 3, "total": 2});
-        assert_eq!(errors(IngestKind::Availability, a.clone()), [("available".into(), "INVALID_FIELD")]);
+        assert_eq!(
+            errors(IngestKind::Availability, a.clone()),
+            [("available".into(), "INVALID_FIELD")]
+        );
         a["total"] = json!(5);
         a["rate"] = json!({"amount": -5, "currency": "EUR"});
-        assert_eq!(errors(IngestKind::Availability, a), [("rate.amount".into(), "NEGATIVE_AMOUNT")]);
+        assert_eq!(
+            errors(IngestKind::Availability, a),
+            [("rate.amount".into(), "NEGATIVE_AMOUNT")]
+        );
     }
 
     #[test]
@@ -306,7 +346,7 @@ mod tests {
         b["loyaltyProgram"] = json!("gold");
         b["guest"]["shoeSize"] = json!(42);
         let n = normalize(IngestKind::Bookings, &b, &partner(), Utc::now()).unwrap();
-        assert_eq!(n.unknown_fields, ["loyaltyProgram", "guest.shoeSize"]);
+        assert_eq!(n.unknown_fields, ["guest.shoeSize", "loyaltyProgram"]);
     }
 
     #[tokio::test]
@@ -314,7 +354,10 @@ mod tests {
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let store = Arc::new(MemoryStore::new(clock.clone()));
         let bus = Arc::new(MemoryBus::new());
-        let svc = IngestService::new(Merger::new(store, bus.clone(), clock.clone()), clock.clone());
+        let svc = IngestService::new(
+            Merger::new(store, bus.clone(), clock.clone()),
+            clock.clone(),
+        );
         let h = HotelId::parse("h1").unwrap();
         let run = |body: Value| {
             let svc = svc.clone();
@@ -331,8 +374,14 @@ mod tests {
         let r = run(booking("BK-1", "checked_in", 3)).await;
         assert_eq!(r[0].outcome, "updated");
         let r = run(booking("BK-1", "confirmed", 2)).await;
-        assert_eq!((r[0].reason, r[0].stored_version), (Some("older_version"), Some(3)));
-        let r = run(json!({"items": [booking("BK-2", "confirmed", 1), booking("BK-2", "confirmed", 5)]})).await;
+        assert_eq!(
+            (r[0].reason, r[0].stored_version),
+            (Some("older_version"), Some(3))
+        );
+        let r = run(
+            json!({"items": [booking("BK-2", "confirmed", 1), booking("BK-2", "confirmed", 5)]}),
+        )
+        .await;
         assert_eq!(r[0].reason, Some("duplicate_in_batch"));
         assert_eq!(r[1].outcome, "created");
         let types: Vec<EventType> = bus.events().iter().map(|e| e.event_type).collect();

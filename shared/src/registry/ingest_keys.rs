@@ -93,7 +93,10 @@ impl fmt::Debug for IngestCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IngestCredentials")
             .field("webhook_secret", &self.webhook_secret.is_some())
-            .field("partner_keys", &self.partner_keys.keys().collect::<Vec<_>>())
+            .field(
+                "partner_keys",
+                &self.partner_keys.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

@@ -69,7 +69,10 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
     let entities = entities(&event, obj);
     // Cloudbeds stamps each event: event, entity and timestamp identify it. Without a stamp the
     // whole (canonical) body is the identity.
-    let identity = match obj.get("timestamp").filter(|t| t.is_number() || t.is_string()) {
+    let identity = match obj
+        .get("timestamp")
+        .filter(|t| t.is_number() || t.is_string())
+    {
         Some(ts) => {
             let ids: Vec<String> = entities.iter().map(|e| e.id.to_string()).collect();
             format!("{event}|{property}|{}|{ts}", ids.join(","))
@@ -121,7 +124,8 @@ mod tests {
     fn housekeeping_names_the_room_and_unknown_events_are_ignored() {
         let d = parse(br#"{"event":"housekeeping/room_condition_changed","propertyID":1,"roomID":"601917-0","timestamp":2}"#).unwrap();
         assert_eq!(d.entities()[0].kind, EntityKind::Room);
-        let d = parse(br#"{"event":"night_audit/completed","propertyID":1,"timestamp":3}"#).unwrap();
+        let d =
+            parse(br#"{"event":"night_audit/completed","propertyID":1,"timestamp":3}"#).unwrap();
         assert!(d.entities().is_empty());
         assert_eq!(d.ignored(), ["night_audit/completed"]);
     }

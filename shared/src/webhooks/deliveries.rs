@@ -133,8 +133,7 @@ impl WebhookDeliveries {
             {
                 PutOutcome::Applied => return Ok(Begin::New(item)),
                 PutOutcome::Rejected { existing: Some(e) } => *e,
-                PutOutcome::Rejected { existing: None } => match self.store.get(&item.key).await?
-                {
+                PutOutcome::Rejected { existing: None } => match self.store.get(&item.key).await? {
                     Some(e) => e,
                     None => continue,
                 },

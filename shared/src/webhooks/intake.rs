@@ -12,7 +12,11 @@ use crate::jobs::{JobSource, RefreshJob, SyncJob};
 use crate::ports::{Clock, PortError, Queue};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", rename_all_fields = "camelCase", tag = "status")]
+#[serde(
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase",
+    tag = "status"
+)]
 pub enum IntakeOutcome {
     /// Stored and its refresh jobs enqueued.
     Accepted {

@@ -65,7 +65,8 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
     // Mews gives no event id or time: the delivery is identified by what it says. serde_json's
     // map is ordered, so the re-serialised events are canonical whatever the key order sent.
     let canonical = serde_json::to_string(raw_events).unwrap_or_default();
-    let delivery_id = sha256_hex(format!("mews|{enterprise}|{canonical}").as_bytes())[..40].to_owned();
+    let delivery_id =
+        sha256_hex(format!("mews|{enterprise}|{canonical}").as_bytes())[..40].to_owned();
     Ok(VendorDelivery {
         provider: Provider::Mews,
         property_id: enterprise,
@@ -136,11 +137,14 @@ mod tests {
         ));
         assert!(matches!(
             parse(br#"{"EnterpriseId":"e"}"#),
-            Err(PayloadError::Invalid { field: "Events", .. })
+            Err(PayloadError::Invalid {
+                field: "Events",
+                ..
+            })
         ));
         // A known event without an id is acknowledged, not fatal.
-        let d = parse(br#"{"EnterpriseId":"e","Events":[{"Discriminator":"CustomerAdded"}]}"#)
-            .unwrap();
+        let d =
+            parse(br#"{"EnterpriseId":"e","Events":[{"Discriminator":"CustomerAdded"}]}"#).unwrap();
         assert!(d.entities().is_empty());
     }
 }

@@ -10,7 +10,9 @@ mod deliveries;
 mod intake;
 pub mod mews;
 
-pub use deliveries::{Begin, DeliveryRecord, DeliveryStatus, WebhookDeliveries, DELIVERY_RETENTION};
+pub use deliveries::{
+    Begin, DeliveryRecord, DeliveryStatus, WebhookDeliveries, DELIVERY_RETENTION,
+};
 pub use intake::{IntakeError, IntakeOutcome, WebhookIntake};
 
 use serde::{Deserialize, Serialize};

@@ -64,10 +64,15 @@ impl Reply {
     /// A problem-details answer with this status and code.
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{:#}", self.json);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
         assert_eq!(self.json["status"], status);
         assert_eq!(self.json["code"], code, "{:#}", self.json);
-        assert!(self.json["type"].as_str().is_some_and(|t| t.starts_with("tag:")));
+        assert!(self.json["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("tag:")));
         assert!(self.json["title"].is_string() && self.json["detail"].is_string());
         assert!(self.json["correlationId"].is_string());
     }
@@ -92,7 +97,12 @@ impl Reply {
 
 /// An API Gateway HTTP API (v2) event: the committed fixture with this request's method, path,
 /// headers and body.
-pub fn apigw_event(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Value {
+pub fn apigw_event(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Value {
     let mut event: Value = serde_json::from_str(EVENT_TEMPLATE).expect("fixture");
     event["rawPath"] = json!(path);
     event["requestContext"]["http"]["method"] = json!(method);
@@ -156,8 +166,11 @@ impl Harness {
     /// A hotel on the mock PMS with a partner token (scope ingest), a provider key for the
     /// partner system `acme`, and (when `webhook`) a webhook secret.
     pub async fn hotel(&self, property_id: Option<&str>, webhook: bool) -> TestHotel {
-        let id = HotelId::parse(format!("h-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]))
-            .expect("hotel id");
+        let id = HotelId::parse(format!(
+            "h-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        ))
+        .expect("hotel id");
         let mut config = HotelConfig::new(
             id.clone(),
             "Test hotel",
@@ -180,7 +193,12 @@ impl Harness {
         let provider_key = creds.rotate_partner_key(&PartnerSystem::parse("acme").expect("p"));
         let webhook_secret = webhook.then(|| creds.rotate_webhook_secret());
         keys.put(&id, &creds).await.expect("ingest secret");
-        let pms = MockPms::shared(&id, config.time_zone, config.currency, Arc::new(SystemClock));
+        let pms = MockPms::shared(
+            &id,
+            config.time_zone,
+            config.currency,
+            Arc::new(SystemClock),
+        );
         TestHotel {
             id,
             token: token.expose_secret().to_owned(),
@@ -218,7 +236,13 @@ impl Harness {
     }
 
     /// Partner push with both credentials.
-    pub async fn push(&self, hotel: &TestHotel, kind: &str, body: &Value, extra: &[(&str, &str)]) -> Reply {
+    pub async fn push(
+        &self,
+        hotel: &TestHotel,
+        kind: &str,
+        body: &Value,
+        extra: &[(&str, &str)],
+    ) -> Reply {
         let auth = format!("Bearer {}", hotel.token);
         let mut headers = vec![
             ("authorization", auth.as_str()),

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -53,7 +53,9 @@ impl Stack {
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range));
-        for a in ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"] {
+        for a in [
+            "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk",
+        ] {
             create = create.attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name(a)
@@ -160,11 +162,17 @@ impl Stack {
             ("TABLE_NAME", self.table.clone()),
             ("SYNC_QUEUE_URL", self.queue_url("SyncJobsQueue").to_owned()),
             ("SYNC_DLQ_URL", self.queue_url("SyncJobsDLQ").to_owned()),
-            ("WRITE_QUEUE_URL", self.queue_url("WriteOpsQueue").to_owned()),
+            (
+                "WRITE_QUEUE_URL",
+                self.queue_url("WriteOpsQueue").to_owned(),
+            ),
             ("WRITE_DLQ_URL", self.queue_url("WriteOpsDLQ").to_owned()),
             ("EVENT_BUS_NAME", self.bus.clone()),
             ("SECRETS_PREFIX", self.secrets_prefix()),
-            ("TOKEN_KEY_SECRET", format!("{}/partner-token-key", self.secrets_prefix())),
+            (
+                "TOKEN_KEY_SECRET",
+                format!("{}/partner-token-key", self.secrets_prefix()),
+            ),
             ("METRICS_NAMESPACE", "PmsIntegrationTest".to_owned()),
         ]
         .into_iter()
