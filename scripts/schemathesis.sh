@@ -22,36 +22,33 @@ trap cleanup EXIT
 
 if [[ -z "${PMS_TEST_AWS_ENDPOINT:-}" ]]; then
   moto_port=$(free_port)
-  moto_server -H 127.0.0.1 -p "$moto_port" >/tmp/schemathesis-moto.log 2>&1 &
-  pids+=($!)
-  export PMS_TEST_AWS_ENDPOINT="http://127.0.0.1:$moto_port"
-  for _ in $(seq 1 50); do curl -fs "$PMS_TEST_AWS_ENDPOINT/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
-fi
-export AWS_ENDPOINT_URL="$PMS_TEST_AWS_ENDPOINT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-  AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-
-eval "$(python3 scripts/provision-local.py)"
-hotel="st-$(python3 -c 'import secrets; print(secrets.token_hex(4))')"
-cargo build -q -p pms-infra --bin pmsctl
-pmsctl=target/debug/pmsctl
-$pmsctl hotel add --hotel "$hotel" --provider mock --time-zone Europe/Prague --currency EUR \
-  --property-id 318267 >/dev/null
-token=$($pmsctl token create --hotel "$hotel" --scope ingest --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-pkey=$($pmsctl webhook partner-key --hotel "$hotel" --partner schemathesis --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["providerKey"])')
-wsecret=$($pmsctl webhook secret --hotel "$hotel" --base-url http://local --json \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["urls"]["cloudbeds"].rsplit("/",1)[1])')
-export ST_HOTEL="$hotel" ST_WEBHOOK_SECRET="$wsecret"
-
-port=$(free_port)
 [[ "$port" == 9000 ]] && port=$(free_port)
 envs=()
 for v in TABLE_NAME SYNC_QUEUE_URL SYNC_DLQ_URL WRITE_QUEUE_URL WRITE_DLQ_URL EVENT_BUS_NAME \
   SECRETS_PREFIX TOKEN_KEY_SECRET METRICS_NAMESPACE AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID \
   AWS_SECRET_ACCESS_KEY AWS_REGION; do envs+=(--env-var "$v=${!v}"); done
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" -p webhook --bin webhook \
-  "${envs[@]}" >/tmp/schemathesis-watch.log 2>&1 &
-pids+=($!)
-base="http://127.0.0.1:$port/lambda-url/webhook"
+if [[ "${ST_WATCH_BUILD:-0}" == 1 ]]; then
+  # cargo lambda builds and runs the function itself (builds `-p webhook` on its own, which
+  # with a workspace-built target means a second build of the dependencies).
+  fn=webhook
+  cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" -p webhook --bin webhook \
+    "${envs[@]}" >/tmp/schemathesis-watch.log 2>&1 &
+  pids+=($!)
+else
+  # cargo lambda serves the Lambda runtime API and the function URL; the function is the
+  # workspace-built binary, connected to that runtime API.
+  fn=_
+  cargo build -q --workspace --bins
+  cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$port" \
+    >/tmp/schemathesis-watch.log 2>&1 &
+  pids+=($!)
+  sleep 2
+  AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_FUNCTION_NAME=_ \
+    AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" target/debug/webhook \
+    >/tmp/schemathesis-function.log 2>&1 &
+  pids+=($!)
+fi
+base="http://127.0.0.1:$port/lambda-url/$fn"
 echo "waiting for the function at $base ..."
 for _ in $(seq 1 600); do curl -fs "$base/openapi.json" >/dev/null 2>&1 && break; sleep 1; done
 curl -fs "$base/openapi.json" >/dev/null || { echo "the function did not start; see /tmp/schemathesis-watch.log"; exit 1; }
