@@ -1,11 +1,10 @@
-//! What the ingestion tests share: a stack on moto, the services wired over it exactly as the
+//! What the ingestion tests share: a stack on moto (the shared `TestStack`, provisioned from
+//! template.yaml), the services wired over it exactly as the
 //! functions wire them, the webhook function and the sync worker called in process with real
 //! event payloads, hotels on the mock PMS, and an observer of the event bus (a rule that
 //! copies every event to an SQS queue).
 
 #![allow(dead_code)]
-
-pub mod stack;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +28,7 @@ use serde_json::{json, Value};
 use sync_worker_fn::Worker;
 use webhook_fn::App;
 
-pub use stack::Stack;
+pub use pms_tests::TestStack as Stack;
 
 const EVENT_TEMPLATE: &str = include_str!("../../fixtures/apigw/http-api-v2-post.json");
 
