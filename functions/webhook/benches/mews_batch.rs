@@ -58,21 +58,21 @@ fn guid(batch: usize, i: usize) -> String {
     format!("{:08x}-0000-4000-8000-{:012x}", batch, i)
 }
 
-/// One batch: 40 reservations, 20 customers named twice (Added + Updated), 20 rooms, and 20
-/// events we only acknowledge.
+/// One batch of 100 events: 30 reservations, 20 customers named twice (Added + Updated), 20
+/// rooms, and 10 events we only acknowledge.
 fn batch_body(b: usize) -> String {
     let mut events = Vec::with_capacity(EVENTS_PER_BATCH);
-    for i in 0..40 {
+    for i in 0..30 {
         events.push(json!({"Discriminator": "ServiceOrderUpdated", "Value": {"Id": guid(b, i)}}));
     }
-    for i in 40..60 {
+    for i in 30..50 {
         events.push(json!({"Discriminator": "CustomerAdded", "Value": {"Id": guid(b, i)}}));
         events.push(json!({"Discriminator": "CustomerUpdated", "Value": {"Id": guid(b, i)}}));
     }
-    for i in 60..80 {
+    for i in 50..70 {
         events.push(json!({"Discriminator": "ResourceUpdated", "Value": {"Id": guid(b, i)}}));
     }
-    for i in 80..90 {
+    for i in 70..75 {
         events.push(json!({"Discriminator": "MessageAdded", "Value": {"Id": guid(b, i)}}));
         events.push(json!({"Discriminator": "PaymentUpdated", "Value": {"Id": guid(b, i)}}));
     }
@@ -83,7 +83,7 @@ fn batch_body(b: usize) -> String {
 fn seed(pms: &MockPms, batches: usize) {
     let today = BusinessDate::parse("2026-12-01").expect("date");
     for b in 0..batches {
-        for i in 0..40 {
+        for i in 0..30 {
             let id = ExternalId::parse(guid(b, i)).expect("id");
             pms.insert_reservation(Reservation {
                 id: RecordId::new(Provider::Mock, id),
@@ -108,7 +108,7 @@ fn seed(pms: &MockPms, batches: usize) {
                 version: 1,
             });
         }
-        for i in 40..60 {
+        for i in 30..50 {
             pms.insert_guest(Guest {
                 id: RecordId::new(Provider::Mock, ExternalId::parse(guid(b, i)).expect("id")),
                 external_ids: BTreeMap::new(),
@@ -124,7 +124,7 @@ fn seed(pms: &MockPms, batches: usize) {
                 version: 1,
             });
         }
-        for i in 60..80 {
+        for i in 50..70 {
             pms.set_room_with_id(
                 ExternalId::parse(guid(b, i)).expect("id"),
                 RoomStatus {
@@ -232,7 +232,7 @@ async fn main() {
                     .expect("delete");
             }
         }
-        records += 100 - 20 - 20; // 40 reservations + 20 guests + 20 rooms
+        records += 70; // 30 reservations + 20 guests + 20 rooms
     }
     let elapsed = started.elapsed();
     acks.sort();
