@@ -71,16 +71,14 @@ field_error={"type":"object","required":["field","code","message"],"properties":
   "field":{"type":"string","description":"Path of the field, e.g. items[2].checkOut."},
   "code":{"type":"string","description":"INVALID_DATES, UNKNOWN_STATUS, NEGATIVE_AMOUNT, UNKNOWN_CURRENCY, REQUIRED, INVALID_TYPE, TOO_LONG, ..."},
   "message":{"type":"string"}}}
-mews={"type":"object","description":"Mews general webhook (thin events: ids only).","required":["EnterpriseId","Events"],"properties":{
+# Vendor payloads are documented by what we require; every other field is read leniently
+# (ids as integers or strings, unknown fields and event types tolerated), so it is described,
+# not constrained.
+mews={"type":"object","description":"Mews general webhook (thin events: ids only): `Events[]` of `{Discriminator, Value: {Id}}`; `IntegrationId` is not used. Unknown discriminators are acknowledged.","required":["EnterpriseId","Events"],"properties":{
   "EnterpriseId":{"type":"string","minLength":1,"description":"Must equal the hotel's configured vendor property id."},
-  "IntegrationId":{"type":"string"},
-  "Events":{"type":"array","items":{"type":"object","properties":{"Discriminator":{"type":"string"},"Value":{"type":"object","properties":{"Id":{"type":"string"}}}}}}}}
-cloudbeds={"type":"object","description":"Cloudbeds webhook: one event; ids as integers or `_str` strings, spelled `…ID` or `…Id`.","required":["event"],"properties":{
-  "event":{"type":"string","minLength":1,"description":"reservation/*, guest/*, housekeeping/* are refreshed; others are acknowledged."},
-  "propertyID":{"type":["integer","string"]},"propertyId":{"type":["integer","string"]},
-  "propertyID_str":{"type":"string"},"propertyId_str":{"type":"string"},
-  "reservationID":{"type":["integer","string"]},"guestId":{"type":["integer","string"]},"roomID":{"type":["integer","string"]},
-  "timestamp":{"type":["number","string"]},"version":{"type":"string"}}}
+  "Events":{"type":"array","description":"ServiceOrderUpdated, ResourceUpdated, CustomerAdded and CustomerUpdated are refreshed; others are acknowledged."}}}
+cloudbeds={"type":"object","description":"Cloudbeds webhook: one event. The property is `propertyID`, `propertyId` or their `_str` forms (integer or string) and must equal the hotel's configured property id; the entity is `reservationID`/`guestId`/`roomID` in the same spellings; `timestamp` (Unix seconds) identifies the event.","required":["event"],"properties":{
+  "event":{"type":"string","minLength":1,"description":"reservation/*, guest/*, housekeeping/* are refreshed; others are acknowledged."}}}
 accepted={"type":"object","required":["status","deliveryId","jobs","entities","ignored"],"properties":{
   "status":{"const":"accepted"},"deliveryId":{"type":"string"},"jobs":{"type":"integer"},"entities":{"type":"integer"},
   "ignored":{"type":"array","items":{"type":"string"},"description":"Events acknowledged without a refresh."}}}
@@ -90,12 +88,24 @@ hotel={"name":"hotelId","in":"path","required":True,"schema":{"type":"string","p
 secret={"name":"secret","in":"path","required":True,"description":"The hotel's webhook secret (pmsctl webhook secret).","schema":{"type":"string","minLength":1,"maxLength":128}}
 idem={"name":"Idempotency-Key","in":"header","required":False,"description":"Makes a retried request answer as the first did (24 h). The same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED).","schema":{"type":"string","minLength":1,"maxLength":255,"pattern":"^[!-~]+$"}}
 
+EXAMPLES = {
+    "Booking": {"externalId": "BK-1001", "status": "confirmed", "checkIn": "2026-12-01", "checkOut": "2026-12-03",
+                "guest": {"externalId": "G-77", "firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"},
+                "roomType": "KING", "adults": 2, "total": {"amount": "450.00", "currency": "EUR"},
+                "updatedAt": "2026-11-20T10:00:00Z"},
+    "Guest": {"externalId": "G-77", "firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com",
+              "vip": True, "preferences": [{"category": "ROOM", "key": "HIGH_FLOOR"}]},
+    "Availability": {"date": "2026-12-01", "roomType": "KING", "available": 3, "total": 10,
+                     "rate": {"amount": "129.00", "currency": "EUR"}, "version": 1},
+}
+
 def ingest(kind, single, summary):
     return {"post":{
       "operationId":f"ingest{kind.capitalize()}","summary":summary,"tags":["partner ingestion"],
       "security":[{"partnerToken":[],"providerKey":[]}],
       "parameters":[hotel, idem],
-      "requestBody":{"required":True,"content":{"application/json":{"schema":{"oneOf":[ref(single),ref(single+"Batch")]}}}},
+      "requestBody":{"required":True,"content":{"application/json":{"schema":{"oneOf":[ref(single),ref(single+"Batch")]},
+        "examples":{"single":{"value":EXAMPLES[single]},"batch":{"value":{"items":[EXAMPLES[single]]}}}}}},
       "responses":{
         "200":resp("Upserted (updated or not applied, and why), or a batch's results.",{"oneOf":[ref("ItemResult"),ref("BatchResult")]},"application/json",headers={**corr,"Idempotent-Replayed":{"description":"`true` when the answer is a replay.","schema":{"type":"string"}}}),
         "201":resp("Created.",ref("ItemResult"),"application/json",headers={**corr,"Idempotent-Replayed":{"description":"`true` when the answer is a replay.","schema":{"type":"string"}}}),
@@ -110,11 +120,17 @@ def ingest(kind, single, summary):
         "500":problem("Unexpected failure on our side."),
         "503":problem("A dependency is unavailable; nothing was written. Retry.",headers=retry)}}}
 
+WEBHOOK_EXAMPLES = {
+    # The official Mews general webhook example (6 events).
+    "MewsWebhook": json.load(open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../../shared/testdata/mews/wh-general.json"))),
+    "CloudbedsWebhook": json.load(open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../../shared/testdata/cloudbeds/reservation-created.json"))),
+}
+
 def webhook(vendor, schema, summary):
     return {"post":{
       "operationId":f"{vendor}Webhook","summary":summary,"tags":["vendor webhooks"],
       "parameters":[hotel, secret],
-      "requestBody":{"required":True,"content":{"application/json":{"schema":ref(schema)}}},
+      "requestBody":{"required":True,"content":{"application/json":{"schema":ref(schema),"example":WEBHOOK_EXAMPLES[schema]}}},
       "responses":{
         "202":resp("Durable: stored and refresh jobs enqueued.",ref("WebhookAccepted"),"application/json",headers=corr),
         "200":resp("A repeat of a delivery that needs nothing more.",ref("WebhookDuplicate"),"application/json",headers=corr),

@@ -82,8 +82,16 @@ async fn partner(app: &App, req: &Request, hotel: &HotelId) -> Result<PartnerSys
 }
 
 fn idempotency_key(req: &Request) -> Result<Option<&str>, Problem> {
+    // Present but empty is an error, not "no key": the client meant to send one.
+    let present = req.headers().contains_key(IDEMPOTENCY_HEADER);
     match header(req, IDEMPOTENCY_HEADER) {
-        None => Ok(None),
+        None if !present => Ok(None),
+        None => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_IDEMPOTENCY_KEY",
+            "Invalid Idempotency-Key",
+            "the Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )),
         Some(k) if k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()) => Ok(Some(k)),
         Some(_) => Err(Problem::new(
             StatusCode::BAD_REQUEST,
