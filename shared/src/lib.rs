@@ -8,13 +8,17 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod ingest;
+pub mod jobs;
 pub mod memory;
 pub mod obs;
 pub mod pms;
 pub mod ports;
 pub mod records;
+pub mod refresh;
 pub mod registry;
 pub mod runtime;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod webhooks;
 pub mod writes;

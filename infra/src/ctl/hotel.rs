@@ -59,6 +59,9 @@ pub struct AddArgs {
     /// OHIP external system code (business events).
     #[arg(long)]
     pub external_system: Option<String>,
+    /// Mews tax rate code applied to posted charges, e.g. US-DC-G.
+    #[arg(long)]
+    pub tax_code: Option<String>,
     /// A credential as KEY=VALUE (repeatable): opera clientId, clientSecret, appKey [scope |
     /// username, password]; mews clientToken, accessToken; cloudbeds apiKey.
     #[arg(long = "credential", value_name = "KEY=VALUE")]
@@ -138,6 +141,7 @@ fn parse_add(args: &AddArgs) -> CtlResult<NewHotel> {
     config.vendor.service_id = args.service_id.clone();
     config.vendor.default_revenue_center = args.revenue_center.clone();
     config.vendor.external_system_code = args.external_system.clone();
+    config.vendor.tax_code = args.tax_code.clone();
     config.validate()?;
     Ok(NewHotel {
         config,

@@ -14,6 +14,7 @@ pub mod dlq;
 pub mod hotel;
 pub mod pms;
 pub mod token;
+pub mod webhook;
 
 use std::path::Path;
 use std::sync::Arc;

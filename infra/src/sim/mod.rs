@@ -251,6 +251,7 @@ impl SimContext {
         let limits = self.config.limits.clone();
         *lock(&self.guard) = Guard::new(limits);
         self.ohip.reset();
+        self.mews.reset();
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cloudbeds;
 mod error;
 mod factory;
 pub mod http;
+pub mod mews;
 pub mod mock;
 pub mod ohip;
 pub mod ratelimit;
@@ -25,6 +26,7 @@ pub fn default_factory(
 ) -> AdapterFactory {
     let mut factory = AdapterFactory::new(secrets, clock, secrets_prefix);
     factory.register(crate::domain::Provider::Opera, ohip::builder());
+    factory.register(crate::domain::Provider::Mews, mews::builder());
     factory.register(crate::domain::Provider::Cloudbeds, cloudbeds::builder());
     factory
 }
