@@ -1,11 +1,12 @@
-//! `pmsctl`: hotels, partner tokens, and (as they land) PMS calls, syncs and the DLQ.
+//! `pmsctl`: hotels, partner tokens, webhook secrets, and (as they land) PMS calls, syncs and the DLQ.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pms_infra::ctl::{
-    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, token::TokenCommand, CtlError,
+    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, token::TokenCommand,
+    webhook::WebhookCommand, CtlError,
 };
 
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ enum Command {
     /// Dead-lettered writes: list, show, redrive, abandon.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Webhook secrets and partner provider keys (a hotel's ingestion credentials).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
             Command::Token(cmd) => ctl::token::run(cmd, target).await,
             Command::Pms(cmd) => ctl::pms::run(cmd, target).await,
             Command::Dlq(cmd) => ctl::dlq::run(cmd, target).await,
+            Command::Webhook(cmd) => ctl::webhook::run(cmd, target).await,
         }
     });
     match result {

@@ -128,7 +128,7 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 .filter(|d| operation.as_deref().is_none_or(|o| d.operation == o))
                 .collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&items).map_err(failure)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&items).map_err(failure)?);
                 return Ok(());
             }
             let mut table = Table::new();
@@ -154,8 +154,8 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                     d.last_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 ]);
             }
-            println!("{table}");
-            println!("{} dead letter(s)", items.len());
+            crate::outln!("{table}");
+            crate::outln!("{} dead letter(s)", items.len());
             Ok(())
         }
         DlqCommand::Show { id } => {
@@ -165,7 +165,7 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 .await
                 .map_err(failure)?
                 .ok_or_else(|| CtlError::NotFound(format!("no dead letter {id}")))?;
-            println!("{}", serde_json::to_string_pretty(&item).map_err(failure)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&item).map_err(failure)?);
             Ok(())
         }
         DlqCommand::Redrive { ids, all, hotel } => {
@@ -193,7 +193,7 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 bar.finish_and_clear();
                 total
             };
-            println!(
+            crate::outln!(
                 "redriven {} ({} from the queue DLQ{})",
                 report.redriven.len(),
                 report.moved_from_queue,
@@ -204,7 +204,7 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 }
             );
             for id in &report.redriven {
-                println!("  {id} -> retrying");
+                crate::outln!("  {id} -> retrying");
             }
             Ok(())
         }
@@ -219,7 +219,7 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 .abandon(&id, &reason, &staff)
                 .await
                 .map_err(dlq_failed)?;
-            println!("abandoned {} by {} ({})", item.id, staff, reason);
+            crate::outln!("abandoned {} by {} ({})", item.id, staff, reason);
             Ok(())
         }
     }

@@ -59,6 +59,9 @@ pub struct AddArgs {
     /// OHIP external system code (business events).
     #[arg(long)]
     pub external_system: Option<String>,
+    /// Mews tax rate code applied to posted charges, e.g. US-DC-G.
+    #[arg(long)]
+    pub tax_code: Option<String>,
     /// A credential as KEY=VALUE (repeatable): opera clientId, clientSecret, appKey [scope |
     /// username, password]; mews clientToken, accessToken; cloudbeds apiKey.
     #[arg(long = "credential", value_name = "KEY=VALUE")]
@@ -138,6 +141,7 @@ fn parse_add(args: &AddArgs) -> CtlResult<NewHotel> {
     config.vendor.service_id = args.service_id.clone();
     config.vendor.default_revenue_center = args.revenue_center.clone();
     config.vendor.external_system_code = args.external_system.clone();
+    config.vendor.tax_code = args.tax_code.clone();
     config.validate()?;
     Ok(NewHotel {
         config,
@@ -169,9 +173,11 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
                 }
                 Err(e) => return Err(failure(e)),
             }
-            println!(
+            crate::outln!(
                 "added hotel {id} ({}, {}, {})",
-                new.config.provider, new.config.time_zone, new.config.currency
+                new.config.provider,
+                new.config.time_zone,
+                new.config.currency
             );
             Ok(())
         }
@@ -180,7 +186,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
             let svc = services(target()?).await;
             match svc.hotels.get(&id).await.map_err(failure)? {
                 Some(c) => {
-                    println!("{}", serde_json::to_string_pretty(&c).map_err(failure)?);
+                    crate::outln!("{}", serde_json::to_string_pretty(&c).map_err(failure)?);
                     Ok(())
                 }
                 None => Err(CtlError::NotFound(format!("hotel {id} is not configured"))),
@@ -190,7 +196,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
             let svc = services(target()?).await;
             let hotels = svc.hotels.list().await.map_err(failure)?;
             if json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&hotels).map_err(failure)?
                 );
@@ -220,7 +226,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
                             .unwrap_or_default(),
                     ]);
                 }
-                println!("{table}");
+                crate::outln!("{table}");
             }
             Ok(())
         }

@@ -1,10 +1,20 @@
 //! `pmsctl`: the operator's CLI. Each command group lives in its own module; this one holds
 //! what they share: where the stack is, how errors become exit codes.
 
+/// `println!` that ignores a closed stdout (`pmsctl ... | head`) instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod dlq;
 pub mod hotel;
 pub mod pms;
 pub mod token;
+pub mod webhook;
 
 use std::path::Path;
 use std::sync::Arc;

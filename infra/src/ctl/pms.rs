@@ -137,7 +137,7 @@ struct PrintedError {
 }
 
 fn print_json<T: Serialize>(value: &T) -> CtlResult<()> {
-    println!("{}", serde_json::to_string_pretty(value).map_err(failure)?);
+    crate::outln!("{}", serde_json::to_string_pretty(value).map_err(failure)?);
     Ok(())
 }
 

@@ -61,21 +61,21 @@ pub async fn run(cmd: TokenCommand, target: impl FnOnce() -> CtlResult<Target>) 
                 .await
                 .map_err(failure)?;
             if json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::json!({"tokenId": record.token_id, "token": plain.expose_secret()})
                 );
             } else {
-                println!("token id: {}", record.token_id);
-                println!("token:    {}", plain.expose_secret());
-                println!("(shown once; only its hash is stored)");
+                crate::outln!("token id: {}", record.token_id);
+                crate::outln!("token:    {}", plain.expose_secret());
+                crate::outln!("(shown once; only its hash is stored)");
             }
             Ok(())
         }
         TokenCommand::Revoke { token_id } => {
             let svc = services(target()?).await;
             if svc.tokens.revoke(&token_id).await.map_err(failure)? {
-                println!("revoked {token_id}");
+                crate::outln!("revoked {token_id}");
                 Ok(())
             } else {
                 Err(CtlError::NotFound(format!("no token {token_id}")))

@@ -40,6 +40,10 @@ pub struct FaultConfig {
     pub storm_retry_after_secs: u64,
     /// Entity ids whose reads fail with 500 (a record the vendor cannot serve).
     pub failing_entities: Vec<String>,
+    /// When not empty, latency, errors, timeouts and storms hit only these endpoints (as the
+    /// vendor module names them, e.g. `orders/add`); calls elsewhere are still counted and
+    /// rate-limited.
+    pub only_endpoints: Vec<String>,
 }
 
 /// Why a request is refused before the vendor logic runs; vendor modules render it in their
@@ -170,7 +174,14 @@ impl Guard {
         let c = self.counters_mut(v);
         c.total_calls += 1;
         *c.calls.entry(endpoint.to_owned()).or_default() += 1;
-        let fault = self.faults.get(&v).cloned().unwrap_or_default();
+        let fault = self
+            .faults
+            .get(&v)
+            .filter(|f| {
+                f.only_endpoints.is_empty() || f.only_endpoints.iter().any(|e| e == endpoint)
+            })
+            .cloned()
+            .unwrap_or_default();
         let latency = Duration::from_millis(fault.latency_ms);
         // The real limit counts every request that reaches the vendor, storms included.
         let (limit, window) = self.limits.of(v);

@@ -40,7 +40,8 @@ pub struct PropertySetup {
     pub time_zone: Tz,
     pub currency: String,
     pub currency_exponent: u32,
-    /// Vendor-specific: OHIP `clientId`, `clientSecret`, `appKey`; Mews `clientToken`,
+    /// Vendor-specific: OHIP `clientId`, `clientSecret`, `appKey` (and optionally `username`,
+    /// `password`, `externalSystemCode`); Mews `clientToken`,
     /// `accessToken`, `serviceId`; Cloudbeds `apiKey`.
     pub credentials: BTreeMap<String, String>,
 }
@@ -77,6 +78,11 @@ impl Default for SimConfig {
                     ("clientId", "sim-ohip-client"),
                     ("clientSecret", "sim-ohip-secret"),
                     ("appKey", "6f1c5c5e-4a8a-4a55-9d2d-8d0f0f2b9a01"),
+                    // Password grant (Resource Owner environments).
+                    ("username", "SIM_INTEGRATION"),
+                    ("password", "sim-ohip-password"),
+                    // The business events consumer (OPERA Cloud > External Database).
+                    ("externalSystemCode", "SIMEXT"),
                 ]),
             }],
         );
@@ -245,6 +251,7 @@ impl SimContext {
         let limits = self.config.limits.clone();
         *lock(&self.guard) = Guard::new(limits);
         self.ohip.reset();
+        self.mews.reset();
     }
 }
 
@@ -330,7 +337,14 @@ async fn admin_patch_reservation(
     match ctx.with_hotel(vendor, &property, |h| {
         h.apply_reservation_patch(&id, &p, now)
     }) {
-        Some(Some(r)) => Json(r).into_response(),
+        Some(Some(r)) => {
+            // OHIP publishes a business event for every change made at the PMS.
+            if vendor == Vendor::Ohip {
+                ctx.ohip
+                    .reservation_changed(&property, &r, "UPDATE RESERVATION");
+            }
+            Json(r).into_response()
+        }
         Some(None) => not_found("reservation or room"),
         None => not_found("property"),
     }
@@ -345,7 +359,13 @@ async fn admin_add_reservation(
         h.reservations.retain(|x| x.id != r.id);
         h.reservations.push(r.clone());
     }) {
-        Some(()) => StatusCode::CREATED.into_response(),
+        Some(()) => {
+            if vendor == Vendor::Ohip {
+                ctx.ohip
+                    .reservation_changed(&property, &r, "NEW RESERVATION");
+            }
+            StatusCode::CREATED.into_response()
+        }
         None => not_found("property"),
     }
 }

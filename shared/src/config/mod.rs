@@ -133,7 +133,7 @@ impl RateLimitSettings {
                 requests: 5,
                 per_seconds: 1,
             }),
-            Provider::Mock => None,
+            Provider::Mock | Provider::Partner => None,
         }
     }
 }
@@ -153,6 +153,9 @@ pub struct VendorSettings {
     pub default_revenue_center: Option<String>,
     /// OHIP external system code for business events.
     pub external_system_code: Option<String>,
+    /// Mews tax rate code applied to posted charges (`UnitAmount.TaxCodes`, e.g. `US-DC-G`);
+    /// Mews requires tax codes from the enterprise's tax environment.
+    pub tax_code: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,6 +210,12 @@ impl HotelConfig {
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.name.trim().is_empty() {
             return Err(ValidationError::new("name", "must not be empty"));
+        }
+        if !self.provider.is_pms() {
+            return Err(ValidationError::new(
+                "provider",
+                format!("{} is a record source, not a PMS", self.provider),
+            ));
         }
         if self.provider != Provider::Mock && self.vendor.base_url.is_none() {
             return Err(ValidationError::new(

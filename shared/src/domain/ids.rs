@@ -127,11 +127,12 @@ string_id!(
 );
 
 string_id!(
-    /// A room's number or name as the property labels it ("101", "A-12").
+    /// A room's number or name as the property labels it ("101", "A-12", "Suite 1": Mews
+    /// resource names may hold spaces).
     RoomNumber,
     "roomNumber",
     32,
-    external_char
+    |c: char| external_char(c) || c == ' '
 );
 
 string_id!(
@@ -142,7 +143,9 @@ string_id!(
     |c: char| external_char(c) || c == ' '
 );
 
-/// The PMS a hotel runs. `Mock` is our deterministic in-memory PMS for local work and tests.
+/// The source system of a record: the PMS a hotel runs (`Mock` is our deterministic in-memory
+/// PMS for local work and tests), or `Partner` for records partner systems push through REST
+/// ingestion. `Partner` is a record source only, never a hotel's PMS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
@@ -150,9 +153,11 @@ pub enum Provider {
     Mews,
     Cloudbeds,
     Mock,
+    Partner,
 }
 
 impl Provider {
+    /// The providers a hotel can run (every variant but `Partner`).
     pub const ALL: [Provider; 4] = [
         Provider::Opera,
         Provider::Mews,
@@ -166,7 +171,13 @@ impl Provider {
             Provider::Mews => "mews",
             Provider::Cloudbeds => "cloudbeds",
             Provider::Mock => "mock",
+            Provider::Partner => "partner",
         }
+    }
+
+    /// Whether a hotel can run this provider as its PMS.
+    pub fn is_pms(self) -> bool {
+        self != Provider::Partner
     }
 }
 
@@ -184,9 +195,12 @@ impl FromStr for Provider {
             "mews" => Ok(Provider::Mews),
             "cloudbeds" => Ok(Provider::Cloudbeds),
             "mock" => Ok(Provider::Mock),
+            "partner" => Ok(Provider::Partner),
             other => Err(ValidationError::new(
                 "provider",
-                format!("unknown provider {other:?} (expected opera, mews, cloudbeds or mock)"),
+                format!(
+                    "unknown provider {other:?} (expected opera, mews, cloudbeds, mock or partner)"
+                ),
             )),
         }
     }

@@ -73,11 +73,13 @@ impl Metrics {
         }
         let values = std::mem::take(&mut inner.values);
         let mut doc = std::mem::take(&mut inner.properties);
-        let mut dims = vec!["Function"];
+        // Two dimension sets: per function (what alarms watch, whatever the vendor) and per
+        // function and vendor (for dashboards).
+        let mut dims = vec![json!(["Function"])];
         doc.insert("Function".into(), json!(self.function));
         if let Some(p) = inner.provider.take() {
             doc.insert("Provider".into(), json!(p));
-            dims.push("Provider");
+            dims.push(json!(["Function", "Provider"]));
         }
         if let Some(h) = inner.hotel.take() {
             doc.insert("hotel".into(), json!(h));
@@ -95,7 +97,7 @@ impl Metrics {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
-                    "Dimensions": [dims],
+                    "Dimensions": dims,
                     "Metrics": metrics,
                 }]
             }),
@@ -133,7 +135,10 @@ mod tests {
         assert_eq!(doc["hotel"], "h1");
         let cw = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "PmsIntegration");
-        assert_eq!(cw["Dimensions"][0], json!(["Function", "Provider"]));
+        assert_eq!(
+            cw["Dimensions"],
+            json!([["Function"], ["Function", "Provider"]])
+        );
         assert_eq!(cw["Metrics"].as_array().unwrap().len(), 2);
         // Flushed once: the next document is empty.
         assert!(m.take_document(2).is_none());

@@ -106,6 +106,9 @@ pub struct MockPms {
     state: Mutex<MockState>,
     fault: Mutex<Option<MockFault>>,
     failing_items: Mutex<Vec<String>>,
+    /// Vendor-style room ids (Mews resource GUIDs, Cloudbeds roomIDs) standing for room numbers,
+    /// so thin webhook events can name rooms the way real vendors do.
+    room_ids: Mutex<HashMap<ExternalId, RoomNumber>>,
     calls: AtomicU64,
     calls_by_op: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -172,6 +175,7 @@ impl MockPms {
             state: Mutex::new(state),
             fault: Mutex::new(None),
             failing_items: Mutex::new(Vec::new()),
+            room_ids: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
             calls_by_op: Mutex::new(BTreeMap::new()),
         }
@@ -249,6 +253,18 @@ impl MockPms {
         lock(&self.state)
             .rooms
             .insert(status.room_number.clone(), status);
+    }
+
+    /// Sets a room and the vendor id it is known by (what a thin webhook event carries).
+    pub fn set_room_with_id(&self, id: ExternalId, status: RoomStatus) {
+        lock(&self.room_ids).insert(id, status.room_number.clone());
+        self.set_room(status);
+    }
+
+    /// Adds or replaces a guest profile (for tests and the demo).
+    pub fn insert_guest(&self, guest: Guest) {
+        let id = guest.id.external().clone();
+        lock(&self.state).guests.insert(id, guest);
     }
 
     fn enter(&self, op: &'static str) -> PmsResult<()> {
@@ -783,8 +799,9 @@ impl PmsAdapter for MockAdapter {
 
     async fn room_status_by_id(&self, id: &ExternalId) -> PmsResult<Option<RoomStatus>> {
         self.pms.enter("room_status_by_id")?;
-        // The mock's room ids are its room numbers.
-        let Ok(number) = RoomNumber::parse(id.as_str()) else {
+        // The mock's room ids are its room numbers, unless a vendor-style id was registered.
+        let aliased = lock(&self.pms.room_ids).get(id).cloned();
+        let Some(number) = aliased.or_else(|| RoomNumber::parse(id.as_str()).ok()) else {
             return Ok(None);
         };
         Ok(lock(&self.pms.state).rooms.get(&number).cloned())

@@ -1,10 +1,13 @@
 //! PMS adapters: the trait, its error, the retry policy, and the implementations.
 
 mod adapter;
+pub mod cloudbeds;
 mod error;
 mod factory;
 pub mod http;
+pub mod mews;
 pub mod mock;
+pub mod ohip;
 pub mod ratelimit;
 mod retry;
 
@@ -21,5 +24,9 @@ pub fn default_factory(
     clock: std::sync::Arc<dyn crate::ports::Clock>,
     secrets_prefix: &str,
 ) -> AdapterFactory {
-    AdapterFactory::new(secrets, clock, secrets_prefix)
+    let mut factory = AdapterFactory::new(secrets, clock, secrets_prefix);
+    factory.register(crate::domain::Provider::Opera, ohip::builder());
+    factory.register(crate::domain::Provider::Mews, mews::builder());
+    factory.register(crate::domain::Provider::Cloudbeds, cloudbeds::builder());
+    factory
 }

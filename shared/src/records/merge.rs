@@ -115,6 +115,9 @@ impl Mergeable for ProvidedRoom {
         if let serde_json::Value::Object(m) = &mut item.data {
             m.insert("provider".into(), serde_json::json!(self.provider));
         }
+        // The merge compares this hash with `content_hash(self)`: hash the same value, or every
+        // repeat of an unchanged room would count as a change.
+        item.hash = Some(content_hash(self));
         item
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
@@ -157,6 +160,8 @@ impl Mergeable for ProvidedAvailability {
         if let serde_json::Value::Object(m) = &mut item.data {
             m.insert("provider".into(), serde_json::json!(self.provider));
         }
+        // See `ProvidedRoom::to_item`.
+        item.hash = Some(content_hash(self));
         item
     }
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
@@ -490,6 +495,43 @@ mod tests {
         assert_eq!(bus.events(), pending);
         let item = store.raw_items().pop().unwrap();
         assert!(item.data.get("pendingEvents").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_room_or_availability_is_not_rewritten() {
+        let (m, store, _) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let room = ProvidedRoom {
+            provider: Provider::Mock,
+            room: RoomStatus {
+                room_number: crate::domain::RoomNumber::parse("101").unwrap(),
+                room_type: None,
+                occupancy: crate::domain::Occupancy::Vacant,
+                housekeeping: crate::domain::Housekeeping::Clean,
+                raw_status: None,
+                floor: None,
+                do_not_disturb: false,
+                source_updated_at: None,
+            },
+        };
+        let avail = ProvidedAvailability {
+            provider: Provider::Partner,
+            availability: Availability {
+                date: BusinessDate::parse("2026-12-01").unwrap(),
+                room_type: crate::domain::RoomTypeCode::parse("KING").unwrap(),
+                available: 3,
+                total: Some(5),
+                rate: None,
+                source_updated_at: None,
+                version: 1,
+            },
+        };
+        m.merge(&h, vec![room.clone()], None).await.unwrap();
+        m.merge(&h, vec![avail.clone()], None).await.unwrap();
+        let writes = store.writes();
+        assert_eq!(m.merge(&h, vec![room], None).await.unwrap().unchanged(), 1);
+        assert_eq!(m.merge(&h, vec![avail], None).await.unwrap().unchanged(), 1);
+        assert_eq!(store.writes(), writes);
     }
 
     #[tokio::test]

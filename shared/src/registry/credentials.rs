@@ -136,6 +136,12 @@ impl VendorCredentials {
             }
             Provider::Cloudbeds => json!({"provider": "cloudbeds", "apiKey": need("apiKey")?}),
             Provider::Mock => json!({"provider": "mock"}),
+            Provider::Partner => {
+                return Err(ValidationError::new(
+                    "provider",
+                    "partner is a record source, not a PMS: it has no vendor credentials",
+                ))
+            }
         };
         Self::parse(&SecretString::from(value.to_string()))
     }

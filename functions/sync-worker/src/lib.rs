@@ -1,0 +1,202 @@
+//! The sync worker: consumes the sync queue (SQS event source with `ReportBatchItemFailures`)
+//! and runs each message's job through [`JobProcessor`]. A message whose job fails is reported
+//! as a batch item failure, so only it is retried and, after the queue's `maxReceiveCount`,
+//! moved to the DLQ by the redrive policy. Its next attempt is pushed back by exponential
+//! backoff (visibility timeout), or by the vendor's Retry-After.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
+use pms_core::jobs::{JobProcessor, Processed, SyncJob};
+use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_core::ports::Queue;
+use pms_core::refresh::RefreshService;
+use pms_core::runtime::Services;
+use pms_core::webhooks::WebhookDeliveries;
+use tracing::Instrument;
+
+/// Messages processed at once: different hotels' jobs overlap their vendor latency, while the
+/// adapters' own rate limits keep each vendor within bounds.
+const CONCURRENCY: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// A failed message without an id cannot be reported alone: the whole batch is failed
+    /// (and retried) instead. Lambda's SQS events always carry ids; this is a guard.
+    #[error("a failed message has no message id; failing the whole batch")]
+    UnidentifiedFailure,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    processor: JobProcessor,
+    queue: Arc<dyn Queue>,
+    sync_queue_url: String,
+    metrics_namespace: String,
+}
+
+enum Outcome {
+    Done,
+    Failed { retry_in: Duration },
+}
+
+impl Worker {
+    pub fn new(services: &Services) -> Self {
+        let refresh = RefreshService::new(
+            services.hotels.clone(),
+            services.adapters.clone(),
+            services.merger.clone(),
+            WebhookDeliveries::new(services.store.clone(), services.clock.clone()),
+        );
+        let processor = JobProcessor::new(
+            refresh,
+            services.queue.clone(),
+            services.names.sync_queue_url.clone(),
+        );
+        Self::with_processor(services, processor)
+    }
+
+    /// A worker around a given processor (a feed runner plugged in, test backoff).
+    pub fn with_processor(services: &Services, processor: JobProcessor) -> Self {
+        Self {
+            processor,
+            queue: services.queue.clone(),
+            sync_queue_url: services.names.sync_queue_url.clone(),
+            metrics_namespace: services.names.metrics_namespace.clone(),
+        }
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, WorkerError> {
+        let results: Vec<(Option<String>, Outcome)> =
+            futures::stream::iter(event.records.into_iter().map(|m| async move {
+                let id = m.message_id.clone().filter(|id| !id.is_empty());
+                let outcome = self.one(m).await;
+                (id, outcome)
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, outcome) in results {
+            if let Outcome::Failed { .. } = outcome {
+                let Some(id) = id else {
+                    return Err(WorkerError::UnidentifiedFailure);
+                };
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        Ok(response)
+    }
+
+    async fn one(&self, message: SqsMessage) -> Outcome {
+        let receive_count: u32 = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let body = message.body.as_deref().unwrap_or("");
+        let parsed = SyncJob::parse(body);
+        let correlation = correlation_id_from(
+            parsed
+                .as_ref()
+                .ok()
+                .map(|j| j.correlation_id())
+                .or_else(|| {
+                    message
+                        .message_attributes
+                        .get("correlationId")
+                        .and_then(|a| a.string_value.as_deref())
+                }),
+        );
+        let span = invocation_span("sync-worker", &correlation);
+        let metrics = Metrics::new(&self.metrics_namespace, "sync-worker");
+        let outcome = async {
+            let result = match &parsed {
+                Ok(job) => {
+                    tracing::Span::current().record("hotel", job.hotel().as_str());
+                    self.processor.process(job).await
+                }
+                Err(_) => Err(pms_core::jobs::JobError::Malformed(
+                    "the message body is not a sync job".into(),
+                )),
+            };
+            match result {
+                Ok(processed) => {
+                    log_processed(&processed, &metrics);
+                    Outcome::Done
+                }
+                Err(e) => {
+                    if let Err(parse_error) = &parsed {
+                        tracing::error!(error = %parse_error, "unreadable sync job");
+                    }
+                    let retry_in = self
+                        .processor
+                        .backoff()
+                        .delay(receive_count, e.retry_after());
+                    tracing::warn!(
+                        code = e.code(),
+                        retryable = e.is_retryable(),
+                        receive_count,
+                        retry_in_s = retry_in.as_secs(),
+                        error = %e,
+                        "sync job failed; the queue retries it, then moves it to the DLQ"
+                    );
+                    metrics.count("JobsFailed", 1);
+                    Outcome::Failed { retry_in }
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        metrics.flush();
+        if let (Outcome::Failed { retry_in }, Some(handle)) = (&outcome, &message.receipt_handle) {
+            // Best effort: without it the message comes back after the queue's own visibility
+            // timeout, which is only slower.
+            if let Err(e) = self
+                .queue
+                .change_visibility(&self.sync_queue_url, handle, *retry_in)
+                .await
+            {
+                tracing::warn!(code = e.code(), "could not set the retry delay");
+            }
+        }
+        outcome
+    }
+}
+
+fn log_processed(processed: &Processed, metrics: &Metrics) {
+    match processed {
+        Processed::Refreshed(r) | Processed::PartiallyRequeued { report: r, .. } => {
+            if let Some(p) = r.provider {
+                metrics.set_provider(p.as_str());
+            }
+            metrics.count("EntitiesFetched", r.fetched as u64);
+            metrics.count("RecordsCreated", r.created as u64);
+            metrics.count("RecordsUpdated", r.updated as u64);
+            metrics.count("EntitiesFailed", r.failed.len() as u64);
+            metrics.count("EventsPublished", r.events as u64);
+            let requeued = match processed {
+                Processed::PartiallyRequeued { requeued, .. } => *requeued,
+                _ => 0,
+            };
+            tracing::info!(
+                fetched = r.fetched,
+                created = r.created,
+                updated = r.updated,
+                not_applied = r.not_applied,
+                gone = r.gone.len(),
+                failed = r.failed.len(),
+                requeued,
+                events = r.events,
+                "refresh job done"
+            );
+        }
+        Processed::Feed => {
+            metrics.count("FeedJobs", 1);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Lambda entry point: wire once per instance, then run SQS batches.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use pms_core::obs::init_logging;
+use pms_core::runtime::Services;
+use sync_worker_fn::Worker;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let services = Services::from_env().await?;
+    let worker = Worker::new(&services);
+    let worker = &worker;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        worker.handle(event.payload).await.map_err(Error::from)
+    }))
+    .await
+}

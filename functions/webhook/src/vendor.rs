@@ -1,0 +1,139 @@
+//! `POST /v1/webhooks/{mews|cloudbeds}/{hotelId}/{secret}`: vendor change notices.
+//!
+//! The secret path segment is the authentication (neither vendor signs): it is compared in
+//! constant time with the hotel's webhook secret, and any failure (no secret configured, wrong
+//! secret, unknown hotel) answers the same 404, so the URL reveals nothing. The delivery is
+//! answered 2xx only once it is durable: stored, and its refresh jobs on the sync queue.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use pms_core::domain::{HotelId, Provider};
+use pms_core::webhooks::{self, IntakeOutcome, PayloadError, VendorDelivery};
+
+use crate::http::{body_bytes, check_json_media_type, json_response};
+use crate::problem::Problem;
+use crate::App;
+
+fn unknown_webhook() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "WEBHOOK_NOT_FOUND",
+        "Not found",
+        "no webhook is configured at this address",
+    )
+}
+
+async fn authenticate(app: &App, hotel: &str, secret: &str) -> Result<HotelId, Problem> {
+    let Ok(hotel) = HotelId::parse(hotel) else {
+        return Err(unknown_webhook());
+    };
+    let credentials = match app.keys.get(&hotel).await {
+        Ok(c) => c,
+        Err(e) if e.is_retryable() => return Err(Problem::unavailable()),
+        Err(e) => {
+            tracing::error!(hotel = %hotel, code = e.code(), "the hotel's webhook secret is unreadable");
+            None
+        }
+    };
+    match credentials {
+        Some(c) if c.webhook_secret_matches(secret) => Ok(hotel),
+        Some(_) => {
+            tracing::warn!(hotel = %hotel, "webhook with a wrong secret refused");
+            Err(unknown_webhook())
+        }
+        None => Err(unknown_webhook()),
+    }
+}
+
+fn parse(provider: Provider, bytes: &[u8]) -> Result<VendorDelivery, Problem> {
+    let parsed = match provider {
+        Provider::Cloudbeds => webhooks::cloudbeds::parse(bytes),
+        _ => webhooks::mews::parse(bytes),
+    };
+    parsed.map_err(|e| match e {
+        PayloadError::Malformed(m) => Problem::malformed_json(m),
+        PayloadError::Invalid {
+            field,
+            code,
+            message,
+        } => Problem::validation(vec![pms_core::ingest::FieldError {
+            field: field.to_owned(),
+            code,
+            message,
+        }]),
+    })
+}
+
+pub async fn webhook(
+    app: &App,
+    req: &Request,
+    provider: Provider,
+    hotel: &str,
+    secret: &str,
+    correlation_id: &str,
+) -> Result<Response<Body>, Problem> {
+    let hotel = authenticate(app, hotel, secret).await?;
+    let span = tracing::Span::current();
+    span.record("hotel", hotel.as_str());
+    span.record("provider", provider.as_str());
+
+    check_json_media_type(req, false)?;
+    let bytes = body_bytes(req, app.limits.max_body_bytes)?;
+    let delivery = parse(provider, bytes)?;
+
+    let config = match app.hotels.get(&hotel).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(unknown_webhook()),
+        Err(e) => {
+            tracing::error!(error = %e, "hotel registry unavailable");
+            return Err(Problem::unavailable());
+        }
+    };
+    // The mock PMS stands in for any vendor locally and in tests.
+    if config.provider != provider && config.provider != Provider::Mock {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "PROVIDER_MISMATCH",
+            "Forbidden",
+            format!("this hotel does not run {provider}"),
+        ));
+    }
+    if config.vendor.property_id.as_deref() != Some(delivery.property_id.as_str()) {
+        tracing::warn!(
+            property = %delivery.property_id,
+            configured = ?config.vendor.property_id,
+            "webhook for a property this hotel is not configured with"
+        );
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "PROPERTY_NOT_CONFIGURED",
+            "Forbidden",
+            "the delivery names a property that is not configured for this hotel",
+        ));
+    }
+
+    let accepted = tokio::time::timeout(
+        app.limits.webhook_budget,
+        app.intake.accept(&hotel, &delivery, bytes, correlation_id),
+    )
+    .await;
+    match accepted {
+        Ok(Ok(outcome)) => {
+            let status = match outcome {
+                IntakeOutcome::Accepted { .. } => StatusCode::ACCEPTED,
+                IntakeOutcome::Duplicate { .. } => StatusCode::OK,
+            };
+            tracing::info!(outcome = ?outcome, "webhook delivery handled");
+            Ok(json_response(status, &outcome, correlation_id))
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "webhook delivery not made durable");
+            Err(Problem::unavailable())
+        }
+        Err(_) => {
+            // Whatever was written is safe to repeat: the vendor's retry resumes it.
+            tracing::error!("webhook delivery exceeded its time budget");
+            Err(Problem::unavailable())
+        }
+    }
+}

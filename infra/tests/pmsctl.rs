@@ -1,0 +1,261 @@
+//! `pmsctl` as an operator runs it, against a stack provisioned from `template.yaml` on moto.
+//! Needs the moto server `make test` starts (`PMS_TEST_AWS_ENDPOINT`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use pms_infra::local::{aws_env, provision, sdk_config, StackOutputs, Template};
+
+struct Stack {
+    outputs: StackOutputs,
+    endpoint: String,
+    config: aws_config::SdkConfig,
+}
+
+async fn stack() -> Stack {
+    let endpoint = std::env::var("PMS_TEST_AWS_ENDPOINT")
+        .expect("run with `make test` (it starts moto and sets PMS_TEST_AWS_ENDPOINT)");
+    let template =
+        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
+    let name = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let config = sdk_config(&endpoint).await;
+    let outputs = provision(&config, &template, &name).await.unwrap();
+    Stack {
+        outputs,
+        endpoint,
+        config,
+    }
+}
+
+impl Stack {
+    fn pmsctl(&self, args: &[&str]) -> Output {
+        let mut env: BTreeMap<String, String> = self.outputs.env.clone();
+        env.extend(aws_env(&self.endpoint));
+        Command::new(env!("CARGO_BIN_EXE_pmsctl"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            // No stack file: everything comes from the environment contract.
+            .env("PMS_STACK_FILE", "/nonexistent/stack.json")
+            .output()
+            .unwrap()
+    }
+
+    async fn table_items(&self) -> usize {
+        let out = aws_sdk_dynamodb::Client::new(&self.config)
+            .scan()
+            .table_name(&self.outputs.table_name)
+            .send()
+            .await
+            .unwrap();
+        out.items().len()
+    }
+
+    async fn secret_names(&self) -> Vec<String> {
+        let out = aws_sdk_secretsmanager::Client::new(&self.config)
+            .list_secrets()
+            .send()
+            .await
+            .unwrap();
+        let prefix = &self.outputs.secrets_prefix;
+        out.secret_list()
+            .iter()
+            .filter_map(|s| s.name().map(str::to_owned))
+            .filter(|n| n.starts_with(prefix.as_str()))
+            .collect()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn hotel_add_list_get_and_token_create() {
+    let s = stack().await;
+    let out = s.pmsctl(&[
+        "hotel",
+        "add",
+        "--hotel",
+        "demo",
+        "--name",
+        "Demo Hotel",
+        "--provider",
+        "mock",
+        "--time-zone",
+        "Europe/Prague",
+        "--currency",
+        "EUR",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = s.pmsctl(&[
+        "hotel",
+        "add",
+        "--hotel",
+        "mews-1",
+        "--provider",
+        "mews",
+        "--time-zone",
+        "Pacific/Honolulu",
+        "--currency",
+        "USD",
+        "--base-url",
+        "https://api.mews-demo.com",
+        "--credential",
+        "clientToken=zz-secret-canary-CT",
+        "--credential",
+        "accessToken=zz-secret-canary-AT",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Credentials went to Secrets Manager, and nowhere in the output.
+    assert!(!text(&out.stdout).contains("canary") && !text(&out.stderr).contains("canary"));
+    assert!(s
+        .secret_names()
+        .await
+        .iter()
+        .any(|n| n.ends_with("/hotels/mews-1/pms")));
+
+    let out = s.pmsctl(&["hotel", "list", "--json"]);
+    assert!(out.status.success());
+    let hotels: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = hotels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["hotelId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["demo", "mews-1"]);
+
+    let out = s.pmsctl(&["hotel", "get", "--hotel", "mews-1"]);
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(h["timeZone"], "Pacific/Honolulu");
+    assert_eq!(h["cache"]["reservationTTL"], 300);
+    assert_eq!(
+        s.pmsctl(&["hotel", "get", "--hotel", "nope"]).status.code(),
+        Some(3)
+    );
+
+    let out = s.pmsctl(&[
+        "token", "create", "--hotel", "demo", "--scope", "read", "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = t["token"].as_str().unwrap();
+    assert!(token.starts_with("pms_"));
+    // Only a hash is stored: the token itself is nowhere in the table.
+    let scan = aws_sdk_dynamodb::Client::new(&s.config)
+        .scan()
+        .table_name(&s.outputs.table_name)
+        .send()
+        .await
+        .unwrap();
+    assert!(!format!("{:?}", scan.items()).contains(token));
+}
+
+#[tokio::test]
+async fn bad_input_is_one_line_exit_2_and_writes_nothing() {
+    let s = stack().await;
+    let cases: &[&[&str]] = &[
+        &[
+            "hotel",
+            "add",
+            "--hotel",
+            "h1",
+            "--provider",
+            "protel",
+            "--time-zone",
+            "Europe/Prague",
+        ],
+        &[
+            "hotel",
+            "add",
+            "--hotel",
+            "h1",
+            "--provider",
+            "mock",
+            "--time-zone",
+            "Mars/Olympus",
+        ],
+        &[
+            "hotel",
+            "add",
+            "--hotel",
+            "h1",
+            "--provider",
+            "mock",
+            "--time-zone",
+            "EST",
+        ],
+        &[
+            "hotel",
+            "add",
+            "--hotel",
+            "h1",
+            "--provider",
+            "mews",
+            "--time-zone",
+            "Europe/Prague",
+            "--base-url",
+            "https://api.mews.com",
+        ],
+        &[
+            "hotel",
+            "add",
+            "--hotel",
+            "h1",
+            "--provider",
+            "mews",
+            "--time-zone",
+            "Europe/Prague",
+            "--base-url",
+            "https://api.mews.com",
+            "--credential",
+            "clientToken=x",
+        ],
+        &[
+            "hotel",
+            "add",
+            "--hotel",
+            "h#1",
+            "--provider",
+            "mock",
+            "--time-zone",
+            "Europe/Prague",
+        ],
+        &[
+            "hotel",
+            "add",
+            "--hotel",
+            "h1",
+            "--provider",
+            "mock",
+            "--time-zone",
+            "Europe/Prague",
+            "--currency",
+            "XYZ",
+        ],
+        &["token", "create", "--hotel", "not-configured"],
+        &["token", "create", "--hotel", "h1", "--scope", "admin"],
+    ];
+    for args in cases {
+        let out = s.pmsctl(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {err:?}"
+        );
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    assert_eq!(s.table_items().await, 0, "nothing written to the table");
+    assert!(
+        s.secret_names()
+            .await
+            .iter()
+            .all(|n| n.ends_with("partner-token-key")),
+        "no credentials written"
+    );
+}

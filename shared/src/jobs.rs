@@ -1,0 +1,413 @@
+//! Jobs on the sync queue (`SYNC_QUEUE_URL`): what producers (webhooks, the scheduler) send and
+//! what the sync worker runs. A message body is one [`SyncJob`] as JSON, tagged by `kind`; a
+//! body that is not a job this build knows is a failure of that message (retried, then moved to
+//! the DLQ by the queue's redrive policy), never a panic and never silently dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{HotelId, Provider};
+use crate::pms::{EntityRef, PmsError};
+use crate::ports::{OutgoingMessage, PortError, Queue};
+use crate::refresh::{RefreshReport, RefreshService};
+use crate::registry::RegistryError;
+
+/// Most entities one refresh job names: bounded so a job finishes well within the worker's
+/// timeout even against per-entity vendor APIs (Cloudbeds: 5 requests/s).
+pub const MAX_ENTITIES_PER_JOB: usize = 25;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SyncJob {
+    /// Fetch named entities from the hotel's PMS and merge them (thin webhook events).
+    Refresh(RefreshJob),
+    /// One scheduled feed of one hotel (issue 6 adds the runner; see [`FeedRunner`]).
+    Feed(FeedJob),
+}
+
+impl SyncJob {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncJob::Refresh(_) => "refresh",
+            SyncJob::Feed(_) => "feed",
+        }
+    }
+
+    pub fn hotel(&self) -> &HotelId {
+        match self {
+            SyncJob::Refresh(j) => &j.hotel,
+            SyncJob::Feed(j) => &j.hotel,
+        }
+    }
+
+    pub fn correlation_id(&self) -> &str {
+        match self {
+            SyncJob::Refresh(j) => &j.correlation_id,
+            SyncJob::Feed(j) => &j.correlation_id,
+        }
+    }
+
+    /// The queue message: the job as JSON, with kind, hotel and correlation id also as message
+    /// attributes so tooling (DLQ listing) can filter without parsing bodies.
+    pub fn to_message(&self) -> OutgoingMessage {
+        OutgoingMessage::new(serde_json::to_string(self).unwrap_or_default())
+            .with_attribute("kind", self.kind())
+            .with_attribute("hotel", self.hotel().as_str())
+            .with_attribute("correlationId", self.correlation_id())
+    }
+
+    pub fn parse(body: &str) -> Result<SyncJob, JobError> {
+        serde_json::from_str(body).map_err(|e| {
+            // serde names the unknown `kind` or the missing field; it never echoes the body.
+            JobError::Malformed(e.to_string())
+        })
+    }
+}
+
+/// Where a refresh request came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JobSource {
+    Webhook {
+        provider: Provider,
+        /// The stored delivery (`WEBHOOK#<provider>#<id>` in the hotel's partition).
+        #[serde(rename = "deliveryId")]
+        delivery_id: String,
+    },
+    /// Requested by an operator or a tool.
+    Manual,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshJob {
+    pub hotel: HotelId,
+    pub entities: Vec<EntityRef>,
+    pub source: JobSource,
+    pub received_at: DateTime<Utc>,
+    pub correlation_id: String,
+    /// 1 for the first job; a follow-up for entities that failed carries the next number.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+impl RefreshJob {
+    /// Refresh jobs for `entities` (deduplicated, order kept), at most
+    /// [`MAX_ENTITIES_PER_JOB`] each.
+    pub fn split(
+        hotel: &HotelId,
+        entities: &[EntityRef],
+        source: &JobSource,
+        received_at: DateTime<Utc>,
+        correlation_id: &str,
+    ) -> Vec<RefreshJob> {
+        let mut unique: Vec<EntityRef> = Vec::with_capacity(entities.len());
+        for e in entities {
+            if !unique.contains(e) {
+                unique.push(e.clone());
+            }
+        }
+        unique
+            .chunks(MAX_ENTITIES_PER_JOB)
+            .map(|chunk| RefreshJob {
+                hotel: hotel.clone(),
+                entities: chunk.to_vec(),
+                source: source.clone(),
+                received_at,
+                correlation_id: correlation_id.to_owned(),
+                attempt: 1,
+            })
+            .collect()
+    }
+}
+
+/// The feeds the scheduler fans out (mirrors `config::SyncSettings`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feed {
+    Arrivals,
+    Departures,
+    InHouse,
+    RoomStatus,
+    /// The reservations delta since the watermark.
+    Reservations,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedJob {
+    pub hotel: HotelId,
+    pub feed: Feed,
+    /// The schedule tick this job belongs to (one run per hotel, feed and tick).
+    pub scheduled_at: DateTime<Utc>,
+    pub correlation_id: String,
+}
+
+/// Runs scheduled feed jobs. The sync worker is given one when the feed sync exists; without
+/// one, feed jobs fail (and so reach the DLQ) instead of being dropped.
+#[async_trait]
+pub trait FeedRunner: Send + Sync {
+    async fn run(&self, job: &FeedJob) -> Result<(), JobError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Not a job this build understands (bad JSON, unknown kind). Retrying will not help; the
+    /// queue still retries it and then moves it to the DLQ, where ops can see it.
+    #[error("not a sync job this build understands: {0}")]
+    Malformed(String),
+    #[error("{0} jobs are not handled by this build")]
+    Unhandled(&'static str),
+    #[error(transparent)]
+    Hotel(#[from] RegistryError),
+    #[error(transparent)]
+    Pms(#[from] PmsError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// Every entity of the job failed; the message is retried as a whole.
+    #[error("{failed} of {total} entities could not be refreshed ({codes})")]
+    EntitiesFailed {
+        failed: usize,
+        total: usize,
+        codes: String,
+        retryable: bool,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl JobError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            JobError::Malformed(_) | JobError::Unhandled(_) => false,
+            JobError::Hotel(e) => e.is_retryable(),
+            JobError::Pms(e) => e.is_retryable(),
+            JobError::Port(e) => e.is_retryable(),
+            JobError::EntitiesFailed { retryable, .. } => *retryable,
+        }
+    }
+
+    /// How long the vendor asked us to wait, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            JobError::Pms(e) => e.retry_after(),
+            JobError::EntitiesFailed { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            JobError::Malformed(_) => "MALFORMED_JOB",
+            JobError::Unhandled(_) => "UNHANDLED_JOB",
+            JobError::Hotel(RegistryError::NotConfigured(_)) => "HOTEL_NOT_CONFIGURED",
+            JobError::Hotel(_) => "REGISTRY",
+            JobError::Pms(e) => e.code(),
+            JobError::Port(e) => e.code(),
+            JobError::EntitiesFailed { .. } => "ENTITIES_FAILED",
+        }
+    }
+}
+
+/// What became of a job that did not fail.
+#[derive(Debug)]
+pub enum Processed {
+    Refreshed(RefreshReport),
+    /// Some entities were stored; the failed ones went back on the queue as their own job, so
+    /// the good ones are not fetched again.
+    PartiallyRequeued {
+        report: RefreshReport,
+        requeued: usize,
+    },
+    Feed,
+}
+
+/// Exponential backoff for retried jobs: `base × 2^(attempt-1)`, capped; a vendor's
+/// Retry-After wins when it is longer.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(10),
+            cap: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = attempt.saturating_sub(1).min(16);
+        let d = self.base.saturating_mul(1u32 << exp).min(self.cap);
+        retry_after.map_or(d, |r| r.max(d))
+    }
+}
+
+/// Runs one queue message's job. Producers and the worker share this: the worker Lambda only
+/// translates SQS records to calls and outcomes to batch item failures.
+#[derive(Clone)]
+pub struct JobProcessor {
+    refresh: RefreshService,
+    feeds: Option<Arc<dyn FeedRunner>>,
+    queue: Arc<dyn Queue>,
+    sync_queue_url: String,
+    backoff: Backoff,
+}
+
+impl JobProcessor {
+    pub fn new(
+        refresh: RefreshService,
+        queue: Arc<dyn Queue>,
+        sync_queue_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            refresh,
+            feeds: None,
+            queue,
+            sync_queue_url: sync_queue_url.into(),
+            backoff: Backoff::default(),
+        }
+    }
+
+    pub fn with_feed_runner(mut self, runner: Arc<dyn FeedRunner>) -> Self {
+        self.feeds = Some(runner);
+        self
+    }
+
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
+    pub async fn process(&self, job: &SyncJob) -> Result<Processed, JobError> {
+        match job {
+            SyncJob::Refresh(job) => self.refresh(job).await,
+            SyncJob::Feed(job) => match &self.feeds {
+                Some(runner) => runner.run(job).await.map(|()| Processed::Feed),
+                None => Err(JobError::Unhandled("feed")),
+            },
+        }
+    }
+
+    async fn refresh(&self, job: &RefreshJob) -> Result<Processed, JobError> {
+        let report = self.refresh.run(job).await?;
+        if report.failed.is_empty() {
+            return Ok(Processed::Refreshed(report));
+        }
+        let retry_after = report.failed.iter().filter_map(|f| f.retry_after).max();
+        let codes = {
+            let mut c: Vec<&str> = report.failed.iter().map(|f| f.code).collect();
+            c.sort_unstable();
+            c.dedup();
+            c.join(", ")
+        };
+        if report.succeeded() == 0 {
+            // Nothing was stored: retrying the message as it is redoes no good work.
+            return Err(JobError::EntitiesFailed {
+                failed: report.failed.len(),
+                total: report.failed.len(),
+                codes,
+                retryable: report.failed.iter().any(|f| f.retryable),
+                retry_after,
+            });
+        }
+        let follow_up = RefreshJob {
+            entities: report.failed.iter().map(|f| f.entity.clone()).collect(),
+            attempt: job.attempt + 1,
+            ..job.clone()
+        };
+        let mut message = SyncJob::Refresh(follow_up).to_message();
+        message.delay = Some(self.backoff.delay(job.attempt, retry_after));
+        // If this send fails the whole message is retried: the good entities are fetched again,
+        // which is wasteful but harmless (the merge finds them unchanged).
+        self.queue.send(&self.sync_queue_url, message).await?;
+        let requeued = report.failed.len();
+        Ok(Processed::PartiallyRequeued { report, requeued })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ExternalId;
+    use crate::pms::EntityKind;
+
+    fn entity(kind: EntityKind, id: &str) -> EntityRef {
+        EntityRef {
+            kind,
+            id: ExternalId::parse(id).unwrap(),
+        }
+    }
+
+    #[test]
+    fn jobs_round_trip_and_unknown_kinds_are_errors() {
+        let job = SyncJob::Refresh(RefreshJob {
+            hotel: HotelId::parse("h1").unwrap(),
+            entities: vec![entity(EntityKind::Guest, "g-1")],
+            source: JobSource::Webhook {
+                provider: Provider::Mews,
+                delivery_id: "abc".into(),
+            },
+            received_at: Utc::now(),
+            correlation_id: "c-1".into(),
+            attempt: 1,
+        });
+        let msg = job.to_message();
+        assert_eq!(msg.attributes["kind"], "refresh");
+        assert_eq!(msg.attributes["hotel"], "h1");
+        assert_eq!(SyncJob::parse(&msg.body).unwrap(), job);
+        let json: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(json["source"]["type"], "webhook");
+        assert_eq!(json["entities"][0]["kind"], "guest");
+
+        let err = SyncJob::parse(r#"{"kind":"reindex","hotel":"h1"}"#).unwrap_err();
+        assert_eq!(err.code(), "MALFORMED_JOB");
+        assert!(!err.is_retryable());
+        assert!(SyncJob::parse("not json").is_err());
+        assert!(SyncJob::parse(r#"{"kind":"refresh","hotel":"a#b"}"#).is_err());
+    }
+
+    #[test]
+    fn split_dedupes_and_bounds_jobs() {
+        let hotel = HotelId::parse("h1").unwrap();
+        let mut refs: Vec<EntityRef> = (0..60)
+            .map(|i| entity(EntityKind::Reservation, &format!("r-{i}")))
+            .collect();
+        refs.push(entity(EntityKind::Reservation, "r-0"));
+        let jobs = RefreshJob::split(&hotel, &refs, &JobSource::Manual, Utc::now(), "c");
+        assert_eq!(
+            jobs.iter().map(|j| j.entities.len()).collect::<Vec<_>>(),
+            [25, 25, 10]
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_honours_retry_after() {
+        let b = Backoff {
+            base: Duration::from_secs(10),
+            cap: Duration::from_secs(60),
+        };
+        assert_eq!(b.delay(1, None), Duration::from_secs(10));
+        assert_eq!(b.delay(2, None), Duration::from_secs(20));
+        assert_eq!(b.delay(9, None), Duration::from_secs(60));
+        assert_eq!(
+            b.delay(1, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+    }
+}

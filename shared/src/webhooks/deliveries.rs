@@ -1,0 +1,239 @@
+//! Stored webhook deliveries: the raw body as received (so a delivery is durable before we
+//! answer, and can be inspected or replayed) and the dedupe state of its refresh.
+//!
+//! One item per delivery, `H#<hotel>` / `WEBHOOK#<provider>#<delivery id>`, created with a
+//! conditional put and expiring after [`DELIVERY_RETENTION`]. Its status moves
+//! `received -> enqueued -> refreshed`; with [`DedupePolicy::WhilePending`] a repeat of a
+//! `refreshed` delivery moves it back to `received` (it needs a new refresh).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{DedupePolicy, ThinEvent, VendorDelivery};
+use crate::domain::{HotelId, Provider};
+use crate::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
+
+/// How long deliveries (and so their dedupe) are kept.
+pub const DELIVERY_RETENTION: Duration = Duration::days(7);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Stored; its refresh jobs may not be on the queue yet.
+    Received,
+    /// Its refresh jobs are on the queue.
+    Enqueued,
+    /// A worker has started refreshing its entities.
+    Refreshed,
+}
+
+impl DeliveryStatus {
+    fn json(self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub provider: Provider,
+    pub delivery_id: String,
+    pub property_id: String,
+    pub status: DeliveryStatus,
+    pub received_at: DateTime<Utc>,
+    /// How many times the vendor sent it (repeats included).
+    pub received_count: u32,
+    pub correlation_id: String,
+    pub events: Vec<ThinEvent>,
+    #[serde(default)]
+    pub jobs: usize,
+    /// The body exactly as received.
+    pub raw: String,
+}
+
+/// What [`WebhookDeliveries::begin`] found.
+#[derive(Debug)]
+pub enum Begin {
+    /// First sight: stored as `received`.
+    New(Item),
+    /// Seen before but its jobs were never confirmed on the queue (a crash or a failed send):
+    /// enqueue again.
+    Resume(Item),
+    /// A repeat after its refresh started (content-hash dedupe only): refresh again.
+    Reopened(Item),
+    /// A repeat whose refresh is pending or, for exact event ids, done: nothing to do.
+    Duplicate(DeliveryRecord),
+}
+
+#[derive(Clone)]
+pub struct WebhookDeliveries {
+    store: Arc<dyn ItemStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl WebhookDeliveries {
+    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub fn key(hotel: &HotelId, provider: Provider, delivery_id: &str) -> ItemKey {
+        ItemKey::hotel(hotel, format!("WEBHOOK#{provider}#{delivery_id}"))
+    }
+
+    pub async fn get(
+        &self,
+        hotel: &HotelId,
+        provider: Provider,
+        delivery_id: &str,
+    ) -> PortResult<Option<DeliveryRecord>> {
+        match self
+            .store
+            .get(&Self::key(hotel, provider, delivery_id))
+            .await?
+        {
+            Some(item) => Ok(Some(item.decode()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a delivery, or tells what an earlier copy of it says to do.
+    pub async fn begin(
+        &self,
+        hotel: &HotelId,
+        delivery: &VendorDelivery,
+        raw: &[u8],
+        correlation_id: &str,
+    ) -> PortResult<Begin> {
+        let now = self.clock.now();
+        let record = DeliveryRecord {
+            provider: delivery.provider,
+            delivery_id: delivery.delivery_id.clone(),
+            property_id: delivery.property_id.clone(),
+            status: DeliveryStatus::Received,
+            received_at: now,
+            received_count: 1,
+            correlation_id: correlation_id.to_owned(),
+            events: delivery.events.clone(),
+            jobs: 0,
+            raw: String::from_utf8_lossy(raw).into_owned(),
+        };
+        let item = Item::new(
+            Self::key(hotel, delivery.provider, &delivery.delivery_id),
+            serde_json::to_value(&record).unwrap_or_default(),
+        )
+        .expiring_at((now + DELIVERY_RETENTION).timestamp());
+        // Two rounds: a rejected create whose existing copy was not returned is read back.
+        for _ in 0..2 {
+            let existing = match self
+                .store
+                .put(item.clone(), Condition::IfAbsentOrExpired)
+                .await?
+            {
+                PutOutcome::Applied => return Ok(Begin::New(item)),
+                PutOutcome::Rejected { existing: Some(e) } => *e,
+                PutOutcome::Rejected { existing: None } => match self.store.get(&item.key).await? {
+                    Some(e) => e,
+                    None => continue,
+                },
+            };
+            return self.repeat(existing, delivery.dedupe_policy()).await;
+        }
+        // Created and expired between our two reads: treat as new work (a refresh is harmless).
+        Ok(Begin::Resume(item))
+    }
+
+    async fn repeat(&self, existing: Item, policy: DedupePolicy) -> PortResult<Begin> {
+        let mut record: DeliveryRecord = existing.decode()?;
+        record.received_count = record.received_count.saturating_add(1);
+        match (record.status, policy) {
+            (DeliveryStatus::Received, _) => Ok(Begin::Resume(existing)),
+            (DeliveryStatus::Refreshed, DedupePolicy::WhilePending) => {
+                record.status = DeliveryStatus::Received;
+                let reopened = Item {
+                    data: serde_json::to_value(&record).unwrap_or_default(),
+                    ..existing
+                };
+                let put = self
+                    .store
+                    .put(
+                        reopened.clone(),
+                        Condition::IfDataEquals {
+                            field: "status".into(),
+                            value: DeliveryStatus::Refreshed.json(),
+                        },
+                    )
+                    .await?;
+                if put.applied() {
+                    Ok(Begin::Reopened(reopened))
+                } else {
+                    // A concurrent repeat reopened it first and enqueues the refresh.
+                    Ok(Begin::Duplicate(record))
+                }
+            }
+            _ => Ok(Begin::Duplicate(record)),
+        }
+    }
+
+    /// Records that the delivery's refresh jobs are on the queue. Losing this write only means
+    /// a repeat is enqueued again, so callers may ignore a failure.
+    pub async fn mark_enqueued(&self, item: Item, jobs: usize) -> PortResult<()> {
+        let mut record: DeliveryRecord = item.decode()?;
+        record.status = DeliveryStatus::Enqueued;
+        record.jobs = jobs;
+        let updated = Item {
+            data: serde_json::to_value(&record).unwrap_or_default(),
+            ..item
+        };
+        self.store
+            .put(
+                updated,
+                Condition::IfDataEquals {
+                    field: "status".into(),
+                    value: DeliveryStatus::Received.json(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Called by the worker before it fetches a delivery's entities. Only content-hash
+    /// deliveries need it (see [`DedupePolicy::WhilePending`]).
+    pub async fn refresh_started(
+        &self,
+        hotel: &HotelId,
+        provider: Provider,
+        delivery_id: &str,
+    ) -> PortResult<()> {
+        if DedupePolicy::for_provider(provider) != DedupePolicy::WhilePending {
+            return Ok(());
+        }
+        let Some(item) = self
+            .store
+            .get(&Self::key(hotel, provider, delivery_id))
+            .await?
+        else {
+            return Ok(());
+        };
+        let mut record: DeliveryRecord = item.decode()?;
+        if record.status != DeliveryStatus::Enqueued {
+            return Ok(());
+        }
+        record.status = DeliveryStatus::Refreshed;
+        let updated = Item {
+            data: serde_json::to_value(&record).unwrap_or_default(),
+            ..item
+        };
+        self.store
+            .put(
+                updated,
+                Condition::IfDataEquals {
+                    field: "status".into(),
+                    value: DeliveryStatus::Enqueued.json(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}

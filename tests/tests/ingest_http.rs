@@ -1,0 +1,453 @@
+//! Partner REST ingestion, end to end in process: API Gateway v2 events (from the committed
+//! fixture) into the webhook function, against the table, bus and secrets on moto.
+
+mod common;
+
+use common::{Harness, TestHotel};
+use pms_core::ports::{KeyCondition, Partition, Query};
+use serde_json::{json, Value};
+
+fn booking(ext: &str, status: &str, version: u64) -> Value {
+    json!({
+        "externalId": ext,
+        "status": status,
+        "checkIn": "2026-12-01",
+        "checkOut": "2026-12-03",
+        "guest": {"externalId": "G-1", "firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"},
+        "roomType": "KING",
+        "adults": 2,
+        "total": {"amount": "450.00", "currency": "EUR"},
+        "version": version
+    })
+}
+
+async fn stored_bookings(h: &Harness, hotel: &TestHotel) -> usize {
+    let q = Query::primary(
+        Partition::Hotel(hotel.id.clone()),
+        KeyCondition::BeginsWith("BOOKING#".into()),
+    );
+    h.services.store.query_all(&q).await.expect("query").len()
+}
+
+#[tokio::test]
+async fn every_status_code_with_its_body() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let other = h.hotel(None, false).await;
+    let path = format!("/v1/hotels/{}/bookings", hotel.id);
+    let body = booking("BK-1", "confirmed", 1).to_string();
+    let auth = format!("Bearer {}", hotel.token);
+    let other_auth = format!("Bearer {}", other.token);
+    let json_ct = ("content-type", "application/json");
+
+    // 401: no token, a wrong one, no provider key, a wrong one, another hotel's key.
+    let r = h.call("POST", &path, &[json_ct], Some(&body)).await;
+    r.assert_problem(401, "UNAUTHENTICATED");
+    assert!(r
+        .header("www-authenticate")
+        .is_some_and(|v| v.starts_with("Bearer")));
+    let forged = format!("Bearer pms_0123456789abcdef_{}", "A".repeat(43));
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &forged),
+                ("x-provider-key", &hotel.provider_key),
+            ],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(401, "UNAUTHENTICATED");
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[json_ct, ("authorization", &auth)],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(401, "INVALID_PROVIDER_KEY");
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &auth),
+                ("x-provider-key", "pk_wrong"),
+            ],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(401, "INVALID_PROVIDER_KEY");
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &auth),
+                ("x-provider-key", &other.provider_key),
+            ],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(401, "INVALID_PROVIDER_KEY");
+    // 403: a valid token of another hotel, and a token without the ingest scope.
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &other_auth),
+                ("x-provider-key", &hotel.provider_key),
+            ],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(403, "FORBIDDEN_HOTEL");
+    let (read_only, _) = h
+        .services
+        .tokens
+        .create(
+            vec![hotel.id.clone()],
+            vec![pms_core::registry::Scope::Read],
+            "ro",
+        )
+        .await
+        .unwrap();
+    let ro = format!(
+        "Bearer {}",
+        secrecy::ExposeSecret::expose_secret(&read_only)
+    );
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[
+                json_ct,
+                ("authorization", &ro),
+                ("x-provider-key", &hotel.provider_key),
+            ],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(403, "INSUFFICIENT_SCOPE");
+    assert_eq!(
+        stored_bookings(&h, &hotel).await,
+        0,
+        "nothing written without credentials"
+    );
+
+    let creds = [
+        ("authorization", auth.as_str()),
+        ("x-provider-key", hotel.provider_key.as_str()),
+    ];
+    // 415, 413, 400.
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[creds[0], creds[1], ("content-type", "text/plain")],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(415, "UNSUPPORTED_MEDIA_TYPE");
+    let big = json!({"externalId": "x", "notes": ["n".repeat(300 * 1024)]}).to_string();
+    let r = h
+        .call("POST", &path, &[creds[0], creds[1], json_ct], Some(&big))
+        .await;
+    r.assert_problem(413, "PAYLOAD_TOO_LARGE");
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[creds[0], creds[1], json_ct],
+            Some("{\"externalId\": "),
+        )
+        .await;
+    r.assert_problem(400, "MALFORMED_JSON");
+    let r = h
+        .call(
+            "POST",
+            &path,
+            &[
+                creds[0],
+                creds[1],
+                json_ct,
+                ("idempotency-key", "has space"),
+            ],
+            Some(&body),
+        )
+        .await;
+    r.assert_problem(400, "INVALID_IDEMPOTENCY_KEY");
+
+    // 422 naming the field.
+    let cases = [
+        ("checkOut", json!("2026-12-01"), "checkOut", "INVALID_DATES"),
+        ("status", json!("on_hold"), "status", "UNKNOWN_STATUS"),
+        (
+            "total",
+            json!({"amount": "-5.00", "currency": "EUR"}),
+            "total.amount",
+            "NEGATIVE_AMOUNT",
+        ),
+        (
+            "total",
+            json!({"amount": "5.00", "currency": "EUX"}),
+            "total.currency",
+            "UNKNOWN_CURRENCY",
+        ),
+        ("checkIn", json!(20261201), "checkIn", "INVALID_TYPE"),
+    ];
+    for (field, value, path_name, code) in cases {
+        let mut b = booking("BK-1", "confirmed", 1);
+        b[field] = value;
+        let r = h.push(&hotel, "bookings", &b, &[]).await;
+        r.assert_problem(422, "VALIDATION_FAILED");
+        assert_eq!(
+            r.field_errors(),
+            [(path_name.to_owned(), code.to_owned())],
+            "{field}"
+        );
+    }
+    let r = h
+        .push(
+            &hotel,
+            "bookings",
+            &json!({"items": [booking("a", "confirmed", 1), {"status": "confirmed"}]}),
+            &[],
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert!(r
+        .field_errors()
+        .contains(&("items[1].externalId".into(), "REQUIRED".into())));
+    assert_eq!(
+        stored_bookings(&h, &hotel).await,
+        0,
+        "an invalid batch writes nothing"
+    );
+
+    // 201 then 200.
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-1", "confirmed", 1), &[])
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+    assert_eq!(r.json["id"], "partner:acme:BK-1");
+    assert_eq!(r.json["applied"], true);
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-1", "confirmed", 1), &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        (r.json["applied"].clone(), r.json["reason"].clone()),
+        (json!(false), json!("unchanged"))
+    );
+
+    // 404, 405.
+    let r = h
+        .call("POST", &format!("/v1/hotels/{}/rooms", hotel.id), &[], None)
+        .await;
+    r.assert_problem(404, "NOT_FOUND");
+    let r = h.call("GET", &path, &[], None).await;
+    r.assert_problem(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(r.header("allow"), Some("POST"));
+    // The document itself.
+    let r = h.call("GET", "/openapi.json", &[], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn the_same_booking_twice_is_one_item_and_one_event() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let mut tap = h.observe_events().await;
+    let b = booking("BK-7", "confirmed", 10);
+    assert_eq!(h.push(&hotel, "bookings", &b, &[]).await.status, 201);
+    let r = h.push(&hotel, "bookings", &b, &[]).await;
+    assert_eq!(
+        (r.status, r.json["reason"].clone()),
+        (200, json!("unchanged"))
+    );
+    assert_eq!(stored_bookings(&h, &hotel).await, 1);
+    assert_eq!(
+        tap.count("pms.booking.synced", "partner:acme:BK-7").await,
+        1
+    );
+    assert_eq!(tap.events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_older_version_after_a_newer_one_is_not_applied() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let mut tap = h.observe_events().await;
+    assert_eq!(
+        h.push(&hotel, "bookings", &booking("BK-8", "checked_in", 5), &[])
+            .await
+            .status,
+        201
+    );
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-8", "cancelled", 4), &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["applied"], false);
+    assert_eq!(r.json["reason"], "older_version");
+    assert_eq!(r.json["storedVersion"], 5);
+    let stored = h
+        .services
+        .reservations
+        .get(&hotel.id, &"partner:acme:BK-8".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status.as_str(), "checked_in");
+    // updatedAt orders when no version is given.
+    let mut newer = booking("BK-9", "confirmed", 0);
+    newer.as_object_mut().unwrap().remove("version");
+    newer["updatedAt"] = json!("2026-11-20T10:00:00Z");
+    assert_eq!(h.push(&hotel, "bookings", &newer, &[]).await.status, 201);
+    let mut older = newer.clone();
+    older["updatedAt"] = json!("2026-11-20T09:00:00Z");
+    older["status"] = json!("cancelled");
+    let r = h.push(&hotel, "bookings", &older, &[]).await;
+    assert_eq!(r.json["reason"], "older_version");
+    assert_eq!(
+        tap.count("pms.booking.cancelled", "partner:acme:BK-8")
+            .await,
+        0
+    );
+    assert_eq!(
+        tap.count("pms.booking.cancelled", "partner:acme:BK-9")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn confirmed_checked_in_checked_in_again_is_one_checked_in_event() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let mut tap = h.observe_events().await;
+    assert_eq!(
+        h.push(&hotel, "bookings", &booking("BK-3", "confirmed", 1), &[])
+            .await
+            .status,
+        201
+    );
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-3", "checked_in", 2), &[])
+        .await;
+    assert_eq!(r.json["outcome"], "updated");
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-3", "checked_in", 3), &[])
+        .await;
+    assert_eq!(r.json["applied"], false);
+    let mut changed = booking("BK-3", "checked_in", 4);
+    changed["roomNumber"] = json!("204");
+    assert_eq!(
+        h.push(&hotel, "bookings", &changed, &[]).await.json["outcome"],
+        "updated"
+    );
+    assert_eq!(
+        tap.count("pms.booking.checked_in", "partner:acme:BK-3")
+            .await,
+        1
+    );
+    assert_eq!(
+        tap.count("pms.booking.synced", "partner:acme:BK-3").await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let key = [("idempotency-key", "order-4711")];
+    let first = h
+        .push(&hotel, "bookings", &booking("BK-4", "confirmed", 1), &key)
+        .await;
+    assert_eq!(first.status, 201);
+    assert!(first.header("idempotent-replayed").is_none());
+    let again = h
+        .push(&hotel, "bookings", &booking("BK-4", "confirmed", 1), &key)
+        .await;
+    assert_eq!(again.status, 201, "the first answer, not 'unchanged'");
+    assert_eq!(again.json, first.json);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let other = h
+        .push(&hotel, "bookings", &booking("BK-4", "cancelled", 2), &key)
+        .await;
+    other.assert_problem(422, "IDEMPOTENCY_KEY_REUSED");
+    let stored = h
+        .services
+        .reservations
+        .get(&hotel.id, &"partner:acme:BK-4".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.status.as_str(),
+        "confirmed",
+        "the refused request wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn guests_and_availability_in_batches_with_unknown_fields() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let mut tap = h.observe_events().await;
+    let guests = json!({"items": [
+        {"externalId": "G-1", "firstName": "Ada", "email": "ada@example.com", "vip": true,
+         "preferences": [{"category": "ROOM", "key": "HIGH_FLOOR"}], "shoeSize": 38},
+        {"externalId": "G-2", "lastName": "Hopper", "version": 3}
+    ]});
+    let r = h.push(&hotel, "guests", &guests, &[]).await;
+    assert_eq!(r.status, 200, "{:#}", r.json);
+    assert_eq!(r.json["applied"], 2);
+    assert_eq!(r.json["results"][0]["id"], "partner:acme:G-1");
+    let avail = json!({"items": [
+        {"date": "2026-12-01", "roomType": "KING", "available": 3, "total": 10, "rate": {"amount": 129, "currency": "EUR"}, "version": 1},
+        {"date": "2026-12-01", "roomType": "KING", "available": 2, "total": 10, "version": 2}
+    ]});
+    let r = h.push(&hotel, "availability", &avail, &[]).await;
+    assert_eq!(r.status, 200, "{:#}", r.json);
+    assert_eq!(r.json["results"][0]["reason"], "duplicate_in_batch");
+    assert_eq!(r.json["results"][1]["outcome"], "created");
+    let r = h
+        .push(
+            &hotel,
+            "availability",
+            &json!({"date": "2026-12-02", "roomType": "KING", "available": 11, "total": 10}),
+            &[],
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(
+        r.field_errors(),
+        [("available".to_owned(), "INVALID_FIELD".to_owned())]
+    );
+    let events = tap.events().await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(t, _)| t == "pms.guest.synced")
+            .count(),
+        2
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(t, _)| t == "pms.availability.synced")
+            .count(),
+        1
+    );
+}
