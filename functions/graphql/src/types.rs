@@ -49,6 +49,8 @@ pub enum Provider {
     Mews,
     Cloudbeds,
     Mock,
+    /// Records a partner pushed through ingestion.
+    Partner,
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
