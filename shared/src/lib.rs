@@ -6,6 +6,7 @@
 //! vendor adapters. Lambda functions wire these from the environment and stay thin.
 
 pub mod aws;
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod ingest;
@@ -14,10 +15,12 @@ pub mod memory;
 pub mod obs;
 pub mod pms;
 pub mod ports;
+pub mod reads;
 pub mod records;
 pub mod refresh;
 pub mod registry;
 pub mod runtime;
+pub mod sync_runs;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod webhooks;
