@@ -68,7 +68,8 @@ impl DynamoStore {
     }
 }
 
-fn to_attrs(item: &Item) -> HashMap<String, AttributeValue> {
+/// The DynamoDB attributes an item is stored as (benchmarks write the same items raw).
+pub fn to_attrs(item: &Item) -> HashMap<String, AttributeValue> {
     let mut m = DynamoStore::key_attrs(&item.key);
     m.insert("ver".into(), AttributeValue::N(item.version.to_string()));
     if let Some(h) = &item.hash {

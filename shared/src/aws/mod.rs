@@ -9,7 +9,7 @@ mod eventbridge;
 mod secrets;
 mod sqs;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::{to_attrs as item_attributes, DynamoStore};
 pub use eventbridge::EventBridgeBus;
 pub use secrets::SecretsManagerStore;
 pub use sqs::SqsQueue;

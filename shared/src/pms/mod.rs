@@ -2,6 +2,8 @@
 
 mod adapter;
 pub mod cloudbeds;
+#[cfg(any(test, feature = "testing"))]
+pub mod decode;
 mod error;
 mod factory;
 pub mod http;

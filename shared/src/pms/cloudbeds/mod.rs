@@ -10,6 +10,8 @@
 //! charge cannot be looked up by our reference; `postCustomItem.referenceID` makes re-posting
 //! the same charge safe instead (a duplicate creates nothing).
 
+#[cfg(any(test, feature = "testing"))]
+pub mod decode;
 pub mod mapping;
 pub mod transport;
 pub mod wire;

@@ -262,7 +262,11 @@ impl Transport {
     }
 
     /// Reads the body as the Cloudbeds envelope; `success:false` becomes a typed error.
-    fn envelope(endpoint: &str, body: &[u8], request_id: Option<String>) -> PmsResult<Envelope> {
+    pub(super) fn envelope(
+        endpoint: &str,
+        body: &[u8],
+        request_id: Option<String>,
+    ) -> PmsResult<Envelope> {
         let value: Value = serde_json::from_slice(body).map_err(|e| PmsError::Protocol {
             message: format!(
                 "Cloudbeds {endpoint} answered something that is not JSON ({:?})",

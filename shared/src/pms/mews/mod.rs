@@ -18,6 +18,8 @@
 //! - Charges: `orders/add` has no idempotency key; our reference goes in the item's
 //!   `ExternalIdentifier` (and the order's `Notes`) so [`PmsAdapter::find_charge`] finds it.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod decode;
 mod mapping;
 mod transport;
 mod wire;

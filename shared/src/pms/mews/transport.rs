@@ -78,7 +78,7 @@ pub fn token_fingerprint(access_token: &SecretString) -> String {
 }
 
 /// Extracts `Message` from a Mews error body (never request data).
-fn error_message(_status: u16, body: &[u8]) -> Option<String> {
+pub(super) fn error_message(_status: u16, body: &[u8]) -> Option<String> {
     serde_json::from_slice::<wire::ErrorBody>(body)
         .ok()
         .and_then(|b| b.message)
@@ -294,15 +294,11 @@ impl MewsTransport {
                 break;
             }
             let page: wire::Page = resp.json()?;
-            let items = match page.rest.get(items_key) {
-                Some(Value::Array(a)) => a.clone(),
-                Some(Value::Null) | None => Vec::new(),
-                Some(_) => {
-                    return Err(PmsError::Protocol {
-                        message: format!("{operation}: {items_key} is not an array"),
-                        request_id: resp.request_id,
-                    })
-                }
+            let Some(items) = page.items(items_key) else {
+                return Err(PmsError::Protocol {
+                    message: format!("{operation}: {items_key} is not an array"),
+                    request_id: resp.request_id,
+                });
             };
             let n = items.len();
             out.extend(items);

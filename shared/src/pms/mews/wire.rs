@@ -50,6 +50,17 @@ pub struct Page {
     pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Page {
+    /// The items under `key` (absent or `null`: none); `None` when they are not an array.
+    pub fn items(&self, key: &str) -> Option<Vec<serde_json::Value>> {
+        match self.rest.get(key) {
+            Some(serde_json::Value::Array(a)) => Some(a.clone()),
+            Some(serde_json::Value::Null) | None => Some(Vec::new()),
+            Some(_) => None,
+        }
+    }
+}
+
 /// `Reservation (ver 2023-06-06)`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

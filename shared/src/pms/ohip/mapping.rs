@@ -5,8 +5,8 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 use super::wire::{
-    id_of_type, CurrencyAmount, Flex, HotelReservation, HousekeepingRoom, PersonName, Profile,
-    ProfileInfo, ReservationInfo,
+    id_of_type, CurrencyAmount, Flex, FolioResponse, HotelReservation, HousekeepingRoom,
+    PersonName, Profile, ProfileInfo, ReservationInfo,
 };
 use crate::domain::{
     BusinessDate, ConfirmationNumber, Currency, ExternalId, Guest, GuestSummary, Housekeeping,
@@ -189,6 +189,43 @@ pub fn money(amount: &CurrencyAmount, ctx: &MapCtx) -> PmsResult<Option<Money>> 
         _ => ctx.currency,
     };
     decimal(value, currency).map(Some)
+}
+
+/// The balance a folio answer states: the reservation's own balance when it carries one, else
+/// the sum of its folio windows' balances. `None` when it states none.
+pub fn folio_balance(folio: FolioResponse, ctx: &MapCtx) -> PmsResult<Option<Money>> {
+    let info = folio.reservation_folio_information.unwrap_or_default();
+    let reservation = info.reservation_info.unwrap_or_default();
+    let direct = reservation
+        .room_stay
+        .and_then(|s| s.balance)
+        .or_else(|| reservation.revenues_and_balances.and_then(|r| r.balance));
+    if let Some(amount) = direct {
+        if let Some(m) = money(&amount, ctx)? {
+            return Ok(Some(m));
+        }
+    }
+    let mut total: Option<Money> = None;
+    for w in &info.folio_windows {
+        if let Some(m) = w
+            .balance
+            .as_ref()
+            .map(|b| money(b, ctx))
+            .transpose()?
+            .flatten()
+        {
+            total = Some(match total {
+                None => m,
+                Some(t) => t.checked_add(m).ok_or_else(|| {
+                    protocol(
+                        "folio window balances do not add up (currencies differ or out of range)"
+                            .to_owned(),
+                    )
+                })?,
+            });
+        }
+    }
+    Ok(total)
 }
 
 /// A decimal amount in a currency, exactly (no floats; more decimals than the currency has is

@@ -12,6 +12,8 @@
 //! events, a dequeue-once feed. Search results carry no comments: list reads leave `notes`
 //! empty and reads by id fill them.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod decode;
 pub mod mapping;
 pub mod transport;
 pub mod wire;
@@ -1158,35 +1160,7 @@ impl PmsAdapter for OhipAdapter {
         let Some(folio) = folio else {
             return Ok(Money::zero(self.ctx.currency));
         };
-        let info = folio.reservation_folio_information.unwrap_or_default();
-        let reservation = info.reservation_info.unwrap_or_default();
-        let direct = reservation
-            .room_stay
-            .and_then(|s| s.balance)
-            .or_else(|| reservation.revenues_and_balances.and_then(|r| r.balance));
-        if let Some(amount) = direct {
-            if let Some(m) = mapping::money(&amount, &self.ctx)? {
-                return Ok(m);
-            }
-        }
-        let mut total: Option<Money> = None;
-        for w in &info.folio_windows {
-            if let Some(m) = w
-                .balance
-                .as_ref()
-                .map(|b| mapping::money(b, &self.ctx))
-                .transpose()?
-                .flatten()
-            {
-                total = Some(match total {
-                    None => m,
-                    Some(t) => t.checked_add(m).ok_or_else(|| {
-                        PmsError::protocol("folio windows in different currencies")
-                    })?,
-                });
-            }
-        }
-        total.ok_or_else(|| {
+        mapping::folio_balance(folio, &self.ctx)?.ok_or_else(|| {
             PmsError::protocol(format!(
                 "the folio of reservation {confirmation} holds no balance"
             ))
