@@ -1,0 +1,9 @@
+#![no_main]
+//! Every Cloudbeds response decoder (wire types, mapping) on arbitrary bodies.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|body: &[u8]| pms_fuzz::check_decoders(
+    pms_core::pms::cloudbeds::decode::DECODERS,
+    body
+));

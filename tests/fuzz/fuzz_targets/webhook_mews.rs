@@ -1,0 +1,6 @@
+#![no_main]
+//! The Mews webhook parser on arbitrary bodies.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|body: &[u8]| pms_fuzz::check_webhook(pms_core::webhooks::mews::parse, body));
