@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
+use crate::aws::ResourceNames;
+#[cfg(feature = "aws")]
 use crate::aws::{
-    sdk_config, DynamoStore, EventBridgeBus, MissingEnv, ResourceNames, SecretsManagerStore,
-    SqsQueue,
+    sdk_config, DynamoStore, EventBridgeBus, MissingEnv, SecretsManagerStore, SqsQueue,
 };
 use crate::pms::AdapterFactory;
-use crate::ports::{CachedSecrets, Clock, EventBus, ItemStore, Queue, SecretStore, SystemClock};
+#[cfg(feature = "aws")]
+use crate::ports::SystemClock;
+use crate::ports::{CachedSecrets, Clock, EventBus, ItemStore, Queue, SecretStore};
 use crate::records::{Merger, ReservationQueries};
 use crate::registry::{HotelRegistry, TokenService};
 
@@ -32,12 +35,14 @@ pub struct Services {
 
 impl Services {
     /// Builds every AWS adapter from the environment contract.
+    #[cfg(feature = "aws")]
     pub async fn from_env() -> Result<Self, MissingEnv> {
         let names = ResourceNames::from_env()?;
         let config = sdk_config().await;
         Ok(Self::from_aws(names, &config, Arc::new(SystemClock)))
     }
 
+    #[cfg(feature = "aws")]
     pub fn from_aws(
         names: ResourceNames,
         config: &aws_config::SdkConfig,
