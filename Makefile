@@ -8,7 +8,7 @@ CARGO_FLAGS ?=
 PY    ?= python3
 STAMP := $(VENV)/.tools-installed
 
-.PHONY: help dev test lint tools schemathesis graphiql-check
+.PHONY: help dev test lint tools schemathesis graphiql-check fuzz release bench
 
 help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
@@ -17,6 +17,9 @@ help:
 	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
 	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda, schemathesis)"
 	@echo "make schemathesis - fuzz the webhook function from its OpenAPI document (under cargo lambda watch)"
+	@echo "make fuzz   - every cargo-fuzz target for FUZZ_SECONDS (25) each (needs cargo-fuzz)"
+	@echo "make release - every function in one cargo lambda release build (target/lambda/<fn>/, the template's CodeUri)"
+	@echo "make bench  - release build + benchmarks; figures printed and written to docs/BENCHMARKS.md"
 
 tools: $(STAMP)
 
@@ -47,3 +50,16 @@ schemathesis: tools
 # GraphiQL in headless Chromium against the graphql function (needs: apt-get install -y chromium).
 graphiql-check: tools
 	scripts/graphiql-check.sh
+
+# Parsers and vendor decoders under libFuzzer (tests/fuzz), a bounded time per target; a crash
+# fails the run and leaves its input in target/fuzz/artifacts/. See docs/FUZZING.md.
+fuzz:
+	scripts/fuzz.sh
+
+# What `sam deploy` uploads: one release build of every function of template.yaml.
+release: tools
+	scripts/release.sh
+
+# Figures, never assertions on time; not part of `make test`. See docs/BENCHMARKS.md.
+bench: tools
+	scripts/bench.sh

@@ -1,0 +1,286 @@
+//! The template as deployed: every function's code is what `make release` built, and every IAM
+//! permission is least privilege (no wildcard actions, no `Resource: '*'` on data services,
+//! every resource this stack's own). No AWS needed: this reads `template.yaml`.
+
+use pms_infra::local::{Resource, Template};
+use pms_tests::{repo_root, repo_template};
+use serde_json::{json, Value};
+
+/// Services that hold data; a wildcard on any of them is a finding.
+const DATA_SERVICES: &[&str] = &[
+    "dynamodb",
+    "sqs",
+    "secretsmanager",
+    "events",
+    "s3",
+    "sns",
+    "kms",
+    "ssm",
+];
+
+/// SAM policy templates that are scoped to one resource of the stack by their parameter.
+const SCOPED_POLICY_TEMPLATES: &[&str] = &[
+    "SQSSendMessagePolicy",
+    "SQSPollerPolicy",
+    "EventBridgePutEventsPolicy",
+    "DynamoDBReadPolicy",
+    "DynamoDBWritePolicy",
+    "DynamoDBCrudPolicy",
+];
+
+fn functions(t: &Template) -> Vec<&Resource> {
+    t.resources_of("AWS::Serverless::Function").collect()
+}
+
+fn as_list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// Whether an expression names something of this stack: a `Ref`/`GetAtt` of one of its
+/// resources, or a `Sub` that does (`${Table.Arn}`, `${AWS::StackName}`) before any `*`.
+fn stack_scoped(t: &Template, v: &Value) -> bool {
+    let own = |name: &str| {
+        t.resources
+            .contains_key(name.split('.').next().unwrap_or(name))
+    };
+    if let Some(r) = v.get("Ref").and_then(Value::as_str) {
+        return own(r);
+    }
+    if let Some(g) = v.get("Fn::GetAtt") {
+        let target = match g {
+            Value::Array(a) => a.first().and_then(Value::as_str),
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        };
+        return target.is_some_and(own);
+    }
+    if let Some(sub) = v.get("Fn::Sub") {
+        let text = match sub {
+            Value::Array(a) => a.first().and_then(Value::as_str).unwrap_or(""),
+            Value::String(s) => s,
+            _ => "",
+        };
+        let before_wildcard = text.split('*').next().unwrap_or("");
+        let scoped_by = |var: &str| {
+            before_wildcard
+                .match_indices("${")
+                .any(|(i, _)| before_wildcard[i + 2..].starts_with(var))
+        };
+        return scoped_by("AWS::StackName")
+            || t.resources
+                .keys()
+                .any(|r| scoped_by(&format!("{r}.")) || scoped_by(&format!("{r}}}")));
+    }
+    false
+}
+
+/// Every IAM finding of a function's `Policies`, as `Function: what`.
+fn findings(t: &Template, f: &Resource) -> Vec<String> {
+    let id = &f.logical_id;
+    let mut out = Vec::new();
+    let Some(policies) = f.prop("Policies") else {
+        return out;
+    };
+    for p in as_list(policies) {
+        match p {
+            Value::String(name) => out.push(format!("{id}: managed policy {name}")),
+            Value::Object(o) => {
+                for (kind, params) in o {
+                    if kind == "Statement" {
+                        for s in as_list(params) {
+                            statement_findings(t, id, s, &mut out);
+                        }
+                    } else if SCOPED_POLICY_TEMPLATES.contains(&kind.as_str()) {
+                        let scoped = params.as_object().is_some_and(|ps| {
+                            !ps.is_empty() && ps.values().all(|v| stack_scoped(t, v))
+                        });
+                        if !scoped {
+                            out.push(format!("{id}: {kind} not scoped to this stack: {params}"));
+                        }
+                    } else {
+                        out.push(format!("{id}: unreviewed policy template {kind}"));
+                    }
+                }
+            }
+            other => out.push(format!("{id}: unreadable policy {other}")),
+        }
+    }
+    out
+}
+
+fn statement_findings(t: &Template, id: &str, s: &Value, out: &mut Vec<String>) {
+    for forbidden in ["NotAction", "NotResource", "Principal"] {
+        if s.get(forbidden).is_some() {
+            out.push(format!("{id}: statement uses {forbidden}"));
+        }
+    }
+    if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
+        return;
+    }
+    let actions: Vec<&str> = s
+        .get("Action")
+        .map(as_list)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut data = false;
+    for a in &actions {
+        let (service, action) = a.split_once(':').unwrap_or(("*", a));
+        let is_data = service == "*" || DATA_SERVICES.contains(&service);
+        data |= is_data;
+        if is_data && (action.contains('*') || service == "*") {
+            out.push(format!("{id}: wildcard action {a}"));
+        }
+    }
+    for r in s.get("Resource").map(as_list).unwrap_or_default() {
+        match r {
+            Value::String(text) if text == "*" => {
+                if data {
+                    out.push(format!("{id}: Resource '*' for {actions:?}"));
+                }
+            }
+            other if data && !stack_scoped(t, other) => {
+                out.push(format!("{id}: resource not of this stack: {other}"));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_function_is_deployed_from_the_release_build() {
+    let t = repo_template();
+    let fns = functions(&t);
+    assert!(fns.len() >= 4, "functions: {}", fns.len());
+    for f in fns {
+        let id = &f.logical_id;
+        let binary = f.metadata["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary"));
+        assert_eq!(
+            f.prop("CodeUri"),
+            Some(&json!(format!("target/lambda/{binary}/"))),
+            "{id}: CodeUri must be the release build's directory (make release)"
+        );
+        // A BuildMethod would make `sam build` rebuild each function on its own, from a
+        // CodeUri that is not a crate.
+        assert!(f.metadata.get("BuildMethod").is_none(), "{id}: BuildMethod");
+    }
+}
+
+#[test]
+fn iam_is_least_privilege() {
+    let t = repo_template();
+    let all: Vec<String> = functions(&t).iter().flat_map(|f| findings(&t, f)).collect();
+    assert!(all.is_empty(), "IAM findings:\n{}", all.join("\n"));
+}
+
+#[test]
+fn the_check_catches_broad_permissions() {
+    let bad = [
+        json!({"Statement": [{"Effect": "Allow", "Action": "dynamodb:*",
+            "Resource": {"Fn::GetAtt": ["Table", "Arn"]}}]}),
+        json!({"Statement": [{"Effect": "Allow", "Action": ["sqs:SendMessage"],
+            "Resource": "*"}]}),
+        json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+        json!({"Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            "Resource": {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:*:*:secret:*"}}]}),
+        json!({"Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem",
+            "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/other"}]}),
+        json!({"DynamoDBCrudPolicy": {"TableName": "someone-elses-table"}}),
+        json!("AmazonDynamoDBFullAccess"),
+        json!({"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": "*"}}),
+    ];
+    for policy in bad {
+        let mut t = repo_template();
+        let f = t
+            .resources
+            .get_mut("WriterFunction")
+            .expect("WriterFunction");
+        f.properties["Policies"]
+            .as_array_mut()
+            .expect("a policy list")
+            .push(policy.clone());
+        let f = &t.resources["WriterFunction"];
+        assert!(!findings(&t, f).is_empty(), "not caught: {policy}");
+    }
+    // Scoped wildcards inside this stack's own names are fine.
+    let mut t = repo_template();
+    let f = t
+        .resources
+        .get_mut("WriterFunction")
+        .expect("WriterFunction");
+    f.properties["Policies"] = json!([{"Statement": [{"Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:pms/${AWS::StackName}/hotels/*"}}]}]);
+    assert_eq!(
+        findings(&t, &t.resources["WriterFunction"]),
+        Vec::<String>::new()
+    );
+}
+
+/// The DynamoDB operations the store adapter issues, in IAM's spelling.
+fn store_operations() -> Vec<String> {
+    const OPERATIONS: &[(&str, &str)] = &[
+        ("get_item", "GetItem"),
+        ("put_item", "PutItem"),
+        ("update_item", "UpdateItem"),
+        ("delete_item", "DeleteItem"),
+        ("query", "Query"),
+        ("scan", "Scan"),
+        ("batch_get_item", "BatchGetItem"),
+        ("batch_write_item", "BatchWriteItem"),
+        ("transact_write_items", "TransactWriteItems"),
+        ("transact_get_items", "TransactGetItems"),
+        ("execute_statement", "PartiQL"),
+        ("batch_execute_statement", "PartiQL"),
+        ("execute_transaction", "PartiQL"),
+    ];
+    let source = std::fs::read_to_string(repo_root().join("shared/src/aws/dynamo.rs"))
+        .expect("the store adapter");
+    OPERATIONS
+        .iter()
+        .filter(|(call, _)| source.contains(&format!(".{call}()")))
+        .map(|(_, action)| format!("dynamodb:{action}"))
+        .collect()
+}
+
+/// IAM is not enforced by the emulator the tests run on, so a store operation the policies do
+/// not grant would only fail in AWS. Every function's `Store` statement (the store port's
+/// grant) must cover what the adapter issues; transactions would add their items' actions.
+#[test]
+fn the_store_grant_covers_every_store_operation() {
+    let ops = store_operations();
+    assert!(ops.len() >= 5, "store operations found: {ops:?}");
+    let t = repo_template();
+    let mut grants = 0;
+    for f in functions(&t) {
+        for p in f.prop("Policies").map(as_list).unwrap_or_default() {
+            for s in p.get("Statement").map(as_list).unwrap_or_default() {
+                if s.get("Sid").and_then(Value::as_str) != Some("Store") {
+                    continue;
+                }
+                grants += 1;
+                let granted: Vec<&str> = s
+                    .get("Action")
+                    .map(as_list)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                for op in &ops {
+                    assert!(
+                        granted.contains(&op.as_str()),
+                        "{}: the store issues {op}, which its Store statement does not grant",
+                        f.logical_id
+                    );
+                }
+            }
+        }
+    }
+    assert!(grants >= 4, "Store statements: {grants}");
+}
