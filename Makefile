@@ -8,12 +8,13 @@ CARGO_FLAGS ?=
 PY    ?= python3
 STAMP := $(VENV)/.tools-installed
 
-.PHONY: help dev test lint tools schemathesis graphiql-check
+.PHONY: help dev test lint tools schemathesis graphiql-check chaos
 
 help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
 	@echo "make test   - cfn-lint + every Rust test against a private moto server"
 	@echo "make lint   - rustfmt check + clippy (-D warnings)"
+	@echo "make chaos  - 1000 seeded chaos rounds (CHAOS_SEED, CHAOS_ROUNDS, CHAOS_BACKEND); fails on any broken invariant"
 	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
 	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda, schemathesis)"
 	@echo "make schemathesis - fuzz the webhook function from its OpenAPI document (under cargo lambda watch)"
@@ -38,6 +39,13 @@ lint:
 # running) and stops it on exit, whatever the outcome.
 test: tools
 	scripts/with-moto.sh scripts/run-tests.sh
+
+# The chaos suite (tests/src/chaos): 1000 randomized, seeded rounds against the simulators and
+# moto (every 10th round per vendor; the rest on the in-memory store and queue). Prints its seed
+# (rerun with CHAOS_SEED=...) and exits non-zero when any invariant is broken.
+chaos: tools
+	cargo build $(CARGO_FLAGS) -q -p pms-tests --bin chaos
+	scripts/with-moto.sh target/debug/chaos
 
 # The webhook function under cargo lambda watch over a private moto, fuzzed from its OpenAPI
 # document: no 5xx, no undocumented status, header or content type, no schema violation.

@@ -2,7 +2,9 @@
 //! through [`Merger`], so there is one answer to "is this newer?" and one place events come from:
 //!
 //! - a record older than the stored one (lower version) is never written (`Stale`);
-//! - a record whose mapped fields hash the same as the stored one is not written (`Unchanged`);
+//! - a record whose mapped fields hash the same as the stored one is not written (`Unchanged`),
+//!   except that a newer source version is recorded (without events): otherwise a slower read
+//!   of an older state that differs could still be written over it later (a lost update);
 //! - otherwise it is written with a conditional put (`IfNewer`), which also loses any race
 //!   against a concurrent newer write;
 //! - each applied change carries its domain events in the same put (an outbox inside the
@@ -36,6 +38,9 @@ pub trait Mergeable: Serialize + DeserializeOwned + Clone + Send + Sync {
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item;
     /// Event types a change from `previous` to `self` produces.
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType>;
+    /// Whether the version is the source's own stamp of the record (not the time we read it).
+    /// Only then does an unchanged record at a newer version move the stored version forward.
+    fn source_versioned(&self) -> bool;
 }
 
 impl Mergeable for Reservation {
@@ -53,6 +58,9 @@ impl Mergeable for Reservation {
     }
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
         booking_item(hotel, self, now, pending)
+    }
+    fn source_versioned(&self) -> bool {
+        self.source_updated_at.is_some()
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
         let mut out = vec![EventType::BookingSynced];
@@ -81,6 +89,9 @@ impl Mergeable for Guest {
     }
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
         guest_item(hotel, self, now, pending)
+    }
+    fn source_versioned(&self) -> bool {
+        self.source_updated_at.is_some()
     }
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
         vec![EventType::GuestSynced]
@@ -119,6 +130,9 @@ impl Mergeable for ProvidedRoom {
         // repeat of an unchanged room would count as a change.
         item.hash = Some(content_hash(self));
         item
+    }
+    fn source_versioned(&self) -> bool {
+        self.room.source_updated_at.is_some()
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
         match previous {
@@ -163,6 +177,9 @@ impl Mergeable for ProvidedAvailability {
         // See `ProvidedRoom::to_item`.
         item.hash = Some(content_hash(self));
         item
+    }
+    fn source_versioned(&self) -> bool {
+        self.availability.source_updated_at.is_some()
     }
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
         vec![EventType::AvailabilitySynced]
@@ -271,6 +288,7 @@ impl Merger {
         let mut report = MergeReport::default();
         let mut writes: Vec<(usize, Item, Vec<DomainEvent>)> = Vec::new();
         let mut republish: Vec<(Item, Vec<DomainEvent>)> = Vec::new();
+        let mut bumps: Vec<Item> = Vec::new();
         for key in &order {
             let record = &latest[key];
             let existing = stored.get(key);
@@ -284,8 +302,22 @@ impl Merger {
                     } else {
                         NotApplied::OlderVersion
                     };
-                    if let Some(prev) = previous.as_ref().filter(|p| !p.pending_events.is_empty()) {
-                        republish.push((e.clone(), prev.pending_events.clone()));
+                    let pending = previous
+                        .as_ref()
+                        .map(|p| p.pending_events.clone())
+                        .unwrap_or_default();
+                    if same
+                        && version > e.version
+                        && record.source_versioned()
+                        && pending.is_empty()
+                    {
+                        // Nothing a partner sees changed, but the source has moved on: store the
+                        // version (no events), or a slower read of an older state that does
+                        // differ could later be written over this one.
+                        bumps.push(record.to_item(hotel, now, Vec::new()));
+                    }
+                    if !pending.is_empty() {
+                        republish.push((e.clone(), pending));
                     }
                     report.outcomes.push((
                         record.entity_id(),
@@ -325,6 +357,12 @@ impl Merger {
 
         let items: Vec<Item> = writes.iter().map(|(_, i, _)| i.clone()).collect();
         let results = self.store.put_all(items, Condition::IfNewer).await?;
+        // A rejected bump lost to a newer write, which is what it was for.
+        for r in self.store.put_all(bumps, Condition::IfNewer).await? {
+            if r?.applied() {
+                report.writes += 1;
+            }
+        }
         let mut to_publish: Vec<(Item, Vec<DomainEvent>)> = republish;
         for ((idx, item, events), result) in writes.into_iter().zip(results) {
             match result? {
@@ -465,6 +503,58 @@ mod tests {
         // Outboxes are cleared after publishing.
         let item = store.raw_items().pop().unwrap();
         assert!(item.data.get("pendingEvents").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_record_at_a_newer_source_version_keeps_an_older_read_out() {
+        // Found by the chaos suite: the PMS changes a stay (v2) and back (v3); the refresh that
+        // read v3 finds it unchanged and used to write nothing, so the slower refresh that read
+        // v2 was then written over it, and the store kept a state the PMS had left.
+        use chrono::TimeZone;
+        let (m, store, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let stamped = |ms: i64, status| {
+            let mut r = reservation(ms as u64, status);
+            r.source_updated_at = Utc.timestamp_millis_opt(ms).single();
+            r
+        };
+        let r = m
+            .merge(&h, vec![stamped(1_000, ReservationStatus::Confirmed)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.created(), 1);
+        let r = m
+            .merge(&h, vec![stamped(3_000, ReservationStatus::Confirmed)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.unchanged(), 1);
+        assert_eq!(r.writes, 1, "the newer version is recorded");
+        let r = m
+            .merge(&h, vec![stamped(2_000, ReservationStatus::CheckedIn)], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcomes[0].1,
+            MergeOutcome::NotApplied {
+                reason: NotApplied::OlderVersion,
+                stored_version: 3_000
+            }
+        );
+        let item = store.raw_items().pop().unwrap();
+        let stored: StoredRecord<Reservation> = item.decode().unwrap();
+        assert_eq!(stored.record.status, ReservationStatus::Confirmed);
+        assert_eq!(item.version, 3_000);
+        assert_eq!(bus.events().len(), 1, "a version bump announces nothing");
+        // Records versioned by the time they were read are not rewritten when unchanged.
+        let r = m
+            .merge(
+                &h,
+                vec![reservation(4_000, ReservationStatus::Confirmed)],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.unchanged(), r.writes), (1, 0));
     }
 
     #[tokio::test]
