@@ -40,9 +40,9 @@ lint:
 test: tools
 	scripts/with-moto.sh scripts/run-tests.sh
 
-# The chaos suite (tests/src/chaos): 1000 randomized, seeded rounds against the simulators and
-# moto (every 10th round per vendor; the rest on the in-memory store and queue). Prints its seed
-# (rerun with CHAOS_SEED=...) and exits non-zero when any invariant is broken.
+# The chaos suite (tests/src/chaos): 1000 randomized, seeded rounds against the vendor simulators
+# and the AWS adapters on a private moto. Prints its seed (rerun with CHAOS_SEED=...) and exits
+# non-zero when any invariant is broken. CHAOS_ROUNDS, CHAOS_BACKEND=memory|mixed: see the docs.
 chaos: tools
 	cargo build $(CARGO_FLAGS) -q -p pms-tests --bin chaos
 	scripts/with-moto.sh target/debug/chaos

@@ -192,15 +192,13 @@ pub async fn writer_pass(
                 failed = run() => {
                     // Not reached (the call failed before that step): tried again on the
                     // message's next delivery.
-                    d.tripwire.disarm();
+                    d.tripwire.disarm(&key);
                     failed.into_iter().collect()
                 }
-                fired = fired => {
+                Ok(point) = fired => {
                     // The writer process died: its whole batch stays in flight until the
                     // visibility timeout, and the key's lease until it lapses.
-                    if let Ok(point) = fired {
-                        *lock(tally).crashes.entry(point).or_default() += 1;
-                    }
+                    *lock(tally).crashes.entry(point).or_default() += 1;
                     if let Some(chaos) = chaos {
                         chaos.crashes.remove(&key);
                     }

@@ -198,10 +198,11 @@ enum Op<'a> {
     SendBatch(&'a [OutgoingMessage]),
 }
 
-/// At most one armed crash per lane (a lane runs one writer "process" at a time).
+/// The crashes armed in one deployment: the writer's, the submitting partner's and the webhook
+/// function's run concurrently, each arming its own (by target).
 #[derive(Default)]
 pub struct Tripwire {
-    rule: Mutex<Option<Rule>>,
+    rules: Mutex<Vec<Rule>>,
 }
 
 impl Tripwire {
@@ -209,14 +210,16 @@ impl Tripwire {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Rule>> {
-        self.rule.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Rule>> {
+        self.rules.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Arms a crash at `point` for `target`; the receiver fires when it happens.
     pub fn arm(&self, point: CrashPoint, target: &str) -> oneshot::Receiver<CrashPoint> {
         let (tx, rx) = oneshot::channel();
-        *self.lock() = Some(Rule {
+        let mut rules = self.lock();
+        rules.retain(|r| r.target != target);
+        rules.push(Rule {
             point,
             target: target.to_owned(),
             fire: tx,
@@ -224,17 +227,22 @@ impl Tripwire {
         rx
     }
 
-    /// Disarms; true when the crash had not happened.
-    pub fn disarm(&self) -> bool {
-        self.lock().take().is_some()
+    /// Disarms the crash armed for `target`; true when it had not happened.
+    pub fn disarm(&self, target: &str) -> bool {
+        let mut rules = self.lock();
+        let before = rules.len();
+        rules.retain(|r| r.target != target);
+        rules.len() < before
     }
 
-    /// Takes the rule when `op` is where it fires.
+    /// Takes the rule that fires at `op`, if any.
     fn trip(&self, op: Op<'_>) -> Option<Trip> {
-        let mut guard = self.lock();
-        let rule = guard.as_ref()?;
+        let mut rules = self.lock();
+        let i = rules
+            .iter()
+            .position(|r| matches(r.point, &r.target, &op).is_some())?;
+        let rule = rules.remove(i);
         let when = matches(rule.point, &rule.target, &op)?;
-        let rule = guard.take()?;
         Some(Trip {
             when,
             point: rule.point,

@@ -5,7 +5,7 @@
 //! in-memory ports for most rounds, see [`ChaosConfig`]). It counts and checks: double charges,
 //! lost updates, state regressions, rate-limit violations, and that every sync converges.
 //!
-//! - [`plan`]: what a round does, drawn from its seed;
+//! - [`plan`]: what a round does, drawn from its seed; [`partner`]: partner pushes;
 //! - [`scenario`]: running a round; [`drive`]: the queues, settling;
 //! - [`faults`]: simulator faults and crash injection; [`checks`], [`watch`]: the invariants;
 //! - [`world`]: the deployments (moto or memory) and the simulator's hotels.
@@ -14,6 +14,7 @@ pub mod checks;
 pub mod clock;
 pub mod drive;
 pub mod faults;
+pub mod partner;
 pub mod plan;
 pub mod queue;
 pub mod report;
@@ -55,7 +56,8 @@ pub struct ChaosConfig {
 
 impl ChaosConfig {
     /// `CHAOS_SEED` (decimal or 0x hex; random when unset), `CHAOS_ROUNDS`, `CHAOS_BACKEND`
-    /// (`moto`, `memory`, or `mixed`), `CHAOS_MOTO_EVERY`, `CHAOS_RATE_SCALE`.
+    /// (`moto`, the default; `memory`; or `mixed`: every `CHAOS_MOTO_EVERY`-th round of a vendor
+    /// on moto), `CHAOS_RATE_SCALE`.
     pub fn from_env(default_rounds: u64) -> Result<ChaosConfig, String> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let seed = match var("CHAOS_SEED") {
@@ -77,7 +79,7 @@ impl ChaosConfig {
             })
         };
         let moto_every = num("CHAOS_MOTO_EVERY", 10)?.max(1);
-        let backends = match var("CHAOS_BACKEND").as_deref().unwrap_or("mixed") {
+        let backends = match var("CHAOS_BACKEND").as_deref().unwrap_or("moto") {
             "moto" => BackendMix::Moto,
             "memory" => BackendMix::Memory,
             "mixed" => BackendMix::Mixed { moto_every },

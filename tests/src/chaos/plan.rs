@@ -45,8 +45,8 @@ pub enum IngestStep {
     Patch(usize),
     /// The vendor sends delivery `i` (of [`RoundPlan::deliveries`]).
     Deliver(usize),
-    /// The sync worker takes a batch from its queue.
-    WorkerPass,
+    /// Staff pause for this many milliseconds (the sync worker runs all along).
+    Pause(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +87,7 @@ pub struct RoundPlan {
     pub concurrent_writer: f64,
     /// Chance that a sync message is handled by two workers at once.
     pub concurrent_worker: f64,
+    pub partner: super::partner::PartnerPlan,
 }
 
 fn pick_status(rng: &mut impl Rng) -> SimStatus {
@@ -200,10 +201,9 @@ pub fn plan(
         slot.shuffle(&mut rng);
         ingest.extend(slot);
         if rng.random_bool(0.5) {
-            ingest.push(IngestStep::WorkerPass);
+            ingest.push(IngestStep::Pause(rng.random_range(5..=80)));
         }
     }
-    ingest.push(IngestStep::WorkerPass);
     let intake_crash = (vendor != Vendor::Ohip && !deliveries.is_empty() && rng.random_bool(0.1))
         .then(|| rng.random_range(0..deliveries.len()));
 
@@ -246,7 +246,9 @@ pub fn plan(
             duplicate_message: rng.random_bool(0.3),
         });
     }
+    let partner = super::partner::plan(seed, round, &mut rng);
     RoundPlan {
+        partner,
         round,
         fault,
         patches,

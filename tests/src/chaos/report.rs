@@ -33,6 +33,9 @@ pub struct Tally {
     pub writes_redriven: u64,
     pub orphan_dead_letters: u64,
     pub duplicate_notes: u64,
+    pub partner_pushes: u64,
+    pub partner_replays: u64,
+    pub partner_crashes: u64,
     pub lease_fast_forwards: u64,
     pub vendor_injected_errors: u64,
     pub vendor_injected_timeouts: u64,
@@ -88,6 +91,9 @@ impl Tally {
             writes_redriven,
             orphan_dead_letters,
             duplicate_notes,
+            partner_pushes,
+            partner_replays,
+            partner_crashes,
             lease_fast_forwards,
             vendor_injected_errors,
             vendor_injected_timeouts,
@@ -153,6 +159,11 @@ impl Tally {
             self.duplicate_deliveries,
             self.deliveries_answered_duplicate,
             self.deliveries_retried_by_vendor
+        );
+        let _ = writeln!(
+            s,
+            "partner pushes: {} merged, {} answered from the Idempotency-Key record, {} died before storing their answer",
+            self.partner_pushes, self.partner_replays, self.partner_crashes
         );
         let _ = writeln!(
             s,

@@ -19,6 +19,7 @@ use pms_infra::sim::{ReservationPatch, Vendor};
 use super::checks;
 use super::drive::{self, lock, Held, WriteChaos};
 use super::faults::{self, CrashPoint, SimFault};
+use super::partner;
 use super::plan::{self, round_rng, IngestStep, RoundPlan, WritePlan};
 use super::report::Tally;
 use super::world::Deployment;
@@ -138,11 +139,9 @@ async fn deliver(
                     .tripwire
                     .arm(CrashPoint::IntakeBeforeEnqueue, &delivery.delivery_id);
                 tokio::select! {
-                    outcome = accept => { d.tripwire.disarm(); outcome }
-                    point = fired => {
-                        if let Ok(point) = point {
-                            *lock(tally).crashes.entry(point).or_default() += 1;
-                        }
+                    outcome = accept => { d.tripwire.disarm(&delivery.delivery_id); outcome }
+                    Ok(point) = fired => {
+                        *lock(tally).crashes.entry(point).or_default() += 1;
                         return Ok(false);
                     }
                 }
@@ -164,15 +163,13 @@ async fn deliver(
     }
 }
 
-/// The PMS side of the round and the sync worker. Returns each changed reservation as the
-/// PMS had it after its last change, and the notices still not acknowledged.
-async fn ingest(
+/// Staff at the PMS and the vendor's webhooks. Returns each changed reservation as the PMS had
+/// it after its last change, and the notices still not acknowledged.
+async fn staff(
     d: &Deployment,
-    seed: u64,
     plan: &RoundPlan,
     tally: &Mutex<Tally>,
 ) -> Result<(BTreeMap<String, SimReservation>, Vec<Notice>), String> {
-    let mut rng = round_rng(seed, plan.round, 1);
     let mut last = BTreeMap::new();
     let mut notices: Vec<Option<Notice>> = vec![None; plan.patches.len()];
     let mut resend: Vec<Notice> = Vec::new();
@@ -201,16 +198,15 @@ async fn ingest(
                     resend.push(n);
                 }
             }
-            IngestStep::WorkerPass => {
-                drive::sync_pass(d, plan.concurrent_worker, &mut rng, tally).await?;
-            }
+            IngestStep::Pause(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         }
     }
-    // The vendor retries what was not acknowledged (a few times; settling finishes the rest).
+    // The vendor retries what was not acknowledged (a few times; the rest after the fault).
     for _ in 0..5 {
         if resend.is_empty() {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let mut again = Vec::new();
         for n in resend {
             lock(tally).deliveries_retried_by_vendor += 1;
@@ -219,9 +215,45 @@ async fn ingest(
             }
         }
         resend = again;
-        drive::sync_pass(d, plan.concurrent_worker, &mut rng, tally).await?;
     }
     Ok((last, resend))
+}
+
+/// The PMS side of the round with the sync worker running all along (so refreshes read the PMS
+/// between changes, and their writes race each other).
+async fn ingest(
+    d: &Deployment,
+    seed: u64,
+    plan: &RoundPlan,
+    tally: &Mutex<Tally>,
+) -> Result<(BTreeMap<String, SimReservation>, Vec<Notice>), String> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let changes = async {
+        let r = staff(d, plan, tally).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    };
+    let worker = async {
+        let mut rng = round_rng(seed, plan.round, 1);
+        let mut idle_after = 0;
+        for _ in 0..2_000 {
+            let n = drive::sync_pass(d, plan.concurrent_worker, &mut rng, tally).await?;
+            if done.load(std::sync::atomic::Ordering::SeqCst) {
+                if n == 0 {
+                    idle_after += 1;
+                    if idle_after >= 2 {
+                        break;
+                    }
+                }
+            } else if n == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok::<(), String>(())
+    };
+    let (changes, worker) = tokio::join!(changes, worker);
+    worker?;
+    changes
 }
 
 /// Submits one write as a partner would: `submits` times (at once, or one after another),
@@ -252,13 +284,11 @@ async fn submit(
             .arm(CrashPoint::SubmitBeforeEnqueue, key.as_str());
         tokio::select! {
             r = once() => {
-                d.tripwire.disarm();
+                d.tripwire.disarm(key.as_str());
                 if let Ok(op) = r { ids.push(op.id) }
             }
-            point = fired => {
-                if let Ok(point) = point {
-                    *lock(tally).crashes.entry(point).or_default() += 1;
-                }
+            Ok(point) = fired => {
+                *lock(tally).crashes.entry(point).or_default() += 1;
             }
         }
         // No answer: the partner will submit again.
@@ -377,14 +407,15 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
             faults::expire_tokens(&d.admin, times, Duration::from_millis(1500)).await;
         }
     };
-    let (patched, ops, ()) = tokio::join!(
+    let (patched, ops, pushes, ()) = tokio::join!(
         ingest(d, seed, &plan, &tally),
         writes(d, seed, &plan, &held, &tally),
+        partner::run(d, &plan.partner, &tally),
         expiry
     );
     // Whatever failed, the fault must not outlive the round.
     let cleared = faults::clear(&d.admin, vendor).await;
-    let ((patched, resend), ops) = (patched?, ops?);
+    let ((patched, resend), ops, pushes) = (patched?, ops?, pushes?);
     cleared?;
     // The vendor's next retries of what the fault made fail.
     for n in resend {
@@ -400,7 +431,15 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
         lock(&tally).unsettled += 1;
         failures.push("queues did not drain".to_owned());
     }
+    // The partner's pushes that found their key locked, once the lock has passed.
+    if !pushes.is_empty() {
+        drive::fast_forward(d, &held, &tally).await;
+        partner::retry(d, &pushes, &tally).await?;
+    }
     checks::check(d, &patched, &ops, &before, &tally, &mut failures).await?;
+    let partner_failures = partner::check(d, &plan.partner).await?;
+    lock(&tally).lost_updates += partner_failures.len() as u64;
+    failures.extend(partner_failures);
     let tally = tally.into_inner().unwrap_or_else(|p| p.into_inner());
     let failures = failures
         .into_iter()
