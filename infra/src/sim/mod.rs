@@ -398,7 +398,28 @@ pub fn router(ctx: Arc<SimContext>) -> Router {
         .nest(ohip::PREFIX, ohip::router())
         .nest(mews::PREFIX, mews::router())
         .nest(cloudbeds::PREFIX, cloudbeds::router())
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            finish_abandoned,
+        ))
         .with_state(ctx)
+}
+
+/// Runs a request detached from its connection while any vendor's faults ask for it
+/// ([`FaultConfig::finish_abandoned`]), so a client's timeout does not stop it.
+async fn finish_abandoned(
+    State(ctx): State<Arc<SimContext>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let detached = lock(&ctx.guard).faults.values().any(|f| f.finish_abandoned);
+    if !detached {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// A running simulator.

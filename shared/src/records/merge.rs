@@ -3,8 +3,8 @@
 //!
 //! - a record older than the stored one (lower version) is never written (`Stale`);
 //! - a record whose mapped fields hash the same as the stored one is not written (`Unchanged`),
-//!   except that a newer source version is recorded (without events): otherwise a slower read
-//!   of an older state that differs could still be written over it later (a lost update);
+//!   except that a newer version is recorded (without events): otherwise a slower read of an
+//!   older state that differs could still be written over it later (a lost update);
 //! - otherwise it is written with a conditional put (`IfNewer`), which also loses any race
 //!   against a concurrent newer write;
 //! - each applied change carries its domain events in the same put (an outbox inside the
@@ -38,9 +38,13 @@ pub trait Mergeable: Serialize + DeserializeOwned + Clone + Send + Sync {
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item;
     /// Event types a change from `previous` to `self` produces.
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType>;
-    /// Whether the version is the source's own stamp of the record (not the time we read it).
-    /// Only then does an unchanged record at a newer version move the stored version forward.
-    fn source_versioned(&self) -> bool;
+    /// Whether an unchanged record at a newer version still moves the stored version forward,
+    /// so that a slower read of an older, different state cannot be written over it later.
+    /// Room states read without a vendor stamp opt out: every room is re-read every few
+    /// minutes, their version is only the time of the read, and each would cost a write.
+    fn keeps_newer_version(&self) -> bool {
+        true
+    }
 }
 
 impl Mergeable for Reservation {
@@ -58,9 +62,6 @@ impl Mergeable for Reservation {
     }
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
         booking_item(hotel, self, now, pending)
-    }
-    fn source_versioned(&self) -> bool {
-        self.source_updated_at.is_some()
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
         let mut out = vec![EventType::BookingSynced];
@@ -89,9 +90,6 @@ impl Mergeable for Guest {
     }
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
         guest_item(hotel, self, now, pending)
-    }
-    fn source_versioned(&self) -> bool {
-        self.source_updated_at.is_some()
     }
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
         vec![EventType::GuestSynced]
@@ -131,7 +129,7 @@ impl Mergeable for ProvidedRoom {
         item.hash = Some(content_hash(self));
         item
     }
-    fn source_versioned(&self) -> bool {
+    fn keeps_newer_version(&self) -> bool {
         self.room.source_updated_at.is_some()
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
@@ -177,9 +175,6 @@ impl Mergeable for ProvidedAvailability {
         // See `ProvidedRoom::to_item`.
         item.hash = Some(content_hash(self));
         item
-    }
-    fn source_versioned(&self) -> bool {
-        self.availability.source_updated_at.is_some()
     }
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
         vec![EventType::AvailabilitySynced]
@@ -288,7 +283,8 @@ impl Merger {
         let mut report = MergeReport::default();
         let mut writes: Vec<(usize, Item, Vec<DomainEvent>)> = Vec::new();
         let mut republish: Vec<(Item, Vec<DomainEvent>)> = Vec::new();
-        let mut bumps: Vec<Item> = Vec::new();
+        // (the item at the newer version, the stored one, its pending events)
+        let mut bumps: Vec<(Item, Item, Vec<DomainEvent>)> = Vec::new();
         for key in &order {
             let record = &latest[key];
             let existing = stored.get(key);
@@ -306,17 +302,13 @@ impl Merger {
                         .as_ref()
                         .map(|p| p.pending_events.clone())
                         .unwrap_or_default();
-                    if same
-                        && version > e.version
-                        && record.source_versioned()
-                        && pending.is_empty()
-                    {
+                    if same && version > e.version && record.keeps_newer_version() {
                         // Nothing a partner sees changed, but the source has moved on: store the
-                        // version (no events), or a slower read of an older state that does
-                        // differ could later be written over this one.
-                        bumps.push(record.to_item(hotel, now, Vec::new()));
-                    }
-                    if !pending.is_empty() {
+                        // version (no new events; any still pending go along), or a slower read
+                        // of an older state that does differ could later be written over it.
+                        let item = record.to_item(hotel, now, pending.clone());
+                        bumps.push((item, e.clone(), pending));
+                    } else if !pending.is_empty() {
                         republish.push((e.clone(), pending));
                     }
                     report.outcomes.push((
@@ -357,13 +349,18 @@ impl Merger {
 
         let items: Vec<Item> = writes.iter().map(|(_, i, _)| i.clone()).collect();
         let results = self.store.put_all(items, Condition::IfNewer).await?;
-        // A rejected bump lost to a newer write, which is what it was for.
-        for r in self.store.put_all(bumps, Condition::IfNewer).await? {
-            if r?.applied() {
+        let mut to_publish: Vec<(Item, Vec<DomainEvent>)> = republish;
+        let bump_items: Vec<Item> = bumps.iter().map(|(i, _, _)| i.clone()).collect();
+        let bumped = self.store.put_all(bump_items, Condition::IfNewer).await?;
+        for ((item, stored, pending), result) in bumps.into_iter().zip(bumped) {
+            if result?.applied() {
                 report.writes += 1;
+                to_publish.push((item, pending));
+            } else if !pending.is_empty() {
+                // A newer write won, which is what the bump was for; the events still go out.
+                to_publish.push((stored, pending));
             }
         }
-        let mut to_publish: Vec<(Item, Vec<DomainEvent>)> = republish;
         for ((idx, item, events), result) in writes.into_iter().zip(results) {
             match result? {
                 PutOutcome::Applied => {
@@ -476,9 +473,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            r.unchanged(),
-            1,
-            "same content, newer version: nothing to write"
+            (r.unchanged(), r.events.len()),
+            (1, 0),
+            "same content, newer version: unchanged, nothing announced (the version is kept)"
         );
         let r = m
             .merge(&h, vec![reservation(1, ReservationStatus::Cancelled)], None)
@@ -488,7 +485,7 @@ mod tests {
             r.outcomes[0].1,
             MergeOutcome::NotApplied {
                 reason: NotApplied::OlderVersion,
-                stored_version: 2
+                stored_version: 3
             }
         );
         let types: Vec<EventType> = bus.events().iter().map(|e| e.event_type).collect();
@@ -545,13 +542,9 @@ mod tests {
         assert_eq!(stored.record.status, ReservationStatus::Confirmed);
         assert_eq!(item.version, 3_000);
         assert_eq!(bus.events().len(), 1, "a version bump announces nothing");
-        // Records versioned by the time they were read are not rewritten when unchanged.
+        // The same version again writes nothing.
         let r = m
-            .merge(
-                &h,
-                vec![reservation(4_000, ReservationStatus::Confirmed)],
-                None,
-            )
+            .merge(&h, vec![stamped(3_000, ReservationStatus::Confirmed)], None)
             .await
             .unwrap();
         assert_eq!((r.unchanged(), r.writes), (1, 0));
@@ -584,6 +577,44 @@ mod tests {
         assert_eq!(report.unchanged(), 1);
         assert_eq!(bus.events(), pending);
         let item = store.raw_items().pop().unwrap();
+        assert!(item.data.get("pendingEvents").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_version_bump_takes_events_still_pending_along() {
+        // A concurrent merge wrote the record with its events and has not published them yet;
+        // the same content at a newer version arrives: the version moves, the events go out once
+        // and the outbox is cleared on the newer item.
+        use chrono::TimeZone;
+        let (m, store, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let mut r = reservation(5_000, ReservationStatus::Confirmed);
+        r.source_updated_at = Utc.timestamp_millis_opt(5_000).single();
+        let pending = vec![DomainEvent::new(
+            EventType::BookingSynced,
+            h.clone(),
+            Provider::Mews,
+            r.id.to_string(),
+            5_000,
+            Utc::now(),
+            None,
+            serde_json::json!({}),
+        )];
+        store
+            .put(
+                r.to_item(&h, Utc::now(), pending.clone()),
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        let mut newer = r.clone();
+        newer.version = 6_000;
+        newer.source_updated_at = Utc.timestamp_millis_opt(6_000).single();
+        let report = m.merge(&h, vec![newer], None).await.unwrap();
+        assert_eq!(report.unchanged(), 1);
+        assert_eq!(bus.events(), pending);
+        let item = store.raw_items().pop().unwrap();
+        assert_eq!(item.version, 6_000);
         assert!(item.data.get("pendingEvents").is_none());
     }
 

@@ -6,7 +6,10 @@
 //! 2. Charges: if an intent exists, a previous attempt may have reached the PMS (timeout, crash):
 //!    vendors with their own idempotency (Cloudbeds `referenceID`) are simply called again; for
 //!    the others the folio is searched for our reference first, and a found posting completes the
-//!    operation without posting again. Then the intent is written, before the call.
+//!    operation without posting again — but only once that attempt is [`UNKNOWN_OUTCOME_SETTLE`]
+//!    old: a vendor may still apply a request our client gave up on, and a search before then
+//!    can miss it. Then the intent is written, before the call. An answer that proves the vendor
+//!    did not act (429, 503, connection refused) voids the intent, so its retry need not wait.
 //! 3. Call the PMS once (no in-process retries: the queue retries, with the seed's backoff).
 //! 4. Success completes the key with the result. A retryable failure releases the lease and asks
 //!    for a retry after the backoff (the last allowed delivery also records the DLQ item); a
@@ -20,7 +23,7 @@ use super::model::{OperationRecord, OperationStatus, RecordedError, WriteMessage
 use super::records::{Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, WriteRecords};
 use crate::config::HotelConfig;
 use crate::obs::Metrics;
-use crate::pms::{PmsAdapter, PmsError, RetryPolicy};
+use crate::pms::{PmsAdapter, PmsError, RetryPolicy, UnavailableCause};
 use crate::ports::PortError;
 
 /// What to do with the message after one execution.
@@ -45,10 +48,18 @@ impl ExecuteError {
     }
 }
 
+/// How long after a charge attempt whose outcome is unknown (a timeout, a 5xx, a crash) the
+/// folio is searched and the charge posted again. A vendor's backend may go on with a request
+/// after our client stopped waiting for it (20 s); a search sooner can miss a posting still on
+/// its way, and post it twice (found by the chaos suite).
+pub const UNKNOWN_OUTCOME_SETTLE: chrono::Duration = chrono::Duration::seconds(60);
+
 pub struct Executor {
     records: WriteRecords,
     /// How long one delivery may hold a key (longer than the writer's timeout).
     lease: chrono::Duration,
+    /// See [`UNKNOWN_OUTCOME_SETTLE`].
+    settle: chrono::Duration,
     /// SQS `maxReceiveCount` of the write queue: the delivery that must record the dead letter.
     max_receives: u32,
     backoff: RetryPolicy,
@@ -66,6 +77,7 @@ impl Executor {
         Self {
             records,
             lease: chrono::Duration::seconds(90),
+            settle: UNKNOWN_OUTCOME_SETTLE,
             max_receives: max_receives.max(1),
             backoff: RetryPolicy::default(),
             crash_after_pms_call: std::env::var("PMS_WRITER_CRASH_AFTER_PMS_CALL")
@@ -80,6 +92,11 @@ impl Executor {
 
     pub fn with_backoff(mut self, backoff: RetryPolicy) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    pub fn with_settle(mut self, settle: chrono::Duration) -> Self {
+        self.settle = settle;
         self
     }
 
@@ -179,6 +196,29 @@ impl Executor {
                     .await;
                 Err(ExecuteError::Store(e))
             }
+            Err(CallError::NotYet(wait)) => {
+                // Nothing was sent: the key goes back, and the message comes back once the
+                // earlier attempt has surely finished at the vendor.
+                self.records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await?;
+                if receive_count >= self.max_receives {
+                    let waiting = RecordedError {
+                        code: "OUTCOME_UNKNOWN".into(),
+                        message: "an earlier attempt may still be applied by the PMS; the charge is looked for on the folio before it is posted again".into(),
+                        retryable: true,
+                        request_id: None,
+                    };
+                    self.dead_letter(msg, waiting, true, metrics).await?;
+                } else {
+                    self.records
+                        .update_operation(hotel, &msg.operation_id, |op| {
+                            op.status = OperationStatus::Queued;
+                        })
+                        .await?;
+                }
+                Ok(Disposition::RetryAfter(wait))
+            }
             Err(CallError::Pms(err)) => {
                 let recorded = RecordedError::from(&err);
                 self.audit(
@@ -199,6 +239,10 @@ impl Executor {
                         .await?;
                     self.dead_letter(msg, recorded, false, metrics).await?;
                     return Ok(Disposition::Done);
+                }
+                if refused(&err) {
+                    // The vendor did not act on it: nothing can be on its way.
+                    self.records.clear_intent(hotel, key).await?;
                 }
                 self.records
                     .release(hotel, key, &lease, &msg.payload_hash)
@@ -240,6 +284,13 @@ impl Executor {
         {
             let caps = adapter.capabilities();
             let earlier = self.records.intent(hotel, key).await?;
+            if let Some(intent) = earlier.as_ref().filter(|_| !caps.native_charge_idempotency) {
+                let age = self.records.now() - intent.attempted_at;
+                if age < self.settle {
+                    let wait = (self.settle - age).to_std().unwrap_or_default();
+                    return Err(CallError::NotYet(wait.max(Duration::from_secs(1))));
+                }
+            }
             if earlier.is_some() && !caps.native_charge_idempotency {
                 // The outcome of an earlier call is unknown: look before posting again.
                 if let Some(found) = adapter.find_charge(confirmation, &charge.reference).await? {
@@ -408,6 +459,20 @@ fn config_policy(config: &HotelConfig) -> RetryPolicy {
 enum CallError {
     Pms(PmsError),
     Store(PortError),
+    /// An earlier attempt's outcome is not settled yet: try again after this long.
+    NotYet(Duration),
+}
+
+/// Answers that prove the vendor did not act on a request (as the Mews transport reads them).
+fn refused(err: &PmsError) -> bool {
+    matches!(
+        err,
+        PmsError::RateLimited { .. }
+            | PmsError::Unavailable {
+                cause: UnavailableCause::Http(503) | UnavailableCause::ConnectionRefused,
+                ..
+            }
+    )
 }
 
 impl From<PmsError> for CallError {

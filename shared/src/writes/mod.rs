@@ -8,7 +8,7 @@ mod records;
 mod redrive;
 mod service;
 
-pub use executor::{Disposition, ExecuteError, Executor};
+pub use executor::{Disposition, ExecuteError, Executor, UNKNOWN_OUTCOME_SETTLE};
 pub use model::{
     IdempotencyKey, OperationId, OperationRecord, OperationStatus, RecordedError, WriteMessage,
     WriteOperation,

@@ -171,6 +171,14 @@ async fn derived_keys_make_identical_requests_one_operation() {
     assert_eq!(a.id, b.id);
 }
 
+fn intent_at(op: &OperationRecord, at: chrono::DateTime<Utc>) -> Intent {
+    Intent {
+        operation_id: op.id.clone(),
+        attempted_at: at,
+        attempt: 1,
+    }
+}
+
 #[tokio::test]
 async fn unknown_outcome_then_redelivery_finds_the_charge_instead_of_posting_again() {
     let f = fixture();
@@ -179,19 +187,12 @@ async fn unknown_outcome_then_redelivery_finds_the_charge_instead_of_posting_aga
         .await
         .unwrap();
     // A crash after the PMS accepted the charge: the intent was written and the charge posted,
-    // but the key was never completed and its lease lapses.
+    // but the key was never completed, and its lease lapsed (long after the attempt).
     let msg = op.message.clone();
     let records = f.service.records();
+    let long_ago = Utc::now() - UNKNOWN_OUTCOME_SETTLE - chrono::Duration::seconds(30);
     records
-        .record_intent(
-            &f.hotel,
-            &msg.idempotency_key,
-            &Intent {
-                operation_id: op.id.clone(),
-                attempted_at: Utc::now(),
-                attempt: 1,
-            },
-        )
+        .record_intent(&f.hotel, &msg.idempotency_key, &intent_at(&op, long_ago))
         .await
         .unwrap();
     f.adapter
@@ -214,6 +215,79 @@ async fn unknown_outcome_then_redelivery_finds_the_charge_instead_of_posting_aga
     assert_eq!(f.pms.calls("find_charge"), 1);
     let audit = records.audit_log(&f.hotel, 10).await.unwrap();
     assert_eq!(audit[0].result, AuditResult::AlreadyApplied);
+}
+
+#[tokio::test]
+async fn a_timed_out_charge_is_not_looked_for_before_the_vendor_can_have_finished_it() {
+    // Found by the chaos suite: an attempt timed out, the vendor went on and posted the charge
+    // a moment later; the redelivery a second after the timeout searched the folio too early,
+    // found nothing, and posted it again.
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-slow"), Some("slow"))
+        .await
+        .unwrap();
+    f.pms.set_fault(Some(MockFault::Timeout));
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert!(matches!(out, Disposition::RetryAfter(_)));
+    let records = f.service.records();
+    assert!(
+        records
+            .intent(&f.hotel, &op.message.idempotency_key)
+            .await
+            .unwrap()
+            .is_some(),
+        "a timeout leaves the outcome unknown"
+    );
+    f.pms.set_fault(None);
+    let calls = |f: &Fixture| (f.pms.calls("post_charge"), f.pms.calls("find_charge"));
+    let before = calls(&f);
+    let out = f
+        .executor
+        .execute(&op.message, 2, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    let Disposition::RetryAfter(wait) = out else {
+        panic!("expected to wait, got {out:?}")
+    };
+    assert!(wait > Duration::from_secs(50), "{wait:?}");
+    assert_eq!(calls(&f), before, "nothing sent, nothing searched yet");
+    // The vendor finished the timed-out posting meanwhile; once the attempt is old enough the
+    // redelivery finds it.
+    f.adapter
+        .post_charge(
+            &c,
+            &match &op.message.operation {
+                WriteOperation::PostCharge { charge, .. } => charge.clone(),
+                _ => unreachable!(),
+            },
+        )
+        .await
+        .unwrap();
+    let old = Utc::now() - UNKNOWN_OUTCOME_SETTLE - chrono::Duration::seconds(1);
+    records
+        .record_intent(&f.hotel, &op.message.idempotency_key, &intent_at(&op, old))
+        .await
+        .unwrap();
+    let out = f
+        .executor
+        .execute(&op.message, 3, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.charges(&c).len(), 1, "posted once");
+    let status = f
+        .service
+        .operation(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status;
+    assert_eq!(status, OperationStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -242,6 +316,14 @@ async fn retryable_failures_back_off_and_dead_letter_on_the_last_delivery() {
             attempt == 3,
             "DLQ record only on the last delivery"
         );
+        // A 503 proves the PMS did not act: no outcome to wait for.
+        assert!(f
+            .service
+            .records()
+            .intent(&f.hotel, &op.message.idempotency_key)
+            .await
+            .unwrap()
+            .is_none());
     }
     let item = f
         .service

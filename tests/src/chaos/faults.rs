@@ -41,6 +41,12 @@ pub enum SimFault {
     TokenExpiry {
         times: u32,
     },
+    /// The vendor takes longer over charge postings than the client waits, and finishes them
+    /// anyway: each attempt's outcome is unknown to the writer, and it applies after the
+    /// client gave up.
+    SlowCharges {
+        latency_ms: u64,
+    },
 }
 
 impl SimFault {
@@ -51,6 +57,7 @@ impl SimFault {
             SimFault::Timeouts { .. } => "timeouts",
             SimFault::Storm { .. } => "429 storm",
             SimFault::TokenExpiry { .. } => "token expiry",
+            SimFault::SlowCharges { .. } => "slow charges",
         }
     }
 
@@ -58,7 +65,10 @@ impl SimFault {
     pub fn pick(vendor: Vendor, rng: &mut impl Rng) -> SimFault {
         let roll: f64 = rng.random();
         match roll {
-            r if r < 0.30 => SimFault::None,
+            r if r < 0.25 => SimFault::None,
+            r if r < 0.32 => SimFault::SlowCharges {
+                latency_ms: rng.random_range(600..=1_500),
+            },
             r if r < 0.55 => SimFault::Errors {
                 rate: rng.random_range(0.15..0.5),
                 status: [500, 502, 503, 504][rng.random_range(0..4)],
@@ -98,6 +108,12 @@ pub async fn apply(admin: &SimAdmin, vendor: Vendor, fault: &SimFault) -> Result
             timeout_ms: SIM_TIMEOUT_MS,
             ..FaultConfig::default()
         },
+        SimFault::SlowCharges { latency_ms } => FaultConfig {
+            latency_ms: *latency_ms,
+            only_endpoints: vec![charge_endpoint(vendor).to_owned()],
+            finish_abandoned: true,
+            ..FaultConfig::default()
+        },
         _ => FaultConfig::default(),
     };
     admin
@@ -111,6 +127,15 @@ pub async fn apply(admin: &SimAdmin, vendor: Vendor, fault: &SimFault) -> Result
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The simulator's name of the vendor's charge posting.
+fn charge_endpoint(vendor: Vendor) -> &'static str {
+    match vendor {
+        Vendor::Ohip => "postBillingCharges",
+        Vendor::Mews => "orders/add",
+        Vendor::Cloudbeds => "postCustomItem",
+    }
 }
 
 /// Clears this vendor's faults only (other lanes run other vendors), ending any storm now.

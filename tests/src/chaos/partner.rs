@@ -112,7 +112,10 @@ async fn push(d: &Deployment, p: &Push, crash: bool, tally: &Mutex<Tally>) -> Re
         Some(key) => {
             let item_key = IdempotencyStore::key(hotel, "chaos-partner-token", key);
             match idem
-                .claim(item_key, &request_hash(&format!("bookings:{PARTNER}"), &p.body))
+                .claim(
+                    item_key,
+                    &request_hash(&format!("bookings:{PARTNER}"), &p.body),
+                )
                 .await
                 .map_err(|e| e.to_string())?
             {
@@ -127,10 +130,7 @@ async fn push(d: &Deployment, p: &Push, crash: bool, tally: &Mutex<Tally>) -> Re
             }
         }
     };
-    let ingest = IngestService::new(
-        d.services.merger.clone(),
-        d.services.clock.clone(),
-    );
+    let ingest = IngestService::new(d.services.merger.clone(), d.services.clock.clone());
     let report = ingest
         .apply(hotel, Records::Bookings(records), "chaos-partner")
         .await
@@ -185,7 +185,10 @@ pub async fn run(
 pub async fn retry(d: &Deployment, pushes: &[Push], tally: &Mutex<Tally>) -> Result<(), String> {
     for p in pushes {
         if !push(d, p, false, tally).await? {
-            return Err(format!("push of {} still locked after its lock passed", p.body["externalId"]));
+            return Err(format!(
+                "push of {} still locked after its lock passed",
+                p.body["externalId"]
+            ));
         }
     }
     Ok(())
@@ -208,11 +211,29 @@ pub async fn check(d: &Deployment, plan: &PartnerPlan) -> Result<Vec<String>, St
             s.version == expected.version && content_hash(s) == content_hash(&expected)
         });
         if !ok {
+            let pushes: Vec<String> = plan
+                .pushes
+                .iter()
+                .filter(|p| p.body["externalId"] == body["externalId"])
+                .map(|p| {
+                    format!(
+                        "v{}{}{}{}",
+                        p.body["version"],
+                        if p.key.is_some() { " keyed" } else { "" },
+                        if p.crash { " crash" } else { "" },
+                        if p.together { " +next" } else { "" }
+                    )
+                })
+                .collect();
             failures.push(format!(
-                "partner booking {}: stored version {:?}, pushed up to {}",
+                "partner booking {}: stored version {:?} (same content: {}), pushed up to {} ({})",
                 expected.id,
-                stored.map(|s| s.version),
-                expected.version
+                stored.as_ref().map(|s| s.version),
+                stored
+                    .as_ref()
+                    .is_some_and(|s| content_hash(s) == content_hash(&expected)),
+                expected.version,
+                pushes.join(", ")
             ));
         }
     }

@@ -415,6 +415,11 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
     );
     // Whatever failed, the fault must not outlive the round.
     let cleared = faults::clear(&d.admin, vendor).await;
+    if let SimFault::SlowCharges { latency_ms } = plan.fault {
+        // Time can be fast-forwarded for the layer, not for the vendor: let it finish the
+        // postings it is still working on before the round settles.
+        tokio::time::sleep(Duration::from_millis(latency_ms + 200)).await;
+    }
     let ((patched, resend), ops, pushes) = (patched?, ops?, pushes?);
     cleared?;
     // The vendor's next retries of what the fault made fail.
