@@ -45,7 +45,8 @@ pub enum SimFault {
     /// anyway: each attempt's outcome is unknown to the writer, and it applies after the
     /// client gave up.
     SlowCharges {
-        latency_ms: u64,
+        /// How much longer than the client waits.
+        beyond_ms: u64,
     },
 }
 
@@ -67,7 +68,7 @@ impl SimFault {
         match roll {
             r if r < 0.25 => SimFault::None,
             r if r < 0.32 => SimFault::SlowCharges {
-                latency_ms: rng.random_range(600..=1_500),
+                beyond_ms: rng.random_range(100..=1_000),
             },
             r if r < 0.55 => SimFault::Errors {
                 rate: rng.random_range(0.15..0.5),
@@ -90,13 +91,31 @@ impl SimFault {
     }
 }
 
-/// How long the simulator holds a request it times out: past the chaos HTTP client's timeout,
-/// so the client sees a timeout (outcome unknown), not an answer.
-pub const SIM_TIMEOUT_MS: u64 = 700;
+/// How much longer than the client's timeout the simulator holds a request it times out, so the
+/// client sees a timeout (outcome unknown), not an answer.
+const TIMEOUT_BEYOND_MS: u64 = 200;
+
+impl SimFault {
+    /// How long the vendor may still be working on requests after the fault is cleared.
+    pub fn lingers(&self, client_timeout: Duration) -> Duration {
+        match self {
+            SimFault::SlowCharges { beyond_ms } => {
+                client_timeout + Duration::from_millis(beyond_ms + 200)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+}
 
 /// Sets a round's fault on the lane's vendor. Token expiry is applied by [`expire_tokens`]
 /// during the round.
-pub async fn apply(admin: &SimAdmin, vendor: Vendor, fault: &SimFault) -> Result<(), String> {
+pub async fn apply(
+    admin: &SimAdmin,
+    vendor: Vendor,
+    fault: &SimFault,
+    client_timeout: Duration,
+) -> Result<(), String> {
+    let beyond = |ms: u64| client_timeout.as_millis() as u64 + ms;
     let cfg = match fault {
         SimFault::Errors { rate, status } => FaultConfig {
             error_rate: *rate,
@@ -105,11 +124,11 @@ pub async fn apply(admin: &SimAdmin, vendor: Vendor, fault: &SimFault) -> Result
         },
         SimFault::Timeouts { rate } => FaultConfig {
             timeout_rate: *rate,
-            timeout_ms: SIM_TIMEOUT_MS,
+            timeout_ms: beyond(TIMEOUT_BEYOND_MS),
             ..FaultConfig::default()
         },
-        SimFault::SlowCharges { latency_ms } => FaultConfig {
-            latency_ms: *latency_ms,
+        SimFault::SlowCharges { beyond_ms } => FaultConfig {
+            latency_ms: beyond(*beyond_ms),
             only_endpoints: vec![charge_endpoint(vendor).to_owned()],
             finish_abandoned: true,
             ..FaultConfig::default()
@@ -442,5 +461,44 @@ impl Queue for CrashQueue {
     }
     async fn start_move_all(&self, dlq_url: &str, source_url: &str) -> PortResult<bool> {
         self.inner.start_move_all(dlq_url, source_url).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pms_core::domain::HotelId;
+    use pms_core::memory::MemoryStore;
+    use pms_core::ports::SystemClock;
+
+    #[tokio::test]
+    async fn a_crash_stops_at_its_write_before_or_after_performing_it() {
+        let store = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
+        let wire = Arc::new(Tripwire::new());
+        let crashing = CrashStore::new(store.clone(), wire.clone());
+        let hotel = HotelId::parse("h1").unwrap();
+        let intent = ItemKey::hotel(&hotel, "INTENT#c:k1");
+        let item = || Item::new(intent.clone(), serde_json::json!({}));
+
+        for (point, performed) in [(CrashPoint::BeforeIntent, false), (CrashPoint::AfterIntent, true)] {
+            store.delete(&intent).await.unwrap();
+            let fired = wire.arm(point, "c:k1");
+            // Another key's writes pass.
+            let other = ItemKey::hotel(&hotel, "INTENT#c:k2");
+            crashing
+                .put(Item::new(other, serde_json::json!({})), Condition::Always)
+                .await
+                .unwrap();
+            tokio::select! {
+                _ = crashing.put(item(), Condition::Always) => panic!("a dead process returned"),
+                p = fired => assert_eq!(p.unwrap(), point),
+            }
+            assert_eq!(store.get(&intent).await.unwrap().is_some(), performed, "{point:?}");
+            // Fired once: the next write goes through.
+            crashing.put(item(), Condition::Always).await.unwrap();
+        }
+        let _ = wire.arm(CrashPoint::AfterIntent, "c:k3");
+        assert!(wire.disarm("c:k3"));
+        assert!(!wire.disarm("c:k3"));
     }
 }

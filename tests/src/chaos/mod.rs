@@ -52,6 +52,9 @@ pub struct ChaosConfig {
     pub rate_scale: u32,
     /// Print a progress line every this many rounds (0: never).
     pub progress_every: u64,
+    /// How long the vendor HTTP client waits (production: 20 s): short, so injected timeouts
+    /// cost little time; the simulator's timeouts and slow postings are set past it.
+    pub client_timeout: Duration,
 }
 
 impl ChaosConfig {
@@ -91,6 +94,7 @@ impl ChaosConfig {
             backends,
             rate_scale: num("CHAOS_RATE_SCALE", 5)? as u32,
             progress_every: 100,
+            client_timeout: Duration::from_millis(num("CHAOS_CLIENT_TIMEOUT_MS", 500)?.max(50)),
         })
     }
 
@@ -208,6 +212,7 @@ pub async fn run(config: &ChaosConfig) -> Result<ChaosReport, String> {
                 sim.admin(),
                 hotel,
                 config.rate_scale,
+                config.client_timeout,
             )
             .await?;
             deployments.insert(backend, d);

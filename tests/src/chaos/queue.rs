@@ -177,3 +177,46 @@ impl Queue for SqsLikeQueue {
         Ok(self.inner.depth(queue_url).await? + delayed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn visibility_delays_and_the_redrive_policy_behave_as_in_sqs() {
+        let q = SqsLikeQueue::new(
+            BTreeMap::from([("q".to_owned(), ("dlq".to_owned(), 2))]),
+            Duration::from_secs(30),
+        );
+        let receive = |url: &'static str| q.receive(url, 10, Duration::ZERO, None);
+        q.send("q", OutgoingMessage::new("a")).await.unwrap();
+        let m = receive("q").await.unwrap();
+        assert_eq!((m.len(), m[0].receive_count), (1, 1));
+        assert!(receive("q").await.unwrap().is_empty(), "in flight");
+        q.change_visibility("q", &m[0].receipt_handle, Duration::from_millis(40))
+            .await
+            .unwrap();
+        assert!(receive("q").await.unwrap().is_empty(), "hidden for 40 ms");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let m = receive("q").await.unwrap();
+        assert_eq!(m[0].receive_count, 2);
+        q.change_visibility("q", &m[0].receipt_handle, Duration::ZERO)
+            .await
+            .unwrap();
+        // A third receive is over maxReceiveCount 2: the message moves to the DLQ instead.
+        assert!(receive("q").await.unwrap().is_empty());
+        let dead = receive("dlq").await.unwrap();
+        assert_eq!(dead[0].body, "a");
+        assert_eq!(q.depth("q").await.unwrap(), 0);
+
+        let mut later = OutgoingMessage::new("b");
+        later.delay = Some(Duration::from_millis(40));
+        q.send("q", later).await.unwrap();
+        assert_eq!(q.depth("q").await.unwrap(), 1);
+        assert!(receive("q").await.unwrap().is_empty(), "delayed");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let m = receive("q").await.unwrap();
+        q.delete("q", &m[0].receipt_handle).await.unwrap();
+        assert_eq!(q.depth("q").await.unwrap(), 0);
+    }
+}

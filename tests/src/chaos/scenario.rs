@@ -400,7 +400,7 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
             .or_default() += 1;
         *t.faults.entry(plan.fault.name()).or_default() += 1;
     }
-    faults::apply(&d.admin, vendor, &plan.fault).await?;
+    faults::apply(&d.admin, vendor, &plan.fault, d.client_timeout).await?;
     let held = Held::default();
     let expiry = async {
         if let SimFault::TokenExpiry { times } = plan.fault {
@@ -415,11 +415,9 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
     );
     // Whatever failed, the fault must not outlive the round.
     let cleared = faults::clear(&d.admin, vendor).await;
-    if let SimFault::SlowCharges { latency_ms } = plan.fault {
-        // Time can be fast-forwarded for the layer, not for the vendor: let it finish the
-        // postings it is still working on before the round settles.
-        tokio::time::sleep(Duration::from_millis(latency_ms + 200)).await;
-    }
+    // Time can be fast-forwarded for the layer, not for the vendor: let it finish what it is
+    // still working on before the round settles.
+    tokio::time::sleep(plan.fault.lingers(d.client_timeout)).await;
     let ((patched, resend), ops, pushes) = (patched?, ops?, pushes?);
     cleared?;
     // The vendor's next retries of what the fault made fail.

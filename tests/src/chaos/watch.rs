@@ -133,3 +133,44 @@ impl ItemStore for WatchStore {
         self.inner.increment(key, field, by, expires_at).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pms_core::domain::HotelId;
+    use pms_core::memory::MemoryStore;
+    use pms_core::ports::SystemClock;
+
+    #[tokio::test]
+    async fn an_applied_write_of_an_older_version_is_a_regression() {
+        let w = WatchStore::new(Arc::new(MemoryStore::new(Arc::new(SystemClock))));
+        let hotel = HotelId::parse("h1").unwrap();
+        let key = ItemKey::hotel(&hotel, "BOOKING#mews#r1");
+        let item = |v: u64| {
+            Item::new(key.clone(), serde_json::json!({"v": v})).with_version(v, format!("h{v}"))
+        };
+        assert!(w.put(item(2), Condition::IfNewer).await.unwrap().applied());
+        // Refused by the condition: nothing happened, no regression.
+        assert!(!w.put(item(1), Condition::IfNewer).await.unwrap().applied());
+        assert!(w.take_regressions().is_empty());
+        w.put(item(1), Condition::Always).await.unwrap();
+        assert_eq!(
+            w.take_regressions(),
+            vec![Regression {
+                key: "H#h1|BOOKING#mews#r1".into(),
+                from: 2,
+                to: 1
+            }]
+        );
+        // Bookkeeping items are not watched.
+        let other = ItemKey::hotel(&hotel, "IDEMP#k");
+        w.put(Item::new(other.clone(), serde_json::json!({})).with_version(9, "a"), Condition::Always)
+            .await
+            .unwrap();
+        w.put(Item::new(other, serde_json::json!({})).with_version(1, "b"), Condition::Always)
+            .await
+            .unwrap();
+        assert!(w.take_regressions().is_empty());
+        assert_eq!(w.record_writes(), 2);
+    }
+}

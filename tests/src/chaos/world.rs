@@ -29,9 +29,6 @@ use super::watch::WatchStore;
 
 /// The write queue's `maxReceiveCount` (template.yaml; the writer's WRITE_MAX_RECEIVE_COUNT).
 pub const MAX_RECEIVES: u32 = 3;
-/// How long the chaos HTTP client waits for a vendor (production: 20 s). Shorter so that
-/// injected timeouts cost little wall time; the simulator holds timed-out requests longer.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Backend {
@@ -70,8 +67,8 @@ pub struct Deployment {
     pub tripwire: Arc<Tripwire>,
     pub watch: Arc<WatchStore>,
     pub admin: SimAdmin,
-    /// Keeps the moto stack's name around for the report.
-    pub stack_name: Option<String>,
+    /// How long the vendor HTTP client waits (see [`super::ChaosConfig::client_timeout`]).
+    pub client_timeout: Duration,
 }
 
 /// Rate limits of the simulator and the hotels, scaled by `scale` (1 = the vendors' own).
@@ -104,7 +101,6 @@ struct Ports {
     queue: Arc<dyn Queue>,
     secrets: Arc<dyn SecretStore>,
     bus: Arc<dyn EventBus>,
-    stack_name: Option<String>,
 }
 
 fn memory_ports(clock: Arc<dyn Clock>) -> Ports {
@@ -138,7 +134,6 @@ fn memory_ports(clock: Arc<dyn Clock>) -> Ports {
         queue: Arc::new(SqsLikeQueue::new(redrive, Duration::from_secs(30))),
         secrets: Arc::new(MemorySecrets::new()),
         bus: Arc::new(MemoryBus::new()),
-        stack_name: None,
     }
 }
 
@@ -156,7 +151,6 @@ async fn moto_ports(clock: Arc<dyn Clock>) -> Ports {
         queue: Arc::new(SqsQueue::from_config(sdk)),
         secrets: Arc::new(SecretsManagerStore::from_config(sdk)),
         bus: Arc::new(EventBridgeBus::from_config(sdk, &names.event_bus)),
-        stack_name: Some(stack.stack_name.clone()),
         names,
     }
 }
@@ -171,6 +165,7 @@ impl Deployment {
         admin: SimAdmin,
         hotel_id: HotelId,
         rate_scale: u32,
+        client_timeout: Duration,
     ) -> Result<Deployment, String> {
         let clock = Arc::new(OffsetClock::new());
         let app_clock: Arc<dyn Clock> = clock.clone();
@@ -191,8 +186,8 @@ impl Deployment {
             ports.bus,
         );
         let http = reqwest::Client::builder()
-            .timeout(CLIENT_TIMEOUT)
-            .connect_timeout(CLIENT_TIMEOUT)
+            .timeout(client_timeout)
+            .connect_timeout(client_timeout)
             .build()
             .map_err(|e| e.to_string())?;
         // Adapters pace real requests: the real clock, and a view of the table on it.
@@ -290,7 +285,7 @@ impl Deployment {
             tripwire,
             watch,
             admin,
-            stack_name: ports.stack_name,
+            client_timeout,
         })
     }
 
