@@ -980,3 +980,70 @@ async fn the_batch_response_names_every_failed_record_and_never_an_empty_id() {
     assert!(result.is_err());
     w.sim.stop().await;
 }
+
+#[tokio::test]
+async fn redrive_all_brings_back_every_pending_dead_letter() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Ohip).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    charge_outage(&w, true).await;
+    // One in the SQS DLQ (an outage that outlasted three deliveries)...
+    let outage = op_ref(&fail_three_times(&w, &token, &h, "all-1").await);
+    charge_outage(&w, false).await;
+    // ...and one only in the records (refused at once).
+    let cancelled = w.sim_reservation(&h, SimStatus::Cancelled);
+    let refused = op_ref(&operation_of(
+        &w.graphql(
+            &token,
+            CHARGE,
+            charge_vars(
+                &h,
+                &confirmation_of(Vendor::Ohip, &cancelled),
+                77,
+                Some("all-2"),
+            ),
+        )
+        .await,
+        "postCharge",
+    ));
+    w.writer_round().await.unwrap();
+    assert_eq!(
+        w.records()
+            .dlq(&h.id, &refused.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DlqStatus::Pending
+    );
+
+    // moto has no StartMessageMoveTask: the CLI falls back to moving them one by one.
+    let out = w.pmsctl(&["dlq", "redrive", "--all"]).await;
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("redriven 2 (1 from the queue DLQ)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(w.dlq_messages().await.is_empty());
+    w.drain().await;
+    let fixed = w.records().dlq(&h.id, &outage.id).await.unwrap().unwrap();
+    assert_eq!(fixed.status, DlqStatus::Resolved);
+    let still = w.records().dlq(&h.id, &refused.id).await.unwrap().unwrap();
+    assert_eq!(
+        (still.status, still.attempts),
+        (DlqStatus::Pending, 2),
+        "refused again: pending, one attempt more"
+    );
+    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 1);
+    // Nothing pending of this hotel but the refused one; --hotel limits the redrive.
+    let out = w
+        .pmsctl(&["dlq", "redrive", "--all", "--hotel", h.id.as_str()])
+        .await;
+    assert!(
+        stdout(&out).contains("redriven 1 (0 from the queue DLQ)"),
+        "{}",
+        stdout(&out)
+    );
+    w.sim.stop().await;
+}

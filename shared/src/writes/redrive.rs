@@ -189,42 +189,84 @@ impl DeadLetters {
             if let Err(e) = self.records.put_dlq(item).await {
                 tracing::warn!(operation_id = %item.id, error = %e, "could not set the dead letter back to pending");
             }
+            let _ = self
+                .records
+                .update_operation(&item.hotel_id, &item.id, |op| {
+                    op.status = OperationStatus::DeadLettered
+                })
+                .await;
         }
     }
 
-    /// Redrives every pending dead letter (optionally of one hotel). Uses the queue's own move
-    /// task when it can move the whole DLQ at once.
-    pub async fn redrive_all(
+    /// Pending dead letters (of one hotel, or of all), oldest first.
+    pub async fn pending(
         &self,
         hotel: Option<&crate::domain::HotelId>,
-    ) -> Result<RedriveReport, DlqError> {
-        let pending: Vec<DlqItem> = self
+    ) -> Result<Vec<DlqItem>, DlqError> {
+        Ok(self
             .records
             .list_dlq(hotel)
             .await?
             .into_iter()
             .filter(|d| d.status == DlqStatus::Pending)
-            .collect();
-        if hotel.is_none()
-            && self
-                .queue
-                .start_move_all(&self.write_dlq_url, &self.write_queue_url)
-                .await?
-        {
-            let mut report = RedriveReport {
-                used_move_task: true,
-                ..RedriveReport::default()
-            };
-            for mut item in pending {
-                self.mark_retrying(&mut item).await?;
-                if !item.in_queue_dlq {
-                    self.writes.enqueue(&item.message).await?;
-                }
-                report.redriven.push(item.id);
-            }
-            return Ok(report);
+            .collect())
+    }
+
+    /// Redrives every pending dead letter with the queue's own move task (SQS
+    /// `StartMessageMoveTask`), which moves the whole DLQ at once. `None` when the endpoint has
+    /// no move task: then redrive them by id.
+    pub async fn redrive_all_by_move_task(&self) -> Result<Option<RedriveReport>, DlqError> {
+        let mut pending = self.pending(None).await?;
+        // Marked before the move starts, so a writer that finishes one first is not overwritten.
+        for item in &mut pending {
+            self.mark_retrying(item).await?;
         }
-        let ids: Vec<OperationId> = pending.iter().map(|d| d.id.clone()).collect();
+        let started = match self
+            .queue
+            .start_move_all(&self.write_dlq_url, &self.write_queue_url)
+            .await
+        {
+            Ok(started) => started,
+            Err(e) => {
+                self.back_to_pending(&mut pending).await;
+                return Err(e.into());
+            }
+        };
+        if !started {
+            self.back_to_pending(&mut pending).await;
+            return Ok(None);
+        }
+        let mut report = RedriveReport {
+            used_move_task: true,
+            ..RedriveReport::default()
+        };
+        for item in pending {
+            if !item.in_queue_dlq {
+                // Only the record holds it (refused at once): the move task cannot bring it.
+                self.writes.enqueue(&item.message).await?;
+            }
+            report.redriven.push(item.id);
+        }
+        Ok(Some(report))
+    }
+
+    /// Redrives every pending dead letter (optionally of one hotel): by the move task when it
+    /// can move the whole DLQ, else by id.
+    pub async fn redrive_all(
+        &self,
+        hotel: Option<&crate::domain::HotelId>,
+    ) -> Result<RedriveReport, DlqError> {
+        if hotel.is_none() {
+            if let Some(report) = self.redrive_all_by_move_task().await? {
+                return Ok(report);
+            }
+        }
+        let ids: Vec<OperationId> = self
+            .pending(hotel)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
         self.redrive(&ids).await
     }
 
