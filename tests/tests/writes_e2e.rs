@@ -957,7 +957,7 @@ async fn the_batch_response_names_every_failed_record_and_never_an_empty_id() {
         .unwrap()
         .to_owned();
     let round = w.deliver(messages.clone()).await;
-    assert_eq!(round.failed_ids(), [poison_id.clone()]);
+    assert_eq!(round.failed_ids(), std::slice::from_ref(&poison_id));
     assert_eq!(
         round.outcome,
         pms_infra::local::driver::BatchOutcome::PartialFailure(vec![poison_id])
