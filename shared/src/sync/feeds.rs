@@ -1,0 +1,152 @@
+//! What a feed reads from the PMS: the steps of a run (one vendor read each) and the read
+//! itself. Dates are business dates in the hotel's time zone; the reservations delta reads the
+//! window since the watermark through the vendor's own mechanism (`reservations_changed`).
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::HotelConfig;
+use crate::domain::{BusinessDate, Reservation, RoomStatus};
+use crate::jobs::Feed;
+use crate::pms::{ChangeWindow, Fetched, PmsAdapter, PmsResult};
+
+/// One vendor read of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Arrivals(BusinessDate),
+    Departures(BusinessDate),
+    InHouse,
+    RoomStatuses,
+    /// Reservations created or changed in the window.
+    Changed(ChangeWindow),
+}
+
+impl Step {
+    /// For progress lines and errors.
+    pub fn label(&self) -> String {
+        match self {
+            Step::Arrivals(d) => format!("arrivals {d}"),
+            Step::Departures(d) => format!("departures {d}"),
+            Step::InHouse => "in-house".into(),
+            Step::RoomStatuses => "room statuses".into(),
+            Step::Changed(w) => format!(
+                "changed {} .. {}",
+                w.from.format("%Y-%m-%dT%H:%M:%SZ"),
+                w.to.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        }
+    }
+}
+
+/// What one step read.
+pub enum Read {
+    Reservations(Fetched<Reservation>),
+    Rooms(Vec<RoomStatus>),
+}
+
+/// The reservations delta window of a run starting at `start`: from the watermark less the
+/// overlap (changes stamped just before the last run started, or by a vendor clock a little
+/// behind ours, are read twice rather than never), or, on the very first run, from
+/// `initialLookbackDays` back. It ends at the run's start: what changes during the run is
+/// after it, and the next run (whose window starts at this run's start) reads it.
+pub fn delta_window(
+    config: &HotelConfig,
+    watermark: Option<DateTime<Utc>>,
+    start: DateTime<Utc>,
+) -> ChangeWindow {
+    let overlap = Duration::seconds(i64::from(config.sync.overlap_seconds));
+    let from = match watermark {
+        Some(w) => w - overlap,
+        None => start - Duration::days(i64::from(config.sync.initial_lookback_days.max(1))),
+    };
+    ChangeWindow {
+        // A watermark ahead of our clock (a clock step back) must not make an empty window.
+        from: from.min(start - overlap),
+        to: start,
+    }
+}
+
+/// The steps of one run of `feed`: dates from the hotel's today through `lookAheadDays`.
+pub fn steps(
+    feed: Feed,
+    config: &HotelConfig,
+    watermark: Option<DateTime<Utc>>,
+    start: DateTime<Utc>,
+) -> Vec<Step> {
+    let today = config.time_zone.business_date(start);
+    let days = |n: u32| (0..=i64::from(n)).map(move |d| today.add_days(d));
+    match feed {
+        Feed::Arrivals => days(config.sync.arrivals.look_ahead_days)
+            .map(Step::Arrivals)
+            .collect(),
+        Feed::Departures => days(config.sync.departures.look_ahead_days)
+            .map(Step::Departures)
+            .collect(),
+        Feed::InHouse => vec![Step::InHouse],
+        Feed::RoomStatus => vec![Step::RoomStatuses],
+        Feed::Reservations => vec![Step::Changed(delta_window(config, watermark, start))],
+    }
+}
+
+/// Runs one step against the PMS. A page that cannot be fetched is an error (the run fails);
+/// records that cannot be read or mapped come back as failures beside the others.
+pub async fn read(adapter: &dyn PmsAdapter, step: &Step) -> PmsResult<Read> {
+    Ok(match step {
+        Step::Arrivals(d) => Read::Reservations(adapter.arrivals(*d).await?),
+        Step::Departures(d) => Read::Reservations(adapter.departures(*d).await?),
+        Step::InHouse => Read::Reservations(adapter.in_house().await?),
+        Step::RoomStatuses => Read::Rooms(adapter.room_statuses().await?),
+        Step::Changed(w) => Read::Reservations(adapter.reservations_changed(*w).await?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, HotelId, PropertyTz, Provider};
+
+    fn config() -> HotelConfig {
+        HotelConfig::new(
+            HotelId::parse("h1").unwrap(),
+            "H",
+            Provider::Mock,
+            PropertyTz::parse("Pacific/Honolulu").unwrap(),
+            Currency::eur(),
+            Utc::now(),
+        )
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn dates_are_the_hotels_and_reach_look_ahead() {
+        let mut c = config();
+        c.sync.arrivals.look_ahead_days = 2;
+        // 05:00 UTC on Dec 2 is still Dec 1 in Honolulu.
+        let s = steps(Feed::Arrivals, &c, None, at("2026-12-02T05:00:00Z"));
+        let want: Vec<Step> = ["2026-12-01", "2026-12-02", "2026-12-03"]
+            .iter()
+            .map(|d| Step::Arrivals(BusinessDate::parse(d).unwrap()))
+            .collect();
+        assert_eq!(s, want);
+        assert_eq!(
+            steps(Feed::InHouse, &c, None, at("2026-12-02T05:00:00Z")),
+            [Step::InHouse]
+        );
+    }
+
+    #[test]
+    fn delta_starts_at_the_watermark_less_the_overlap_or_the_first_run_lookback() {
+        let c = config();
+        let start = at("2026-12-02T05:00:00Z");
+        let w = delta_window(&c, Some(at("2026-12-02T04:55:00Z")), start);
+        assert_eq!(w.from, at("2026-12-02T04:53:00Z"));
+        assert_eq!(w.to, start);
+        let first = delta_window(&c, None, start);
+        assert_eq!(first.from, at("2026-11-02T05:00:00Z"));
+        // A watermark from the future still reads the overlap.
+        let ahead = delta_window(&c, Some(at("2026-12-02T06:00:00Z")), start);
+        assert_eq!(ahead.from, at("2026-12-02T04:58:00Z"));
+    }
+}

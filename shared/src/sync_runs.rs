@@ -1,0 +1,283 @@
+//! Sync runs: what one run of a hotel's sync did, for `syncRuns` / `health` and for ops.
+//!
+//! The sync worker builds a [`SyncRun`] while it works ([`SyncRun::start`], the `record_*`
+//! methods, [`SyncRun::finish`]) and stores it once with [`SyncRuns::record`]. Runs live in the
+//! hotel's partition under `SYNCRUN#<started at>#<run id>`, so the newest come first in a
+//! descending key query, and expire after the hotel's `sync.runRetentionDays`.
+//!
+//! Records stay small whatever the run did: id lists keep the first [`MAX_IDS`] ids and
+//! errors the first [`MAX_ERRORS`], while the counts keep counting (a DynamoDB item is at most
+//! 400 KB).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::HotelId;
+use crate::ports::{
+    Condition, Item, ItemKey, ItemStore, KeyCondition, Partition, PortResult, Query,
+};
+
+/// Ids kept per list (created, updated, failed).
+pub const MAX_IDS: usize = 100;
+/// Errors kept per run.
+pub const MAX_ERRORS: usize = 10;
+/// Sort-key prefix of sync runs in a hotel's partition.
+pub const SYNC_RUN_PREFIX: &str = "SYNCRUN#";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncRunStatus {
+    /// Every page was read and every record stored.
+    Succeeded,
+    /// Every page was read, but some records failed (counted in `failed`).
+    Partial,
+    /// The run stopped: a page could not be fetched, or storing failed.
+    Failed,
+}
+
+/// A count and the first ids counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdCount {
+    pub count: u64,
+    /// The first [`MAX_IDS`] entity ids, in the order they were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+}
+
+impl IdCount {
+    pub fn add(&mut self, id: impl Into<String>) {
+        self.count += 1;
+        if self.ids.len() < MAX_IDS {
+            self.ids.push(id.into());
+        }
+    }
+}
+
+/// One error of a run: a record that failed, or the failure that stopped the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRunError {
+    /// A stable code (`PmsError::code`, `PortError::code`, an adapter `ItemFailure` code).
+    pub code: String,
+    /// Safe to show to partners: never credentials, headers or request bodies.
+    pub message: String,
+    /// The vendor id of the record, when the error is about one.
+    pub entity_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRun {
+    /// Unique per run (the worker's choice: job id, correlation id).
+    pub run_id: String,
+    pub hotel_id: HotelId,
+    /// What was synced: `reservations`, `arrivals`, `departures`, `in_house`, `room_status`...
+    pub feed: String,
+    pub status: SyncRunStatus,
+    pub created: IdCount,
+    pub updated: IdCount,
+    /// Records read that were already stored as they are (only counted).
+    pub unchanged: u64,
+    pub failed: IdCount,
+    /// Vendor HTTP calls the run made.
+    pub vendor_calls: u64,
+    pub duration_ms: u64,
+    /// The first [`MAX_ERRORS`] errors.
+    #[serde(default)]
+    pub errors: Vec<SyncRunError>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub correlation_id: Option<String>,
+}
+
+impl SyncRun {
+    pub fn start(
+        run_id: impl Into<String>,
+        hotel_id: HotelId,
+        feed: impl Into<String>,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            run_id: run_id.into(),
+            hotel_id,
+            feed: feed.into(),
+            status: SyncRunStatus::Succeeded,
+            created: IdCount::default(),
+            updated: IdCount::default(),
+            unchanged: 0,
+            failed: IdCount::default(),
+            vendor_calls: 0,
+            duration_ms: 0,
+            errors: Vec::new(),
+            started_at,
+            finished_at: None,
+            correlation_id: None,
+        }
+    }
+
+    pub fn record_created(&mut self, id: impl Into<String>) {
+        self.created.add(id);
+    }
+
+    pub fn record_updated(&mut self, id: impl Into<String>) {
+        self.updated.add(id);
+    }
+
+    pub fn record_unchanged(&mut self, n: u64) {
+        self.unchanged += n;
+    }
+
+    /// A record that could not be fetched, mapped or stored; the run goes on.
+    pub fn record_failed(&mut self, id: impl Into<String>, code: &str, message: &str) {
+        let id = id.into();
+        self.push_error(SyncRunError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            entity_id: Some(id.clone()),
+        });
+        self.failed.add(id);
+    }
+
+    /// The failure that stops the run (a page that could not be fetched): the run has failed.
+    pub fn record_fatal(&mut self, code: &str, message: &str) {
+        self.status = SyncRunStatus::Failed;
+        // The reason the run stopped matters most: it displaces the last kept record error.
+        if self.errors.len() >= MAX_ERRORS {
+            self.errors.pop();
+        }
+        self.push_error(SyncRunError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            entity_id: None,
+        });
+    }
+
+    fn push_error(&mut self, e: SyncRunError) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(e);
+        }
+    }
+
+    /// Closes the run: its duration, vendor calls, and the status its counts imply (a run with
+    /// failed records and no fatal error is partial).
+    pub fn finish(&mut self, finished_at: DateTime<Utc>, vendor_calls: u64) {
+        self.finished_at = Some(finished_at);
+        self.vendor_calls = vendor_calls;
+        self.duration_ms = (finished_at - self.started_at).num_milliseconds().max(0) as u64;
+        if self.status != SyncRunStatus::Failed && self.failed.count > 0 {
+            self.status = SyncRunStatus::Partial;
+        }
+    }
+
+    /// `SYNCRUN#<started at, fixed-width UTC>#<run id>`: lexical order is time order.
+    pub fn sort_key(&self) -> String {
+        format!(
+            "{SYNC_RUN_PREFIX}{}#{}",
+            self.started_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            self.run_id
+        )
+    }
+}
+
+/// Stores and lists sync runs.
+#[derive(Clone)]
+pub struct SyncRuns {
+    store: Arc<dyn ItemStore>,
+}
+
+impl SyncRuns {
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        Self { store }
+    }
+
+    /// Stores a run (again, if the worker records progress more than once); it expires
+    /// `retention_days` after it started.
+    pub async fn record(&self, run: &SyncRun, retention_days: u32) -> PortResult<()> {
+        let expires = run.started_at + Duration::days(i64::from(retention_days.max(1)));
+        let item = Item::new(
+            ItemKey::hotel(&run.hotel_id, run.sort_key()),
+            serde_json::to_value(run).unwrap_or_default(),
+        )
+        .expiring_at(expires.timestamp());
+        self.store.put(item, Condition::Always).await?;
+        Ok(())
+    }
+
+    /// The hotel's latest `last` runs (at most 100), newest first.
+    pub async fn list(&self, hotel: &HotelId, last: u32) -> PortResult<Vec<SyncRun>> {
+        let mut q = Query::primary(
+            Partition::Hotel(hotel.clone()),
+            KeyCondition::BeginsWith(SYNC_RUN_PREFIX.into()),
+        )
+        .limit(last.clamp(1, 100));
+        q.descending = true;
+        self.store
+            .query(&q)
+            .await?
+            .items
+            .iter()
+            .map(Item::decode)
+            .collect()
+    }
+
+    pub async fn latest(&self, hotel: &HotelId) -> PortResult<Option<SyncRun>> {
+        Ok(self.list(hotel, 1).await?.into_iter().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::ports::{Clock, ManualClock};
+
+    #[tokio::test]
+    async fn runs_list_newest_first_and_expire() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let runs = SyncRuns::new(store);
+        let h = HotelId::parse("h1").unwrap();
+        for i in 0..3 {
+            let mut run = SyncRun::start(format!("r{i}"), h.clone(), "reservations", clock.now());
+            run.record_created("a");
+            if i == 2 {
+                run.record_failed("b", "PMS_PROTOCOL", "bad record");
+            }
+            clock.advance(Duration::seconds(3));
+            run.finish(clock.now(), 4);
+            runs.record(&run, 30).await.unwrap();
+        }
+        let listed = runs.list(&h, 10).await.unwrap();
+        let ids: Vec<_> = listed.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["r2", "r1", "r0"]);
+        assert_eq!(listed[0].status, SyncRunStatus::Partial);
+        assert_eq!(listed[0].failed.ids, ["b"]);
+        assert_eq!(listed[1].status, SyncRunStatus::Succeeded);
+        assert_eq!(listed[1].duration_ms, 3000);
+        assert_eq!(runs.list(&h, 1).await.unwrap().len(), 1);
+        // Other hotels see nothing.
+        let other = HotelId::parse("h2").unwrap();
+        assert!(runs.latest(&other).await.unwrap().is_none());
+        clock.advance(Duration::days(31));
+        assert!(runs.latest(&h).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn lists_are_capped_but_counts_are_not() {
+        let h = HotelId::parse("h1").unwrap();
+        let mut run = SyncRun::start("r", h, "arrivals", Utc::now());
+        for i in 0..(MAX_IDS + 5) {
+            run.record_failed(format!("x{i}"), "E", "m");
+        }
+        run.record_fatal("PMS_UNAVAILABLE", "page 3 could not be fetched");
+        run.finish(Utc::now(), 1);
+        assert_eq!(run.failed.count, (MAX_IDS + 5) as u64);
+        assert_eq!(run.failed.ids.len(), MAX_IDS);
+        assert_eq!(run.errors.len(), MAX_ERRORS);
+        assert_eq!(run.errors.last().unwrap().code, "PMS_UNAVAILABLE");
+        assert_eq!(run.status, SyncRunStatus::Failed);
+    }
+}
