@@ -8,12 +8,13 @@ CARGO_FLAGS ?=
 PY    ?= python3
 STAMP := $(VENV)/.tools-installed
 
-.PHONY: help dev test lint tools schemathesis
+.PHONY: help dev test lint tools schemathesis graphiql-check
 
 help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
 	@echo "make test   - cfn-lint + every Rust test against a private moto server"
 	@echo "make lint   - rustfmt check + clippy (-D warnings)"
+	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
 	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda, schemathesis)"
 	@echo "make schemathesis - fuzz the webhook function from its OpenAPI document (under cargo lambda watch)"
 
@@ -42,3 +43,7 @@ test: tools
 # document: no 5xx, no undocumented status, header or content type, no schema violation.
 schemathesis: tools
 	scripts/with-moto.sh scripts/schemathesis.sh
+
+# GraphiQL in headless Chromium against the graphql function (needs: apt-get install -y chromium).
+graphiql-check: tools
+	scripts/graphiql-check.sh

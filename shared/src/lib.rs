@@ -6,6 +6,7 @@
 //! vendor adapters. Lambda functions wire these from the environment and stay thin.
 
 pub mod aws;
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod ingest;
@@ -14,6 +15,7 @@ pub mod memory;
 pub mod obs;
 pub mod pms;
 pub mod ports;
+pub mod reads;
 pub mod records;
 pub mod refresh;
 pub mod registry;

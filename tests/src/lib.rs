@@ -2,6 +2,8 @@
 //! `template.yaml` on the moto server that `make test` starts, so tests run in parallel
 //! (nextest: one process per test) without seeing each other's resources.
 
+pub mod graphql;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

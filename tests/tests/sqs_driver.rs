@@ -82,7 +82,11 @@ fn bodies(event: &Value) -> Vec<String> {
 async fn template_functions_are_read_generically() {
     let stack = TestStack::new().await;
     let fs = functions(&stack);
-    assert_eq!(fs.len(), 4);
+    // The fixture's four and template.yaml's GraphqlFunction.
+    assert_eq!(fs.len(), 5);
+    let graphql = function(&fs, "graphql");
+    assert!(graphql.http && graphql.queues.is_empty() && graphql.schedules.is_empty());
+    assert_eq!(graphql.timeout, Duration::from_secs(25));
 
     let scheduler = function(&fs, "sync-scheduler");
     assert_eq!(scheduler.timeout, Duration::from_secs(30));

@@ -9,6 +9,7 @@ pub mod data;
 pub mod guard;
 pub mod mews;
 pub mod ohip;
+pub mod setup;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! PMS adapters: the trait, its error, the retry policy, and the implementations.
 
 mod adapter;
+pub mod cloudbeds;
 mod error;
 mod factory;
 pub mod http;
@@ -26,5 +27,6 @@ pub fn default_factory(
     let mut factory = AdapterFactory::new(secrets, clock, secrets_prefix);
     factory.register(crate::domain::Provider::Opera, ohip::builder());
     factory.register(crate::domain::Provider::Mews, mews::builder());
+    factory.register(crate::domain::Provider::Cloudbeds, cloudbeds::builder());
     factory
 }

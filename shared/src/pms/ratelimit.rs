@@ -2,11 +2,13 @@
 //! in the shared table, so every process calling one vendor credential draws from one budget.
 //!
 //! A vendor limit "L requests per W" is enforced by slots: time is cut into slots of `W / k`,
-//! and each slot admits `n` requests (an atomic counter per slot). Any window of length W, even
-//! shifted by network jitter of up to one slot, overlaps at most `k + 2` slots; choosing
-//! `k = L/n - 2` keeps every such window at or under L — about 90 % of the vendor's rate for
-//! Mews and OHIP, 60 % for Cloudbeds' tiny 5/s budget, and never a violation. A caller that
-//! finds its slot full takes a later one and sleeps until it starts.
+//! and each slot admits `n` requests (an atomic counter per slot). The vendor counts arrivals,
+//! which lag permits by network and scheduling delay; any window of length W, with arrivals late
+//! by up to two slots, overlaps at most `k + 3` slots, so choosing `k = L/n - 3` keeps every
+//! such window at or under L — about 90 % of the vendor's rate for Mews and OHIP, 40 % for
+//! Cloudbeds' tiny 5/s budget (whose overuse suspends the key), and never a violation. A caller
+//! that finds its slot full takes a later one and sleeps until it starts; a permit whose slot has
+//! already passed (slow counter calls) is not used.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,18 +37,19 @@ impl SlotPlan {
     pub fn for_limit(limit: &RateLimitSettings) -> SlotPlan {
         let l = u64::from(limit.requests.max(1));
         let w_ms = u64::from(limit.per_seconds.max(1)) * 1000;
-        // About 30 slots per window: fine enough to smooth, coarse enough to keep counters few.
-        let per_slot = (l / 30).max(1);
-        let slots = (l / per_slot).saturating_sub(2).max(1);
+        // About 40 slots per window: fine enough to smooth, coarse enough to keep counters few.
+        let per_slot = (l / 40).max(1);
+        let slots = (l / per_slot).saturating_sub(3).max(1);
         SlotPlan {
             slot_ms: (w_ms / slots).max(1),
             per_slot,
         }
     }
 
-    /// The most requests this plan lets into any window of `window_ms` (jitter included).
+    /// The most requests this plan lets arrive in any window of `window_ms`, with arrivals up
+    /// to two slots late.
     pub fn worst_case(&self, window_ms: u64) -> u64 {
-        ((window_ms + self.slot_ms) / self.slot_ms + 1) * self.per_slot
+        ((window_ms + 2 * self.slot_ms - 1) / self.slot_ms + 1) * self.per_slot
     }
 }
 
@@ -92,9 +95,12 @@ impl DistributedLimiter {
 impl RateLimiter for DistributedLimiter {
     async fn acquire(&self) -> PmsResult<()> {
         let SlotPlan { slot_ms, per_slot } = self.plan;
-        let now_ms = self.clock.now().timestamp_millis().max(0) as u64;
-        let mut slot = now_ms / slot_ms;
+        let now_ms = || self.clock.now().timestamp_millis().max(0) as u64;
+        let mut slot = now_ms() / slot_ms;
         loop {
+            let now_ms = now_ms();
+            // Slow counter calls can outlast a slot: never take a permit for one already gone.
+            slot = slot.max(now_ms / slot_ms);
             let starts = slot * slot_ms;
             let wait = Duration::from_millis(starts.saturating_sub(now_ms));
             if wait > self.max_wait {
@@ -116,6 +122,13 @@ impl RateLimiter for DistributedLimiter {
                     )
                 })? as u64;
             if count <= per_slot {
+                let now_ms = self.clock.now().timestamp_millis().max(0) as u64;
+                if now_ms >= starts + slot_ms {
+                    // The permit's slot passed while we asked; using it now would crowd a later
+                    // slot. Its count is wasted, which only costs throughput.
+                    continue;
+                }
+                let wait = Duration::from_millis(starts.saturating_sub(now_ms));
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
@@ -158,12 +171,12 @@ mod tests {
             requests: 200,
             per_seconds: 30,
         });
-        assert_eq!(mews.per_slot, 6);
+        assert_eq!((mews.per_slot, mews.slot_ms), (5, 810));
         let cb = SlotPlan::for_limit(&RateLimitSettings {
             requests: 5,
             per_seconds: 1,
         });
-        assert_eq!((cb.per_slot, cb.slot_ms), (1, 333));
+        assert_eq!((cb.per_slot, cb.slot_ms), (1, 500));
     }
 
     #[tokio::test]
@@ -190,7 +203,7 @@ mod tests {
             }
         }))
         .await;
-        // 10/s with 8 slots of 125 ms admits 8 per second: 16 permits need about 2 s.
+        // 10/s with 7 slots of 142 ms admits 7 per second: 16 permits need over 2 s.
         let last = times.iter().max().unwrap();
         assert!(*last >= Duration::from_millis(1500), "{last:?}");
         // No sliding 1 s window (plus jitter) holds more than 10 permits.

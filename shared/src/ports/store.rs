@@ -327,6 +327,31 @@ pub mod cursor {
         }
         Ok(key)
     }
+
+    /// The cursor that resumes a query on `index` (`None`: the table) right after `item`: the
+    /// same key a page ending at `item` would return. Lets a reader that filters a page stop
+    /// in the middle of it without skipping or repeating items. `None` when the item is not in
+    /// that index.
+    pub fn after_item(item: &Item, index: Option<Index>) -> Option<String> {
+        let pk = item.key.partition.key();
+        let mut key = BTreeMap::from([
+            ("pk".to_owned(), pk.clone()),
+            ("sk".to_owned(), item.key.sort.clone()),
+        ]);
+        if let Some(index) = index {
+            let (partition, sort) = match index {
+                Index::ByArrival => (pk, item.index.by_arrival.clone()?),
+                Index::ByDeparture => (pk, item.index.by_departure.clone()?),
+                Index::Lookup => {
+                    let (p, s) = item.index.lookup.as_ref()?;
+                    (p.key(), s.clone())
+                }
+            };
+            key.insert(index.partition_attribute().to_owned(), partition);
+            key.insert(index.sort_attribute().to_owned(), sort);
+        }
+        Some(encode(&key))
+    }
 }
 
 /// The store. Reads never return expired items; writes are conditional where ordering matters.

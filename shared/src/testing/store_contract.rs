@@ -381,6 +381,42 @@ pub async fn atomic_increment(make: &StoreFactory) {
     assert_eq!(stored.expires_at, Some(exp));
 }
 
+/// A cursor made from any item of a page (`cursor::after_item`) resumes right after it, on the
+/// table and on an index.
+pub async fn resume_after_item(make: &StoreFactory) {
+    let store = make(clock());
+    let h = hotel("resume");
+    let items: Vec<Item> = (0..40).map(|i| dated(&h, i, 1 + i % 10)).collect();
+    store.batch_put(items).await.unwrap();
+    let queries = [
+        Query::on(
+            Partition::Hotel(h.clone()),
+            Index::ByArrival,
+            KeyCondition::Between(
+                "BOOKING#2026-12-03#".into(),
+                "BOOKING#2026-12-06#\u{10FFFF}".into(),
+            ),
+        ),
+        Query::primary(
+            Partition::Hotel(h.clone()),
+            KeyCondition::BeginsWith("BOOKING#".into()),
+        ),
+    ];
+    for q in queries {
+        let all = store.query_all(&q.clone().limit(1000)).await.unwrap();
+        assert!(all.len() > 5);
+        let first = store.query(&q.clone().limit(5)).await.unwrap();
+        let cut = &first.items[2];
+        let resume = crate::ports::store::cursor::after_item(cut, q.index).unwrap();
+        let rest = store
+            .query_all(&q.clone().limit(7).after(Some(resume)))
+            .await
+            .unwrap();
+        let keys = |v: &[Item]| v.iter().map(|i| i.key.sort.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&rest), keys(&all[3..]), "{:?}", q.index);
+    }
+}
+
 /// Every check, in sequence.
 pub async fn run_all(make: &StoreFactory) {
     conditional_create(make).await;
@@ -391,6 +427,7 @@ pub async fn run_all(make: &StoreFactory) {
     batch_upsert_1000(make).await;
     hotel_isolation(make).await;
     atomic_increment(make).await;
+    resume_after_item(make).await;
 }
 
 #[cfg(test)]

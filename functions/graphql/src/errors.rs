@@ -1,0 +1,93 @@
+//! Errors as partners see them: every error carries `extensions.code` (one of [`Code`]) and a
+//! message that names no internals. Details go to the log, with the correlation id the partner
+//! also gets (`extensions.reference`) for support.
+
+use async_graphql::{ErrorExtensions, Response, ServerError, Value};
+use pms_core::domain::ValidationError;
+use pms_core::reads::ReadError;
+
+/// The codes partners branch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Unauthenticated,
+    Forbidden,
+    BadUserInput,
+    NotFound,
+    PmsUnavailable,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::Forbidden => "FORBIDDEN",
+            Code::BadUserInput => "BAD_USER_INPUT",
+            Code::NotFound => "NOT_FOUND",
+            Code::PmsUnavailable => "PMS_UNAVAILABLE",
+            Code::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// Correlation id of the request, in the GraphQL context for error references.
+#[derive(Clone, Debug)]
+pub struct CorrelationId(pub String);
+
+pub fn error(code: Code, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()))
+}
+
+/// A core read error as a GraphQL error; internal ones are logged with their detail.
+pub fn from_read(e: ReadError, correlation: &str) -> async_graphql::Error {
+    let code = e.code();
+    if code == "INTERNAL" || code == "PMS_UNAVAILABLE" {
+        // Display carries the detail (store error code, vendor error code), for ops only.
+        tracing::error!(code, error = %e, retryable = e.is_retryable(), "read failed");
+    }
+    let retryable = e.is_retryable();
+    let field = e.field();
+    async_graphql::Error::new(e.public_message()).extend_with(|_, ext| {
+        ext.set("code", code);
+        if retryable {
+            ext.set("retryable", true);
+        }
+        if let Some(f) = field {
+            ext.set("field", f);
+        }
+        if code == "INTERNAL" {
+            ext.set("reference", correlation);
+        }
+    })
+}
+
+pub fn invalid(e: ValidationError) -> async_graphql::Error {
+    let field = e.field;
+    error(Code::BadUserInput, e.to_string()).extend_with(|_, ext| ext.set("field", field))
+}
+
+pub fn not_found(what: impl std::fmt::Display) -> async_graphql::Error {
+    error(Code::NotFound, format!("{what} was not found"))
+}
+
+/// Errors the GraphQL engine raises itself (syntax, validation, depth and complexity limits,
+/// argument coercion) carry no code; they are all about the request, so they are the caller's.
+pub fn tag_engine_errors(response: &mut Response) {
+    for e in &mut response.errors {
+        tag(e);
+    }
+}
+
+fn tag(e: &mut ServerError) {
+    let ext = e.extensions.get_or_insert_with(Default::default);
+    if ext.get("code").is_none() {
+        ext.set("code", Value::from(Code::BadUserInput.as_str()));
+    }
+}
+
+pub fn code_of(e: &ServerError) -> Option<&str> {
+    match e.extensions.as_ref()?.get("code")? {
+        Value::String(s) => Some(s.as_str()),
+        _ => None,
+    }
+}

@@ -1,0 +1,18 @@
+//! Lambda entry point: wire the ports from the environment once, then serve requests.
+
+use lambda_http::{service_fn, Error, Request};
+use pms_core::obs::init_logging;
+use pms_core::runtime::Services;
+use pms_graphql::GraphqlApp;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let services = Services::from_env().await?;
+    let app = GraphqlApp::from_services(&services).with_metrics(&services.names.metrics_namespace);
+    let app = &app;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(app.handle(req).await)
+    }))
+    .await
+}

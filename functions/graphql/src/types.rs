@@ -1,0 +1,546 @@
+//! GraphQL types: one-to-one mappings of the core's records. No rules live here.
+
+use async_graphql::{
+    Enum, InputObject, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value,
+    ID,
+};
+use chrono::{DateTime, Utc};
+use pms_core::cache::Cached;
+use pms_core::domain as core;
+use pms_core::domain::HotelId;
+use pms_core::reads::{BookingConnection, BookingFilter, BookingRef, HotelHealth};
+use pms_core::records::ProvidedAvailability;
+use pms_core::sync_runs as runs;
+
+/// A calendar date (`YYYY-MM-DD`) in the hotel's time zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Date(pub core::BusinessDate);
+
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => core::BusinessDate::parse(s)
+                .map(Date)
+                .map_err(|e| InputValueError::custom(e.message)),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "pms_core::domain::ReservationStatus")]
+pub enum BookingStatus {
+    Confirmed,
+    CheckedIn,
+    CheckedOut,
+    Cancelled,
+    NoShow,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "pms_core::domain::Provider")]
+pub enum Provider {
+    Opera,
+    Mews,
+    Cloudbeds,
+    Mock,
+    /// Records a partner pushed through ingestion.
+    Partner,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "pms_core::domain::Occupancy")]
+pub enum Occupancy {
+    Vacant,
+    Occupied,
+    Unknown,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "pms_core::domain::Housekeeping")]
+pub enum Housekeeping {
+    Clean,
+    Dirty,
+    Inspected,
+    Pickup,
+    OutOfOrder,
+    OutOfService,
+    Unknown,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "pms_core::domain::PreferenceSource")]
+pub enum PreferenceSource {
+    Pms,
+    Guest,
+    Staff,
+    Partner,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "pms_core::sync_runs::SyncRunStatus")]
+pub enum SyncRunStatus {
+    Succeeded,
+    Partial,
+    Failed,
+}
+
+/// An exact amount: `amount` is a decimal string in the currency's minor-unit precision.
+#[derive(SimpleObject)]
+pub struct Money {
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+impl From<core::Money> for Money {
+    fn from(m: core::Money) -> Self {
+        Self {
+            amount: m.to_decimal_string(),
+            currency: m.currency.code().to_owned(),
+        }
+    }
+}
+
+/// The main guest as the booking carries it.
+#[derive(SimpleObject)]
+pub struct GuestSummary {
+    /// The guest's record id (`<provider>:<id>`), when the source names one.
+    pub id: Option<ID>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl From<core::GuestSummary> for GuestSummary {
+    fn from(g: core::GuestSummary) -> Self {
+        Self {
+            id: g.id.map(|i| ID(i.to_string())),
+            first_name: g.first_name,
+            last_name: g.last_name,
+            email: g.email,
+            phone: g.phone,
+        }
+    }
+}
+
+/// A booking (a reservation): one stay of one room.
+#[derive(SimpleObject)]
+pub struct Booking {
+    /// Global id, `<hotel>/<provider>:<external id>`; `booking(id:)` takes it.
+    pub id: ID,
+    pub hotel_id: ID,
+    /// `<provider>:<external id>`.
+    pub record_id: String,
+    pub provider: Provider,
+    /// The vendor's own id.
+    pub external_id: String,
+    pub confirmation_number: String,
+    pub status: BookingStatus,
+    /// The vendor's status value, unchanged.
+    pub raw_status: String,
+    pub arrival: Date,
+    pub departure: Date,
+    pub nights: i64,
+    /// Property-local wall-clock time, `HH:MM`.
+    pub expected_arrival_time: Option<String>,
+    pub expected_departure_time: Option<String>,
+    pub guest: Option<GuestSummary>,
+    pub room_number: Option<String>,
+    pub room_type: Option<String>,
+    pub adults: u32,
+    pub children: u32,
+    pub rate_code: Option<String>,
+    pub total: Option<Money>,
+    pub balance: Option<Money>,
+    pub special_requests: Vec<String>,
+    pub notes: Vec<String>,
+    pub source_updated_at: Option<DateTime<Utc>>,
+    /// Source version (ordering); a decimal string, as it can exceed 2^53.
+    pub version: String,
+}
+
+impl Booking {
+    pub fn new(hotel: &HotelId, r: core::Reservation) -> Self {
+        let time = |t: Option<chrono::NaiveTime>| t.map(|t| t.format("%H:%M").to_string());
+        Self {
+            id: ID(BookingRef::new(hotel.clone(), r.id.clone()).to_string()),
+            hotel_id: ID(hotel.to_string()),
+            record_id: r.id.to_string(),
+            provider: r.id.provider().into(),
+            external_id: r.id.external().to_string(),
+            confirmation_number: r.confirmation_number.to_string(),
+            status: r.status.into(),
+            raw_status: r.raw_status.clone(),
+            arrival: Date(r.arrival),
+            departure: Date(r.departure),
+            expected_arrival_time: time(r.expected_arrival_time),
+            expected_departure_time: time(r.expected_departure_time),
+            nights: r.nights(),
+            guest: r.guest.map(Into::into),
+            room_number: r.room_number.map(|n| n.to_string()),
+            room_type: r.room_type.map(|t| t.to_string()),
+            adults: r.adults,
+            children: r.children,
+            rate_code: r.rate_code,
+            total: r.total.map(Into::into),
+            balance: r.balance.map(Into::into),
+            special_requests: r.special_requests,
+            notes: r.notes,
+            source_updated_at: r.source_updated_at,
+            version: r.version.to_string(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    /// True when the page was asked for with `after`.
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    /// Pass as `after` for the next page. When a page ends early because the query examined
+    /// as many stored items as one request may, it can have fewer edges than asked for and
+    /// still `hasNextPage`: this cursor then resumes after the last item examined.
+    pub end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct BookingEdge {
+    pub cursor: String,
+    pub node: Booking,
+}
+
+#[derive(SimpleObject)]
+pub struct BookingsConnection {
+    pub edges: Vec<BookingEdge>,
+    pub page_info: PageInfo,
+}
+
+impl BookingsConnection {
+    pub fn new(hotel: &HotelId, c: BookingConnection) -> Self {
+        let start_cursor = c.edges.first().map(|e| e.cursor.clone());
+        Self {
+            edges: c
+                .edges
+                .into_iter()
+                .map(|e| BookingEdge {
+                    cursor: e.cursor,
+                    node: Booking::new(hotel, e.booking),
+                })
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: c.has_next_page,
+                has_previous_page: c.has_previous_page,
+                start_cursor,
+                end_cursor: c.end_cursor,
+            },
+        }
+    }
+}
+
+/// Which bookings: every given criterion must hold; list values are alternatives.
+#[derive(InputObject, Default)]
+pub struct BookingFilterInput {
+    /// Any of these statuses.
+    #[graphql(default)]
+    pub status: Vec<BookingStatus>,
+    pub arrival_from: Option<Date>,
+    pub arrival_to: Option<Date>,
+    pub departure_from: Option<Date>,
+    pub departure_to: Option<Date>,
+    pub provider: Option<Provider>,
+}
+
+impl From<BookingFilterInput> for BookingFilter {
+    fn from(f: BookingFilterInput) -> Self {
+        Self {
+            statuses: f.status.into_iter().map(Into::into).collect(),
+            arrival_from: f.arrival_from.map(|d| d.0),
+            arrival_to: f.arrival_to.map(|d| d.0),
+            departure_from: f.departure_from.map(|d| d.0),
+            departure_to: f.departure_to.map(|d| d.0),
+            provider: f.provider.map(Into::into),
+        }
+    }
+}
+
+/// The bookings of one business date.
+#[derive(SimpleObject)]
+pub struct DayBookings {
+    /// The date answered for (today in the hotel's zone when none was given).
+    pub date: Date,
+    pub bookings: Vec<Booking>,
+}
+
+impl DayBookings {
+    pub fn new(hotel: &HotelId, date: core::BusinessDate, list: Vec<core::Reservation>) -> Self {
+        Self {
+            date: Date(date),
+            bookings: list.into_iter().map(|r| Booking::new(hotel, r)).collect(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Availability {
+    pub date: Date,
+    pub room_type: String,
+    pub available: u32,
+    pub total: Option<u32>,
+    /// Best available rate for the night, when the source gives one.
+    pub rate: Option<Money>,
+    pub provider: Provider,
+    pub source_updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<ProvidedAvailability> for Availability {
+    fn from(p: ProvidedAvailability) -> Self {
+        let a = p.availability;
+        Self {
+            date: Date(a.date),
+            room_type: a.room_type.to_string(),
+            available: a.available,
+            total: a.total,
+            rate: a.rate.map(Into::into),
+            provider: p.provider.into(),
+            source_updated_at: a.source_updated_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Preference {
+    pub category: String,
+    pub key: String,
+    pub value: String,
+    pub source: PreferenceSource,
+}
+
+#[derive(SimpleObject)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(SimpleObject)]
+pub struct Guest {
+    /// `<provider>:<external id>`; `guest(id:)` takes it.
+    pub id: ID,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub language: Option<String>,
+    pub loyalty_tier: Option<String>,
+    pub vip: bool,
+    pub preferences: Vec<Preference>,
+    /// Other identifiers the vendor knows the guest by.
+    pub external_ids: Vec<KeyValue>,
+    pub source_updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<core::Guest> for Guest {
+    fn from(g: core::Guest) -> Self {
+        Self {
+            id: ID(g.id.to_string()),
+            full_name: g.full_name(),
+            first_name: g.first_name,
+            last_name: g.last_name,
+            email: g.email,
+            phone: g.phone,
+            language: g.language,
+            loyalty_tier: g.loyalty_tier,
+            vip: g.vip,
+            preferences: g
+                .preferences
+                .into_iter()
+                .map(|p| Preference {
+                    category: p.category,
+                    key: p.key,
+                    value: p.value,
+                    source: p.source.into(),
+                })
+                .collect(),
+            external_ids: g
+                .external_ids
+                .into_iter()
+                .map(|(key, value)| KeyValue { key, value })
+                .collect(),
+            source_updated_at: g.source_updated_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct RoomStatus {
+    pub room_number: String,
+    pub room_type: Option<String>,
+    pub occupancy: Occupancy,
+    pub housekeeping: Housekeeping,
+    /// The vendor's raw values.
+    pub raw_status: Option<String>,
+    pub floor: Option<String>,
+    pub do_not_disturb: bool,
+    pub source_updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<core::RoomStatus> for RoomStatus {
+    fn from(r: core::RoomStatus) -> Self {
+        Self {
+            room_number: r.room_number.to_string(),
+            room_type: r.room_type.map(|t| t.to_string()),
+            occupancy: r.occupancy.into(),
+            housekeeping: r.housekeeping.into(),
+            raw_status: r.raw_status,
+            floor: r.floor,
+            do_not_disturb: r.do_not_disturb,
+            source_updated_at: r.source_updated_at,
+        }
+    }
+}
+
+/// A value read from the hotel's PMS through the cache.
+#[derive(SimpleObject)]
+#[graphql(concrete(name = "CachedGuest", params(Guest)))]
+#[graphql(concrete(name = "CachedGuestList", params(GuestList)))]
+#[graphql(concrete(name = "CachedBooking", params(Booking)))]
+#[graphql(concrete(name = "CachedRoomStatus", params(RoomStatus)))]
+#[graphql(concrete(name = "CachedRoomStatusList", params(RoomStatusList)))]
+#[graphql(concrete(name = "CachedMoney", params(Money)))]
+pub struct CachedValue<T: async_graphql::OutputType> {
+    pub value: T,
+    /// The PMS could not be reached: this copy is older than its TTL (but within the stale
+    /// tolerance).
+    pub stale: bool,
+    /// When the value was read from the PMS.
+    pub fetched_at: DateTime<Utc>,
+}
+
+impl<T: async_graphql::OutputType> CachedValue<T> {
+    pub fn map<C>(c: Cached<C>, f: impl FnOnce(C) -> T) -> Self {
+        Self {
+            value: f(c.value),
+            stale: c.stale,
+            fetched_at: c.fetched_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct GuestList {
+    pub guests: Vec<Guest>,
+}
+
+#[derive(SimpleObject)]
+pub struct RoomStatusList {
+    pub rooms: Vec<RoomStatus>,
+}
+
+#[derive(SimpleObject)]
+pub struct SyncCount {
+    pub count: u64,
+    /// The first ids counted (at most 100).
+    pub ids: Vec<String>,
+}
+
+impl From<runs::IdCount> for SyncCount {
+    fn from(c: runs::IdCount) -> Self {
+        Self {
+            count: c.count,
+            ids: c.ids,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SyncRunError {
+    pub code: String,
+    pub message: String,
+    pub entity_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct SyncRun {
+    pub run_id: String,
+    pub feed: String,
+    pub status: SyncRunStatus,
+    pub created: SyncCount,
+    pub updated: SyncCount,
+    pub unchanged: u64,
+    pub failed: SyncCount,
+    pub vendor_calls: u64,
+    pub duration_ms: u64,
+    /// The first errors of the run (at most 10).
+    pub errors: Vec<SyncRunError>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<runs::SyncRun> for SyncRun {
+    fn from(r: runs::SyncRun) -> Self {
+        Self {
+            run_id: r.run_id,
+            feed: r.feed,
+            status: r.status.into(),
+            created: r.created.into(),
+            updated: r.updated.into(),
+            unchanged: r.unchanged,
+            failed: r.failed.into(),
+            vendor_calls: r.vendor_calls,
+            duration_ms: r.duration_ms,
+            errors: r
+                .errors
+                .into_iter()
+                .map(|e| SyncRunError {
+                    code: e.code,
+                    message: e.message,
+                    entity_id: e.entity_id,
+                })
+                .collect(),
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PmsHealth {
+    pub provider: Provider,
+    pub healthy: bool,
+    pub latency_ms: u64,
+    pub message: Option<String>,
+    pub checked_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct Health {
+    pub hotel_id: ID,
+    /// The adapter's live health check.
+    pub pms: PmsHealth,
+    /// The outcome of the latest sync run, if any ran.
+    pub last_sync: Option<SyncRun>,
+}
+
+impl Health {
+    pub fn new(hotel: &HotelId, h: HotelHealth) -> Self {
+        Self {
+            hotel_id: ID(hotel.to_string()),
+            pms: PmsHealth {
+                provider: h.pms.provider.into(),
+                healthy: h.pms.healthy,
+                latency_ms: h.pms.latency_ms,
+                message: h.pms.message,
+                checked_at: h.pms.checked_at,
+            },
+            last_sync: h.last_sync.map(Into::into),
+        }
+    }
+}

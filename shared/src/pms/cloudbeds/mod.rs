@@ -1,0 +1,864 @@
+//! The Cloudbeds API v1.3 adapter (`pms-v1.3-openapi.yaml`).
+//!
+//! - [`transport`]: `x-api-key`, `X-PROPERTY-ID`, query strings and form bodies, the
+//!   `success:false`-on-200 envelope, pagination until `total`, rate limit and retries.
+//! - [`wire`]: the response shapes, read tolerantly (ids and amounts as strings or numbers).
+//! - [`mapping`]: the status table, local date-times in the hotel's zone, and every record.
+//!
+//! What Cloudbeds cannot do, it says: no late-checkout *time* (`putReservation` takes a
+//! `checkoutDate` only), no guest preference object, and no v1.3 read of posted items, so a
+//! charge cannot be looked up by our reference; `postCustomItem.referenceID` makes re-posting
+//! the same charge safe instead (a duplicate creates nothing).
+
+pub mod mapping;
+pub mod transport;
+pub mod wire;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use self::mapping::Ctx;
+use self::transport::{KeySource, Replay, Transport, Verb};
+use super::factory::{AdapterDeps, VendorBuilder};
+use super::http::VendorHttp;
+use super::ratelimit::{DistributedLimiter, RateLimiter};
+use super::{
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
+    Refreshed,
+};
+use crate::config::HotelConfig;
+use crate::domain::hash::sha256_hex;
+use crate::domain::{
+    BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
+    DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference, Provider,
+    Reservation, ReservationStatus, RoomNumber, RoomStatus, WriteReceipt,
+};
+use crate::memory::MemoryStore;
+use crate::ports::{Clock, ItemStore};
+use crate::registry::VendorCredentials;
+
+/// The builder the factory registers for Cloudbeds hotels.
+pub fn builder() -> VendorBuilder {
+    Arc::new(|config, credentials, deps| {
+        let adapter: Arc<dyn PmsAdapter> =
+            Arc::new(CloudbedsAdapter::new(config, credentials, deps)?);
+        Ok(adapter)
+    })
+}
+
+pub struct CloudbedsAdapter {
+    transport: Transport,
+    ctx: Ctx,
+    clock: Arc<dyn Clock>,
+    /// `vendor.defaultRevenueCenter`: the item category of charges that name none.
+    default_category: Option<String>,
+}
+
+fn config_error(message: impl Into<String>) -> PmsError {
+    PmsError::Configuration {
+        message: message.into(),
+    }
+}
+
+impl CloudbedsAdapter {
+    pub fn new(
+        config: &HotelConfig,
+        credentials: VendorCredentials,
+        deps: &AdapterDeps,
+    ) -> PmsResult<Self> {
+        let VendorCredentials::Cloudbeds { api_key } = credentials else {
+            return Err(config_error(format!(
+                "{} needs Cloudbeds credentials",
+                config.hotel_id
+            )));
+        };
+        let base = config
+            .vendor
+            .base_url
+            .clone()
+            .ok_or_else(|| config_error("a Cloudbeds hotel needs vendor.baseUrl"))?;
+        let property_id = config
+            .vendor
+            .property_id
+            .clone()
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| config_error("a Cloudbeds hotel needs vendor.propertyId"))?;
+        // Cloudbeds limits each property (5/s), whatever key calls it: the budget is named by
+        // the property, so a rotated key and the old one (still in other instances) share it.
+        // Without the shared table the budget is this process's own.
+        let limiter: Option<Arc<dyn RateLimiter>> = config.rate_limit.as_ref().map(|limit| {
+            let store: Arc<dyn ItemStore> = match &deps.store {
+                Some(s) => s.clone(),
+                None => Arc::new(MemoryStore::new(deps.clock.clone())),
+            };
+            Arc::new(DistributedLimiter::new(
+                store,
+                deps.clock.clone(),
+                config.hotel_id.clone(),
+                budget_name(&property_id),
+                limit,
+            )) as Arc<dyn RateLimiter>
+        });
+        let http = VendorHttp::new(
+            deps.http.clone(),
+            deps.retry_policy(config),
+            limiter,
+            transport::REQUEST_ID_HEADERS,
+            transport::error_message,
+        );
+        let key_source = (!deps.credentials_secret.is_empty()).then(|| KeySource {
+            secrets: deps.secrets.clone(),
+            name: deps.credentials_secret.clone(),
+        });
+        Ok(Self {
+            transport: Transport::new(http, base, property_id, api_key, key_source),
+            ctx: Ctx {
+                tz: config.time_zone,
+                currency: config.currency,
+            },
+            clock: deps.clock.clone(),
+            default_category: config
+                .vendor
+                .default_revenue_center
+                .clone()
+                .filter(|c| !c.trim().is_empty()),
+        })
+    }
+
+    fn params(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        let mut p = vec![(
+            "propertyID".to_owned(),
+            self.transport.property_id().to_owned(),
+        )];
+        p.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        p
+    }
+
+    /// `getReservation`; `None` when Cloudbeds has no such reservation.
+    async fn reservation_detail(
+        &self,
+        id: &str,
+    ) -> PmsResult<Option<(wire::ReservationDetail, Option<String>)>> {
+        let params = self.params(&[("reservationID", id.to_owned())]);
+        let env = match self
+            .transport
+            .call("getReservation", Verb::Get, &params, Replay::Safe)
+            .await
+        {
+            Ok(env) => env,
+            Err(PmsError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // "Not found" can also be an empty `data`.
+        if env.data().as_object().is_none_or(|o| o.is_empty()) {
+            return Ok(None);
+        }
+        let detail: wire::ReservationDetail = env.decode("getReservation")?;
+        if detail.reservation_id.is_none() {
+            return Ok(None);
+        }
+        Ok(Some((detail, env.request_id)))
+    }
+
+    async fn reservation(&self, id: &str) -> PmsResult<Option<Reservation>> {
+        let Some((detail, request_id)) = self.reservation_detail(id).await? else {
+            return Ok(None);
+        };
+        mapping::reservation_from_detail(&detail, &self.ctx)
+            .map(Some)
+            .map_err(|e| PmsError::Protocol {
+                message: format!("Cloudbeds reservation {id}: {e}"),
+                request_id,
+            })
+    }
+
+    /// `getReservations` with `filters`, every page, rooms and guests included. A row that
+    /// cannot be read is reported as a failure; the others are returned.
+    async fn reservation_list(
+        &self,
+        filters: &[(&str, String)],
+        keep: impl Fn(&Reservation) -> bool,
+    ) -> PmsResult<Fetched<Reservation>> {
+        let mut extra = filters.to_vec();
+        extra.push(("includeGuestsDetails", "true".into()));
+        extra.push(("includeAllRooms", "true".into()));
+        let pages = self
+            .transport
+            .get_all("getReservations", &self.params(&extra), transport::MAX_PAGE)
+            .await?;
+        let mut out = Fetched::ok(Vec::new());
+        let mut seen = BTreeSet::new();
+        for page in &pages {
+            for (_, row) in entries(page.data()) {
+                let id = row.get("reservationID").map(scalar).unwrap_or_default();
+                // Offset pages can repeat a record that moved while we paged.
+                if !id.is_empty() && !seen.insert(id.clone()) {
+                    continue;
+                }
+                let mapped = transport::decode_value::<wire::ReservationRow>(
+                    row.clone(),
+                    "getReservations",
+                    page.request_id.clone(),
+                )
+                .and_then(|r| {
+                    mapping::reservation_from_row(&r, &self.ctx).map_err(|e| PmsError::Protocol {
+                        message: e.to_string(),
+                        request_id: page.request_id.clone(),
+                    })
+                });
+                match mapped {
+                    Ok(r) if keep(&r) => out.items.push(r),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(
+                            provider = "cloudbeds",
+                            reservation_id = %id,
+                            error = %e,
+                            "Cloudbeds reservation row could not be mapped"
+                        );
+                        out.failures.push(ItemFailure {
+                            id,
+                            code: e.code().into(),
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every room of `getHousekeepingStatus` (pages of up to 5000), as wire records.
+    async fn housekeeping(&self) -> PmsResult<Vec<wire::HousekeepingRoom>> {
+        let pages = self
+            .transport
+            .get_all(
+                "getHousekeepingStatus",
+                &self.params(&[]),
+                transport::MAX_HOUSEKEEPING_PAGE,
+            )
+            .await?;
+        let mut rooms = Vec::new();
+        let mut seen = BTreeSet::new();
+        for page in &pages {
+            for (_, v) in entries(page.data()) {
+                let room: wire::HousekeepingRoom = transport::decode_value(
+                    v.clone(),
+                    "getHousekeepingStatus",
+                    page.request_id.clone(),
+                )?;
+                let key = room
+                    .room_id
+                    .clone()
+                    .or_else(|| room.room_name.clone())
+                    .unwrap_or_default();
+                if seen.insert(key) {
+                    rooms.push(room);
+                }
+            }
+        }
+        Ok(rooms)
+    }
+
+    fn map_room(room: &wire::HousekeepingRoom) -> Option<RoomStatus> {
+        mapping::room_from_housekeeping(room)
+            .map_err(|e| {
+                tracing::warn!(
+                    provider = "cloudbeds",
+                    room_id = room.room_id.as_deref().unwrap_or(""),
+                    error = %e,
+                    "Cloudbeds room could not be mapped"
+                );
+            })
+            .ok()
+    }
+
+    /// `getGuestList` searches for one combination of filters, every page.
+    async fn guest_list(
+        &self,
+        filters: &[(&'static str, String)],
+    ) -> PmsResult<Vec<(Option<String>, wire::GuestListEntry)>> {
+        // getGuestList names the property parameter `propertyIDs` (plural).
+        let mut params = vec![(
+            "propertyIDs".to_owned(),
+            self.transport.property_id().to_owned(),
+        )];
+        params.extend(filters.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        params.push(("includeGuestInfo".into(), "true".into()));
+        let pages = self
+            .transport
+            .get_all("getGuestList", &params, transport::MAX_PAGE)
+            .await?;
+        let mut out = Vec::new();
+        for page in &pages {
+            for (key, v) in entries(page.data()) {
+                let entry: wire::GuestListEntry =
+                    transport::decode_value(v.clone(), "getGuestList", page.request_id.clone())?;
+                out.push((key, entry));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The rate budget of a property: its id when it is a plain token (Cloudbeds ids are digits),
+/// else a digest of it, so no store key separator can get in.
+fn budget_name(property_id: &str) -> String {
+    if property_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        format!("cloudbeds-{property_id}")
+    } else {
+        format!("cloudbeds-{}", &sha256_hex(property_id.as_bytes())[..16])
+    }
+}
+
+/// Entries of a `data` that is an array, or an object keyed by id (PHP sends `[]` for empty).
+fn entries(data: &Value) -> Vec<(Option<String>, &Value)> {
+    match data {
+        Value::Array(a) => a.iter().map(|v| (None, v)).collect(),
+        Value::Object(o) => o.iter().map(|(k, v)| (Some(k.clone()), v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The same error again, for each of several records one failed read was for.
+fn replicate(e: &PmsError) -> PmsError {
+    match e {
+        PmsError::NotFound { what, request_id } => PmsError::NotFound {
+            what: what.clone(),
+            request_id: request_id.clone(),
+        },
+        PmsError::Unauthorized {
+            message,
+            request_id,
+        } => PmsError::Unauthorized {
+            message: message.clone(),
+            request_id: request_id.clone(),
+        },
+        PmsError::RateLimited {
+            retry_after,
+            request_id,
+        } => PmsError::RateLimited {
+            retry_after: *retry_after,
+            request_id: request_id.clone(),
+        },
+        PmsError::Unsupported {
+            provider,
+            operation,
+        } => PmsError::Unsupported {
+            provider: *provider,
+            operation,
+        },
+        PmsError::InvalidRequest {
+            message,
+            status,
+            request_id,
+        } => PmsError::InvalidRequest {
+            message: message.clone(),
+            status: *status,
+            request_id: request_id.clone(),
+        },
+        PmsError::Unavailable {
+            cause,
+            message,
+            request_id,
+        } => PmsError::Unavailable {
+            cause: *cause,
+            message: message.clone(),
+            request_id: request_id.clone(),
+        },
+        PmsError::Protocol {
+            message,
+            request_id,
+        } => PmsError::Protocol {
+            message: message.clone(),
+            request_id: request_id.clone(),
+        },
+        PmsError::Configuration { message } => PmsError::Configuration {
+            message: message.clone(),
+        },
+    }
+}
+
+/// Names the record a Cloudbeds "not found" was about.
+fn about(err: PmsError, subject: &str) -> PmsError {
+    match err {
+        PmsError::NotFound { what, request_id } => PmsError::NotFound {
+            what: what.replacen("the record", subject, 1),
+            request_id,
+        },
+        other => other,
+    }
+}
+
+/// Whether a `getGuestList` entry matches the query as our model defines it (name within the
+/// full name, email equal, phone digits matching either of the guest's numbers).
+fn entry_matches(q: &GuestQuery, e: &wire::GuestListEntry) -> bool {
+    let full = match (&e.first_name, &e.last_name) {
+        (Some(f), Some(l)) => format!("{f} {l}"),
+        (Some(n), None) | (None, Some(n)) => n.clone(),
+        (None, None) => e.guest_name.clone().unwrap_or_default(),
+    }
+    .to_lowercase();
+    let name_ok = q
+        .name
+        .as_deref()
+        .is_none_or(|n| full.contains(&n.trim().to_lowercase()));
+    let email_ok = q.email.as_deref().is_none_or(|m| {
+        e.email
+            .as_deref()
+            .is_some_and(|g| g.eq_ignore_ascii_case(m.trim()))
+    });
+    let phone_ok = q.phone.as_deref().is_none_or(|p| {
+        let want = GuestQuery::normalize_phone(p);
+        [&e.phone, &e.cell_phone].iter().any(|n| {
+            n.as_deref().is_some_and(|g| {
+                let have = GuestQuery::normalize_phone(g);
+                !want.is_empty()
+                    && !have.is_empty()
+                    && (have.ends_with(&want) || want.ends_with(&have))
+            })
+        })
+    });
+    name_ok && email_ok && phone_ok
+}
+
+/// The `getGuestList` filter combinations that together find every guest the query can match:
+/// a one-word name is tried as a first and as a last name, a phone as phone and cell phone.
+fn guest_searches(q: &GuestQuery) -> Vec<Vec<(&'static str, String)>> {
+    let present = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let names: Vec<Vec<(&'static str, String)>> = match present(&q.name) {
+        None => vec![vec![]],
+        Some(name) => match name.split_once(char::is_whitespace) {
+            Some((first, last)) => vec![vec![
+                ("guestFirstName", first.to_owned()),
+                ("guestLastName", last.trim().to_owned()),
+            ]],
+            None => vec![
+                vec![("guestLastName", name.clone())],
+                vec![("guestFirstName", name)],
+            ],
+        },
+    };
+    let phones: Vec<Vec<(&'static str, String)>> = match present(&q.phone) {
+        None => vec![vec![]],
+        Some(p) => vec![vec![("guestPhone", p.clone())], vec![("guestCellPhone", p)]],
+    };
+    let email = present(&q.email);
+    let mut out = Vec::new();
+    for n in &names {
+        for p in &phones {
+            let mut f = n.clone();
+            f.extend(p.iter().cloned());
+            if let Some(e) = &email {
+                f.push(("guestEmail", e.clone()));
+            }
+            out.push(f);
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl PmsAdapter for CloudbedsAdapter {
+    fn provider(&self) -> Provider {
+        Provider::Cloudbeds
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            provider: Provider::Cloudbeds,
+            search_by_name: true,
+            search_by_email: true,
+            search_by_phone: true,
+            // No preference object in v1.3; guest notes and custom fields do not round-trip one.
+            update_preferences: false,
+            add_note: true,
+            checkout_date: true,
+            // putReservation takes a checkoutDate only.
+            checkout_time: false,
+            post_charge: true,
+            // postCustomItem.referenceID: "Cloudbeds will prevent adding of duplicates".
+            native_charge_idempotency: true,
+            // No v1.3 read lists posted items; re-posting with the same referenceID is the safe
+            // way to resolve an unknown outcome.
+            find_charge_by_reference: false,
+            balance: true,
+            room_status: true,
+            delta: DeltaSupport::ModifiedSince,
+        }
+    }
+
+    fn calls_made(&self) -> u64 {
+        self.transport.calls()
+    }
+
+    /// API keys need no session.
+    async fn connect(&self) -> PmsResult<()> {
+        Ok(())
+    }
+
+    async fn disconnect(&self) -> PmsResult<()> {
+        Ok(())
+    }
+
+    async fn health_check(&self) -> HealthStatus {
+        let started = std::time::Instant::now();
+        let params = self.params(&[("pageNumber", "1".into()), ("pageSize", "1".into())]);
+        let result = self
+            .transport
+            .call("getReservations", Verb::Get, &params, Replay::Safe)
+            .await;
+        HealthStatus {
+            provider: Provider::Cloudbeds,
+            healthy: result.is_ok(),
+            latency_ms: started.elapsed().as_millis() as u64,
+            message: result.err().map(|e| e.to_string()),
+            checked_at: self.clock.now(),
+        }
+    }
+
+    async fn get_guest(&self, guest_id: &ExternalId) -> PmsResult<Option<Guest>> {
+        let params = self.params(&[("guestID", guest_id.to_string())]);
+        let env = match self
+            .transport
+            .call("getGuest", Verb::Get, &params, Replay::Safe)
+            .await
+        {
+            Ok(env) => env,
+            Err(PmsError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if env.data().as_object().is_none_or(|o| o.is_empty()) {
+            return Ok(None);
+        }
+        let detail: wire::GuestDetail = env.decode("getGuest")?;
+        mapping::guest_from_detail(guest_id.as_str(), &detail, self.clock.now()).map_err(|e| {
+            PmsError::Protocol {
+                message: format!("Cloudbeds guest {guest_id}: {e}"),
+                request_id: env.request_id.clone(),
+            }
+        })
+    }
+
+    async fn search_guests(&self, query: &GuestQuery) -> PmsResult<Vec<Guest>> {
+        query
+            .validate()
+            .map_err(|e| PmsError::invalid(e.to_string()))?;
+        let read_at = self.clock.now();
+        let mut found: Vec<Guest> = Vec::new();
+        for filters in guest_searches(query) {
+            for (key, entry) in self.guest_list(&filters).await? {
+                if !entry_matches(query, &entry) {
+                    continue;
+                }
+                match mapping::guest_from_list(key.as_deref(), &entry, read_at) {
+                    Ok(Some(g)) if !found.iter().any(|f| f.id == g.id) => found.push(g),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(
+                        provider = "cloudbeds",
+                        error = %e,
+                        "Cloudbeds guest list entry could not be mapped"
+                    ),
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn update_guest_preferences(
+        &self,
+        _guest_id: &ExternalId,
+        _preferences: &[Preference],
+    ) -> PmsResult<WriteReceipt> {
+        Err(PmsError::unsupported(
+            Provider::Cloudbeds,
+            "update_guest_preferences",
+        ))
+    }
+
+    async fn get_reservation(
+        &self,
+        confirmation: &ConfirmationNumber,
+    ) -> PmsResult<Option<Reservation>> {
+        // The confirmation number of a Cloudbeds booking is its reservationID (see `mapping`).
+        self.reservation(confirmation.as_str()).await
+    }
+
+    async fn get_reservation_by_id(&self, id: &ExternalId) -> PmsResult<Option<Reservation>> {
+        self.reservation(id.as_str()).await
+    }
+
+    async fn arrivals(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
+        let d = date.to_string();
+        self.reservation_list(&[("checkInFrom", d.clone()), ("checkInTo", d)], |r| {
+            r.arrival == date
+                && matches!(
+                    r.status,
+                    ReservationStatus::Confirmed | ReservationStatus::CheckedIn
+                )
+        })
+        .await
+    }
+
+    async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
+        let d = date.to_string();
+        self.reservation_list(&[("checkOutFrom", d.clone()), ("checkOutTo", d)], |r| {
+            r.departure == date
+                && matches!(
+                    r.status,
+                    ReservationStatus::CheckedIn | ReservationStatus::CheckedOut
+                )
+        })
+        .await
+    }
+
+    async fn in_house(&self) -> PmsResult<Fetched<Reservation>> {
+        self.reservation_list(&[("status", "checked_in".into())], |r| {
+            r.status == ReservationStatus::CheckedIn
+        })
+        .await
+    }
+
+    async fn add_reservation_note(
+        &self,
+        confirmation: &ConfirmationNumber,
+        note: &Note,
+    ) -> PmsResult<WriteReceipt> {
+        note.validate()
+            .map_err(|e| PmsError::invalid(e.to_string()))?;
+        // Cloudbeds notes are plain text: a title leads the text; `internal` has no equivalent.
+        let text = match note
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            Some(title) => format!("{title}: {}", note.text),
+            None => note.text.clone(),
+        };
+        let params = self.params(&[
+            ("reservationID", confirmation.to_string()),
+            ("reservationNote", text),
+        ]);
+        let env = self
+            .transport
+            .call("postReservationNote", Verb::Post, &params, Replay::Unsafe)
+            .await
+            .map_err(|e| about(e, &format!("reservation {confirmation}")))?;
+        Ok(WriteReceipt {
+            vendor_id: env.body.get("reservationNoteID").map(scalar),
+            request_id: env.request_id,
+        })
+    }
+
+    async fn update_checkout(
+        &self,
+        confirmation: &ConfirmationNumber,
+        change: &CheckoutChange,
+    ) -> PmsResult<WriteReceipt> {
+        if change.time.is_some() {
+            // Cloudbeds has no departure time on a reservation; never drop the time silently.
+            return Err(PmsError::unsupported(
+                Provider::Cloudbeds,
+                "update_checkout_time",
+            ));
+        }
+        let params = self.params(&[
+            ("reservationID", confirmation.to_string()),
+            ("checkoutDate", change.date.to_string()),
+        ]);
+        let env = self
+            .transport
+            .call("putReservation", Verb::Put, &params, Replay::Safe)
+            .await
+            .map_err(|e| about(e, &format!("reservation {confirmation}")))?;
+        Ok(WriteReceipt {
+            vendor_id: Some(confirmation.to_string()),
+            request_id: env.request_id,
+        })
+    }
+
+    async fn post_charge(
+        &self,
+        confirmation: &ConfirmationNumber,
+        charge: &Charge,
+    ) -> PmsResult<ChargeReceipt> {
+        charge
+            .validate()
+            .map_err(|e| PmsError::invalid(e.to_string()))?;
+        if charge.amount.currency != self.ctx.currency {
+            return Err(PmsError::invalid(format!(
+                "the hotel's folios are in {}, not {}",
+                self.ctx.currency, charge.amount.currency
+            )));
+        }
+        let category = charge
+            .revenue_center
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .or_else(|| self.default_category.clone());
+        // Cloudbeds keeps the first name sent for an appItemID, so the id names the item
+        // (category and description), not the posting.
+        let app_item_id = format!(
+            "pms-{}",
+            &sha256_hex(
+                format!(
+                    "{}\u{1f}{}",
+                    category.as_deref().unwrap_or(""),
+                    charge.description
+                )
+                .as_bytes()
+            )[..20]
+        );
+        let form = wire::custom_item_form(
+            self.transport.property_id(),
+            confirmation.as_str(),
+            &charge.reference,
+            &[wire::CustomItem {
+                app_item_id,
+                name: charge.description.clone(),
+                price: charge.amount.to_decimal_string(),
+                quantity: 1,
+                category,
+                note: Some(format!("ref {}", charge.reference)),
+            }],
+        );
+        // Safe to replay: the referenceID makes a repeat a no-op at Cloudbeds.
+        let env = self
+            .transport
+            .call("postCustomItem", Verb::Post, &form, Replay::Safe)
+            .await
+            .map_err(|e| about(e, &format!("reservation {confirmation}")))?;
+        let posted: wire::CustomItemPosted = if env.data().is_object() {
+            env.decode("postCustomItem")?
+        } else {
+            wire::CustomItemPosted::default()
+        };
+        if let Some(notice) = &posted.notice {
+            tracing::info!(
+                provider = "cloudbeds",
+                reference = %charge.reference,
+                notice = %notice,
+                "Cloudbeds already had this referenceID; nothing new was posted"
+            );
+        }
+        Ok(ChargeReceipt {
+            vendor_id: posted.transaction_id.or(posted.sold_product_id),
+            reference: charge.reference.clone(),
+            request_id: env.request_id,
+        })
+    }
+
+    async fn find_charge(
+        &self,
+        _confirmation: &ConfirmationNumber,
+        _reference: &str,
+    ) -> PmsResult<Option<ChargeReceipt>> {
+        Err(PmsError::unsupported(Provider::Cloudbeds, "find_charge"))
+    }
+
+    async fn get_balance(&self, confirmation: &ConfirmationNumber) -> PmsResult<Money> {
+        let (detail, request_id) = self
+            .reservation_detail(confirmation.as_str())
+            .await?
+            .ok_or_else(|| PmsError::not_found(format!("reservation {confirmation}")))?;
+        mapping::detail_balance(&detail, self.ctx.currency).map_err(|e| PmsError::Protocol {
+            message: format!("Cloudbeds reservation {confirmation}: {e}"),
+            request_id,
+        })
+    }
+
+    async fn room_status(&self, room: &RoomNumber) -> PmsResult<Option<RoomStatus>> {
+        // getHousekeepingStatus has no room filter: read all, pick one.
+        Ok(self
+            .housekeeping()
+            .await?
+            .iter()
+            .filter(|r| r.room_name.as_deref() == Some(room.as_str()))
+            .find_map(Self::map_room))
+    }
+
+    async fn room_statuses(&self) -> PmsResult<Vec<RoomStatus>> {
+        Ok(self
+            .housekeeping()
+            .await?
+            .iter()
+            .filter_map(Self::map_room)
+            .collect())
+    }
+
+    async fn room_status_by_id(&self, id: &ExternalId) -> PmsResult<Option<RoomStatus>> {
+        Ok(self
+            .housekeeping()
+            .await?
+            .iter()
+            .filter(|r| r.room_id.as_deref() == Some(id.as_str()))
+            .find_map(Self::map_room))
+    }
+
+    /// Rooms have no by-id read (getHousekeepingStatus lists all): one read serves every room
+    /// the events name. Reservations and guests are read one by one (no multi-id filter).
+    async fn fetch_entities(&self, refs: &[EntityRef]) -> Vec<(EntityRef, PmsResult<Refreshed>)> {
+        let mut unique: Vec<EntityRef> = refs.to_vec();
+        unique.sort();
+        unique.dedup();
+        let rooms = if unique.iter().any(|r| r.kind == EntityKind::Room) {
+            Some(self.housekeeping().await)
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(unique.len());
+        for r in unique {
+            let result = match r.kind {
+                EntityKind::Reservation => self
+                    .get_reservation_by_id(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |v| Refreshed::Reservation(Box::new(v)))),
+                EntityKind::Guest => self
+                    .get_guest(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |v| Refreshed::Guest(Box::new(v)))),
+                EntityKind::Room => match &rooms {
+                    Some(Ok(list)) => Ok(list
+                        .iter()
+                        .filter(|h| h.room_id.as_deref() == Some(r.id.as_str()))
+                        .find_map(Self::map_room)
+                        .map_or(Refreshed::Gone, |v| Refreshed::Room(Box::new(v)))),
+                    Some(Err(e)) => Err(replicate(e)),
+                    None => Ok(Refreshed::Gone),
+                },
+            };
+            out.push((r, result));
+        }
+        out
+    }
+
+    async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {
+        let (from, to) = mapping::window_params(&window, self.ctx.tz);
+        // The local range may be a little wider than the window (DST); more is harmless.
+        self.reservation_list(&[("modifiedFrom", from), ("modifiedTo", to)], |_| true)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,721 @@
+//! The Cloudbeds adapter against the simulator over HTTP: reads map the simulated hotel, lists
+//! page until `total`, writes change the hotel, and what Cloudbeds cannot do is refused.
+
+mod cloudbeds_support;
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, Utc};
+use cloudbeds_support::*;
+use pms_core::domain::{
+    BusinessDate, Charge, CheckoutChange, ConfirmationNumber, ExternalId, GuestQuery, Housekeeping,
+    Money, Note, Occupancy, Preference, PreferenceSource, ReservationStatus, RoomNumber,
+};
+use pms_core::pms::{ChangeWindow, PmsError};
+use pms_infra::sim::{SimConfig, SimSize, SimStatus, Vendor};
+
+fn conf(id: &str) -> ConfirmationNumber {
+    ConfirmationNumber::parse(id).unwrap()
+}
+
+#[tokio::test]
+async fn reads_map_the_simulated_hotel() {
+    let (sim, config, adapter) = default_hotel().await;
+    let hotel = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    let today = config.time_zone.business_date(Utc::now());
+
+    let in_house = adapter.in_house().await.unwrap();
+    assert!(in_house.failures.is_empty(), "{:?}", in_house.failures);
+    let want: BTreeSet<String> = hotel
+        .reservations
+        .iter()
+        .filter(|r| r.status == SimStatus::InHouse)
+        .map(|r| r.id.clone())
+        .collect();
+    let got: BTreeSet<String> = in_house
+        .items
+        .iter()
+        .map(|r| r.id.external().to_string())
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    assert!(in_house
+        .items
+        .iter()
+        .all(|r| r.status == ReservationStatus::CheckedIn && r.raw_status == "checked_in"));
+
+    let arrivals = adapter.arrivals(today).await.unwrap();
+    let want: BTreeSet<String> = hotel
+        .reservations
+        .iter()
+        .filter(|r| {
+            BusinessDate::new(r.arrival) == today
+                && matches!(r.status, SimStatus::Confirmed | SimStatus::InHouse)
+        })
+        .map(|r| r.id.clone())
+        .collect();
+    let got: BTreeSet<String> = arrivals
+        .items
+        .iter()
+        .map(|r| r.id.external().to_string())
+        .collect();
+    assert_eq!(got, want);
+
+    let departures = adapter.departures(today).await.unwrap();
+    let want: BTreeSet<String> = hotel
+        .reservations
+        .iter()
+        .filter(|r| {
+            BusinessDate::new(r.departure) == today
+                && matches!(r.status, SimStatus::InHouse | SimStatus::CheckedOut)
+        })
+        .map(|r| r.id.clone())
+        .collect();
+    let got: BTreeSet<String> = departures
+        .items
+        .iter()
+        .map(|r| r.id.external().to_string())
+        .collect();
+    assert_eq!(got, want);
+
+    // The detail read of a reservation equals its list row (a sync and a webhook refresh agree),
+    // and its balance is the hotel's.
+    for listed in in_house.items.iter().take(3) {
+        let detail = adapter
+            .get_reservation(&listed.confirmation_number)
+            .await
+            .unwrap()
+            .expect("listed reservation exists");
+        assert_eq!(&detail, listed);
+        let sim_r = hotel.reservation(listed.id.external().as_str()).unwrap();
+        let room = hotel.room(sim_r.room_id.as_deref().unwrap()).unwrap();
+        assert_eq!(detail.room_number.as_ref().unwrap().as_str(), room.number);
+        assert_eq!(detail.arrival, BusinessDate::new(sim_r.arrival));
+        assert_eq!(detail.departure, BusinessDate::new(sim_r.departure));
+        let guest = hotel.guest(&sim_r.guest_id).unwrap();
+        assert_eq!(
+            detail.guest.as_ref().unwrap().email.as_deref(),
+            Some(guest.email.as_str())
+        );
+        let balance = adapter
+            .get_balance(&listed.confirmation_number)
+            .await
+            .unwrap();
+        assert_eq!(
+            balance.amount_minor,
+            hotel.balance_minor(&sim_r.id).unwrap()
+        );
+        assert_eq!(detail.balance, Some(balance));
+    }
+    assert_eq!(counters(&sim).await.rate_limit_violations, 0);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn lists_page_until_total() {
+    let sc = SimConfig {
+        size: SimSize {
+            rooms: 40,
+            reservations: 250,
+            guests: 80,
+        },
+        ..SimConfig::default()
+    };
+    let sim = simulator(sc).await;
+    let config = hotel_config(&sim, PROPERTY, "America/New_York");
+    let adapter = adapter_for(&config, API_KEY).await;
+    // Every reservation was modified within the last days: one window reads them all.
+    let window = ChangeWindow {
+        from: Utc::now() - Duration::days(30),
+        to: Utc::now() + Duration::minutes(1),
+    };
+    let changed = adapter.reservations_changed(window).await.unwrap();
+    assert!(changed.failures.is_empty());
+    let ids: BTreeSet<_> = changed.items.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(changed.items.len(), 250);
+    assert_eq!(ids.len(), 250, "no record is read twice");
+    // 250 at 100 a page: three pages, and not one more.
+    assert_eq!(calls(&sim, "getReservations").await, 3);
+    assert_eq!(counters(&sim).await.rate_limit_violations, 0);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn guests_are_read_and_searched() {
+    let (sim, _config, adapter) = default_hotel().await;
+    let hotel = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    // Cloudbeds lists guests through their reservations.
+    let r = &hotel.reservations[0];
+    let g = hotel.guest(&r.guest_id).unwrap();
+
+    let got = adapter
+        .get_guest(&ExternalId::parse(&g.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.id.to_string(), format!("cloudbeds:{}", g.id));
+    assert_eq!(got.first_name.as_deref(), Some(g.first_name.as_str()));
+    assert_eq!(got.email.as_deref(), Some(g.email.as_str()));
+    assert_eq!(got.phone.as_deref(), Some(g.phone.as_str()));
+    assert!(adapter
+        .get_guest(&ExternalId::parse("999999999").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+
+    let by_email = adapter
+        .search_guests(&GuestQuery {
+            email: Some(g.email.to_uppercase()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_email.len(), 1);
+    assert_eq!(by_email[0].id, got.id);
+
+    let by_name = adapter
+        .search_guests(&GuestQuery {
+            name: Some(g.last_name.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_name.iter().any(|x| x.id == got.id));
+    assert!(by_name
+        .iter()
+        .all(|x| x.last_name.as_deref() == Some(g.last_name.as_str())
+            || x.first_name.as_deref() == Some(g.last_name.as_str())));
+
+    let by_phone = adapter
+        .search_guests(&GuestQuery {
+            phone: Some(g.phone.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_phone.len(), 1);
+    assert_eq!(by_phone[0].id, got.id);
+
+    let nobody = adapter
+        .search_guests(&GuestQuery {
+            email: Some("nobody@example.com".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(nobody.is_empty(), "an empty map `[]` is an empty result");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn rooms_keep_occupancy_and_cleanliness_apart() {
+    let (sim, _config, adapter) = default_hotel().await;
+    let hotel = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    let rooms = adapter.room_statuses().await.unwrap();
+    assert_eq!(rooms.len(), hotel.rooms.len());
+    for sim_room in &hotel.rooms {
+        let r = rooms
+            .iter()
+            .find(|r| r.room_number.as_str() == sim_room.number)
+            .unwrap();
+        let occupancy = if sim_room.occupied {
+            Occupancy::Occupied
+        } else {
+            Occupancy::Vacant
+        };
+        assert_eq!(r.occupancy, occupancy, "room {}", sim_room.number);
+        let expected = match sim_room.housekeeping {
+            pms_infra::sim::data::SimHousekeeping::Clean => Housekeeping::Clean,
+            pms_infra::sim::data::SimHousekeeping::Dirty => Housekeeping::Dirty,
+            pms_infra::sim::data::SimHousekeeping::Inspected => Housekeeping::Inspected,
+            pms_infra::sim::data::SimHousekeeping::Pickup if !sim_room.occupied => {
+                Housekeeping::Pickup
+            }
+            // Cloudbeds has pickup only for vacant rooms; an occupied one reads dirty.
+            pms_infra::sim::data::SimHousekeeping::Pickup => Housekeeping::Dirty,
+            _ => Housekeeping::OutOfOrder,
+        };
+        assert_eq!(r.housekeeping, expected, "room {}", sim_room.number);
+    }
+    let one = &hotel.rooms[3];
+    let by_number = adapter
+        .room_status(&RoomNumber::parse(&one.number).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let by_id = adapter
+        .room_status_by_id(&ExternalId::parse(&one.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_number, by_id);
+    assert_eq!(by_number.room_number.as_str(), one.number);
+    assert!(adapter
+        .room_status(&RoomNumber::parse("9999").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn writes_change_the_hotel() {
+    let (sim, config, adapter) = default_hotel().await;
+    let hotel = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    let r = hotel
+        .reservations
+        .iter()
+        .find(|r| r.status == SimStatus::InHouse)
+        .unwrap()
+        .clone();
+    let c = conf(&r.id);
+
+    // A note appears, and the reservation's dateModified moves (the delta sees it).
+    let before = Utc::now() - Duration::seconds(1);
+    let receipt = adapter
+        .add_reservation_note(
+            &c,
+            &Note {
+                text: "Allergic to feathers".into(),
+                title: Some("Housekeeping".into()),
+                internal: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(receipt.vendor_id.is_some());
+    assert!(receipt.request_id.is_some());
+    let after = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.reservation(&r.id).unwrap().notes,
+        ["Housekeeping: Allergic to feathers"]
+    );
+    let changed = adapter
+        .reservations_changed(ChangeWindow {
+            from: before,
+            to: Utc::now() + Duration::seconds(1),
+        })
+        .await
+        .unwrap();
+    assert!(changed
+        .items
+        .iter()
+        .any(|x| x.id.external().as_str() == r.id));
+
+    // A charge changes the balance and is counted; the same referenceID again creates nothing.
+    let balance = adapter.get_balance(&c).await.unwrap();
+    let charge = Charge {
+        amount: Money::new(2450, config.currency),
+        description: "Minibar".into(),
+        revenue_center: None,
+        reference: "op-7f3a".into(),
+    };
+    let first = adapter.post_charge(&c, &charge).await.unwrap();
+    assert_eq!(
+        adapter.get_balance(&c).await.unwrap().amount_minor,
+        balance.amount_minor + 2450
+    );
+    assert_eq!(counters(&sim).await.charges_posted, 1);
+    let again = adapter.post_charge(&c, &charge).await.unwrap();
+    assert_eq!(
+        again.vendor_id, first.vendor_id,
+        "the original posting is named"
+    );
+    assert_eq!(counters(&sim).await.charges_posted, 1);
+    assert_eq!(
+        adapter.get_balance(&c).await.unwrap().amount_minor,
+        balance.amount_minor + 2450
+    );
+    let posted = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    let charges: Vec<_> = posted.charges_of(&r.id).collect();
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].reference.as_deref(), Some("op-7f3a"));
+    assert_eq!(charges[0].description, "Minibar");
+    // No category on the charge: the hotel's default revenue center is the item category.
+    assert_eq!(charges[0].revenue_center.as_deref(), Some("Guest services"));
+
+    // The checkout date moves.
+    let new_departure = BusinessDate::new(r.departure).add_days(1);
+    adapter
+        .update_checkout(
+            &c,
+            &CheckoutChange {
+                date: new_departure,
+                time: None,
+            },
+        )
+        .await
+        .unwrap();
+    let moved = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    assert_eq!(
+        BusinessDate::new(moved.reservation(&r.id).unwrap().departure),
+        new_departure
+    );
+    assert_eq!(
+        adapter
+            .get_reservation(&c)
+            .await
+            .unwrap()
+            .unwrap()
+            .departure,
+        new_departure
+    );
+
+    // A checkout time cannot be set in Cloudbeds: refused before any call.
+    let puts = calls(&sim, "putReservation").await;
+    let made = adapter.calls_made();
+    let err = adapter
+        .update_checkout(
+            &c,
+            &CheckoutChange {
+                date: new_departure,
+                time: chrono::NaiveTime::from_hms_opt(14, 0, 0),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PmsError::Unsupported {
+                operation: "update_checkout_time",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(calls(&sim, "putReservation").await, puts);
+    assert_eq!(adapter.calls_made(), made);
+    assert!(!adapter.capabilities().checkout_time);
+    assert_eq!(counters(&sim).await.rate_limit_violations, 0);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn business_errors_on_http_200_are_typed() {
+    let (sim, config, adapter) = default_hotel().await;
+    let hotel = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    let missing = conf("123");
+
+    // "No such record" reads are `None`, after exactly one call.
+    assert!(adapter.get_reservation(&missing).await.unwrap().is_none());
+    assert_eq!(calls(&sim, "getReservation").await, 1);
+    let err = adapter.get_balance(&missing).await.unwrap_err();
+    assert!(matches!(err, PmsError::NotFound { .. }), "{err:?}");
+
+    // A write to a missing reservation is NotFound, with the request id, at once.
+    let err = adapter
+        .add_reservation_note(
+            &missing,
+            &Note {
+                text: "x".into(),
+                title: None,
+                internal: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PmsError::NotFound { .. }), "{err:?}");
+    assert!(err.request_id().is_some());
+    assert!(err.to_string().contains("reservation 123"), "{err}");
+
+    // A rejected write carries Cloudbeds' message and request id, and is not retried.
+    let r = hotel
+        .reservations
+        .iter()
+        .find(|r| r.status == SimStatus::Confirmed)
+        .unwrap();
+    let before = calls(&sim, "putReservation").await;
+    let err = adapter
+        .update_checkout(
+            &conf(&r.id),
+            &CheckoutChange {
+                date: BusinessDate::new(r.arrival),
+                time: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        PmsError::InvalidRequest {
+            message,
+            status,
+            request_id,
+        } => {
+            assert_eq!(message, "checkoutDate must be after the check-in date");
+            assert_eq!(*status, Some(200));
+            assert!(request_id.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_retryable());
+    assert_eq!(calls(&sim, "putReservation").await, before + 1);
+
+    // A charge in another currency never reaches Cloudbeds.
+    let err = adapter
+        .post_charge(
+            &conf(&r.id),
+            &Charge {
+                amount: Money::new(100, pms_core::domain::Currency::eur()),
+                description: "Spa".into(),
+                revenue_center: None,
+                reference: "op-eur".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PmsError::InvalidRequest { .. }));
+    assert_eq!(calls(&sim, "postCustomItem").await, 0);
+    let _ = config;
+
+    // What Cloudbeds cannot do is said, not faked.
+    let caps = adapter.capabilities();
+    assert!(!caps.update_preferences && !caps.find_charge_by_reference);
+    assert!(caps.native_charge_idempotency);
+    let err = adapter
+        .update_guest_preferences(
+            &ExternalId::parse("1").unwrap(),
+            &[Preference {
+                category: "ROOM".into(),
+                key: "HIGH_FLOOR".into(),
+                value: "yes".into(),
+                source: PreferenceSource::Guest,
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PmsError::Unsupported { .. }));
+    let err = adapter.find_charge(&conf(&r.id), "op-1").await.unwrap_err();
+    assert!(matches!(err, PmsError::Unsupported { .. }));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_record_the_vendor_cannot_serve_is_a_failure_not_a_lost_list() {
+    let (sim, _config, adapter) = default_hotel().await;
+    let hotel = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    let bad = hotel
+        .reservations
+        .iter()
+        .find(|r| r.status == SimStatus::InHouse)
+        .unwrap()
+        .id
+        .clone();
+    sim.admin()
+        .set_faults(
+            Vendor::Cloudbeds,
+            &pms_infra::sim::FaultConfig {
+                failing_entities: vec![bad.clone()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let in_house = adapter.in_house().await.unwrap();
+    assert_eq!(in_house.failures.len(), 1);
+    assert_eq!(in_house.failures[0].id, bad);
+    assert_eq!(in_house.failures[0].code, "PMS_PROTOCOL");
+    assert!(!in_house.items.is_empty());
+    assert!(in_house
+        .items
+        .iter()
+        .all(|r| r.id.external().as_str() != bad));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn thin_events_are_fetched_with_one_room_read() {
+    use pms_core::pms::{EntityKind, EntityRef, Refreshed};
+    let (sim, _config, adapter) = default_hotel().await;
+    let hotel = sim
+        .admin()
+        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .await
+        .unwrap();
+    let id = |s: &str| ExternalId::parse(s).unwrap();
+    let refs = vec![
+        EntityRef {
+            kind: EntityKind::Room,
+            id: id(&hotel.rooms[0].id),
+        },
+        EntityRef {
+            kind: EntityKind::Room,
+            id: id(&hotel.rooms[1].id),
+        },
+        EntityRef {
+            kind: EntityKind::Room,
+            id: id("000000-0"),
+        },
+        EntityRef {
+            kind: EntityKind::Reservation,
+            id: id(&hotel.reservations[0].id),
+        },
+        EntityRef {
+            kind: EntityKind::Reservation,
+            id: id(&hotel.reservations[0].id),
+        },
+        EntityRef {
+            kind: EntityKind::Guest,
+            id: id(&hotel.reservations[0].guest_id),
+        },
+    ];
+    let out = adapter.fetch_entities(&refs).await;
+    assert_eq!(out.len(), 5, "duplicates are fetched once");
+    let rooms: Vec<_> = out
+        .iter()
+        .filter(|(r, _)| r.kind == EntityKind::Room)
+        .map(|(_, v)| v.as_ref().unwrap())
+        .collect();
+    assert_eq!(
+        rooms
+            .iter()
+            .filter(|v| matches!(v, Refreshed::Room(_)))
+            .count(),
+        2
+    );
+    assert!(rooms.iter().any(|v| matches!(v, Refreshed::Gone)));
+    assert!(out
+        .iter()
+        .any(|(_, v)| matches!(v, Ok(Refreshed::Reservation(_)))));
+    assert!(out
+        .iter()
+        .any(|(_, v)| matches!(v, Ok(Refreshed::Guest(_)))));
+    assert_eq!(calls(&sim, "getHousekeepingStatus").await, 1);
+    sim.stop().await;
+}
+
+/// The simulator speaks the protocol itself, whatever client calls it.
+#[tokio::test]
+async fn the_simulator_enforces_the_protocol() {
+    let sim = simulator(SimConfig::default()).await;
+    let root = sim.vendor_url(Vendor::Cloudbeds);
+    let client = http();
+    let get = |path: &str| {
+        client
+            .get(format!("{root}/{path}"))
+            .header("x-api-key", API_KEY)
+    };
+    let json = |r: reqwest::Response| async move {
+        let rid = r.headers().get("x-request-id").is_some();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, rid, body)
+    };
+
+    let (status, rid, body) = json(get("getReservations?pageSize=101").send().await.unwrap()).await;
+    assert_eq!((status, rid), (200, true));
+    assert_eq!(body["success"], false);
+    assert_eq!(body["message"], "pageSize must be between 1 and 100");
+    let (_, _, body) = json(get("getReservations?pageSize=100").send().await.unwrap()).await;
+    assert_eq!(body["success"], true);
+    assert_eq!(body["count"], 100);
+    assert_eq!(body["total"], 120);
+    let (_, _, body) = json(
+        get("getHousekeepingStatus?pageSize=5000")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["success"], true);
+    let (_, _, body) = json(
+        get("getHousekeepingStatus?pageSize=5001")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["success"], false);
+    // Cloudbeds allows 5 requests a second per property.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, _, body) = json(
+        get("getGuestList?guestEmail=nobody@example.com")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["data"], serde_json::json!([]), "PHP's empty map");
+    let (_, _, body) = json(get("getReservations?propertyID=1").send().await.unwrap()).await;
+    assert_eq!(body["success"], false, "another property's data");
+    assert_eq!(body["message"], "You don't have access to property ID 1");
+
+    // Wrong or no key: HTTP 401 in the Cloudbeds envelope.
+    let r = client
+        .get(format!("{root}/getReservations"))
+        .send()
+        .await
+        .unwrap();
+    let (status, rid, body) = json(r).await;
+    assert_eq!((status, rid), (401, true));
+    assert_eq!(body["success"], false);
+    assert!(body["message"].as_str().unwrap().contains("API key"));
+
+    // Methods and encodings as the spec says them; refusals still carry a request id.
+    let r = client
+        .post(format!("{root}/getReservations"))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert!(r.headers().get("x-request-id").is_some());
+    let r = client
+        .post(format!("{root}/postCustomItem"))
+        .header("x-api-key", API_KEY)
+        .json(&serde_json::json!({"reservationID": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415, "form bodies only");
+    assert_eq!(counters(&sim).await.unauthorized, 1);
+
+    // A sixth request within a second is refused with Retry-After, and counted as a violation.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(get("getReservations?pageSize=1").send().await.unwrap());
+    }
+    let last = last.unwrap();
+    assert_eq!(last.status().as_u16(), 429);
+    assert!(last.headers().get("retry-after").is_some());
+    assert!(last.headers().get("x-request-id").is_some());
+    assert_eq!(counters(&sim).await.rate_limit_violations, 1);
+    sim.stop().await;
+}

@@ -1,0 +1,129 @@
+//! The vendors' rate limits hold across processes: 4 processes (as 4 Lambda instances would be)
+//! each run concurrent callers of one OHIP, one Mews and one Cloudbeds hotel for 30 s against
+//! the simulators, sharing only the table (the distributed limiter's counters on moto). The
+//! simulators enforce the real limits with sliding windows and count every request over them.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use pms_core::ports::SecretStore;
+use pms_infra::sim::setup::hotel_for;
+use pms_infra::sim::{SimConfig, Simulator, Vendor};
+use pms_tests::TestStack;
+
+const PROCESSES: usize = 4;
+/// Callers per hotel per process: 52 per vendor in all.
+const CALLERS: usize = 13;
+const SECONDS: u64 = 30;
+
+fn pms_load() -> PathBuf {
+    // The test binary is target/<profile>/deps/rate_limits-<hash>; the tool is target/<profile>.
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("pms-load");
+    assert!(
+        bin.exists(),
+        "{} is not built (cargo build -p pms-infra --bin pms-load)",
+        bin.display()
+    );
+    bin
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_callers_in_four_processes_never_exceed_a_vendor_limit() {
+    let stack = TestStack::new().await;
+    let services = stack.services();
+    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut hotels = Vec::new();
+    for vendor in Vendor::ALL {
+        let property = sim.context.config.properties[&vendor][0].clone();
+        let id = pms_core::domain::HotelId::parse(format!(
+            "rl-{}",
+            pms_infra::sim::setup::provider(vendor)
+        ))
+        .unwrap();
+        let (config, credentials) =
+            hotel_for(vendor, &property, &sim.vendor_url(vendor), id.clone()).unwrap();
+        services
+            .secrets
+            .put(
+                &services.adapters.credentials_secret(&id),
+                &credentials.to_secret(),
+            )
+            .await
+            .unwrap();
+        services.hotels.create(&config).await.unwrap();
+        hotels.push(id.to_string());
+    }
+
+    let mut children = Vec::new();
+    for _ in 0..PROCESSES {
+        let mut cmd = tokio::process::Command::new(pms_load());
+        cmd.args([
+            "--callers",
+            &CALLERS.to_string(),
+            "--seconds",
+            &SECONDS.to_string(),
+        ])
+        .env("PMS_STACK_FILE", "/nonexistent")
+        .env("RUST_LOG", "warn")
+        .envs(stack.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for h in &hotels {
+            cmd.args(["--hotel", h]);
+        }
+        children.push(cmd.spawn().unwrap());
+    }
+    let mut outcomes = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "pms-load failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        outcomes.push(summary);
+    }
+
+    let counters = sim.admin().counters().await.unwrap();
+    println!(
+        "callers' outcomes per process: {}",
+        serde_json::to_string(&outcomes).unwrap()
+    );
+    for vendor in Vendor::ALL {
+        let c = &counters[&vendor];
+        println!(
+            "{vendor:?}: {} requests in {SECONDS} s, {} over the limit, {} refused by storms",
+            c.total_calls, c.rate_limit_violations, c.storm_rejections
+        );
+        assert_eq!(
+            c.rate_limit_violations, 0,
+            "{vendor:?} went over its limit: {c:?}"
+        );
+    }
+    // The limiter must not starve the callers either: each vendor got a good share of its
+    // budget (OHIP 100/min, Mews 200/30 s, Cloudbeds 5/s).
+    assert!(
+        counters[&Vendor::Ohip].total_calls >= 30,
+        "{:?}",
+        counters[&Vendor::Ohip]
+    );
+    assert!(
+        counters[&Vendor::Mews].total_calls >= 120,
+        "{:?}",
+        counters[&Vendor::Mews]
+    );
+    assert!(
+        counters[&Vendor::Cloudbeds].total_calls >= 40,
+        "{:?}",
+        counters[&Vendor::Cloudbeds]
+    );
+    sim.stop().await;
+}
