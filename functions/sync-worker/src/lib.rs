@@ -54,7 +54,8 @@ impl Worker {
             services.merger.clone(),
             WebhookDeliveries::new(services.store.clone(), services.clock.clone()),
         );
-        let feeds = SyncService::new(services).with_metrics(services.names.metrics_namespace.clone());
+        let feeds =
+            SyncService::new(services).with_metrics(services.names.metrics_namespace.clone());
         let processor = JobProcessor::new(
             refresh,
             services.queue.clone(),

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pms_infra::ctl::{
-    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, sync::SyncCommand, token::TokenCommand,
-    webhook::WebhookCommand, CtlError,
+    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, sync::SyncCommand,
+    token::TokenCommand, webhook::WebhookCommand, CtlError,
 };
 
 #[derive(Debug, Parser)]

@@ -52,7 +52,15 @@ pub enum SyncCommand {
 fn runs_table(runs: &[SyncRun]) -> Table {
     let mut table = Table::new();
     table.set_header([
-        "started", "feed", "status", "created", "updated", "unchanged", "failed", "calls", "ms",
+        "started",
+        "feed",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "calls",
+        "ms",
         "first error",
     ]);
     for r in runs {
@@ -104,7 +112,16 @@ impl BackfillProgress for Bar {
 
 fn summary(c: &Checkpoint) {
     let mut table = Table::new();
-    table.set_header(["range", "status", "steps", "created", "updated", "unchanged", "failed", "calls"]);
+    table.set_header([
+        "range",
+        "status",
+        "steps",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "calls",
+    ]);
     table.add_row([
         format!("{} .. {}", c.from, c.to),
         format!("{:?}", c.status).to_lowercase(),
@@ -177,7 +194,10 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
                 .filter(|r| r.correlation_id.as_deref() == Some(correlation.as_str()))
                 .rev()
                 .collect();
-            crate::outln!("{}", runs_table(if shown.is_empty() { &runs } else { &shown }));
+            crate::outln!(
+                "{}",
+                runs_table(if shown.is_empty() { &runs } else { &shown })
+            );
             match failed {
                 Some(e) => Err(CtlError::Failure(format!("sync failed: {e}"))),
                 None => Ok(()),

@@ -105,7 +105,12 @@ impl Checkpoints {
 }
 
 /// The steps of a backfill of `[from, to]`, in a fixed order.
-pub fn plan(config: &HotelConfig, delta: DeltaSupport, from: BusinessDate, to: BusinessDate) -> Vec<Step> {
+pub fn plan(
+    config: &HotelConfig,
+    delta: DeltaSupport,
+    from: BusinessDate,
+    to: BusinessDate,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut d = from;
     while d <= to {
@@ -209,10 +214,22 @@ impl SyncService {
         let mut tally = RunTally::default();
         let mut outcome = Ok(());
         for (i, step) in steps.iter().enumerate().skip(checkpoint.steps_done) {
-            let before = (run.created.count, run.updated.count, run.unchanged, run.failed.count);
+            let before = (
+                run.created.count,
+                run.updated.count,
+                run.unchanged,
+                run.failed.count,
+            );
             let ids_before = run.failed.ids.len();
             let r = self
-                .step(&config, adapter.as_ref(), step, &mut run, &mut tally, &correlation)
+                .step(
+                    &config,
+                    adapter.as_ref(),
+                    step,
+                    &mut run,
+                    &mut tally,
+                    &correlation,
+                )
                 .await;
             checkpoint.created += run.created.count - before.0;
             checkpoint.updated += run.updated.count - before.1;
@@ -284,11 +301,18 @@ mod tests {
         assert_eq!(steps.len(), 10 + 2);
         assert_eq!(steps[0], Step::Arrivals(from));
         assert_eq!(steps[9], Step::Arrivals(to));
-        let Step::Changed(w1) = &steps[10] else { panic!() };
-        let Step::Changed(w2) = &steps[11] else { panic!() };
+        let Step::Changed(w1) = &steps[10] else {
+            panic!()
+        };
+        let Step::Changed(w2) = &steps[11] else {
+            panic!()
+        };
         assert_eq!(w1.from, c.time_zone.day_bounds(from).0);
         assert_eq!(w2.from, w1.to + Duration::milliseconds(1));
-        assert_eq!(w2.to + Duration::milliseconds(1), c.time_zone.day_bounds(to).1);
+        assert_eq!(
+            w2.to + Duration::milliseconds(1),
+            c.time_zone.day_bounds(to).1
+        );
         assert!(w1.to - w1.from < Duration::days(DELTA_WINDOW_DAYS));
         // No window delta: the dates alone.
         assert_eq!(plan(&c, DeltaSupport::EventFeed, from, to).len(), 10);

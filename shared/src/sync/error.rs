@@ -57,9 +57,7 @@ impl From<SyncError> for JobError {
             SyncError::Port(e) => JobError::Port(e),
             SyncError::InProgress { retry_after, .. } => JobError::InProgress { retry_after },
             // Neither arises from a feed job; kept distinct rather than guessed at.
-            SyncError::Enqueue { .. } | SyncError::Invalid(_) => {
-                JobError::Malformed(e.to_string())
-            }
+            SyncError::Enqueue { .. } | SyncError::Invalid(_) => JobError::Malformed(e.to_string()),
         }
     }
 }

@@ -230,7 +230,10 @@ impl SyncService {
         (result, calls, tally)
     }
 
-    pub(super) async fn adapter(&self, config: &HotelConfig) -> Result<Arc<dyn PmsAdapter>, SyncError> {
+    pub(super) async fn adapter(
+        &self,
+        config: &HotelConfig,
+    ) -> Result<Arc<dyn PmsAdapter>, SyncError> {
         match self.adapters.adapter_for(config).await {
             Ok(a) => Ok(a),
             Err(e) => {
@@ -287,10 +290,7 @@ impl SyncService {
                 let mut items: Vec<Reservation> = fetched.items;
                 while !items.is_empty() {
                     let rest = items.split_off(items.len().min(MERGE_CHUNK));
-                    let report = self
-                        .merger
-                        .merge(hotel, items, Some(correlation))
-                        .await?;
+                    let report = self.merger.merge(hotel, items, Some(correlation)).await?;
                     absorb(run, tally, &report);
                     items = rest;
                 }
@@ -383,10 +383,7 @@ impl SyncService {
         m.count("RecordsFailed", run.failed.count);
         m.count("EventsPublished", tally.events);
         m.count("VendorCalls", run.vendor_calls);
-        m.duration(
-            "SyncRunDuration",
-            StdDuration::from_millis(run.duration_ms),
-        );
+        m.duration("SyncRunDuration", StdDuration::from_millis(run.duration_ms));
         m.flush();
     }
 }

@@ -176,7 +176,13 @@ mod tests {
         assert!(Cron::parse("0 0 * * 7")
             .unwrap()
             .matches(at("2026-12-06T00:00:00Z"), tz));
-        for bad in ["* * * *", "61 * * * *", "*/0 * * * *", "a * * * *", "5-1 * * * *"] {
+        for bad in [
+            "* * * *",
+            "61 * * * *",
+            "*/0 * * * *",
+            "a * * * *",
+            "5-1 * * * *",
+        ] {
             assert!(Cron::parse(bad).is_err(), "{bad}");
         }
     }

@@ -84,11 +84,7 @@ impl FeedStates {
         }
     }
 
-    async fn put_after(
-        &self,
-        state: &FeedState,
-        previous: Option<&FeedState>,
-    ) -> PortResult<bool> {
+    async fn put_after(&self, state: &FeedState, previous: Option<&FeedState>) -> PortResult<bool> {
         let condition = match previous {
             None => Condition::IfAbsent,
             Some(p) => Condition::IfDataEquals {
