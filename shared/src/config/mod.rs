@@ -70,6 +70,8 @@ pub struct SyncSettings {
     /// booking created or changed in that time is read, so the store starts with what is live
     /// (stays in progress, recent and upcoming bookings) rather than with "the last 24 hours".
     pub initial_lookback_days: u32,
+    /// How far ahead the first reservations run loads arrivals, in days.
+    pub initial_look_ahead_days: u32,
 }
 
 impl SyncSettings {
@@ -98,6 +100,7 @@ impl Default for SyncSettings {
             overlap_seconds: 120,
             run_retention_days: 30,
             initial_lookback_days: 30,
+            initial_look_ahead_days: 90,
         }
     }
 }

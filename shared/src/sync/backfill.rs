@@ -1,8 +1,9 @@
 //! Backfill: re-read a date range in the windows the vendor allows, through the same steps and
-//! merge as the feeds. Arrivals are read date by date; where the vendor has a "modified since"
-//! filter (Mews, Cloudbeds), the reservations changed in the range are read in windows of
-//! [`DELTA_WINDOW_DAYS`] (under Mews' three-month cap). OHIP's delta is a queue of business
-//! events, not a window, so there the arrivals carry the range.
+//! merge as the feeds. Arrivals are read in windows of [`WINDOW_DAYS`] (one ranged request or a
+//! few pages each, under Mews' three-month cap); where the vendor has a "modified since" filter
+//! (Mews, Cloudbeds), the reservations changed in the range are read in windows of the same
+//! length. OHIP's delta is a queue of business events, not a window, so there the arrivals carry
+//! the range.
 //!
 //! Resumable: a checkpoint, `H#<hotel>` / `BACKFILL#<from>#<to>`, records how many steps are
 //! done (and the counts so far) after each step, so a backfill run again after an interruption
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::feeds::Step;
+use super::feeds::{self, Step};
 use super::runner::{RunTally, SyncService};
 use super::SyncError;
 use crate::config::HotelConfig;
@@ -23,8 +24,9 @@ use crate::pms::ChangeWindow;
 use crate::ports::{Condition, Item, ItemKey, ItemStore, PortResult};
 use crate::sync_runs::{SyncRun, SyncRunStatus};
 
-/// Days per delta window.
-pub const DELTA_WINDOW_DAYS: i64 = 7;
+/// Days per window (arrivals and changes): small enough for a fine progress bar and cheap
+/// resumption, large enough that a window is one request or a few pages.
+pub const WINDOW_DAYS: i64 = 7;
 /// Longest range one backfill takes.
 pub const MAX_RANGE_DAYS: i64 = 400;
 
@@ -111,18 +113,13 @@ pub fn plan(
     from: BusinessDate,
     to: BusinessDate,
 ) -> Vec<Step> {
-    let mut steps = Vec::new();
-    let mut d = from;
-    while d <= to {
-        steps.push(Step::Arrivals(d));
-        d = d.add_days(1);
-    }
+    let mut steps = feeds::arrival_windows(from, to, WINDOW_DAYS);
     if delta == DeltaSupport::ModifiedSince {
         let (start, _) = config.time_zone.day_bounds(from);
         let (_, end) = config.time_zone.day_bounds(to);
         let mut w = start;
         while w < end {
-            let next = (w + Duration::days(DELTA_WINDOW_DAYS)).min(end);
+            let next = (w + Duration::days(WINDOW_DAYS)).min(end);
             // Windows are inclusive at both ends: stop just before the next one starts.
             steps.push(Step::Changed(ChangeWindow {
                 from: w,
@@ -298,13 +295,14 @@ mod tests {
         let from = BusinessDate::parse("2026-11-01").unwrap();
         let to = BusinessDate::parse("2026-11-10").unwrap();
         let steps = plan(&c, DeltaSupport::ModifiedSince, from, to);
-        assert_eq!(steps.len(), 10 + 2);
-        assert_eq!(steps[0], Step::Arrivals(from));
-        assert_eq!(steps[9], Step::Arrivals(to));
-        let Step::Changed(w1) = &steps[10] else {
+        assert_eq!(steps.len(), 2 + 2);
+        let seventh = BusinessDate::parse("2026-11-07").unwrap();
+        assert_eq!(steps[0], Step::ArrivalsBetween(from, seventh));
+        assert_eq!(steps[1], Step::ArrivalsBetween(seventh.add_days(1), to));
+        let Step::Changed(w1) = &steps[2] else {
             panic!()
         };
-        let Step::Changed(w2) = &steps[11] else {
+        let Step::Changed(w2) = &steps[3] else {
             panic!()
         };
         assert_eq!(w1.from, c.time_zone.day_bounds(from).0);
@@ -313,8 +311,8 @@ mod tests {
             w2.to + Duration::milliseconds(1),
             c.time_zone.day_bounds(to).1
         );
-        assert!(w1.to - w1.from < Duration::days(DELTA_WINDOW_DAYS));
-        // No window delta: the dates alone.
-        assert_eq!(plan(&c, DeltaSupport::EventFeed, from, to).len(), 10);
+        assert!(w1.to - w1.from < Duration::days(WINDOW_DAYS));
+        // No window delta: the arrivals alone.
+        assert_eq!(plan(&c, DeltaSupport::EventFeed, from, to).len(), 2);
     }
 }

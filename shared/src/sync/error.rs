@@ -17,7 +17,8 @@ pub enum SyncError {
     /// Another run holds this feed for the same tick.
     #[error("a run of {feed} for this tick is in progress")]
     InProgress { feed: Feed, retry_after: Duration },
-    /// Some jobs of a tick could not be sent; their claims were released so a retry sends them.
+    /// Some jobs of a tick could not be sent; their hotels were left unmarked so a retry sends
+    /// them.
     #[error("{failed} of {total} sync jobs could not be enqueued")]
     Enqueue { failed: usize, total: usize },
     /// A request that cannot be carried out as asked (a backfill range the wrong way round).

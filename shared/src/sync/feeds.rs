@@ -18,6 +18,8 @@ pub enum Step {
     RoomStatuses,
     /// Reservations created or changed in the window.
     Changed(ChangeWindow),
+    /// Arrivals of every date in the range, both ends included (first syncs, backfills).
+    ArrivalsBetween(BusinessDate, BusinessDate),
 }
 
 impl Step {
@@ -33,6 +35,7 @@ impl Step {
                 w.from.format("%Y-%m-%dT%H:%M:%SZ"),
                 w.to.format("%Y-%m-%dT%H:%M:%SZ")
             ),
+            Step::ArrivalsBetween(from, to) => format!("arrivals {from} .. {to}"),
         }
     }
 }
@@ -65,7 +68,28 @@ pub fn delta_window(
     }
 }
 
+/// Days per arrivals window of a first sync's initial load (one request or a few pages each,
+/// well inside every vendor's range limit: Mews caps intervals at three months).
+pub const INITIAL_WINDOW_DAYS: i64 = 31;
+
+/// Arrival windows of at most `days` days covering `[from, to]`, in order.
+pub fn arrival_windows(from: BusinessDate, to: BusinessDate, days: i64) -> Vec<Step> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = start.add_days(days.max(1) - 1).min(to);
+        out.push(Step::ArrivalsBetween(start, end));
+        start = end.add_days(1);
+    }
+    out
+}
+
 /// The steps of one run of `feed`: dates from the hotel's today through `lookAheadDays`.
+///
+/// The first reservations run (no watermark yet) also loads every arrival from
+/// `initialLookbackDays` ago to `initialLookAheadDays` ahead: a delta only finds bookings that
+/// changed lately, and OHIP's business events only those that change from now on, while a
+/// booking made months ago for next week must be there from the start.
 pub fn steps(
     feed: Feed,
     config: &HotelConfig,
@@ -83,7 +107,19 @@ pub fn steps(
             .collect(),
         Feed::InHouse => vec![Step::InHouse],
         Feed::RoomStatus => vec![Step::RoomStatuses],
-        Feed::Reservations => vec![Step::Changed(delta_window(config, watermark, start))],
+        Feed::Reservations => {
+            let mut steps = vec![Step::Changed(delta_window(config, watermark, start))];
+            if watermark.is_none() {
+                let back = i64::from(config.sync.initial_lookback_days);
+                let ahead = i64::from(config.sync.initial_look_ahead_days);
+                steps.extend(arrival_windows(
+                    today.add_days(-back),
+                    today.add_days(ahead),
+                    INITIAL_WINDOW_DAYS,
+                ));
+            }
+            steps
+        }
     }
 }
 
@@ -96,6 +132,9 @@ pub async fn read(adapter: &dyn PmsAdapter, step: &Step) -> PmsResult<Read> {
         Step::InHouse => Read::Reservations(adapter.in_house().await?),
         Step::RoomStatuses => Read::Rooms(adapter.room_statuses().await?),
         Step::Changed(w) => Read::Reservations(adapter.reservations_changed(*w).await?),
+        Step::ArrivalsBetween(from, to) => {
+            Read::Reservations(adapter.arrivals_between(*from, *to).await?)
+        }
     })
 }
 
@@ -133,6 +172,31 @@ mod tests {
         assert_eq!(
             steps(Feed::InHouse, &c, None, at("2026-12-02T05:00:00Z")),
             [Step::InHouse]
+        );
+    }
+
+    #[test]
+    fn the_first_reservations_run_also_loads_arrivals_in_bounded_windows() {
+        let mut c = config();
+        c.sync.initial_lookback_days = 10;
+        c.sync.initial_look_ahead_days = 40;
+        let start = at("2026-12-02T05:00:00Z");
+        let d = |s: &str| BusinessDate::parse(s).unwrap();
+        let first = steps(Feed::Reservations, &c, None, start);
+        assert!(matches!(first[0], Step::Changed(_)));
+        assert_eq!(
+            first[1..],
+            [
+                Step::ArrivalsBetween(d("2026-11-21"), d("2026-12-21")),
+                Step::ArrivalsBetween(d("2026-12-22"), d("2027-01-10")),
+            ]
+        );
+        // Later runs read the delta alone.
+        let later = steps(Feed::Reservations, &c, Some(start), start);
+        assert_eq!(later.len(), 1);
+        assert_eq!(
+            arrival_windows(d("2026-12-01"), d("2026-12-01"), 7).len(),
+            1
         );
     }
 

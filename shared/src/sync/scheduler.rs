@@ -1,17 +1,19 @@
 //! The scheduler's tick: one sync job per enabled hotel and due feed, on the sync queue.
 //!
-//! Deduplication has two layers. Here, a hotel's jobs of a tick are enqueued once: a
-//! conditional create of `H#<hotel>` / `SYNCTICK#<tick>` (expiring after a day) comes first, so
-//! a second delivery of the tick's event, or a retried scheduler, finds the claim and sends
-//! nothing for that hotel. If sending fails, the claim is deleted again so the retry sends it.
-//! In the worker, a feed refuses a tick it has already completed ([`super::FeedStates`]), which
-//! also absorbs the queue's own at-least-once duplicates.
+//! Deduplication has two layers. Here, a hotel's jobs of a tick are sent once: after they went
+//! out, a marker `H#<hotel>` / `SYNCTICK#<tick>` (expiring after a day) is written, and a second
+//! delivery of the tick's event, or a retried scheduler, finds it and sends nothing for that
+//! hotel. The marker is written after sending, never before, so a scheduler that dies between
+//! the two makes its retry send again rather than lose the tick. In the worker, a feed refuses
+//! a tick it has already run or is running ([`super::FeedStates`], a conditional put per hotel,
+//! feed and tick), which absorbs those resends, concurrent duplicate schedulers and the queue's
+//! own at-least-once deliveries: no job is run twice.
 //!
-//! Thousands of hotels fit in one invocation: the registry is read by pages of 1000 and batch
-//! gets, claims run with bounded concurrency, and messages go out ten per SQS call, several
-//! calls at once.
+//! Thousands of hotels fit in one invocation: the registry and the markers are read in batches
+//! (1000 per query page, 100 per batch get), markers are written 25 per batch write, and
+//! messages go out ten per SQS call, several calls at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -22,15 +24,14 @@ use super::SyncError;
 use crate::config::HotelConfig;
 use crate::domain::HotelId;
 use crate::jobs::{Feed, FeedJob, SyncJob};
-use crate::ports::{Condition, Item, ItemKey, ItemStore, OutgoingMessage, PutOutcome, Queue};
+use crate::ports::{Item, ItemKey, ItemStore, OutgoingMessage, Queue};
 use crate::registry::HotelRegistry;
 
-const CLAIM_CONCURRENCY: usize = 32;
 /// Messages per `send_batch` call (itself ten per SQS request), and such calls at once.
 const SEND_CHUNK: usize = 100;
 const SEND_CONCURRENCY: usize = 8;
-/// Tick claims outlive any redelivery or retry of the tick's event.
-const CLAIM_TTL_HOURS: i64 = 24;
+/// Tick markers outlive any redelivery or retry of the tick's event.
+const MARKER_TTL_HOURS: i64 = 24;
 
 /// What one tick did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -114,81 +115,88 @@ impl SyncScheduler {
             .collect();
         report.due_hotels = due.len();
 
-        let expires = (tick + Duration::hours(CLAIM_TTL_HOURS)).timestamp();
-        let claims: Vec<Result<Option<(HotelId, Vec<Feed>)>, SyncError>> =
-            futures::stream::iter(due.into_iter().map(|(hotel, feeds)| async move {
-                let data = serde_json::json!({
-                    "tick": tick,
-                    "feeds": feeds,
-                    "correlationId": correlation_id,
-                });
-                let item = Item::new(tick_key(&hotel, tick), data).expiring_at(expires);
-                match self.store.put(item, Condition::IfAbsentOrExpired).await? {
-                    PutOutcome::Applied => Ok(Some((hotel, feeds))),
-                    PutOutcome::Rejected { .. } => Ok(None),
-                }
-            }))
-            .buffer_unordered(CLAIM_CONCURRENCY)
-            .collect()
-            .await;
+        // Hotels whose jobs of this tick already went out.
+        let keys: Vec<ItemKey> = due.iter().map(|(h, _)| tick_key(h, tick)).collect();
+        let marked: HashSet<ItemKey> = self
+            .store
+            .batch_get(&keys)
+            .await?
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
         let mut jobs: Vec<(HotelId, OutgoingMessage)> = Vec::new();
-        let mut first_error = None;
-        for c in claims {
-            match c {
-                Ok(Some((hotel, feeds))) => {
-                    for feed in feeds {
-                        let job = SyncJob::Feed(FeedJob {
-                            hotel: hotel.clone(),
-                            feed,
-                            scheduled_at: tick,
-                            correlation_id: correlation_id.to_owned(),
-                        });
-                        jobs.push((hotel.clone(), job.to_message()));
-                    }
-                }
-                Ok(None) => report.already_enqueued += 1,
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+        let mut to_mark: Vec<(HotelId, Vec<Feed>)> = Vec::new();
+        for (hotel, feeds) in due {
+            if marked.contains(&tick_key(&hotel, tick)) {
+                report.already_enqueued += 1;
+                continue;
             }
+            for feed in &feeds {
+                let job = SyncJob::Feed(FeedJob {
+                    hotel: hotel.clone(),
+                    feed: *feed,
+                    scheduled_at: tick,
+                    correlation_id: correlation_id.to_owned(),
+                });
+                jobs.push((hotel.clone(), job.to_message()));
+            }
+            to_mark.push((hotel, feeds));
         }
 
         let total = jobs.len();
         let chunks: Vec<Vec<(HotelId, OutgoingMessage)>> =
             jobs.chunks(SEND_CHUNK).map(<[_]>::to_vec).collect();
-        let sent: Vec<Vec<HotelId>> = futures::stream::iter(chunks.into_iter().map(|chunk| async move {
-            let hotels: Vec<HotelId> = chunk.iter().map(|(h, _)| h.clone()).collect();
-            let messages = chunk.into_iter().map(|(_, m)| m).collect();
-            match self.queue.send_batch(&self.sync_queue_url, messages).await {
-                Ok(failures) => failures
-                    .into_iter()
-                    .map(|f| {
-                        tracing::warn!(hotel = %hotels[f.index], code = f.error.code(), "sync job not enqueued");
-                        hotels[f.index].clone()
-                    })
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!(code = e.code(), "a batch of sync jobs was not enqueued");
-                    hotels
+        let unsent: Vec<Vec<HotelId>> =
+            futures::stream::iter(chunks.into_iter().map(|chunk| async move {
+                let hotels: Vec<HotelId> = chunk.iter().map(|(h, _)| h.clone()).collect();
+                let messages = chunk.into_iter().map(|(_, m)| m).collect();
+                match self.queue.send_batch(&self.sync_queue_url, messages).await {
+                    Ok(failures) => failures
+                        .into_iter()
+                        .filter_map(|f| {
+                            let hotel = hotels.get(f.index)?;
+                            tracing::warn!(hotel = %hotel, code = f.error.code(), "sync job not enqueued");
+                            Some(hotel.clone())
+                        })
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(code = e.code(), "a batch of sync jobs was not enqueued");
+                        hotels
+                    }
                 }
-            }
-        }))
-        .buffer_unordered(SEND_CONCURRENCY)
-        .collect()
-        .await;
-        // Hotels with a job that did not go out: release their claim so a retry sends them (the
-        // jobs that did go out are refused by the worker as already run, or run once).
-        let mut failed: BTreeMap<HotelId, usize> = BTreeMap::new();
-        for h in sent.into_iter().flatten() {
-            *failed.entry(h).or_default() += 1;
+            }))
+            .buffer_unordered(SEND_CONCURRENCY)
+            .collect()
+            .await;
+        let mut failed_jobs = 0;
+        let mut failed_hotels: BTreeSet<HotelId> = BTreeSet::new();
+        for h in unsent.into_iter().flatten() {
+            failed_jobs += 1;
+            failed_hotels.insert(h);
         }
-        for hotel in failed.keys() {
-            if let Err(e) = self.store.delete(&tick_key(hotel, tick)).await {
-                tracing::warn!(hotel = %hotel, code = e.code(), "tick claim not released");
-            }
+        report.jobs_failed = failed_jobs;
+        report.jobs_enqueued = total - failed_jobs;
+
+        // Mark the hotels whose jobs all went out. A hotel with a job that did not go out stays
+        // unmarked, so the retry sends its jobs again (those that did go out are refused by the
+        // worker as already run, or run once).
+        let expires = (tick + Duration::hours(MARKER_TTL_HOURS)).timestamp();
+        let markers: Vec<Item> = to_mark
+            .into_iter()
+            .filter(|(h, _)| !failed_hotels.contains(h))
+            .map(|(hotel, feeds)| {
+                let data = serde_json::json!({
+                    "tick": tick,
+                    "feeds": feeds,
+                    "correlationId": correlation_id,
+                });
+                Item::new(tick_key(&hotel, tick), data).expiring_at(expires)
+            })
+            .collect();
+        if let Err(e) = self.store.batch_put(markers).await {
+            // The jobs are out: a retry would only resend what the worker then refuses.
+            tracing::warn!(code = e.code(), "tick markers not written");
         }
-        report.jobs_failed = failed.values().sum();
-        report.jobs_enqueued = total - report.jobs_failed;
         tracing::info!(
             tick = %tick,
             hotels = report.hotels,
@@ -198,9 +206,6 @@ impl SyncScheduler {
             jobs_failed = report.jobs_failed,
             "sync tick fanned out"
         );
-        if let Some(e) = first_error {
-            return Err(e);
-        }
         if report.jobs_failed > 0 {
             return Err(SyncError::Enqueue {
                 failed: report.jobs_failed,

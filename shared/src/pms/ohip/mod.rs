@@ -892,6 +892,26 @@ impl PmsAdapter for OhipAdapter {
         Ok(c.into_fetched())
     }
 
+    /// One ranged search per kind instead of one per date; the search splits itself when the
+    /// range holds more than OPERA returns at once.
+    async fn arrivals_between(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Fetched<Reservation>> {
+        let mut c = Collected::default();
+        for kind in ["Arrival", "Arrived"] {
+            let dates = DateParams {
+                start_param: "arrivalStartDate",
+                end_param: "arrivalEndDate",
+                from: from.naive(),
+                to: to.naive(),
+            };
+            self.search(Search::new(kind, Some(dates)), &mut c).await?;
+        }
+        Ok(c.into_fetched())
+    }
+
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         let mut c = Collected::default();
         for kind in ["Departure", "CheckedOut"] {
