@@ -137,7 +137,7 @@ impl RefreshJob {
 }
 
 /// The feeds the scheduler fans out (mirrors `config::SyncSettings`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feed {
     Arrivals,

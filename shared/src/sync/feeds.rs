@@ -12,7 +12,6 @@ use crate::pms::{ChangeWindow, Fetched, PmsAdapter, PmsResult};
 /// One vendor read of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    Arrivals(BusinessDate),
     Departures(BusinessDate),
     InHouse,
     RoomStatuses,
@@ -26,7 +25,6 @@ impl Step {
     /// For progress lines and errors.
     pub fn label(&self) -> String {
         match self {
-            Step::Arrivals(d) => format!("arrivals {d}"),
             Step::Departures(d) => format!("departures {d}"),
             Step::InHouse => "in-house".into(),
             Step::RoomStatuses => "room statuses".into(),
@@ -99,9 +97,11 @@ pub fn steps(
     let today = config.time_zone.business_date(start);
     let days = |n: u32| (0..=i64::from(n)).map(move |d| today.add_days(d));
     match feed {
-        Feed::Arrivals => days(config.sync.arrivals.look_ahead_days)
-            .map(Step::Arrivals)
-            .collect(),
+        // One ranged read (one request on every vendor) rather than one per date.
+        Feed::Arrivals => vec![Step::ArrivalsBetween(
+            today,
+            today.add_days(i64::from(config.sync.arrivals.look_ahead_days)),
+        )],
         Feed::Departures => days(config.sync.departures.look_ahead_days)
             .map(Step::Departures)
             .collect(),
@@ -127,7 +127,6 @@ pub fn steps(
 /// records that cannot be read or mapped come back as failures beside the others.
 pub async fn read(adapter: &dyn PmsAdapter, step: &Step) -> PmsResult<Read> {
     Ok(match step {
-        Step::Arrivals(d) => Read::Reservations(adapter.arrivals(*d).await?),
         Step::Departures(d) => Read::Reservations(adapter.departures(*d).await?),
         Step::InHouse => Read::Reservations(adapter.in_house().await?),
         Step::RoomStatuses => Read::Rooms(adapter.room_statuses().await?),
@@ -163,12 +162,20 @@ mod tests {
         let mut c = config();
         c.sync.arrivals.look_ahead_days = 2;
         // 05:00 UTC on Dec 2 is still Dec 1 in Honolulu.
-        let s = steps(Feed::Arrivals, &c, None, at("2026-12-02T05:00:00Z"));
+        c.sync.departures.look_ahead_days = 2;
+        let s = steps(Feed::Departures, &c, None, at("2026-12-02T05:00:00Z"));
         let want: Vec<Step> = ["2026-12-01", "2026-12-02", "2026-12-03"]
             .iter()
-            .map(|d| Step::Arrivals(BusinessDate::parse(d).unwrap()))
+            .map(|d| Step::Departures(BusinessDate::parse(d).unwrap()))
             .collect();
         assert_eq!(s, want);
+        assert_eq!(
+            steps(Feed::Arrivals, &c, None, at("2026-12-02T05:00:00Z")),
+            [Step::ArrivalsBetween(
+                BusinessDate::parse("2026-12-01").unwrap(),
+                BusinessDate::parse("2026-12-03").unwrap()
+            )]
+        );
         assert_eq!(
             steps(Feed::InHouse, &c, None, at("2026-12-02T05:00:00Z")),
             [Step::InHouse]
