@@ -304,7 +304,15 @@ async fn every_mapped_field_change_is_stored_and_a_check_in_emits_one_event(vend
         );
     }
     let entity = bed.entity(&arriving.id);
-    assert_eq!(count_events(&events, SYNCED, &entity), 1);
+    assert_eq!(
+        count_events(&events, SYNCED, &entity),
+        1,
+        "{:#?}",
+        events
+            .iter()
+            .filter(|(_, d)| d["entityId"] == entity.as_str())
+            .collect::<Vec<_>>()
+    );
     assert_eq!(count_events(&events, CHECKED_IN, &entity), 1);
     assert_eq!(
         events.iter().filter(|(t, _)| t == CHECKED_IN).count(),
@@ -355,7 +363,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
         .get(endpoint)
         .copied()
         .unwrap_or(0);
-    let tick = bed.next_tick();
+    let tick = bed.next_tick().await;
     bed.send_job(Feed::Reservations, tick).await;
     let patch = ReservationPatch {
         room_number: Some(room.clone()),
@@ -398,7 +406,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
 
     // A new process (a cold Lambda) has only the table: it resumes from the watermark.
     bed.restart();
-    let tick = bed.next_tick();
+    let tick = bed.next_tick().await;
     bed.send_job(Feed::Reservations, tick).await;
     bed.drain().await;
     let next = latest(&bed.runs_since(tick).await, Feed::Reservations);
@@ -434,7 +442,7 @@ async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Vendor) {
     // One Scheduled Event delivered twice (EventBridge delivers at least once), through the
     // scheduler function's handler.
     let scheduler = sync_scheduler_fn::Scheduler::new(&bed.p.services, 300);
-    let t = bed.next_tick();
+    let t = bed.next_tick().await;
     let event = bed.scheduled_event(t);
     let first = scheduler
         .handle(serde_json::from_value(event.clone()).unwrap())
@@ -461,7 +469,7 @@ async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Vendor) {
     bed.patch(&x.id, &check_in).await;
     bed.take_writes();
     bed.new_events().await;
-    let tick = bed.next_tick();
+    let tick = bed.next_tick().await;
     bed.send_job(Feed::Reservations, tick).await;
     bed.send_job(Feed::Reservations, tick).await;
     bed.drain().await;
@@ -481,7 +489,7 @@ async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Vendor) {
     let y = stays.next().unwrap();
     bed.patch(&y.id, &check_in).await;
     let other = Process::new(&bed.stack);
-    let tick = bed.next_tick();
+    let tick = bed.next_tick().await;
     let job = FeedJob {
         hotel: bed.hotel.clone(),
         feed: Feed::Reservations,
@@ -544,7 +552,7 @@ async fn a_reservation_the_vendor_cannot_serve_makes_the_run_partial_with_its_id
         )
         .await
         .unwrap();
-    let tick = bed.next_tick();
+    let tick = bed.next_tick().await;
     bed.send_job(Feed::Reservations, tick).await;
     let (_, answer) = bed.worker_round().await.expect("the job");
     // The job is done: the bad record went to a refresh job of its own.
@@ -596,7 +604,7 @@ async fn a_429_storm_delays_the_run_without_any_rate_limit_violation(vendor: Ven
     )
     .await;
     bed.admin.storm(vendor, 4, 1).await.unwrap();
-    let tick = bed.next_tick();
+    let tick = bed.next_tick().await;
     bed.send_job(Feed::Reservations, tick).await;
     let mut done = None;
     for _ in 0..60 {
@@ -643,7 +651,7 @@ async fn a_pms_outage_fails_the_run_visibly_and_keeps_the_watermark(vendor: Vend
         )
         .await
         .unwrap();
-    let tick = bed.next_tick();
+    let tick = bed.next_tick().await;
     bed.send_job(Feed::Reservations, tick).await;
     let (_, answer) = bed.worker_round().await.expect("the job");
     assert_eq!(answer.batch_item_failures.len(), 1, "{answer:?}");

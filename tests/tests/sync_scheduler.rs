@@ -12,7 +12,7 @@ use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
 use pms_core::jobs::{Feed, SyncJob};
 use pms_tests::TestStack;
 
-const HOTELS: usize = 300;
+const HOTELS: usize = 120;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tick_fans_out_one_job_per_enabled_hotel_and_due_feed_once() {

@@ -70,7 +70,8 @@ pub struct SyncSettings {
     /// booking created or changed in that time is read, so the store starts with what is live
     /// (stays in progress, recent and upcoming bookings) rather than with "the last 24 hours".
     pub initial_lookback_days: u32,
-    /// How far ahead the first reservations run loads arrivals, in days.
+    /// How far ahead the first reservations run loads arrivals, in days, where the vendor has
+    /// no modified-since filter (OHIP): see `sync::feeds::steps`.
     pub initial_look_ahead_days: u32,
 }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::HotelConfig;
-use crate::domain::{BusinessDate, Reservation, RoomStatus};
+use crate::domain::{BusinessDate, DeltaSupport, Reservation, RoomStatus};
 use crate::jobs::Feed;
 use crate::pms::{ChangeWindow, Fetched, PmsAdapter, PmsResult};
 
@@ -17,7 +17,8 @@ pub enum Step {
     RoomStatuses,
     /// Reservations created or changed in the window.
     Changed(ChangeWindow),
-    /// Arrivals of every date in the range, both ends included (first syncs, backfills).
+    /// Arrivals of every date in the range, both ends included (the arrivals feed, first
+    /// syncs, backfills).
     ArrivalsBetween(BusinessDate, BusinessDate),
 }
 
@@ -84,13 +85,16 @@ pub fn arrival_windows(from: BusinessDate, to: BusinessDate, days: i64) -> Vec<S
 
 /// The steps of one run of `feed`: dates from the hotel's today through `lookAheadDays`.
 ///
-/// The first reservations run (no watermark yet) also loads every arrival from
-/// `initialLookbackDays` ago to `initialLookAheadDays` ahead: a delta only finds bookings that
-/// changed lately, and OHIP's business events only those that change from now on, while a
-/// booking made months ago for next week must be there from the start.
+/// The first reservations run (no watermark yet) reads every booking changed in the last
+/// `initialLookbackDays` where the vendor has a modified-since filter. Where it has not (OHIP's
+/// business events report changes from now on; a bounded re-read sees a few days), that run
+/// also loads every arrival from `initialLookbackDays` ago to `initialLookAheadDays` ahead, in
+/// windows, so the store does not start empty. (A booking made long ago and unchanged since
+/// comes with the arrivals feed as its stay nears, or with `pmsctl sync backfill`.)
 pub fn steps(
     feed: Feed,
     config: &HotelConfig,
+    delta: DeltaSupport,
     watermark: Option<DateTime<Utc>>,
     start: DateTime<Utc>,
 ) -> Vec<Step> {
@@ -109,7 +113,7 @@ pub fn steps(
         Feed::RoomStatus => vec![Step::RoomStatuses],
         Feed::Reservations => {
             let mut steps = vec![Step::Changed(delta_window(config, watermark, start))];
-            if watermark.is_none() {
+            if watermark.is_none() && delta != DeltaSupport::ModifiedSince {
                 let back = i64::from(config.sync.initial_lookback_days);
                 let ahead = i64::from(config.sync.initial_look_ahead_days);
                 steps.extend(arrival_windows(
@@ -163,21 +167,39 @@ mod tests {
         c.sync.arrivals.look_ahead_days = 2;
         // 05:00 UTC on Dec 2 is still Dec 1 in Honolulu.
         c.sync.departures.look_ahead_days = 2;
-        let s = steps(Feed::Departures, &c, None, at("2026-12-02T05:00:00Z"));
+        let s = steps(
+            Feed::Departures,
+            &c,
+            DeltaSupport::ModifiedSince,
+            None,
+            at("2026-12-02T05:00:00Z"),
+        );
         let want: Vec<Step> = ["2026-12-01", "2026-12-02", "2026-12-03"]
             .iter()
             .map(|d| Step::Departures(BusinessDate::parse(d).unwrap()))
             .collect();
         assert_eq!(s, want);
         assert_eq!(
-            steps(Feed::Arrivals, &c, None, at("2026-12-02T05:00:00Z")),
+            steps(
+                Feed::Arrivals,
+                &c,
+                DeltaSupport::ModifiedSince,
+                None,
+                at("2026-12-02T05:00:00Z")
+            ),
             [Step::ArrivalsBetween(
                 BusinessDate::parse("2026-12-01").unwrap(),
                 BusinessDate::parse("2026-12-03").unwrap()
             )]
         );
         assert_eq!(
-            steps(Feed::InHouse, &c, None, at("2026-12-02T05:00:00Z")),
+            steps(
+                Feed::InHouse,
+                &c,
+                DeltaSupport::ModifiedSince,
+                None,
+                at("2026-12-02T05:00:00Z")
+            ),
             [Step::InHouse]
         );
     }
@@ -189,7 +211,7 @@ mod tests {
         c.sync.initial_look_ahead_days = 40;
         let start = at("2026-12-02T05:00:00Z");
         let d = |s: &str| BusinessDate::parse(s).unwrap();
-        let first = steps(Feed::Reservations, &c, None, start);
+        let first = steps(Feed::Reservations, &c, DeltaSupport::EventFeed, None, start);
         assert!(matches!(first[0], Step::Changed(_)));
         assert_eq!(
             first[1..],
@@ -198,9 +220,24 @@ mod tests {
                 Step::ArrivalsBetween(d("2026-12-22"), d("2027-01-10")),
             ]
         );
-        // Later runs read the delta alone.
-        let later = steps(Feed::Reservations, &c, Some(start), start);
+        // Later runs read the delta alone, and so does a first run with a modified-since
+        // filter (its lookback is the initial load).
+        let later = steps(
+            Feed::Reservations,
+            &c,
+            DeltaSupport::EventFeed,
+            Some(start),
+            start,
+        );
         assert_eq!(later.len(), 1);
+        let windowed = steps(
+            Feed::Reservations,
+            &c,
+            DeltaSupport::ModifiedSince,
+            None,
+            start,
+        );
+        assert_eq!(windowed.len(), 1);
         assert_eq!(
             arrival_windows(d("2026-12-01"), d("2026-12-01"), 7).len(),
             1

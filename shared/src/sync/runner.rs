@@ -20,7 +20,7 @@ use super::feeds::{self, Read, Step};
 use super::state::{Claim, FeedStates};
 use super::SyncError;
 use crate::config::HotelConfig;
-use crate::domain::{ExternalId, HotelId, Provider, Reservation};
+use crate::domain::{DeltaSupport, ExternalId, HotelId, Provider, Reservation};
 use crate::jobs::{Feed, FeedJob, FeedRunner, JobError, JobSource, RefreshJob, SyncJob};
 use crate::obs::Metrics;
 use crate::pms::{AdapterFactory, EntityKind, EntityRef, PmsAdapter, PmsError};
@@ -155,9 +155,9 @@ impl SyncService {
 
         let mut run = SyncRun::start(run_id, job.hotel.clone(), job.feed.as_str(), start);
         run.correlation_id = Some(job.correlation_id.clone());
-        let steps = feeds::steps(job.feed, &config, claimed.watermark, start);
+        let plan = |delta| feeds::steps(job.feed, &config, delta, claimed.watermark, start);
         let (result, calls, tally) = self
-            .execute(&config, &steps, &mut run, &job.correlation_id)
+            .execute(&config, plan, &mut run, &job.correlation_id)
             .await;
         let result = match result {
             Ok(()) => self.follow_up(&job.hotel, job.feed, &run, &tally).await,
@@ -201,12 +201,12 @@ impl SyncService {
         }
     }
 
-    /// Reads and merges `steps` in order into `run`. Returns the outcome, the vendor calls made
-    /// and the tally. Used by feed runs and backfills.
-    pub(super) async fn execute(
+    /// Reads and merges the steps `plan` gives for the vendor's delta mechanism, in order, into
+    /// `run`. Returns the outcome, the vendor calls made and the tally.
+    async fn execute(
         &self,
         config: &HotelConfig,
-        steps: &[Step],
+        plan: impl FnOnce(DeltaSupport) -> Vec<Step>,
         run: &mut SyncRun,
         correlation: &str,
     ) -> (Result<(), SyncError>, u64, RunTally) {
@@ -215,9 +215,10 @@ impl SyncService {
             Ok(a) => a,
             Err(e) => return (Err(e), 0, tally),
         };
+        let steps = plan(adapter.capabilities().delta);
         let calls_before = adapter.calls_made();
         let mut result = Ok(());
-        for step in steps {
+        for step in &steps {
             if let Err(e) = self
                 .step(config, adapter.as_ref(), step, run, &mut tally, correlation)
                 .await

@@ -166,15 +166,17 @@ impl Bed {
         self.p = Process::new(&self.stack);
     }
 
-    /// The next tick's time: now, to the second, and always after the previous tick.
-    pub fn next_tick(&mut self) -> DateTime<Utc> {
-        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now");
-        let t = match self.last_tick {
-            Some(last) if now <= last => last + chrono::Duration::seconds(1),
-            _ => now,
-        };
-        self.last_tick = Some(t);
-        t
+    /// The next tick's time: now, to the second, after the previous tick (waiting for the
+    /// next second if need be), so runs of a tick never start before it.
+    pub async fn next_tick(&mut self) -> DateTime<Utc> {
+        loop {
+            let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now");
+            if self.last_tick.is_none_or(|last| now > last) {
+                self.last_tick = Some(now);
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The EventBridge Scheduled Event of a tick, as the rule delivers it.
@@ -191,7 +193,7 @@ impl Bed {
     /// One scheduler tick, then the worker until the sync queue is empty. Returns the tick's
     /// report and the worker's answers.
     pub async fn tick(&mut self) -> (TickReport, Vec<SqsBatchResponse>) {
-        let t = self.next_tick();
+        let t = self.next_tick().await;
         let report = self
             .p
             .scheduler
