@@ -422,10 +422,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
     // lookback of the whole hotel.
     assert_eq!(next.created.count, 0, "{next:#?}");
     assert!(next.updated.count + next.unchanged <= 1, "{next:#?}");
-    assert!(
-        next.vendor_calls < first.vendor_calls,
-        "{next:#?} vs {first:#?}"
-    );
+    assert!(first.created.count + first.unchanged > 1, "{first:#?}");
     if vendor != Vendor::Ohip {
         assert_eq!(next.updated.ids, [x_entity.clone()]);
     } else {

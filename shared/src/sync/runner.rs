@@ -26,7 +26,7 @@ use crate::obs::Metrics;
 use crate::pms::{AdapterFactory, EntityKind, EntityRef, PmsAdapter, PmsError};
 use crate::ports::{Clock, Queue};
 use crate::records::{MergeOutcome, MergeReport, Merger, ProvidedRoom};
-use crate::registry::HotelRegistry;
+use crate::registry::{HotelRegistry, RegistryError};
 use crate::sync_runs::{SyncRun, SyncRuns};
 
 /// Records merged per call: bounds one merge's batch reads and concurrent writes.
@@ -42,6 +42,8 @@ pub const DEFAULT_LEASE: Duration = Duration::seconds(180);
 pub enum Skipped {
     /// The hotel or the feed is disabled.
     Disabled,
+    /// The hotel is no longer configured (removed after the job was sent).
+    NotConfigured,
     /// This tick, or a later one, already ran.
     AlreadyRan,
     /// A run of another tick holds the feed; the next tick covers this one.
@@ -123,7 +125,13 @@ impl SyncService {
     /// Runs one feed job (the worker's path, and `pmsctl sync run`'s).
     pub async fn run_job(&self, job: &FeedJob) -> Result<FeedOutcome, SyncError> {
         let start = self.clock.now();
-        let config = self.hotels.require(&job.hotel).await?;
+        let config = match self.hotels.require(&job.hotel).await {
+            Ok(c) => c,
+            Err(RegistryError::NotConfigured(_)) => {
+                return Ok(FeedOutcome::Skipped(Skipped::NotConfigured))
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !config.enabled || !config.sync.feed(job.feed).enabled {
             return Ok(FeedOutcome::Skipped(Skipped::Disabled));
         }
