@@ -12,13 +12,9 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, Utc};
-use pms_core::aws::{DynamoStore, EventBridgeBus, SecretsManagerStore, SqsQueue};
 use pms_core::domain::{HotelId, Reservation};
 use pms_core::jobs::{Backoff, Feed, FeedJob, JobProcessor, SyncJob};
-use pms_core::ports::{
-    Clock, EventBus, ItemKey, ItemStore, KeyCondition, Partition, Query, Queue, SecretStore,
-    SystemClock,
-};
+use pms_core::ports::{ItemKey, KeyCondition, Partition, Query, SecretStore};
 use pms_core::records::StoredRecord;
 use pms_core::refresh::RefreshService;
 use pms_core::runtime::Services;
@@ -51,23 +47,7 @@ pub struct Process {
 
 impl Process {
     pub fn new(stack: &Stack) -> Process {
-        pms_tests::init_test_logging();
-        let names = stack.names();
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = Arc::new(CountingStore::new(Arc::new(DynamoStore::from_config(
-            &stack.sdk_config,
-            &names.table,
-            clock.clone(),
-        ))));
-        let queue: Arc<dyn Queue> = Arc::new(SqsQueue::from_config(&stack.sdk_config));
-        let secrets: Arc<dyn SecretStore> =
-            Arc::new(SecretsManagerStore::from_config(&stack.sdk_config));
-        let bus: Arc<dyn EventBus> = Arc::new(EventBridgeBus::from_config(
-            &stack.sdk_config,
-            &names.event_bus,
-        ));
-        let as_store: Arc<dyn ItemStore> = store.clone();
-        let services = Services::from_parts(names, clock, as_store, queue, secrets, bus);
+        let (store, _, services) = stack.counted_services();
         let sync = SyncService::new(&services);
         let refresh = RefreshService::new(
             services.hotels.clone(),
