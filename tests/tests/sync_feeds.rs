@@ -18,7 +18,9 @@ use pms_core::sync::feeds::Step;
 use pms_core::sync::{BackfillStatus, Checkpoint, Checkpoints, FeedOutcome, Skipped, SyncError};
 use pms_core::sync_runs::{SyncRun, SyncRunStatus};
 use pms_infra::sim::data::SimReservation;
-use pms_infra::sim::{FaultConfig, ReservationPatch, SimHotel, SimStatus, Vendor};
+use pms_infra::sim::{
+    FaultConfig, ReservationPatch, RoomPatch, SimHotel, SimHousekeeping, SimStatus, Vendor,
+};
 use sync_support::{count_events, count_prefix, record_writes, Bed, Process};
 
 for_each_vendor!(
@@ -30,6 +32,7 @@ for_each_vendor!(
     a_429_storm_delays_the_run_without_any_rate_limit_violation,
     a_pms_outage_fails_the_run_visibly_and_keeps_the_watermark,
     an_interrupted_backfill_resumes_where_it_stopped,
+    a_room_status_change_emits_one_event,
 );
 
 const SYNCED: &str = "pms.booking.synced";
@@ -802,4 +805,54 @@ async fn an_interrupted_backfill_resumes_where_it_stopped(vendor: Vendor) {
         .unwrap();
     assert_eq!(c.status, BackfillStatus::Completed);
     assert!(again.steps.lock().unwrap().is_empty());
+}
+
+async fn a_room_status_change_emits_one_event(vendor: Vendor) {
+    let mut bed = Bed::new(vendor).await;
+    bed.tick().await;
+    let data = bed.vendor_data().await;
+    let room = data
+        .rooms
+        .iter()
+        .filter(|r| r.housekeeping == SimHousekeeping::Clean && !r.occupied)
+        .min_by(|a, b| a.number.cmp(&b.number))
+        .expect("a clean vacant room")
+        .clone();
+    bed.new_events().await;
+    bed.admin
+        .patch_room(
+            vendor,
+            &bed.property,
+            &room.number,
+            &RoomPatch {
+                housekeeping: Some(SimHousekeeping::Dirty),
+                ..RoomPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    bed.take_writes();
+    let tick = bed.next_tick().await;
+    bed.send_job(Feed::RoomStatus, tick).await;
+    bed.drain().await;
+    let run = latest(&bed.runs_since(tick).await, Feed::RoomStatus);
+    assert_eq!(run.updated.ids, [room.number.clone()], "{run:#?}");
+    let events = bed.new_events().await;
+    assert_eq!(
+        count_events(&events, "pms.room.status_changed", &room.number),
+        1,
+        "{events:#?}"
+    );
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let writes = bed.take_writes();
+    assert!(record_writes(&writes)
+        .iter()
+        .all(|k| k.sort == format!("ROOM#{}", room.number)));
+
+    // Read again unchanged: no write, no event.
+    let tick = bed.next_tick().await;
+    bed.send_job(Feed::RoomStatus, tick).await;
+    bed.drain().await;
+    assert!(record_writes(&bed.take_writes()).is_empty());
+    assert!(bed.new_events().await.is_empty());
 }
