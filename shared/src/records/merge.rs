@@ -563,7 +563,10 @@ mod tests {
         m.merge(&h, vec![room(crate::domain::Housekeeping::Clean)], None)
             .await
             .unwrap();
-        assert!(bus.events().is_empty(), "the first sight is not a transition");
+        assert!(
+            bus.events().is_empty(),
+            "the first sight is not a transition"
+        );
         let r = m
             .merge(&h, vec![room(crate::domain::Housekeeping::Dirty)], None)
             .await

@@ -106,66 +106,6 @@ fn chunks<T: Clone>(items: &[T], size: usize) -> Vec<Vec<T>> {
     items.chunks(size.max(1)).map(<[T]>::to_vec).collect()
 }
 
-/// A copy of an error for each entity a failed batch named (`PmsError` is not `Clone`: it may
-/// one day carry sources).
-fn replicate(e: &PmsError) -> PmsError {
-    match e {
-        PmsError::NotFound { what, request_id } => PmsError::NotFound {
-            what: what.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Unauthorized {
-            message,
-            request_id,
-        } => PmsError::Unauthorized {
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::RateLimited {
-            retry_after,
-            request_id,
-        } => PmsError::RateLimited {
-            retry_after: *retry_after,
-            request_id: request_id.clone(),
-        },
-        PmsError::Unsupported {
-            provider,
-            operation,
-        } => PmsError::Unsupported {
-            provider: *provider,
-            operation,
-        },
-        PmsError::InvalidRequest {
-            message,
-            status,
-            request_id,
-        } => PmsError::InvalidRequest {
-            message: message.clone(),
-            status: *status,
-            request_id: request_id.clone(),
-        },
-        PmsError::Unavailable {
-            cause,
-            message,
-            request_id,
-        } => PmsError::Unavailable {
-            cause: *cause,
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Protocol {
-            message,
-            request_id,
-        } => PmsError::Protocol {
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Configuration { message } => PmsError::Configuration {
-            message: message.clone(),
-        },
-    }
-}
-
 /// Decodes raw items; undecodable ones become failures named by their `Id` when it is there.
 fn decode_items<T: serde::de::DeserializeOwned>(
     raw: Vec<Value>,
@@ -1343,7 +1283,7 @@ impl PmsAdapter for MewsAdapter {
                 }
                 Err(e) => {
                     for id in &batch {
-                        put(EntityKind::Reservation, id, Err(replicate(&e)));
+                        put(EntityKind::Reservation, id, Err(e.clone()));
                     }
                 }
             }
@@ -1370,7 +1310,7 @@ impl PmsAdapter for MewsAdapter {
                 }
                 Err(e) => {
                     for id in &batch {
-                        put(EntityKind::Guest, id, Err(replicate(&e)));
+                        put(EntityKind::Guest, id, Err(e.clone()));
                     }
                 }
             }
@@ -1408,7 +1348,7 @@ impl PmsAdapter for MewsAdapter {
                 }
                 Err(e) => {
                     for id in &batch {
-                        put(EntityKind::Room, id, Err(replicate(&e)));
+                        put(EntityKind::Room, id, Err(e.clone()));
                     }
                 }
             }
