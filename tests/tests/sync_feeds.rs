@@ -427,7 +427,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
     assert!(next.updated.count + next.unchanged <= 1, "{next:#?}");
     assert!(first.created.count + first.unchanged > 1, "{first:#?}");
     if vendor != Vendor::Ohip {
-        assert_eq!(next.updated.ids, [x_entity.clone()]);
+        assert_eq!(next.updated.ids, std::slice::from_ref(&x_entity));
     } else {
         // OHIP's business events: the change's event was queued while the slow dequeue was
         // in flight, so one of the two runs took it.
@@ -560,7 +560,7 @@ async fn a_reservation_the_vendor_cannot_serve_makes_the_run_partial_with_its_id
     let run = latest(&bed.runs_since(tick).await, Feed::Reservations);
     assert_eq!(run.status, SyncRunStatus::Partial, "{run:#?}");
     assert_eq!(run.failed.count, 1);
-    assert_eq!(run.failed.ids, [bad.id.clone()]);
+    assert_eq!(run.failed.ids, std::slice::from_ref(&bad.id));
     assert_eq!(run.errors[0].entity_id.as_deref(), Some(bad.id.as_str()));
     assert!(run.updated.ids.contains(&bed.entity(&good.id)), "{run:#?}");
     let stored = bed.bookings().await;
@@ -836,7 +836,11 @@ async fn a_room_status_change_emits_one_event(vendor: Vendor) {
     bed.send_job(Feed::RoomStatus, tick).await;
     bed.drain().await;
     let run = latest(&bed.runs_since(tick).await, Feed::RoomStatus);
-    assert_eq!(run.updated.ids, [room.number.clone()], "{run:#?}");
+    assert_eq!(
+        run.updated.ids,
+        std::slice::from_ref(&room.number),
+        "{run:#?}"
+    );
     let events = bed.new_events().await;
     assert_eq!(
         count_events(&events, "pms.room.status_changed", &room.number),

@@ -45,10 +45,11 @@ pub struct FeedState {
 /// What a claim found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// The feed is ours until the lease ends. `previous` is the state before the claim.
+    /// The feed is ours until the lease ends. `first` when the feed had no state before (its
+    /// first run).
     Acquired {
-        previous: Option<FeedState>,
-        claimed: FeedState,
+        first: bool,
+        claimed: Box<FeedState>,
     },
     /// A run already completed this tick or a later one: nothing to do.
     AlreadyRan { last_tick: DateTime<Utc> },
@@ -136,7 +137,10 @@ impl FeedStates {
             })
         };
         if self.put_after(&claimed, previous.as_ref()).await? {
-            return Ok(Claim::Acquired { previous, claimed });
+            return Ok(Claim::Acquired {
+                first: previous.is_none(),
+                claimed: Box::new(claimed),
+            });
         }
         // Someone else wrote between our read and our write: whatever they did, they hold it.
         match self.get(hotel, feed).await? {
@@ -207,14 +211,14 @@ mod tests {
         let h = HotelId::parse("h1").unwrap();
         let t1 = Utc::now();
         let lease = Duration::seconds(60);
-        let Claim::Acquired { previous, claimed } = states
+        let Claim::Acquired { first, claimed } = states
             .claim(&h, Feed::Reservations, t1, "r1", t1, lease)
             .await
             .unwrap()
         else {
             panic!("first claim")
         };
-        assert!(previous.is_none());
+        assert!(first);
         // A duplicate of the same tick while the first runs is refused.
         assert!(matches!(
             states
