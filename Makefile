@@ -8,13 +8,14 @@ CARGO_FLAGS ?=
 PY    ?= python3
 STAMP := $(VENV)/.tools-installed
 
-.PHONY: help dev test lint tools schemathesis graphiql-check
+.PHONY: help dev test lint tools schemathesis graphiql-check bench-sync
 
 help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
 	@echo "make test   - cfn-lint + every Rust test against a private moto server"
 	@echo "make lint   - rustfmt check + clippy (-D warnings)"
 	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
+	@echo "make bench-sync - scheduled sync of 10 000 reservations per vendor: vendor calls, table writes, wall time"
 	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda, schemathesis)"
 	@echo "make schemathesis - fuzz the webhook function from its OpenAPI document (under cargo lambda watch)"
 
@@ -47,3 +48,9 @@ schemathesis: tools
 # GraphiQL in headless Chromium against the graphql function (needs: apt-get install -y chromium).
 graphiql-check: tools
 	scripts/graphiql-check.sh
+
+# The scheduled sync of one hotel with 10 000 reservations, per vendor, on the simulators and a
+# private moto: vendor calls against a lower bound, table writes of a first and an unchanged
+# re-sync, wall time. BENCH_SYNC_ARGS="--vendor mews --reservations 2000" narrows it.
+bench-sync: tools
+	RUST_LOG=error scripts/with-moto.sh cargo run $(CARGO_FLAGS) --release -q -p pms-tests --example sync_bench -- $(BENCH_SYNC_ARGS)
