@@ -330,6 +330,20 @@ async fn refused_mutations_name_the_field_and_queue_nothing() {
             assert_eq!(reply.data(), &Value::Null);
         }
     }
+    // One request cannot fan out into many writes (each costs what a PMS read costs).
+    let many: String = (0..21)
+        .map(|i| {
+            format!(
+                "n{i}: addReservationNote(hotelId: \"{}\", confirmationNumber: \"{conf}\", note: {{text: \"n{i}\"}}) {{ id }}\n",
+                a.id
+            )
+        })
+        .collect();
+    let reply = w
+        .graphql(&writer_a, &format!("mutation {{ {many} }}"), json!({}))
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{}", reply.body);
     assert_eq!(queue_depth(&w).await, 0, "nothing refused was queued");
 
     // The same key with another payload is a conflict; with the same one, the same operation.

@@ -10,9 +10,12 @@ use pms_core::domain::{
 use pms_core::writes::{WriteError, WriteOperation, WriteSession};
 
 use crate::errors::{self, Code, CorrelationId};
+use crate::query::PMS_FIELD_COST;
 use crate::types::Date;
 use crate::write_types::*;
 
+/// Every mutation costs what a PMS read costs: each ends in a PMS call, so one request cannot
+/// queue more than 20 writes.
 pub struct MutationRoot;
 
 pub(crate) fn write_session<'a>(ctx: &Context<'a>) -> Result<&'a WriteSession> {
@@ -88,6 +91,7 @@ impl MutationRoot {
     /// key with the same arguments returns the same operation, with other arguments it is
     /// refused (`IDEMPOTENCY_CONFLICT`). Without one, identical requests are the same operation.
     /// A write the hotel's PMS cannot do is refused at once (`UNSUPPORTED`).
+    #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
     async fn add_reservation_note(
         &self,
         ctx: &Context<'_>,
@@ -107,6 +111,7 @@ impl MutationRoot {
 
     /// Adds or replaces preferences on a guest profile (1 to 50). `guestId` is `Guest.id`.
     /// Not supported by Cloudbeds.
+    #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
     async fn update_guest_preferences(
         &self,
         ctx: &Context<'_>,
@@ -138,6 +143,7 @@ impl MutationRoot {
     /// Posts a charge to a reservation's folio. A charge is never posted twice: retries use
     /// the vendor's own duplicate protection (Cloudbeds) or look for the charge's reference on
     /// the folio first (OPERA, Mews).
+    #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
     async fn post_charge(
         &self,
         ctx: &Context<'_>,
@@ -169,6 +175,7 @@ impl MutationRoot {
 
     /// Moves a reservation's departure: the date, and the time of a late checkout where the PMS
     /// records one (Cloudbeds cannot: a `time` there is `UNSUPPORTED`).
+    #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
     async fn update_checkout_time(
         &self,
         ctx: &Context<'_>,
