@@ -8,7 +8,7 @@ CARGO_FLAGS ?=
 PY    ?= python3
 STAMP := $(VENV)/.tools-installed
 
-.PHONY: help dev test lint tools schemathesis graphiql-check chaos
+.PHONY: help dev test lint tools schemathesis graphiql-check bench-sync chaos
 
 help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint   - rustfmt check + clippy (-D warnings)"
 	@echo "make chaos  - 1000 seeded chaos rounds (CHAOS_SEED, CHAOS_ROUNDS, CHAOS_BACKEND); fails on any broken invariant"
 	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
+	@echo "make bench-sync - scheduled sync of 10 000 reservations per vendor: vendor calls, table writes, wall time"
 	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda, schemathesis)"
 	@echo "make schemathesis - fuzz the webhook function from its OpenAPI document (under cargo lambda watch)"
 
@@ -55,3 +56,9 @@ schemathesis: tools
 # GraphiQL in headless Chromium against the graphql function (needs: apt-get install -y chromium).
 graphiql-check: tools
 	scripts/graphiql-check.sh
+
+# The scheduled sync of one hotel with 10 000 reservations, per vendor, on the simulators and a
+# private moto: vendor calls against a lower bound, table writes of a first and an unchanged
+# re-sync, wall time. BENCH_SYNC_ARGS="--vendor mews --reservations 2000" narrows it.
+bench-sync: tools
+	RUST_LOG=error scripts/with-moto.sh cargo run $(CARGO_FLAGS) --release -q -p pms-tests --example sync_bench -- $(BENCH_SYNC_ARGS)

@@ -148,6 +148,9 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
         (1, 1, 0),
         "{failures:#?}"
     );
-    assert_eq!(t.unconverged, 0, "the refresh brought the change: {failures:#?}");
+    assert_eq!(
+        t.unconverged, 0,
+        "the refresh brought the change: {failures:#?}"
+    );
     sim.stop().await;
 }

@@ -121,9 +121,7 @@ impl Mergeable for ProvidedRoom {
     }
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
         let mut item = room_item(hotel, &self.room, self.version(now), now, pending);
-        if let serde_json::Value::Object(m) = &mut item.data {
-            m.insert("provider".into(), serde_json::json!(self.provider));
-        }
+        stamp_provider(&mut item, self.provider);
         // The merge compares this hash with `content_hash(self)`: hash the same value, or every
         // repeat of an unchanged room would count as a change.
         item.hash = Some(content_hash(self));
@@ -142,6 +140,19 @@ impl Mergeable for ProvidedRoom {
             }
             _ => vec![],
         }
+    }
+}
+
+/// Records the provider of a room or availability item twice: beside the record, where
+/// readers look for it, and inside it, so the stored item decodes as the provided record the
+/// merge compares with (without it the previous state is unreadable and no transition, such as
+/// `pms.room.status_changed`, is ever seen).
+fn stamp_provider(item: &mut Item, provider: Provider) {
+    if let serde_json::Value::Object(m) = &mut item.data {
+        if let Some(serde_json::Value::Object(record)) = m.get_mut("record") {
+            record.insert("provider".into(), serde_json::json!(provider));
+        }
+        m.insert("provider".into(), serde_json::json!(provider));
     }
 }
 
@@ -169,9 +180,7 @@ impl Mergeable for ProvidedAvailability {
     }
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
         let mut item = availability_item(hotel, &self.availability, now, pending);
-        if let serde_json::Value::Object(m) = &mut item.data {
-            m.insert("provider".into(), serde_json::json!(self.provider));
-        }
+        stamp_provider(&mut item, self.provider);
         // See `ProvidedRoom::to_item`.
         item.hash = Some(content_hash(self));
         item
@@ -653,6 +662,43 @@ mod tests {
         assert_eq!(m.merge(&h, vec![room], None).await.unwrap().unchanged(), 1);
         assert_eq!(m.merge(&h, vec![avail], None).await.unwrap().unchanged(), 1);
         assert_eq!(store.writes(), writes);
+    }
+
+    #[tokio::test]
+    async fn a_room_status_change_is_one_transition_event() {
+        let (m, _, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let room = |hk| ProvidedRoom {
+            provider: Provider::Mews,
+            room: RoomStatus {
+                room_number: crate::domain::RoomNumber::parse("101").unwrap(),
+                room_type: None,
+                occupancy: crate::domain::Occupancy::Vacant,
+                housekeeping: hk,
+                raw_status: None,
+                floor: None,
+                do_not_disturb: false,
+                source_updated_at: None,
+            },
+        };
+        m.merge(&h, vec![room(crate::domain::Housekeeping::Clean)], None)
+            .await
+            .unwrap();
+        assert!(
+            bus.events().is_empty(),
+            "the first sight is not a transition"
+        );
+        let r = m
+            .merge(&h, vec![room(crate::domain::Housekeeping::Dirty)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.updated(), 1);
+        let types: Vec<EventType> = bus.events().iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::RoomStatusChanged]);
+        m.merge(&h, vec![room(crate::domain::Housekeeping::Dirty)], None)
+            .await
+            .unwrap();
+        assert_eq!(bus.events().len(), 1);
     }
 
     #[tokio::test]

@@ -286,7 +286,11 @@ mod tests {
             .await
             .unwrap();
         deliveries.mark_enqueued(item, 1).await.unwrap();
-        let stored = deliveries.get(&hotel, Provider::Mews, "d1").await.unwrap().unwrap();
+        let stored = deliveries
+            .get(&hotel, Provider::Mews, "d1")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.status, DeliveryStatus::Refreshed);
         // The same notice for a later change gets its own refresh.
         assert!(matches!(

@@ -193,7 +193,7 @@ pub async fn writer_pass(
                     // Not reached (the call failed before that step): tried again on the
                     // message's next delivery.
                     d.tripwire.disarm(&key);
-                    failed.into_iter().collect()
+                    failed.failures().into_iter().collect()
                 }
                 Ok(point) = fired => {
                     // The writer process died: its whole batch stays in flight until the
@@ -213,10 +213,13 @@ pub async fn writer_pass(
             let (a, b) = tokio::join!(run(), run());
             lock(tally).concurrent_deliveries += batch.len() as u64;
             // A message is done when either writer finished it.
-            let a: BTreeSet<String> = a.into_iter().collect();
-            b.into_iter().filter(|id| a.contains(id)).collect()
+            let a: BTreeSet<String> = a.failures().into_iter().collect();
+            b.failures()
+                .into_iter()
+                .filter(|id| a.contains(id))
+                .collect()
         }
-        None => run().await.into_iter().collect(),
+        None => run().await.failures().into_iter().collect(),
     };
     for m in &batch {
         if failed.contains(&m.message_id) {

@@ -480,7 +480,10 @@ mod tests {
         let intent = ItemKey::hotel(&hotel, "INTENT#c:k1");
         let item = || Item::new(intent.clone(), serde_json::json!({}));
 
-        for (point, performed) in [(CrashPoint::BeforeIntent, false), (CrashPoint::AfterIntent, true)] {
+        for (point, performed) in [
+            (CrashPoint::BeforeIntent, false),
+            (CrashPoint::AfterIntent, true),
+        ] {
             store.delete(&intent).await.unwrap();
             let fired = wire.arm(point, "c:k1");
             // Another key's writes pass.
@@ -493,7 +496,11 @@ mod tests {
                 _ = crashing.put(item(), Condition::Always) => panic!("a dead process returned"),
                 p = fired => assert_eq!(p.unwrap(), point),
             }
-            assert_eq!(store.get(&intent).await.unwrap().is_some(), performed, "{point:?}");
+            assert_eq!(
+                store.get(&intent).await.unwrap().is_some(),
+                performed,
+                "{point:?}"
+            );
             // Fired once: the next write goes through.
             crashing.put(item(), Condition::Always).await.unwrap();
         }

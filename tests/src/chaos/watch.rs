@@ -164,12 +164,18 @@ mod tests {
         );
         // Bookkeeping items are not watched.
         let other = ItemKey::hotel(&hotel, "IDEMP#k");
-        w.put(Item::new(other.clone(), serde_json::json!({})).with_version(9, "a"), Condition::Always)
-            .await
-            .unwrap();
-        w.put(Item::new(other, serde_json::json!({})).with_version(1, "b"), Condition::Always)
-            .await
-            .unwrap();
+        w.put(
+            Item::new(other.clone(), serde_json::json!({})).with_version(9, "a"),
+            Condition::Always,
+        )
+        .await
+        .unwrap();
+        w.put(
+            Item::new(other, serde_json::json!({})).with_version(1, "b"),
+            Condition::Always,
+        )
+        .await
+        .unwrap();
         assert!(w.take_regressions().is_empty());
         assert_eq!(w.record_writes(), 2);
     }

@@ -560,6 +560,29 @@ impl PmsAdapter for CloudbedsAdapter {
         .await
     }
 
+    /// One `checkInFrom`/`checkInTo` list (paged) instead of one per date.
+    async fn arrivals_between(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Fetched<Reservation>> {
+        self.reservation_list(
+            &[
+                ("checkInFrom", from.to_string()),
+                ("checkInTo", to.to_string()),
+            ],
+            |r| {
+                r.arrival >= from
+                    && r.arrival <= to
+                    && matches!(
+                        r.status,
+                        ReservationStatus::Confirmed | ReservationStatus::CheckedIn
+                    )
+            },
+        )
+        .await
+    }
+
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         let d = date.to_string();
         self.reservation_list(&[("checkOutFrom", d.clone()), ("checkOutTo", d)], |r| {

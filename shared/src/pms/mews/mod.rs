@@ -958,6 +958,27 @@ impl PmsAdapter for MewsAdapter {
         Ok(fetched)
     }
 
+    /// One `ScheduledStartUtc` interval (split by the transport where Mews caps its length).
+    async fn arrivals_between(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Fetched<Reservation>> {
+        let (start, _) = self.tz.day_bounds(from);
+        let (_, end) = self.tz.day_bounds(to);
+        let mut fetched = self
+            .reservations(
+                json!({"States": ["Confirmed", "Optional", "Started"]}),
+                Some(("ScheduledStartUtc", start, end)),
+                None,
+            )
+            .await?;
+        fetched
+            .items
+            .retain(|r| r.arrival >= from && r.arrival <= to);
+        Ok(fetched)
+    }
+
     /// Reservations scheduled to end on the hotel's local `date`, checked in or out.
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         let (from, to) = self.tz.day_bounds(date);
