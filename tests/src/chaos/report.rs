@@ -43,6 +43,8 @@ pub struct Tally {
     pub vendor_unauthorized: u64,
     pub vendor_calls: u64,
     pub record_writes: u64,
+    pub sync_runs: u64,
+    pub sync_failed_records: u64,
     // ---- invariants: each must be 0 ----
     pub double_charges: u64,
     /// Succeeded charges the vendor does not have, and charges the vendor has that we report as
@@ -101,6 +103,8 @@ impl Tally {
             vendor_unauthorized,
             vendor_calls,
             record_writes,
+            sync_runs,
+            sync_failed_records,
             double_charges,
             unrecorded_charges,
             lost_updates,
@@ -203,7 +207,11 @@ impl Tally {
             self.orphan_dead_letters,
             self.duplicate_notes
         );
-        let _ = writeln!(s, "record writes applied: {}", self.record_writes);
+        let _ = writeln!(
+            s,
+            "convergence: {} sync runs of the reservations delta ({} records failed and were refreshed on their own); record writes applied: {}",
+            self.sync_runs, self.sync_failed_records, self.record_writes
+        );
         let _ = writeln!(s, "INVARIANTS (each must be 0):");
         for (name, n) in self.invariants() {
             let _ = writeln!(

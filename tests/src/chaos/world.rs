@@ -17,6 +17,7 @@ use pms_core::pms::{default_factory, AdapterFactory, RetryPolicy, RetrySettings}
 use pms_core::ports::{Clock, EventBus, ItemStore, Queue, SecretStore, SystemClock};
 use pms_core::refresh::RefreshService;
 use pms_core::runtime::Services;
+use pms_core::sync::SyncService;
 use pms_core::webhooks::{WebhookDeliveries, WebhookIntake};
 use pms_core::writes::{DeadLetters, Executor, WriteRecords, WriteService};
 use pms_infra::sim::setup::hotel_for;
@@ -64,6 +65,9 @@ pub struct Deployment {
     pub dead_letters: DeadLetters,
     pub intake: WebhookIntake,
     pub processor: JobProcessor,
+    /// The scheduled delta sync (the sync worker's feed runs), on the real clock: its windows
+    /// are the vendor's time, which the lane's fast-forward does not move.
+    pub sync: SyncService,
     pub tripwire: Arc<Tripwire>,
     pub watch: Arc<WatchStore>,
     pub admin: SimAdmin,
@@ -269,7 +273,12 @@ impl Deployment {
             base: Duration::ZERO,
             cap: Duration::ZERO,
         });
+        let sync = SyncService::new(&Services {
+            clock: real.clone(),
+            ..services.clone()
+        });
         Ok(Deployment {
+            sync,
             backend,
             vendor,
             property,

@@ -34,7 +34,8 @@ use self::wire::{
 use super::http::VendorHttp;
 use super::ratelimit::{DistributedLimiter, RateLimiter};
 use super::{
-    AdapterDeps, ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, VendorBuilder,
+    AdapterDeps, ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError,
+    PmsResult, Refreshed, VendorBuilder,
 };
 use crate::config::HotelConfig;
 use crate::domain::hash::sha256_hex;
@@ -529,6 +530,19 @@ impl OhipAdapter {
                     continue;
                 };
                 let module = header.module_name.as_deref().unwrap_or("");
+                if module.eq_ignore_ascii_case("Cashiering") {
+                    // A posting changes its reservation's balance (and stamp): re-read it.
+                    let reservation = data
+                        .business_event
+                        .iter()
+                        .flat_map(|e| &e.details)
+                        .filter(|d| d.data_element.as_deref() == Some("RESERVATION ID"))
+                        .find_map(|d| d.new_value.as_ref())
+                        .map(|v| v.as_str().trim().to_owned())
+                        .filter(|v| !v.is_empty());
+                    ids.extend(reservation);
+                    continue;
+                }
                 if !module.eq_ignore_ascii_case("Reservation") {
                     continue;
                 }
@@ -1346,6 +1360,52 @@ impl PmsAdapter for OhipAdapter {
             Ok(number) => self.room_status(&number).await,
             Err(_) => Ok(None),
         }
+    }
+
+    /// Reservations are read as the feeds read them (the same list search by ids, mapped the
+    /// same way), so a refresh and a sync store the same record: a full read carries notes and
+    /// no balance, a list read the reverse, and a record read both ways would flip between them
+    /// with every refresh and sync (found by the chaos suite). Guests and rooms one by one.
+    async fn fetch_entities(&self, refs: &[EntityRef]) -> Vec<(EntityRef, PmsResult<Refreshed>)> {
+        let mut unique = refs.to_vec();
+        unique.sort();
+        unique.dedup();
+        let (reservations, others): (Vec<EntityRef>, Vec<EntityRef>) = unique
+            .into_iter()
+            .partition(|r| r.kind == EntityKind::Reservation);
+        let mut out = Vec::with_capacity(reservations.len() + others.len());
+        for chunk in reservations.chunks(IDS_PER_SEARCH) {
+            let ids: Vec<String> = chunk.iter().map(|r| r.id.to_string()).collect();
+            let mut c = Collected::default();
+            match self.search(Search::by_ids(&ids), &mut c).await {
+                Ok(()) => {
+                    for r in chunk {
+                        let id = r.id.as_str();
+                        let result = match (c.items.remove(id), c.failures.get(id)) {
+                            (Some(found), _) => Ok(Refreshed::Reservation(Box::new(found))),
+                            (None, Some(f)) => Err(PmsError::protocol(f.message.clone())),
+                            (None, None) => Ok(Refreshed::Gone),
+                        };
+                        out.push((r.clone(), result));
+                    }
+                }
+                Err(e) => out.extend(chunk.iter().map(|r| (r.clone(), Err(e.clone())))),
+            }
+        }
+        for r in others {
+            let result = match r.kind {
+                EntityKind::Guest => self
+                    .get_guest(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |g| Refreshed::Guest(Box::new(g)))),
+                _ => self
+                    .room_status_by_id(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |room| Refreshed::Room(Box::new(room)))),
+            };
+            out.push((r, result));
+        }
+        out
     }
 
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {
