@@ -3,6 +3,7 @@
 //! (nextest: one process per test) without seeing each other's resources.
 
 pub mod graphql;
+pub mod writes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

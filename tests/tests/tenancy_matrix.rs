@@ -1,6 +1,7 @@
 //! The tenancy matrix: hotel A's credentials against every hotel-B surface — each REST route of
 //! the OpenAPI document, each GraphQL query and mutation of the committed schema — are refused,
-//! reveal none of B's data and write nothing. A token without the write scope cannot mutate.
+//! reveal none of B's data and write or queue nothing. A token without the write scope cannot
+//! mutate.
 //!
 //! The lists of surfaces are checked against the OpenAPI document and `schema.graphql`, so a
 //! new route or field without a row here fails the test instead of going unchecked.
@@ -38,6 +39,14 @@ const GRAPHQL_OPS: &[(&str, &str)] = &[
     ("balance", "query($h: ID!) { balance(hotelId: $h, confirmationNumber: \"700003\") { value { amount } } }"),
     ("syncRuns", "query($h: ID!) { syncRuns(hotelId: $h) { runId } }"),
     ("health", "query($h: ID!) { health(hotelId: $h) { pms { healthy } } }"),
+];
+
+/// One GraphQL mutation per root field, for hotel `$h`.
+const GRAPHQL_MUTATIONS: &[(&str, &str)] = &[
+    ("addReservationNote", "mutation($h: ID!) { addReservationNote(hotelId: $h, confirmationNumber: \"700003\", note: {text: \"late arrival\"}) { id status } }"),
+    ("updateGuestPreferences", "mutation($h: ID!) { updateGuestPreferences(hotelId: $h, guestId: \"mock:g-00001\", preferences: [{category: \"room\", key: \"floor\", value: \"high\"}]) { id status } }"),
+    ("postCharge", "mutation($h: ID!) { postCharge(hotelId: $h, confirmationNumber: \"700003\", charge: {amountMinor: 1250, currency: \"EUR\", description: \"Minibar\"}) { id status } }"),
+    ("updateCheckoutTime", "mutation($h: ID!) { updateCheckoutTime(hotelId: $h, confirmationNumber: \"700003\", departureDate: \"2026-12-03\", time: \"12:00\") { id status } }"),
 ];
 
 /// Root fields of `type <name> { ... }` in the SDL that take a `hotelId` argument.
@@ -188,6 +197,39 @@ async fn hotel_a_credentials_never_reach_hotel_b() {
         assert_eq!(r["data"], Value::Null, "{field}: {r}");
         assert!(!r.to_string().contains(B_BOOKING), "{field} leaks B's data");
     }
+    // Mutations: A's token (with the write scope) on B, and B's own token without it.
+    let wanted = hotel_fields(SCHEMA, "MutationRoot");
+    let have: BTreeSet<String> = GRAPHQL_MUTATIONS
+        .iter()
+        .map(|(f, _)| f.to_string())
+        .collect();
+    let missing: Vec<_> = wanted.difference(&have).collect();
+    assert!(
+        missing.is_empty(),
+        "mutations without a tenancy row: {missing:?}"
+    );
+    assert!(!wanted.is_empty(), "no mutation found in the schema");
+    let (read_only_b, _) = h
+        .services
+        .tokens
+        .create(vec![b.id.clone()], vec![Scope::Read, Scope::Ingest], "b-ro")
+        .await
+        .unwrap();
+    for (field, m) in GRAPHQL_MUTATIONS {
+        for (who, token) in [
+            ("A", token_a.as_str()),
+            ("B read-only", read_only_b.expose_secret()),
+        ] {
+            let r = graphql(&gql, token, m, json!({"h": b.id.as_str()})).await;
+            assert_eq!(codes(&r), ["FORBIDDEN"], "{field} by {who}: {r}");
+            assert_eq!(r["data"], Value::Null, "{field} by {who}: {r}");
+        }
+    }
+    assert!(
+        h.queue_bodies("WriteOpsQueue").await.is_empty(),
+        "a refused mutation was queued"
+    );
+
     // B's booking by its global id: B's own token finds it, A's is refused.
     let by_id = "query($id: ID!) { booking(id: $id) { id guest { lastName } } }";
     let id = json!({"id": format!("{}/partner:acme:{B_BOOKING}", b.id)});

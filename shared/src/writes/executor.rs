@@ -14,8 +14,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-
 use super::model::{OperationRecord, OperationStatus, RecordedError, WriteMessage, WriteOperation};
 use super::records::{Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, WriteRecords};
 use crate::config::HotelConfig;
@@ -51,11 +49,16 @@ pub struct Executor {
     lease: chrono::Duration,
     /// SQS `maxReceiveCount` of the write queue: the delivery that must record the dead letter.
     max_receives: u32,
-    backoff: RetryPolicy,
+    /// Replaces the hotel's retry policy for delays (tests); by default the hotel's policy,
+    /// which is the seed's unless configured.
+    backoff: Option<RetryPolicy>,
     /// Test hook: exit the process right after the PMS accepted a write, before recording it,
     /// to prove a crash there cannot double a charge.
     crash_after_pms_call: bool,
 }
+
+/// The longest vendor `Retry-After` honoured as a message delay.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
 
 fn result_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
@@ -67,7 +70,7 @@ impl Executor {
             records,
             lease: chrono::Duration::seconds(90),
             max_receives: max_receives.max(1),
-            backoff: RetryPolicy::default(),
+            backoff: None,
             crash_after_pms_call: std::env::var("PMS_WRITER_CRASH_AFTER_PMS_CALL")
                 .is_ok_and(|v| v == "1"),
         }
@@ -79,7 +82,7 @@ impl Executor {
     }
 
     pub fn with_backoff(mut self, backoff: RetryPolicy) -> Self {
-        self.backoff = backoff;
+        self.backoff = Some(backoff);
         self
     }
 
@@ -99,6 +102,15 @@ impl Executor {
     ) -> Result<Disposition, ExecuteError> {
         let hotel = &msg.hotel_id;
         let key = &msg.idempotency_key;
+        // An operation ops abandoned is never executed, whichever copy of its message arrives.
+        let op = self.records.operation(hotel, &msg.operation_id).await?;
+        if op
+            .as_ref()
+            .is_some_and(|o| o.status == OperationStatus::Abandoned)
+        {
+            tracing::info!(operation_id = %msg.operation_id, "operation abandoned by ops; not executed");
+            return Ok(Disposition::Done);
+        }
         let lease = match self
             .records
             .acquire(hotel, key, &msg.payload_hash, self.lease)
@@ -133,7 +145,7 @@ impl Executor {
                 return Ok(Disposition::Done);
             }
             Acquired::Busy { until } => {
-                let wait = (until - Utc::now())
+                let wait = (until - self.records.now())
                     .to_std()
                     .unwrap_or(Duration::from_secs(1));
                 return Ok(Disposition::RetryAfter(wait.max(Duration::from_secs(1))));
@@ -180,7 +192,12 @@ impl Executor {
                 Err(ExecuteError::Store(e))
             }
             Err(CallError::Pms(err)) => {
-                let recorded = RecordedError::from(&err);
+                let policy = self.policy(config);
+                let retryable = policy.is_retryable(&err);
+                let recorded = RecordedError {
+                    retryable,
+                    ..RecordedError::from(&err)
+                };
                 self.audit(
                     msg,
                     receive_count,
@@ -189,37 +206,116 @@ impl Executor {
                     Some(recorded.clone()),
                 )
                 .await?;
-                let retryable = config_policy(config).is_retryable(&err);
-                if !retryable {
+                if !retryable && !err.outcome_unknown() {
                     // Refused for good: nothing was applied, so the intent is void and the key
-                    // free for a corrected redrive.
+                    // free for a corrected redrive. After an unknown outcome (a garbled answer)
+                    // the intent stays, so a redrive looks on the folio before posting again.
                     self.records.clear_intent(hotel, key).await?;
-                    self.records
-                        .release(hotel, key, &lease, &msg.payload_hash)
-                        .await?;
-                    self.dead_letter(msg, recorded, false, metrics).await?;
-                    return Ok(Disposition::Done);
                 }
                 self.records
                     .release(hotel, key, &lease, &msg.payload_hash)
                     .await?;
-                if receive_count >= self.max_receives {
-                    // SQS moves the message to the DLQ after this delivery fails.
-                    self.dead_letter(msg, recorded, true, metrics).await?;
-                } else {
-                    self.records
-                        .update_operation(hotel, &msg.operation_id, |op| {
-                            op.status = OperationStatus::Queued;
-                            op.error = Some(recorded.clone());
-                        })
-                        .await?;
-                }
-                let delay = match err.retry_after() {
-                    Some(d) => d,
-                    None => self.backoff.backoff(receive_count, &mut rand::rng()),
-                };
-                Ok(Disposition::RetryAfter(delay))
+                self.after_failure(
+                    msg,
+                    receive_count,
+                    recorded,
+                    &policy,
+                    err.retry_after(),
+                    metrics,
+                )
+                .await
             }
+        }
+    }
+
+    /// Records a failure that happened before any PMS call (the hotel's configuration or
+    /// credentials cannot be read): retried like an outage, dead-lettered on the last delivery.
+    pub async fn fail_before_call(
+        &self,
+        msg: &WriteMessage,
+        receive_count: u32,
+        code: &str,
+        message: &str,
+        metrics: &Metrics,
+    ) -> Result<Disposition, ExecuteError> {
+        let now = self.records.now();
+        let op = self
+            .records
+            .update_operation(&msg.hotel_id, &msg.operation_id, |op| {
+                op.attempts += 1;
+                op.first_attempt_at.get_or_insert(now);
+                op.last_attempt_at = Some(now);
+            })
+            .await?;
+        if op.is_some_and(|o| o.status == OperationStatus::Abandoned) {
+            return Ok(Disposition::Done);
+        }
+        let recorded = RecordedError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            retryable: true,
+            request_id: None,
+        };
+        self.after_failure(
+            msg,
+            receive_count,
+            recorded,
+            &self.backoff.clone().unwrap_or_default(),
+            None,
+            metrics,
+        )
+        .await
+    }
+
+    /// What a failed attempt leads to: another delivery after the backoff, or a dead letter.
+    async fn after_failure(
+        &self,
+        msg: &WriteMessage,
+        receive_count: u32,
+        error: RecordedError,
+        policy: &RetryPolicy,
+        retry_after: Option<Duration>,
+        metrics: &Metrics,
+    ) -> Result<Disposition, ExecuteError> {
+        // A redriven dead letter gets one attempt: ops asked for it, and a failure goes back to
+        // them (pending, one attempt more) instead of three more rounds against the PMS.
+        let redriven = self
+            .records
+            .dlq(&msg.hotel_id, &msg.operation_id)
+            .await?
+            .is_some_and(|d| d.status == DlqStatus::Retrying);
+        if !error.retryable || redriven {
+            // The record holds the message; the queue's copy is deleted.
+            self.dead_letter(msg, error, false, metrics).await?;
+            return Ok(Disposition::Done);
+        }
+        if receive_count >= self.max_receives {
+            // SQS moves the message to the DLQ after this delivery fails.
+            self.dead_letter(msg, error, true, metrics).await?;
+        } else {
+            self.records
+                .update_operation(&msg.hotel_id, &msg.operation_id, |op| {
+                    op.status = OperationStatus::Queued;
+                    op.error = Some(error.clone());
+                })
+                .await?;
+        }
+        let delay = match retry_after {
+            // The vendor's own wait, within what a visibility timeout should hold.
+            Some(d) => d.min(MAX_RETRY_AFTER),
+            None => policy.backoff(receive_count, &mut rand::rng()),
+        };
+        Ok(Disposition::RetryAfter(delay))
+    }
+
+    fn policy(&self, config: &HotelConfig) -> RetryPolicy {
+        let hotel = config_policy(config);
+        match &self.backoff {
+            Some(b) => RetryPolicy {
+                retryable: hotel.retryable,
+                ..b.clone()
+            },
+            None => hotel,
         }
     }
 

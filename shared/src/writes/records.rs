@@ -2,7 +2,7 @@
 //!
 //! | sort key | what |
 //! |---|---|
-//! | `OP#<id>` | the operation (`operation(id)`) |
+//! | `OP#<id>` | the operation (`operation(id)`), kept 30 days after its last change |
 //! | `KEY#<key>` | idempotency key -> operation id and payload hash (submission side) |
 //! | `IDEMP#<key>` | the writer's idempotency state: in progress (a lease) or completed (result) |
 //! | `INTENT#<key>` | written before a PMS call: a later attempt knows a call may have happened |
@@ -155,11 +155,18 @@ impl WriteRecords {
 
     // ---- operations ----
 
-    pub async fn create_operation(&self, op: &OperationRecord) -> PortResult<bool> {
-        let item = Item::new(
+    /// Operations are kept as long as their key: 30 days after their last change.
+    fn operation_item(&self, op: &OperationRecord) -> Item {
+        let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
+        Item::new(
             op_key(&op.hotel_id, &op.id),
             serde_json::to_value(op).unwrap_or_default(),
-        );
+        )
+        .expiring_at(expires)
+    }
+
+    pub async fn create_operation(&self, op: &OperationRecord) -> PortResult<bool> {
+        let item = self.operation_item(op);
         Ok(self.store.put(item, Condition::IfAbsent).await?.applied())
     }
 
@@ -187,10 +194,7 @@ impl WriteRecords {
         };
         change(&mut op);
         op.updated_at = self.now();
-        let item = Item::new(
-            op_key(hotel, id),
-            serde_json::to_value(&op).unwrap_or_default(),
-        );
+        let item = self.operation_item(&op);
         self.store.put(item, Condition::Always).await?;
         Ok(Some(op))
     }

@@ -371,3 +371,116 @@ async fn unsupported_and_invalid_are_refused_before_queueing() {
     assert!(f.queue.bodies(QUEUE).is_empty());
     assert_eq!(f.queue.depth(QUEUE).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn an_unknown_outcome_keeps_the_intent_so_a_redrive_looks_before_posting() {
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-g"), Some("g"))
+        .await
+        .unwrap();
+    f.pms.set_fault(Some(MockFault::Garbled));
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    // Not retryable (the seed's list has no protocol errors): dead-lettered at once...
+    assert_eq!(out, Disposition::Done);
+    let item = f
+        .service
+        .records()
+        .dlq(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.error.code, "PMS_PROTOCOL");
+    // ...but the PMS may have applied it: the intent stays.
+    assert!(f
+        .service
+        .records()
+        .intent(&f.hotel, &op.message.idempotency_key)
+        .await
+        .unwrap()
+        .is_some());
+    f.pms.set_fault(None);
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.calls("find_charge"), 1, "looked on the folio first");
+    assert_eq!(f.pms.charges(&c).len(), 1);
+}
+
+#[tokio::test]
+async fn a_charge_without_a_reference_gets_one_from_its_key() {
+    let f = fixture();
+    let c = in_house(&f);
+    let reference = |op: &OperationRecord| match &op.message.operation {
+        WriteOperation::PostCharge { charge, .. } => charge.reference.clone(),
+        _ => unreachable!(),
+    };
+    let a = submit(&f, charge_op(c.clone(), ""), None).await.unwrap();
+    let b = submit(&f, charge_op(c.clone(), ""), None).await.unwrap();
+    assert_eq!(a.id, b.id, "the derived key ignores the missing reference");
+    assert_eq!(reference(&a), derive_charge_reference(&a.idempotency_key));
+    assert!(reference(&a).starts_with("pms-"));
+    let k = submit(&f, charge_op(c.clone(), ""), Some("caller-key"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reference(&k),
+        derive_charge_reference(&IdempotencyKey::caller("caller-key").unwrap())
+    );
+    assert_ne!(reference(&k), reference(&a));
+}
+
+#[tokio::test]
+async fn a_registered_key_without_its_operation_is_never_stuck() {
+    let f = fixture();
+    let c = in_house(&f);
+    let op = charge_op(c, "ref-s");
+    let key = IdempotencyKey::caller("s").unwrap();
+    // A submission that stopped between registering the key and recording the operation.
+    let orphan = OperationId::new();
+    f.service
+        .records()
+        .register_key(
+            &f.hotel,
+            &key,
+            &KeyRegistration {
+                operation_id: orphan.clone(),
+                payload_hash: op.payload_hash(),
+            },
+        )
+        .await
+        .unwrap();
+    let again = submit(&f, op, Some("s")).await.unwrap();
+    assert_eq!(again.id, orphan, "recorded under the registered id");
+    assert_eq!(again.status, OperationStatus::Queued);
+    assert_eq!(f.queue.bodies(QUEUE).len(), 1, "and queued");
+}
+
+#[tokio::test]
+async fn an_abandoned_operation_is_never_executed() {
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-a"), Some("a"))
+        .await
+        .unwrap();
+    f.service
+        .records()
+        .update_operation(&f.hotel, &op.id, |o| o.status = OperationStatus::Abandoned)
+        .await
+        .unwrap();
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.calls("post_charge"), 0);
+    assert!(f.pms.charges(&c).is_empty());
+}
