@@ -12,7 +12,7 @@
 //!   read, with no authentication and no lookups;
 //! - table writes, split into records (bookings, rooms) and the sync's bookkeeping (run
 //!   records, feed state, the rate limiter's shared counters);
-//! - events published, wall time, and the longest single feed run (a worker has 120 s).
+//! - events published, wall time, and the longest single feed run (a worker has 300 s).
 //!
 //! Wall time is bound by the vendors' rate limits (Cloudbeds: 5 requests/s per property, of
 //! which the shared limiter plans ~40 %; Mews 200/30 s; OHIP 100/min) and by moto, which writes

@@ -367,7 +367,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
         .copied()
         .unwrap_or(0);
     let tick = bed.next_tick().await;
-    bed.send_job(Feed::Reservations, tick).await;
+    let job = bed.send_job(Feed::Reservations, tick).await;
     let patch = ReservationPatch {
         room_number: Some(room.clone()),
         ..ReservationPatch::default()
@@ -396,7 +396,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
     let (_, answer) = round.expect("the job");
     assert!(answer.batch_item_failures.is_empty());
     bed.admin.clear_faults().await.unwrap();
-    let during = latest(&bed.runs_since(tick).await, Feed::Reservations);
+    let during = latest(&bed.runs_of(&job.correlation_id).await, Feed::Reservations);
     assert_eq!(during.status, SyncRunStatus::Succeeded);
     let state = bed.feed_state(Feed::Reservations).await.expect("state");
     assert_eq!(state.watermark, Some(during.started_at));
@@ -410,9 +410,9 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
     // A new process (a cold Lambda) has only the table: it resumes from the watermark.
     bed.restart();
     let tick = bed.next_tick().await;
-    bed.send_job(Feed::Reservations, tick).await;
+    let job = bed.send_job(Feed::Reservations, tick).await;
     bed.drain().await;
-    let next = latest(&bed.runs_since(tick).await, Feed::Reservations);
+    let next = latest(&bed.runs_of(&job.correlation_id).await, Feed::Reservations);
     assert_eq!(next.status, SyncRunStatus::Succeeded, "{next:#?}");
     assert_eq!(
         bed.bookings().await[&x.id]
@@ -470,11 +470,11 @@ async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Vendor) {
     bed.take_writes();
     bed.new_events().await;
     let tick = bed.next_tick().await;
-    bed.send_job(Feed::Reservations, tick).await;
+    let job = bed.send_job(Feed::Reservations, tick).await;
     bed.send_job(Feed::Reservations, tick).await;
     bed.drain().await;
     let writes = bed.take_writes();
-    let runs = bed.runs_since(tick).await;
+    let runs = bed.runs_of(&job.correlation_id).await;
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(count_prefix(&writes, "SYNCRUN#"), 1);
     let x_key = |w: &pms_core::ports::ItemKey| w.sort.ends_with(&format!("#{}", x.id));
@@ -522,7 +522,7 @@ async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Vendor) {
     let ye = bed.entity(&y.id);
     assert_eq!(count_events(&events, SYNCED, &ye), 1);
     assert_eq!(count_events(&events, CHECKED_IN, &ye), 1);
-    assert_eq!(bed.runs_since(tick).await.len(), 1);
+    assert_eq!(bed.runs_of("race").await.len(), 1);
 }
 
 async fn a_reservation_the_vendor_cannot_serve_makes_the_run_partial_with_its_id(vendor: Vendor) {
@@ -553,11 +553,11 @@ async fn a_reservation_the_vendor_cannot_serve_makes_the_run_partial_with_its_id
         .await
         .unwrap();
     let tick = bed.next_tick().await;
-    bed.send_job(Feed::Reservations, tick).await;
+    let job = bed.send_job(Feed::Reservations, tick).await;
     let (_, answer) = bed.worker_round().await.expect("the job");
     // The job is done: the bad record went to a refresh job of its own.
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
-    let run = latest(&bed.runs_since(tick).await, Feed::Reservations);
+    let run = latest(&bed.runs_of(&job.correlation_id).await, Feed::Reservations);
     assert_eq!(run.status, SyncRunStatus::Partial, "{run:#?}");
     assert_eq!(run.failed.count, 1);
     assert_eq!(run.failed.ids, std::slice::from_ref(&bad.id));
@@ -605,11 +605,11 @@ async fn a_429_storm_delays_the_run_without_any_rate_limit_violation(vendor: Ven
     .await;
     bed.admin.storm(vendor, 4, 1).await.unwrap();
     let tick = bed.next_tick().await;
-    bed.send_job(Feed::Reservations, tick).await;
+    let job = bed.send_job(Feed::Reservations, tick).await;
     let mut done = None;
     for _ in 0..60 {
         bed.worker_round().await;
-        let runs = bed.runs_since(tick).await;
+        let runs = bed.runs_of(&job.correlation_id).await;
         if let Some(r) = runs.iter().find(|r| r.status == SyncRunStatus::Succeeded) {
             done = Some(r.clone());
             break;
@@ -631,7 +631,7 @@ async fn a_429_storm_delays_the_run_without_any_rate_limit_violation(vendor: Ven
         "{vendor:?}: storm rejections {}, violations 0, run took {} ms after {} failed runs",
         counters.storm_rejections,
         run.duration_ms,
-        bed.runs_since(tick).await.len() - 1
+        bed.runs_of(&job.correlation_id).await.len() - 1
     );
     assert!(bed.peek_queue().await.is_empty());
 }
@@ -652,10 +652,10 @@ async fn a_pms_outage_fails_the_run_visibly_and_keeps_the_watermark(vendor: Vend
         .await
         .unwrap();
     let tick = bed.next_tick().await;
-    bed.send_job(Feed::Reservations, tick).await;
+    let job = bed.send_job(Feed::Reservations, tick).await;
     let (_, answer) = bed.worker_round().await.expect("the job");
     assert_eq!(answer.batch_item_failures.len(), 1, "{answer:?}");
-    let run = latest(&bed.runs_since(tick).await, Feed::Reservations);
+    let run = latest(&bed.runs_of(&job.correlation_id).await, Feed::Reservations);
     assert_eq!(run.status, SyncRunStatus::Failed, "{run:#?}");
     let fatal = run.errors.last().expect("the error");
     assert!(
@@ -675,7 +675,7 @@ async fn a_pms_outage_fails_the_run_visibly_and_keeps_the_watermark(vendor: Vend
     for _ in 0..20 {
         bed.worker_round().await;
         if let Some(r) = bed
-            .runs_since(tick)
+            .runs_of(&job.correlation_id)
             .await
             .into_iter()
             .find(|r| r.status == SyncRunStatus::Succeeded)
@@ -833,9 +833,9 @@ async fn a_room_status_change_emits_one_event(vendor: Vendor) {
         .unwrap();
     bed.take_writes();
     let tick = bed.next_tick().await;
-    bed.send_job(Feed::RoomStatus, tick).await;
+    let job = bed.send_job(Feed::RoomStatus, tick).await;
     bed.drain().await;
-    let run = latest(&bed.runs_since(tick).await, Feed::RoomStatus);
+    let run = latest(&bed.runs_of(&job.correlation_id).await, Feed::RoomStatus);
     assert_eq!(
         run.updated.ids,
         std::slice::from_ref(&room.number),

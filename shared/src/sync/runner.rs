@@ -32,10 +32,10 @@ use crate::sync_runs::{SyncRun, SyncRuns};
 /// Records merged per call: bounds one merge's batch reads and concurrent writes.
 const MERGE_CHUNK: usize = 500;
 
-/// How long a run holds its feed. Longer than the worker's timeout (120 s), so a live run is
-/// never taken over; short beside the queue's visibility timeout (720 s), so the retry of a run
-/// that died finds the feed free.
-pub const DEFAULT_LEASE: Duration = Duration::seconds(180);
+/// How long a run holds its feed. Longer than the worker's timeout (300 s), so a live run is
+/// never taken over; short beside the queue's visibility timeout (1800 s), so the retry of a
+/// run that died finds the feed free.
+pub const DEFAULT_LEASE: Duration = Duration::seconds(360);
 
 /// Why a job did nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -319,6 +319,22 @@ impl Bed {
         runs
     }
 
+    /// The hotel's recorded runs of one job (by its correlation id), oldest first.
+    pub async fn runs_of(&self, correlation_id: &str) -> Vec<SyncRun> {
+        let mut runs: Vec<SyncRun> = self
+            .p
+            .sync
+            .runs()
+            .list(&self.hotel, 100)
+            .await
+            .expect("runs")
+            .into_iter()
+            .filter(|r| r.correlation_id.as_deref() == Some(correlation_id))
+            .collect();
+        runs.reverse();
+        runs
+    }
+
     pub async fn feed_state(&self, feed: Feed) -> Option<FeedState> {
         self.p
             .sync
