@@ -8,13 +8,15 @@ CARGO_FLAGS ?=
 PY    ?= python3
 STAMP := $(VENV)/.tools-installed
 
-.PHONY: help dev test lint tools schemathesis graphiql-check fuzz release bench
+.PHONY: help dev test lint tools schemathesis graphiql-check bench-sync chaos fuzz release bench
 
 help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
 	@echo "make test   - cfn-lint + every Rust test against a private moto server"
 	@echo "make lint   - rustfmt check + clippy (-D warnings)"
+	@echo "make chaos  - 1000 seeded chaos rounds (CHAOS_SEED, CHAOS_ROUNDS, CHAOS_BACKEND); fails on any broken invariant"
 	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
+	@echo "make bench-sync - scheduled sync of 10 000 reservations per vendor: vendor calls, table writes, wall time"
 	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda, schemathesis)"
 	@echo "make schemathesis - fuzz the webhook function from its OpenAPI document (under cargo lambda watch)"
 	@echo "make fuzz   - every cargo-fuzz target for FUZZ_SECONDS (25) each (needs cargo-fuzz)"
@@ -42,6 +44,13 @@ lint:
 test: tools
 	scripts/with-moto.sh scripts/run-tests.sh
 
+# The chaos suite (tests/src/chaos): 1000 randomized, seeded rounds against the vendor simulators
+# and the AWS adapters on a private moto. Prints its seed (rerun with CHAOS_SEED=...) and exits
+# non-zero when any invariant is broken. CHAOS_ROUNDS, CHAOS_BACKEND=memory|mixed: see the docs.
+chaos: tools
+	cargo build $(CARGO_FLAGS) -q -p pms-tests --bin chaos
+	scripts/with-moto.sh target/debug/chaos
+
 # The webhook function under cargo lambda watch over a private moto, fuzzed from its OpenAPI
 # document: no 5xx, no undocumented status, header or content type, no schema violation.
 schemathesis: tools
@@ -63,3 +72,9 @@ release: tools
 # Figures, never assertions on time; not part of `make test`. See docs/BENCHMARKS.md.
 bench: tools
 	scripts/bench.sh
+
+# The scheduled sync of one hotel with 10 000 reservations, per vendor, on the simulators and a
+# private moto: vendor calls against a lower bound, table writes of a first and an unchanged
+# re-sync, wall time. BENCH_SYNC_ARGS="--vendor mews --reservations 2000" narrows it.
+bench-sync: tools
+	RUST_LOG=error scripts/with-moto.sh cargo run $(CARGO_FLAGS) --release -q -p pms-tests --example sync_bench -- $(BENCH_SYNC_ARGS)

@@ -259,3 +259,242 @@ async fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         "no credentials written"
     );
 }
+
+/// `pmsctl sync run|backfill|status` against a Mews hotel on the simulator (in this process;
+/// `pmsctl` reaches it over HTTP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_run_backfill_and_status() {
+    use pms_core::ports::SecretStore;
+    use pms_infra::sim::{setup::hotel_for, FaultConfig, SimConfig, Simulator, Vendor};
+
+    let s = stack().await;
+    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let property = sim.context.config.properties[&Vendor::Mews][0].clone();
+    let hotel = pms_core::domain::HotelId::parse("mews-sync").unwrap();
+    let (config, credentials) = hotel_for(
+        Vendor::Mews,
+        &property,
+        &sim.vendor_url(Vendor::Mews),
+        hotel.clone(),
+    )
+    .unwrap();
+    let names =
+        pms_core::aws::ResourceNames::from_lookup(|k| s.outputs.env.get(k).cloned()).unwrap();
+    let services = pms_core::runtime::Services::from_aws(
+        names,
+        &s.config,
+        std::sync::Arc::new(pms_core::ports::SystemClock),
+    );
+    services
+        .secrets
+        .put(
+            &services.adapters.credentials_secret(&hotel),
+            &credentials.to_secret(),
+        )
+        .await
+        .unwrap();
+    services.hotels.create(&config).await.unwrap();
+    // pmsctl blocks; the simulator keeps serving on the other worker thread.
+    let run = |args: &[&str]| tokio::task::block_in_place(|| s.pmsctl(args));
+
+    let out = run(&[
+        "sync",
+        "run",
+        "--hotel",
+        "mews-sync",
+        "--feed",
+        "reservations",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("reservations") && stdout.contains("succeeded"),
+        "{stdout}"
+    );
+    let out = run(&["sync", "run", "--hotel", "mews-sync"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for feed in [
+        "arrivals",
+        "departures",
+        "in_house",
+        "room_status",
+        "reservations",
+    ] {
+        assert!(
+            text(&out.stdout).contains(feed),
+            "{feed}: {}",
+            text(&out.stdout)
+        );
+    }
+    let out = run(&["sync", "run", "--hotel", "mews-sync", "--feed", "spa"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = run(&["sync", "run", "--hotel", "nope"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+
+    let today = chrono::Utc::now()
+        .with_timezone(&property.time_zone)
+        .date_naive();
+    let from = (today - chrono::Duration::days(3)).to_string();
+    let to = (today + chrono::Duration::days(10)).to_string();
+    let backfill = |from: &str, to: &str| {
+        run(&[
+            "sync",
+            "backfill",
+            "--hotel",
+            "mews-sync",
+            "--from",
+            from,
+            "--to",
+            to,
+        ])
+    };
+    assert_eq!(backfill(&to, &from).status.code(), Some(2));
+    // The vendor fails: the backfill stops, says how to resume, and keeps its checkpoint.
+    sim.admin()
+        .set_faults(
+            Vendor::Mews,
+            &FaultConfig {
+                error_rate: 1.0,
+                error_status: Some(500),
+                ..FaultConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+    let out = backfill(&from, &to);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("resume"),
+        "{}",
+        text(&out.stderr)
+    );
+    sim.admin().clear_faults().await.unwrap();
+    let out = backfill(&from, &to);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    // 14 days: two 7-day windows of arrivals and two of changes.
+    assert!(
+        summary.contains("completed") && summary.contains("4/4"),
+        "{summary}"
+    );
+
+    let out = run(&["sync", "status", "--hotel", "mews-sync"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = text(&out.stdout);
+    assert!(
+        status.contains("backfill") && status.contains("reservations"),
+        "{status}"
+    );
+    sim.stop().await;
+}
+
+/// `pmsctl pms <op>` against each vendor's simulator, through the hotel's real adapter built
+/// from the registry and Secrets Manager (the local stack's vendor demo hotels): the record
+/// (exit 0), `null` for not found (exit 0), the typed error (exit 1). Multi-threaded: the
+/// simulator must keep serving while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pms_reads_go_through_each_vendors_adapter() {
+    use pms_infra::local::demo;
+    use pms_infra::sim::{FaultConfig, SimConfig, Simulator, Vendor};
+
+    let s = stack().await;
+    let config = SimConfig::default();
+    let sim = Simulator::start(config.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut env = s.outputs.env.clone();
+    env.extend(aws_env(&s.endpoint));
+    let seeded = demo::seed_vendor_hotels(&s.endpoint, &env, &sim, &config).await;
+    assert_eq!(seeded.len(), 3, "{seeded:?}");
+    // Seeding again keeps what exists.
+    assert_eq!(
+        demo::seed_vendor_hotels(&s.endpoint, &env, &sim, &config).await,
+        seeded
+    );
+    let admin = sim.admin();
+    for vendor in Vendor::ALL {
+        let hotel = demo::hotel_id(vendor);
+        let property = &config.properties[&vendor][0].property_id;
+        let data = admin.hotel(vendor, property).await.unwrap();
+        let wanted = &data.reservations[0];
+        // A Cloudbeds booking's confirmation number is its reservationID.
+        let confirmation = match vendor {
+            Vendor::Cloudbeds => &wanted.id,
+            _ => &wanted.confirmation,
+        };
+
+        let out = s.pmsctl(&[
+            "pms",
+            "get-reservation",
+            "--hotel",
+            &hotel,
+            "--confirmation",
+            confirmation,
+        ]);
+        assert!(out.status.success(), "{vendor:?}: {}", text(&out.stderr));
+        let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            got["confirmationNumber"],
+            confirmation.as_str(),
+            "{vendor:?}"
+        );
+
+        let out = s.pmsctl(&[
+            "pms",
+            "get-reservation",
+            "--hotel",
+            &hotel,
+            "--confirmation",
+            "999999999",
+        ]);
+        assert!(out.status.success(), "{vendor:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "null", "{vendor:?}");
+
+        let out = s.pmsctl(&["pms", "room-statuses", "--hotel", &hotel]);
+        assert!(out.status.success(), "{vendor:?}: {}", text(&out.stderr));
+        let rooms: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rooms = rooms
+            .as_array()
+            .or_else(|| rooms["items"].as_array())
+            .unwrap_or_else(|| panic!("{vendor:?}: {rooms}"));
+        assert_eq!(rooms.len(), data.rooms.len(), "{vendor:?}");
+
+        // A vendor that refuses every call: the typed error as JSON, with the vendor's request
+        // id, exit 1.
+        admin
+            .set_faults(
+                vendor,
+                &FaultConfig {
+                    error_rate: 1.0,
+                    error_status: Some(400),
+                    ..FaultConfig::default()
+                },
+            )
+            .await
+            .unwrap();
+        let out = s.pmsctl(&["pms", "room-statuses", "--hotel", &hotel]);
+        admin.clear_faults().await.unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{vendor:?}: {}",
+            text(&out.stderr)
+        );
+        let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            err["error"]["code"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("PMS_")),
+            "{err}"
+        );
+        assert!(
+            err["error"]["requestId"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
+            "{vendor:?}: {err}"
+        );
+    }
+    sim.stop().await;
+}

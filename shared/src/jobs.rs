@@ -80,6 +80,13 @@ pub enum JobSource {
     },
     /// Requested by an operator or a tool.
     Manual,
+    /// Records a feed sync read but could not map or fetch: refreshed on their own, with the
+    /// refresh job's retries, so the sync's watermark can move on without losing them.
+    Sync {
+        feed: Feed,
+        #[serde(rename = "runId")]
+        run_id: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,7 +137,7 @@ impl RefreshJob {
 }
 
 /// The feeds the scheduler fans out (mirrors `config::SyncSettings`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feed {
     Arrivals,
@@ -139,6 +146,38 @@ pub enum Feed {
     RoomStatus,
     /// The reservations delta since the watermark.
     Reservations,
+}
+
+impl Feed {
+    pub const ALL: [Feed; 5] = [
+        Feed::Arrivals,
+        Feed::Departures,
+        Feed::InHouse,
+        Feed::RoomStatus,
+        Feed::Reservations,
+    ];
+
+    /// The name used in keys, run records, logs and the CLI (`in_house`, `room_status`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feed::Arrivals => "arrivals",
+            Feed::Departures => "departures",
+            Feed::InHouse => "in_house",
+            Feed::RoomStatus => "room_status",
+            Feed::Reservations => "reservations",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Feed> {
+        let s = s.trim().to_ascii_lowercase().replace('-', "_");
+        Feed::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -181,6 +220,11 @@ pub enum JobError {
         retryable: bool,
         retry_after: Option<Duration>,
     },
+    /// Another run of the same feed and tick holds the feed (a duplicate delivery racing the
+    /// original, or a run that died without releasing it): try again once its lease is over,
+    /// when the feed has either completed the tick (the retry is then a no-op) or is free.
+    #[error("a run of this feed is in progress; retry in {}s", retry_after.as_secs())]
+    InProgress { retry_after: Duration },
 }
 
 impl JobError {
@@ -191,6 +235,7 @@ impl JobError {
             JobError::Pms(e) => e.is_retryable(),
             JobError::Port(e) => e.is_retryable(),
             JobError::EntitiesFailed { retryable, .. } => *retryable,
+            JobError::InProgress { .. } => true,
         }
     }
 
@@ -199,6 +244,7 @@ impl JobError {
         match self {
             JobError::Pms(e) => e.retry_after(),
             JobError::EntitiesFailed { retry_after, .. } => *retry_after,
+            JobError::InProgress { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
@@ -212,6 +258,7 @@ impl JobError {
             JobError::Pms(e) => e.code(),
             JobError::Port(e) => e.code(),
             JobError::EntitiesFailed { .. } => "ENTITIES_FAILED",
+            JobError::InProgress { .. } => "IN_PROGRESS",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod records;
 pub mod refresh;
 pub mod registry;
 pub mod runtime;
+pub mod sync;
 pub mod sync_runs;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -2,7 +2,9 @@
 //! `template.yaml` on the moto server that `make test` starts, so tests run in parallel
 //! (nextest: one process per test) without seeing each other's resources.
 
+pub mod chaos;
 pub mod graphql;
+pub mod writes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -129,6 +131,38 @@ impl TestStack {
         self.services_with_clock(std::sync::Arc::new(pms_core::ports::SystemClock))
     }
 
+    /// The services a function would build, over a store that counts its requests and logs
+    /// the keys it writes (`CountingStore`), and a bus that counts the events it publishes.
+    pub fn counted_services(
+        &self,
+    ) -> (
+        std::sync::Arc<pms_core::testing::counting::CountingStore>,
+        std::sync::Arc<CountingBus>,
+        pms_core::runtime::Services,
+    ) {
+        use std::sync::Arc;
+        init_test_logging();
+        let names = self.names();
+        let clock: Arc<dyn pms_core::ports::Clock> = Arc::new(pms_core::ports::SystemClock);
+        let store = Arc::new(pms_core::testing::counting::CountingStore::new(Arc::new(
+            pms_core::aws::DynamoStore::from_config(&self.sdk_config, &names.table, clock.clone()),
+        )));
+        let bus = Arc::new(CountingBus::new(Arc::new(
+            pms_core::aws::EventBridgeBus::from_config(&self.sdk_config, &names.event_bus),
+        )));
+        let services = pms_core::runtime::Services::from_parts(
+            names,
+            clock,
+            store.clone(),
+            Arc::new(pms_core::aws::SqsQueue::from_config(&self.sdk_config)),
+            Arc::new(pms_core::aws::SecretsManagerStore::from_config(
+                &self.sdk_config,
+            )),
+            bus.clone(),
+        );
+        (store, bus, services)
+    }
+
     pub fn services_with_clock(
         &self,
         clock: std::sync::Arc<dyn pms_core::ports::Clock>,
@@ -142,4 +176,38 @@ impl TestStack {
 /// output sees everything the code would log.
 pub fn init_test_logging() {
     pms_core::obs::init_logging();
+}
+
+/// An event bus decorator that counts the events published through it. It changes no
+/// behaviour.
+pub struct CountingBus {
+    inner: std::sync::Arc<dyn pms_core::ports::EventBus>,
+    events: std::sync::atomic::AtomicU64,
+}
+
+impl CountingBus {
+    pub fn new(inner: std::sync::Arc<dyn pms_core::ports::EventBus>) -> Self {
+        Self {
+            inner,
+            events: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Events published so far.
+    pub fn events(&self) -> u64 {
+        self.events.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl pms_core::ports::EventBus for CountingBus {
+    async fn publish(
+        &self,
+        events: &[pms_core::domain::events::DomainEvent],
+    ) -> pms_core::ports::PortResult<()> {
+        self.inner.publish(events).await?;
+        self.events
+            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
 }

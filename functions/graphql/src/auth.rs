@@ -1,6 +1,8 @@
 //! Authentication as a step of execution: it runs after the request has been parsed and
 //! validated (so a query rejected by the depth or complexity limits costs no store or secret
-//! read) and before any resolver. A verified token becomes the request's [`ReadSession`].
+//! read) and before any resolver. A verified token becomes the request's
+//! [`ReadSession`](pms_core::reads::ReadSession) and
+//! [`WriteSession`](pms_core::writes::WriteSession).
 
 use std::sync::Arc;
 
@@ -8,6 +10,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::{Data, Response, ServerError};
 use pms_core::reads::PartnerReads;
 use pms_core::registry::{AuthError, TokenService};
+use pms_core::writes::PartnerWrites;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::errors::Code;
@@ -27,11 +30,16 @@ pub fn bearer(header: Option<&str>) -> Option<SecretString> {
 pub struct AuthGate {
     tokens: TokenService,
     reads: PartnerReads,
+    writes: PartnerWrites,
 }
 
 impl AuthGate {
-    pub fn new(tokens: TokenService, reads: PartnerReads) -> Self {
-        Self { tokens, reads }
+    pub fn new(tokens: TokenService, reads: PartnerReads, writes: PartnerWrites) -> Self {
+        Self {
+            tokens,
+            reads,
+            writes,
+        }
     }
 }
 
@@ -40,6 +48,7 @@ impl ExtensionFactory for AuthGate {
         Arc::new(AuthStep {
             tokens: self.tokens.clone(),
             reads: self.reads.clone(),
+            writes: self.writes.clone(),
         })
     }
 }
@@ -47,6 +56,7 @@ impl ExtensionFactory for AuthGate {
 struct AuthStep {
     tokens: TokenService,
     reads: PartnerReads,
+    writes: PartnerWrites,
 }
 
 fn refused(code: Code, message: &str, retryable: bool) -> Response {
@@ -74,6 +84,7 @@ impl Extension for AuthStep {
             Ok(principal) => {
                 tracing::debug!(token_id = %principal.token_id, "token verified");
                 let mut data = Data::default();
+                data.insert(self.writes.session(principal.clone()));
                 data.insert(self.reads.session(principal));
                 next.run_with_data(ctx, operation_name, data).await
             }

@@ -5,6 +5,7 @@
 use async_graphql::{ErrorExtensions, Response, ServerError, Value};
 use pms_core::domain::ValidationError;
 use pms_core::reads::ReadError;
+use pms_core::writes::WriteError;
 
 /// The codes partners branch on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +15,10 @@ pub enum Code {
     BadUserInput,
     NotFound,
     PmsUnavailable,
+    /// The hotel's PMS cannot do this write (refused before queueing).
+    Unsupported,
+    /// An idempotency key reused for a different request.
+    IdempotencyConflict,
     Internal,
 }
 
@@ -25,6 +30,8 @@ impl Code {
             Code::BadUserInput => "BAD_USER_INPUT",
             Code::NotFound => "NOT_FOUND",
             Code::PmsUnavailable => "PMS_UNAVAILABLE",
+            Code::Unsupported => "UNSUPPORTED",
+            Code::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             Code::Internal => "INTERNAL",
         }
     }
@@ -54,6 +61,28 @@ pub fn from_read(e: ReadError, correlation: &str) -> async_graphql::Error {
         }
         if let Some(f) = field {
             ext.set("field", f);
+        }
+        if code == "INTERNAL" {
+            ext.set("reference", correlation);
+        }
+    })
+}
+
+/// A core write error as a GraphQL error; `field` is the argument path it is about. Internal
+/// ones are logged with their detail.
+pub fn from_write(e: WriteError, field: Option<String>, correlation: &str) -> async_graphql::Error {
+    let code = e.code();
+    let retryable = e.is_retryable();
+    if code == "INTERNAL" {
+        tracing::error!(code, error = %e, retryable, "write failed");
+    }
+    async_graphql::Error::new(e.public_message()).extend_with(|_, ext| {
+        ext.set("code", code);
+        if retryable {
+            ext.set("retryable", true);
+        }
+        if let Some(f) = &field {
+            ext.set("field", f.as_str());
         }
         if code == "INTERNAL" {
             ext.set("reference", correlation);

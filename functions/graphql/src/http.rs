@@ -12,6 +12,7 @@ use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_core::reads::PartnerReads;
 use pms_core::registry::TokenService;
 use pms_core::runtime::Services;
+use pms_core::writes::PartnerWrites;
 use tracing::Instrument;
 
 use crate::auth::{bearer, PresentedToken};
@@ -31,9 +32,9 @@ pub struct GraphqlApp {
 }
 
 impl GraphqlApp {
-    pub fn new(reads: PartnerReads, tokens: TokenService) -> Self {
+    pub fn new(reads: PartnerReads, writes: PartnerWrites, tokens: TokenService) -> Self {
         Self {
-            schema: schema::build(reads, tokens),
+            schema: schema::build(reads, writes, tokens),
             metrics_namespace: None,
         }
     }
@@ -41,6 +42,7 @@ impl GraphqlApp {
     pub fn from_services(services: &Services) -> Self {
         Self::new(
             PartnerReads::from_services(services),
+            PartnerWrites::from_services(services),
             services.tokens.clone(),
         )
     }

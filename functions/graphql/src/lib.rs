@@ -1,17 +1,21 @@
-//! The `graphql` function: partners' read API over the store and the read-through cache.
+//! The `graphql` function: partners' API: reads over the store and the read-through cache,
+//! writes through the write queue.
 //!
 //! Thin by design: [`http`] is the HTTP edge, [`auth`] turns a bearer token into the core's
-//! `ReadSession`, [`query`] maps arguments and results, [`types`] mirrors the core's records,
-//! and [`errors`] gives every error its partner-facing code. The rules (hotel scoping, key
-//! queries, caching) live in `pms_core::reads` and `pms_core::cache`.
+//! `ReadSession` and `WriteSession`, [`query`] and [`mutation`] map arguments and results,
+//! [`types`] and [`write_types`] mirror the core's records, and [`errors`] gives every error its
+//! partner-facing code. The rules (hotel scoping, key queries, caching, idempotency, queueing)
+//! live in `pms_core::reads`, `pms_core::cache` and `pms_core::writes`.
 
 pub mod auth;
 pub mod errors;
 pub mod graphiql;
 pub mod http;
+pub mod mutation;
 pub mod query;
 pub mod schema;
 pub mod types;
+pub mod write_types;
 
 pub use http::{GraphqlApp, MAX_BODY_BYTES};
 pub use schema::{sdl, ApiSchema, MAX_COMPLEXITY, MAX_DEPTH};

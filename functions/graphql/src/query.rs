@@ -6,9 +6,12 @@ use pms_core::domain::{
     ConfirmationNumber, GuestQuery, HotelId, RecordId, RoomNumber, RoomTypeCode, ValidationError,
 };
 use pms_core::reads::{BookingRef, PageRequest, ReadError, ReadSession, DEFAULT_PAGE_SIZE};
+use pms_core::writes::OperationRef;
 
 use crate::errors::{self, Code, CorrelationId};
+use crate::mutation::{write_error, write_session};
 use crate::types::*;
+use crate::write_types::Operation;
 
 /// Complexity of a field answered by the PMS (through the cache): high, so one query cannot
 /// fan out into many vendor calls (vendors rate-limit per hotel).
@@ -304,6 +307,20 @@ impl QueryRoot {
             .await
             .map_err(|e| read_error(ctx, e))?;
         Ok(runs.into_iter().map(Into::into).collect())
+    }
+
+    /// A write operation by its id (`Operation.id`), with its outcome once the writer ran it.
+    /// For tokens with the `read` or `write` scope on its hotel.
+    async fn operation(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Operation>> {
+        let r = parse(OperationRef::parse(id.as_str()))?;
+        match write_session(ctx)?
+            .operation(&r)
+            .await
+            .map_err(|e| write_error(ctx, e))?
+        {
+            Some(op) => Ok(Some(op.into())),
+            None => Err(errors::not_found(format!("operation {r}"))),
+        }
     }
 
     /// The PMS adapter's live health check and the latest sync outcome.

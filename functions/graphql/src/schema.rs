@@ -1,14 +1,15 @@
-//! The schema, assembled in one place: roots, limits and the authentication step. Mutations
-//! arrive in a later change as a `MutationRoot` here; until then the root is empty.
+//! The schema, assembled in one place: roots, limits and the authentication step.
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema};
 use pms_core::reads::PartnerReads;
 use pms_core::registry::TokenService;
+use pms_core::writes::PartnerWrites;
 
 use crate::auth::AuthGate;
+use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
 
-pub type ApiSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest selection nesting accepted. GraphiQL's own introspection query nests 15 levels; no
 /// data query needs more than 6.
@@ -19,16 +20,18 @@ pub const MAX_COMPLEXITY: usize = 5000;
 /// Recursion limit of the parser, against deeply nested input values.
 pub const MAX_RECURSION: usize = 32;
 
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(MAX_RECURSION)
 }
 
 /// The schema the function serves.
-pub fn build(reads: PartnerReads, tokens: TokenService) -> ApiSchema {
-    builder().extension(AuthGate::new(tokens, reads)).finish()
+pub fn build(reads: PartnerReads, writes: PartnerWrites, tokens: TokenService) -> ApiSchema {
+    builder()
+        .extension(AuthGate::new(tokens, reads, writes))
+        .finish()
 }
 
 /// The schema's SDL (`schema.graphql` is this, committed).

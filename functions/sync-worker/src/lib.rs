@@ -1,5 +1,8 @@
 //! The sync worker: consumes the sync queue (SQS event source with `ReportBatchItemFailures`)
-//! and runs each message's job through [`JobProcessor`]. A message whose job fails is reported
+//! and runs each message's job through [`JobProcessor`]: webhook refreshes, and scheduled feed
+//! syncs through [`SyncService`] (the feed runner). Messages of one hotel run one after another
+//! (one vendor rate budget, and each run's vendor-call count is its own); hotels run side by
+//! side. A message whose job fails is reported
 //! as a batch item failure, so only it is retried and, after the queue's `maxReceiveCount`,
 //! moved to the DLQ by the redrive policy. Its next attempt is pushed back by exponential
 //! backoff (visibility timeout), or by the vendor's Retry-After.
@@ -14,10 +17,11 @@ use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_core::ports::Queue;
 use pms_core::refresh::RefreshService;
 use pms_core::runtime::Services;
+use pms_core::sync::SyncService;
 use pms_core::webhooks::WebhookDeliveries;
 use tracing::Instrument;
 
-/// Messages processed at once: different hotels' jobs overlap their vendor latency, while the
+/// Hotels processed at once: different hotels' jobs overlap their vendor latency, while the
 /// adapters' own rate limits keep each vendor within bounds.
 const CONCURRENCY: usize = 4;
 
@@ -50,11 +54,14 @@ impl Worker {
             services.merger.clone(),
             WebhookDeliveries::new(services.store.clone(), services.clock.clone()),
         );
+        let feeds =
+            SyncService::new(services).with_metrics(services.names.metrics_namespace.clone());
         let processor = JobProcessor::new(
             refresh,
             services.queue.clone(),
             services.names.sync_queue_url.clone(),
-        );
+        )
+        .with_feed_runner(Arc::new(feeds));
         Self::with_processor(services, processor)
     }
 
@@ -69,13 +76,26 @@ impl Worker {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, WorkerError> {
+        // Group by hotel, keeping the batch's order within a hotel.
+        let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
+        for m in event.records {
+            let hotel = hotel_of(&m);
+            match groups.iter_mut().find(|(h, _)| *h == hotel) {
+                Some((_, g)) => g.push(m),
+                None => groups.push((hotel, vec![m])),
+            }
+        }
         let results: Vec<(Option<String>, Outcome)> =
-            futures::stream::iter(event.records.into_iter().map(|m| async move {
-                let id = m.message_id.clone().filter(|id| !id.is_empty());
-                let outcome = self.one(m).await;
-                (id, outcome)
+            futures::stream::iter(groups.into_iter().map(|(_, group)| async move {
+                let mut out = Vec::with_capacity(group.len());
+                for m in group {
+                    let id = m.message_id.clone().filter(|id| !id.is_empty());
+                    out.push((id, self.one(m).await));
+                }
+                out
             }))
             .buffer_unordered(CONCURRENCY)
+            .flat_map(futures::stream::iter)
             .collect()
             .await;
         let mut response = SqsBatchResponse::default();
@@ -166,6 +186,20 @@ impl Worker {
         }
         outcome
     }
+}
+
+/// The hotel a message is for: its `hotel` attribute (set by every producer), else its body's.
+fn hotel_of(m: &SqsMessage) -> String {
+    m.message_attributes
+        .get("hotel")
+        .and_then(|a| a.string_value.clone())
+        .or_else(|| {
+            m.body
+                .as_deref()
+                .and_then(|b| SyncJob::parse(b).ok())
+                .map(|j| j.hotel().to_string())
+        })
+        .unwrap_or_default()
 }
 
 fn log_processed(processed: &Processed, metrics: &Metrics) {

@@ -5,7 +5,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::LambdaEvent;
 use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_core::runtime::Services;
-use pms_core::writes::{Executor, QueueDelivery, WriteRecords, WriteService};
+use pms_core::writes::{BatchReport, Executor, QueueDelivery, WriteRecords, WriteService};
 use tracing::Instrument;
 
 /// Built once per container (Lambda init), shared by invocations.
@@ -15,9 +15,29 @@ pub struct Writer {
     pub executor: Executor,
 }
 
+/// Why a whole batch failed (Lambda then retries every message of it; they are idempotent).
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    /// A record without a message id cannot be reported or retried on its own.
+    #[error("an SQS record has no message id")]
+    MissingMessageId,
+}
+
+impl WriterError {
+    /// Always: the batch comes back after the queue's visibility timeout.
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
 impl Writer {
     /// `max_receives` is the write queue's `maxReceiveCount` (template.yaml).
     pub fn new(services: Services, max_receives: u32) -> Self {
+        Self::with_executor(services, |records| Executor::new(records, max_receives))
+    }
+
+    /// A writer whose executor is configured by `build` (tests shorten the lease).
+    pub fn with_executor(services: Services, build: impl FnOnce(WriteRecords) -> Executor) -> Self {
         let records = WriteRecords::new(services.store.clone(), services.clock.clone());
         let writes = WriteService::new(
             records.clone(),
@@ -25,7 +45,7 @@ impl Writer {
             services.names.write_queue_url.clone(),
         );
         Self {
-            executor: Executor::new(records, max_receives),
+            executor: build(records),
             writes,
             services,
         }
@@ -35,18 +55,30 @@ impl Writer {
         &self,
         event: LambdaEvent<SqsEvent>,
     ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        Ok(self.process(event).await?.0)
+    }
+
+    /// The handler's work, with each delivery's outcome (the retry delays it chose) beside the
+    /// batch response.
+    pub async fn process(
+        &self,
+        event: LambdaEvent<SqsEvent>,
+    ) -> Result<(SqsBatchResponse, BatchReport), WriterError> {
         let correlation = correlation_id_from(Some(&event.context.request_id));
         let span = invocation_span("writer", &correlation);
         let metrics = Metrics::new(self.services.names.metrics_namespace.clone(), "writer");
-        let deliveries: Vec<QueueDelivery> = event
+        let deliveries = event
             .payload
             .records
             .into_iter()
-            .filter_map(|r| {
-                // A record without an id cannot be reported or retried individually; SQS always
-                // sets one, so this only drops malformed test input.
-                let message_id = r.message_id.filter(|id| !id.is_empty())?;
-                Some(QueueDelivery {
+            .map(|r| {
+                // SQS always sets an id; without one no item failure could name the record, and
+                // leaving it out would let Lambda delete it as if it had succeeded.
+                let message_id = r
+                    .message_id
+                    .filter(|id| !id.is_empty())
+                    .ok_or(WriterError::MissingMessageId)?;
+                Ok(QueueDelivery {
                     receive_count: r
                         .attributes
                         .get("ApproximateReceiveCount")
@@ -57,9 +89,9 @@ impl Writer {
                     message_id,
                 })
             })
-            .collect();
+            .collect::<Result<Vec<_>, WriterError>>()?;
         metrics.count("WriteMessages", deliveries.len() as u64);
-        let failed = self
+        let report = self
             .writes
             .process_batch(
                 &deliveries,
@@ -70,6 +102,7 @@ impl Writer {
             )
             .instrument(span)
             .await;
+        let failed = report.failures();
         metrics.count("WriteMessagesRetried", failed.len() as u64);
         metrics.flush();
         let mut response = SqsBatchResponse::default();
@@ -81,6 +114,6 @@ impl Writer {
                 f
             })
             .collect();
-        Ok(response)
+        Ok((response, report))
     }
 }

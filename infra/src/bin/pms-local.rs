@@ -36,6 +36,8 @@ enum Cmd {
         moto_port: u16,
         #[arg(long, default_value_t = local::WATCH_PORT)]
         watch_port: u16,
+        #[arg(long, default_value_t = local::demo::SIM_PORT)]
+        sim_port: u16,
         /// Do not create the demo hotel and token.
         #[arg(long)]
         no_seed: bool,
@@ -129,6 +131,7 @@ async fn run(cli: Cli) -> LocalResult<ExitCode> {
             stack,
             moto_port,
             watch_port,
+            sim_port,
             no_seed,
         } => {
             local::up::up(UpOptions {
@@ -137,6 +140,7 @@ async fn run(cli: Cli) -> LocalResult<ExitCode> {
                 stack_name: stack,
                 moto_port,
                 watch_port,
+                sim_port,
                 seed: !no_seed,
             })
             .await?;

@@ -1,12 +1,12 @@
-//! `pmsctl`: hotels, partner tokens, webhook secrets, and (as they land) PMS calls, syncs and the DLQ.
+//! `pmsctl`: hotels, partner tokens, webhook secrets, PMS calls, syncs and the DLQ.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pms_infra::ctl::{
-    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, token::TokenCommand,
-    webhook::WebhookCommand, CtlError,
+    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, sync::SyncCommand,
+    token::TokenCommand, webhook::WebhookCommand, CtlError,
 };
 
 #[derive(Debug, Parser)]
@@ -41,6 +41,9 @@ enum Command {
     /// Webhook secrets and partner provider keys (a hotel's ingestion credentials).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Sync now, backfill a date range, runs and watermarks.
+    #[command(subcommand)]
+    Sync(SyncCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
             Command::Pms(cmd) => ctl::pms::run(cmd, target).await,
             Command::Dlq(cmd) => ctl::dlq::run(cmd, target).await,
             Command::Webhook(cmd) => ctl::webhook::run(cmd, target).await,
+            Command::Sync(cmd) => ctl::sync::run(cmd, target).await,
         }
     });
     match result {

@@ -5,7 +5,8 @@ use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use pms_core::domain::HotelId;
 use pms_core::writes::{
-    DeadLetters, DlqError, DlqItem, DlqStatus, OperationId, WriteRecords, WriteService,
+    DeadLetters, DlqError, DlqItem, DlqStatus, OperationId, RedriveReport, WriteRecords,
+    WriteService,
 };
 
 use super::{failure, services, CtlError, CtlResult, Target};
@@ -171,27 +172,26 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
         DlqCommand::Redrive { ids, all, hotel } => {
             let report = if all {
                 let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
-                dlq.redrive_all(hotel.as_ref()).await.map_err(dlq_failed)?
-            } else {
-                let ids = parse_ids(&ids)?;
-                let bar = ProgressBar::new(ids.len() as u64);
-                bar.set_style(
-                    ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                let mut total = pms_core::writes::RedriveReport::default();
-                for id in ids {
-                    bar.set_message(id.to_string());
-                    let r = dlq
-                        .redrive(std::slice::from_ref(&id))
-                        .await
-                        .map_err(dlq_failed)?;
-                    total.redriven.extend(r.redriven);
-                    total.moved_from_queue += r.moved_from_queue;
-                    bar.inc(1);
+                // The whole DLQ at once where the queue service can move it; else one by one.
+                let moved = match hotel {
+                    None => dlq.redrive_all_by_move_task().await.map_err(dlq_failed)?,
+                    Some(_) => None,
+                };
+                match moved {
+                    Some(report) => report,
+                    None => {
+                        let ids: Vec<OperationId> = dlq
+                            .pending(hotel.as_ref())
+                            .await
+                            .map_err(dlq_failed)?
+                            .into_iter()
+                            .map(|d| d.id)
+                            .collect();
+                        redrive_each(&dlq, ids).await?
+                    }
                 }
-                bar.finish_and_clear();
-                total
+            } else {
+                redrive_each(&dlq, parse_ids(&ids)?).await?
             };
             crate::outln!(
                 "redriven {} ({} from the queue DLQ{})",
@@ -203,9 +203,12 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                     ""
                 }
             );
+            let mut table = Table::new();
+            table.set_header(["id", "status"]);
             for id in &report.redriven {
-                crate::outln!("  {id} -> retrying");
+                table.add_row([id.to_string(), "retrying".to_owned()]);
             }
+            crate::outln!("{table}");
             Ok(())
         }
         DlqCommand::Abandon { id, reason, staff } => {
@@ -223,4 +226,27 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             Ok(())
         }
     }
+}
+
+/// Redrives dead letters one at a time, with progress (a long redrive shows how far it got,
+/// and a failure stops it with the rest still pending).
+async fn redrive_each(dlq: &DeadLetters, ids: Vec<OperationId>) -> CtlResult<RedriveReport> {
+    let bar = ProgressBar::new(ids.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut total = RedriveReport::default();
+    for id in ids {
+        bar.set_message(id.to_string());
+        let r = dlq
+            .redrive(std::slice::from_ref(&id))
+            .await
+            .map_err(dlq_failed)?;
+        total.redriven.extend(r.redriven);
+        total.moved_from_queue += r.moved_from_queue;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(total)
 }

@@ -13,6 +13,7 @@ macro_rules! outln {
 pub mod dlq;
 pub mod hotel;
 pub mod pms;
+pub mod sync;
 pub mod token;
 pub mod webhook;
 

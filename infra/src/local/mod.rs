@@ -5,6 +5,7 @@
 //! The template is the one source of truth: the resources, their names and attributes and the
 //! environment contract are read from it, never listed a second time here.
 
+pub mod demo;
 pub mod driver;
 pub mod resolve;
 pub mod schedule;

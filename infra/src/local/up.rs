@@ -17,7 +17,8 @@ use tokio::process::Command;
 use super::driver::{self, Driver, FunctionSpec, HttpInvoker};
 use super::stack::{provision, StackOutputs};
 use super::template::Template;
-use super::{aws_env, sdk_config, LocalError, LocalResult, REGION};
+use super::{aws_env, demo, sdk_config, LocalError, LocalResult, REGION};
+use crate::sim::{setup, SimConfig, Simulator, Vendor};
 
 #[derive(Clone, Debug)]
 pub struct UpOptions {
@@ -27,7 +28,9 @@ pub struct UpOptions {
     pub stack_name: String,
     pub moto_port: u16,
     pub watch_port: u16,
-    /// Seed the demo hotel and token through `pmsctl`.
+    /// Port of the OHIP/Mews/Cloudbeds simulator.
+    pub sim_port: u16,
+    /// Seed the demo hotels (mock and one per simulated vendor) and a token for them.
     pub seed: bool,
 }
 
@@ -54,6 +57,9 @@ pub struct Demo {
     pub hotel_id: String,
     pub token_id: Option<String>,
     pub token: Option<String>,
+    /// Provider -> our id of the demo hotel served by that vendor's simulator.
+    #[serde(default)]
+    pub vendor_hotels: BTreeMap<String, String>,
 }
 
 impl StackFile {
@@ -291,11 +297,16 @@ async fn pmsctl(
     ))
 }
 
-/// The demo hotel and a token for it, through the ops CLI. Problems are warnings: the stack
-/// is useful without the demo data (and the CLI may not be merged yet).
-async fn seed_demo(root: &Path, env: &BTreeMap<String, String>) -> Demo {
+/// The demo hotel and a token for it and the vendor demo hotels, through the ops CLI.
+/// Problems are warnings: the stack is useful without the demo data.
+async fn seed_demo(
+    root: &Path,
+    env: &BTreeMap<String, String>,
+    vendor_hotels: BTreeMap<String, String>,
+) -> Demo {
     let mut demo = Demo {
         hotel_id: "demo".into(),
+        vendor_hotels,
         ..Demo::default()
     };
     if let Err(e) = cargo_build(root, Some("pms-infra"), &["pmsctl"]).await {
@@ -307,7 +318,14 @@ async fn seed_demo(root: &Path, env: &BTreeMap<String, String>) -> Demo {
         tracing::warn!(path = %bin.display(), "pmsctl does not exist; skipping the demo hotel (is the ops CLI merged yet?)");
         return demo;
     }
-    let run = |args: &'static [&'static str]| pmsctl(&bin, env, args);
+    let run = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let bin = bin.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            pmsctl(&bin, env, &args).await
+        }
+    };
     match run(&["hotel", "get", "--hotel", "demo"]).await {
         Ok((true, _)) => tracing::info!("demo hotel exists"),
         Ok((false, _)) => match run(&[
@@ -341,12 +359,14 @@ async fn seed_demo(root: &Path, env: &BTreeMap<String, String>) -> Demo {
             return demo;
         }
     }
-    match run(&[
-        "token", "create", "--hotel", "demo", "--label", "demo", "--scope", "read", "--scope",
-        "write", "--json",
-    ])
-    .await
-    {
+    let mut args = vec!["token", "create", "--hotel", "demo"];
+    for hotel in demo.vendor_hotels.values() {
+        args.extend(["--hotel", hotel.as_str()]);
+    }
+    args.extend([
+        "--label", "demo", "--scope", "read", "--scope", "write", "--json",
+    ]);
+    match run(&args).await {
         Ok((true, out)) => {
             #[derive(Deserialize)]
             #[serde(rename_all = "camelCase")]
@@ -495,8 +515,25 @@ async fn run(
     let mut contract = outputs.env.clone();
     contract.extend(aws_env(&endpoint));
 
+    // The vendor simulators run inside this process: the demo hotels of OHIP, Mews and
+    // Cloudbeds talk to them over HTTP like to the real vendors.
+    let sim_config = SimConfig::default();
+    let sim = Simulator::start(
+        sim_config.clone(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], opts.sim_port)),
+    )
+    .await
+    .map_err(|e| {
+        LocalError::Process(format!(
+            "cannot start the vendor simulator on port {}: {e}",
+            opts.sim_port
+        ))
+    })?;
+    tracing::info!(url = %sim.base_url(), "vendor simulator is up");
+
     let demo = if opts.seed {
-        seed_demo(root, &contract).await
+        let vendor_hotels = demo::seed_vendor_hotels(&endpoint, &contract, &sim, &sim_config).await;
+        seed_demo(root, &contract, vendor_hotels).await
     } else {
         Demo {
             hotel_id: "demo".into(),
@@ -557,7 +594,11 @@ async fn run(
                 )
             })
             .collect(),
-        simulators: BTreeMap::new(),
+        simulators: Vendor::ALL
+            .iter()
+            .map(|v| (setup::provider(*v).to_string(), sim.vendor_url(*v)))
+            .chain([("admin".to_string(), format!("{}/_admin", sim.base_url()))])
+            .collect(),
         demo: demo.clone(),
     };
     let path = file.write(root)?;
@@ -566,12 +607,16 @@ async fn run(
     println!("local stack {:?} is up", opts.stack_name);
     println!("  AWS endpoint (moto): {endpoint}");
     println!("  stack file:          {}", path.display());
+    println!("  vendor simulator:    {}", sim.base_url());
     for (bin, url) in &file.functions {
         println!("  function {bin}: {url}");
     }
     match &demo.token {
         Some(token) => println!("  demo hotel {:?}, partner token: {token}", demo.hotel_id),
         None => println!("  no demo token (see the warnings above)"),
+    }
+    for (provider, hotel) in &demo.vendor_hotels {
+        println!("  demo hotel {hotel:?} on the {provider} simulator");
     }
     println!("Ctrl-C stops everything this command started.");
 
@@ -595,6 +640,7 @@ async fn run(
         }
     };
     tasks.abort_all();
+    sim.stop().await;
     result
 }
 
@@ -635,6 +681,7 @@ mod tests {
                 hotel_id: "demo".into(),
                 token_id: Some("t1".into()),
                 token: Some("secret".into()),
+                vendor_hotels: [("mews".to_string(), "demo-mews".to_string())].into(),
             },
         };
         let v = serde_json::to_value(&f).unwrap();

@@ -424,6 +424,34 @@ impl SimHotel {
     }
 }
 
+/// A change to a room made "at the PMS" (housekeeping, front desk) through the admin API.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoomPatch {
+    pub housekeeping: Option<SimHousekeeping>,
+    pub occupied: Option<bool>,
+}
+
+impl SimHotel {
+    /// Applies a room patch; stamps `updated_at`.
+    pub fn apply_room_patch(
+        &mut self,
+        number: &str,
+        patch: &RoomPatch,
+        now: DateTime<Utc>,
+    ) -> Option<SimRoom> {
+        let room = self.rooms.iter_mut().find(|r| r.number == number)?;
+        if let Some(h) = patch.housekeeping {
+            room.housekeeping = h;
+        }
+        if let Some(o) = patch.occupied {
+            room.occupied = o;
+        }
+        room.updated_at = now.max(room.updated_at + Duration::milliseconds(1));
+        Some(room.clone())
+    }
+}
+
 /// A change to a reservation made "at the PMS" through the admin API.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

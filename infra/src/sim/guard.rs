@@ -44,6 +44,10 @@ pub struct FaultConfig {
     /// vendor module names them, e.g. `orders/add`); calls elsewhere are still counted and
     /// rate-limited.
     pub only_endpoints: Vec<String>,
+    /// A request the client gave up on (its timeout ran out during `latency_ms`) is still
+    /// processed to the end, as a real vendor's backend does: a timed-out write may yet apply.
+    /// Off, the handler is dropped with the connection.
+    pub finish_abandoned: bool,
 }
 
 /// Why a request is refused before the vendor logic runs; vendor modules render it in their

@@ -27,7 +27,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use data::{ReservationPatch, SimHotel, SimSize, SimStatus};
+pub use data::{ReservationPatch, RoomPatch, SimHotel, SimHousekeeping, SimSize, SimStatus};
 pub use guard::{Denied, FaultConfig, Limits, Vendor, VendorCounters};
 
 use data::IdStyle;
@@ -351,6 +351,19 @@ async fn admin_patch_reservation(
     }
 }
 
+async fn admin_patch_room(
+    State(ctx): State<Arc<SimContext>>,
+    Path((vendor, property, number)): Path<(Vendor, String, String)>,
+    Json(p): Json<RoomPatch>,
+) -> Response {
+    let now = Utc::now();
+    match ctx.with_hotel(vendor, &property, |h| h.apply_room_patch(&number, &p, now)) {
+        Some(Some(room)) => Json(room).into_response(),
+        Some(None) => not_found("room"),
+        None => not_found("property"),
+    }
+}
+
 async fn admin_add_reservation(
     State(ctx): State<Arc<SimContext>>,
     Path((vendor, property)): Path<(Vendor, String)>,
@@ -392,13 +405,38 @@ pub fn router(ctx: Arc<SimContext>) -> Router {
         .route(
             "/{vendor}/hotels/{property}/reservations/{id}",
             patch(admin_patch_reservation),
+        )
+        .route(
+            "/{vendor}/hotels/{property}/rooms/{number}",
+            patch(admin_patch_room),
         );
     Router::new()
         .nest("/_admin", admin)
         .nest(ohip::PREFIX, ohip::router())
         .nest(mews::PREFIX, mews::router())
         .nest(cloudbeds::PREFIX, cloudbeds::router())
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            finish_abandoned,
+        ))
         .with_state(ctx)
+}
+
+/// Runs a request detached from its connection while any vendor's faults ask for it
+/// ([`FaultConfig::finish_abandoned`]), so a client's timeout does not stop it.
+async fn finish_abandoned(
+    State(ctx): State<Arc<SimContext>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let detached = lock(&ctx.guard).faults.values().any(|f| f.finish_abandoned);
+    if !detached {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// A running simulator.
@@ -586,6 +624,26 @@ impl SimAdmin {
             self.http
                 .patch(format!(
                     "{}/_admin/{}/hotels/{property}/reservations/{id}",
+                    self.base,
+                    vendor_name(vendor)
+                ))
+                .json(patch),
+        )
+        .await?
+        .ok_or_else(|| AdminError("empty answer".into()))
+    }
+
+    pub async fn patch_room(
+        &self,
+        vendor: Vendor,
+        property: &str,
+        number: &str,
+        patch: &RoomPatch,
+    ) -> Result<data::SimRoom, AdminError> {
+        self.call(
+            self.http
+                .patch(format!(
+                    "{}/_admin/{}/hotels/{property}/rooms/{number}",
                     self.base,
                     vendor_name(vendor)
                 ))

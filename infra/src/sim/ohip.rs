@@ -1181,6 +1181,14 @@ fn get_reservations(ctx: &SimContext, hotel: &str, req: &Req) -> Answer {
     let from_name = req.param("fromName").map(str::to_uppercase);
     let to_name = req.param("toName").map(str::to_uppercase);
     let room = req.param("roomId");
+    // Asked for by id, a record the vendor cannot serve fails the request (fault injection).
+    if let Some(id) = ids.iter().find(|id| ctx.entity_fails(Vendor::Ohip, id)) {
+        return Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reservation {id} could not be read"),
+            "OPERA-SYSTEM_ERROR",
+        ));
+    }
     with_hotel(ctx, hotel, |h| {
         let day = stay_date.unwrap_or_else(|| today(h));
         let in_range = |d: NaiveDate, (from, to): (Option<NaiveDate>, Option<NaiveDate>)| {

@@ -503,7 +503,9 @@ impl ItemStore for DynamoStore {
             (":now".to_owned(), AttributeValue::N(now.to_string())),
         ]);
         let sort_expr = match &query.key {
+            // DynamoDB refuses an empty key value; every sort key begins with "".
             KeyCondition::All => None,
+            KeyCondition::BeginsWith(v) if v.is_empty() => None,
             KeyCondition::Equals(v) => {
                 values.insert(":s".into(), AttributeValue::S(v.clone()));
                 Some("#s = :s")

@@ -66,6 +66,27 @@ pub struct SyncSettings {
     pub overlap_seconds: u32,
     /// Sync run records expire after this many days.
     pub run_retention_days: u32,
+    /// How far back the first reservations delta reaches (no watermark yet), in days: every
+    /// booking created or changed in that time is read, so the store starts with what is live
+    /// (stays in progress, recent and upcoming bookings) rather than with "the last 24 hours".
+    pub initial_lookback_days: u32,
+    /// How far ahead the first reservations run loads arrivals, in days, where the vendor has
+    /// no modified-since filter (OHIP): see `sync::feeds::steps`.
+    pub initial_look_ahead_days: u32,
+}
+
+impl SyncSettings {
+    /// One feed's settings.
+    pub fn feed(&self, feed: crate::jobs::Feed) -> &FeedSettings {
+        use crate::jobs::Feed;
+        match feed {
+            Feed::Arrivals => &self.arrivals,
+            Feed::Departures => &self.departures,
+            Feed::InHouse => &self.in_house,
+            Feed::RoomStatus => &self.room_status,
+            Feed::Reservations => &self.reservations,
+        }
+    }
 }
 
 impl Default for SyncSettings {
@@ -79,6 +100,8 @@ impl Default for SyncSettings {
             guest_profiles: GuestProfileSettings::default(),
             overlap_seconds: 120,
             run_retention_days: 30,
+            initial_lookback_days: 30,
+            initial_look_ahead_days: 90,
         }
     }
 }

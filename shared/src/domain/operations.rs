@@ -34,6 +34,14 @@ impl Charge {
                 "must be at most 200 characters",
             ));
         }
+        if let Some(rc) = &self.revenue_center {
+            if rc.trim().is_empty() || rc.len() > 64 {
+                return Err(ValidationError::new(
+                    "revenueCenter",
+                    "must be 1 to 64 characters when given",
+                ));
+            }
+        }
         if self.reference.trim().is_empty() || self.reference.len() > 64 {
             return Err(ValidationError::new(
                 "reference",

@@ -170,4 +170,24 @@ pub trait PmsAdapter: Send + Sync {
 
     /// Reservations created or changed within `window`, by the vendor's delta mechanism.
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>>;
+
+    /// Arrivals (as [`PmsAdapter::arrivals`] lists them) of every property-local date in
+    /// `[from, to]`: what a first sync and a backfill load. The default reads date by date;
+    /// vendors that can filter an arrival range in one request override it. Callers keep ranges
+    /// to what the vendor allows (see `sync::backfill`).
+    async fn arrivals_between(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Fetched<Reservation>> {
+        let mut out = Fetched::ok(Vec::new());
+        let mut date = from;
+        while date <= to {
+            let day = self.arrivals(date).await?;
+            out.items.extend(day.items);
+            out.failures.extend(day.failures);
+            date = date.add_days(1);
+        }
+        Ok(out)
+    }
 }

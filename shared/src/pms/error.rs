@@ -51,7 +51,7 @@ fn rid(request_id: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PmsError {
     #[error("{what} was not found{}", rid(request_id))]
     NotFound {

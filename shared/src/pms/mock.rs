@@ -54,6 +54,8 @@ pub enum MockFault {
     Timeout,
     RateLimited(Duration),
     Unauthorized,
+    /// An answer that cannot be read: whether a write was applied is unknown.
+    Garbled,
 }
 
 impl MockFault {
@@ -76,6 +78,10 @@ impl MockFault {
             },
             MockFault::Unauthorized => PmsError::Unauthorized {
                 message: "mock credentials revoked".into(),
+                request_id,
+            },
+            MockFault::Garbled => PmsError::Protocol {
+                message: "mock PMS answered something unreadable".into(),
                 request_id,
             },
         }

@@ -39,7 +39,7 @@ use crate::registry::{HotelRegistry, Principal, Scope};
 use crate::runtime::Services;
 use crate::sync_runs::{SyncRun, SyncRuns};
 
-use access::HotelAccess;
+pub(crate) use access::HotelAccess;
 use calendar::Side;
 use live::Live;
 

@@ -2,7 +2,9 @@
 //! through [`Merger`], so there is one answer to "is this newer?" and one place events come from:
 //!
 //! - a record older than the stored one (lower version) is never written (`Stale`);
-//! - a record whose mapped fields hash the same as the stored one is not written (`Unchanged`);
+//! - a record whose mapped fields hash the same as the stored one is not written (`Unchanged`),
+//!   except that a newer version is recorded (without events): otherwise a slower read of an
+//!   older state that differs could still be written over it later (a lost update);
 //! - otherwise it is written with a conditional put (`IfNewer`), which also loses any race
 //!   against a concurrent newer write;
 //! - each applied change carries its domain events in the same put (an outbox inside the
@@ -36,6 +38,13 @@ pub trait Mergeable: Serialize + DeserializeOwned + Clone + Send + Sync {
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item;
     /// Event types a change from `previous` to `self` produces.
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType>;
+    /// Whether an unchanged record at a newer version still moves the stored version forward,
+    /// so that a slower read of an older, different state cannot be written over it later.
+    /// Room states read without a vendor stamp opt out: every room is re-read every few
+    /// minutes, their version is only the time of the read, and each would cost a write.
+    fn keeps_newer_version(&self) -> bool {
+        true
+    }
 }
 
 impl Mergeable for Reservation {
@@ -112,13 +121,14 @@ impl Mergeable for ProvidedRoom {
     }
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
         let mut item = room_item(hotel, &self.room, self.version(now), now, pending);
-        if let serde_json::Value::Object(m) = &mut item.data {
-            m.insert("provider".into(), serde_json::json!(self.provider));
-        }
+        stamp_provider(&mut item, self.provider);
         // The merge compares this hash with `content_hash(self)`: hash the same value, or every
         // repeat of an unchanged room would count as a change.
         item.hash = Some(content_hash(self));
         item
+    }
+    fn keeps_newer_version(&self) -> bool {
+        self.room.source_updated_at.is_some()
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
         match previous {
@@ -130,6 +140,19 @@ impl Mergeable for ProvidedRoom {
             }
             _ => vec![],
         }
+    }
+}
+
+/// Records the provider of a room or availability item twice: beside the record, where
+/// readers look for it, and inside it, so the stored item decodes as the provided record the
+/// merge compares with (without it the previous state is unreadable and no transition, such as
+/// `pms.room.status_changed`, is ever seen).
+fn stamp_provider(item: &mut Item, provider: Provider) {
+    if let serde_json::Value::Object(m) = &mut item.data {
+        if let Some(serde_json::Value::Object(record)) = m.get_mut("record") {
+            record.insert("provider".into(), serde_json::json!(provider));
+        }
+        m.insert("provider".into(), serde_json::json!(provider));
     }
 }
 
@@ -157,9 +180,7 @@ impl Mergeable for ProvidedAvailability {
     }
     fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
         let mut item = availability_item(hotel, &self.availability, now, pending);
-        if let serde_json::Value::Object(m) = &mut item.data {
-            m.insert("provider".into(), serde_json::json!(self.provider));
-        }
+        stamp_provider(&mut item, self.provider);
         // See `ProvidedRoom::to_item`.
         item.hash = Some(content_hash(self));
         item
@@ -271,6 +292,8 @@ impl Merger {
         let mut report = MergeReport::default();
         let mut writes: Vec<(usize, Item, Vec<DomainEvent>)> = Vec::new();
         let mut republish: Vec<(Item, Vec<DomainEvent>)> = Vec::new();
+        // (the item at the newer version, the stored one, its pending events)
+        let mut bumps: Vec<(Item, Item, Vec<DomainEvent>)> = Vec::new();
         for key in &order {
             let record = &latest[key];
             let existing = stored.get(key);
@@ -284,8 +307,18 @@ impl Merger {
                     } else {
                         NotApplied::OlderVersion
                     };
-                    if let Some(prev) = previous.as_ref().filter(|p| !p.pending_events.is_empty()) {
-                        republish.push((e.clone(), prev.pending_events.clone()));
+                    let pending = previous
+                        .as_ref()
+                        .map(|p| p.pending_events.clone())
+                        .unwrap_or_default();
+                    if same && version > e.version && record.keeps_newer_version() {
+                        // Nothing a partner sees changed, but the source has moved on: store the
+                        // version (no new events; any still pending go along), or a slower read
+                        // of an older state that does differ could later be written over it.
+                        let item = record.to_item(hotel, now, pending.clone());
+                        bumps.push((item, e.clone(), pending));
+                    } else if !pending.is_empty() {
+                        republish.push((e.clone(), pending));
                     }
                     report.outcomes.push((
                         record.entity_id(),
@@ -326,6 +359,17 @@ impl Merger {
         let items: Vec<Item> = writes.iter().map(|(_, i, _)| i.clone()).collect();
         let results = self.store.put_all(items, Condition::IfNewer).await?;
         let mut to_publish: Vec<(Item, Vec<DomainEvent>)> = republish;
+        let bump_items: Vec<Item> = bumps.iter().map(|(i, _, _)| i.clone()).collect();
+        let bumped = self.store.put_all(bump_items, Condition::IfNewer).await?;
+        for ((item, stored, pending), result) in bumps.into_iter().zip(bumped) {
+            if result?.applied() {
+                report.writes += 1;
+                to_publish.push((item, pending));
+            } else if !pending.is_empty() {
+                // A newer write won, which is what the bump was for; the events still go out.
+                to_publish.push((stored, pending));
+            }
+        }
         for ((idx, item, events), result) in writes.into_iter().zip(results) {
             match result? {
                 PutOutcome::Applied => {
@@ -438,9 +482,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            r.unchanged(),
-            1,
-            "same content, newer version: nothing to write"
+            (r.unchanged(), r.events.len()),
+            (1, 0),
+            "same content, newer version: unchanged, nothing announced (the version is kept)"
         );
         let r = m
             .merge(&h, vec![reservation(1, ReservationStatus::Cancelled)], None)
@@ -450,7 +494,7 @@ mod tests {
             r.outcomes[0].1,
             MergeOutcome::NotApplied {
                 reason: NotApplied::OlderVersion,
-                stored_version: 2
+                stored_version: 3
             }
         );
         let types: Vec<EventType> = bus.events().iter().map(|e| e.event_type).collect();
@@ -465,6 +509,54 @@ mod tests {
         // Outboxes are cleared after publishing.
         let item = store.raw_items().pop().unwrap();
         assert!(item.data.get("pendingEvents").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_record_at_a_newer_source_version_keeps_an_older_read_out() {
+        // Found by the chaos suite: the PMS changes a stay (v2) and back (v3); the refresh that
+        // read v3 finds it unchanged and used to write nothing, so the slower refresh that read
+        // v2 was then written over it, and the store kept a state the PMS had left.
+        use chrono::TimeZone;
+        let (m, store, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let stamped = |ms: i64, status| {
+            let mut r = reservation(ms as u64, status);
+            r.source_updated_at = Utc.timestamp_millis_opt(ms).single();
+            r
+        };
+        let r = m
+            .merge(&h, vec![stamped(1_000, ReservationStatus::Confirmed)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.created(), 1);
+        let r = m
+            .merge(&h, vec![stamped(3_000, ReservationStatus::Confirmed)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.unchanged(), 1);
+        assert_eq!(r.writes, 1, "the newer version is recorded");
+        let r = m
+            .merge(&h, vec![stamped(2_000, ReservationStatus::CheckedIn)], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcomes[0].1,
+            MergeOutcome::NotApplied {
+                reason: NotApplied::OlderVersion,
+                stored_version: 3_000
+            }
+        );
+        let item = store.raw_items().pop().unwrap();
+        let stored: StoredRecord<Reservation> = item.decode().unwrap();
+        assert_eq!(stored.record.status, ReservationStatus::Confirmed);
+        assert_eq!(item.version, 3_000);
+        assert_eq!(bus.events().len(), 1, "a version bump announces nothing");
+        // The same version again writes nothing.
+        let r = m
+            .merge(&h, vec![stamped(3_000, ReservationStatus::Confirmed)], None)
+            .await
+            .unwrap();
+        assert_eq!((r.unchanged(), r.writes), (1, 0));
     }
 
     #[tokio::test]
@@ -494,6 +586,44 @@ mod tests {
         assert_eq!(report.unchanged(), 1);
         assert_eq!(bus.events(), pending);
         let item = store.raw_items().pop().unwrap();
+        assert!(item.data.get("pendingEvents").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_version_bump_takes_events_still_pending_along() {
+        // A concurrent merge wrote the record with its events and has not published them yet;
+        // the same content at a newer version arrives: the version moves, the events go out once
+        // and the outbox is cleared on the newer item.
+        use chrono::TimeZone;
+        let (m, store, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let mut r = reservation(5_000, ReservationStatus::Confirmed);
+        r.source_updated_at = Utc.timestamp_millis_opt(5_000).single();
+        let pending = vec![DomainEvent::new(
+            EventType::BookingSynced,
+            h.clone(),
+            Provider::Mews,
+            r.id.to_string(),
+            5_000,
+            Utc::now(),
+            None,
+            serde_json::json!({}),
+        )];
+        store
+            .put(
+                r.to_item(&h, Utc::now(), pending.clone()),
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        let mut newer = r.clone();
+        newer.version = 6_000;
+        newer.source_updated_at = Utc.timestamp_millis_opt(6_000).single();
+        let report = m.merge(&h, vec![newer], None).await.unwrap();
+        assert_eq!(report.unchanged(), 1);
+        assert_eq!(bus.events(), pending);
+        let item = store.raw_items().pop().unwrap();
+        assert_eq!(item.version, 6_000);
         assert!(item.data.get("pendingEvents").is_none());
     }
 
@@ -532,6 +662,43 @@ mod tests {
         assert_eq!(m.merge(&h, vec![room], None).await.unwrap().unchanged(), 1);
         assert_eq!(m.merge(&h, vec![avail], None).await.unwrap().unchanged(), 1);
         assert_eq!(store.writes(), writes);
+    }
+
+    #[tokio::test]
+    async fn a_room_status_change_is_one_transition_event() {
+        let (m, _, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let room = |hk| ProvidedRoom {
+            provider: Provider::Mews,
+            room: RoomStatus {
+                room_number: crate::domain::RoomNumber::parse("101").unwrap(),
+                room_type: None,
+                occupancy: crate::domain::Occupancy::Vacant,
+                housekeeping: hk,
+                raw_status: None,
+                floor: None,
+                do_not_disturb: false,
+                source_updated_at: None,
+            },
+        };
+        m.merge(&h, vec![room(crate::domain::Housekeeping::Clean)], None)
+            .await
+            .unwrap();
+        assert!(
+            bus.events().is_empty(),
+            "the first sight is not a transition"
+        );
+        let r = m
+            .merge(&h, vec![room(crate::domain::Housekeeping::Dirty)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.updated(), 1);
+        let types: Vec<EventType> = bus.events().iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::RoomStatusChanged]);
+        m.merge(&h, vec![room(crate::domain::Housekeeping::Dirty)], None)
+            .await
+            .unwrap();
+        assert_eq!(bus.events().len(), 1);
     }
 
     #[tokio::test]

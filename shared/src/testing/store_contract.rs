@@ -401,6 +401,11 @@ pub async fn resume_after_item(make: &StoreFactory) {
             Partition::Hotel(h.clone()),
             KeyCondition::BeginsWith("BOOKING#".into()),
         ),
+        // An empty prefix is the whole partition (DynamoDB itself refuses an empty value).
+        Query::primary(
+            Partition::Hotel(h.clone()),
+            KeyCondition::BeginsWith(String::new()),
+        ),
     ];
     for q in queries {
         let all = store.query_all(&q.clone().limit(1000)).await.unwrap();

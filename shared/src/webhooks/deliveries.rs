@@ -200,6 +200,12 @@ impl WebhookDeliveries {
 
     /// Called by the worker before it fetches a delivery's entities. Only content-hash
     /// deliveries need it (see [`DedupePolicy::WhilePending`]).
+    ///
+    /// The delivery may still read `received`: the worker can take a job off the queue before
+    /// the intake that sent it has marked the delivery `enqueued`. It is marked `refreshed` all
+    /// the same (the intake's mark then finds it moved on and leaves it); left `enqueued`, every
+    /// later copy of it would be dropped as pending while no refresh is (found by the chaos
+    /// suite: a Mews reservation's changes were lost for the delivery's whole retention).
     pub async fn refresh_started(
         &self,
         hotel: &HotelId,
@@ -209,31 +215,87 @@ impl WebhookDeliveries {
         if DedupePolicy::for_provider(provider) != DedupePolicy::WhilePending {
             return Ok(());
         }
-        let Some(item) = self
-            .store
-            .get(&Self::key(hotel, provider, delivery_id))
-            .await?
-        else {
-            return Ok(());
-        };
-        let mut record: DeliveryRecord = item.decode()?;
-        if record.status != DeliveryStatus::Enqueued {
-            return Ok(());
+        let key = Self::key(hotel, provider, delivery_id);
+        // Two rounds: the intake may mark it `enqueued` between our read and our write.
+        for _ in 0..2 {
+            let Some(item) = self.store.get(&key).await? else {
+                return Ok(());
+            };
+            let mut record: DeliveryRecord = item.decode()?;
+            let seen = record.status;
+            if seen == DeliveryStatus::Refreshed {
+                return Ok(());
+            }
+            record.status = DeliveryStatus::Refreshed;
+            let updated = Item {
+                data: serde_json::to_value(&record).unwrap_or_default(),
+                ..item
+            };
+            let put = self
+                .store
+                .put(
+                    updated,
+                    Condition::IfDataEquals {
+                        field: "status".into(),
+                        value: seen.json(),
+                    },
+                )
+                .await?;
+            if put.applied() {
+                return Ok(());
+            }
         }
-        record.status = DeliveryStatus::Refreshed;
-        let updated = Item {
-            data: serde_json::to_value(&record).unwrap_or_default(),
-            ..item
-        };
-        self.store
-            .put(
-                updated,
-                Condition::IfDataEquals {
-                    field: "status".into(),
-                    value: DeliveryStatus::Enqueued.json(),
-                },
-            )
-            .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::pms::{EntityKind, EntityRef};
+    use crate::ports::SystemClock;
+
+    fn delivery() -> VendorDelivery {
+        VendorDelivery {
+            provider: Provider::Mews,
+            property_id: "e".into(),
+            delivery_id: "d1".into(),
+            events: vec![ThinEvent {
+                name: "ServiceOrderUpdated".into(),
+                entities: vec![EntityRef {
+                    kind: EntityKind::Reservation,
+                    id: crate::domain::ExternalId::parse("r1").unwrap(),
+                }],
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_starts_before_the_intake_marks_the_delivery_still_counts() {
+        let clock = Arc::new(SystemClock);
+        let deliveries = WebhookDeliveries::new(Arc::new(MemoryStore::new(clock.clone())), clock);
+        let hotel = HotelId::parse("h1").unwrap();
+        let d = delivery();
+        let Begin::New(item) = deliveries.begin(&hotel, &d, b"{}", "c").await.unwrap() else {
+            panic!("a new delivery")
+        };
+        // The worker takes the job as soon as it is sent, before the intake marks it enqueued.
+        deliveries
+            .refresh_started(&hotel, Provider::Mews, "d1")
+            .await
+            .unwrap();
+        deliveries.mark_enqueued(item, 1).await.unwrap();
+        let stored = deliveries
+            .get(&hotel, Provider::Mews, "d1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, DeliveryStatus::Refreshed);
+        // The same notice for a later change gets its own refresh.
+        assert!(matches!(
+            deliveries.begin(&hotel, &d, b"{}", "c").await.unwrap(),
+            Begin::Reopened(_)
+        ));
     }
 }

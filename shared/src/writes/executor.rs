@@ -6,7 +6,11 @@
 //! 2. Charges: if an intent exists, a previous attempt may have reached the PMS (timeout, crash):
 //!    vendors with their own idempotency (Cloudbeds `referenceID`) are simply called again; for
 //!    the others the folio is searched for our reference first, and a found posting completes the
-//!    operation without posting again. Then the intent is written, before the call.
+//!    operation without posting again — but after an attempt that got no answer (a timeout, a
+//!    gateway's 502/504) only [`UNKNOWN_OUTCOME_SETTLE`] later: a vendor may still apply a
+//!    request our client gave up on, and a search before then can miss it. (After a crash, the
+//!    lapsed lease is that wait.) Then the intent is written, before the call. An answer that
+//!    proves the vendor did not act (429, 503, connection refused) voids the intent.
 //! 3. Call the PMS once (no in-process retries: the queue retries, with the seed's backoff).
 //! 4. Success completes the key with the result. A retryable failure releases the lease and asks
 //!    for a retry after the backoff (the last allowed delivery also records the DLQ item); a
@@ -14,13 +18,11 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-
 use super::model::{OperationRecord, OperationStatus, RecordedError, WriteMessage, WriteOperation};
 use super::records::{Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, WriteRecords};
 use crate::config::HotelConfig;
 use crate::obs::Metrics;
-use crate::pms::{PmsAdapter, PmsError, RetryPolicy};
+use crate::pms::{PmsAdapter, PmsError, RetryPolicy, UnavailableCause};
 use crate::ports::PortError;
 
 /// What to do with the message after one execution.
@@ -45,17 +47,30 @@ impl ExecuteError {
     }
 }
 
+/// How long after a charge attempt got no answer (a timeout, a gateway's 502/504) the folio is
+/// searched and the charge posted again. A vendor's backend may go on with a request after
+/// our client stopped waiting for it; a search sooner can miss a posting still on its way, and
+/// post it twice (found by the chaos suite).
+pub const UNKNOWN_OUTCOME_SETTLE: chrono::Duration = chrono::Duration::seconds(60);
+
 pub struct Executor {
     records: WriteRecords,
     /// How long one delivery may hold a key (longer than the writer's timeout).
     lease: chrono::Duration,
+    /// See [`UNKNOWN_OUTCOME_SETTLE`].
+    settle: chrono::Duration,
     /// SQS `maxReceiveCount` of the write queue: the delivery that must record the dead letter.
     max_receives: u32,
-    backoff: RetryPolicy,
+    /// Replaces the hotel's retry policy for delays (tests); by default the hotel's policy,
+    /// which is the seed's unless configured.
+    backoff: Option<RetryPolicy>,
     /// Test hook: exit the process right after the PMS accepted a write, before recording it,
     /// to prove a crash there cannot double a charge.
     crash_after_pms_call: bool,
 }
+
+/// The longest vendor `Retry-After` honoured as a message delay.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
 
 fn result_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
@@ -66,8 +81,9 @@ impl Executor {
         Self {
             records,
             lease: chrono::Duration::seconds(90),
+            settle: UNKNOWN_OUTCOME_SETTLE,
             max_receives: max_receives.max(1),
-            backoff: RetryPolicy::default(),
+            backoff: None,
             crash_after_pms_call: std::env::var("PMS_WRITER_CRASH_AFTER_PMS_CALL")
                 .is_ok_and(|v| v == "1"),
         }
@@ -79,7 +95,12 @@ impl Executor {
     }
 
     pub fn with_backoff(mut self, backoff: RetryPolicy) -> Self {
-        self.backoff = backoff;
+        self.backoff = Some(backoff);
+        self
+    }
+
+    pub fn with_settle(mut self, settle: chrono::Duration) -> Self {
+        self.settle = settle;
         self
     }
 
@@ -99,6 +120,15 @@ impl Executor {
     ) -> Result<Disposition, ExecuteError> {
         let hotel = &msg.hotel_id;
         let key = &msg.idempotency_key;
+        // An operation ops abandoned is never executed, whichever copy of its message arrives.
+        let op = self.records.operation(hotel, &msg.operation_id).await?;
+        if op
+            .as_ref()
+            .is_some_and(|o| o.status == OperationStatus::Abandoned)
+        {
+            tracing::info!(operation_id = %msg.operation_id, "operation abandoned by ops; not executed");
+            return Ok(Disposition::Done);
+        }
         let lease = match self
             .records
             .acquire(hotel, key, &msg.payload_hash, self.lease)
@@ -133,7 +163,7 @@ impl Executor {
                 return Ok(Disposition::Done);
             }
             Acquired::Busy { until } => {
-                let wait = (until - Utc::now())
+                let wait = (until - self.records.now())
                     .to_std()
                     .unwrap_or(Duration::from_secs(1));
                 return Ok(Disposition::RetryAfter(wait.max(Duration::from_secs(1))));
@@ -179,8 +209,36 @@ impl Executor {
                     .await;
                 Err(ExecuteError::Store(e))
             }
+            Err(CallError::NotYet(wait)) => {
+                // Nothing was sent: the key goes back, and the message comes back once the
+                // earlier attempt has surely finished at the vendor.
+                self.records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await?;
+                if receive_count >= self.max_receives {
+                    let waiting = RecordedError {
+                        code: "OUTCOME_UNKNOWN".into(),
+                        message: "an earlier attempt may still be applied by the PMS; the charge is looked for on the folio before it is posted again".into(),
+                        retryable: true,
+                        request_id: None,
+                    };
+                    self.dead_letter(msg, waiting, true, metrics).await?;
+                } else {
+                    self.records
+                        .update_operation(hotel, &msg.operation_id, |op| {
+                            op.status = OperationStatus::Queued;
+                        })
+                        .await?;
+                }
+                Ok(Disposition::RetryAfter(wait))
+            }
             Err(CallError::Pms(err)) => {
-                let recorded = RecordedError::from(&err);
+                let policy = self.policy(config);
+                let retryable = policy.is_retryable(&err);
+                let recorded = RecordedError {
+                    retryable,
+                    ..RecordedError::from(&err)
+                };
                 self.audit(
                     msg,
                     receive_count,
@@ -189,37 +247,120 @@ impl Executor {
                     Some(recorded.clone()),
                 )
                 .await?;
-                let retryable = config_policy(config).is_retryable(&err);
-                if !retryable {
-                    // Refused for good: nothing was applied, so the intent is void and the key
-                    // free for a corrected redrive.
+                if (!retryable && !err.outcome_unknown()) || refused(&err) {
+                    // Refused (for good, or for now: 429, 503): nothing was applied and nothing
+                    // is on its way, so the intent is void and the key free for a retry or a
+                    // corrected redrive. After an unknown outcome (a timeout, a garbled answer)
+                    // the intent stays, so the next attempt looks on the folio first.
                     self.records.clear_intent(hotel, key).await?;
-                    self.records
-                        .release(hotel, key, &lease, &msg.payload_hash)
-                        .await?;
-                    self.dead_letter(msg, recorded, false, metrics).await?;
-                    return Ok(Disposition::Done);
+                } else if msg.operation.is_charge() && may_be_in_flight(&err) {
+                    // The PMS may still apply it: the next attempt waits before it looks.
+                    self.records.mark_intent_unknown(hotel, key).await?;
                 }
                 self.records
                     .release(hotel, key, &lease, &msg.payload_hash)
                     .await?;
-                if receive_count >= self.max_receives {
-                    // SQS moves the message to the DLQ after this delivery fails.
-                    self.dead_letter(msg, recorded, true, metrics).await?;
-                } else {
-                    self.records
-                        .update_operation(hotel, &msg.operation_id, |op| {
-                            op.status = OperationStatus::Queued;
-                            op.error = Some(recorded.clone());
-                        })
-                        .await?;
-                }
-                let delay = match err.retry_after() {
-                    Some(d) => d,
-                    None => self.backoff.backoff(receive_count, &mut rand::rng()),
-                };
-                Ok(Disposition::RetryAfter(delay))
+                self.after_failure(
+                    msg,
+                    receive_count,
+                    recorded,
+                    &policy,
+                    err.retry_after(),
+                    metrics,
+                )
+                .await
             }
+        }
+    }
+
+    /// Records a failure that happened before any PMS call (the hotel's configuration or
+    /// credentials cannot be read): retried like an outage, dead-lettered on the last delivery.
+    pub async fn fail_before_call(
+        &self,
+        msg: &WriteMessage,
+        receive_count: u32,
+        code: &str,
+        message: &str,
+        metrics: &Metrics,
+    ) -> Result<Disposition, ExecuteError> {
+        let now = self.records.now();
+        let op = self
+            .records
+            .update_operation(&msg.hotel_id, &msg.operation_id, |op| {
+                op.attempts += 1;
+                op.first_attempt_at.get_or_insert(now);
+                op.last_attempt_at = Some(now);
+            })
+            .await?;
+        if op.is_some_and(|o| o.status == OperationStatus::Abandoned) {
+            return Ok(Disposition::Done);
+        }
+        let recorded = RecordedError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            retryable: true,
+            request_id: None,
+        };
+        self.after_failure(
+            msg,
+            receive_count,
+            recorded,
+            &self.backoff.clone().unwrap_or_default(),
+            None,
+            metrics,
+        )
+        .await
+    }
+
+    /// What a failed attempt leads to: another delivery after the backoff, or a dead letter.
+    async fn after_failure(
+        &self,
+        msg: &WriteMessage,
+        receive_count: u32,
+        error: RecordedError,
+        policy: &RetryPolicy,
+        retry_after: Option<Duration>,
+        metrics: &Metrics,
+    ) -> Result<Disposition, ExecuteError> {
+        // A redriven dead letter gets one attempt: ops asked for it, and a failure goes back to
+        // them (pending, one attempt more) instead of three more rounds against the PMS.
+        let redriven = self
+            .records
+            .dlq(&msg.hotel_id, &msg.operation_id)
+            .await?
+            .is_some_and(|d| d.status == DlqStatus::Retrying);
+        if !error.retryable || redriven {
+            // The record holds the message; the queue's copy is deleted.
+            self.dead_letter(msg, error, false, metrics).await?;
+            return Ok(Disposition::Done);
+        }
+        if receive_count >= self.max_receives {
+            // SQS moves the message to the DLQ after this delivery fails.
+            self.dead_letter(msg, error, true, metrics).await?;
+        } else {
+            self.records
+                .update_operation(&msg.hotel_id, &msg.operation_id, |op| {
+                    op.status = OperationStatus::Queued;
+                    op.error = Some(error.clone());
+                })
+                .await?;
+        }
+        let delay = match retry_after {
+            // The vendor's own wait, within what a visibility timeout should hold.
+            Some(d) => d.min(MAX_RETRY_AFTER),
+            None => policy.backoff(receive_count, &mut rand::rng()),
+        };
+        Ok(Disposition::RetryAfter(delay))
+    }
+
+    fn policy(&self, config: &HotelConfig) -> RetryPolicy {
+        let hotel = config_policy(config);
+        match &self.backoff {
+            Some(b) => RetryPolicy {
+                retryable: hotel.retryable,
+                ..b.clone()
+            },
+            None => hotel,
         }
     }
 
@@ -240,6 +381,17 @@ impl Executor {
         {
             let caps = adapter.capabilities();
             let earlier = self.records.intent(hotel, key).await?;
+            let unknown_since = earlier
+                .as_ref()
+                .filter(|_| !caps.native_charge_idempotency)
+                .and_then(|i| i.unknown_since);
+            if let Some(since) = unknown_since {
+                let age = self.records.now() - since;
+                if age < self.settle {
+                    let wait = (self.settle - age).to_std().unwrap_or_default();
+                    return Err(CallError::NotYet(wait.max(Duration::from_secs(1))));
+                }
+            }
             if earlier.is_some() && !caps.native_charge_idempotency {
                 // The outcome of an earlier call is unknown: look before posting again.
                 if let Some(found) = adapter.find_charge(confirmation, &charge.reference).await? {
@@ -263,6 +415,7 @@ impl Executor {
             operation_id: msg.operation_id.clone(),
             attempted_at: self.records.now(),
             attempt: receive_count,
+            unknown_since: None,
         };
         self.records.record_intent(hotel, key, &intent).await?;
         let (result, request_id) = match &msg.operation {
@@ -408,6 +561,35 @@ fn config_policy(config: &HotelConfig) -> RetryPolicy {
 enum CallError {
     Pms(PmsError),
     Store(PortError),
+    /// An earlier attempt's outcome is not settled yet: try again after this long.
+    NotYet(Duration),
+}
+
+/// Failures after which the vendor may still be working on the request: it did not answer, or
+/// a gateway answered for it.
+fn may_be_in_flight(err: &PmsError) -> bool {
+    matches!(
+        err,
+        PmsError::Unavailable {
+            cause: UnavailableCause::Timeout
+                | UnavailableCause::ConnectionReset
+                | UnavailableCause::Transport
+                | UnavailableCause::Http(502 | 504),
+            ..
+        }
+    )
+}
+
+/// Answers that prove the vendor did not act on a request (as the Mews transport reads them).
+fn refused(err: &PmsError) -> bool {
+    matches!(
+        err,
+        PmsError::RateLimited { .. }
+            | PmsError::Unavailable {
+                cause: UnavailableCause::Http(503) | UnavailableCause::ConnectionRefused,
+                ..
+            }
+    )
 }
 
 impl From<PmsError> for CallError {

@@ -4,21 +4,25 @@
 
 mod executor;
 mod model;
+mod partner;
 mod records;
 mod redrive;
 mod service;
 
-pub use executor::{Disposition, ExecuteError, Executor};
+pub use executor::{Disposition, ExecuteError, Executor, UNKNOWN_OUTCOME_SETTLE};
 pub use model::{
-    IdempotencyKey, OperationId, OperationRecord, OperationStatus, RecordedError, WriteMessage,
-    WriteOperation,
+    derive_charge_reference, IdempotencyKey, OperationId, OperationRecord, OperationRef,
+    OperationStatus, RecordedError, WriteMessage, WriteOperation,
 };
+pub use partner::{PartnerWrites, WriteError, WriteSession};
 pub use records::{
     Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, IdempotencyState, Intent,
     KeyRegistration, WriteRecords, IDEMPOTENCY_RETENTION_DAYS,
 };
 pub use redrive::{DeadLetters, DlqError, RedriveReport};
-pub use service::{derive_charge_reference, QueueDelivery, SubmitError, WriteService};
+pub use service::{
+    BatchReport, DeliveryOutcome, DeliveryResult, QueueDelivery, SubmitError, WriteService,
+};
 
 #[cfg(test)]
 mod tests;

@@ -69,20 +69,32 @@ impl WriteOperation {
         }
     }
 
-    /// Whether the hotel's vendor can do this at all; answered before queueing.
+    /// Whether the hotel's vendor can do this at all; answered before queueing. The error names
+    /// what is not supported (an operation, or one of its options).
     pub fn supported_by(&self, caps: &Capabilities) -> Result<(), &'static str> {
-        let ok = match self {
-            WriteOperation::AddReservationNote { .. } => caps.add_note,
-            WriteOperation::UpdateGuestPreferences { .. } => caps.update_preferences,
-            WriteOperation::PostCharge { .. } => caps.post_charge,
-            WriteOperation::UpdateCheckout { change, .. } => {
-                caps.checkout_date && (change.time.is_none() || caps.checkout_time)
+        match self {
+            WriteOperation::AddReservationNote { .. } if !caps.add_note => Err(self.name()),
+            WriteOperation::UpdateGuestPreferences { .. } if !caps.update_preferences => {
+                Err(self.name())
             }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(self.name())
+            WriteOperation::PostCharge { .. } if !caps.post_charge => Err(self.name()),
+            WriteOperation::UpdateCheckout { .. } if !caps.checkout_date => Err(self.name()),
+            WriteOperation::UpdateCheckout { change, .. }
+                if change.time.is_some() && !caps.checkout_time =>
+            {
+                Err("a checkout time")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A charge the caller gave no reference for gets one derived from its idempotency key, so
+    /// every retry of the same request carries the same vendor reference.
+    pub fn fill_charge_reference(&mut self, key: &IdempotencyKey) {
+        if let WriteOperation::PostCharge { charge, .. } = self {
+            if charge.reference.trim().is_empty() {
+                charge.reference = derive_charge_reference(key);
+            }
         }
     }
 
@@ -142,6 +154,43 @@ impl TryFrom<String> for OperationId {
 impl From<OperationId> for String {
     fn from(v: OperationId) -> String {
         v.0
+    }
+}
+
+/// A stable vendor reference for a charge whose caller gave none, from its idempotency key.
+pub fn derive_charge_reference(key: &IdempotencyKey) -> String {
+    let digest = sha256_hex(key.as_str().as_bytes());
+    format!("pms-{}", &digest[..24])
+}
+
+/// An operation as partners name it: `<hotel>/<operation id>` (`Operation.id`), so a lookup
+/// knows the hotel to authorize before it reads anything.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OperationRef {
+    pub hotel: HotelId,
+    pub id: OperationId,
+}
+
+impl OperationRef {
+    pub fn new(hotel: HotelId, id: OperationId) -> Self {
+        Self { hotel, id }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let (hotel, id) = value
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| ValidationError::new("id", "expected `<hotel>/op_<32 hex>`"))?;
+        Ok(Self {
+            hotel: HotelId::parse(hotel)?,
+            id: OperationId::parse(id)?,
+        })
+    }
+}
+
+impl fmt::Display for OperationRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.hotel, self.id)
     }
 }
 

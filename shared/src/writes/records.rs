@@ -2,7 +2,7 @@
 //!
 //! | sort key | what |
 //! |---|---|
-//! | `OP#<id>` | the operation (`operation(id)`) |
+//! | `OP#<id>` | the operation (`operation(id)`), kept 30 days after its last change |
 //! | `KEY#<key>` | idempotency key -> operation id and payload hash (submission side) |
 //! | `IDEMP#<key>` | the writer's idempotency state: in progress (a lease) or completed (result) |
 //! | `INTENT#<key>` | written before a PMS call: a later attempt knows a call may have happened |
@@ -82,6 +82,10 @@ pub struct Intent {
     pub operation_id: OperationId,
     pub attempted_at: DateTime<Utc>,
     pub attempt: u32,
+    /// When the attempt ended without an answer from the PMS (a timeout, a gateway's 502/504):
+    /// the PMS may still be working on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,11 +159,18 @@ impl WriteRecords {
 
     // ---- operations ----
 
-    pub async fn create_operation(&self, op: &OperationRecord) -> PortResult<bool> {
-        let item = Item::new(
+    /// Operations are kept as long as their key: 30 days after their last change.
+    fn operation_item(&self, op: &OperationRecord) -> Item {
+        let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
+        Item::new(
             op_key(&op.hotel_id, &op.id),
             serde_json::to_value(op).unwrap_or_default(),
-        );
+        )
+        .expiring_at(expires)
+    }
+
+    pub async fn create_operation(&self, op: &OperationRecord) -> PortResult<bool> {
+        let item = self.operation_item(op);
         Ok(self.store.put(item, Condition::IfAbsent).await?.applied())
     }
 
@@ -187,10 +198,7 @@ impl WriteRecords {
         };
         change(&mut op);
         op.updated_at = self.now();
-        let item = Item::new(
-            op_key(hotel, id),
-            serde_json::to_value(&op).unwrap_or_default(),
-        );
+        let item = self.operation_item(&op);
         self.store.put(item, Condition::Always).await?;
         Ok(Some(op))
     }
@@ -359,6 +367,19 @@ impl WriteRecords {
         )
         .expiring_at(expires);
         self.store.put(item, Condition::Always).await?;
+        Ok(())
+    }
+
+    /// Records that the intent's attempt ended with its outcome unknown.
+    pub async fn mark_intent_unknown(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+    ) -> PortResult<()> {
+        if let Some(mut intent) = self.intent(hotel, key).await? {
+            intent.unknown_since = Some(self.now());
+            self.record_intent(hotel, key, &intent).await?;
+        }
         Ok(())
     }
 

@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-
 use super::model::{OperationId, OperationStatus, WriteMessage};
 use super::records::{DlqItem, DlqStatus, WriteRecords};
 use super::service::WriteService;
@@ -140,6 +138,11 @@ impl DeadLetters {
             }
             items.push(item);
         }
+        // Marked first: the writer may finish a redriven message at once, and its `resolved`
+        // must not be overwritten by a late `retrying`.
+        for item in &mut items {
+            self.mark_retrying(item).await?;
+        }
         let in_queue: Vec<OperationId> = items
             .iter()
             .filter(|i| i.in_queue_dlq)
@@ -148,55 +151,122 @@ impl DeadLetters {
         let moved = if in_queue.is_empty() {
             Vec::new()
         } else {
-            self.move_from_queue(&in_queue).await?
+            match self.move_from_queue(&in_queue).await {
+                Ok(m) => m,
+                Err(e) => {
+                    self.back_to_pending(&mut items).await;
+                    return Err(e.into());
+                }
+            }
         };
         let mut report = RedriveReport {
             moved_from_queue: moved.len(),
             ..RedriveReport::default()
         };
-        for mut item in items {
+        for item in &items {
             if !moved.contains(&item.id) {
-                self.writes.enqueue(&item.message).await?;
+                // Not (or no longer) in the SQS DLQ: the record holds the message.
+                if let Err(e) = self.writes.enqueue(&item.message).await {
+                    let mut rest: Vec<DlqItem> = items
+                        .iter()
+                        .filter(|i| !report.redriven.contains(&i.id) && !moved.contains(&i.id))
+                        .cloned()
+                        .collect();
+                    self.back_to_pending(&mut rest).await;
+                    return Err(e.into());
+                }
             }
-            self.mark_retrying(&mut item).await?;
-            report.redriven.push(item.id);
+            report.redriven.push(item.id.clone());
         }
         Ok(report)
     }
 
-    /// Redrives every pending dead letter (optionally of one hotel). Uses the queue's own move
-    /// task when it can move the whole DLQ at once.
-    pub async fn redrive_all(
+    /// Undoes `retrying` for items whose message could not be put back (best effort: they stay
+    /// listed for the next redrive).
+    async fn back_to_pending(&self, items: &mut [DlqItem]) {
+        for item in items {
+            item.status = DlqStatus::Pending;
+            if let Err(e) = self.records.put_dlq(item).await {
+                tracing::warn!(operation_id = %item.id, error = %e, "could not set the dead letter back to pending");
+            }
+            let _ = self
+                .records
+                .update_operation(&item.hotel_id, &item.id, |op| {
+                    op.status = OperationStatus::DeadLettered
+                })
+                .await;
+        }
+    }
+
+    /// Pending dead letters (of one hotel, or of all), oldest first.
+    pub async fn pending(
         &self,
         hotel: Option<&crate::domain::HotelId>,
-    ) -> Result<RedriveReport, DlqError> {
-        let pending: Vec<DlqItem> = self
+    ) -> Result<Vec<DlqItem>, DlqError> {
+        Ok(self
             .records
             .list_dlq(hotel)
             .await?
             .into_iter()
             .filter(|d| d.status == DlqStatus::Pending)
-            .collect();
-        if hotel.is_none()
-            && self
-                .queue
-                .start_move_all(&self.write_dlq_url, &self.write_queue_url)
-                .await?
-        {
-            let mut report = RedriveReport {
-                used_move_task: true,
-                ..RedriveReport::default()
-            };
-            for mut item in pending {
-                if !item.in_queue_dlq {
-                    self.writes.enqueue(&item.message).await?;
-                }
-                self.mark_retrying(&mut item).await?;
-                report.redriven.push(item.id);
-            }
-            return Ok(report);
+            .collect())
+    }
+
+    /// Redrives every pending dead letter with the queue's own move task (SQS
+    /// `StartMessageMoveTask`), which moves the whole DLQ at once. `None` when the endpoint has
+    /// no move task: then redrive them by id.
+    pub async fn redrive_all_by_move_task(&self) -> Result<Option<RedriveReport>, DlqError> {
+        let mut pending = self.pending(None).await?;
+        // Marked before the move starts, so a writer that finishes one first is not overwritten.
+        for item in &mut pending {
+            self.mark_retrying(item).await?;
         }
-        let ids: Vec<OperationId> = pending.iter().map(|d| d.id.clone()).collect();
+        let started = match self
+            .queue
+            .start_move_all(&self.write_dlq_url, &self.write_queue_url)
+            .await
+        {
+            Ok(started) => started,
+            Err(e) => {
+                self.back_to_pending(&mut pending).await;
+                return Err(e.into());
+            }
+        };
+        if !started {
+            self.back_to_pending(&mut pending).await;
+            return Ok(None);
+        }
+        let mut report = RedriveReport {
+            used_move_task: true,
+            ..RedriveReport::default()
+        };
+        for item in pending {
+            if !item.in_queue_dlq {
+                // Only the record holds it (refused at once): the move task cannot bring it.
+                self.writes.enqueue(&item.message).await?;
+            }
+            report.redriven.push(item.id);
+        }
+        Ok(Some(report))
+    }
+
+    /// Redrives every pending dead letter (optionally of one hotel): by the move task when it
+    /// can move the whole DLQ, else by id.
+    pub async fn redrive_all(
+        &self,
+        hotel: Option<&crate::domain::HotelId>,
+    ) -> Result<RedriveReport, DlqError> {
+        if hotel.is_none() {
+            if let Some(report) = self.redrive_all_by_move_task().await? {
+                return Ok(report);
+            }
+        }
+        let ids: Vec<OperationId> = self
+            .pending(hotel)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
         self.redrive(&ids).await
     }
 
@@ -219,7 +289,9 @@ impl DeadLetters {
         staff: &str,
     ) -> Result<DlqItem, DlqError> {
         let mut item = self.require(id).await?;
-        if item.status == DlqStatus::Resolved || item.status == DlqStatus::Abandoned {
+        // A retrying item's message is back on the write queue; it is abandoned once it is
+        // pending again (the writer also never executes an abandoned operation).
+        if item.status != DlqStatus::Pending {
             return Err(DlqError::NotPending {
                 id: id.clone(),
                 status: item.status,
@@ -234,7 +306,7 @@ impl DeadLetters {
         }
         item.status = DlqStatus::Abandoned;
         item.resolved_by = Some(staff.to_owned());
-        item.resolved_at = Some(Utc::now());
+        item.resolved_at = Some(self.records.now());
         item.notes = Some(reason.to_owned());
         self.records.put_dlq(&item).await?;
         self.records

@@ -2,8 +2,7 @@
 //! batch of write messages (the writer Lambda).
 
 use std::sync::Arc;
-
-use chrono::Utc;
+use std::time::Duration;
 
 use super::executor::{Disposition, Executor};
 use super::model::{
@@ -58,12 +57,6 @@ pub struct WriteService {
     queue_url: String,
 }
 
-/// A stable vendor reference for a charge whose caller gave none, from its idempotency key.
-pub fn derive_charge_reference(key: &IdempotencyKey) -> String {
-    let digest = crate::domain::hash::sha256_hex(key.as_str().as_bytes());
-    format!("pms-{}", &digest[..24])
-}
-
 impl WriteService {
     pub fn new(records: WriteRecords, queue: Arc<dyn Queue>, queue_url: impl Into<String>) -> Self {
         Self {
@@ -83,37 +76,58 @@ impl WriteService {
     pub async fn submit(
         &self,
         hotel: &HotelId,
-        operation: WriteOperation,
+        mut operation: WriteOperation,
         caller_key: Option<&str>,
         actor: &str,
         correlation_id: &str,
         capabilities: &Capabilities,
     ) -> Result<OperationRecord, SubmitError> {
+        let key = match caller_key {
+            Some(k) => IdempotencyKey::caller(k)?,
+            // Derived before a missing charge reference is filled in, so it depends only on
+            // what the caller sent.
+            None => IdempotencyKey::derived(hotel, &operation),
+        };
+        operation.fill_charge_reference(&key);
         operation.validate()?;
         operation
             .supported_by(capabilities)
             .map_err(|operation| SubmitError::Unsupported { operation })?;
-        let key = match caller_key {
-            Some(k) => IdempotencyKey::caller(k)?,
-            None => IdempotencyKey::derived(hotel, &operation),
-        };
         let payload_hash = operation.payload_hash();
-        let id = OperationId::new();
         let registration = KeyRegistration {
-            operation_id: id.clone(),
+            operation_id: OperationId::new(),
             payload_hash: payload_hash.clone(),
         };
-        if let Some(existing) = self
+        let id = match self
             .records
             .register_key(hotel, &key, &registration)
             .await?
         {
-            if existing.payload_hash != payload_hash {
-                return Err(SubmitError::Conflict);
+            None => registration.operation_id,
+            Some(existing) if existing.payload_hash != payload_hash => {
+                return Err(SubmitError::Conflict)
             }
-            return self.existing(hotel, &existing.operation_id).await;
-        }
-        let now = Utc::now();
+            Some(existing) => {
+                // The same request again: the first submission's operation. One still queued is
+                // queued again (its first message may have been lost with a failed send; the
+                // writer dedupes by key).
+                if let Some(op) = self
+                    .records
+                    .operation(hotel, &existing.operation_id)
+                    .await?
+                {
+                    if op.status == OperationStatus::Queued {
+                        self.enqueue(&op.message).await?;
+                    }
+                    return Ok(op);
+                }
+                // Registered, but its operation is not recorded: the first submission is still
+                // under way, or stopped between the two writes. Record it under the registered
+                // id (the first write wins) so the key can never be stuck.
+                existing.operation_id
+            }
+        };
+        let now = self.records.now();
         let message = WriteMessage {
             operation_id: id.clone(),
             hotel_id: hotel.clone(),
@@ -139,35 +153,16 @@ impl WriteService {
             updated_at: now,
             first_attempt_at: None,
             last_attempt_at: None,
-            message: message.clone(),
+            message,
         };
-        self.records.create_operation(&record).await?;
-        self.enqueue(&message).await?;
+        let record = if self.records.create_operation(&record).await? {
+            record
+        } else {
+            // A concurrent duplicate recorded it first: answer with theirs.
+            self.records.operation(hotel, &id).await?.unwrap_or(record)
+        };
+        self.enqueue(&record.message).await?;
         Ok(record)
-    }
-
-    /// The operation a repeated submission refers to. One still queued is queued again: its
-    /// first message may have been lost with a failed send, and the writer dedupes by key.
-    async fn existing(
-        &self,
-        hotel: &HotelId,
-        id: &OperationId,
-    ) -> Result<OperationRecord, SubmitError> {
-        // The registration can be seen before the operation record lands (concurrent duplicate
-        // submissions); wait briefly for it.
-        for _ in 0..20 {
-            if let Some(op) = self.records.operation(hotel, id).await? {
-                if op.status == OperationStatus::Queued {
-                    self.enqueue(&op.message).await?;
-                }
-                return Ok(op);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        Err(SubmitError::Store(PortError::Unavailable {
-            service: crate::ports::Service::DynamoDb,
-            message: "the operation for this idempotency key is not visible yet".into(),
-        }))
     }
 
     pub async fn enqueue(&self, message: &WriteMessage) -> Result<(), PortError> {
@@ -188,8 +183,8 @@ impl WriteService {
         self.records.operation(hotel, id).await
     }
 
-    /// Processes one batch of write messages; returns the message ids to report as batch item
-    /// failures (never an empty id). Retryable outcomes have their visibility set to the backoff.
+    /// Processes one batch of write messages. Retryable outcomes have their visibility set to
+    /// the backoff and are reported as batch item failures (never with an empty id).
     pub async fn process_batch(
         &self,
         deliveries: &[QueueDelivery],
@@ -197,15 +192,20 @@ impl WriteService {
         hotels: &HotelRegistry,
         adapters: &AdapterFactory,
         metrics: &Metrics,
-    ) -> Vec<String> {
-        let mut failed = Vec::new();
+    ) -> BatchReport {
+        let mut report = BatchReport::default();
         for d in deliveries {
-            let outcome = self
+            let outcome = match self
                 .process_one(d, executor, hotels, adapters, metrics)
-                .await;
-            match outcome {
-                Ok(Disposition::Done) => {}
-                Ok(Disposition::RetryAfter(delay)) => {
+                .await
+            {
+                Ok((operation_id, Disposition::Done)) => DeliveryOutcome {
+                    message_id: d.message_id.clone(),
+                    operation_id: Some(operation_id),
+                    receive_count: d.receive_count,
+                    result: DeliveryResult::Done,
+                },
+                Ok((operation_id, Disposition::RetryAfter(delay))) => {
                     if let Err(e) = self
                         .queue
                         .change_visibility(&self.queue_url, &d.receipt_handle, delay)
@@ -213,16 +213,26 @@ impl WriteService {
                     {
                         tracing::warn!(message_id = %d.message_id, error = %e, "could not set the retry delay; the queue's visibility timeout applies");
                     }
-                    failed.push(d.message_id.clone());
+                    DeliveryOutcome {
+                        message_id: d.message_id.clone(),
+                        operation_id: Some(operation_id),
+                        receive_count: d.receive_count,
+                        result: DeliveryResult::RetryAfter(delay),
+                    }
                 }
                 Err(reason) => {
                     tracing::error!(message_id = %d.message_id, reason = %reason, "write message failed; the queue will retry it");
-                    failed.push(d.message_id.clone());
+                    DeliveryOutcome {
+                        message_id: d.message_id.clone(),
+                        operation_id: None,
+                        receive_count: d.receive_count,
+                        result: DeliveryResult::Failed(reason),
+                    }
                 }
-            }
+            };
+            report.outcomes.push(outcome);
         }
-        failed.retain(|id| !id.is_empty());
-        failed
+        report
     }
 
     async fn process_one(
@@ -232,9 +242,10 @@ impl WriteService {
         hotels: &HotelRegistry,
         adapters: &AdapterFactory,
         metrics: &Metrics,
-    ) -> Result<Disposition, String> {
+    ) -> Result<(OperationId, Disposition), String> {
         let msg: WriteMessage = serde_json::from_str(&d.body)
-            // A body we cannot read is poison: let the redrive policy move it to the DLQ.
+            // A body we cannot read is poison with no hotel to record it under: the redrive
+            // policy moves it to the DLQ (the queue-depth alarm reports it).
             .map_err(|e| {
                 format!(
                     "unreadable write message (line {}, column {})",
@@ -242,21 +253,94 @@ impl WriteService {
                     e.column()
                 )
             })?;
-        tracing::Span::current().record("hotel", msg.hotel_id.as_str());
-        let config = hotels
-            .get(&msg.hotel_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("hotel {} is not configured", msg.hotel_id))?;
-        tracing::Span::current().record("provider", config.provider.as_str());
+        let id = msg.operation_id.clone();
+        metrics.set_hotel(msg.hotel_id.as_str());
+        // Failures before the PMS call (no configuration, no credentials, store errors) take
+        // the same retry and dead-letter path as a retryable PMS failure, so no write can reach
+        // the DLQ without its record.
+        let config = match hotels.get(&msg.hotel_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return executor
+                    .fail_before_call(
+                        &msg,
+                        d.receive_count,
+                        "HOTEL_NOT_CONFIGURED",
+                        "the hotel has no configuration",
+                        metrics,
+                    )
+                    .await
+                    .map(|disposition| (id, disposition))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => {
+                return executor
+                    .fail_before_call(
+                        &msg,
+                        d.receive_count,
+                        "STORE_UNAVAILABLE",
+                        &e.to_string(),
+                        metrics,
+                    )
+                    .await
+                    .map(|disposition| (id, disposition))
+                    .map_err(|e| e.to_string())
+            }
+        };
         metrics.set_provider(config.provider.as_str());
         let adapter = match adapters.adapter_for(&config).await {
             Ok(a) => a,
-            Err(e) => return Err(format!("no adapter: {e}")),
+            Err(e) => {
+                return executor
+                    .fail_before_call(&msg, d.receive_count, e.code(), &e.to_string(), metrics)
+                    .await
+                    .map(|disposition| (id, disposition))
+                    .map_err(|e| e.to_string())
+            }
         };
         executor
             .execute(&msg, d.receive_count, &config, adapter.as_ref(), metrics)
             .await
+            .map(|disposition| (id, disposition))
             .map_err(|e| e.to_string())
+    }
+}
+
+/// What one delivery came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryResult {
+    /// Finished (succeeded, answered from the record, or dead-lettered): delete the message.
+    Done,
+    /// Retry after this delay (the message's visibility was set to it).
+    RetryAfter(Duration),
+    /// Could not be processed (unreadable, or the records failed): the queue retries it after
+    /// its visibility timeout.
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    pub message_id: String,
+    pub operation_id: Option<OperationId>,
+    pub receive_count: u32,
+    pub result: DeliveryResult,
+}
+
+/// A batch's outcome: each delivery's, and the batch item failures to report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub outcomes: Vec<DeliveryOutcome>,
+}
+
+impl BatchReport {
+    /// The message ids to report as batch item failures; never an empty one (Lambda would fail
+    /// the whole batch for it).
+    pub fn failures(&self) -> Vec<String> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.result != DeliveryResult::Done)
+            .map(|o| o.message_id.clone())
+            .filter(|id| !id.is_empty())
+            .collect()
     }
 }

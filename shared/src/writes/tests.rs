@@ -171,6 +171,16 @@ async fn derived_keys_make_identical_requests_one_operation() {
     assert_eq!(a.id, b.id);
 }
 
+/// An intent of an attempt at `at`; `unknown`: it ended without telling whether it applied.
+fn intent_at(op: &OperationRecord, at: chrono::DateTime<Utc>, unknown: bool) -> Intent {
+    Intent {
+        operation_id: op.id.clone(),
+        attempted_at: at,
+        attempt: 1,
+        unknown_since: unknown.then_some(at),
+    }
+}
+
 #[tokio::test]
 async fn unknown_outcome_then_redelivery_finds_the_charge_instead_of_posting_again() {
     let f = fixture();
@@ -179,18 +189,14 @@ async fn unknown_outcome_then_redelivery_finds_the_charge_instead_of_posting_aga
         .await
         .unwrap();
     // A crash after the PMS accepted the charge: the intent was written and the charge posted,
-    // but the key was never completed and its lease lapses.
+    // but the key was never completed (its lease lapsed).
     let msg = op.message.clone();
     let records = f.service.records();
     records
         .record_intent(
             &f.hotel,
             &msg.idempotency_key,
-            &Intent {
-                operation_id: op.id.clone(),
-                attempted_at: Utc::now(),
-                attempt: 1,
-            },
+            &intent_at(&op, Utc::now(), false),
         )
         .await
         .unwrap();
@@ -214,6 +220,83 @@ async fn unknown_outcome_then_redelivery_finds_the_charge_instead_of_posting_aga
     assert_eq!(f.pms.calls("find_charge"), 1);
     let audit = records.audit_log(&f.hotel, 10).await.unwrap();
     assert_eq!(audit[0].result, AuditResult::AlreadyApplied);
+}
+
+#[tokio::test]
+async fn a_timed_out_charge_is_not_looked_for_before_the_vendor_can_have_finished_it() {
+    // Found by the chaos suite: an attempt timed out, the vendor went on and posted the charge
+    // a moment later; the redelivery a second after the timeout searched the folio too early,
+    // found nothing, and posted it again.
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-slow"), Some("slow"))
+        .await
+        .unwrap();
+    f.pms.set_fault(Some(MockFault::Timeout));
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert!(matches!(out, Disposition::RetryAfter(_)));
+    let records = f.service.records();
+    assert!(
+        records
+            .intent(&f.hotel, &op.message.idempotency_key)
+            .await
+            .unwrap()
+            .is_some(),
+        "a timeout leaves the outcome unknown"
+    );
+    f.pms.set_fault(None);
+    let calls = |f: &Fixture| (f.pms.calls("post_charge"), f.pms.calls("find_charge"));
+    let before = calls(&f);
+    let out = f
+        .executor
+        .execute(&op.message, 2, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    let Disposition::RetryAfter(wait) = out else {
+        panic!("expected to wait, got {out:?}")
+    };
+    assert!(wait > Duration::from_secs(50), "{wait:?}");
+    assert_eq!(calls(&f), before, "nothing sent, nothing searched yet");
+    // The vendor finished the timed-out posting meanwhile; once the attempt is old enough the
+    // redelivery finds it.
+    f.adapter
+        .post_charge(
+            &c,
+            &match &op.message.operation {
+                WriteOperation::PostCharge { charge, .. } => charge.clone(),
+                _ => unreachable!(),
+            },
+        )
+        .await
+        .unwrap();
+    let old = Utc::now() - UNKNOWN_OUTCOME_SETTLE - chrono::Duration::seconds(1);
+    records
+        .record_intent(
+            &f.hotel,
+            &op.message.idempotency_key,
+            &intent_at(&op, old, true),
+        )
+        .await
+        .unwrap();
+    let out = f
+        .executor
+        .execute(&op.message, 3, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.charges(&c).len(), 1, "posted once");
+    let status = f
+        .service
+        .operation(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status;
+    assert_eq!(status, OperationStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -242,6 +325,14 @@ async fn retryable_failures_back_off_and_dead_letter_on_the_last_delivery() {
             attempt == 3,
             "DLQ record only on the last delivery"
         );
+        // A 503 proves the PMS did not act: no outcome to wait for.
+        assert!(f
+            .service
+            .records()
+            .intent(&f.hotel, &op.message.idempotency_key)
+            .await
+            .unwrap()
+            .is_none());
     }
     let item = f
         .service
@@ -370,4 +461,117 @@ async fn unsupported_and_invalid_are_refused_before_queueing() {
     assert_eq!(err.code(), "BAD_USER_INPUT");
     assert!(f.queue.bodies(QUEUE).is_empty());
     assert_eq!(f.queue.depth(QUEUE).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_keeps_the_intent_so_a_redrive_looks_before_posting() {
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-g"), Some("g"))
+        .await
+        .unwrap();
+    f.pms.set_fault(Some(MockFault::Garbled));
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    // Not retryable (the seed's list has no protocol errors): dead-lettered at once...
+    assert_eq!(out, Disposition::Done);
+    let item = f
+        .service
+        .records()
+        .dlq(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.error.code, "PMS_PROTOCOL");
+    // ...but the PMS may have applied it: the intent stays.
+    assert!(f
+        .service
+        .records()
+        .intent(&f.hotel, &op.message.idempotency_key)
+        .await
+        .unwrap()
+        .is_some());
+    f.pms.set_fault(None);
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.calls("find_charge"), 1, "looked on the folio first");
+    assert_eq!(f.pms.charges(&c).len(), 1);
+}
+
+#[tokio::test]
+async fn a_charge_without_a_reference_gets_one_from_its_key() {
+    let f = fixture();
+    let c = in_house(&f);
+    let reference = |op: &OperationRecord| match &op.message.operation {
+        WriteOperation::PostCharge { charge, .. } => charge.reference.clone(),
+        _ => unreachable!(),
+    };
+    let a = submit(&f, charge_op(c.clone(), ""), None).await.unwrap();
+    let b = submit(&f, charge_op(c.clone(), ""), None).await.unwrap();
+    assert_eq!(a.id, b.id, "the derived key ignores the missing reference");
+    assert_eq!(reference(&a), derive_charge_reference(&a.idempotency_key));
+    assert!(reference(&a).starts_with("pms-"));
+    let k = submit(&f, charge_op(c.clone(), ""), Some("caller-key"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reference(&k),
+        derive_charge_reference(&IdempotencyKey::caller("caller-key").unwrap())
+    );
+    assert_ne!(reference(&k), reference(&a));
+}
+
+#[tokio::test]
+async fn a_registered_key_without_its_operation_is_never_stuck() {
+    let f = fixture();
+    let c = in_house(&f);
+    let op = charge_op(c, "ref-s");
+    let key = IdempotencyKey::caller("s").unwrap();
+    // A submission that stopped between registering the key and recording the operation.
+    let orphan = OperationId::new();
+    f.service
+        .records()
+        .register_key(
+            &f.hotel,
+            &key,
+            &KeyRegistration {
+                operation_id: orphan.clone(),
+                payload_hash: op.payload_hash(),
+            },
+        )
+        .await
+        .unwrap();
+    let again = submit(&f, op, Some("s")).await.unwrap();
+    assert_eq!(again.id, orphan, "recorded under the registered id");
+    assert_eq!(again.status, OperationStatus::Queued);
+    assert_eq!(f.queue.bodies(QUEUE).len(), 1, "and queued");
+}
+
+#[tokio::test]
+async fn an_abandoned_operation_is_never_executed() {
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-a"), Some("a"))
+        .await
+        .unwrap();
+    f.service
+        .records()
+        .update_operation(&f.hotel, &op.id, |o| o.status = OperationStatus::Abandoned)
+        .await
+        .unwrap();
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.calls("post_charge"), 0);
+    assert!(f.pms.charges(&c).is_empty());
 }

@@ -367,43 +367,58 @@ impl Harness {
 
     /// Starts copying the bus's events to a new queue (an EventBridge rule with an SQS target).
     pub async fn observe_events(&self) -> EventTap {
-        let queue = self
-            .sqs
-            .create_queue()
-            .queue_name(format!("{}-tap", self.stack.event_bus_name()))
-            .send()
-            .await
-            .expect("tap queue")
-            .queue_url
-            .expect("url");
-        let arn = self.queue_arn(&queue).await;
-        let eb = aws_sdk_eventbridge::Client::new(&self.stack.sdk_config);
-        let bus = self.stack.event_bus_name();
-        eb.put_rule()
-            .name("tap")
-            .event_bus_name(bus)
-            .event_pattern(json!({"source": ["pms.integration"]}).to_string())
-            .send()
-            .await
-            .expect("rule");
-        eb.put_targets()
-            .rule("tap")
-            .event_bus_name(bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("tap-queue")
-                    .arn(arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("targets");
-        EventTap {
-            sqs: self.sqs.clone(),
-            queue,
-            seen: Vec::new(),
-        }
+        observe_bus(&self.stack).await
+    }
+}
+
+/// Starts copying a stack's bus events to a new queue (an EventBridge rule with an SQS target),
+/// so tests read what the bus really delivered.
+pub async fn observe_bus(stack: &Stack) -> EventTap {
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk_config);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{}-tap", stack.event_bus_name()))
+        .send()
+        .await
+        .expect("tap queue")
+        .queue_url
+        .expect("url");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("arn");
+    let eb = aws_sdk_eventbridge::Client::new(&stack.sdk_config);
+    let bus = stack.event_bus_name();
+    eb.put_rule()
+        .name("tap")
+        .event_bus_name(bus)
+        .event_pattern(json!({"source": ["pms.integration"]}).to_string())
+        .send()
+        .await
+        .expect("rule");
+    eb.put_targets()
+        .rule("tap")
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("tap-queue")
+                .arn(arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("targets");
+    EventTap {
+        sqs,
+        queue,
+        seen: Vec::new(),
     }
 }
 

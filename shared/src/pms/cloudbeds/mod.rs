@@ -336,65 +336,6 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// The same error again, for each of several records one failed read was for.
-fn replicate(e: &PmsError) -> PmsError {
-    match e {
-        PmsError::NotFound { what, request_id } => PmsError::NotFound {
-            what: what.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Unauthorized {
-            message,
-            request_id,
-        } => PmsError::Unauthorized {
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::RateLimited {
-            retry_after,
-            request_id,
-        } => PmsError::RateLimited {
-            retry_after: *retry_after,
-            request_id: request_id.clone(),
-        },
-        PmsError::Unsupported {
-            provider,
-            operation,
-        } => PmsError::Unsupported {
-            provider: *provider,
-            operation,
-        },
-        PmsError::InvalidRequest {
-            message,
-            status,
-            request_id,
-        } => PmsError::InvalidRequest {
-            message: message.clone(),
-            status: *status,
-            request_id: request_id.clone(),
-        },
-        PmsError::Unavailable {
-            cause,
-            message,
-            request_id,
-        } => PmsError::Unavailable {
-            cause: *cause,
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Protocol {
-            message,
-            request_id,
-        } => PmsError::Protocol {
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Configuration { message } => PmsError::Configuration {
-            message: message.clone(),
-        },
-    }
-}
-
 /// Names the record a Cloudbeds "not found" was about.
 fn about(err: PmsError, subject: &str) -> PmsError {
     match err {
@@ -618,6 +559,29 @@ impl PmsAdapter for CloudbedsAdapter {
                     ReservationStatus::Confirmed | ReservationStatus::CheckedIn
                 )
         })
+        .await
+    }
+
+    /// One `checkInFrom`/`checkInTo` list (paged) instead of one per date.
+    async fn arrivals_between(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Fetched<Reservation>> {
+        self.reservation_list(
+            &[
+                ("checkInFrom", from.to_string()),
+                ("checkInTo", to.to_string()),
+            ],
+            |r| {
+                r.arrival >= from
+                    && r.arrival <= to
+                    && matches!(
+                        r.status,
+                        ReservationStatus::Confirmed | ReservationStatus::CheckedIn
+                    )
+            },
+        )
         .await
     }
 
@@ -845,7 +809,7 @@ impl PmsAdapter for CloudbedsAdapter {
                         .filter(|h| h.room_id.as_deref() == Some(r.id.as_str()))
                         .find_map(Self::map_room)
                         .map_or(Refreshed::Gone, |v| Refreshed::Room(Box::new(v)))),
-                    Some(Err(e)) => Err(replicate(e)),
+                    Some(Err(e)) => Err(e.clone()),
                     None => Ok(Refreshed::Gone),
                 },
             };

@@ -108,66 +108,6 @@ fn chunks<T: Clone>(items: &[T], size: usize) -> Vec<Vec<T>> {
     items.chunks(size.max(1)).map(<[T]>::to_vec).collect()
 }
 
-/// A copy of an error for each entity a failed batch named (`PmsError` is not `Clone`: it may
-/// one day carry sources).
-fn replicate(e: &PmsError) -> PmsError {
-    match e {
-        PmsError::NotFound { what, request_id } => PmsError::NotFound {
-            what: what.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Unauthorized {
-            message,
-            request_id,
-        } => PmsError::Unauthorized {
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::RateLimited {
-            retry_after,
-            request_id,
-        } => PmsError::RateLimited {
-            retry_after: *retry_after,
-            request_id: request_id.clone(),
-        },
-        PmsError::Unsupported {
-            provider,
-            operation,
-        } => PmsError::Unsupported {
-            provider: *provider,
-            operation,
-        },
-        PmsError::InvalidRequest {
-            message,
-            status,
-            request_id,
-        } => PmsError::InvalidRequest {
-            message: message.clone(),
-            status: *status,
-            request_id: request_id.clone(),
-        },
-        PmsError::Unavailable {
-            cause,
-            message,
-            request_id,
-        } => PmsError::Unavailable {
-            cause: *cause,
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Protocol {
-            message,
-            request_id,
-        } => PmsError::Protocol {
-            message: message.clone(),
-            request_id: request_id.clone(),
-        },
-        PmsError::Configuration { message } => PmsError::Configuration {
-            message: message.clone(),
-        },
-    }
-}
-
 /// Decodes raw items; undecodable ones become failures named by their `Id` when it is there.
 fn decode_items<T: serde::de::DeserializeOwned>(
     raw: Vec<Value>,
@@ -1020,6 +960,27 @@ impl PmsAdapter for MewsAdapter {
         Ok(fetched)
     }
 
+    /// One `ScheduledStartUtc` interval (split by the transport where Mews caps its length).
+    async fn arrivals_between(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Fetched<Reservation>> {
+        let (start, _) = self.tz.day_bounds(from);
+        let (_, end) = self.tz.day_bounds(to);
+        let mut fetched = self
+            .reservations(
+                json!({"States": ["Confirmed", "Optional", "Started"]}),
+                Some(("ScheduledStartUtc", start, end)),
+                None,
+            )
+            .await?;
+        fetched
+            .items
+            .retain(|r| r.arrival >= from && r.arrival <= to);
+        Ok(fetched)
+    }
+
     /// Reservations scheduled to end on the hotel's local `date`, checked in or out.
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         let (from, to) = self.tz.day_bounds(date);
@@ -1324,7 +1285,7 @@ impl PmsAdapter for MewsAdapter {
                 }
                 Err(e) => {
                     for id in &batch {
-                        put(EntityKind::Reservation, id, Err(replicate(&e)));
+                        put(EntityKind::Reservation, id, Err(e.clone()));
                     }
                 }
             }
@@ -1351,7 +1312,7 @@ impl PmsAdapter for MewsAdapter {
                 }
                 Err(e) => {
                     for id in &batch {
-                        put(EntityKind::Guest, id, Err(replicate(&e)));
+                        put(EntityKind::Guest, id, Err(e.clone()));
                     }
                 }
             }
@@ -1389,7 +1350,7 @@ impl PmsAdapter for MewsAdapter {
                 }
                 Err(e) => {
                     for id in &batch {
-                        put(EntityKind::Room, id, Err(replicate(&e)));
+                        put(EntityKind::Room, id, Err(e.clone()));
                     }
                 }
             }

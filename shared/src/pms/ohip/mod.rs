@@ -36,7 +36,8 @@ use self::wire::{
 use super::http::VendorHttp;
 use super::ratelimit::{DistributedLimiter, RateLimiter};
 use super::{
-    AdapterDeps, ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, VendorBuilder,
+    AdapterDeps, ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError,
+    PmsResult, Refreshed, VendorBuilder,
 };
 use crate::config::HotelConfig;
 use crate::domain::hash::sha256_hex;
@@ -54,6 +55,8 @@ const EVENTS_LIMIT: usize = 20;
 const EVENT_PAGES_PER_READ: usize = 250;
 /// How far around today the re-read fallback looks when no business events are configured.
 const REREAD_DAYS: i64 = 1;
+/// Reservation ids per `reservationIdList` search (one page; the query string stays short).
+const IDS_PER_SEARCH: usize = 50;
 
 /// The factory entry for OPERA Cloud hotels.
 pub fn builder() -> VendorBuilder {
@@ -70,6 +73,8 @@ struct Search {
     search_type: &'static str,
     dates: Option<DateParams>,
     names: NameRange,
+    /// `reservationIdList`: these reservations, whatever their status.
+    ids: Vec<String>,
 }
 
 /// `arrivalStartDate`/`arrivalEndDate` or `departureStartDate`/`departureEndDate`.
@@ -87,6 +92,14 @@ impl Search {
             search_type,
             dates,
             names: NameRange::default(),
+            ids: Vec::new(),
+        }
+    }
+
+    fn by_ids(ids: &[String]) -> Self {
+        Self {
+            ids: ids.to_vec(),
+            ..Self::new("Any", None)
         }
     }
 
@@ -198,6 +211,17 @@ fn failure(id: &str, e: &PmsError) -> ItemFailure {
         code: e.code().to_owned(),
         message: e.to_string(),
     }
+}
+
+/// Errors that would fail every id of a search alike: no point asking id by id.
+fn is_fatal(e: &PmsError) -> bool {
+    matches!(
+        e,
+        PmsError::Unauthorized { .. }
+            | PmsError::RateLimited { .. }
+            | PmsError::Configuration { .. }
+            | PmsError::Unsupported { .. }
+    )
 }
 
 impl OhipAdapter {
@@ -374,6 +398,9 @@ impl OhipAdapter {
             for (k, v) in s.names.params() {
                 call = call.query(k, v);
             }
+            for id in &s.ids {
+                call = call.query("reservationIdList", id.clone());
+            }
             async move {
                 let Some(details) = self
                     .transport
@@ -505,6 +532,19 @@ impl OhipAdapter {
                     continue;
                 };
                 let module = header.module_name.as_deref().unwrap_or("");
+                if module.eq_ignore_ascii_case("Cashiering") {
+                    // A posting changes its reservation's balance (and stamp): re-read it.
+                    let reservation = data
+                        .business_event
+                        .iter()
+                        .flat_map(|e| &e.details)
+                        .filter(|d| d.data_element.as_deref() == Some("RESERVATION ID"))
+                        .find_map(|d| d.new_value.as_ref())
+                        .map(|v| v.as_str().trim().to_owned())
+                        .filter(|v| !v.is_empty());
+                    ids.extend(reservation);
+                    continue;
+                }
                 if !module.eq_ignore_ascii_case("Reservation") {
                     continue;
                 }
@@ -525,30 +565,57 @@ impl OhipAdapter {
             }
         }
         // The events are consumed: every reservation they name is either returned or reported.
+        // They are read as the feeds read reservations (the same list search, mapped the same
+        // way, so a record does not change back and forth between feeds), many ids a request.
         let mut out = Fetched::ok(Vec::new());
+        let mut valid = Vec::new();
         for id in ids {
-            let external = match ExternalId::parse(id.as_str()) {
-                Ok(e) => e,
+            match ExternalId::parse(id.as_str()) {
+                Ok(_) => valid.push(id),
+                Err(e) => out.failures.push(ItemFailure {
+                    id,
+                    code: "PMS_PROTOCOL".into(),
+                    message: e.to_string(),
+                }),
+            }
+        }
+        for chunk in valid.chunks(IDS_PER_SEARCH) {
+            let mut c = Collected::default();
+            let singles: Vec<&[String]> = match self.search(Search::by_ids(chunk), &mut c).await {
+                Ok(()) => Vec::new(),
+                // One reservation the vendor cannot serve fails the search: ask id by id, so
+                // it does not take the others with it.
+                Err(e) if chunk.len() > 1 && !is_fatal(&e) => chunk.chunks(1).collect(),
                 Err(e) => {
-                    out.failures.push(ItemFailure {
-                        id,
-                        code: "PMS_PROTOCOL".into(),
-                        message: e.to_string(),
-                    });
-                    continue;
+                    for id in chunk {
+                        tracing::warn!(reservation = %id, error = %e, "reservation from a business event could not be read");
+                        out.failures.push(failure(id, &e));
+                    }
+                    Vec::new()
                 }
             };
-            match self.get_reservation_by_id(&external).await {
-                Ok(Some(r)) => out.items.push(r),
-                Ok(None) => out.failures.push(failure(
-                    &id,
-                    &PmsError::not_found(format!("reservation {id} named by a business event")),
-                )),
-                Err(e) => {
-                    tracing::warn!(reservation = %id, error = %e, "reservation from a business event could not be read");
-                    out.failures.push(failure(&id, &e));
+            for one in singles {
+                if let Err(e) = self.search(Search::by_ids(one), &mut c).await {
+                    tracing::warn!(reservation = %one[0], error = %e, "reservation from a business event could not be read");
+                    c.failures.insert(one[0].clone(), failure(&one[0], &e));
                 }
             }
+            for id in chunk {
+                if !c.items.contains_key(id) && !c.failures.contains_key(id) {
+                    c.failures.insert(
+                        id.clone(),
+                        failure(
+                            id,
+                            &PmsError::not_found(format!(
+                                "reservation {id} named by a business event"
+                            )),
+                        ),
+                    );
+                }
+            }
+            let got = c.into_fetched();
+            out.items.extend(got.items);
+            out.failures.extend(got.failures);
         }
         if let Some(e) = dequeue_error {
             // Events dequeued before the failure were processed above; the run must still know
@@ -889,6 +956,26 @@ impl PmsAdapter for OhipAdapter {
         let mut c = Collected::default();
         for kind in ["Arrival", "Arrived"] {
             let dates = Self::day(date, "arrivalStartDate", "arrivalEndDate");
+            self.search(Search::new(kind, Some(dates)), &mut c).await?;
+        }
+        Ok(c.into_fetched())
+    }
+
+    /// One ranged search per kind instead of one per date; the search splits itself when the
+    /// range holds more than OPERA returns at once.
+    async fn arrivals_between(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Fetched<Reservation>> {
+        let mut c = Collected::default();
+        for kind in ["Arrival", "Arrived"] {
+            let dates = DateParams {
+                start_param: "arrivalStartDate",
+                end_param: "arrivalEndDate",
+                from: from.naive(),
+                to: to.naive(),
+            };
             self.search(Search::new(kind, Some(dates)), &mut c).await?;
         }
         Ok(c.into_fetched())
@@ -1247,6 +1334,52 @@ impl PmsAdapter for OhipAdapter {
             Ok(number) => self.room_status(&number).await,
             Err(_) => Ok(None),
         }
+    }
+
+    /// Reservations are read as the feeds read them (the same list search by ids, mapped the
+    /// same way), so a refresh and a sync store the same record: a full read carries notes and
+    /// no balance, a list read the reverse, and a record read both ways would flip between them
+    /// with every refresh and sync (found by the chaos suite). Guests and rooms one by one.
+    async fn fetch_entities(&self, refs: &[EntityRef]) -> Vec<(EntityRef, PmsResult<Refreshed>)> {
+        let mut unique = refs.to_vec();
+        unique.sort();
+        unique.dedup();
+        let (reservations, others): (Vec<EntityRef>, Vec<EntityRef>) = unique
+            .into_iter()
+            .partition(|r| r.kind == EntityKind::Reservation);
+        let mut out = Vec::with_capacity(reservations.len() + others.len());
+        for chunk in reservations.chunks(IDS_PER_SEARCH) {
+            let ids: Vec<String> = chunk.iter().map(|r| r.id.to_string()).collect();
+            let mut c = Collected::default();
+            match self.search(Search::by_ids(&ids), &mut c).await {
+                Ok(()) => {
+                    for r in chunk {
+                        let id = r.id.as_str();
+                        let result = match (c.items.remove(id), c.failures.get(id)) {
+                            (Some(found), _) => Ok(Refreshed::Reservation(Box::new(found))),
+                            (None, Some(f)) => Err(PmsError::protocol(f.message.clone())),
+                            (None, None) => Ok(Refreshed::Gone),
+                        };
+                        out.push((r.clone(), result));
+                    }
+                }
+                Err(e) => out.extend(chunk.iter().map(|r| (r.clone(), Err(e.clone())))),
+            }
+        }
+        for r in others {
+            let result = match r.kind {
+                EntityKind::Guest => self
+                    .get_guest(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |g| Refreshed::Guest(Box::new(g)))),
+                _ => self
+                    .room_status_by_id(&r.id)
+                    .await
+                    .map(|o| o.map_or(Refreshed::Gone, |room| Refreshed::Room(Box::new(room)))),
+            };
+            out.push((r, result));
+        }
+        out
     }
 
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {

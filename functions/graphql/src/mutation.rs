@@ -1,0 +1,199 @@
+//! The mutation root: each resolver parses its arguments into the core's types and submits the
+//! write through the caller's [`WriteSession`] (which authorizes the hotel, checks the vendor
+//! can do it, derives the idempotency key and queues it). Every mutation answers at once with
+//! the queued [`Operation`].
+
+use async_graphql::{Context, Object, Result, ID};
+use pms_core::domain::{
+    Charge, CheckoutChange, ConfirmationNumber, Currency, HotelId, Money, RecordId, ValidationError,
+};
+use pms_core::writes::{WriteError, WriteOperation, WriteSession};
+
+use crate::errors::{self, Code, CorrelationId};
+use crate::query::PMS_FIELD_COST;
+use crate::types::Date;
+use crate::write_types::*;
+
+/// Every mutation costs what a PMS read costs: each ends in a PMS call, so one request cannot
+/// queue more than 20 writes.
+pub struct MutationRoot;
+
+pub(crate) fn write_session<'a>(ctx: &Context<'a>) -> Result<&'a WriteSession> {
+    // Only the authentication gate puts a session in the context.
+    ctx.data::<WriteSession>()
+        .map_err(|_| errors::error(Code::Unauthenticated, "a bearer token is required"))
+}
+
+fn correlation<'a>(ctx: &Context<'a>) -> &'a str {
+    ctx.data::<CorrelationId>()
+        .map(|c| c.0.as_str())
+        .unwrap_or("")
+}
+
+pub(crate) fn write_error(ctx: &Context<'_>, e: WriteError) -> async_graphql::Error {
+    let field = e.field().map(input_path);
+    errors::from_write(e, field, correlation(ctx))
+}
+
+/// Where a core field sits in the mutations' arguments, so `extensions.field` names what the
+/// caller sent.
+fn input_path(field: &str) -> String {
+    match field {
+        "amount" => "charge.amountMinor".into(),
+        "currency" | "description" | "revenueCenter" | "reference" => format!("charge.{field}"),
+        "text" => "note.text".into(),
+        "category" | "key" | "value" => format!("preferences.{field}"),
+        other => other.into(),
+    }
+}
+
+fn invalid(e: ValidationError) -> async_graphql::Error {
+    errors::from_write(
+        WriteError::Invalid(e.clone()),
+        Some(input_path(e.field)),
+        "",
+    )
+}
+
+fn parse<T>(r: std::result::Result<T, ValidationError>) -> Result<T> {
+    r.map_err(invalid)
+}
+
+fn hotel(id: &ID) -> Result<HotelId> {
+    parse(HotelId::parse(id.as_str()))
+}
+
+async fn submit(
+    ctx: &Context<'_>,
+    hotel: &HotelId,
+    operation: WriteOperation,
+    idempotency_key: Option<String>,
+) -> Result<Operation> {
+    let op = write_session(ctx)?
+        .submit(
+            hotel,
+            operation,
+            idempotency_key.as_deref(),
+            correlation(ctx),
+        )
+        .await
+        .map_err(|e| write_error(ctx, e))?;
+    Ok(op.into())
+}
+
+#[Object]
+impl MutationRoot {
+    /// Adds a note to a reservation.
+    ///
+    /// Every mutation is queued and answers at once with the operation (`QUEUED`, or the
+    /// first submission's state for a repeated request); poll `operation(id:)` for the outcome.
+    /// `idempotencyKey` (1 to 128 of letters, digits, `- _ . :`) makes retries safe: the same
+    /// key with the same arguments returns the same operation, with other arguments it is
+    /// refused (`IDEMPOTENCY_CONFLICT`). Without one, identical requests are the same operation.
+    /// A write the hotel's PMS cannot do is refused at once (`UNSUPPORTED`).
+    #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
+    async fn add_reservation_note(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        confirmation_number: String,
+        note: NoteInput,
+        idempotency_key: Option<String>,
+    ) -> Result<Operation> {
+        let h = hotel(&hotel_id)?;
+        let confirmation = parse(ConfirmationNumber::parse(confirmation_number))?;
+        let operation = WriteOperation::AddReservationNote {
+            confirmation,
+            note: note.into(),
+        };
+        submit(ctx, &h, operation, idempotency_key).await
+    }
+
+    /// Adds or replaces preferences on a guest profile (1 to 50). `guestId` is `Guest.id`.
+    /// Not supported by Cloudbeds.
+    #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
+    async fn update_guest_preferences(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        guest_id: ID,
+        preferences: Vec<PreferenceInput>,
+        idempotency_key: Option<String>,
+    ) -> Result<Operation> {
+        let h = hotel(&hotel_id)?;
+        let guest: RecordId = guest_id.as_str().parse().map_err(|e: ValidationError| {
+            invalid(ValidationError {
+                field: "guestId",
+                ..e
+            })
+        })?;
+        let op = write_session(ctx)?
+            .update_guest_preferences(
+                &h,
+                &guest,
+                preferences.into_iter().map(Into::into).collect(),
+                idempotency_key.as_deref(),
+                correlation(ctx),
+            )
+            .await
+            .map_err(|e| write_error(ctx, e))?;
+        Ok(op.into())
+    }
+
+    /// Posts a charge to a reservation's folio. A charge is never posted twice: retries use
+    /// the vendor's own duplicate protection (Cloudbeds) or look for the charge's reference on
+    /// the folio first (OPERA, Mews).
+    #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
+    async fn post_charge(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        confirmation_number: String,
+        charge: ChargeInput,
+        idempotency_key: Option<String>,
+    ) -> Result<Operation> {
+        let h = hotel(&hotel_id)?;
+        let confirmation = parse(ConfirmationNumber::parse(confirmation_number))?;
+        let currency = parse(
+            Currency::parse(&charge.currency).map_err(|e| ValidationError {
+                field: "currency",
+                ..e
+            }),
+        )?;
+        let operation = WriteOperation::PostCharge {
+            confirmation,
+            charge: Charge {
+                amount: Money::new(charge.amount_minor, currency),
+                description: charge.description,
+                revenue_center: charge.revenue_center,
+                // Empty: derived from the idempotency key by the core.
+                reference: charge.reference.unwrap_or_default(),
+            },
+        };
+        submit(ctx, &h, operation, idempotency_key).await
+    }
+
+    /// Moves a reservation's departure: the date, and the time of a late checkout where the PMS
+    /// records one (Cloudbeds cannot: a `time` there is `UNSUPPORTED`).
+    #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
+    async fn update_checkout_time(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        confirmation_number: String,
+        departure_date: Date,
+        time: Option<LocalTime>,
+        idempotency_key: Option<String>,
+    ) -> Result<Operation> {
+        let h = hotel(&hotel_id)?;
+        let confirmation = parse(ConfirmationNumber::parse(confirmation_number))?;
+        let operation = WriteOperation::UpdateCheckout {
+            confirmation,
+            change: CheckoutChange {
+                date: departure_date.0,
+                time: time.map(|t| t.0),
+            },
+        };
+        submit(ctx, &h, operation, idempotency_key).await
+    }
+}

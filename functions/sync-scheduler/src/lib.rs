@@ -1,0 +1,75 @@
+//! The sync scheduler: an EventBridge schedule (`rate(5 minutes)`) invokes it; it translates the
+//! Scheduled Event into one [`SyncScheduler::tick`] named by the event's time, so a repeated
+//! delivery or a retried invocation of the same event is the same tick (and enqueues nothing
+//! twice).
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::Duration;
+use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_core::runtime::Services;
+use pms_core::sync::{SyncError, SyncScheduler, TickReport};
+use tracing::Instrument;
+
+/// The schedule's rate unless `SYNC_TICK_SECONDS` says otherwise (it must match the rule).
+pub const DEFAULT_TICK_SECONDS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// Lambda retries a failed asynchronous invocation; claimed hotels are not enqueued twice.
+    #[error("sync tick failed ({code}, retryable: {retryable}): {source}")]
+    Tick {
+        code: &'static str,
+        retryable: bool,
+        #[source]
+        source: SyncError,
+    },
+}
+
+pub struct Scheduler {
+    scheduler: SyncScheduler,
+    metrics_namespace: String,
+}
+
+impl Scheduler {
+    pub fn new(services: &Services, tick_seconds: i64) -> Self {
+        Self {
+            scheduler: SyncScheduler::new(services, Duration::seconds(tick_seconds.max(60))),
+            metrics_namespace: services.names.metrics_namespace.clone(),
+        }
+    }
+
+    pub async fn handle(
+        &self,
+        event: EventBridgeEvent<serde_json::Value>,
+    ) -> Result<TickReport, SchedulerError> {
+        // The event id is the same on every delivery of one event: a stable correlation id.
+        let correlation = correlation_id_from(event.id.as_deref());
+        let span = invocation_span("sync-scheduler", &correlation);
+        // A Scheduled Event always has its time; an invocation without one (by hand) is "now".
+        let tick = event.time.unwrap_or_else(chrono::Utc::now);
+        let metrics = Metrics::new(&self.metrics_namespace, "sync-scheduler");
+        let result = self
+            .scheduler
+            .tick(tick, &correlation)
+            .instrument(span)
+            .await;
+        match &result {
+            Ok(r) => {
+                metrics.count("SyncJobsEnqueued", r.jobs_enqueued as u64);
+                metrics.count("SyncTickDuplicates", r.already_enqueued as u64);
+                metrics.count("HotelsScheduled", r.due_hotels as u64);
+            }
+            Err(SyncError::Enqueue { failed, total }) => {
+                metrics.count("SyncJobsEnqueued", (total - failed) as u64);
+                metrics.count("SyncJobsNotEnqueued", *failed as u64);
+            }
+            Err(_) => metrics.count("SyncTicksFailed", 1),
+        }
+        metrics.flush();
+        result.map_err(|e| SchedulerError::Tick {
+            code: e.code(),
+            retryable: e.is_retryable(),
+            source: e,
+        })
+    }
+}

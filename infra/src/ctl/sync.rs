@@ -1,0 +1,280 @@
+//! `pmsctl sync`: run a hotel's sync now (the worker's code path, in process), backfill a date
+//! range (resumable), and show recent runs and the feeds' state.
+
+use chrono::Utc;
+use clap::Subcommand;
+use comfy_table::Table;
+use indicatif::{ProgressBar, ProgressStyle};
+use pms_core::domain::{BusinessDate, HotelId};
+use pms_core::jobs::{Feed, FeedJob};
+use pms_core::sync::backfill::BackfillProgress;
+use pms_core::sync::feeds::Step;
+use pms_core::sync::{Checkpoint, Checkpoints, FeedOutcome, SyncService};
+use pms_core::sync_runs::SyncRun;
+
+use super::{failure, services, CtlError, CtlResult, Target};
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Runs the hotel's enabled feeds (or one) now, exactly as the sync worker would.
+    Run {
+        #[arg(long)]
+        hotel: String,
+        /// arrivals, departures, in_house, room_status or reservations (default: every enabled
+        /// feed).
+        #[arg(long)]
+        feed: Option<String>,
+    },
+    /// Re-reads a date range (arrivals by date, and the reservations delta in windows where
+    /// the vendor has one). Resumes where an interrupted backfill of the same range stopped.
+    Backfill {
+        #[arg(long)]
+        hotel: String,
+        /// First property-local date (YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Last property-local date, inclusive.
+        #[arg(long)]
+        to: String,
+        /// Start over even if a checkpoint of this range exists.
+        #[arg(long)]
+        restart: bool,
+    },
+    /// The hotel's latest sync runs and its feeds' tick and watermark.
+    Status {
+        #[arg(long)]
+        hotel: String,
+        #[arg(long, default_value_t = 10)]
+        last: u32,
+    },
+}
+
+fn runs_table(runs: &[SyncRun]) -> Table {
+    let mut table = Table::new();
+    table.set_header([
+        "started",
+        "feed",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "calls",
+        "ms",
+        "first error",
+    ]);
+    for r in runs {
+        table.add_row([
+            r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            r.feed.clone(),
+            format!("{:?}", r.status).to_lowercase(),
+            r.created.count.to_string(),
+            r.updated.count.to_string(),
+            r.unchanged.to_string(),
+            r.failed.count.to_string(),
+            r.vendor_calls.to_string(),
+            r.duration_ms.to_string(),
+            r.errors
+                .first()
+                .map(|e| match &e.entity_id {
+                    Some(id) => format!("{} {id}: {}", e.code, e.message),
+                    None => format!("{}: {}", e.code, e.message),
+                })
+                .unwrap_or_default(),
+        ]);
+    }
+    table
+}
+
+struct Bar(ProgressBar);
+
+impl BackfillProgress for Bar {
+    fn begin(&self, total: usize, done: usize) {
+        self.0.set_length(total as u64);
+        self.0.set_position(done as u64);
+        if done > 0 {
+            self.0
+                .println(format!("resuming after {done} of {total} steps"));
+        }
+    }
+
+    fn step_done(&self, done: usize, step: &Step, c: &Checkpoint) {
+        self.0.set_position(done as u64);
+        self.0.set_message(format!(
+            "{} (created {}, updated {}, failed {})",
+            step.label(),
+            c.created,
+            c.updated,
+            c.failed
+        ));
+    }
+}
+
+fn summary(c: &Checkpoint) {
+    let mut table = Table::new();
+    table.set_header([
+        "range",
+        "status",
+        "steps",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "calls",
+    ]);
+    table.add_row([
+        format!("{} .. {}", c.from, c.to),
+        format!("{:?}", c.status).to_lowercase(),
+        format!("{}/{}", c.steps_done, c.steps_total),
+        c.created.to_string(),
+        c.updated.to_string(),
+        c.unchanged.to_string(),
+        c.failed.to_string(),
+        c.vendor_calls.to_string(),
+    ]);
+    crate::outln!("{table}");
+    if !c.failed_ids.is_empty() {
+        crate::outln!("failed ids: {}", c.failed_ids.join(", "));
+    }
+    if let Some(e) = &c.last_error {
+        crate::outln!("stopped at: {e}");
+    }
+}
+
+pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -> CtlResult<()> {
+    match cmd {
+        SyncCommand::Run { hotel, feed } => {
+            let hotel = HotelId::parse(hotel)?;
+            let feeds: Vec<Feed> = match feed.as_deref() {
+                Some(f) => vec![Feed::parse(f).ok_or_else(|| {
+                    CtlError::Usage(format!(
+                        "unknown feed {f:?} (arrivals, departures, in_house, room_status, reservations)"
+                    ))
+                })?],
+                None => Feed::ALL.to_vec(),
+            };
+            let svc = services(target()?).await;
+            let config = svc
+                .hotels
+                .get(&hotel)
+                .await
+                .map_err(failure)?
+                .ok_or_else(|| CtlError::NotFound(format!("hotel {hotel} is not configured")))?;
+            let sync = SyncService::new(&svc);
+            let now = Utc::now();
+            let correlation = pms_core::obs::new_correlation_id();
+            let mut runs = Vec::new();
+            let mut failed = None;
+            for feed in feeds {
+                if !config.sync.feed(feed).enabled {
+                    crate::outln!("{feed}: disabled");
+                    continue;
+                }
+                let job = FeedJob {
+                    hotel: hotel.clone(),
+                    feed,
+                    scheduled_at: now,
+                    correlation_id: correlation.clone(),
+                };
+                match sync.run_job(&job).await {
+                    Ok(FeedOutcome::Ran(run)) => runs.push(*run),
+                    Ok(FeedOutcome::Skipped(why)) => {
+                        crate::outln!("{feed}: skipped ({why:?})");
+                    }
+                    Err(e) => {
+                        crate::outln!("{feed}: failed ({}): {e}", e.code());
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            // Failed runs are recorded too: show them from the store.
+            let recorded = sync.runs().list(&hotel, 10).await.map_err(failure)?;
+            let shown: Vec<SyncRun> = recorded
+                .into_iter()
+                .filter(|r| r.correlation_id.as_deref() == Some(correlation.as_str()))
+                .rev()
+                .collect();
+            crate::outln!(
+                "{}",
+                runs_table(if shown.is_empty() { &runs } else { &shown })
+            );
+            match failed {
+                Some(e) => Err(CtlError::Failure(format!("sync failed: {e}"))),
+                None => Ok(()),
+            }
+        }
+        SyncCommand::Backfill {
+            hotel,
+            from,
+            to,
+            restart,
+        } => {
+            let hotel = HotelId::parse(hotel)?;
+            let from = BusinessDate::parse(&from)?;
+            let to = BusinessDate::parse(&to)?;
+            if to < from {
+                return Err(CtlError::Usage(format!(
+                    "--to ({to}) is before --from ({from})"
+                )));
+            }
+            let svc = services(target()?).await;
+            let sync = SyncService::new(&svc);
+            let checkpoints = Checkpoints::new(svc.store.clone());
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let progress = Bar(bar);
+            let result = sync
+                .backfill(&checkpoints, &hotel, from, to, restart, &progress)
+                .await;
+            progress.0.finish_and_clear();
+            match result {
+                Ok(c) => {
+                    summary(&c);
+                    Ok(())
+                }
+                Err(e) => {
+                    if let Ok(Some(c)) = checkpoints.get(&hotel, from, to).await {
+                        summary(&c);
+                    }
+                    Err(match e {
+                        pms_core::sync::SyncError::Invalid(m) => CtlError::Usage(m),
+                        e => CtlError::Failure(format!(
+                            "backfill stopped ({}): {e}; run the same command again to resume",
+                            e.code()
+                        )),
+                    })
+                }
+            }
+        }
+        SyncCommand::Status { hotel, last } => {
+            let hotel = HotelId::parse(hotel)?;
+            let svc = services(target()?).await;
+            let sync = SyncService::new(&svc);
+            let mut table = Table::new();
+            table.set_header(["feed", "last tick", "watermark", "running"]);
+            for feed in Feed::ALL {
+                let s = sync.states().get(&hotel, feed).await.map_err(failure)?;
+                let fmt = |t: Option<chrono::DateTime<Utc>>| {
+                    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "-".into())
+                };
+                table.add_row([
+                    feed.to_string(),
+                    fmt(s.as_ref().and_then(|s| s.last_tick)),
+                    fmt(s.as_ref().and_then(|s| s.watermark)),
+                    s.and_then(|s| s.lease)
+                        .filter(|l| l.until > Utc::now())
+                        .map(|l| format!("until {}", l.until.format("%H:%M:%S")))
+                        .unwrap_or_default(),
+                ]);
+            }
+            crate::outln!("{table}");
+            let runs = sync.runs().list(&hotel, last).await.map_err(failure)?;
+            crate::outln!("{}", runs_table(&runs));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! One run of one hotel's feed: claim the feed for the job's tick, read each step from the PMS,
+//! merge what was read with the one merge rule ([`Merger`]), record the run, and move the tick
+//! (and, for the reservations delta, the watermark) on. The sync worker, `pmsctl sync run` and
+//! backfills all go through [`SyncService`].
+//!
+//! - A record the vendor could not serve or we could not map is counted as failed, the rest are
+//!   stored, and the run is `partial`. Failed reservations are handed to a refresh job (its own
+//!   retries, then the DLQ) so the watermark can move on without losing them.
+//! - A step that cannot be read fails the run: it is recorded as `failed`, the feed is released
+//!   without moving tick or watermark, and the error goes back to the queue, which retries the
+//!   job and finally dead-letters it. What was stored before the failure stays (every write is
+//!   conditional on versions, so it is never wrong, only incomplete).
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+
+use super::feeds::{self, Read, Step};
+use super::state::{Claim, FeedStates};
+use super::SyncError;
+use crate::config::HotelConfig;
+use crate::domain::{DeltaSupport, ExternalId, HotelId, Provider, Reservation};
+use crate::jobs::{Feed, FeedJob, FeedRunner, JobError, JobSource, RefreshJob, SyncJob};
+use crate::obs::Metrics;
+use crate::pms::{AdapterFactory, EntityKind, EntityRef, PmsAdapter, PmsError};
+use crate::ports::{Clock, Queue};
+use crate::records::{MergeOutcome, MergeReport, Merger, ProvidedRoom};
+use crate::registry::{HotelRegistry, RegistryError};
+use crate::sync_runs::{SyncRun, SyncRuns};
+
+/// Records merged per call: bounds one merge's batch reads and concurrent writes.
+const MERGE_CHUNK: usize = 500;
+
+/// How long a run holds its feed. Longer than the worker's timeout (300 s), so a live run is
+/// never taken over; short beside the queue's visibility timeout (1800 s), so the retry of a
+/// run that died finds the feed free.
+pub const DEFAULT_LEASE: Duration = Duration::seconds(360);
+
+/// Why a job did nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skipped {
+    /// The hotel or the feed is disabled.
+    Disabled,
+    /// The hotel is no longer configured (removed after the job was sent).
+    NotConfigured,
+    /// This tick, or a later one, already ran.
+    AlreadyRan,
+    /// A run of another tick holds the feed; the next tick covers this one.
+    Superseded,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FeedOutcome {
+    Ran(Box<SyncRun>),
+    Skipped(Skipped),
+}
+
+/// What a run did beyond its record: events published and table writes of merged records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunTally {
+    pub events: u64,
+    pub record_writes: u64,
+    /// Reservations that failed, to be refreshed on their own.
+    pub failed_refs: Vec<EntityRef>,
+}
+
+#[derive(Clone)]
+pub struct SyncService {
+    hotels: HotelRegistry,
+    adapters: Arc<AdapterFactory>,
+    merger: Merger,
+    states: FeedStates,
+    runs: SyncRuns,
+    queue: Arc<dyn Queue>,
+    sync_queue_url: String,
+    clock: Arc<dyn Clock>,
+    lease: Duration,
+    metrics_namespace: Option<String>,
+}
+
+impl SyncService {
+    pub fn new(services: &crate::runtime::Services) -> Self {
+        Self {
+            hotels: services.hotels.clone(),
+            adapters: services.adapters.clone(),
+            merger: services.merger.clone(),
+            states: FeedStates::new(services.store.clone()),
+            runs: SyncRuns::new(services.store.clone()),
+            queue: services.queue.clone(),
+            sync_queue_url: services.names.sync_queue_url.clone(),
+            clock: services.clock.clone(),
+            lease: DEFAULT_LEASE,
+            metrics_namespace: None,
+        }
+    }
+
+    /// Writes one EMF metrics line per run (the worker; the CLI prints instead).
+    pub fn with_metrics(mut self, namespace: impl Into<String>) -> Self {
+        self.metrics_namespace = Some(namespace.into());
+        self
+    }
+
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    pub fn states(&self) -> &FeedStates {
+        &self.states
+    }
+
+    pub fn runs(&self) -> &SyncRuns {
+        &self.runs
+    }
+
+    pub(super) fn hotels(&self) -> &HotelRegistry {
+        &self.hotels
+    }
+
+    pub(super) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Runs one feed job (the worker's path, and `pmsctl sync run`'s).
+    pub async fn run_job(&self, job: &FeedJob) -> Result<FeedOutcome, SyncError> {
+        let start = self.clock.now();
+        let config = match self.hotels.require(&job.hotel).await {
+            Ok(c) => c,
+            Err(RegistryError::NotConfigured(_)) => {
+                return Ok(FeedOutcome::Skipped(Skipped::NotConfigured))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !config.enabled || !config.sync.feed(job.feed).enabled {
+            return Ok(FeedOutcome::Skipped(Skipped::Disabled));
+        }
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let claimed = match self
+            .states
+            .claim(
+                &job.hotel,
+                job.feed,
+                job.scheduled_at,
+                &run_id,
+                start,
+                self.lease,
+            )
+            .await?
+        {
+            Claim::AlreadyRan { .. } => return Ok(FeedOutcome::Skipped(Skipped::AlreadyRan)),
+            Claim::Busy { lease } if lease.tick == job.scheduled_at => {
+                // Our own tick: the holder may yet fail, so this delivery must not be dropped.
+                let left = (lease.until - start).to_std().unwrap_or_default();
+                return Err(SyncError::InProgress {
+                    feed: job.feed,
+                    retry_after: left.max(StdDuration::from_secs(1)),
+                });
+            }
+            Claim::Busy { .. } => return Ok(FeedOutcome::Skipped(Skipped::Superseded)),
+            Claim::Acquired { claimed, .. } => claimed,
+        };
+
+        let mut run = SyncRun::start(run_id, job.hotel.clone(), job.feed.as_str(), start);
+        run.correlation_id = Some(job.correlation_id.clone());
+        let plan = |delta| feeds::steps(job.feed, &config, delta, claimed.watermark, start);
+        let (result, calls, tally) = self
+            .execute(&config, plan, &mut run, &job.correlation_id)
+            .await;
+        let result = match result {
+            Ok(()) => self.follow_up(&job.hotel, job.feed, &run, &tally).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                run.finish(self.clock.now(), calls);
+                self.runs
+                    .record(&run, config.sync.run_retention_days)
+                    .await?;
+                // The watermark becomes this run's start: anything changed since is in the
+                // next window.
+                let watermark = (job.feed == Feed::Reservations).then_some(start);
+                if !self.states.complete(&claimed, watermark).await? {
+                    tracing::warn!(
+                        feed = %job.feed,
+                        run_id = %run.run_id,
+                        "the feed's lease was taken over before this run completed"
+                    );
+                }
+                self.report(&config, &run, &tally, None);
+                Ok(FeedOutcome::Ran(Box::new(run)))
+            }
+            Err(e) => {
+                run.record_fatal(e.code(), &e.to_string());
+                run.finish(self.clock.now(), calls);
+                self.report(&config, &run, &tally, Some(&e));
+                // Best effort: the error itself is what the queue must see.
+                if let Err(re) = self.runs.record(&run, config.sync.run_retention_days).await {
+                    tracing::warn!(code = re.code(), "the failed run could not be recorded");
+                }
+                if let Err(re) = self.states.release(&claimed).await {
+                    tracing::warn!(
+                        code = re.code(),
+                        "the feed could not be released; its lease runs out"
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads and merges the steps `plan` gives for the vendor's delta mechanism, in order, into
+    /// `run`. Returns the outcome, the vendor calls made and the tally.
+    async fn execute(
+        &self,
+        config: &HotelConfig,
+        plan: impl FnOnce(DeltaSupport) -> Vec<Step>,
+        run: &mut SyncRun,
+        correlation: &str,
+    ) -> (Result<(), SyncError>, u64, RunTally) {
+        let mut tally = RunTally::default();
+        let adapter = match self.adapter(config).await {
+            Ok(a) => a,
+            Err(e) => return (Err(e), 0, tally),
+        };
+        let steps = plan(adapter.capabilities().delta);
+        let calls_before = adapter.calls_made();
+        let mut result = Ok(());
+        for step in &steps {
+            if let Err(e) = self
+                .step(config, adapter.as_ref(), step, run, &mut tally, correlation)
+                .await
+            {
+                result = Err(e);
+                break;
+            }
+        }
+        let calls = adapter.calls_made().saturating_sub(calls_before);
+        (result, calls, tally)
+    }
+
+    pub(super) async fn adapter(
+        &self,
+        config: &HotelConfig,
+    ) -> Result<Arc<dyn PmsAdapter>, SyncError> {
+        match self.adapters.adapter_for(config).await {
+            Ok(a) => Ok(a),
+            Err(e) => {
+                if matches!(e, PmsError::Unauthorized { .. }) {
+                    self.adapters.invalidate(&config.hotel_id).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    pub(super) async fn step(
+        &self,
+        config: &HotelConfig,
+        adapter: &dyn PmsAdapter,
+        step: &Step,
+        run: &mut SyncRun,
+        tally: &mut RunTally,
+        correlation: &str,
+    ) -> Result<(), SyncError> {
+        let hotel = &config.hotel_id;
+        let read = match feeds::read(adapter, step).await {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, PmsError::Unauthorized { .. }) {
+                    // Credentials may have been rotated: the retry re-reads them.
+                    self.adapters.invalidate(hotel).await;
+                }
+                tracing::warn!(
+                    step = %step.label(),
+                    code = e.code(),
+                    retryable = e.is_retryable(),
+                    request_id = e.request_id(),
+                    "sync read failed"
+                );
+                return Err(e.into());
+            }
+        };
+        match read {
+            Read::Reservations(fetched) => {
+                for f in fetched.failures {
+                    tracing::warn!(entity_id = %f.id, code = %f.code, step = %step.label(), "record not synced");
+                    if let Ok(id) = ExternalId::parse(f.id.as_str()) {
+                        let r = EntityRef {
+                            kind: EntityKind::Reservation,
+                            id,
+                        };
+                        if !tally.failed_refs.contains(&r) {
+                            tally.failed_refs.push(r);
+                        }
+                    }
+                    run.record_failed(f.id, &f.code, &f.message);
+                }
+                let mut items: Vec<Reservation> = fetched.items;
+                while !items.is_empty() {
+                    let rest = items.split_off(items.len().min(MERGE_CHUNK));
+                    let report = self.merger.merge(hotel, items, Some(correlation)).await?;
+                    absorb(run, tally, &report);
+                    items = rest;
+                }
+            }
+            Read::Rooms(rooms) => {
+                let provider: Provider = adapter.provider();
+                let rooms: Vec<ProvidedRoom> = rooms
+                    .into_iter()
+                    .map(|room| ProvidedRoom { provider, room })
+                    .collect();
+                for chunk in rooms.chunks(MERGE_CHUNK) {
+                    let report = self
+                        .merger
+                        .merge(hotel, chunk.to_vec(), Some(correlation))
+                        .await?;
+                    absorb(run, tally, &report);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands reservations that failed to refresh jobs.
+    async fn follow_up(
+        &self,
+        hotel: &HotelId,
+        feed: Feed,
+        run: &SyncRun,
+        tally: &RunTally,
+    ) -> Result<(), SyncError> {
+        if tally.failed_refs.is_empty() {
+            return Ok(());
+        }
+        let source = JobSource::Sync {
+            feed,
+            run_id: run.run_id.clone(),
+        };
+        let correlation = run.correlation_id.as_deref().unwrap_or(&run.run_id);
+        let messages = RefreshJob::split(
+            hotel,
+            &tally.failed_refs,
+            &source,
+            self.clock.now(),
+            correlation,
+        )
+        .into_iter()
+        .map(|j| SyncJob::Refresh(j).to_message())
+        .collect();
+        let failures = self
+            .queue
+            .send_batch(&self.sync_queue_url, messages)
+            .await?;
+        if let Some(f) = failures.into_iter().next() {
+            return Err(f.error.into());
+        }
+        Ok(())
+    }
+
+    fn report(&self, config: &HotelConfig, run: &SyncRun, tally: &RunTally, e: Option<&SyncError>) {
+        tracing::info!(
+            hotel = %run.hotel_id,
+            feed = %run.feed,
+            run_id = %run.run_id,
+            status = ?run.status,
+            created = run.created.count,
+            updated = run.updated.count,
+            unchanged = run.unchanged,
+            failed = run.failed.count,
+            events = tally.events,
+            record_writes = tally.record_writes,
+            vendor_calls = run.vendor_calls,
+            duration_ms = run.duration_ms,
+            error_code = e.map(SyncError::code),
+            "sync run finished"
+        );
+        let Some(ns) = &self.metrics_namespace else {
+            return;
+        };
+        let m = Metrics::new(ns, "sync-worker");
+        m.set_provider(config.provider.as_str());
+        m.set_hotel(run.hotel_id.as_str());
+        m.property("feed", run.feed.clone());
+        m.count("SyncRuns", 1);
+        m.count(
+            "SyncRunsFailed",
+            u64::from(run.status == crate::sync_runs::SyncRunStatus::Failed),
+        );
+        m.count("RecordsCreated", run.created.count);
+        m.count("RecordsUpdated", run.updated.count);
+        m.count("RecordsFailed", run.failed.count);
+        m.count("EventsPublished", tally.events);
+        m.count("VendorCalls", run.vendor_calls);
+        m.duration("SyncRunDuration", StdDuration::from_millis(run.duration_ms));
+        m.flush();
+    }
+}
+
+fn absorb(run: &mut SyncRun, tally: &mut RunTally, report: &MergeReport) {
+    for (id, outcome) in &report.outcomes {
+        match outcome {
+            MergeOutcome::Created => run.record_created(id.clone()),
+            MergeOutcome::Updated => run.record_updated(id.clone()),
+            MergeOutcome::NotApplied { .. } => run.record_unchanged(1),
+        }
+    }
+    tally.events += report.events.len() as u64;
+    tally.record_writes += report.writes;
+}
+
+#[async_trait::async_trait]
+impl FeedRunner for SyncService {
+    async fn run(&self, job: &FeedJob) -> Result<(), JobError> {
+        match self.run_job(job).await {
+            Ok(FeedOutcome::Ran(_)) => Ok(()),
+            Ok(FeedOutcome::Skipped(why)) => {
+                tracing::info!(feed = %job.feed, skipped = ?why, "feed job skipped");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

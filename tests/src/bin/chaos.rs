@@ -1,0 +1,43 @@
+//! `make chaos`: the chaos suite (see `pms_tests::chaos`). Prints what it did and the invariants;
+//! exits 1 when any invariant is broken, 2 when it could not run.
+
+use std::process::ExitCode;
+
+use pms_tests::chaos::{self, ChaosConfig};
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    if std::env::var_os("RUST_LOG").is_some() {
+        pms_core::obs::init_logging();
+    }
+    let config = match ChaosConfig::from_env(1000) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chaos: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("chaos: {}", config.describe());
+    let report = match chaos::run(&config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("chaos: could not run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", report.tally.render(report.wall));
+    if report.ok() {
+        println!("chaos: OK ({})", config.describe());
+        ExitCode::SUCCESS
+    } else {
+        println!("chaos: FAILED; the first failures:");
+        for f in report.failures.iter().take(40) {
+            println!("  {f}");
+        }
+        println!(
+            "rerun with: {}",
+            config.describe().split(':').next().unwrap_or_default()
+        );
+        ExitCode::from(1)
+    }
+}

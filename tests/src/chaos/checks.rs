@@ -1,0 +1,284 @@
+//! The invariants, checked after a round has settled:
+//!
+//! - **double charges**: the simulator holds exactly one charge with our reference for every
+//!   charge that succeeded (and none for one that did not);
+//! - **lost updates**: every reservation the round changed at the PMS is stored as the PMS has
+//!   it (the fields changes touch, and the source version), from webhooks alone;
+//! - **state regressions**: no stored record was ever replaced by an older source version (the
+//!   [`super::watch::WatchStore`] saw every write);
+//! - **rate-limit violations**: the simulator refused no request for exceeding the limit;
+//! - **convergence**: after a sync run (the scheduled reservations delta, as the sync worker
+//!   runs it), the store equals the PMS for every reservation the round touched (whole record
+//!   and version).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pms_core::domain::hash::content_hash;
+use pms_core::domain::{ExternalId, RecordId, Reservation};
+use pms_core::jobs::{Feed, FeedJob};
+use pms_core::pms::{EntityKind, EntityRef, PmsAdapter, Refreshed};
+use pms_core::sync::FeedOutcome;
+use pms_core::writes::{OperationId, OperationStatus, WriteOperation};
+use pms_infra::sim::data::SimReservation;
+use pms_infra::sim::VendorCounters;
+use serde_json::json;
+
+use super::drive::lock;
+use super::plan::WritePlan;
+use super::report::Tally;
+use super::world::Deployment;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The fields the round's changes touch, as the canonical record has them.
+fn projection(r: &Reservation) -> serde_json::Value {
+    json!({
+        "status": r.status,
+        "rawStatus": r.raw_status,
+        "arrival": r.arrival,
+        "departure": r.departure,
+        "roomNumber": r.room_number,
+        "rateCode": r.rate_code,
+        "specialRequests": r.special_requests,
+        "adults": r.adults,
+        "children": r.children,
+    })
+}
+
+/// The fields in which two records differ, as `field: stored -> PMS`.
+fn diff(stored: &serde_json::Value, pms: &serde_json::Value) -> String {
+    let (Some(a), Some(b)) = (stored.as_object(), pms.as_object()) else {
+        return format!("{stored} -> {pms}");
+    };
+    let mut keys: BTreeSet<&String> = a.keys().collect();
+    keys.extend(b.keys());
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |v: Option<&serde_json::Value>| v.map_or("-".to_owned(), |v| v.to_string());
+            format!("{k}: {} -> {}", show(a.get(k)), show(b.get(k)))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The reservation as the layer reads it from the PMS now, by the refresh path (faults are
+/// cleared; a few tries for safety). The refresh path, not a read by id: OPERA's read by id and
+/// its list search carry different fields (notes vs balance), and the store holds what the
+/// refresh and the feeds read.
+async fn fetch(adapter: &Arc<dyn PmsAdapter>, id: &ExternalId) -> Result<Reservation, String> {
+    let mut last = String::new();
+    let refs = [EntityRef {
+        kind: EntityKind::Reservation,
+        id: id.clone(),
+    }];
+    for _ in 0..3 {
+        match adapter.fetch_entities(&refs).await.pop().map(|(_, r)| r) {
+            Some(Ok(Refreshed::Reservation(r))) => return Ok(*r),
+            Some(Ok(_)) => return Err(format!("reservation {id} is gone at the PMS")),
+            Some(Err(e)) => last = e.to_string(),
+            None => last = "no answer".to_owned(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("reservation {id} could not be read: {last}"))
+}
+
+/// One run of the reservations delta feed, as the sync worker runs a scheduled job, then its
+/// follow-ups (refresh jobs for records that failed) through the worker's processor.
+pub async fn sync_run(d: &Deployment, tally: &Mutex<Tally>) -> Result<(), String> {
+    let job = FeedJob {
+        hotel: d.hotel_id().clone(),
+        feed: Feed::Reservations,
+        scheduled_at: chrono::Utc::now(),
+        correlation_id: pms_core::obs::new_correlation_id(),
+    };
+    let mut last = String::new();
+    for _ in 0..3 {
+        match d.sync.run_job(&job).await {
+            Ok(FeedOutcome::Ran(run)) => {
+                {
+                    let mut t = lock(tally);
+                    t.sync_runs += 1;
+                    t.sync_failed_records += run.failed.count;
+                }
+                let mut rng = super::plan::round_rng(0, 0, 0);
+                while super::drive::sync_pass(d, 0.0, &mut rng, tally).await? > 0 {}
+                return Ok(());
+            }
+            Ok(FeedOutcome::Skipped(s)) => return Err(format!("the run was skipped: {s:?}")),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(last)
+}
+
+async fn stored(d: &Deployment, id: &ExternalId) -> Result<Option<Reservation>, String> {
+    d.services
+        .reservations
+        .get(d.hotel_id(), &RecordId::new(d.hotel.provider, id.clone()))
+        .await
+        .map_err(err)
+}
+
+pub async fn check(
+    d: &Deployment,
+    patched: &std::collections::BTreeMap<String, SimReservation>,
+    ops: &[(WritePlan, Option<OperationId>)],
+    before: &VendorCounters,
+    tally: &Mutex<Tally>,
+    failures: &mut Vec<String>,
+) -> Result<(), String> {
+    let hotel = d.hotel_id();
+    let after = d.admin.counters().await.map_err(err)?[&d.vendor].clone();
+    {
+        let mut t = lock(tally);
+        let violations = after.rate_limit_violations - before.rate_limit_violations;
+        if violations > 0 {
+            failures.push(format!(
+                "{violations} requests over the vendor's rate limit"
+            ));
+        }
+        t.rate_limit_violations += violations;
+        t.vendor_calls += after.total_calls - before.total_calls;
+        t.vendor_injected_errors += after.injected_errors - before.injected_errors;
+        t.vendor_injected_timeouts += after.injected_timeouts - before.injected_timeouts;
+        t.vendor_storm_rejections += after.storm_rejections - before.storm_rejections;
+        t.vendor_unauthorized += after.unauthorized - before.unauthorized;
+    }
+
+    // ---- writes: every one done, every charge on the folio exactly once ----
+    let sim = d
+        .admin
+        .hotel(d.vendor, &d.property.property_id)
+        .await
+        .map_err(err)?;
+    for (w, id) in ops {
+        let status = match id {
+            Some(id) => d
+                .writes
+                .operation(hotel, id)
+                .await
+                .map_err(err)?
+                .map(|o| o.status),
+            None => None,
+        };
+        let done = status == Some(OperationStatus::Succeeded);
+        let mut t = lock(tally);
+        if !done {
+            t.unsettled += 1;
+            failures.push(format!(
+                "{} {:?} is {status:?} after settling",
+                w.op.name(),
+                id
+            ));
+        }
+        match &w.op {
+            WriteOperation::PostCharge { charge, .. } => {
+                let n = sim
+                    .charges
+                    .iter()
+                    .filter(|c| c.reference.as_deref() == Some(charge.reference.as_str()))
+                    .count() as u64;
+                if n > 1 {
+                    t.double_charges += n - 1;
+                    failures.push(format!(
+                        "charge {} is on the folio {n} times",
+                        charge.reference
+                    ));
+                }
+                if (n == 0 && done) || (n > 0 && !done) {
+                    t.unrecorded_charges += 1;
+                    failures.push(format!(
+                        "charge {}: {n} at the PMS but the operation is {status:?}",
+                        charge.reference
+                    ));
+                }
+            }
+            WriteOperation::AddReservationNote { note, .. } => {
+                let n = sim
+                    .reservation(&w.reservation)
+                    .map(|r| r.notes.iter().filter(|x| x.contains(&note.text)).count())
+                    .unwrap_or(0);
+                // Notes are at-least-once (a crash after the PMS accepted one repeats it).
+                t.duplicate_notes += (n as u64).saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+
+    // ---- lost updates: the webhooks alone brought every change ----
+    let adapter = d
+        .services
+        .adapters
+        .adapter_for(&d.hotel)
+        .await
+        .map_err(err)?;
+    for id in patched.keys() {
+        let ext = ExternalId::parse(id.as_str()).map_err(err)?;
+        let now = fetch(&adapter, &ext).await?;
+        let problem = match stored(d, &ext).await? {
+            None => Some("never stored".to_owned()),
+            Some(s) if projection(&s) != projection(&now) => Some(format!(
+                "stored {} but the PMS has {}",
+                projection(&s),
+                projection(&now)
+            )),
+            Some(s) if s.version != now.version => Some(format!(
+                "stored version {} but the PMS is at {}",
+                s.version, now.version
+            )),
+            Some(_) => None,
+        };
+        if let Some(p) = problem {
+            lock(tally).lost_updates += 1;
+            failures.push(format!("lost update of reservation {id}: {p}"));
+        }
+    }
+
+    // ---- state regressions ----
+    for r in d.watch.take_regressions() {
+        lock(tally).state_regressions += 1;
+        failures.push(format!(
+            "state regression of {}: version {} replaced by {}",
+            r.key, r.from, r.to
+        ));
+    }
+
+    // ---- convergence: a sync run brings everything the round touched ----
+    let touched: BTreeSet<&str> = patched
+        .keys()
+        .map(String::as_str)
+        .chain(ops.iter().map(|(w, _)| w.reservation.as_str()))
+        .collect();
+    if let Err(e) = sync_run(d, tally).await {
+        lock(tally).unconverged += touched.len() as u64;
+        failures.push(format!("the sync run failed with no fault active: {e}"));
+        return Ok(());
+    }
+    for id in touched {
+        let ext = ExternalId::parse(id).map_err(err)?;
+        let now = fetch(&adapter, &ext).await?;
+        let now_json = serde_json::to_value(&now).unwrap_or_default();
+        let problem = match stored(d, &ext).await? {
+            None => Some("never stored".to_owned()),
+            Some(s) if s.version == now.version && content_hash(&s) == content_hash(&now) => None,
+            Some(s) => Some(diff(
+                &serde_json::to_value(&s).unwrap_or_default(),
+                &now_json,
+            )),
+        };
+        if let Some(p) = problem {
+            lock(tally).unconverged += 1;
+            failures.push(format!(
+                "reservation {id} differs from the PMS after a sync run: {p}"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! A short run of the chaos suite (`make chaos` runs 1 000 rounds), so it cannot rot: a few
+//! rounds per vendor, some on moto (the AWS adapters) and the rest in memory, every invariant 0,
+//! and the rounds really did inflict what they claim.
+
+use pms_tests::chaos::{self, BackendMix, ChaosConfig};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twelve_chaos_rounds_break_no_invariant() {
+    pms_tests::init_test_logging();
+    let config = ChaosConfig {
+        seed: 0x5eed_c4a0,
+        rounds: 12,
+        backends: BackendMix::Mixed { moto_every: 2 },
+        rate_scale: 5,
+        progress_every: 0,
+        // Generous: `make test` runs many tests at once on few cores.
+        client_timeout: std::time::Duration::from_secs(2),
+    };
+    let report = chaos::run(&config).await.expect("the suite runs");
+    let t = &report.tally;
+    println!("{}", t.render(report.wall));
+    assert!(report.ok(), "{:#?}", report.failures);
+    assert_eq!(t.rounds.values().sum::<u64>(), 12);
+    assert!(
+        t.rounds.keys().any(|k| k.ends_with("on moto")),
+        "{:?}",
+        t.rounds
+    );
+    assert!(t.patches > 0 && t.deliveries > t.patches / 2, "{t:?}");
+    assert!(t.writes > 0 && t.charges > 0, "{t:?}");
+    assert!(t.vendor_calls > 0 && t.record_writes > 0, "{t:?}");
+}
+
+/// The checks are live: a charge posted a second time behind the writer's back, and a change
+/// at the PMS nobody announced, are counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checks_count_a_double_charge_and_a_lost_update() {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use pms_core::domain::{Charge, HotelId, Money};
+    use pms_core::writes::WriteOperation;
+    use pms_infra::sim::{ReservationPatch, SimConfig, SimStatus, Simulator, Vendor};
+    use pms_tests::chaos::drive::{self, Held};
+    use pms_tests::chaos::plan::{self, WritePlan};
+    use pms_tests::chaos::world::{Backend, Deployment};
+    use pms_tests::chaos::{checks, Tally};
+
+    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let vendor = Vendor::Ohip;
+    let property = sim.context.config.properties[&vendor][0].clone();
+    let d = Deployment::new(
+        Backend::Memory,
+        vendor,
+        property.clone(),
+        &sim.vendor_url(vendor),
+        sim.admin(),
+        HotelId::parse("chaos-checks").unwrap(),
+        5,
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let admin = sim.admin();
+    let before = admin.counters().await.unwrap()[&vendor].clone();
+    let hotel = admin.hotel(vendor, &property.property_id).await.unwrap();
+    let target = hotel
+        .reservations
+        .iter()
+        .find(|r| r.status == SimStatus::InHouse)
+        .unwrap()
+        .clone();
+    let changed = hotel
+        .reservations
+        .iter()
+        .find(|r| r.id != target.id)
+        .unwrap()
+        .clone();
+
+    let confirmation = plan::confirmation(vendor, &target);
+    let charge = Charge {
+        amount: Money::new(1234, d.hotel.currency),
+        description: "Check".into(),
+        revenue_center: None,
+        reference: "checks-1".into(),
+    };
+    let op = WriteOperation::PostCharge {
+        confirmation: confirmation.clone(),
+        charge: charge.clone(),
+    };
+    let adapter = d.writer_adapters.adapter_for(&d.hotel).await.unwrap();
+    let record = d
+        .writes
+        .submit(
+            d.hotel_id(),
+            op.clone(),
+            Some("checks-1"),
+            "t",
+            "c",
+            &adapter.capabilities(),
+        )
+        .await
+        .unwrap();
+    let tally = Mutex::new(Tally::default());
+    let mut rng = plan::round_rng(1, 1, 1);
+    drive::writer_pass(&d, None, &Held::default(), &mut rng, &tally)
+        .await
+        .unwrap();
+    adapter.post_charge(&confirmation, &charge).await.unwrap();
+    let patched = admin
+        .patch_reservation(
+            vendor,
+            &property.property_id,
+            &changed.id,
+            &ReservationPatch {
+                rate_code: Some("CHECK".into()),
+                ..ReservationPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let write = WritePlan {
+        op,
+        reservation: target.id.clone(),
+        caller_key: Some("checks-1".into()),
+        submits: 1,
+        concurrent: false,
+        crash: None,
+        duplicate_message: false,
+    };
+    let mut failures = Vec::new();
+    checks::check(
+        &d,
+        &BTreeMap::from([(changed.id.clone(), patched)]),
+        &[(write, Some(record.id))],
+        &before,
+        &tally,
+        &mut failures,
+    )
+    .await
+    .unwrap();
+    let t = tally.into_inner().unwrap();
+    assert_eq!(
+        (t.double_charges, t.lost_updates, t.unsettled),
+        (1, 1, 0),
+        "{failures:#?}"
+    );
+    assert_eq!(
+        t.unconverged, 0,
+        "the refresh brought the change: {failures:#?}"
+    );
+    sim.stop().await;
+}

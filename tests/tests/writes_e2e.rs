@@ -1,0 +1,1063 @@
+//! Writes end to end on moto and the vendor simulators: GraphQL mutation -> write queue ->
+//! writer (its real handler, fed real SQS messages) -> simulator -> `operation` -> audit log.
+//! Duplicates and crashes never post a charge twice; poison messages reach the dead-letter
+//! records after the right number of attempts with the seed's backoff; `pmsctl dlq` (the real
+//! binary) redrives and abandons them.
+
+use chrono::{Duration as ChronoDuration, NaiveTime};
+use pms_core::registry::Scope;
+use pms_core::writes::{
+    AuditResult, DeliveryResult, DlqStatus, OperationId, OperationRef, OperationStatus,
+};
+use pms_infra::sim::data::SimStatus;
+use pms_infra::sim::{FaultConfig, Vendor};
+use pms_tests::writes::{
+    confirmation_of, guest_record_id, wait_out_lease, SimHotelRef, WritesStack, MAX_RECEIVES,
+};
+use serde_json::{json, Value};
+
+const NOTE: &str = "mutation($h: ID!, $c: String!, $text: String!, $k: String) {
+  addReservationNote(hotelId: $h, confirmationNumber: $c, note: {text: $text}, idempotencyKey: $k) {
+    id status createdAt } }";
+const PREFS: &str = "mutation($h: ID!, $g: ID!, $p: [PreferenceInput!]!, $k: String) {
+  updateGuestPreferences(hotelId: $h, guestId: $g, preferences: $p, idempotencyKey: $k) {
+    id status createdAt } }";
+const CHARGE: &str = "mutation($h: ID!, $c: String!, $charge: ChargeInput!, $k: String) {
+  postCharge(hotelId: $h, confirmationNumber: $c, charge: $charge, idempotencyKey: $k) {
+    id status createdAt } }";
+const CHECKOUT: &str = "mutation($h: ID!, $c: String!, $d: Date!, $t: LocalTime, $k: String) {
+  updateCheckoutTime(hotelId: $h, confirmationNumber: $c, departureDate: $d, time: $t,
+                     idempotencyKey: $k) { id status createdAt } }";
+
+/// The operation a mutation answered (asserting it answered one, queued or repeated).
+fn operation_of(r: &pms_tests::graphql::Reply, field: &str) -> Value {
+    assert!(r.codes().is_empty(), "{field}: {}", r.body);
+    let op = r.data()[field].clone();
+    assert!(op["id"].is_string(), "{field}: {}", r.body);
+    assert!(op["createdAt"].is_string(), "{field}: {}", r.body);
+    op
+}
+
+fn op_ref(op: &Value) -> OperationRef {
+    OperationRef::parse(op["id"].as_str().unwrap()).unwrap()
+}
+
+fn charge_vars(h: &SimHotelRef, confirmation: &str, amount: i64, key: Option<&str>) -> Value {
+    json!({
+        "h": h.id.as_str(),
+        "c": confirmation,
+        "charge": {"amountMinor": amount, "currency": h.config.currency.code(),
+                   "description": "Spa treatment"},
+        "k": key,
+    })
+}
+
+async fn queue_depth(w: &WritesStack) -> u64 {
+    w.services.queue.depth(w.write_queue_url()).await.unwrap()
+}
+
+// ---- each mutation, end to end ------------------------------------------------------------
+
+async fn every_mutation_end_to_end(vendor: Vendor) {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(vendor).await;
+    let (token, token_id) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let caps = w
+        .services
+        .adapters
+        .adapter_for(&h.config)
+        .await
+        .unwrap()
+        .capabilities();
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(vendor, &r);
+    let mut queued: Vec<(&str, Value)> = Vec::new();
+
+    let note_text = format!("Feather allergy, {vendor:?} writes test");
+    let reply = w
+        .graphql(
+            &token,
+            NOTE,
+            json!({"h": h.id.as_str(), "c": conf, "text": note_text}),
+        )
+        .await;
+    let op = operation_of(&reply, "addReservationNote");
+    assert_eq!(op["status"], "QUEUED");
+    queued.push(("addReservationNote", op));
+
+    let prefs =
+        json!([{"category": "ROOM FEATURES", "key": "QUIET", "value": "Away from the lift"}]);
+    let guest = guest_record_id(vendor, &r.guest_id);
+    let reply = w
+        .graphql(
+            &token,
+            PREFS,
+            json!({"h": h.id.as_str(), "g": guest, "p": prefs}),
+        )
+        .await;
+    if caps.update_preferences {
+        queued.push((
+            "updateGuestPreferences",
+            operation_of(&reply, "updateGuestPreferences"),
+        ));
+    } else {
+        assert_eq!(reply.codes(), ["UNSUPPORTED"], "{}", reply.body);
+    }
+
+    let reply = w
+        .graphql(&token, CHARGE, charge_vars(&h, &conf, 1234, None))
+        .await;
+    queued.push(("postCharge", operation_of(&reply, "postCharge")));
+
+    let new_departure = r.departure + ChronoDuration::days(1);
+    let late = caps.checkout_time.then_some("13:30");
+    if !caps.checkout_time {
+        // A time this vendor cannot record is refused at once; the date alone is fine.
+        let reply = w
+            .graphql(
+                &token,
+                CHECKOUT,
+                json!({"h": h.id.as_str(), "c": conf, "d": new_departure.to_string(), "t": "13:30"}),
+            )
+            .await;
+        assert_eq!(reply.codes(), ["UNSUPPORTED"], "{}", reply.body);
+    }
+    let reply = w
+        .graphql(
+            &token,
+            CHECKOUT,
+            json!({"h": h.id.as_str(), "c": conf, "d": new_departure.to_string(), "t": late}),
+        )
+        .await;
+    queued.push((
+        "updateCheckoutTime",
+        operation_of(&reply, "updateCheckoutTime"),
+    ));
+
+    // One message per accepted mutation; nothing for the refused ones.
+    assert_eq!(queue_depth(&w).await, queued.len() as u64);
+    let rounds = w.drain().await;
+    assert!(!rounds.is_empty());
+    for round in &rounds {
+        assert!(round.failed_ids().is_empty(), "{:?}", round.report);
+    }
+    assert_eq!(queue_depth(&w).await, 0);
+
+    let audit = w.records().audit_log(&h.id, 50).await.unwrap();
+    for (kind, op) in &queued {
+        let id = op["id"].as_str().unwrap();
+        let now = w.operation(&token, id).await;
+        assert_eq!(now["status"], "SUCCEEDED", "{kind}: {now}");
+        assert_eq!(now["kind"], *kind);
+        assert_eq!(now["attempts"], 1);
+        assert!(now["error"].is_null(), "{kind}: {now}");
+        assert!(now["result"].is_object(), "{kind}: {now}");
+        let r = op_ref(op);
+        let entries: Vec<_> = audit.iter().filter(|a| a.operation_id == r.id).collect();
+        assert_eq!(entries.len(), 1, "{kind}: one PMS attempt audited");
+        let e = entries[0];
+        assert_eq!(e.result, AuditResult::Succeeded);
+        assert_eq!(e.actor, token_id, "the actor is the partner token");
+        assert_eq!(e.operation, *kind);
+        assert_eq!(e.hotel_id, h.id);
+        assert!(e.error.is_none());
+    }
+
+    // The simulated PMS holds every change.
+    let data = w.sim_data(&h);
+    let after = data.reservation(&r.id).unwrap();
+    assert!(
+        after.notes.iter().any(|n| n.contains(&note_text)),
+        "{:?}",
+        after.notes
+    );
+    assert_eq!(after.departure, new_departure);
+    if caps.checkout_time {
+        assert_eq!(
+            after.departure_time,
+            NaiveTime::from_hms_opt(13, 30, 0).unwrap()
+        );
+    }
+    let charge_op = &queued.iter().find(|(k, _)| *k == "postCharge").unwrap().1;
+    let charge_now = w.operation(&token, charge_op["id"].as_str().unwrap()).await;
+    let reference = charge_now["result"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reference.starts_with("pms-"),
+        "derived from the idempotency key: {reference}"
+    );
+    let posted: Vec<_> = data
+        .charges
+        .iter()
+        .filter(|c| c.reference.as_deref() == Some(reference.as_str()))
+        .collect();
+    assert_eq!(posted.len(), 1, "{:?}", data.charges);
+    assert_eq!(posted[0].amount_minor, 1234);
+    assert_eq!(w.counters(vendor).charges_posted, 1);
+    if caps.update_preferences {
+        let adapter = w.services.adapters.adapter_for(&h.config).await.unwrap();
+        let g = adapter
+            .get_guest(&pms_core::domain::ExternalId::parse(&r.guest_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            g.preferences.iter().any(|p| p.key == "QUIET"),
+            "{:?}",
+            g.preferences
+        );
+    }
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn every_mutation_end_to_end_on_opera() {
+    every_mutation_end_to_end(Vendor::Ohip).await;
+}
+
+#[tokio::test]
+async fn every_mutation_end_to_end_on_mews() {
+    every_mutation_end_to_end(Vendor::Mews).await;
+}
+
+#[tokio::test]
+async fn every_mutation_end_to_end_on_cloudbeds() {
+    every_mutation_end_to_end(Vendor::Cloudbeds).await;
+}
+
+// ---- refusals: input, scope, tenancy, idempotency ------------------------------------------
+
+#[tokio::test]
+async fn refused_mutations_name_the_field_and_queue_nothing() {
+    let w = WritesStack::new().await;
+    let a = w.sim_hotel(Vendor::Mews).await;
+    let b = w.sim_hotel(Vendor::Ohip).await;
+    let (writer_a, _) = w.token(&[&a.id], &[Scope::Read, Scope::Write]).await;
+    let (reader_a, _) = w.token(&[&a.id], &[Scope::Read]).await;
+    let (writer_b, _) = w.token(&[&b.id], &[Scope::Write]).await;
+    let r = w.sim_reservation(&a, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Mews, &r);
+
+    let field_of = |reply: &pms_tests::graphql::Reply| {
+        reply.body["errors"][0]["extensions"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let bad = |vars: Value| {
+        let mut v = charge_vars(&a, &conf, 500, None);
+        for (k, x) in vars.as_object().unwrap() {
+            v["charge"][k] = x.clone();
+        }
+        v
+    };
+    for (vars, field) in [
+        (bad(json!({"amountMinor": 0})), "charge.amountMinor"),
+        (bad(json!({"amountMinor": -100})), "charge.amountMinor"),
+        (bad(json!({"currency": "EUR"})), "charge.currency"),
+        (bad(json!({"currency": "EURO"})), "charge.currency"),
+        (bad(json!({"description": " "})), "charge.description"),
+        (bad(json!({"reference": "bad ref!"})), "charge.reference"),
+        (bad(json!({"revenueCenter": ""})), "charge.revenueCenter"),
+    ] {
+        let reply = w.graphql(&writer_a, CHARGE, vars.clone()).await;
+        assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{vars}: {}", reply.body);
+        assert_eq!(field_of(&reply), field, "{}", reply.body);
+    }
+    let mut v = charge_vars(&a, &conf, 500, Some("not a key!"));
+    let reply = w.graphql(&writer_a, CHARGE, v.clone()).await;
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"]);
+    assert_eq!(field_of(&reply), "idempotencyKey");
+    v["c"] = json!("");
+    let reply = w.graphql(&writer_a, CHARGE, v).await;
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{}", reply.body);
+    let reply = w
+        .graphql(
+            &writer_a,
+            NOTE,
+            json!({"h": a.id.as_str(), "c": conf, "text": "  "}),
+        )
+        .await;
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"]);
+    assert_eq!(field_of(&reply), "note.text");
+    let reply = w
+        .graphql(
+            &writer_a,
+            PREFS,
+            json!({"h": a.id.as_str(), "g": guest_record_id(Vendor::Ohip, "12345"),
+                   "p": [{"category": "ROOM", "key": "K"}]}),
+        )
+        .await;
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{}", reply.body);
+    assert_eq!(field_of(&reply), "guestId");
+    let reply = w
+        .graphql(
+            &writer_a,
+            PREFS,
+            json!({"h": a.id.as_str(), "g": guest_record_id(Vendor::Mews, &r.guest_id), "p": []}),
+        )
+        .await;
+    assert_eq!(field_of(&reply), "preferences");
+    let reply = w
+        .graphql(
+            &writer_a,
+            CHECKOUT,
+            json!({"h": a.id.as_str(), "c": conf, "d": "2030-01-01", "t": "25:00"}),
+        )
+        .await;
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{}", reply.body);
+
+    // Scope and tenancy: FORBIDDEN, for every mutation.
+    let guest = guest_record_id(Vendor::Mews, &r.guest_id);
+    let every: [(&str, Value); 4] = [
+        (NOTE, json!({"h": a.id.as_str(), "c": conf, "text": "x"})),
+        (
+            PREFS,
+            json!({"h": a.id.as_str(), "g": guest, "p": [{"category": "ROOM", "key": "K"}]}),
+        ),
+        (CHARGE, charge_vars(&a, &conf, 500, None)),
+        (
+            CHECKOUT,
+            json!({"h": a.id.as_str(), "c": conf, "d": "2030-01-01"}),
+        ),
+    ];
+    for (q, vars) in &every {
+        for token in [&reader_a, &writer_b] {
+            let reply = w.graphql(token, q, vars.clone()).await;
+            assert_eq!(reply.codes(), ["FORBIDDEN"], "{q}: {}", reply.body);
+            assert_eq!(reply.data(), &Value::Null);
+        }
+    }
+    // One request cannot fan out into many writes (each costs what a PMS read costs).
+    let many: String = (0..21)
+        .map(|i| {
+            format!(
+                "n{i}: addReservationNote(hotelId: \"{}\", confirmationNumber: \"{conf}\", note: {{text: \"n{i}\"}}) {{ id }}\n",
+                a.id
+            )
+        })
+        .collect();
+    let reply = w
+        .graphql(&writer_a, &format!("mutation {{ {many} }}"), json!({}))
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{}", reply.body);
+    assert_eq!(queue_depth(&w).await, 0, "nothing refused was queued");
+
+    // The same key with another payload is a conflict; with the same one, the same operation.
+    let first = operation_of(
+        &w.graphql(&writer_a, CHARGE, charge_vars(&a, &conf, 700, Some("k-1")))
+            .await,
+        "postCharge",
+    );
+    let reply = w
+        .graphql(&writer_a, CHARGE, charge_vars(&a, &conf, 701, Some("k-1")))
+        .await;
+    assert_eq!(reply.codes(), ["IDEMPOTENCY_CONFLICT"], "{}", reply.body);
+    let again = operation_of(
+        &w.graphql(&writer_a, CHARGE, charge_vars(&a, &conf, 700, Some("k-1")))
+            .await,
+        "postCharge",
+    );
+    assert_eq!(again["id"], first["id"]);
+    // Without a key, identical requests are one operation too.
+    let n1 = operation_of(
+        &w.graphql(
+            &writer_a,
+            NOTE,
+            json!({"h": a.id.as_str(), "c": conf, "text": "same"}),
+        )
+        .await,
+        "addReservationNote",
+    );
+    let n2 = operation_of(
+        &w.graphql(
+            &writer_a,
+            NOTE,
+            json!({"h": a.id.as_str(), "c": conf, "text": "same"}),
+        )
+        .await,
+        "addReservationNote",
+    );
+    assert_eq!(n1["id"], n2["id"]);
+
+    // operation(id): the hotel's readers and writers see it; another hotel's token does not.
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(w.operation(&reader_a, id).await["status"], "QUEUED");
+    let q = "query($id: ID!) { operation(id: $id) { status } }";
+    let reply = w.graphql(&writer_b, q, json!({"id": id})).await;
+    assert_eq!(reply.codes(), ["FORBIDDEN"], "{}", reply.body);
+    let unknown = format!("{}/{}", a.id, OperationId::new());
+    let reply = w.graphql(&writer_a, q, json!({"id": unknown})).await;
+    assert_eq!(reply.codes(), ["NOT_FOUND"], "{}", reply.body);
+    let reply = w.graphql(&writer_a, q, json!({"id": "op_123"})).await;
+    assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{}", reply.body);
+    w.sim.stop().await;
+}
+
+// ---- duplicates: one charge ------------------------------------------------------------------
+
+async fn the_same_charge_many_times_is_one_charge(vendor: Vendor) {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(vendor).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(vendor, &r);
+    let vars = charge_vars(&h, &conf, 4200, Some(&format!("dup-{vendor:?}")));
+
+    // 10 at once, then 10 one after another: one operation.
+    let replies =
+        futures::future::join_all((0..10).map(|_| w.graphql(&token, CHARGE, vars.clone()))).await;
+    let mut ids: Vec<String> = replies
+        .iter()
+        .map(|r| {
+            operation_of(r, "postCharge")["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for _ in 0..10 {
+        let reply = w.graphql(&token, CHARGE, vars.clone()).await;
+        ids.push(
+            operation_of(&reply, "postCharge")["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), 1, "one operation for one key: {distinct:?}");
+
+    // Every message queued for it (repeats of a queued operation are queued again), with the
+    // first one delivered twice, through two writer invocations at once (two Lambda instances).
+    let mut first = w.receive_writes(None).await;
+    assert!(!first.is_empty());
+    let dup = first[0].clone();
+    w.sqs
+        .change_message_visibility()
+        .queue_url(w.write_queue_url())
+        .receipt_handle(dup.receipt_handle().unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    let second = w.receive_writes(None).await;
+    assert!(
+        second.iter().any(|m| m.message_id() == dup.message_id()),
+        "the same message delivered again"
+    );
+    let half = first.split_off(first.len() / 2);
+    let (a, b, c) = futures::join!(w.deliver(first), w.deliver(half), w.deliver(second));
+    for round in [&a, &b, &c] {
+        for f in round.failed_ids() {
+            assert!(!f.is_empty());
+        }
+        // Copies that found the key busy come back after the holder's lease.
+        w.let_delays_pass(round).await;
+    }
+    let rest = w.drain().await;
+    let rounds: Vec<_> = [a, b, c].into_iter().chain(rest).collect();
+    assert_eq!(queue_depth(&w).await, 0);
+
+    assert_eq!(w.counters(vendor).charges_posted, 1, "exactly one charge");
+    let posted = w
+        .sim_data(&h)
+        .charges
+        .iter()
+        .filter(|c| c.amount_minor == 4200)
+        .count();
+    assert_eq!(posted, 1);
+    let now = w.operation(&token, &ids[0]).await;
+    assert_eq!(now["status"], "SUCCEEDED", "{now}");
+    let r = OperationRef::parse(&ids[0]).unwrap();
+    let audit = w.records().audit_log(&h.id, 100).await.unwrap();
+    let attempts: Vec<_> = audit.iter().filter(|a| a.operation_id == r.id).collect();
+    assert_eq!(attempts.len(), 1, "one PMS attempt: {attempts:?}");
+    // Every later copy was answered from the record.
+    let done = rounds
+        .iter()
+        .flat_map(|r| r.report.iter().flat_map(|x| x.outcomes.clone()))
+        .filter(|o| o.result == DeliveryResult::Done)
+        .count();
+    assert!(done >= 2, "the duplicates were acknowledged");
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_charge_many_times_is_one_charge_on_opera() {
+    the_same_charge_many_times_is_one_charge(Vendor::Ohip).await;
+}
+
+#[tokio::test]
+async fn the_same_charge_many_times_is_one_charge_on_mews() {
+    the_same_charge_many_times_is_one_charge(Vendor::Mews).await;
+}
+
+#[tokio::test]
+async fn the_same_charge_many_times_is_one_charge_on_cloudbeds() {
+    the_same_charge_many_times_is_one_charge(Vendor::Cloudbeds).await;
+}
+
+// ---- a crash after the PMS accepted the charge ----------------------------------------------
+
+/// The writer process dies right after the PMS accepted the charge, before it recorded
+/// anything; the message comes back once its visibility timeout ends, and a new writer process
+/// finishes the operation without posting again.
+async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it(vendor: Vendor) {
+    const LEASE: u32 = 2;
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(vendor).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(vendor, &r);
+    let op = operation_of(
+        &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 990, Some("crash-1")))
+            .await,
+        "postCharge",
+    );
+
+    let crashed = w.writer_process(true, 120, LEASE).await;
+    assert_eq!(crashed.exit_code(), Some(137), "the crash hook ended it");
+    assert_eq!(crashed.received.len(), 1);
+    assert!(crashed.response.is_none(), "it never answered");
+    assert_eq!(
+        w.counters(vendor).charges_posted,
+        1,
+        "the PMS took the charge"
+    );
+    let mid = w.operation(&token, op["id"].as_str().unwrap()).await;
+    assert_eq!(mid["status"], "IN_PROGRESS", "not recorded as done: {mid}");
+    let r_op = op_ref(&op);
+    let key = w
+        .records()
+        .operation(&h.id, &r_op.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .idempotency_key;
+    assert!(
+        w.records().intent(&h.id, &key).await.unwrap().is_some(),
+        "the intent was written before the call"
+    );
+
+    // The visibility timeout ends and the dead writer's lease lapses; a new process runs it.
+    w.release(&crashed.received).await;
+    wait_out_lease(LEASE).await;
+    let again = w.writer_process(false, 120, LEASE).await;
+    assert_eq!(again.exit_code(), Some(0));
+    let response = again.response.expect("a batch response");
+    assert_eq!(
+        response["batchItemFailures"].as_array().map(Vec::len),
+        Some(0),
+        "{response}"
+    );
+    assert_eq!(queue_depth(&w).await, 0);
+    assert_eq!(
+        w.counters(vendor).charges_posted,
+        1,
+        "still exactly one charge"
+    );
+    let posted = w
+        .sim_data(&h)
+        .charges
+        .iter()
+        .filter(|c| c.amount_minor == 990)
+        .count();
+    assert_eq!(posted, 1);
+    let done = w.operation(&token, op["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let audit = w.records().audit_log(&h.id, 10).await.unwrap();
+    let entry = audit.iter().find(|a| a.operation_id == r_op.id).unwrap();
+    let caps = w
+        .services
+        .adapters
+        .adapter_for(&h.config)
+        .await
+        .unwrap()
+        .capabilities();
+    if caps.native_charge_idempotency {
+        // Cloudbeds: sent again with the same referenceID, which the PMS dedupes.
+        assert_eq!(entry.result, AuditResult::Succeeded);
+    } else {
+        // OPERA, Mews: found on the folio by its reference, not sent again.
+        assert_eq!(entry.result, AuditResult::AlreadyApplied);
+    }
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it_on_opera() {
+    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(Vendor::Ohip).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it_on_mews() {
+    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(Vendor::Mews).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it_on_cloudbeds() {
+    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(Vendor::Cloudbeds).await;
+}
+
+// ---- poison messages, dead letters, pmsctl ---------------------------------------------------
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn a_refused_write_is_dead_lettered_after_one_attempt_and_can_be_redriven_or_abandoned() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Ohip).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    // OPERA refuses postings to a cancelled reservation (400): not worth a retry.
+    let cancelled = w.sim_reservation(&h, SimStatus::Cancelled);
+    let conf = confirmation_of(Vendor::Ohip, &cancelled);
+    let op = operation_of(
+        &w.graphql(
+            &token,
+            CHARGE,
+            charge_vars(&h, &conf, 300, Some("poison-1")),
+        )
+        .await,
+        "postCharge",
+    );
+    let r_op = op_ref(&op);
+
+    let round = w.writer_round().await.unwrap();
+    assert!(round.failed_ids().is_empty(), "acknowledged, not retried");
+    assert_eq!(queue_depth(&w).await, 0);
+    assert!(
+        w.dlq_messages().await.is_empty(),
+        "only the record holds it"
+    );
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(item.status, DlqStatus::Pending);
+    assert_eq!(item.attempts, 1);
+    assert!(!item.in_queue_dlq);
+    assert_eq!(item.error.code, "PMS_REJECTED");
+    assert!(!item.error.retryable);
+    assert_eq!(item.operation, "postCharge");
+    assert_eq!(item.hotel_id, h.id);
+    assert_eq!(item.message.operation_id, r_op.id);
+    let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "DEAD_LETTERED");
+    assert_eq!(now["error"]["code"], "PMS_REJECTED");
+    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 0);
+
+    // Listed and shown by the CLI.
+    let out = w
+        .pmsctl(&[
+            "dlq",
+            "list",
+            "--hotel",
+            h.id.as_str(),
+            "--operation",
+            "postCharge",
+        ])
+        .await;
+    assert!(out.status.success());
+    assert!(stdout(&out).contains(r_op.id.as_str()), "{}", stdout(&out));
+    assert!(stdout(&out).contains("PMS_REJECTED"));
+    let out = w.pmsctl(&["dlq", "show", r_op.id.as_str()]).await;
+    let shown: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(shown["status"], "pending");
+
+    // Redriven while still refused: back to pending with one more attempt, after one try.
+    let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("retrying"), "{}", stdout(&out));
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(item.status, DlqStatus::Retrying);
+    let round = w.writer_round().await.unwrap();
+    assert!(round.failed_ids().is_empty());
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(item.status, DlqStatus::Pending);
+    assert_eq!(item.attempts, 2, "one attempt more");
+
+    // Abandoned: who and why are recorded; the operation will never run.
+    let out = w
+        .pmsctl(&[
+            "dlq",
+            "abandon",
+            r_op.id.as_str(),
+            "--reason",
+            "reservation cancelled; charged at the desk",
+            "--staff",
+            "j.doe",
+        ])
+        .await;
+    assert!(out.status.success());
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(item.status, DlqStatus::Abandoned);
+    assert_eq!(item.resolved_by.as_deref(), Some("j.doe"));
+    assert_eq!(
+        item.notes.as_deref(),
+        Some("reservation cancelled; charged at the desk")
+    );
+    assert!(item.resolved_at.is_some());
+    let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "ABANDONED");
+    // Abandoned twice, or redriven after: refused (exit 2), nothing changes.
+    let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    // A stray copy of its message is never executed.
+    w.services
+        .queue
+        .send(
+            w.write_queue_url(),
+            pms_core::ports::OutgoingMessage::new(serde_json::to_string(&item.message).unwrap()),
+        )
+        .await
+        .unwrap();
+    let round = w.writer_round().await.unwrap();
+    assert!(round.failed_ids().is_empty());
+    assert_eq!(
+        w.records()
+            .dlq(&h.id, &r_op.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DlqStatus::Abandoned
+    );
+    let out = w
+        .pmsctl(&[
+            "dlq",
+            "list",
+            "--hotel",
+            h.id.as_str(),
+            "--status",
+            "abandoned",
+        ])
+        .await;
+    assert!(stdout(&out).contains("abandoned"));
+    w.sim.stop().await;
+}
+
+/// The outage: OPERA's charge endpoint answers 503 until "fixed".
+async fn charge_outage(w: &WritesStack, on: bool) {
+    let faults = if on {
+        FaultConfig {
+            error_rate: 1.0,
+            error_status: Some(503),
+            only_endpoints: vec!["postBillingCharges".into()],
+            ..FaultConfig::default()
+        }
+    } else {
+        FaultConfig::default()
+    };
+    w.sim
+        .admin()
+        .set_faults(Vendor::Ohip, &faults)
+        .await
+        .unwrap();
+}
+
+/// Three deliveries with the seed's backoff, the dead-letter record on the last, then SQS's
+/// redrive policy moves the message to the DLQ. Returns the operation.
+async fn fail_three_times(w: &WritesStack, token: &str, h: &SimHotelRef, key: &str) -> Value {
+    let r = w.sim_reservation(h, SimStatus::InHouse);
+    let conf = confirmation_of(h.vendor, &r);
+    let op = operation_of(
+        &w.graphql(token, CHARGE, charge_vars(h, &conf, 2500, Some(key)))
+            .await,
+        "postCharge",
+    );
+    let r_op = op_ref(&op);
+    let policy = pms_core::pms::RetryPolicy::default();
+    let mut message_id = None;
+    for attempt in 1..=MAX_RECEIVES {
+        let round = w.writer_round().await.expect("the message is back");
+        assert_eq!(round.messages.len(), 1);
+        let failed = round.failed_ids();
+        assert_eq!(failed.len(), 1, "reported as a batch item failure");
+        assert!(!failed[0].is_empty());
+        assert_eq!(Some(failed[0].as_str()), round.messages[0].message_id());
+        message_id.get_or_insert(failed[0].clone());
+        let outcome = &round.report.as_ref().unwrap().outcomes[0];
+        assert_eq!(outcome.receive_count, attempt, "ApproximateReceiveCount");
+        let DeliveryResult::RetryAfter(delay) = outcome.result else {
+            panic!("attempt {attempt}: {:?}", outcome.result)
+        };
+        // Attempt n: min(1 s x 2^(n-1), 30 s) plus 0-50 % jitter.
+        let base = std::time::Duration::from_secs(1 << (attempt - 1)).min(policy.max_delay);
+        assert_eq!(base, policy.base_delay(attempt));
+        assert!(
+            delay >= base && delay < base + base / 2,
+            "attempt {attempt}: {delay:?} outside [{base:?}, {:?})",
+            base + base / 2
+        );
+        let dlq = w.records().dlq(&h.id, &r_op.id).await.unwrap();
+        assert_eq!(
+            dlq.is_some(),
+            attempt == MAX_RECEIVES,
+            "the record is written on the last delivery only"
+        );
+        w.let_delays_pass(&round).await;
+    }
+    // The next receive finds the receive count used up: SQS moves it to the DLQ.
+    assert!(w.writer_round().await.is_none());
+    let in_dlq = w.dlq_messages().await;
+    assert_eq!(in_dlq.len(), 1);
+    assert_eq!(in_dlq[0].message_id(), message_id.as_deref());
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(
+        (item.status, item.attempts, item.in_queue_dlq),
+        (DlqStatus::Pending, MAX_RECEIVES, true)
+    );
+    assert_eq!(item.error.code, "PMS_UNAVAILABLE");
+    assert!(item.error.retryable);
+    assert!(item.last_attempt_at >= item.first_attempt_at);
+    assert_eq!(
+        w.operation(token, op["id"].as_str().unwrap()).await["status"],
+        "DEAD_LETTERED"
+    );
+    op
+}
+
+#[tokio::test]
+async fn an_outage_backs_off_dead_letters_after_three_deliveries_and_a_redrive_resolves_it() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Ohip).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    charge_outage(&w, true).await;
+    let op = fail_three_times(&w, &token, &h, "outage-1").await;
+    let r_op = op_ref(&op);
+    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 0);
+    let audit = w.records().audit_log(&h.id, 10).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.operation_id == r_op.id && a.result == AuditResult::Failed)
+            .count(),
+        3,
+        "every attempt audited"
+    );
+
+    // Fixed, then redriven by id: the message leaves the DLQ, the writer succeeds.
+    charge_outage(&w, false).await;
+    let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("1 from the queue DLQ"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(w.dlq_messages().await.is_empty());
+    assert_eq!(
+        w.records()
+            .dlq(&h.id, &r_op.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DlqStatus::Retrying
+    );
+    assert_eq!(
+        w.operation(&token, op["id"].as_str().unwrap()).await["status"],
+        "QUEUED"
+    );
+    let rounds = w.drain().await;
+    assert_eq!(rounds.len(), 1);
+    assert!(rounds[0].failed_ids().is_empty());
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(item.status, DlqStatus::Resolved);
+    assert!(item.resolved_at.is_some());
+    let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "SUCCEEDED", "{now}");
+    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 1, "posted once");
+    let out = w
+        .pmsctl(&[
+            "dlq",
+            "list",
+            "--hotel",
+            h.id.as_str(),
+            "--status",
+            "resolved",
+        ])
+        .await;
+    assert!(stdout(&out).contains(r_op.id.as_str()));
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn abandoning_a_dead_letter_removes_its_message_from_the_dlq() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Ohip).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    charge_outage(&w, true).await;
+    let op = fail_three_times(&w, &token, &h, "outage-2").await;
+    let r_op = op_ref(&op);
+    // Input is checked before anything is touched.
+    let out = w
+        .pmsctl(&[
+            "dlq",
+            "abandon",
+            r_op.id.as_str(),
+            "--reason",
+            "",
+            "--staff",
+            "x",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(w.dlq_messages().await.len(), 1);
+    let out = w
+        .pmsctl(&[
+            "dlq",
+            "abandon",
+            r_op.id.as_str(),
+            "--reason",
+            "guest disputed the charge",
+            "--staff",
+            "night.manager",
+        ])
+        .await;
+    assert!(out.status.success());
+    assert!(w.dlq_messages().await.is_empty(), "the message is gone");
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(item.status, DlqStatus::Abandoned);
+    assert_eq!(item.resolved_by.as_deref(), Some("night.manager"));
+    assert_eq!(item.notes.as_deref(), Some("guest disputed the charge"));
+    assert_eq!(
+        w.records()
+            .operation(&h.id, &r_op.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        OperationStatus::Abandoned
+    );
+    charge_outage(&w, false).await;
+    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 0);
+    w.sim.stop().await;
+}
+
+// ---- the batch response ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_batch_response_names_every_failed_record_and_never_an_empty_id() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Mews).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Mews, &r);
+    // A good write and an unreadable message in one batch.
+    operation_of(
+        &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 111, None))
+            .await,
+        "postCharge",
+    );
+    w.services
+        .queue
+        .send(
+            w.write_queue_url(),
+            pms_core::ports::OutgoingMessage::new("{not json"),
+        )
+        .await
+        .unwrap();
+    let mut messages = w.receive_writes(None).await;
+    messages.extend(w.receive_writes(None).await);
+    assert_eq!(messages.len(), 2);
+    let poison_id = messages
+        .iter()
+        .find(|m| m.body() == Some("{not json"))
+        .and_then(|m| m.message_id())
+        .unwrap()
+        .to_owned();
+    let round = w.deliver(messages.clone()).await;
+    assert_eq!(round.failed_ids(), std::slice::from_ref(&poison_id));
+    assert_eq!(
+        round.outcome,
+        pms_infra::local::driver::BatchOutcome::PartialFailure(vec![poison_id])
+    );
+    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+
+    // A record without a message id cannot be named: the whole batch fails (and is retried;
+    // its writes are idempotent), rather than the record being deleted as if done.
+    let mut event =
+        pms_infra::local::driver::sqs_event(&messages, "arn:aws:sqs:us-east-1:123456789012:q");
+    event["Records"][0]["messageId"] = json!("");
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+    let result = w
+        .writer
+        .process(lambda_runtime::LambdaEvent::new(
+            event,
+            lambda_runtime::Context::default(),
+        ))
+        .await;
+    assert!(result.is_err());
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn redrive_all_brings_back_every_pending_dead_letter() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Ohip).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    charge_outage(&w, true).await;
+    // One in the SQS DLQ (an outage that outlasted three deliveries)...
+    let outage = op_ref(&fail_three_times(&w, &token, &h, "all-1").await);
+    charge_outage(&w, false).await;
+    // ...and one only in the records (refused at once).
+    let cancelled = w.sim_reservation(&h, SimStatus::Cancelled);
+    let refused = op_ref(&operation_of(
+        &w.graphql(
+            &token,
+            CHARGE,
+            charge_vars(
+                &h,
+                &confirmation_of(Vendor::Ohip, &cancelled),
+                77,
+                Some("all-2"),
+            ),
+        )
+        .await,
+        "postCharge",
+    ));
+    w.writer_round().await.unwrap();
+    assert_eq!(
+        w.records()
+            .dlq(&h.id, &refused.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DlqStatus::Pending
+    );
+
+    // moto has no StartMessageMoveTask: the CLI falls back to moving them one by one.
+    let out = w.pmsctl(&["dlq", "redrive", "--all"]).await;
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("redriven 2 (1 from the queue DLQ)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(w.dlq_messages().await.is_empty());
+    w.drain().await;
+    let fixed = w.records().dlq(&h.id, &outage.id).await.unwrap().unwrap();
+    assert_eq!(fixed.status, DlqStatus::Resolved);
+    let still = w.records().dlq(&h.id, &refused.id).await.unwrap().unwrap();
+    assert_eq!(
+        (still.status, still.attempts),
+        (DlqStatus::Pending, 2),
+        "refused again: pending, one attempt more"
+    );
+    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 1);
+    // Nothing pending of this hotel but the refused one; --hotel limits the redrive.
+    let out = w
+        .pmsctl(&["dlq", "redrive", "--all", "--hotel", h.id.as_str()])
+        .await;
+    assert!(
+        stdout(&out).contains("redriven 1 (0 from the queue DLQ)"),
+        "{}",
+        stdout(&out)
+    );
+    w.sim.stop().await;
+}
