@@ -504,7 +504,7 @@ mod tests {
             // Fired once: the next write goes through.
             crashing.put(item(), Condition::Always).await.unwrap();
         }
-        let _ = wire.arm(CrashPoint::AfterIntent, "c:k3");
+        let _fired = wire.arm(CrashPoint::AfterIntent, "c:k3");
         assert!(wire.disarm("c:k3"));
         assert!(!wire.disarm("c:k3"));
     }
