@@ -43,6 +43,9 @@ const DEFAULT_COLD: usize = 10;
 const DEFAULT_INVOCATIONS: usize = 200;
 const SQS_BATCH: usize = 10;
 
+/// How an invocation's answer is judged (an HTTP status, a batch response...).
+type AnswerCheck = fn(&str) -> Result<(), String>;
+
 // ---- the Runtime API -------------------------------------------------------------------------
 
 struct Invocation {
@@ -624,7 +627,7 @@ async fn main() {
                 std::process::exit(1);
             }
         };
-        let (events, check): (Vec<String>, fn(&str) -> Result<(), String>) = match name.as_str() {
+        let (events, check): (Vec<String>, AnswerCheck) = match name.as_str() {
             "webhook" => (bench.webhook_events(a.invocations), http_ok),
             "sync-worker" => (
                 sqs_events(&bench.stack, "SyncJobsQueue").await,

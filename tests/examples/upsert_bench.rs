@@ -153,7 +153,7 @@ async fn main() {
         }
     }
     // Every item arrived: count one hotel of each variant.
-    for v in 0..variants.len() {
+    for (v, name) in variants.iter().enumerate() {
         let hotel = HotelId::parse(format!("ub-{v}-0")).unwrap();
         let q = Query::primary(
             Partition::Hotel(hotel),
@@ -161,7 +161,7 @@ async fn main() {
         )
         .limit(1000);
         let stored = services.store.query_all(&q).await.unwrap().len();
-        assert_eq!(stored, n, "{}: {stored} of {n} items stored", variants[v]);
+        assert_eq!(stored, n, "{name}: {stored} of {n} items stored");
     }
     println!(
         "bulk upsert of {n} booking items (~{} bytes each), median of {ROUNDS} rounds, moto at {}",

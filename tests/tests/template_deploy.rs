@@ -138,10 +138,8 @@ fn statement_findings(t: &Template, id: &str, s: &Value, out: &mut Vec<String>) 
     }
     for r in s.get("Resource").map(as_list).unwrap_or_default() {
         match r {
-            Value::String(text) if text == "*" => {
-                if data {
-                    out.push(format!("{id}: Resource '*' for {actions:?}"));
-                }
+            Value::String(text) if text == "*" && data => {
+                out.push(format!("{id}: Resource '*' for {actions:?}"));
             }
             other if data && !stack_scoped(t, other) => {
                 out.push(format!("{id}: resource not of this stack: {other}"));
