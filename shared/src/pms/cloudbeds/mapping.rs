@@ -387,17 +387,21 @@ pub fn reservation_from_row(r: &ReservationRow, ctx: &Ctx) -> Result<Reservation
         .reservation_id
         .as_deref()
         .ok_or_else(|| MapError::missing("reservationID"))?;
-    // Rows list assigned and unassigned rooms together; a cancelled room is not the stay's room.
+    // Rows list assigned and unassigned rooms together; a cancelled room is not the stay's room
+    // while another is live. A cancelled booking (every room cancelled) keeps its room, as
+    // `getReservation` shows it: otherwise a sync and a refresh would disagree on it.
     let live = |room: &&super::wire::RowRoom| {
         room.room_status
             .as_deref()
             .is_none_or(|s| status_of(s) != Some(ReservationStatus::Cancelled))
     };
-    let first_room = r
-        .rooms
-        .iter()
-        .filter(live)
-        .find(|room| room.room_name.is_some());
+    let named = |room: &&super::wire::RowRoom| room.room_name.is_some();
+    let first_room = r.rooms.iter().filter(live).find(named).or_else(|| {
+        r.rooms
+            .iter()
+            .find(named)
+            .filter(|_| !r.rooms.iter().any(|x| live(&x)))
+    });
     let any_room = first_room.or(r.rooms.iter().find(live)).or(r.rooms.first());
     build(
         Common {

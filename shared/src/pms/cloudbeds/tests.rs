@@ -200,6 +200,29 @@ fn list_rows_and_details_map_to_the_same_record() {
 }
 
 #[test]
+fn a_cancelled_booking_keeps_its_room_in_rows_as_in_details() {
+    let mut rows = fixture("getReservations.from-schema.json");
+    let mut d = fixture("getReservation.from-schema.json");
+    rows["data"][0]["status"] = json!("canceled");
+    for room in rows["data"][0]["rooms"].as_array_mut().unwrap() {
+        room["roomStatus"] = json!("cancelled");
+    }
+    d["data"]["status"] = json!("canceled");
+    for room in d["data"]["assigned"].as_array_mut().unwrap() {
+        room["roomStatus"] = json!("cancelled");
+    }
+    let row: wire::ReservationRow = serde_json::from_value(rows["data"][0].clone()).unwrap();
+    let from_row = mapping::reservation_from_row(&row, &ny()).unwrap();
+    let from_detail = mapping::reservation_from_detail(&detail(&d), &ny()).unwrap();
+    assert!(
+        from_row.room_number.is_some(),
+        "the room stays on the record"
+    );
+    assert_eq!(from_row.room_number, from_detail.room_number);
+    assert_eq!(from_row.status, from_detail.status);
+}
+
+#[test]
 fn ids_and_amounts_may_be_strings_or_numbers() {
     let mut v = fixture("getReservation.from-schema.json");
     let d = v["data"].as_object_mut().unwrap();
