@@ -81,6 +81,14 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// What an error-body decoder yields: the message it read, if any.
+    pub(crate) fn error_text(message: Option<String>) -> PmsResult<Self> {
+        Ok(Decoded {
+            records: message.map(Canonical::Text).into_iter().collect(),
+            failures: Vec::new(),
+        })
+    }
+
     pub(crate) fn push<T>(
         &mut self,
         mapped: Result<T, impl std::fmt::Display>,
@@ -119,6 +127,12 @@ pub(crate) fn response(body: &[u8]) -> VendorResponse {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A committed vendor example: `dir` under `shared/testdata/`, e.g. `mews/examples`.
+    pub fn example(dir: &str, name: &str) -> Vec<u8> {
+        let path = format!("{}/testdata/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
 
     /// Decodes a committed vendor example with the named decoder, in every sample hotel, and
     /// checks that it maps whole: at least one record, no item failure, every record

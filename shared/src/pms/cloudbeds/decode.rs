@@ -150,10 +150,7 @@ fn custom_item(bytes: &[u8], _hotel: &Hotel) -> PmsResult<Decoded> {
 }
 
 fn error(bytes: &[u8], _hotel: &Hotel) -> PmsResult<Decoded> {
-    let mut out = Decoded::default();
-    out.records
-        .extend(error_message(400, bytes).map(Canonical::Text));
-    Ok(out)
+    Decoded::error_text(error_message(400, bytes))
 }
 
 #[cfg(test)]
@@ -163,11 +160,7 @@ mod tests {
     use crate::pms::PmsError;
 
     fn example(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/testdata/cloudbeds/responses/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        crate::pms::decode::tests::example("cloudbeds/responses", name)
     }
 
     #[test]

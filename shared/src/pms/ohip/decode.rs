@@ -170,10 +170,7 @@ fn business_events(bytes: &[u8], _hotel: &Hotel) -> PmsResult<Decoded> {
 }
 
 fn error(bytes: &[u8], _hotel: &Hotel) -> PmsResult<Decoded> {
-    let mut out = Decoded::default();
-    out.records
-        .extend(error_message(400, bytes).map(Canonical::Text));
-    Ok(out)
+    Decoded::error_text(error_message(400, bytes))
 }
 
 #[cfg(test)]
@@ -182,11 +179,7 @@ mod tests {
     use crate::pms::decode::tests::{decodes_whole, refuse_garbage};
 
     fn example(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/testdata/ohip/examples/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        crate::pms::decode::tests::example("ohip/examples", name)
     }
 
     #[test]
