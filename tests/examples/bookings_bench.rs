@@ -14,10 +14,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
-use pms_core::domain::{
-    BusinessDate, ConfirmationNumber, Currency, ExternalId, HotelId, Money, Provider, RecordId,
-    Reservation, ReservationStatus,
-};
+use pms_core::domain::{HotelId, Reservation};
 use pms_core::ports::Item;
 use pms_core::registry::Scope;
 use pms_tests::graphql::GraphqlStack;
@@ -27,39 +24,9 @@ const RUNS: usize = 40;
 /// Three weeks of arrivals: a full page of 50 out of the hotel's 1 000 bookings.
 const QUERY: &str = "query($h: ID!) { bookings(hotelId: $h, first: 50, filter: {arrivalFrom: \"2026-12-01\", arrivalTo: \"2026-12-21\"}) { edges { node { id status arrival departure } } pageInfo { hasNextPage } } }";
 
-fn start() -> BusinessDate {
-    BusinessDate::parse("2026-01-01").unwrap()
-}
-
 /// Booking `n`: arrivals spread over 365 days, so a one-day range holds ~1/365 of the hotel.
 fn booking(n: u32) -> Reservation {
-    let day = i64::from(n % 365);
-    let arrival = start().add_days(day);
-    Reservation {
-        id: RecordId::new(
-            Provider::Mock,
-            ExternalId::parse(format!("b{n:07}")).unwrap(),
-        ),
-        confirmation_number: ConfirmationNumber::parse(format!("C{n:07}")).unwrap(),
-        guest: None,
-        room_number: None,
-        room_type: None,
-        arrival,
-        departure: arrival.add_days(2),
-        expected_arrival_time: None,
-        expected_departure_time: None,
-        status: ReservationStatus::Confirmed,
-        raw_status: "RESERVED".into(),
-        adults: 2,
-        children: 0,
-        rate_code: None,
-        total: Some(Money::new(30_000, Currency::eur())),
-        balance: None,
-        special_requests: vec![],
-        notes: vec![],
-        source_updated_at: None,
-        version: 1,
-    }
+    pms_tests::bench_booking(n)
 }
 
 /// The stored item of a booking, exactly as the merge rule writes it, for a bulk `batch_put`.

@@ -20,10 +20,7 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
 use pms_core::aws::item_attributes;
-use pms_core::domain::{
-    BusinessDate, ConfirmationNumber, Currency, ExternalId, HotelId, Money, Provider, RecordId,
-    Reservation, ReservationStatus,
-};
+use pms_core::domain::{HotelId, Reservation};
 use pms_core::ports::{Item, KeyCondition, Partition, Query};
 use pms_core::records::Mergeable;
 use pms_tests::TestStack;
@@ -32,33 +29,9 @@ const ROUNDS: usize = 3;
 const BATCH: usize = 25;
 
 fn booking(n: usize) -> Reservation {
-    let arrival = BusinessDate::parse("2026-01-01")
-        .unwrap()
-        .add_days((n % 365) as i64);
     Reservation {
-        id: RecordId::new(
-            Provider::Mock,
-            ExternalId::parse(format!("b{n:07}")).unwrap(),
-        ),
-        confirmation_number: ConfirmationNumber::parse(format!("C{n:07}")).unwrap(),
-        guest: None,
-        room_number: None,
-        room_type: None,
-        arrival,
-        departure: arrival.add_days(2),
-        expected_arrival_time: None,
-        expected_departure_time: None,
-        status: ReservationStatus::Confirmed,
-        raw_status: "RESERVED".into(),
-        adults: 2,
-        children: 0,
         rate_code: Some("BAR".into()),
-        total: Some(Money::new(30_000, Currency::eur())),
-        balance: None,
-        special_requests: vec![],
-        notes: vec![],
-        source_updated_at: None,
-        version: 1,
+        ..pms_tests::bench_booking(n as u32)
     }
 }
 

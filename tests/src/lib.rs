@@ -12,6 +12,44 @@ use std::path::{Path, PathBuf};
 pub use pms_infra::local::{StackOutputs, Template};
 
 /// The repository root.
+/// Bulk booking `n` for the benchmarks: a confirmed two-night stay, arrivals spread over the 365
+/// days from 2026-01-01 (a one-day range holds ~1/365 of a hotel).
+pub fn bench_booking(n: u32) -> pms_core::domain::Reservation {
+    use pms_core::domain::{
+        BusinessDate, ConfirmationNumber, Currency, ExternalId, Money, Provider, RecordId,
+        Reservation, ReservationStatus,
+    };
+    let arrival = BusinessDate::parse("2026-01-01")
+        .expect("a valid date")
+        .add_days(i64::from(n % 365));
+    Reservation {
+        id: RecordId::new(
+            Provider::Mock,
+            ExternalId::parse(format!("b{n:07}")).expect("a valid id"),
+        ),
+        confirmation_number: ConfirmationNumber::parse(format!("C{n:07}"))
+            .expect("a valid confirmation number"),
+        guest: None,
+        room_number: None,
+        room_type: None,
+        arrival,
+        departure: arrival.add_days(2),
+        expected_arrival_time: None,
+        expected_departure_time: None,
+        status: ReservationStatus::Confirmed,
+        raw_status: "RESERVED".into(),
+        adults: 2,
+        children: 0,
+        rate_code: None,
+        total: Some(Money::new(30_000, Currency::eur())),
+        balance: None,
+        special_requests: vec![],
+        notes: vec![],
+        source_updated_at: None,
+        version: 1,
+    }
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
