@@ -7,14 +7,10 @@
 
 pub mod aws;
 pub mod cache;
-pub mod config;
-pub mod domain;
 pub mod ingest;
 pub mod jobs;
-pub mod memory;
 pub mod obs;
 pub mod pms;
-pub mod ports;
 pub mod reads;
 pub mod records;
 pub mod refresh;
@@ -26,3 +22,6 @@ pub mod sync_runs;
 pub mod testing;
 pub mod webhooks;
 pub mod writes;
+
+// The domain crate, at the paths these modules had here.
+pub use pms_domain::{config, domain, memory, ports};

@@ -1,24 +1,17 @@
 //! PMS adapters: the trait, its error, the retry policy, and the implementations.
 
-mod adapter;
 pub mod cloudbeds;
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
-mod error;
 mod factory;
 pub mod http;
 pub mod mews;
 pub mod mock;
 pub mod ohip;
 pub mod ratelimit;
-mod retry;
 
-pub use adapter::{
-    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, Refreshed,
-};
-pub use error::{classify_transport, PmsError, PmsResult, UnavailableCause, DEFAULT_RETRYABLE};
+pub use pms_domain::pms::*;
 pub use factory::{credentials_secret_name, AdapterDeps, AdapterFactory, VendorBuilder};
-pub use retry::{RetryPolicy, RetrySettings};
 
 /// The factory with every vendor adapter this build knows.
 pub fn default_factory(

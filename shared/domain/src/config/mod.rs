@@ -77,8 +77,8 @@ pub struct SyncSettings {
 
 impl SyncSettings {
     /// One feed's settings.
-    pub fn feed(&self, feed: crate::jobs::Feed) -> &FeedSettings {
-        use crate::jobs::Feed;
+    pub fn feed(&self, feed: crate::domain::Feed) -> &FeedSettings {
+        use crate::domain::Feed;
         match feed {
             Feed::Arrivals => &self.arrivals,
             Feed::Departures => &self.departures,

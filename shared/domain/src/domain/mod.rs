@@ -1,6 +1,7 @@
 //! The canonical model: what every vendor maps to and every partner reads.
 
 mod availability;
+mod feed;
 mod guest;
 mod ids;
 mod money;
@@ -14,6 +15,7 @@ pub mod events;
 pub mod hash;
 
 pub use availability::Availability;
+pub use feed::Feed;
 pub use guest::{Guest, GuestQuery, Preference, PreferenceSource};
 pub use ids::{
     ConfirmationNumber, ExternalId, HotelId, Provider, RecordId, RoomNumber, RoomTypeCode,
