@@ -1,17 +1,11 @@
-//! PMS adapters: the trait, its error, the retry policy, and the implementations.
+//! PMS adapters: pms-vendor-kit (the trait, its error, the retry policy, the factory) and the
+//! vendor crates, at the paths they had here.
 
-pub mod cloudbeds;
-#[cfg(any(test, feature = "testing"))]
-pub mod decode;
-mod factory;
-pub mod http;
-pub mod mews;
-pub mod mock;
-pub mod ohip;
-pub mod ratelimit;
-
-pub use pms_domain::pms::*;
-pub use factory::{credentials_secret_name, AdapterDeps, AdapterFactory, VendorBuilder};
+pub use pms_cloudbeds as cloudbeds;
+pub use pms_mews as mews;
+pub use pms_mock as mock;
+pub use pms_opera as ohip;
+pub use pms_vendor_kit::pms::*;
 
 /// The factory with every vendor adapter this build knows.
 pub fn default_factory(
@@ -20,8 +14,18 @@ pub fn default_factory(
     secrets_prefix: &str,
 ) -> AdapterFactory {
     let mut factory = AdapterFactory::new(secrets, clock, secrets_prefix);
-    factory.register(crate::domain::Provider::Opera, ohip::builder());
-    factory.register(crate::domain::Provider::Mews, mews::builder());
-    factory.register(crate::domain::Provider::Cloudbeds, cloudbeds::builder());
+    for vendor in all_vendors() {
+        factory.add(vendor);
+    }
     factory
+}
+
+/// Every vendor this build knows, the mock PMS included.
+pub fn all_vendors() -> [Vendor; 4] {
+    [
+        pms_opera::vendor(),
+        pms_mews::vendor(),
+        pms_cloudbeds::vendor(),
+        pms_mock::vendor(),
+    ]
 }

@@ -1,7 +1,5 @@
-//! Test support shared by unit and integration tests (feature `testing`): contract suites that
-//! every implementation of a port must pass, so the in-memory and AWS adapters cannot drift.
+//! Test support (feature `testing`): pms-testkit, and the Mews spec checks.
 
-pub mod counting;
 pub mod mews_spec;
-pub mod oas;
-pub mod store_contract;
+
+pub use pms_testkit::{counting, oas, store_contract};

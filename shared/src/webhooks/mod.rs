@@ -1,132 +1,15 @@
 //! Vendor webhooks: thin change notices (Mews general webhooks, Cloudbeds webhooks) parsed into
-//! the entities they name ([`mews`], [`cloudbeds`]), made durable and turned into refresh jobs
-//! ([`WebhookIntake`]), and remembered so a repeat changes nothing ([`WebhookDeliveries`]).
-//!
-//! Authentication (the secret in the URL) and HTTP are the webhook function's concern; this
-//! module starts from an authenticated body.
+//! the entities they name (the vendor crates' `webhook` parsers), made durable and turned into
+//! refresh jobs ([`WebhookIntake`]), and remembered so a repeat changes nothing
+//! ([`WebhookDeliveries`]).
 
-pub mod cloudbeds;
 mod deliveries;
 mod intake;
-pub mod mews;
 
 pub use deliveries::{
     Begin, DeliveryRecord, DeliveryStatus, WebhookDeliveries, DELIVERY_RETENTION,
 };
 pub use intake::{IntakeError, IntakeOutcome, WebhookIntake};
-
-use serde::{Deserialize, Serialize};
-
-use crate::domain::Provider;
-use crate::pms::EntityRef;
-
-/// One vendor event and the entities it names (none for event types we do not act on).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ThinEvent {
-    pub name: String,
-    pub entities: Vec<EntityRef>,
-}
-
-/// One authenticated webhook request, parsed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VendorDelivery {
-    pub provider: Provider,
-    /// The vendor's id of the property (Mews `EnterpriseId`, Cloudbeds `propertyID`).
-    pub property_id: String,
-    /// Identity of the delivery for deduplication (hex): the event's own identity where the
-    /// vendor gives one, else a hash of the content.
-    pub delivery_id: String,
-    pub events: Vec<ThinEvent>,
-}
-
-impl VendorDelivery {
-    /// Distinct entities to refresh, in first-seen order: a customer named by both
-    /// `CustomerAdded` and `CustomerUpdated` is fetched once.
-    pub fn entities(&self) -> Vec<EntityRef> {
-        let mut out: Vec<EntityRef> = Vec::new();
-        for e in self.events.iter().flat_map(|e| &e.entities) {
-            if !out.contains(e) {
-                out.push(e.clone());
-            }
-        }
-        out
-    }
-
-    /// Names of the events acknowledged without action (types we do not refresh, or unknown).
-    pub fn ignored(&self) -> Vec<&str> {
-        self.events
-            .iter()
-            .filter(|e| e.entities.is_empty())
-            .map(|e| e.name.as_str())
-            .collect()
-    }
-
-    pub fn dedupe_policy(&self) -> DedupePolicy {
-        DedupePolicy::for_provider(self.provider)
-    }
-}
-
-/// How a repeated delivery is recognised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DedupePolicy {
-    /// The delivery id is the event's own identity (Cloudbeds: event, entity and timestamp): a
-    /// repeat is always the same event and is dropped.
-    ExactEvent,
-    /// The delivery id is only a content hash (Mews events carry no id and no time), so an
-    /// identical body may be a new change. A repeat is dropped only while the refresh it would
-    /// cause is still pending (that refresh will read the newer state anyway); once the refresh
-    /// has started, a repeat is refreshed again.
-    WhilePending,
-}
-
-impl DedupePolicy {
-    pub fn for_provider(provider: Provider) -> Self {
-        match provider {
-            Provider::Mews => DedupePolicy::WhilePending,
-            _ => DedupePolicy::ExactEvent,
-        }
-    }
-}
-
-/// Why a webhook body was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PayloadError {
-    /// Not JSON at all (HTTP 400).
-    #[error("the body is not valid JSON: {0}")]
-    Malformed(String),
-    /// JSON, but not a delivery we can act on (HTTP 422).
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        code: &'static str,
-        message: String,
-    },
-}
-
-impl PayloadError {
-    fn required(field: &'static str) -> Self {
-        PayloadError::Invalid {
-            field,
-            code: "REQUIRED",
-            message: "is required".into(),
-        }
-    }
-
-    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        PayloadError::Invalid {
-            field,
-            code: "INVALID_FIELD",
-            message: message.into(),
-        }
-    }
-}
-
-/// A JSON string or integer as text (vendors send ids both ways).
-fn id_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        serde_json::Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        _ => None,
-    }
-}
+pub use pms_cloudbeds::webhook as cloudbeds;
+pub use pms_mews::webhook as mews;
+pub use pms_vendor_kit::webhooks::*;

@@ -14,7 +14,19 @@
 pub mod decode;
 pub mod mapping;
 pub mod transport;
+pub mod webhook;
 pub mod wire;
+
+// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
+mod pms {
+    pub use pms_vendor_kit::pms::*;
+}
+use pms_domain::memory;
+use pms_domain::{config, domain, ports};
+#[cfg(test)]
+use pms_testkit as testing;
+use pms_vendor_kit::registry;
+use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,13 +36,6 @@ use serde_json::Value;
 
 use self::mapping::Ctx;
 use self::transport::{KeySource, Replay, Transport, Verb};
-use super::factory::{AdapterDeps, VendorBuilder};
-use super::http::VendorHttp;
-use super::ratelimit::{DistributedLimiter, RateLimiter};
-use super::{
-    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
-    Refreshed,
-};
 use crate::config::HotelConfig;
 use crate::domain::hash::sha256_hex;
 use crate::domain::{
@@ -39,6 +44,13 @@ use crate::domain::{
     Reservation, ReservationStatus, RoomNumber, RoomStatus, WriteReceipt,
 };
 use crate::memory::MemoryStore;
+use crate::pms::factory::{AdapterDeps, VendorBuilder};
+use crate::pms::http::VendorHttp;
+use crate::pms::ratelimit::{DistributedLimiter, RateLimiter};
+use crate::pms::{
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
+    Refreshed,
+};
 use crate::ports::{Clock, ItemStore};
 use crate::registry::VendorCredentials;
 
@@ -49,6 +61,11 @@ pub fn builder() -> VendorBuilder {
             Arc::new(CloudbedsAdapter::new(config, credentials, deps)?);
         Ok(adapter)
     })
+}
+
+/// This vendor, as a process registers it (`Services::with_vendor`).
+pub fn vendor() -> crate::pms::Vendor {
+    crate::pms::Vendor::new(Provider::Cloudbeds, builder())
 }
 
 pub struct CloudbedsAdapter {

@@ -18,6 +18,15 @@ pub mod mapping;
 pub mod transport;
 pub mod wire;
 
+// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
+mod pms {
+    #[cfg(test)]
+    pub use crate as ohip;
+    pub use pms_vendor_kit::pms::*;
+}
+use pms_domain::{config, domain, ports};
+use pms_vendor_kit::registry;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,18 +42,18 @@ use self::wire::{
     id_of_type, BillingChargesDetails, BusinessEvents, FolioResponse, HousekeepingBoard,
     ProfileResponse, ProfileSummaries, ReservationResponse, ReservationsDetails,
 };
-use super::http::VendorHttp;
-use super::ratelimit::{DistributedLimiter, RateLimiter};
-use super::{
-    AdapterDeps, ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError,
-    PmsResult, Refreshed, VendorBuilder,
-};
 use crate::config::HotelConfig;
 use crate::domain::hash::sha256_hex;
 use crate::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
     DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference, Provider,
     Reservation, RoomNumber, RoomStatus, WriteReceipt,
+};
+use crate::pms::http::VendorHttp;
+use crate::pms::ratelimit::{DistributedLimiter, RateLimiter};
+use crate::pms::{
+    AdapterDeps, ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError,
+    PmsResult, Refreshed, VendorBuilder,
 };
 use crate::ports::Clock;
 use crate::registry::VendorCredentials;
@@ -65,6 +74,11 @@ pub fn builder() -> VendorBuilder {
             Arc::new(OhipAdapter::from_config(config, credentials, deps)?);
         Ok(adapter)
     })
+}
+
+/// This vendor, as a process registers it (`Services::with_vendor`).
+pub fn vendor() -> crate::pms::Vendor {
+    crate::pms::Vendor::new(Provider::Opera, builder())
 }
 
 /// A reservation search: which `searchType`, which date parameters, and the slice of it.

@@ -82,14 +82,14 @@ pub struct Decoded {
 
 impl Decoded {
     /// What an error-body decoder yields: the message it read, if any.
-    pub(crate) fn error_text(message: Option<String>) -> PmsResult<Self> {
+    pub fn error_text(message: Option<String>) -> PmsResult<Self> {
         Ok(Decoded {
             records: message.map(Canonical::Text).into_iter().collect(),
             failures: Vec::new(),
         })
     }
 
-    pub(crate) fn push<T>(
+    pub fn push<T>(
         &mut self,
         mapped: Result<T, impl std::fmt::Display>,
         f: fn(T) -> Canonical,
@@ -115,7 +115,7 @@ impl std::fmt::Debug for Decoder {
 }
 
 /// A 200 response with this body, as the transports hand it over.
-pub(crate) fn response(body: &[u8]) -> VendorResponse {
+pub fn response(body: &[u8]) -> VendorResponse {
     VendorResponse {
         status: reqwest::StatusCode::OK,
         headers: Default::default(),
@@ -124,13 +124,14 @@ pub(crate) fn response(body: &[u8]) -> VendorResponse {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+// For the vendor crates' decoder tests too (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod tests {
     use super::*;
 
     /// A committed vendor example: `dir` under `shared/testdata/`, e.g. `mews/examples`.
     pub fn example(dir: &str, name: &str) -> Vec<u8> {
-        let path = format!("{}/testdata/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../testdata/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

@@ -22,7 +22,16 @@
 pub mod decode;
 mod mapping;
 mod transport;
+pub mod webhook;
 mod wire;
+
+// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
+mod pms {
+    pub use pms_vendor_kit::pms::*;
+}
+use pms_domain::{config, domain, ports};
+use pms_vendor_kit::registry;
+use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery};
 
 pub use mapping::{housekeeping, reservation_status, RESERVATION_STATES, RESOURCE_STATES};
 pub use transport::{split_windows, token_fingerprint, MAX_WINDOW};
@@ -36,10 +45,6 @@ use serde_json::{json, Value};
 
 use self::mapping::{Lookups, PreferenceTarget};
 use self::transport::{MewsTransport, Retry};
-use super::{
-    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
-    Refreshed, VendorBuilder,
-};
 use crate::config::HotelConfig;
 use crate::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
@@ -48,6 +53,10 @@ use crate::domain::{
 };
 use crate::pms::factory::AdapterDeps;
 use crate::pms::ratelimit::{DistributedLimiter, RateLimiter};
+use crate::pms::{
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
+    Refreshed, VendorBuilder,
+};
 use crate::ports::Clock;
 use crate::registry::VendorCredentials;
 
@@ -102,6 +111,11 @@ pub fn builder() -> VendorBuilder {
     Arc::new(|config, credentials, deps| {
         Ok(Arc::new(MewsAdapter::new(config, credentials, deps)?) as Arc<dyn PmsAdapter>)
     })
+}
+
+/// This vendor, as a process registers it (`Services::with_vendor`).
+pub fn vendor() -> crate::pms::Vendor {
+    crate::pms::Vendor::new(Provider::Mews, builder())
 }
 
 fn chunks<T: Clone>(items: &[T], size: usize) -> Vec<Vec<T>> {

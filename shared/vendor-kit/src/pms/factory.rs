@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use super::mock::{MockAdapter, MockPms};
 use super::{PmsAdapter, PmsError, PmsResult};
 use crate::config::HotelConfig;
 use crate::domain::{HotelId, Provider};
@@ -20,6 +19,45 @@ pub type VendorBuilder = Arc<
         + Send
         + Sync,
 >;
+
+/// Builds an adapter that needs no stored credentials (the mock PMS of the local demo hotel).
+pub type CredentialFreeBuilder =
+    Arc<dyn Fn(&HotelConfig, &AdapterDeps) -> PmsResult<Arc<dyn PmsAdapter>> + Send + Sync>;
+
+/// A vendor as a process registers it: each vendor crate offers one (`vendor()`), and each
+/// Lambda registers the ones it serves, so it links no other.
+#[derive(Clone)]
+pub struct Vendor {
+    provider: Provider,
+    build: Build,
+}
+
+#[derive(Clone)]
+enum Build {
+    WithCredentials(VendorBuilder),
+    WithoutCredentials(CredentialFreeBuilder),
+}
+
+impl Vendor {
+    pub fn new(provider: Provider, builder: VendorBuilder) -> Self {
+        Self {
+            provider,
+            build: Build::WithCredentials(builder),
+        }
+    }
+
+    /// A vendor whose adapter is built from the hotel's configuration alone.
+    pub fn without_credentials(provider: Provider, builder: CredentialFreeBuilder) -> Self {
+        Self {
+            provider,
+            build: Build::WithoutCredentials(builder),
+        }
+    }
+
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+}
 
 /// What vendor adapters are built with.
 #[derive(Clone)]
@@ -53,6 +91,7 @@ pub struct AdapterFactory {
     store: Option<Arc<dyn ItemStore>>,
     retry_override: Option<super::RetryPolicy>,
     vendors: HashMap<Provider, VendorBuilder>,
+    credential_free: HashMap<Provider, CredentialFreeBuilder>,
     /// Adapters by hotel, with the configuration version they were built for.
     cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
 }
@@ -77,6 +116,7 @@ impl AdapterFactory {
             store: None,
             retry_override: None,
             vendors: HashMap::new(),
+            credential_free: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -101,6 +141,37 @@ impl AdapterFactory {
 
     pub fn register(&mut self, provider: Provider, builder: VendorBuilder) {
         self.vendors.insert(provider, builder);
+    }
+
+    /// Registers a vendor (see [`Vendor`]).
+    pub fn add(&mut self, vendor: Vendor) {
+        match vendor.build {
+            Build::WithCredentials(b) => self.register(vendor.provider, b),
+            Build::WithoutCredentials(b) => {
+                self.credential_free.insert(vendor.provider, b);
+            }
+        }
+    }
+
+    pub fn with_vendor(mut self, vendor: Vendor) -> Self {
+        self.add(vendor);
+        self
+    }
+
+    /// A factory with the same settings and vendors and no adapter built yet (to change a
+    /// setting of a factory already shared).
+    pub fn fresh(&self) -> Self {
+        Self {
+            secrets: self.secrets.clone(),
+            clock: self.clock.clone(),
+            secrets_prefix: self.secrets_prefix.clone(),
+            http: self.http.clone(),
+            store: self.store.clone(),
+            retry_override: self.retry_override.clone(),
+            vendors: self.vendors.clone(),
+            credential_free: self.credential_free.clone(),
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn credentials_secret(&self, hotel: &HotelId) -> String {
@@ -132,16 +203,10 @@ impl AdapterFactory {
     }
 
     async fn build(&self, config: &HotelConfig) -> PmsResult<Arc<dyn PmsAdapter>> {
-        if config.provider == Provider::Mock {
-            let pms = MockPms::shared(
-                &config.hotel_id,
-                config.time_zone,
-                config.currency,
-                self.clock.clone(),
-            );
-            return Ok(Arc::new(MockAdapter::new(pms)));
-        }
         let secret_name = self.credentials_secret(&config.hotel_id);
+        if let Some(builder) = self.credential_free.get(&config.provider) {
+            return builder(config, &self.deps(secret_name));
+        }
         let secret = self
             .secrets
             .get(&secret_name)
@@ -176,15 +241,18 @@ impl AdapterFactory {
                 .ok_or_else(|| PmsError::Configuration {
                     message: format!("no adapter is available for {}", config.provider),
                 })?;
-        let deps = AdapterDeps {
+        builder(config, credentials, &self.deps(secret_name))
+    }
+
+    fn deps(&self, credentials_secret: String) -> AdapterDeps {
+        AdapterDeps {
             clock: self.clock.clone(),
             store: self.store.clone(),
             http: self.http.clone(),
             secrets: self.secrets.clone(),
-            credentials_secret: secret_name,
+            credentials_secret,
             retry_override: self.retry_override.clone(),
-        };
-        builder(config, credentials, &deps)
+        }
     }
 }
 

@@ -1,0 +1,12 @@
+//! Test support shared by unit and integration tests: contract suites that every
+//! implementation of a port must pass, so the in-memory and AWS adapters cannot drift, a store
+//! that counts its requests, and OpenAPI checks.
+
+pub mod counting;
+pub mod oas;
+pub mod store_contract;
+
+// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
+#[cfg(test)]
+use pms_domain::memory;
+use pms_domain::{domain, ports};
