@@ -89,11 +89,7 @@ impl Decoded {
         })
     }
 
-    pub fn push<T>(
-        &mut self,
-        mapped: Result<T, impl std::fmt::Display>,
-        f: fn(T) -> Canonical,
-    ) {
+    pub fn push<T>(&mut self, mapped: Result<T, impl std::fmt::Display>, f: fn(T) -> Canonical) {
         match mapped {
             Ok(v) => self.records.push(f(v)),
             Err(e) => self.failures.push(e.to_string()),
