@@ -282,6 +282,7 @@ async fn sync_run_backfill_and_status() {
     .unwrap();
     let names =
         pms_core::aws::ResourceNames::from_lookup(|k| s.outputs.env.get(k).cloned()).unwrap();
+    use pms_core::runtime::AwsServices as _;
     let services = pms_core::runtime::Services::from_aws(
         names,
         &s.config,

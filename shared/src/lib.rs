@@ -1,27 +1,32 @@
-//! The core of the PMS integration layer.
-//!
-//! Ports and adapters: the domain ([`domain`], sync/merge rules, idempotency) depends on narrow
-//! traits ([`ports`], [`pms::PmsAdapter`]); [`aws`] implements the ports over DynamoDB, SQS,
-//! Secrets Manager and EventBridge, [`memory`] in memory for unit tests, and [`pms`] holds the
-//! vendor adapters. Lambda functions wire these from the environment and stay thin.
+//! Compatibility facade (phase A of the workspace split, notes/split-facades.md): the paths of
+//! the former one-crate core, `pms_core::...`, over the crates it was split into, so the tests
+//! and tools build unchanged until their paths are rewritten. New code uses those crates:
+//! pms-domain, pms-app, pms-aws, pms-runtime, pms-vendor-kit, the vendor crates (pms-opera,
+//! pms-mews, pms-cloudbeds, pms-mock) and pms-testkit.
 
-pub mod aws;
-pub mod cache;
-pub mod ingest;
-pub mod jobs;
-pub mod obs;
 pub mod pms;
-pub mod reads;
-pub mod records;
-pub mod refresh;
-pub mod registry;
-pub mod runtime;
-pub mod sync;
-pub mod sync_runs;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod webhooks;
-pub mod writes;
 
-// The domain crate, at the paths these modules had here.
+pub use pms_app::{
+    cache, ingest, jobs, obs, reads, records, refresh, registry, sync, sync_runs, writes,
+};
 pub use pms_domain::{config, domain, memory, ports};
+
+#[cfg(feature = "aws")]
+pub mod aws {
+    pub use pms_app::runtime::{MissingEnv, ResourceNames};
+    pub use pms_aws::*;
+}
+
+pub mod runtime {
+    pub use pms_app::runtime::*;
+    #[cfg(feature = "aws")]
+    pub use pms_runtime::AwsServices;
+}
+
+pub mod webhooks {
+    pub use pms_app::webhooks::*;
+    pub use pms_cloudbeds::webhook as cloudbeds;
+    pub use pms_mews::webhook as mews;
+}

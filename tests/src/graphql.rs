@@ -75,7 +75,8 @@ impl GraphqlStack {
             Arc::new(SqsQueue::from_config(cfg)),
             Arc::new(SecretsManagerStore::from_config(cfg)),
             Arc::new(EventBridgeBus::from_config(cfg, &names.event_bus)),
-        );
+        )
+        .with_vendors(pms_core::pms::all_vendors());
         let app = GraphqlApp::from_services(&services);
         Self {
             stack,

@@ -9,6 +9,7 @@ pub mod writes;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use pms_core::runtime::AwsServices as _;
 pub use pms_infra::local::{StackOutputs, Template};
 
 /// The repository root.
@@ -197,7 +198,8 @@ impl TestStack {
                 &self.sdk_config,
             )),
             bus.clone(),
-        );
+        )
+        .with_vendors(pms_core::pms::all_vendors());
         (store, bus, services)
     }
 
@@ -207,6 +209,7 @@ impl TestStack {
     ) -> pms_core::runtime::Services {
         init_test_logging();
         pms_core::runtime::Services::from_aws(self.names(), &self.sdk_config, clock)
+            .with_vendors(pms_core::pms::all_vendors())
     }
 }
 

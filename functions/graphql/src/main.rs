@@ -2,13 +2,20 @@
 
 use lambda_http::{service_fn, Error, Request};
 use pms_core::obs::init_logging;
+use pms_core::runtime::AwsServices;
 use pms_core::runtime::Services;
 use pms_graphql::GraphqlApp;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let services = Services::from_env().await?;
+    let services = Services::from_env()
+        .await?
+        .with_vendor(pms_opera::vendor())
+        .with_vendor(pms_mews::vendor())
+        .with_vendor(pms_cloudbeds::vendor())
+        // The local stack's demo hotel.
+        .with_vendor(pms_mock::vendor());
     let app = GraphqlApp::from_services(&services).with_metrics(&services.names.metrics_namespace);
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

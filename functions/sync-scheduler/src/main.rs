@@ -3,6 +3,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use pms_core::obs::init_logging;
+use pms_core::runtime::AwsServices;
 use pms_core::runtime::Services;
 use sync_scheduler_fn::{Scheduler, DEFAULT_TICK_SECONDS};
 

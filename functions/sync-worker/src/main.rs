@@ -3,13 +3,20 @@
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use pms_core::obs::init_logging;
+use pms_core::runtime::AwsServices;
 use pms_core::runtime::Services;
 use sync_worker_fn::Worker;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let services = Services::from_env().await?;
+    let services = Services::from_env()
+        .await?
+        .with_vendor(pms_opera::vendor())
+        .with_vendor(pms_mews::vendor())
+        .with_vendor(pms_cloudbeds::vendor())
+        // The local stack's demo hotel.
+        .with_vendor(pms_mock::vendor());
     let worker = Worker::new(&services);
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

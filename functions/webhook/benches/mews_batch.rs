@@ -20,10 +20,10 @@ use pms_core::domain::{
     RoomStatus,
 };
 use pms_core::memory::{MemoryBus, MemoryQueue, MemorySecrets, MemoryStore};
-use pms_core::pms::mock::MockPms;
 use pms_core::ports::{Queue, SystemClock};
 use pms_core::registry::{IngestCredentials, IngestKeys};
 use pms_core::runtime::Services;
+use pms_mock::MockPms;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sync_worker_fn::Worker;
@@ -175,7 +175,8 @@ async fn main() {
         queue.clone(),
         secrets.clone(),
         Arc::new(MemoryBus::new()),
-    );
+    )
+    .with_vendor(pms_mock::vendor());
     let hotel = HotelId::parse("bench-hotel").expect("hotel");
     let mut config = HotelConfig::new(
         hotel.clone(),

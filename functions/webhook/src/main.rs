@@ -2,6 +2,7 @@
 
 use lambda_http::{service_fn, Error, Request};
 use pms_core::obs::init_logging;
+use pms_core::runtime::AwsServices;
 use pms_core::runtime::Services;
 use webhook_fn::App;
 

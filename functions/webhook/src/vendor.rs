@@ -8,7 +8,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use pms_core::domain::{HotelId, Provider};
-use pms_core::webhooks::{self, IntakeOutcome, PayloadError, VendorDelivery};
+use pms_core::webhooks::{IntakeOutcome, PayloadError, VendorDelivery};
 
 use crate::http::{body_bytes, check_json_media_type, json_response};
 use crate::problem::Problem;
@@ -47,8 +47,8 @@ async fn authenticate(app: &App, hotel: &str, secret: &str) -> Result<HotelId, P
 
 fn parse(provider: Provider, bytes: &[u8]) -> Result<VendorDelivery, Problem> {
     let parsed = match provider {
-        Provider::Cloudbeds => webhooks::cloudbeds::parse(bytes),
-        _ => webhooks::mews::parse(bytes),
+        Provider::Cloudbeds => pms_cloudbeds::webhook::parse(bytes),
+        _ => pms_mews::webhook::parse(bytes),
     };
     parsed.map_err(|e| match e {
         PayloadError::Malformed(m) => Problem::malformed_json(m),

@@ -1,11 +1,17 @@
 use fn_writer::Writer;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use pms_core::runtime::AwsServices;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pms_core::obs::init_logging();
     let services = pms_core::runtime::Services::from_env()
         .await?
+        .with_vendor(pms_opera::vendor())
+        .with_vendor(pms_mews::vendor())
+        .with_vendor(pms_cloudbeds::vendor())
+        // The local stack's demo hotel.
+        .with_vendor(pms_mock::vendor())
         .without_in_process_retries();
     let max_receives = std::env::var("WRITE_MAX_RECEIVE_COUNT")
         .ok()

@@ -21,7 +21,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pms_core::aws::ResourceNames;
+use pms_core::pms::all_vendors;
 use pms_core::ports::SystemClock;
+use pms_core::runtime::AwsServices as _;
 use pms_core::runtime::Services;
 
 /// Exit code for bad input: nothing was written.
@@ -133,5 +135,5 @@ pub async fn services(target: Target) -> Services {
         loader = loader.region(aws_config::Region::new(region));
     }
     let config = loader.load().await;
-    Services::from_aws(target.names, &config, Arc::new(SystemClock))
+    Services::from_aws(target.names, &config, Arc::new(SystemClock)).with_vendors(all_vendors())
 }

@@ -11,6 +11,7 @@
 
 use std::io::Write;
 
+use pms_core::runtime::AwsServices as _;
 use pms_core::runtime::Services;
 use pms_tests::writes::{invoke, queue_arn, receive, writer_for};
 use serde_json::json;
@@ -34,7 +35,8 @@ async fn main() {
     let lease = arg(&args, "--lease-secs", 90);
     let services = Services::from_env()
         .await
-        .expect("the environment contract");
+        .expect("the environment contract")
+        .with_vendors(pms_core::pms::all_vendors());
     let queue_url = services.names.write_queue_url.clone();
     let sqs = aws_sdk_sqs::Client::new(&pms_core::aws::sdk_config().await);
     let writer = writer_for(services, Some(chrono::Duration::seconds(i64::from(lease))));

@@ -21,6 +21,7 @@ use pms_core::pms::mock::MockPms;
 use pms_core::ports::{SecretStore, SystemClock};
 use pms_core::refresh::RefreshService;
 use pms_core::registry::{IngestCredentials, IngestKeys, PartnerSystem, Scope};
+use pms_core::runtime::AwsServices as _;
 use pms_core::runtime::Services;
 use pms_core::webhooks::WebhookDeliveries;
 use secrecy::ExposeSecret;
@@ -134,7 +135,8 @@ impl Harness {
             env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })
         .expect("env contract");
-        let services = Services::from_aws(names, &stack.sdk_config, Arc::new(SystemClock));
+        let services = Services::from_aws(names, &stack.sdk_config, Arc::new(SystemClock))
+            .with_vendors(pms_core::pms::all_vendors());
         let app = App::new(&services);
         // No backoff in tests: a failed message is visible again at once.
         let processor = JobProcessor::new(

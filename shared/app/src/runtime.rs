@@ -1,16 +1,11 @@
-//! Wiring for functions and tools: every port built from the environment once per process
-//! (Lambda init), shared by every invocation.
+//! Wiring for functions and tools: every port built once per process (Lambda init), shared by
+//! every invocation. pms-runtime builds them from the environment over AWS (`from_env`); each
+//! process registers the vendors it serves ([`Services::with_vendor`]).
 
 use std::sync::Arc;
 
-use crate::aws::ResourceNames;
-#[cfg(feature = "aws")]
-use crate::aws::{
-    sdk_config, DynamoStore, EventBridgeBus, MissingEnv, SecretsManagerStore, SqsQueue,
-};
-use crate::pms::AdapterFactory;
-#[cfg(feature = "aws")]
-use crate::ports::SystemClock;
+pub use crate::names::{MissingEnv, ResourceNames};
+use crate::pms::{AdapterFactory, RetryPolicy, Vendor};
 use crate::ports::{CachedSecrets, Clock, EventBus, ItemStore, Queue, SecretStore};
 use crate::records::{Merger, ReservationQueries};
 use crate::registry::{HotelRegistry, TokenService};
@@ -34,48 +29,30 @@ pub struct Services {
 }
 
 impl Services {
-    /// Builds every AWS adapter from the environment contract.
-    #[cfg(feature = "aws")]
-    pub async fn from_env() -> Result<Self, MissingEnv> {
-        let names = ResourceNames::from_env()?;
-        let config = sdk_config().await;
-        Ok(Self::from_aws(names, &config, Arc::new(SystemClock)))
-    }
-
-    #[cfg(feature = "aws")]
-    pub fn from_aws(
-        names: ResourceNames,
-        config: &aws_config::SdkConfig,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        let store: Arc<dyn ItemStore> = Arc::new(DynamoStore::from_config(
-            config,
-            &names.table,
-            clock.clone(),
-        ));
-        let queue: Arc<dyn Queue> = Arc::new(SqsQueue::from_config(config));
-        let secrets: Arc<dyn SecretStore> = Arc::new(SecretsManagerStore::from_config(config));
-        let bus: Arc<dyn EventBus> =
-            Arc::new(EventBridgeBus::from_config(config, &names.event_bus));
-        Self::from_parts(names, clock, store, queue, secrets, bus)
-    }
-
     /// The same services with adapters that make one attempt per call (for the writer, whose
     /// retries are the queue's redeliveries with the seed's backoff).
     pub fn without_in_process_retries(mut self) -> Self {
         self.adapters = Arc::new(
-            crate::pms::default_factory(
-                self.secrets.clone(),
-                self.clock.clone(),
-                &self.names.secrets_prefix,
-            )
-            .with_store(self.store.clone())
-            .with_retry_override(crate::pms::RetryPolicy::none()),
+            self.adapters
+                .fresh()
+                .with_retry_override(RetryPolicy::none()),
         );
         self
     }
 
-    /// Assembles services from any port implementations (tests use in-memory ones).
+    /// Serves the hotels of this vendor (a vendor crate's `vendor()`): a process registers the
+    /// vendors it needs, and links no other.
+    pub fn with_vendor(mut self, vendor: Vendor) -> Self {
+        self.adapters = Arc::new(self.adapters.fresh().with_vendor(vendor));
+        self
+    }
+
+    pub fn with_vendors(self, vendors: impl IntoIterator<Item = Vendor>) -> Self {
+        vendors.into_iter().fold(self, Self::with_vendor)
+    }
+
+    /// Assembles services from any port implementations (tests use in-memory ones), with no
+    /// vendor registered yet.
     pub fn from_parts(
         names: ResourceNames,
         clock: Arc<dyn Clock>,
@@ -90,7 +67,7 @@ impl Services {
             chrono::Duration::seconds(SECRET_TTL_SECONDS),
         ));
         let adapters = Arc::new(
-            crate::pms::default_factory(secrets.clone(), clock.clone(), &names.secrets_prefix)
+            AdapterFactory::new(secrets.clone(), clock.clone(), &names.secrets_prefix)
                 .with_store(store.clone()),
         );
         Self {

@@ -10,6 +10,4 @@ pub use deliveries::{
     Begin, DeliveryRecord, DeliveryStatus, WebhookDeliveries, DELIVERY_RETENTION,
 };
 pub use intake::{IntakeError, IntakeOutcome, WebhookIntake};
-pub use pms_cloudbeds::webhook as cloudbeds;
-pub use pms_mews::webhook as mews;
 pub use pms_vendor_kit::webhooks::*;

@@ -1,43 +1,7 @@
-//! AWS adapters of the ports. Configuration comes from the environment: the SDK's own
-//! `AWS_ENDPOINT_URL` points every client at moto's server locally, so local runs take the very
-//! code paths they take in AWS.
-
-//!
-//! The adapters need the feature `aws` (on by default); without it only the resource names
-//! remain, so the pure core (mapping, parsing, merge rules) builds without the AWS SDK (the
-//! fuzz targets do).
-
-#[cfg(feature = "aws")]
-mod attr;
-#[cfg(feature = "aws")]
-mod dynamo;
-#[cfg(feature = "aws")]
-mod errors;
-#[cfg(feature = "aws")]
-mod eventbridge;
-#[cfg(feature = "aws")]
-mod secrets;
-#[cfg(feature = "aws")]
-mod sqs;
-
-#[cfg(feature = "aws")]
-pub use dynamo::{to_attrs as item_attributes, DynamoStore};
-#[cfg(feature = "aws")]
-pub use eventbridge::EventBridgeBus;
-#[cfg(feature = "aws")]
-pub use secrets::SecretsManagerStore;
-#[cfg(feature = "aws")]
-pub use sqs::SqsQueue;
+//! The deployment's resource names: the environment contract every function, the CLI and the
+//! tests read (docs/ARCHITECTURE.md).
 
 use std::env;
-
-/// Loads the SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
-#[cfg(feature = "aws")]
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
-}
 
 /// The deployment's resource names, from the environment contract (docs/ARCHITECTURE.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
