@@ -1,6 +1,7 @@
-//! Infrastructure around the core: the local stack (`pms-local`), the ops CLI (`pmsctl`), and
-//! the vendor simulators.
+//! Compatibility facade (phase A of the workspace split, notes/split-facades.md): the tools'
+//! former paths, `pms_infra::{ctl, local, sim}`, over the crates they were split into (pmsctl,
+//! pms-local, pms-sim), until the tests' paths are rewritten.
 
-pub mod ctl;
-pub mod local;
-pub mod sim;
+pub use pms_local as local;
+pub use pms_sim as sim;
+pub use pmsctl as ctl;

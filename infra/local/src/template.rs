@@ -303,7 +303,7 @@ Outputs:
 
     #[test]
     fn the_repository_template_parses() {
-        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
             .unwrap();
         for id in [
             "Table",

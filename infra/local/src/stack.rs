@@ -1276,7 +1276,7 @@ mod tests {
 
     #[test]
     fn plan_puts_dead_letter_queues_first() {
-        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
             .unwrap();
         let order: Vec<&str> = plan(&t)
             .unwrap()

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pms_infra::ctl::{
-    self, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, sync::SyncCommand,
+use pmsctl::{
+    self as ctl, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, sync::SyncCommand,
     token::TokenCommand, webhook::WebhookCommand, CtlError,
 };
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use pms_core::domain::HotelId;
 use pms_core::pms::PmsAdapter;
-use pms_infra::ctl;
+use pmsctl as ctl;
 use tokio::sync::Mutex;
 
 #[derive(Debug, Parser)]

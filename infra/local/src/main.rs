@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use pms_infra::local::{
-    self, driver, find_root, sdk_config, up::StackFile, up::UpOptions, HttpInvoker, Invocation,
-    LocalError, LocalResult, Template,
+use pms_local::{
+    self as local, driver, find_root, sdk_config, up::StackFile, up::UpOptions, HttpInvoker,
+    Invocation, LocalError, LocalResult, Template,
 };
 
 #[derive(Parser)]

@@ -2,9 +2,9 @@
 //! of each vendor, and what tests and the load tool register to talk to a simulator.
 
 use chrono::Utc;
-use pms_core::config::{HotelConfig, RateLimitSettings};
-use pms_core::domain::{Currency, HotelId, PropertyTz, Provider, ValidationError};
-use pms_core::registry::VendorCredentials;
+use pms_domain::config::{HotelConfig, RateLimitSettings};
+use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider, ValidationError};
+use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
 use super::{PropertySetup, Vendor};

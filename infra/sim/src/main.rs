@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use pms_infra::sim::{SimConfig, Simulator, Vendor};
+use pms_sim::{SimConfig, Simulator, Vendor};
 
 #[derive(Debug, Parser)]
 #[command(

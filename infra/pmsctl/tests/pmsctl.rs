@@ -17,7 +17,7 @@ async fn stack() -> Stack {
     let endpoint = std::env::var("PMS_TEST_AWS_ENDPOINT")
         .expect("run with `make test` (it starts moto and sets PMS_TEST_AWS_ENDPOINT)");
     let template =
-        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
+        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")).unwrap();
     let name = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let config = sdk_config(&endpoint).await;
     let outputs = provision(&config, &template, &name).await.unwrap();
