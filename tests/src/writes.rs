@@ -523,7 +523,7 @@ impl WritesStack {
 
     /// Runs `pmsctl` (the real binary) against this stack.
     pub async fn pmsctl(&self, args: &[&str]) -> Output {
-        let output = tokio::process::Command::new(workspace_bin("pms-infra", "pmsctl").await)
+        let output = tokio::process::Command::new(workspace_bin("pmsctl", "pmsctl").await)
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

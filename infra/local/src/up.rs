@@ -309,7 +309,7 @@ async fn seed_demo(
         vendor_hotels,
         ..Demo::default()
     };
-    if let Err(e) = cargo_build(root, Some("pms-infra"), &["pmsctl"]).await {
+    if let Err(e) = cargo_build(root, Some("pmsctl"), &["pmsctl"]).await {
         tracing::warn!(error = %e, "pmsctl could not be built; skipping the demo hotel (is the ops CLI merged yet?)");
         return demo;
     }

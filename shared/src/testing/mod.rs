@@ -1,5 +1,3 @@
-//! Test support (feature `testing`): pms-testkit, and the Mews spec checks.
-
-pub mod mews_spec;
+//! Test support (feature `testing`): pms-testkit.
 
 pub use pms_testkit::{counting, oas, store_contract};

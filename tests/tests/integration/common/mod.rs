@@ -31,7 +31,7 @@ use webhook_fn::App;
 
 pub use pms_tests::TestStack as Stack;
 
-const EVENT_TEMPLATE: &str = include_str!("../../fixtures/apigw/http-api-v2-post.json");
+const EVENT_TEMPLATE: &str = include_str!("../../../fixtures/apigw/http-api-v2-post.json");
 
 pub struct Harness {
     pub stack: Stack,

@@ -2,7 +2,7 @@
 //! speaks the hotel's wall clock with no offset, so a UTC window must be sent, and stamps read,
 //! in the hotel's zone. Far zones (Honolulu UTC-10, Auckland UTC+12/13) and a DST change day.
 
-mod cloudbeds_support;
+use crate::cloudbeds_support;
 
 use std::collections::BTreeSet;
 

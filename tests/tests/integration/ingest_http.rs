@@ -1,7 +1,7 @@
 //! Partner REST ingestion, end to end in process: API Gateway v2 events (from the committed
 //! fixture) into the webhook function, against the table, bus and secrets on moto.
 
-mod common;
+use crate::common;
 
 use common::{Harness, TestHotel};
 use pms_core::ports::{KeyCondition, Partition, Query};

@@ -3,7 +3,7 @@
 //! windows of at most three months, enrichment is batched, business dates follow the hotel's
 //! zone, and writes change the simulated hotel.
 
-mod mews_support;
+use crate::mews_support;
 
 use std::collections::HashSet;
 

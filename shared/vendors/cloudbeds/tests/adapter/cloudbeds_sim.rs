@@ -1,7 +1,7 @@
 //! The Cloudbeds adapter against the simulator over HTTP: reads map the simulated hotel, lists
 //! page until `total`, writes change the hotel, and what Cloudbeds cannot do is refused.
 
-mod cloudbeds_support;
+use crate::cloudbeds_support;
 
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! the real sync queue (moto), the sync worker in process with the real SQS event, records in
 //! the table, events on the bus. Hotels run the mock PMS, which stands in for any vendor.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
@@ -16,8 +16,9 @@ use pms_core::pms::mock::MockFault;
 use pms_core::ports::{KeyCondition, Partition, Query};
 use serde_json::{json, Value};
 
-const MEWS_GENERAL: &str = include_str!("../../shared/testdata/mews/wh-general.json");
-const CB_CREATED: &str = include_str!("../../shared/testdata/cloudbeds/reservation-created.json");
+const MEWS_GENERAL: &str = include_str!("../../../shared/testdata/mews/wh-general.json");
+const CB_CREATED: &str =
+    include_str!("../../../shared/testdata/cloudbeds/reservation-created.json");
 const ENTERPRISE: &str = "851df8c8-90f2-4c4a-8e01-a4fc46b25178";
 const RESERVATION: &str = "bfee2c44-1f84-4326-a862-5289598f6e2d";
 const RESOURCE: &str = "7cccbdc6-73cf-4cd4-8056-6fd00f4d9699";

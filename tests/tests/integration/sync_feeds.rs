@@ -3,8 +3,7 @@
 //! through the sync worker; records land in the table through the merge rule, domain events on
 //! the bus (read back through a rule that copies them to a queue), runs in the table.
 
-mod common;
-mod sync_support;
+use crate::sync_support;
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;

@@ -16,20 +16,9 @@ const PROCESSES: usize = 4;
 const CALLERS: usize = 13;
 const SECONDS: u64 = 30;
 
-fn pms_load() -> PathBuf {
-    // The test binary is target/<profile>/deps/rate_limits-<hash>; the tool is target/<profile>.
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("pms-load");
-    assert!(
-        bin.exists(),
-        "{} is not built (cargo build -p pms-infra --bin pms-load)",
-        bin.display()
-    );
-    bin
+async fn pms_load() -> PathBuf {
+    // Another package's binary, which this package's tests do not build: built when missing.
+    pms_tests::writes::workspace_bin("pms-load", "pms-load").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,7 +52,7 @@ async fn fifty_callers_in_four_processes_never_exceed_a_vendor_limit() {
 
     let mut children = Vec::new();
     for _ in 0..PROCESSES {
-        let mut cmd = tokio::process::Command::new(pms_load());
+        let mut cmd = tokio::process::Command::new(pms_load().await);
         cmd.args([
             "--callers",
             &CALLERS.to_string(),

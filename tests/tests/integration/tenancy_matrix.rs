@@ -6,7 +6,7 @@
 //! The lists of surfaces are checked against the OpenAPI document and `schema.graphql`, so a
 //! new route or field without a row here fails the test instead of going unchecked.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
@@ -17,8 +17,8 @@ use pms_graphql::GraphqlApp;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
-const OPENAPI: &str = include_str!("../../functions/webhook/openapi.json");
-const SCHEMA: &str = include_str!("../../functions/graphql/schema.graphql");
+const OPENAPI: &str = include_str!("../../../functions/webhook/openapi.json");
+const SCHEMA: &str = include_str!("../../../functions/graphql/schema.graphql");
 
 /// B's booking: its external id must never appear in an answer to A.
 const B_BOOKING: &str = "B-SECRET-BOOKING-77";

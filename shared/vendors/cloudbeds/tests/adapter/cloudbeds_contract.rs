@@ -27,13 +27,13 @@ use pms_core::testing::oas::{check_form, check_query};
 use secrecy::SecretString;
 use serde_json::Value;
 
-const EXCERPT: &str = include_str!("../../shared/testdata/cloudbeds/pms-v1.3-excerpt.json");
+const EXCERPT: &str = include_str!("../../../../testdata/cloudbeds/pms-v1.3-excerpt.json");
 const KEY: &str = "cbat_contract_key";
 const PROPERTY: &str = "318267";
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!("../../shared/testdata/cloudbeds/responses/", $name))
+        include_str!(concat!("../../../../testdata/cloudbeds/responses/", $name))
     };
 }
 

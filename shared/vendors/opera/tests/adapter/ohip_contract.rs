@@ -3,7 +3,7 @@
 //! simulator gives matches the spec's response schema. The spec excerpts live in
 //! `shared/testdata/ohip/` (see its README for their source).
 
-mod ohip_support;
+use crate::ohip_support;
 
 use chrono::NaiveTime;
 use ohip_support::contract::{example, Spec};

@@ -4,7 +4,7 @@
 //! and the shared client-side rate limiter keeping under Mews' limit. Every error carries the
 //! `Request-Id` Mews gave.
 
-mod mews_support;
+use crate::mews_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

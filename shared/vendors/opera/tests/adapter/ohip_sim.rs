@@ -1,7 +1,7 @@
 //! The OHIP adapter against the OHIP simulator over HTTP: reads, writes, paging past OHIP's
 //! offset cap, tokens, faults, request ids, the business event delta and time zones.
 
-mod ohip_support;
+use crate::ohip_support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

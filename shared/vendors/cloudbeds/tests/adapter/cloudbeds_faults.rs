@@ -3,7 +3,7 @@
 //! once with Cloudbeds' message, a rotated key picked up after a 401, and the vendor's request
 //! id on every error.
 
-mod cloudbeds_support;
+use crate::cloudbeds_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

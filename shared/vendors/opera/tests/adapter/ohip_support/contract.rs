@@ -23,7 +23,7 @@ const TRANSPORT_HEADERS: &[&str] = &[
 ];
 
 fn testdata() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/ohip")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/ohip")
 }
 
 pub fn example(name: &str) -> Value {

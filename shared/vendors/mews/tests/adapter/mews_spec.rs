@@ -14,12 +14,12 @@ use serde_json::Value;
 
 /// The spec directory in this repository.
 pub fn spec_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/mews/spec")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mews/spec")
 }
 
 /// The official examples directory in this repository.
 pub fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/mews/examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mews/examples")
 }
 
 /// An official example by file name, e.g. `customers_getAll.response.json`.

@@ -4,7 +4,7 @@
 //! every property is documented (not deprecated), required ones present, values of the
 //! documented types, enums, sizes and interval lengths.
 
-mod mews_support;
+use crate::mews_support;
 
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! when `PMS_TEST_AWS_ENDPOINT` is set, the in-memory twin otherwise), the adapter talks to the
 //! simulator, and the API key never reaches a log line, an error or a Debug string.
 
-mod cloudbeds_support;
+use crate::cloudbeds_support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

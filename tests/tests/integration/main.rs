@@ -1,0 +1,23 @@
+//! The integration tests: each area against moto's server (scripts/with-moto.sh) and the vendor
+//! simulators, one module per area, in one binary.
+
+mod common;
+// Its `for_each_vendor!` is used by the modules declared after it.
+#[macro_use]
+mod sync_support;
+
+mod chaos_smoke;
+mod graphql_api;
+mod ingest_http;
+mod rate_limits;
+mod sqs_driver;
+mod store;
+mod store_contract;
+mod sync_feeds;
+mod sync_local;
+mod sync_scheduler;
+mod template_deploy;
+mod template_drift;
+mod tenancy_matrix;
+mod webhooks_http;
+mod writes_e2e;
