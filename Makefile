@@ -33,7 +33,7 @@ $(STAMP): scripts/requirements-tools.txt
 	@touch $(STAMP)
 
 dev: tools
-	cargo run $(CARGO_FLAGS) -q -p pms-infra --bin pms-local -- up
+	cargo run $(CARGO_FLAGS) -q -p pms-local --bin pms-local -- up
 
 lint:
 	cargo fmt --all -- --check
