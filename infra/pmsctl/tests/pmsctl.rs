@@ -54,14 +54,18 @@ impl Stack {
     }
 
     async fn secret_names(&self) -> Vec<String> {
-        let out = aws_sdk_secretsmanager::Client::new(&self.config)
+        // Every page: the emulator holds the secrets of every test that ran before this one.
+        let pages: Vec<_> = aws_sdk_secretsmanager::Client::new(&self.config)
             .list_secrets()
+            .into_paginator()
             .send()
+            .collect::<Result<_, _>>()
             .await
             .unwrap();
         let prefix = &self.outputs.secrets_prefix;
-        out.secret_list()
+        pages
             .iter()
+            .flat_map(|page| page.secret_list())
             .filter_map(|s| s.name().map(str::to_owned))
             .filter(|n| n.starts_with(prefix.as_str()))
             .collect()

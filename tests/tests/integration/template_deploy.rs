@@ -238,7 +238,7 @@ fn store_operations() -> Vec<String> {
         ("batch_execute_statement", "PartiQL"),
         ("execute_transaction", "PartiQL"),
     ];
-    let source = std::fs::read_to_string(repo_root().join("shared/src/aws/dynamo.rs"))
+    let source = std::fs::read_to_string(repo_root().join("shared/aws/src/dynamo.rs"))
         .expect("the store adapter");
     OPERATIONS
         .iter()
