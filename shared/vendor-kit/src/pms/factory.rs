@@ -91,9 +91,9 @@ pub struct AdapterFactory {
     store: Option<Arc<dyn ItemStore>>,
     retry_override: Option<super::RetryPolicy>,
     vendors: HashMap<Provider, VendorBuilder>,
-    credential_free: HashMap<Provider, CredentialFreeBuilder>,
     /// Adapters by hotel, with the configuration version they were built for.
     cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
+    credential_free: HashMap<Provider, CredentialFreeBuilder>,
 }
 
 impl AdapterFactory {
@@ -116,8 +116,8 @@ impl AdapterFactory {
             store: None,
             retry_override: None,
             vendors: HashMap::new(),
-            credential_free: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
+            credential_free: HashMap::new(),
         }
     }
 
@@ -169,8 +169,8 @@ impl AdapterFactory {
             store: self.store.clone(),
             retry_override: self.retry_override.clone(),
             vendors: self.vendors.clone(),
-            credential_free: self.credential_free.clone(),
             cache: Mutex::new(HashMap::new()),
+            credential_free: self.credential_free.clone(),
         }
     }
 
@@ -203,10 +203,11 @@ impl AdapterFactory {
     }
 
     async fn build(&self, config: &HotelConfig) -> PmsResult<Arc<dyn PmsAdapter>> {
-        let secret_name = self.credentials_secret(&config.hotel_id);
         if let Some(builder) = self.credential_free.get(&config.provider) {
+            let secret_name = self.credentials_secret(&config.hotel_id);
             return builder(config, &self.deps(secret_name));
         }
+        let secret_name = self.credentials_secret(&config.hotel_id);
         let secret = self
             .secrets
             .get(&secret_name)
