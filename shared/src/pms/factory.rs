@@ -63,12 +63,10 @@ impl AdapterFactory {
         clock: Arc<dyn Clock>,
         secrets_prefix: impl Into<String>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(20))
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .user_agent(concat!("pms-integration/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http = super::http::vendor_client(
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_secs(5),
+        );
         Self {
             secrets,
             clock,
