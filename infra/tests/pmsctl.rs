@@ -260,6 +260,55 @@ async fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     );
 }
 
+#[tokio::test]
+async fn hotel_add_refuses_a_pms_base_url_that_is_not_https_except_loopback() {
+    let s = stack().await;
+    let add = |hotel: &str, url: &str| {
+        s.pmsctl(&[
+            "hotel",
+            "add",
+            "--hotel",
+            hotel,
+            "--provider",
+            "cloudbeds",
+            "--time-zone",
+            "Europe/Prague",
+            "--property-id",
+            "318267",
+            "--base-url",
+            url,
+            "--credential",
+            "apiKey=cbat_zz-canary",
+        ])
+    };
+    for url in [
+        "http://api.cloudbeds.com/api/v1.3",
+        "http://10.1.2.3:8080",
+        "ftp://x.example",
+    ] {
+        let out = add("h1", url);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains("baseUrl") && err.contains("https"), "{err}");
+    }
+    assert_eq!(s.table_items().await, 0, "nothing written to the table");
+    assert!(
+        s.secret_names()
+            .await
+            .iter()
+            .all(|n| n.ends_with("partner-token-key")),
+        "no credentials written"
+    );
+    // https anywhere, plain http to a loopback simulator.
+    for (hotel, url) in [
+        ("h-https", "https://api.cloudbeds.com/api/v1.3"),
+        ("h-loopback", "http://127.0.0.1:7070/cloudbeds/api/v1.3"),
+    ] {
+        let out = add(hotel, url);
+        assert!(out.status.success(), "{url}: {}", text(&out.stderr));
+    }
+}
+
 /// `pmsctl sync run|backfill|status` against a Mews hotel on the simulator (in this process;
 /// `pmsctl` reaches it over HTTP).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

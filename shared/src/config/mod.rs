@@ -181,6 +181,27 @@ pub struct VendorSettings {
     pub tax_code: Option<String>,
 }
 
+/// A PMS base URL must be `https`: every call carries the hotel's vendor credentials. Plain
+/// `http` is allowed only to a loopback host (the simulators, a local stack).
+pub fn check_base_url(url: &Url) -> Result<(), ValidationError> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(ValidationError::new(
+            "baseUrl",
+            "must be an https URL (plain http is allowed only to a loopback host)",
+        )
+        .with_code("INSECURE_URL")),
+        _ => Err(ValidationError::new("baseUrl", "must be an https URL")),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HotelConfig {
@@ -247,9 +268,7 @@ impl HotelConfig {
             ));
         }
         if let Some(url) = &self.vendor.base_url {
-            if !matches!(url.scheme(), "https" | "http") {
-                return Err(ValidationError::new("baseUrl", "must be an http(s) URL"));
-            }
+            check_base_url(url)?;
         }
         if matches!(self.provider, Provider::Opera | Provider::Cloudbeds)
             && self.vendor.property_id.is_none()
@@ -289,6 +308,46 @@ mod tests {
         assert_eq!(retry["maxAttempts"], 3);
         assert_eq!(retry["initialDelay"], 1000);
         assert_eq!(retry["maxDelay"], 30000);
+    }
+
+    #[test]
+    fn a_pms_base_url_must_be_https_except_loopback() {
+        let config = |url: &str| {
+            let mut c = HotelConfig::new(
+                HotelId::parse("h1").unwrap(),
+                "H",
+                Provider::Cloudbeds,
+                PropertyTz::parse("Europe/Prague").unwrap(),
+                Currency::eur(),
+                Utc::now(),
+            );
+            c.vendor.property_id = Some("1".into());
+            c.vendor.base_url = Some(Url::parse(url).unwrap());
+            c.validate()
+        };
+        for ok in [
+            "https://api.cloudbeds.com/api/v1.3",
+            "http://127.0.0.1:7070/cloudbeds",
+            "http://127.8.9.10:1",
+            "http://localhost:7070",
+            "http://[::1]:7070",
+        ] {
+            assert!(config(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.cloudbeds.com/api/v1.3",
+            "http://10.0.0.5:8080",
+            "http://localhost.evil.example",
+            "ftp://api.cloudbeds.com",
+            "file:///etc/passwd",
+        ] {
+            let err = config(bad).unwrap_err();
+            assert_eq!(err.field, "baseUrl", "{bad}");
+        }
+        assert_eq!(
+            config("http://api.cloudbeds.com").unwrap_err().code,
+            "INSECURE_URL"
+        );
     }
 
     #[test]

@@ -139,6 +139,12 @@ impl AdapterFactory {
             );
             return Ok(Arc::new(MockAdapter::new(pms)));
         }
+        // Also for configurations stored before the rule: credentials never go out in clear.
+        if let Some(url) = &config.vendor.base_url {
+            crate::config::check_base_url(url).map_err(|e| PmsError::Configuration {
+                message: format!("{} {}", e.field, e.message),
+            })?;
+        }
         let secret_name = self.credentials_secret(&config.hotel_id);
         let secret = self
             .secrets
