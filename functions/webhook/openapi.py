@@ -20,7 +20,7 @@ money={"type":"object","required":["amount","currency"],"properties":{
   "amount":{"description":"Exact decimal in major units (\"450.00\"); at most the currency's decimals.","oneOf":[{"type":"string","maxLength":24,"pattern":"^-?[0-9]+(\\.[0-9]+)?$"},{"type":"number"}]},
   "currency":{"type":"string","minLength":3,"maxLength":3,"description":"ISO 4217 code (EUR, JPY, BHD...)."}}}
 upd={"updatedAt":{"type":"string","format":"date-time","maxLength":40,"description":"When the partner last changed it (RFC 3339). Orders versions when `version` is absent; at most 5 minutes in the future."},
-     "version":{"type":"integer","minimum":0,"maximum":9223372036854775807,"description":"Ordering version; larger is newer. Defaults to `updatedAt` in epoch ms, else the time we received it."}}
+     "version":{"type":"integer","minimum":0,"maximum":9223372036854775807,"description":"Ordering version; larger is newer, compared across every source of the record (a night's availability is one record whichever partner pushes it). Epoch milliseconds by convention, and at most now + 1 day as epoch milliseconds (FUTURE_VERSION otherwise), so no push can outrank later updates for longer than a day. Defaults to `updatedAt` in epoch ms, else the time we received it."}}
 date={"type":"string","format":"date","minLength":10,"maxLength":10,"description":"YYYY-MM-DD, the property's local date."}
 booking={"type":"object","description":"A booking (reservation). Unknown fields are ignored (and logged by name). The key `items` is reserved for batches.",
  "required":["externalId","status","checkIn","checkOut"],

@@ -3,8 +3,18 @@
 
 mod common;
 
-use common::{Harness, TestHotel};
-use pms_core::ports::{KeyCondition, Partition, Query};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, Utc};
+use common::{Harness, Ports, TestHotel};
+use pms_core::ports::{
+    Clock, Condition, Item, ItemKey, ItemStore, KeyCondition, ManualClock, Page, Partition,
+    PortError, PortResult, PutOutcome, Query, SecretStore, Service,
+};
+use pms_core::registry::{IngestKeys, PartnerSystem, Scope};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 fn booking(ext: &str, status: &str, version: u64) -> Value {
@@ -449,5 +459,122 @@ async fn guests_and_availability_in_batches_with_unknown_fields() {
             .filter(|(t, _)| t == "pms.availability.synced")
             .count(),
         1
+    );
+}
+
+/// A harness on a clock the test moves.
+async fn on_manual_clock() -> (Harness, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let h = Harness::with_ports(Ports {
+        clock: clock.clone(),
+        ..Ports::default()
+    })
+    .await;
+    (h, clock)
+}
+
+/// A second partner system's provider key for the hotel.
+async fn second_partner(h: &Harness, hotel: &TestHotel, name: &str) -> String {
+    let secrets: Arc<dyn SecretStore> = h.services.secrets.clone();
+    let keys = IngestKeys::new(secrets, h.services.names.secrets_prefix.clone());
+    let mut creds = keys.get(&hotel.id).await.unwrap().unwrap();
+    let key = creds.rotate_partner_key(&PartnerSystem::parse(name).unwrap());
+    keys.put(&hotel.id, &creds).await.unwrap();
+    key.expose_secret().to_owned()
+}
+
+async fn push_as(
+    h: &Harness,
+    hotel: &TestHotel,
+    provider_key: &str,
+    kind: &str,
+    body: &Value,
+) -> common::Reply {
+    let auth = format!("Bearer {}", hotel.token);
+    h.call(
+        "POST",
+        &format!("/v1/hotels/{}/{kind}", hotel.id),
+        &[
+            ("authorization", auth.as_str()),
+            ("x-provider-key", provider_key),
+            ("content-type", "application/json"),
+        ],
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_partner_version_beyond_a_day_ahead_is_refused_naming_the_field() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let far = (Utc::now() + Duration::days(2)).timestamp_millis() as u64;
+    for (kind, body, field) in [
+        ("bookings", booking("BK-F", "confirmed", far), "version"),
+        (
+            "availability",
+            json!({"items": [{"date": "2026-12-01", "roomType": "KING", "available": 1, "version": 1},
+                             {"date": "2026-12-01", "roomType": "QUEEN", "available": 1, "version": i64::MAX}]}),
+            "items[1].version",
+        ),
+    ] {
+        let r = h.push(&hotel, kind, &body, &[]).await;
+        r.assert_problem(422, "VALIDATION_FAILED");
+        assert_eq!(
+            r.field_errors(),
+            [(field.to_owned(), "FUTURE_VERSION".to_owned())],
+            "{kind}"
+        );
+        assert!(r.json["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 day")));
+    }
+    assert_eq!(stored_bookings(&h, &hotel).await, 0);
+}
+
+#[tokio::test]
+async fn one_partner_cannot_pin_another_partners_availability_forever() {
+    let (h, clock) = on_manual_clock().await;
+    let hotel = h.hotel(None, false).await;
+    let globex = second_partner(&h, &hotel, "globex").await;
+    let night =
+        |available: u64| json!({"date": "2026-12-01", "roomType": "KING", "available": available});
+    // acme tries to pin the night with the largest version there is: refused.
+    let mut pinned = night(0);
+    pinned["version"] = json!(i64::MAX);
+    push_as(&h, &hotel, &hotel.provider_key, "availability", &pinned)
+        .await
+        .assert_problem(422, "VALIDATION_FAILED");
+    // The most it may claim is a day ahead.
+    let mut ahead = night(0);
+    ahead["version"] = json!((clock.now() + Duration::days(1)).timestamp_millis());
+    let r = push_as(&h, &hotel, &hotel.provider_key, "availability", &ahead).await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+    // globex's pushes, versioned by the time they arrive, lose until that day has passed...
+    let r = push_as(&h, &hotel, &globex, "availability", &night(7)).await;
+    assert_eq!(r.json["reason"], "older_version", "{:#}", r.json);
+    clock.advance(Duration::days(1) + Duration::seconds(1));
+    // ...and win after it.
+    let r = push_as(&h, &hotel, &globex, "availability", &night(7)).await;
+    assert_eq!(
+        (r.status, r.json["outcome"].clone()),
+        (200, json!("updated")),
+        "{:#}",
+        r.json
+    );
+    let stored = h
+        .services
+        .store
+        .query_all(&Query::primary(
+            Partition::Hotel(hotel.id.clone()),
+            KeyCondition::BeginsWith("AVAIL#2026-12-01#".into()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].data["record"]["available"], 7,
+        "{:#}",
+        stored[0].data
     );
 }
