@@ -138,9 +138,9 @@ def webhook(vendor, schema, summary):
         "403":problem("The hotel does not run this vendor (PROVIDER_MISMATCH) or the property is not the hotel's (PROPERTY_NOT_CONFIGURED)."),
         "404":problem("No webhook at this address: unknown hotel, no secret configured, or a wrong secret (WEBHOOK_NOT_FOUND)."),
         "405":problem("Method not allowed.",headers={**corr,"Allow":{"schema":{"type":"string"}}}),
-        "413":problem("Body over 256 KiB."),
+        "413":problem("Body over 128 KiB, or a delivery too large to store as one item (PAYLOAD_TOO_LARGE); nothing was stored."),
         "415":problem("Body declared as something other than JSON."),
-        "422":problem("JSON, but not a delivery (missing EnterpriseId/Events, event or property)."),
+        "422":problem("JSON, but not a delivery we take: missing EnterpriseId/Events, event or property; more than 1000 events (TOO_MANY_EVENTS) or 500 distinct entities (TOO_MANY_ENTITIES) in one delivery."),
         "500":problem("Unexpected failure on our side."),
         "503":problem("Not made durable in time; retry (nothing was acknowledged).",headers=retry)}}}
 

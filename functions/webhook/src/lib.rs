@@ -33,9 +33,11 @@ use crate::routes::{route, Route, RouteError};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Largest body accepted (413 above). API Gateway allows 10 MB; nothing we take needs more
-    /// than a 100-item batch.
+    /// Largest partner body accepted (413 above). API Gateway allows 10 MB; nothing we take
+    /// needs more than a 100-item batch.
     pub max_body_bytes: usize,
+    /// Largest vendor webhook body accepted (413 above): a delivery is stored as one item.
+    pub max_webhook_body_bytes: usize,
     /// Time a webhook may take to become durable before we answer 503 (Mews gives up at 5 s).
     pub webhook_budget: Duration,
 }
@@ -44,6 +46,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 256 * 1024,
+            max_webhook_body_bytes: pms_core::webhooks::MAX_BODY_BYTES,
             webhook_budget: Duration::from_millis(1800),
         }
     }

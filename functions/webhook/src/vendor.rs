@@ -8,7 +8,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use pms_core::domain::{HotelId, Provider};
-use pms_core::webhooks::{self, IntakeOutcome, PayloadError, VendorDelivery};
+use pms_core::webhooks::{self, IntakeError, IntakeOutcome, PayloadError, VendorDelivery};
 
 use crate::http::{body_bytes, check_json_media_type, json_response};
 use crate::problem::Problem;
@@ -78,7 +78,8 @@ pub async fn webhook(
     span.record("provider", provider.as_str());
 
     check_json_media_type(req, false)?;
-    let bytes = body_bytes(req, app.limits.max_body_bytes)?;
+    // Before anything is parsed or stored.
+    let bytes = body_bytes(req, app.limits.max_webhook_body_bytes)?;
     let delivery = parse(provider, bytes)?;
 
     let config = match app.hotels.get(&hotel).await {
@@ -125,6 +126,15 @@ pub async fn webhook(
             };
             tracing::info!(outcome = ?outcome, "webhook delivery handled");
             Ok(json_response(status, &outcome, correlation_id))
+        }
+        Ok(Err(e @ IntakeError::TooLarge { .. })) => {
+            tracing::warn!(error = %e, "webhook delivery too large to store");
+            Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "Payload too large",
+                "the delivery is too large to be stored at once; nothing was stored",
+            ))
         }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "webhook delivery not made durable");
