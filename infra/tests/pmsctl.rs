@@ -309,6 +309,79 @@ async fn hotel_add_refuses_a_pms_base_url_that_is_not_https_except_loopback() {
     }
 }
 
+#[tokio::test]
+async fn token_create_expires_in_gives_the_token_an_expiry() {
+    let s = stack().await;
+    let out = s.pmsctl(&[
+        "hotel",
+        "add",
+        "--hotel",
+        "demo",
+        "--provider",
+        "mock",
+        "--time-zone",
+        "Europe/Prague",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for bad in ["0d", "90", "90w", "-1d", "99999d"] {
+        let arg = format!("--expires-in={bad}");
+        let out = s.pmsctl(&["token", "create", "--hotel", "demo", &arg]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--expires-in"), "{err}");
+    }
+    assert_eq!(s.table_items().await, 1, "only the hotel: no token written");
+    let before = chrono::Utc::now();
+    let out = s.pmsctl(&[
+        "token",
+        "create",
+        "--hotel",
+        "demo",
+        "--expires-in",
+        "90d",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = t["expiresAt"].as_str().unwrap().parse().unwrap();
+    let after = chrono::Utc::now();
+    assert!(
+        expires >= before + chrono::Duration::days(90)
+            && expires <= after + chrono::Duration::days(90),
+        "{expires}"
+    );
+    // Stored with the token, where every verification reads it.
+    let item = aws_sdk_dynamodb::Client::new(&s.config)
+        .get_item()
+        .table_name(&s.outputs.table_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "T#{}",
+                t["tokenId"].as_str().unwrap()
+            )),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        format!("{:?}", item.item()).contains("expiresAt"),
+        "{:?}",
+        item.item()
+    );
+    // Without it the token lasts until revoked, and says so.
+    let out = s.pmsctl(&["token", "create", "--hotel", "demo"]);
+    assert!(
+        text(&out.stdout).contains("expires:  never"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 /// `pmsctl sync run|backfill|status` against a Mews hotel on the simulator (in this process;
 /// `pmsctl` reaches it over HTTP).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -578,3 +578,84 @@ async fn one_partner_cannot_pin_another_partners_availability_forever() {
         stored[0].data
     );
 }
+
+#[tokio::test]
+async fn an_expired_partner_token_is_refused_like_an_invalid_one() {
+    let (h, clock) = on_manual_clock().await;
+    let hotel = h.hotel(None, false).await;
+    let (token, _) = h
+        .services
+        .tokens
+        .create_expiring(
+            vec![hotel.id.clone()],
+            vec![Scope::Ingest],
+            "expiring",
+            Some(clock.now() + Duration::days(90)),
+        )
+        .await
+        .unwrap();
+    let expiring = TestHotel {
+        token: token.expose_secret().to_owned(),
+        ..hotel
+    };
+    let r = h
+        .push(&expiring, "bookings", &booking("BK-E", "confirmed", 1), &[])
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+    clock.advance(Duration::days(90));
+    let r = h
+        .push(&expiring, "bookings", &booking("BK-E", "confirmed", 2), &[])
+        .await;
+    r.assert_problem(401, "UNAUTHENTICATED");
+    assert_eq!(r.json["detail"], "the partner token is not valid");
+}
+
+#[tokio::test]
+async fn partner_tokens_live_in_a_partition_each() {
+    let h = Harness::new().await;
+    let a = h.hotel(None, false).await;
+    let b = h.hotel(None, false).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&h.stack.sdk_config);
+    let mut partitions = Vec::new();
+    for hotel in [&a, &b] {
+        let id = &hotel.token["pms_".len().."pms_".len() + 16];
+        let item = ddb
+            .get_item()
+            .table_name(h.stack.table_name())
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{id}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(item.item().is_some(), "token {id} is not in T#{id}");
+        partitions.push(id.to_owned());
+    }
+    assert_ne!(partitions[0], partitions[1]);
+    let shared = ddb
+        .query()
+        .table_name(h.stack.table_name())
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S("S#TOKENS".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        shared.count(),
+        0,
+        "no token in the shared registry partition"
+    );
+    // And they work.
+    let r = h
+        .push(&a, "bookings", &booking("BK-T", "confirmed", 1), &[])
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+}
