@@ -421,6 +421,82 @@ async fn the_worker_fails_unknown_job_kinds_and_feed_jobs_it_cannot_run() {
         .all(|f| !f.item_identifier.is_empty()));
 }
 
+/// Secrets Manager, counting the reads that reach it.
+struct CountingSecrets {
+    inner: Arc<dyn SecretStore>,
+    reads: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl SecretStore for CountingSecrets {
+    async fn get(&self, name: &str) -> PortResult<Option<secrecy::SecretString>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(name).await
+    }
+    async fn put(&self, name: &str, value: &secrecy::SecretString) -> PortResult<()> {
+        self.inner.put(name, value).await
+    }
+    async fn delete(&self, name: &str) -> PortResult<()> {
+        self.inner.delete(name).await
+    }
+}
+
+#[tokio::test]
+async fn unknown_hotels_on_webhook_urls_cost_no_secret_read_and_repeats_cost_no_read() {
+    let store: Arc<Mutex<Option<Arc<CountingStore>>>> = Arc::default();
+    let reads = Arc::new(AtomicU64::new(0));
+    let (s, r) = (store.clone(), reads.clone());
+    let h = Harness::with_ports(Ports {
+        store: Box::new(move |inner| {
+            let counting = Arc::new(CountingStore::new(inner));
+            *s.lock().unwrap() = Some(counting.clone());
+            counting
+        }),
+        secrets: Box::new(move |inner| Arc::new(CountingSecrets { inner, reads: r })),
+        ..Ports::default()
+    })
+    .await;
+    let store = store.lock().unwrap().clone().expect("the counting store");
+    let unknown: Vec<String> = (0..20).map(|i| format!("no-such-hotel-{i}")).collect();
+    let call = |hotel: String| {
+        let h = &h;
+        async move {
+            h.call(
+                "POST",
+                &format!("/v1/webhooks/mews/{hotel}/some-secret"),
+                &[("content-type", "application/json")],
+                Some(MEWS_GENERAL),
+            )
+            .await
+        }
+    };
+    let (store_before, secrets_before) = (store.calls(), reads.load(Ordering::SeqCst));
+    for hotel in &unknown {
+        call(hotel.clone())
+            .await
+            .assert_problem(404, "WEBHOOK_NOT_FOUND");
+    }
+    // One registry read each, and never Secrets Manager (metered, and limited per account).
+    assert_eq!(store.calls() - store_before, unknown.len() as u64);
+    assert_eq!(reads.load(Ordering::SeqCst) - secrets_before, 0);
+    // Repeats are answered from memory.
+    let store_before = store.calls();
+    for _ in 0..3 {
+        for hotel in &unknown {
+            call(hotel.clone())
+                .await
+                .assert_problem(404, "WEBHOOK_NOT_FOUND");
+        }
+    }
+    assert_eq!(store.calls() - store_before, 0);
+    assert_eq!(reads.load(Ordering::SeqCst) - secrets_before, 0);
+    // A configured hotel is unaffected.
+    let hotel = h.hotel(Some(ENTERPRISE), true).await;
+    seed_mews_example(&hotel);
+    let r = h.webhook("mews", &hotel, MEWS_GENERAL).await;
+    assert_eq!(r.status, 202, "{:#}", r.json);
+}
+
 /// A Mews delivery of `events` events, each with a discriminator of `name_len` characters (an
 /// unknown type: acknowledged, kept by name).
 fn mews_body(events: usize, name_len: usize) -> String {

@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use pms_core::domain::HotelId;
 use pms_core::ingest::idempotency::IdempotencyStore;
 use pms_core::ingest::IngestService;
 use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_core::ports::{Clock, SecretStore};
-use pms_core::registry::{HotelRegistry, IngestKeys, TokenService};
+use pms_core::registry::{HotelRegistry, IngestKeys, NegativeCache, TokenService};
 use pms_core::runtime::Services;
 use pms_core::webhooks::{WebhookDeliveries, WebhookIntake};
 use tracing::Instrument;
@@ -30,6 +31,11 @@ use tracing::Instrument;
 use crate::http::CORRELATION_HEADER;
 use crate::problem::Problem;
 use crate::routes::{route, Route, RouteError};
+
+/// Hotel ids on webhook URLs found unknown, remembered so repeats cost no read; a hotel added
+/// later is seen once its entry expires (vendors retry a refused delivery for hours).
+const UNKNOWN_HOTELS: usize = 10_000;
+const UNKNOWN_HOTEL_TTL: chrono::Duration = chrono::Duration::minutes(1);
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -63,6 +69,7 @@ pub struct App {
     pub(crate) intake: WebhookIntake,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limits: Limits,
+    pub(crate) unknown_hotels: Arc<NegativeCache<HotelId>>,
     metrics_namespace: String,
 }
 
@@ -83,6 +90,7 @@ impl App {
             ),
             clock: services.clock.clone(),
             limits: Limits::default(),
+            unknown_hotels: Arc::new(NegativeCache::new(UNKNOWN_HOTELS, UNKNOWN_HOTEL_TTL)),
             metrics_namespace: services.names.metrics_namespace.clone(),
         }
     }
