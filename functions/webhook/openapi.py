@@ -111,7 +111,7 @@ def ingest(kind, single, summary):
         "201":resp("Created.",ref("ItemResult"),"application/json",headers={**corr,"Idempotent-Replayed":{"description":"`true` when the answer is a replay.","schema":{"type":"string"}}}),
         "400":problem("Malformed JSON or a malformed Idempotency-Key."),
         "401":problem("No or invalid partner token (UNAUTHENTICATED) or provider key (INVALID_PROVIDER_KEY).",headers={**corr,"WWW-Authenticate":{"schema":{"type":"string"}}}),
-        "403":problem("The token is not for this hotel (FORBIDDEN_HOTEL) or lacks the ingest scope (INSUFFICIENT_SCOPE)."),
+        "403":problem("The token is not for this hotel or the hotel is not configured (FORBIDDEN_HOTEL), the hotel is disabled (HOTEL_DISABLED), or the token lacks the ingest scope (INSUFFICIENT_SCOPE)."),
         "405":problem("Method not allowed.",headers={**corr,"Allow":{"schema":{"type":"string"}}}),
         "409":problem("A request with this Idempotency-Key is in progress.",headers=retry),
         "413":problem("Body over 256 KiB."),

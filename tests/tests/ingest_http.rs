@@ -611,6 +611,33 @@ async fn an_expired_partner_token_is_refused_like_an_invalid_one() {
 }
 
 #[tokio::test]
+async fn a_disabled_hotel_refuses_partner_ingestion() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let mut config = h.services.hotels.require(&hotel.id).await.unwrap();
+    config.enabled = false;
+    h.services.hotels.update(&config).await.unwrap();
+    for (kind, body) in [
+        ("bookings", booking("BK-D", "confirmed", 1)),
+        ("guests", json!({"externalId": "G-D", "lastName": "Doe"})),
+        (
+            "availability",
+            json!({"date": "2026-12-01", "roomType": "KING", "available": 1}),
+        ),
+    ] {
+        let r = h.push(&hotel, kind, &body, &[]).await;
+        r.assert_problem(403, "HOTEL_DISABLED");
+    }
+    assert_eq!(stored_bookings(&h, &hotel).await, 0);
+    config.enabled = true;
+    h.services.hotels.update(&config).await.unwrap();
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-D", "confirmed", 1), &[])
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+}
+
+#[tokio::test]
 async fn partner_tokens_live_in_a_partition_each() {
     let h = Harness::new().await;
     let a = h.hotel(None, false).await;

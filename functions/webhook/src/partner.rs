@@ -151,6 +151,29 @@ pub async fn ingest(
             "the partner token lacks the ingest scope",
         ));
     }
+    match app.hotels.get(&hotel).await {
+        Ok(Some(config)) if config.enabled => {}
+        Ok(Some(_)) => {
+            return Err(forbidden(
+                "HOTEL_DISABLED",
+                "this hotel is disabled: partner access is refused",
+            ))
+        }
+        Ok(None) => {
+            return Err(forbidden(
+                "FORBIDDEN_HOTEL",
+                "the partner token is not valid for this hotel",
+            ))
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "hotel registry unavailable");
+            return Err(Problem::unavailable());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "hotel registry unreadable");
+            return Err(Problem::internal());
+        }
+    }
     let partner = partner(app, req, &hotel).await?;
 
     check_json_media_type(req, true)?;
