@@ -686,3 +686,212 @@ async fn partner_tokens_live_in_a_partition_each() {
         .await;
     assert_eq!(r.status, 201, "{:#}", r.json);
 }
+
+/// What a denied AWS call answers: account id, role and resource names.
+const AWS_DENIED: &str = "AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/\
+pms-prod-WebhookFunctionRole-1A2B3C4D/pms-prod-WebhookFunction is not authorized to perform: \
+secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:\
+pms/pms-prod/hotels/h1/webhook-AbCdEf";
+const MARKERS: &[&str] = &[
+    "123456789012",
+    "assumed-role",
+    "WebhookFunctionRole",
+    "AccessDenied",
+    "arn:aws",
+];
+
+/// Secrets Manager refusing the ingestion secrets once `failing` is set.
+struct DeniedSecrets {
+    inner: Arc<dyn SecretStore>,
+    failing: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl SecretStore for DeniedSecrets {
+    async fn get(&self, name: &str) -> PortResult<Option<SecretString>> {
+        if self.failing.load(Ordering::SeqCst) && name.ends_with("/webhook") {
+            return Err(PortError::Rejected {
+                service: Service::SecretsManager,
+                message: AWS_DENIED.into(),
+            });
+        }
+        self.inner.get(name).await
+    }
+    async fn put(&self, name: &str, value: &SecretString) -> PortResult<()> {
+        self.inner.put(name, value).await
+    }
+    async fn delete(&self, name: &str) -> PortResult<()> {
+        self.inner.delete(name).await
+    }
+}
+
+/// The table refusing reads of hotel configurations once `failing` is set (denied, or
+/// throttled when `throttled`).
+struct DeniedStore {
+    inner: Arc<dyn ItemStore>,
+    failing: Arc<AtomicBool>,
+    throttled: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl ItemStore for DeniedStore {
+    async fn get(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+        if self.failing.load(Ordering::SeqCst) && key.sort == "CONFIG" {
+            let message = AWS_DENIED.replace("secretsmanager", "dynamodb");
+            return Err(if self.throttled.load(Ordering::SeqCst) {
+                PortError::Throttled {
+                    service: Service::DynamoDb,
+                    message,
+                }
+            } else {
+                PortError::Rejected {
+                    service: Service::DynamoDb,
+                    message,
+                }
+            });
+        }
+        self.inner.get(key).await
+    }
+    async fn get_eventual(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+        self.inner.get_eventual(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> PortResult<PutOutcome> {
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &ItemKey) -> PortResult<()> {
+        self.inner.delete(key).await
+    }
+    async fn batch_get(&self, keys: &[ItemKey]) -> PortResult<Vec<Item>> {
+        self.inner.batch_get(keys).await
+    }
+    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
+        self.inner.batch_put(items).await
+    }
+    async fn query(&self, query: &Query) -> PortResult<Page> {
+        self.inner.query(query).await
+    }
+    async fn increment(
+        &self,
+        key: &ItemKey,
+        field: &str,
+        by: i64,
+        expires_at: Option<i64>,
+    ) -> PortResult<i64> {
+        self.inner.increment(key, field, by, expires_at).await
+    }
+}
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn take(&self) -> String {
+        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
+    }
+}
+
+fn assert_safe(r: &common::Reply) {
+    let mut text = r.json.to_string();
+    for (k, v) in &r.headers {
+        text.push_str(&format!("\n{k}: {}", v.to_str().unwrap_or_default()));
+    }
+    for m in MARKERS {
+        assert!(!text.contains(m), "{m} reached the partner: {text}");
+    }
+}
+
+#[tokio::test]
+async fn partner_facing_errors_carry_a_code_and_a_safe_message_and_aws_detail_goes_to_logs() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging =
+        tracing::subscriber::set_default(pms_core::obs::subscriber("INFO", move || writer.clone()));
+    let secrets_failing = Arc::new(AtomicBool::new(false));
+    let store_failing = Arc::new(AtomicBool::new(false));
+    let throttled = Arc::new(AtomicBool::new(false));
+    let (sf, tf, th) = (
+        secrets_failing.clone(),
+        store_failing.clone(),
+        throttled.clone(),
+    );
+    let h = Harness::with_ports(Ports {
+        secrets: Box::new(move |inner| Arc::new(DeniedSecrets { inner, failing: sf })),
+        store: Box::new(move |inner| {
+            Arc::new(DeniedStore {
+                inner,
+                failing: tf,
+                throttled: th,
+            })
+        }),
+        ..Ports::default()
+    })
+    .await;
+    let hotel = h.hotel(Some("318267"), true).await;
+    let body = booking("BK-13", "confirmed", 1);
+    logs.take();
+
+    // The ingestion secret cannot be read: our fault, said with a code, the detail logged.
+    secrets_failing.store(true, Ordering::SeqCst);
+    h.services
+        .secrets
+        .invalidate(&format!(
+            "{}/hotels/{}/webhook",
+            h.services.names.secrets_prefix, hotel.id
+        ))
+        .await;
+    let r = h.push(&hotel, "bookings", &body, &[]).await;
+    r.assert_problem(500, "INTERNAL");
+    assert_safe(&r);
+    let correlation = r.json["correlationId"].as_str().unwrap().to_owned();
+    let logged = logs.take();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("123456789012"))
+        .unwrap_or_else(|| panic!("the AWS detail is not logged: {logged}"));
+    assert!(line.contains(&correlation), "{line}");
+    // A vendor webhook meets the same 404 as any unknown address; the detail is logged.
+    let r = h
+        .webhook(
+            "cloudbeds",
+            &hotel,
+            include_str!("../../shared/testdata/cloudbeds/reservation-created.json"),
+        )
+        .await;
+    r.assert_problem(404, "WEBHOOK_NOT_FOUND");
+    assert_safe(&r);
+    assert!(logs.take().contains("assumed-role"));
+    secrets_failing.store(false, Ordering::SeqCst);
+
+    // The hotel registry refuses: 500 with a code, and 503 to retry when throttled.
+    store_failing.store(true, Ordering::SeqCst);
+    let r = h.push(&hotel, "bookings", &body, &[]).await;
+    r.assert_problem(500, "INTERNAL");
+    assert_safe(&r);
+    let r = h
+        .webhook(
+            "cloudbeds",
+            &hotel,
+            include_str!("../../shared/testdata/cloudbeds/reservation-created.json"),
+        )
+        .await;
+    r.assert_problem(500, "INTERNAL");
+    assert_safe(&r);
+    assert!(logs.take().contains("123456789012"));
+    throttled.store(true, Ordering::SeqCst);
+    let r = h.push(&hotel, "bookings", &body, &[]).await;
+    r.assert_problem(503, "UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_safe(&r);
+    store_failing.store(false, Ordering::SeqCst);
+    assert_eq!(stored_bookings(&h, &hotel).await, 0);
+}
