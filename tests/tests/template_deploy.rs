@@ -282,3 +282,158 @@ fn the_store_grant_covers_every_store_operation() {
     }
     assert!(grants >= 4, "Store statements: {grants}");
 }
+
+/// A parameter's default, as a number.
+fn default_number(t: &Template, name: &str) -> u64 {
+    let p = t
+        .parameters
+        .get(name)
+        .unwrap_or_else(|| panic!("parameter {name}"));
+    assert_eq!(p.kind, "Number", "{name}");
+    match p.default.as_ref() {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .unwrap_or_else(|| panic!("{name} has no numeric default"))
+}
+
+/// The parameter an expression is `!Ref` of.
+fn param_ref(v: Option<&Value>) -> Option<&str> {
+    v?.get("Ref")?.as_str()
+}
+
+/// `!If [ReservingConcurrency, !Ref <param>, !Ref AWS::NoValue]`: the parameter reserved.
+fn reserved_param<'a>(t: &Template, f: &'a Resource) -> Option<&'a str> {
+    let branches = f
+        .prop("ReservedConcurrentExecutions")?
+        .get("Fn::If")?
+        .as_array()?;
+    assert_eq!(branches.len(), 3, "{}", f.logical_id);
+    assert_eq!(branches[0], "ReservingConcurrency", "{}", f.logical_id);
+    assert_eq!(param_ref(branches.get(2)), Some("AWS::NoValue"));
+    let p = param_ref(branches.get(1))?;
+    assert!(t.parameters.contains_key(p), "{p}");
+    Some(p)
+}
+
+fn event_types(f: &Resource) -> Vec<(&str, &Value)> {
+    f.prop("Events")
+        .and_then(Value::as_object)
+        .map(|events| {
+            events
+                .values()
+                .map(|e| (e["Type"].as_str().unwrap_or_default(), &e["Properties"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_http_api_is_throttled_before_any_function_runs() {
+    let t = repo_template();
+    let settings = &t.globals["HttpApi"]["DefaultRouteSettings"];
+    assert_eq!(
+        param_ref(settings.get("ThrottlingRateLimit")),
+        Some("ApiThrottlingRateLimit")
+    );
+    assert_eq!(
+        param_ref(settings.get("ThrottlingBurstLimit")),
+        Some("ApiThrottlingBurstLimit")
+    );
+    let rate = default_number(&t, "ApiThrottlingRateLimit");
+    let burst = default_number(&t, "ApiThrottlingBurstLimit");
+    assert!(rate >= 1 && burst >= rate, "rate {rate}, burst {burst}");
+    // Globals reach the implicit API only: every HttpApi event must be on it.
+    let mut routes = 0;
+    for f in functions(&t) {
+        for (kind, props) in event_types(f) {
+            if kind == "HttpApi" {
+                routes += 1;
+                assert!(
+                    props.get("ApiId").is_none(),
+                    "{}: an explicit API",
+                    f.logical_id
+                );
+            }
+        }
+    }
+    assert!(routes >= 8, "HttpApi routes: {routes}");
+}
+
+#[test]
+fn a_flood_of_one_function_cannot_starve_the_writer() {
+    let t = repo_template();
+    let fns = functions(&t);
+    let writer = fns
+        .iter()
+        .find(|f| f.logical_id == "WriterFunction")
+        .expect("WriterFunction");
+    assert_eq!(reserved_param(&t, writer), Some("WriterConcurrency"));
+    let mut reserved = 0;
+    for f in &fns {
+        let events = event_types(f);
+        // What a flood reaches: the HTTP API, and the queues behind it.
+        let floodable = events
+            .iter()
+            .any(|(kind, _)| matches!(*kind, "HttpApi" | "SQS"));
+        let param = reserved_param(&t, f);
+        if floodable {
+            let p = param.unwrap_or_else(|| panic!("{}: no reserved concurrency", f.logical_id));
+            reserved += default_number(&t, p);
+            // A queue must not hand out more batches than the function can run: throttled
+            // batches come back with a higher receive count (the writer's attempt counter).
+            for (kind, props) in &events {
+                if *kind == "SQS" {
+                    assert_eq!(
+                        param_ref(props["ScalingConfig"].get("MaximumConcurrency")),
+                        Some(p),
+                        "{}",
+                        f.logical_id
+                    );
+                    assert!(default_number(&t, p) >= 2, "{p}: an SQS source needs 2");
+                }
+            }
+        }
+    }
+    // Lambda keeps 100 of the account's concurrency unreserved (default quota 1000).
+    assert!(
+        reserved + 100 <= 1000,
+        "reservations of {reserved} need a bigger quota"
+    );
+    let switch = &t.parameters["ReserveConcurrency"];
+    assert_eq!(switch.default, Some(json!("true")));
+    assert_eq!(switch.allowed_values, vec![json!("true"), json!("false")]);
+}
+
+#[test]
+fn every_function_logs_to_its_own_group_with_a_retention() {
+    let t = repo_template();
+    let retention = default_number(&t, "LogRetentionDays");
+    let allowed = &t.parameters["LogRetentionDays"].allowed_values;
+    assert!(
+        allowed.iter().any(|v| v.as_u64() == Some(retention)),
+        "the default retention must be one CloudWatch offers"
+    );
+    let mut groups = Vec::new();
+    for f in functions(&t) {
+        let group = param_ref(f.prop("LoggingConfig").and_then(|l| l.get("LogGroup")))
+            .unwrap_or_else(|| panic!("{}: LoggingConfig.LogGroup", f.logical_id));
+        let r = &t.resources[group];
+        assert_eq!(r.kind, "AWS::Logs::LogGroup", "{group}");
+        assert_eq!(
+            param_ref(r.prop("RetentionInDays")),
+            Some("LogRetentionDays"),
+            "{group}"
+        );
+        assert!(!groups.contains(&group), "{group} is shared");
+        groups.push(group);
+    }
+    // JSON, at the chosen level, for every function (Lambda's advanced logging controls).
+    let logging = t.function_global("LoggingConfig").expect("LoggingConfig");
+    assert_eq!(logging["LogFormat"], "JSON");
+    assert_eq!(
+        param_ref(logging.get("ApplicationLogLevel")),
+        Some("LogLevel")
+    );
+}
