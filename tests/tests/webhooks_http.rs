@@ -476,9 +476,13 @@ async fn unknown_hotels_on_webhook_urls_cost_no_secret_read_and_repeats_cost_no_
             .await
             .assert_problem(404, "WEBHOOK_NOT_FOUND");
     }
-    // One registry read each, and never Secrets Manager (metered, and limited per account).
+    // Never Secrets Manager (metered, and limited per account), one registry read each.
+    assert_eq!(
+        reads.load(Ordering::SeqCst) - secrets_before,
+        0,
+        "Secrets Manager reads"
+    );
     assert_eq!(store.calls() - store_before, unknown.len() as u64);
-    assert_eq!(reads.load(Ordering::SeqCst) - secrets_before, 0);
     // Repeats are answered from memory.
     let store_before = store.calls();
     for _ in 0..3 {
