@@ -190,7 +190,8 @@ impl MewsAdapter {
                 config.hotel_id.clone(),
                 format!("mews#{fingerprint}"),
                 limit,
-            ))),
+            )
+            .with_priority(deps.priority))),
             _ => None,
         };
         let t = MewsTransport::new(

@@ -267,7 +267,8 @@ impl OhipAdapter {
                     config.hotel_id.clone(),
                     format!("ohip-{fingerprint}"),
                     limit,
-                )))
+                )
+                .with_priority(deps.priority)))
             }
             _ => None,
         };
