@@ -154,10 +154,10 @@ fn denied_response(rid: &str, d: Denied) -> Response {
             }
             resp
         }
-        Denied::ServerError { status } => error_response(
+        Denied::ServerError { status, message } => error_response(
             rid,
             StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-            "Unexpected server error.",
+            message.as_deref().unwrap_or("Unexpected server error."),
         ),
         Denied::Timeout => error_response(rid, StatusCode::GATEWAY_TIMEOUT, "Gateway timeout."),
     }

@@ -763,9 +763,11 @@ fn denied(d: Denied) -> Response {
             }
             r
         }
-        Denied::ServerError { status } => {
+        Denied::ServerError { status, message } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            if status == StatusCode::INTERNAL_SERVER_ERROR {
+            if let Some(m) = message {
+                problem(status, m, "OPERA-REJECTED")
+            } else if status == StatusCode::INTERNAL_SERVER_ERROR {
                 problem(status, "System error", "OPERA-SYSTEM_ERROR")
             } else {
                 // 502/503 have no schema in the specs.
