@@ -855,3 +855,109 @@ fragment FullType on __Type {
 fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue isDeprecated deprecationReason }
 fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } } }
 "#;
+
+#[tokio::test]
+async fn store_reads_are_bounded_per_request_across_all_fields_counting_items_read() {
+    let g = stack().await;
+    let a = g.add_hotel("a", A_ZONE).await;
+    let token = g.token(&[&a], &[Scope::Read]).await;
+    // 200 stays checked in today, arrived within the in-house window.
+    let stays: Vec<Reservation> = (0..200)
+        .map(|n| {
+            let mut r = booking("big", n);
+            r.status = ReservationStatus::CheckedIn;
+            r.arrival = today().add_days(-i64::from(n % 5));
+            r.departure = today().add_days(2);
+            r
+        })
+        .collect();
+    g.services.merger.merge(&a, stays, None).await.unwrap();
+    let per_field = 200u64;
+
+    // One field reads 200 items: fine, and so is a request of a few.
+    let one = g
+        .query(
+            &token,
+            "query($h: ID!) { inHouse(hotelId: $h) { bookings { id } } }",
+            json!({"h": a.as_str()}),
+        )
+        .await;
+    assert!(one.codes().is_empty(), "{}", one.body);
+    assert_eq!(
+        one.data()["inHouse"]["bookings"].as_array().unwrap().len(),
+        200
+    );
+
+    // Thirty aliases of it would read 6 000 items: the request's budget (5 000 items, over all
+    // its fields) answers what fits and refuses the rest; no field answers half a list.
+    let fields: String = (0..30)
+        .map(|i| format!("f{i}: inHouse(hotelId: $h) {{ bookings {{ id }} }} "))
+        .collect();
+    let r = g
+        .query(
+            &token,
+            &format!("query($h: ID!) {{ {fields} }}"),
+            json!({"h": a.as_str()}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answered = (0..30)
+        .filter(|i| r.data()[format!("f{i}")]["bookings"].is_array())
+        .count() as u64;
+    for i in 0..30 {
+        let list = &r.data()[format!("f{i}")]["bookings"];
+        assert!(list.is_null() || list.as_array().unwrap().len() == 200);
+    }
+    let refused = r
+        .codes()
+        .iter()
+        .filter(|c| *c == "READ_BUDGET_EXCEEDED")
+        .count() as u64;
+    assert_eq!(answered + refused, 30, "{}", r.body);
+    assert!(refused >= 1, "{}", r.body);
+    assert!(
+        answered * per_field <= pms_core::reads::MAX_ITEMS_READ,
+        "{answered} fields of {per_field} items answered"
+    );
+    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("stored items"), "{message}");
+    // The budget is the request's: the next request has its own.
+    let again = g
+        .query(
+            &token,
+            "query($h: ID!) { inHouse(hotelId: $h) { bookings { id } } }",
+            json!({"h": a.as_str()}),
+        )
+        .await;
+    assert!(again.codes().is_empty(), "{}", again.body);
+}
+
+#[tokio::test]
+async fn pms_not_found_answers_are_cached_briefly() {
+    let g = stack().await;
+    let a = g.add_hotel("a", A_ZONE).await;
+    let token = g.token(&[&a], &[Scope::Read]).await;
+    let pms = MockPms::shared(
+        &a,
+        pms_core::domain::PropertyTz::parse(A_ZONE).unwrap(),
+        Currency::eur(),
+        g.clock.clone(),
+    );
+    let vars = json!({"h": a.as_str(), "id": "mock:g-99999"});
+    // Asking again and again for a guest the PMS does not have costs it one call...
+    for _ in 0..5 {
+        let r = g.query(&token, GUEST, vars.clone()).await;
+        assert_eq!(r.codes(), ["NOT_FOUND"], "{}", r.body);
+    }
+    assert_eq!(pms.calls("get_guest"), 1);
+    // ...for a short while: then it is asked again (a guest created meanwhile shows up).
+    g.clock.advance(Duration::seconds(
+        pms_core::cache::NOT_FOUND_TTL_SECONDS - 1,
+    ));
+    g.query(&token, GUEST, vars.clone()).await;
+    assert_eq!(pms.calls("get_guest"), 1);
+    g.clock.advance(Duration::seconds(1));
+    let r = g.query(&token, GUEST, vars).await;
+    assert_eq!(r.codes(), ["NOT_FOUND"]);
+    assert_eq!(pms.calls("get_guest"), 2);
+}
