@@ -61,7 +61,8 @@ impl Services {
     }
 
     /// The same services with adapters that make one attempt per call (for the writer, whose
-    /// retries are the queue's redeliveries with the seed's backoff).
+    /// retries are the queue's redeliveries with the seed's backoff) and draw from the share of
+    /// each hotel's PMS budget kept for writes.
     pub fn without_in_process_retries(mut self) -> Self {
         self.adapters = Arc::new(
             crate::pms::default_factory(
@@ -70,7 +71,8 @@ impl Services {
                 &self.names.secrets_prefix,
             )
             .with_store(self.store.clone())
-            .with_retry_override(crate::pms::RetryPolicy::none()),
+            .with_retry_override(crate::pms::RetryPolicy::none())
+            .with_priority(crate::pms::ratelimit::Priority::Write),
         );
         self
     }

@@ -345,6 +345,26 @@ impl SimHotel {
             .iter()
             .find(|r| r.confirmation == confirmation)
     }
+    /// Gives every guest a new id (`prefix` and the old one), reservations following: how a
+    /// chain's properties get one id space for their profiles.
+    pub fn renumber_guests(&mut self, prefix: &str) {
+        let renamed: std::collections::HashMap<String, String> = self
+            .guests
+            .iter()
+            .map(|g| (g.id.clone(), format!("{prefix}{}", g.id)))
+            .collect();
+        for g in &mut self.guests {
+            if let Some(n) = renamed.get(&g.id) {
+                g.id = n.clone();
+            }
+        }
+        for r in &mut self.reservations {
+            if let Some(n) = renamed.get(&r.guest_id) {
+                r.guest_id = n.clone();
+            }
+        }
+    }
+
     pub fn guest(&self, id: &str) -> Option<&SimGuest> {
         self.guests.iter().find(|g| g.id == id)
     }

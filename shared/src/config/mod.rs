@@ -270,8 +270,16 @@ impl HotelConfig {
         if let Some(url) = &self.vendor.base_url {
             check_base_url(url)?;
         }
-        if matches!(self.provider, Provider::Opera | Provider::Cloudbeds)
-            && self.vendor.property_id.is_none()
+        // Mews too: its id is the enterprise every request is scoped to, so a portfolio token
+        // can never read another property's data.
+        if matches!(
+            self.provider,
+            Provider::Opera | Provider::Cloudbeds | Provider::Mews
+        ) && self
+            .vendor
+            .property_id
+            .as_deref()
+            .is_none_or(|p| p.trim().is_empty())
         {
             return Err(ValidationError::new(
                 "propertyId",
@@ -357,5 +365,24 @@ mod tests {
         assert_eq!(s.arrivals.look_ahead_days, 3);
         assert!(s.arrivals.enabled);
         assert!(s.room_status.enabled);
+    }
+
+    #[test]
+    fn mews_hotels_are_scoped_to_their_enterprise_by_a_required_property_id() {
+        let now = chrono::Utc::now();
+        let mut c = HotelConfig::new(
+            crate::domain::HotelId::parse("m1").unwrap(),
+            "Mews hotel",
+            Provider::Mews,
+            crate::domain::PropertyTz::parse("Europe/Prague").unwrap(),
+            crate::domain::Currency::eur(),
+            now,
+        );
+        c.vendor.base_url = Some("https://api.mews.com".parse().unwrap());
+        assert_eq!(c.validate().unwrap_err().field, "propertyId");
+        c.vendor.property_id = Some("  ".into());
+        assert_eq!(c.validate().unwrap_err().field, "propertyId");
+        c.vendor.property_id = Some("3fa85f64-5717-4562-b3fc-2c963f66afa6".into());
+        assert!(c.validate().is_ok());
     }
 }

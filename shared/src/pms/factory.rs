@@ -32,6 +32,8 @@ pub struct AdapterDeps {
     pub credentials_secret: String,
     /// Replaces the hotel's retry policy (the writer retries through the queue instead).
     pub retry_override: Option<super::RetryPolicy>,
+    /// Which share of the hotel's rate-limit budget the adapters draw from.
+    pub priority: super::ratelimit::Priority,
 }
 
 impl AdapterDeps {
@@ -52,6 +54,7 @@ pub struct AdapterFactory {
     http: reqwest::Client,
     store: Option<Arc<dyn ItemStore>>,
     retry_override: Option<super::RetryPolicy>,
+    priority: super::ratelimit::Priority,
     vendors: HashMap<Provider, VendorBuilder>,
     /// Adapters by hotel, with the configuration version they were built for.
     cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
@@ -74,6 +77,7 @@ impl AdapterFactory {
             http,
             store: None,
             retry_override: None,
+            priority: super::ratelimit::Priority::default(),
             vendors: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
         }
@@ -88,6 +92,12 @@ impl AdapterFactory {
     /// Runs every vendor call under `policy` instead of the hotel's retry settings.
     pub fn with_retry_override(mut self, policy: super::RetryPolicy) -> Self {
         self.retry_override = Some(policy);
+        self
+    }
+
+    /// Draws from this share of every hotel's rate-limit budget (the writer: the writes').
+    pub fn with_priority(mut self, priority: super::ratelimit::Priority) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -187,6 +197,7 @@ impl AdapterFactory {
             secrets: self.secrets.clone(),
             credentials_secret: secret_name,
             retry_override: self.retry_override.clone(),
+            priority: self.priority,
         };
         builder(config, credentials, &deps)
     }

@@ -1,7 +1,9 @@
-//! PMS adapters: the trait, its error, the retry policy, and the implementations.
+//! PMS adapters: the trait, its error, the retry policy, the rate limiter, the deadline they
+//! work to, and the implementations.
 
 mod adapter;
 pub mod cloudbeds;
+pub mod deadline;
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
 mod error;

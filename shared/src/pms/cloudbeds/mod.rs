@@ -96,13 +96,16 @@ impl CloudbedsAdapter {
                 Some(s) => s.clone(),
                 None => Arc::new(MemoryStore::new(deps.clock.clone())),
             };
-            Arc::new(DistributedLimiter::new(
-                store,
-                deps.clock.clone(),
-                config.hotel_id.clone(),
-                budget_name(&property_id),
-                limit,
-            )) as Arc<dyn RateLimiter>
+            Arc::new(
+                DistributedLimiter::new(
+                    store,
+                    deps.clock.clone(),
+                    config.hotel_id.clone(),
+                    budget_name(&property_id),
+                    limit,
+                )
+                .with_priority(deps.priority),
+            ) as Arc<dyn RateLimiter>
         });
         let http = VendorHttp::new(
             deps.http.clone(),

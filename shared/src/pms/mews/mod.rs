@@ -184,13 +184,16 @@ impl MewsAdapter {
         };
         // Mews limits per access token; the budget is shared by every Lambda of the hotel.
         let limiter: Option<Arc<dyn RateLimiter>> = match (&deps.store, &config.rate_limit) {
-            (Some(store), Some(limit)) => Some(Arc::new(DistributedLimiter::new(
-                store.clone(),
-                deps.clock.clone(),
-                config.hotel_id.clone(),
-                format!("mews#{fingerprint}"),
-                limit,
-            ))),
+            (Some(store), Some(limit)) => Some(Arc::new(
+                DistributedLimiter::new(
+                    store.clone(),
+                    deps.clock.clone(),
+                    config.hotel_id.clone(),
+                    format!("mews#{fingerprint}"),
+                    limit,
+                )
+                .with_priority(deps.priority),
+            )),
             _ => None,
         };
         let t = MewsTransport::new(
@@ -205,11 +208,21 @@ impl MewsAdapter {
             t,
             tz: config.time_zone,
             currency: config.currency,
-            enterprise_id: config
-                .vendor
-                .property_id
-                .clone()
-                .filter(|s| !s.trim().is_empty()),
+            // Every request is scoped to the enterprise: a portfolio token never reads another
+            // property's data through this hotel.
+            enterprise_id: Some(
+                config
+                    .vendor
+                    .property_id
+                    .clone()
+                    .filter(|s| !s.trim().is_empty())
+                    .ok_or_else(|| PmsError::Configuration {
+                        message: format!(
+                            "{} has no Mews enterprise id (propertyId)",
+                            config.hotel_id
+                        ),
+                    })?,
+            ),
             service_id,
             accounting_category: config
                 .vendor
@@ -705,6 +718,33 @@ impl MewsAdapter {
         Ok(decode_items::<wire::Customer>(raw, "customer").0)
     }
 
+    /// Whether the customer has a reservation (of the hotel's service) at this enterprise.
+    /// Customers belong to the chain, not to one property: a customer id is this hotel's guest
+    /// only through a stay here.
+    async fn stays_here(&self, customer_id: &str) -> PmsResult<bool> {
+        let mut body = self.reservation_body(json!({ "AccountIds": [customer_id] }));
+        body["Limitation"] = json!({ "Count": 1 });
+        let (page, _) = self
+            .t
+            .call_json::<Value>("reservations/getAll/2023-06-06", body, Retry::Policy)
+            .await?;
+        Ok(page["Reservations"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty()))
+    }
+
+    /// Of these customers, those who own a reservation at this enterprise.
+    async fn owning_stays_here(&self, customer_ids: Vec<String>) -> PmsResult<HashSet<String>> {
+        let mut out = HashSet::new();
+        for batch in chunks(&customer_ids, ID_BATCH) {
+            let (rs, _) = self
+                .wire_reservations(json!({ "AccountIds": batch }), None, None)
+                .await?;
+            out.extend(rs.into_iter().filter_map(|r| r.account_id));
+        }
+        Ok(out)
+    }
+
     async fn wire_customer(&self, id: &ExternalId) -> PmsResult<Option<wire::Customer>> {
         Ok(self
             .customers_by_id(&[id.to_string()])
@@ -787,11 +827,16 @@ impl PmsAdapter for MewsAdapter {
         }
     }
 
+    /// The customer, if they stay (or stayed, or will) at this enterprise; a customer of
+    /// another property of the chain is not found here.
     async fn get_guest(&self, guest_id: &ExternalId) -> PmsResult<Option<Guest>> {
-        self.wire_customer(guest_id)
-            .await?
-            .map(|c| mapping::guest(&c))
-            .transpose()
+        let Some(customer) = self.wire_customer(guest_id).await? else {
+            return Ok(None);
+        };
+        if !self.stays_here(&customer.id).await? {
+            return Ok(None);
+        }
+        mapping::guest(&customer).map(Some)
     }
 
     /// Mews filters customers by exact email, first names and last names. A name is asked for
@@ -831,10 +876,17 @@ impl PmsAdapter for MewsAdapter {
                 "search_guests_by_phone",
             ));
         }
+        // The chain's customers: only those with a reservation at this enterprise are its guests.
+        let ids: Vec<String> = found.iter().map(|c| c.id.clone()).collect();
+        let here = if ids.is_empty() {
+            HashSet::new()
+        } else {
+            self.owning_stays_here(ids).await?
+        };
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for c in found {
-            if !seen.insert(c.id.clone()) {
+            if !here.contains(&c.id) || !seen.insert(c.id.clone()) {
                 continue;
             }
             match mapping::guest(&c) {
