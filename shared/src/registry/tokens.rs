@@ -244,7 +244,16 @@ impl TokenService {
         {
             return Ok(Some(item));
         }
-        let item = self.store.get(&k).await.map_err(AuthError::Unavailable)?;
+        let mut item = self.store.get(&k).await.map_err(AuthError::Unavailable)?;
+        if item.is_none() {
+            // A token created before tokens had a partition each still works until
+            // `pmsctl token migrate` has moved it: an upgrade must not lock partners out.
+            item = self
+                .store
+                .get(&legacy_key(token_id))
+                .await
+                .map_err(AuthError::Unavailable)?;
+        }
         if item.is_none() {
             self.unknown.insert(token_id.to_owned(), self.clock.now());
         }
@@ -282,13 +291,17 @@ impl TokenService {
         })
     }
 
+    /// Revokes a token. A token still in the pre-upgrade location is revoked in its own
+    /// partition, which every lookup reads first.
     pub async fn revoke(&self, token_id: &str) -> Result<bool, AuthError> {
-        let Some(item) = self
-            .store
-            .get(&key(token_id))
-            .await
-            .map_err(AuthError::Unavailable)?
-        else {
+        let mut found = None;
+        for k in [key(token_id), legacy_key(token_id)] {
+            found = self.store.get(&k).await.map_err(AuthError::Unavailable)?;
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(item) = found else {
             return Ok(false);
         };
         let mut record: PartnerToken = item.decode().map_err(AuthError::Unavailable)?;
@@ -483,13 +496,13 @@ mod tests {
         }
         assert_eq!(
             store.take().len(),
-            2,
-            "one eventual and one consistent read"
+            3,
+            "one eventual and one consistent read, and one of the pre-upgrade location"
         );
         // Remembered for a while only.
         clock.advance(UNKNOWN_TOKEN_TTL + chrono::Duration::seconds(1));
         assert!(matches!(s.verify(&forged).await, Err(AuthError::Invalid)));
-        assert_eq!(store.take().len(), 2);
+        assert_eq!(store.take().len(), 3);
     }
 
     #[tokio::test]
@@ -517,7 +530,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn tokens_of_the_shared_partition_are_moved_to_their_own() {
+    async fn tokens_of_the_shared_partition_work_until_moved_to_their_own() {
         let (store, clock) = reads(false);
         let s = with_store(store.clone(), clock).await;
         let (plain, record) = s
@@ -547,8 +560,9 @@ mod tests {
             )
             .await
             .unwrap();
+        // An upgrade locks nobody out: the token works before the migration too.
         let s = with_store(store.clone(), Arc::new(ManualClock::new(Utc::now()))).await;
-        assert!(s.verify(plain.expose_secret()).await.is_err());
+        assert!(s.verify(plain.expose_secret()).await.is_ok());
         let s = with_store(store.clone(), Arc::new(ManualClock::new(Utc::now()))).await;
         assert_eq!(s.migrate_legacy().await.unwrap(), 1);
         assert_eq!(s.migrate_legacy().await.unwrap(), 0);
@@ -559,6 +573,44 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_token_of_the_shared_partition_can_be_revoked_before_it_is_moved() {
+        let (store, clock) = reads(false);
+        let s = with_store(store.clone(), clock.clone()).await;
+        let (plain, record) = s
+            .create(
+                vec![HotelId::parse("h1").unwrap()],
+                vec![Scope::Read],
+                "old",
+            )
+            .await
+            .unwrap();
+        let item = store
+            .inner
+            .get(&key(&record.token_id))
+            .await
+            .unwrap()
+            .unwrap();
+        store.inner.delete(&item.key).await.unwrap();
+        store
+            .inner
+            .put(
+                Item {
+                    key: legacy_key(&record.token_id),
+                    ..item
+                },
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        assert!(s.revoke(&record.token_id).await.unwrap());
+        let s = with_store(store.clone(), clock).await;
+        assert!(matches!(
+            s.verify(plain.expose_secret()).await,
+            Err(AuthError::Revoked)
+        ));
     }
 
     #[tokio::test]
