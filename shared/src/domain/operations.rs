@@ -70,6 +70,10 @@ pub struct ChargeReceipt {
     pub vendor_id: Option<String>,
     pub reference: String,
     pub request_id: Option<String>,
+    /// The vendor already had a charge with this reference and created nothing (Cloudbeds'
+    /// `referenceID` notice). Ours only if an earlier attempt of ours may have posted it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub existed: bool,
 }
 
 /// What the vendor said when it accepted another write.

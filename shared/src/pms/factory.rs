@@ -43,6 +43,9 @@ impl AdapterDeps {
     }
 }
 
+/// How long one vendor request may take (the HTTP client's timeout).
+pub const VENDOR_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 type BuiltAdapter = (chrono::DateTime<chrono::Utc>, Arc<dyn PmsAdapter>);
 
 pub struct AdapterFactory {
@@ -64,7 +67,7 @@ impl AdapterFactory {
         secrets_prefix: impl Into<String>,
     ) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(20))
+            .timeout(VENDOR_CALL_TIMEOUT)
             .connect_timeout(std::time::Duration::from_secs(5))
             .user_agent(concat!("pms-integration/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -2,6 +2,7 @@
 
 mod adapter;
 pub mod cloudbeds;
+pub mod deadline;
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
 mod error;
@@ -17,7 +18,9 @@ pub use adapter::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, Refreshed,
 };
 pub use error::{classify_transport, PmsError, PmsResult, UnavailableCause, DEFAULT_RETRYABLE};
-pub use factory::{credentials_secret_name, AdapterDeps, AdapterFactory, VendorBuilder};
+pub use factory::{
+    credentials_secret_name, AdapterDeps, AdapterFactory, VendorBuilder, VENDOR_CALL_TIMEOUT,
+};
 pub use retry::{RetryPolicy, RetrySettings};
 
 /// The factory with every vendor adapter this build knows.
