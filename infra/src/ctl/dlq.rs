@@ -5,8 +5,8 @@ use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use pms_core::domain::HotelId;
 use pms_core::writes::{
-    DeadLetters, DlqError, DlqItem, DlqStatus, OperationId, RedriveReport, WriteRecords,
-    WriteService,
+    DeadLetters, DlqError, DlqItem, DlqStatus, ForcedRedrive, OperationId, RedriveReport,
+    WriteRecords, WriteService,
 };
 
 use super::{failure, services, CtlError, CtlResult, Target};
@@ -28,15 +28,26 @@ pub enum DlqCommand {
     },
     /// Shows one dead letter in full (JSON).
     Show { id: String },
-    /// Puts dead letters back on the write queue.
+    /// Puts dead letters back on the write queue. A dead letter whose protecting records (its
+    /// idempotency key, the record that a PMS call may have happened) are gone is refused:
+    /// check the folio, then redrive it with --force, which restores them and is audited.
     Redrive {
         /// Operation ids to redrive.
         ids: Vec<String>,
-        /// Every pending dead letter (of --hotel, if given).
+        /// Every pending dead letter (of --hotel, if given); unprotected ones are left pending.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
         #[arg(long, requires = "all")]
         hotel: Option<String>,
+        /// Redrive the given ids even if unprotected (restores the records first).
+        #[arg(long, conflicts_with = "all", requires_all = ["staff", "reason"])]
+        force: bool,
+        /// Who forces it (for the audit log).
+        #[arg(long, requires = "force")]
+        staff: Option<String>,
+        /// Why (for the audit log), e.g. what the folio showed.
+        #[arg(long, requires = "force")]
+        reason: Option<String>,
     },
     /// Gives up on a dead letter, recording who and why.
     Abandon {
@@ -62,7 +73,9 @@ fn status_filter(s: &str) -> CtlResult<Option<DlqStatus>> {
 fn dlq_failed(e: DlqError) -> CtlError {
     match e {
         DlqError::NotFound(_) => CtlError::NotFound(e.to_string()),
-        DlqError::NotPending { .. } => CtlError::Usage(e.to_string()),
+        DlqError::NotPending { .. } | DlqError::Unprotected { .. } => {
+            CtlError::Usage(e.to_string())
+        }
         DlqError::Store(_) => failure(e),
     }
 }
@@ -87,10 +100,24 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
         DlqCommand::Show { id } | DlqCommand::Abandon { id, .. } => {
             OperationId::parse(id)?;
         }
-        DlqCommand::Redrive { ids, all, .. } => {
+        DlqCommand::Redrive {
+            ids,
+            all,
+            staff,
+            reason,
+            ..
+        } => {
             parse_ids(ids)?;
             if ids.is_empty() && !all {
                 return Err(CtlError::Usage("give operation ids or --all".into()));
+            }
+            if [staff, reason]
+                .iter()
+                .any(|v| v.as_deref().is_some_and(|v| v.trim().is_empty()))
+            {
+                return Err(CtlError::Usage(
+                    "--staff and --reason must not be empty".into(),
+                ));
             }
         }
         DlqCommand::List { status, .. } => {
@@ -169,7 +196,18 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             crate::outln!("{}", serde_json::to_string_pretty(&item).map_err(failure)?);
             Ok(())
         }
-        DlqCommand::Redrive { ids, all, hotel } => {
+        DlqCommand::Redrive {
+            ids,
+            all,
+            hotel,
+            force,
+            staff,
+            reason,
+        } => {
+            let forced = force.then(|| ForcedRedrive {
+                staff: staff.unwrap_or_default(),
+                reason: reason.unwrap_or_default(),
+            });
             let report = if all {
                 let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
                 // The whole DLQ at once where the queue service can move it; else one by one.
@@ -180,18 +218,18 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 match moved {
                     Some(report) => report,
                     None => {
-                        let ids: Vec<OperationId> = dlq
-                            .pending(hotel.as_ref())
+                        let (safe, refused) = dlq
+                            .pending_by_protection(hotel.as_ref())
                             .await
-                            .map_err(dlq_failed)?
-                            .into_iter()
-                            .map(|d| d.id)
-                            .collect();
-                        redrive_each(&dlq, ids).await?
+                            .map_err(dlq_failed)?;
+                        let ids = safe.into_iter().map(|d| d.id).collect();
+                        let mut report = redrive_each(&dlq, ids, None).await?;
+                        report.refused = refused;
+                        report
                     }
                 }
             } else {
-                redrive_each(&dlq, parse_ids(&ids)?).await?
+                redrive_each(&dlq, parse_ids(&ids)?, forced.as_ref()).await?
             };
             crate::outln!(
                 "redriven {} ({} from the queue DLQ{})",
@@ -209,6 +247,18 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 table.add_row([id.to_string(), "retrying".to_owned()]);
             }
             crate::outln!("{table}");
+            if !report.refused.is_empty() {
+                let list: Vec<String> = report
+                    .refused
+                    .iter()
+                    .map(|(id, why)| format!("{id}: {why}"))
+                    .collect();
+                return Err(CtlError::Usage(format!(
+                    "{} dead letter(s) left pending, no longer protected against a second posting (check the folio, then redrive each with --force --staff NAME --reason WHY, or abandon it): {}",
+                    list.len(),
+                    list.join("; ")
+                )));
+            }
             Ok(())
         }
         DlqCommand::Abandon { id, reason, staff } => {
@@ -230,7 +280,11 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
 
 /// Redrives dead letters one at a time, with progress (a long redrive shows how far it got,
 /// and a failure stops it with the rest still pending).
-async fn redrive_each(dlq: &DeadLetters, ids: Vec<OperationId>) -> CtlResult<RedriveReport> {
+async fn redrive_each(
+    dlq: &DeadLetters,
+    ids: Vec<OperationId>,
+    forced: Option<&ForcedRedrive>,
+) -> CtlResult<RedriveReport> {
     let bar = ProgressBar::new(ids.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
@@ -240,7 +294,7 @@ async fn redrive_each(dlq: &DeadLetters, ids: Vec<OperationId>) -> CtlResult<Red
     for id in ids {
         bar.set_message(id.to_string());
         let r = dlq
-            .redrive(std::slice::from_ref(&id))
+            .redrive_with(std::slice::from_ref(&id), forced)
             .await
             .map_err(dlq_failed)?;
         total.redriven.extend(r.redriven);
