@@ -6,21 +6,22 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pms_core::domain::HotelId;
 use pms_core::writes::{
     DeadLetters, DlqError, DlqItem, DlqStatus, ForcedRedrive, OperationId, RedriveReport,
-    WriteRecords, WriteService,
+    Unrecorded, WriteRecords, WriteService,
 };
 
 use super::{failure, services, CtlError, CtlResult, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// Lists dead letters (oldest first).
+    /// Lists dead letters (oldest first): the records, and messages of the write DLQ that have
+    /// none (status `unrecorded`: the writer stopped before it could record the outcome).
     List {
         #[arg(long)]
         hotel: Option<String>,
         /// addReservationNote, updateGuestPreferences, postCharge, updateCheckoutTime.
         #[arg(long)]
         operation: Option<String>,
-        /// pending (default), retrying, resolved, abandoned or all.
+        /// pending (default, with unrecorded ones), retrying, resolved, abandoned or all.
         #[arg(long, default_value = "pending")]
         status: String,
         #[arg(long)]
@@ -81,7 +82,11 @@ fn dlq_failed(e: DlqError) -> CtlError {
 }
 
 fn age(d: &DlqItem) -> String {
-    let mins = (chrono::Utc::now() - d.first_attempt_at).num_minutes();
+    since(d.first_attempt_at)
+}
+
+fn since(at: chrono::DateTime<chrono::Utc>) -> String {
+    let mins = (chrono::Utc::now() - at).num_minutes();
     if mins < 120 {
         format!("{mins}m")
     } else {
@@ -155,8 +160,40 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 .filter(|d| wanted.is_none_or(|w| d.status == w))
                 .filter(|d| operation.as_deref().is_none_or(|o| d.operation == o))
                 .collect();
+            // What SQS moved to the DLQ without a record is pending too.
+            let unrecorded: Vec<Unrecorded> = if wanted.is_none_or(|w| w == DlqStatus::Pending) {
+                dlq.census()
+                    .unrecorded()
+                    .await
+                    .map_err(failure)?
+                    .0
+                    .into_iter()
+                    .filter(|u| {
+                        hotel.as_ref().is_none_or(|h| {
+                            u.message.as_ref().is_none_or(|m| &m.hotel_id == h)
+                        })
+                    })
+                    .filter(|u| {
+                        operation.as_deref().is_none_or(|o| {
+                            u.message.as_ref().is_some_and(|m| m.operation.name() == o)
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             if json {
-                crate::outln!("{}", serde_json::to_string_pretty(&items).map_err(failure)?);
+                let mut all: Vec<serde_json::Value> = items
+                    .iter()
+                    .map(serde_json::to_value)
+                    .collect::<Result<_, _>>()
+                    .map_err(failure)?;
+                for u in &unrecorded {
+                    let mut v = serde_json::to_value(u).map_err(failure)?;
+                    v["status"] = "unrecorded".into();
+                    all.push(v);
+                }
+                crate::outln!("{}", serde_json::to_string_pretty(&all).map_err(failure)?);
                 return Ok(());
             }
             let mut table = Table::new();
@@ -182,8 +219,34 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                     d.last_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 ]);
             }
+            for u in &unrecorded {
+                let m = u.message.as_ref();
+                table.add_row([
+                    m.map_or_else(
+                        || format!("(message {})", u.message_id),
+                        |m| m.operation_id.to_string(),
+                    ),
+                    m.map_or("?".into(), |m| m.hotel_id.to_string()),
+                    m.map_or("?".into(), |m| m.operation.name().to_owned()),
+                    "unrecorded".into(),
+                    "-".into(),
+                    if m.is_some() {
+                        "WRITER_STOPPED".into()
+                    } else {
+                        "UNREADABLE".into()
+                    },
+                    u.sent_at.map_or("?".into(), since),
+                    "-".into(),
+                ]);
+            }
             crate::outln!("{table}");
-            crate::outln!("{} dead letter(s)", items.len());
+            crate::outln!("{} dead letter(s)", items.len() + unrecorded.len());
+            if !unrecorded.is_empty() {
+                crate::outln!(
+                    "{} in the write DLQ without a record (the writer stopped before it recorded the outcome; redrive one by its id, which records it first)",
+                    unrecorded.len()
+                );
+            }
             Ok(())
         }
         DlqCommand::Show { id } => {
