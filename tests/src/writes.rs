@@ -514,7 +514,13 @@ impl WritesStack {
                 continue;
             }
             if self.delayed_writes().await == 0
-                && self.services.queue.depth(self.write_queue_url()).await.unwrap_or(0) == 0
+                && self
+                    .services
+                    .queue
+                    .depth(self.write_queue_url())
+                    .await
+                    .unwrap_or(0)
+                    == 0
             {
                 break;
             }

@@ -1133,7 +1133,12 @@ fn audit_results(entries: &[pms_core::writes::AuditEntry], id: &OperationId) -> 
     entries
         .iter()
         .filter(|a| &a.operation_id == id)
-        .map(|a| serde_json::to_value(a).unwrap()["result"].as_str().unwrap().to_owned())
+        .map(|a| {
+            serde_json::to_value(a).unwrap()["result"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -1163,7 +1168,12 @@ async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_
     let first = w.writer_round().await.expect("the charge is delivered");
     assert_eq!(first.failed_ids().len(), 1, "no answer: retried");
     // The PMS answers everything with 503 from now on; the late posting lands meanwhile.
-    set_faults(&w, Vendor::Mews, json!({"errorRate": 1, "errorStatus": 503})).await;
+    set_faults(
+        &w,
+        Vendor::Mews,
+        json!({"errorRate": 1, "errorStatus": 503}),
+    )
+    .await;
     let status = run_until(
         &w,
         &token,
@@ -1173,7 +1183,11 @@ async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_
     )
     .await;
     assert_eq!(status, "DEAD_LETTERED");
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1, "the late posting landed");
+    assert_eq!(
+        w.counters(Vendor::Mews).charges_posted,
+        1,
+        "the late posting landed"
+    );
     let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
     assert_eq!(item.error.code, "OUTCOME_UNKNOWN");
     assert!(
@@ -1212,7 +1226,11 @@ async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_
     )
     .await;
     assert_eq!(status, "SUCCEEDED");
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1, "exactly one charge");
+    assert_eq!(
+        w.counters(Vendor::Mews).charges_posted,
+        1,
+        "exactly one charge"
+    );
     let reference = vendor_reference(&w, &h, &op).await;
     assert_eq!(charges_with(&w, &h, &reference), 1);
     let audit = w.records().audit_log(&h.id, 50).await.unwrap();
@@ -1266,7 +1284,10 @@ async fn a_charge_answered_late_is_found_once_the_settle_window_passed() {
         .map(|o| o.receive_count)
         .max()
         .unwrap_or(0);
-    assert!(receives < MAX_RECEIVES, "waits spent no deliveries: {receives}");
+    assert!(
+        receives < MAX_RECEIVES,
+        "waits spent no deliveries: {receives}"
+    );
     w.sim.stop().await;
 }
 
@@ -1293,7 +1314,12 @@ async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced(
     );
     let r_op = op_ref(&op);
     w.writer_round().await.expect("delivered");
-    set_faults(&w, Vendor::Mews, json!({"errorRate": 1, "errorStatus": 503})).await;
+    set_faults(
+        &w,
+        Vendor::Mews,
+        json!({"errorRate": 1, "errorStatus": 503}),
+    )
+    .await;
     let status = run_until(
         &w,
         &token,
@@ -1328,10 +1354,18 @@ async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced(
     let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
     assert_eq!(out.status.code(), Some(2), "refused");
     let said = String::from_utf8_lossy(&out.stderr).to_string() + &stdout(&out);
-    assert!(said.contains("INTENT#") && said.contains("--force"), "{said}");
+    assert!(
+        said.contains("INTENT#") && said.contains("--force"),
+        "{said}"
+    );
     assert!(w.queued_messages().await.is_empty(), "nothing was redriven");
     assert_eq!(
-        w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap().status,
+        w.records()
+            .dlq(&h.id, &r_op.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         DlqStatus::Pending
     );
     let out = w
@@ -1356,7 +1390,11 @@ async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced(
     )
     .await;
     assert_eq!(status, "SUCCEEDED");
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1, "exactly one charge");
+    assert_eq!(
+        w.counters(Vendor::Mews).charges_posted,
+        1,
+        "exactly one charge"
+    );
     let audit = w.records().audit_log(&h.id, 50).await.unwrap();
     let forced = audit
         .iter()
@@ -1428,11 +1466,20 @@ async fn a_cloudbeds_reference_already_taken_on_a_first_attempt_is_a_conflict() 
         v["charge"]["reference"] = json!("room-service-88");
         v
     };
-    let first = operation_of(&w.graphql(&token, CHARGE, vars(1800, "rs-1")).await, "postCharge");
+    let first = operation_of(
+        &w.graphql(&token, CHARGE, vars(1800, "rs-1")).await,
+        "postCharge",
+    );
     w.drain().await;
-    assert_eq!(w.operation(&token, first["id"].as_str().unwrap()).await["status"], "SUCCEEDED");
+    assert_eq!(
+        w.operation(&token, first["id"].as_str().unwrap()).await["status"],
+        "SUCCEEDED"
+    );
     // The same reference for another charge, under another key.
-    let second = operation_of(&w.graphql(&token, CHARGE, vars(2900, "rs-2")).await, "postCharge");
+    let second = operation_of(
+        &w.graphql(&token, CHARGE, vars(2900, "rs-2")).await,
+        "postCharge",
+    );
     w.drain().await;
     let now = w.operation(&token, second["id"].as_str().unwrap()).await;
     assert_ne!(now["status"], "SUCCEEDED", "{now}");
@@ -1486,7 +1533,11 @@ async fn a_mews_charge_is_matched_on_its_external_identifier_never_on_free_text(
         .await;
         assert_eq!(status, "SUCCEEDED");
     }
-    assert_eq!(charges_with(&w, &h, &a_ref), 1, "A's charge is on the folio");
+    assert_eq!(
+        charges_with(&w, &h, &a_ref),
+        1,
+        "A's charge is on the folio"
+    );
     assert_eq!(w.counters(Vendor::Mews).charges_posted, 2);
     w.sim.stop().await;
 }
@@ -1515,7 +1566,10 @@ async fn a_mutation_repeated_while_queued_enqueues_nothing_more() {
     let r = w.sim_reservation(&h, SimStatus::InHouse);
     let conf = confirmation_of(Vendor::Ohip, &r);
     let vars = json!({"h": h.id.as_str(), "c": conf, "text": "Late arrival", "k": "note-1"});
-    let first = operation_of(&w.graphql(&token, NOTE, vars.clone()).await, "addReservationNote");
+    let first = operation_of(
+        &w.graphql(&token, NOTE, vars.clone()).await,
+        "addReservationNote",
+    );
     let at_once =
         futures::future::join_all((0..5).map(|_| w.graphql(&token, NOTE, vars.clone()))).await;
     for reply in &at_once {
@@ -1523,9 +1577,16 @@ async fn a_mutation_repeated_while_queued_enqueues_nothing_more() {
     }
     for _ in 0..5 {
         let reply = w.graphql(&token, NOTE, vars.clone()).await;
-        assert_eq!(operation_of(&reply, "addReservationNote")["status"], "QUEUED");
+        assert_eq!(
+            operation_of(&reply, "addReservationNote")["status"],
+            "QUEUED"
+        );
     }
-    assert_eq!(queue_depth(&w).await, 1, "one message for eleven submissions");
+    assert_eq!(
+        queue_depth(&w).await,
+        1,
+        "one message for eleven submissions"
+    );
     w.drain().await;
     let now = w.operation(&token, first["id"].as_str().unwrap()).await;
     assert_eq!(now["status"], "SUCCEEDED");
@@ -1562,11 +1623,22 @@ async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline()
     let round = w
         .deliver_within(messages, Some(std::time::Duration::from_secs(10)))
         .await;
-    assert_eq!(round.failed_ids().len(), 3, "all returned as batch item failures");
-    assert_eq!(w.counters(Vendor::Mews).total_calls, before, "no vendor call");
+    assert_eq!(
+        round.failed_ids().len(),
+        3,
+        "all returned as batch item failures"
+    );
+    assert_eq!(
+        w.counters(Vendor::Mews).total_calls,
+        before,
+        "no vendor call"
+    );
     for op in &ops {
         let now = w.operation(&token, op["id"].as_str().unwrap()).await;
-        assert_eq!((now["status"].as_str(), now["attempts"].as_u64()), (Some("QUEUED"), Some(0)));
+        assert_eq!(
+            (now["status"].as_str(), now["attempts"].as_u64()),
+            (Some("QUEUED"), Some(0))
+        );
     }
     assert_eq!(w.queued_messages().await.len(), 3, "visible again at once");
 
@@ -1639,7 +1711,10 @@ async fn a_message_in_the_dlq_without_a_record_is_listed_counted_and_redriven_on
     // The next receive finds the receive count used up: SQS moves it to the DLQ.
     assert!(w.writer_round().await.is_none());
     assert_eq!(w.dlq_messages().await.len(), 1);
-    assert!(w.records().dlq(&h.id, &r_op.id).await.unwrap().is_none(), "no record");
+    assert!(
+        w.records().dlq(&h.id, &r_op.id).await.unwrap().is_none(),
+        "no record"
+    );
 
     // Listed.
     let out = w.pmsctl(&["dlq", "list"]).await;
@@ -1676,7 +1751,11 @@ async fn a_message_in_the_dlq_without_a_record_is_listed_counted_and_redriven_on
     w.drain().await;
     let now = w.operation(&token, op["id"].as_str().unwrap()).await;
     assert_eq!(now["status"], "SUCCEEDED", "{now}");
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1, "exactly one charge");
+    assert_eq!(
+        w.counters(Vendor::Mews).charges_posted,
+        1,
+        "exactly one charge"
+    );
     w.sim.stop().await;
 }
 
@@ -1715,7 +1794,10 @@ async fn note_and_description_lengths_are_bounded() {
     assert_eq!(field(&reply), "note.text");
     let mut vars = charge_vars(&h, &conf, 100, None);
     vars["charge"]["description"] = json!("d".repeat(201));
-    assert_eq!(field(&w.graphql(&token, CHARGE, vars).await), "charge.description");
+    assert_eq!(
+        field(&w.graphql(&token, CHARGE, vars).await),
+        "charge.description"
+    );
     assert_eq!(queue_depth(&w).await, 0);
     // Characters, not bytes: 200 accented letters are a valid title.
     let reply = w

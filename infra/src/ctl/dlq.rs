@@ -169,9 +169,9 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                     .0
                     .into_iter()
                     .filter(|u| {
-                        hotel.as_ref().is_none_or(|h| {
-                            u.message.as_ref().is_none_or(|m| &m.hotel_id == h)
-                        })
+                        hotel
+                            .as_ref()
+                            .is_none_or(|h| u.message.as_ref().is_none_or(|m| &m.hotel_id == h))
                     })
                     .filter(|u| {
                         operation.as_deref().is_none_or(|o| {
