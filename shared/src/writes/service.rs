@@ -51,10 +51,12 @@ pub struct QueueDelivery {
     pub receive_count: u32,
 }
 
-/// How long a submission may take to send its operation's message: a repeat of the request
-/// sends it only if the first submission did not record the send by then (longer than the
-/// GraphQL function's timeout, so the first has surely stopped).
-const SEND_CLAIM_LIFETIME: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a repeated request waits for the first submission to record that it sent the
+/// operation's message (it takes milliseconds) before it concludes the first one stopped and
+/// sends it itself. A first submission slower than this makes a second message, which the
+/// writer dedupes; a first submission that died costs its repeat this wait once.
+const SEND_CLAIM_WAIT: Duration = Duration::from_secs(2);
+const SEND_CLAIM_POLL: Duration = Duration::from_millis(100);
 
 /// The longest delay SQS allows on a message (`DelaySeconds`).
 const MAX_DELAY: Duration = Duration::from_secs(900);
@@ -176,10 +178,12 @@ impl WriteService {
         Ok(record)
     }
 
-    /// Whether a repeated submission must send the operation's message: only when it was not
-    /// sent, the operation is still queued, and nobody is sending it (the claim was given up
-    /// after a failed send, or its holder stopped longer ago than any submission takes). Takes
-    /// the claim over when so; `None` means "send nothing".
+    /// Whether a repeated submission must send the operation's message: only when the first
+    /// send did not happen. Sent (recorded on the key, or the writer has the operation): nothing
+    /// more. Given up after a failed send: this repeat takes the claim over and sends. Claimed
+    /// but not recorded yet: the first submission is sending (it takes milliseconds) or died
+    /// before it could; the repeat waits for the record for up to [`SEND_CLAIM_WAIT`], then
+    /// takes the claim over. Taking over is conditional on the claim, so one repeat sends.
     async fn take_over_send(
         &self,
         hotel: &HotelId,
@@ -187,23 +191,39 @@ impl WriteService {
         existing: &KeyRegistration,
         op: Option<&OperationRecord>,
     ) -> Result<Option<KeyRegistration>, PortError> {
-        let now = self.records.now();
-        let sent = existing.sent_at.is_some()
-            || op.is_some_and(|o| o.status != OperationStatus::Queued || o.attempts > 0);
-        let held = existing
-            .claimed_at
-            .is_some_and(|at| now - at < SEND_CLAIM_LIFETIME);
-        if sent || held {
+        let left_the_queue =
+            |o: &OperationRecord| o.status != OperationStatus::Queued || o.attempts > 0;
+        if op.is_some_and(left_the_queue) {
             return Ok(None);
         }
+        let waited_until = tokio::time::Instant::now() + SEND_CLAIM_WAIT;
+        let mut current = existing.clone();
+        loop {
+            if current.sent_at.is_some() {
+                return Ok(None);
+            }
+            let released = current.claimed_at.is_none();
+            if released || tokio::time::Instant::now() >= waited_until {
+                break;
+            }
+            tokio::time::sleep(SEND_CLAIM_POLL).await;
+            match self.records.key_registration(hotel, key).await? {
+                Some(r) => current = r,
+                None => break,
+            }
+            let now_op = self.records.operation(hotel, &current.operation_id).await?;
+            if now_op.as_ref().is_some_and(left_the_queue) {
+                return Ok(None);
+            }
+        }
         let next = KeyRegistration::claimed(
-            existing.operation_id.clone(),
-            existing.payload_hash.clone(),
-            now,
+            current.operation_id.clone(),
+            current.payload_hash.clone(),
+            self.records.now(),
         );
         Ok(self
             .records
-            .update_key(hotel, key, existing, &next)
+            .update_key(hotel, key, &current, &next)
             .await?
             .then_some(next))
     }
