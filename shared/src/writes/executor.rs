@@ -274,8 +274,10 @@ impl Executor {
                 // The intent stays as it is: only an answer to this attempt's own post may
                 // void it. Retried like an outage; the last attempt leaves a dead letter that
                 // says the charge may exist.
+                // What the partner reads names the failure, not the vendor's words; the audit
+                // keeps those.
                 let recorded = RecordedError::outcome_unknown(&format!(
-                    "looking for it on the folio failed ({}: {err})",
+                    "looking for it on the folio failed ({})",
                     err.code()
                 ));
                 self.audit(
@@ -284,6 +286,7 @@ impl Executor {
                     AuditResult::Failed,
                     err.request_id().map(str::to_owned),
                     Some(RecordedError {
+                        message: format!("{}: {err}", recorded.message),
                         request_id: err.request_id().map(str::to_owned),
                         ..recorded.clone()
                     }),
