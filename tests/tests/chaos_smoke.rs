@@ -108,7 +108,12 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
     drive::writer_pass(&d, None, &Held::default(), &mut rng, &tally)
         .await
         .unwrap();
-    adapter.post_charge(&confirmation, &charge).await.unwrap();
+    // The charge as it was queued (its reference carries the partner's scope), again.
+    let queued = match &record.message.operation {
+        WriteOperation::PostCharge { charge, .. } => charge.clone(),
+        _ => unreachable!(),
+    };
+    adapter.post_charge(&confirmation, &queued).await.unwrap();
     let patched = admin
         .patch_reservation(
             vendor,

@@ -437,3 +437,172 @@ fn every_function_logs_to_its_own_group_with_a_retention() {
         Some("LogLevel")
     );
 }
+
+/// The gauges the dead-letter census writes (shared/src/writes/census.rs), by name.
+fn census_gauges() -> Vec<String> {
+    let source = std::fs::read_to_string(repo_root().join("shared/src/writes/census.rs"))
+        .expect("the census");
+    source
+        .split("metrics.gauge(")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').nth(1).map(str::to_owned))
+        .collect()
+}
+
+fn alarm<'a>(t: &'a Template, id: &str) -> &'a Resource {
+    let r = t
+        .resources
+        .get(id)
+        .unwrap_or_else(|| panic!("{id} is missing"));
+    assert_eq!(r.kind, "AWS::CloudWatch::Alarm", "{id}");
+    r
+}
+
+/// Namespace, metric name and `Function` dimension of an alarm on one metric.
+fn watched(a: &Resource) -> (String, String, String) {
+    let s = |k: &str| {
+        a.prop(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let function = a
+        .prop("Dimensions")
+        .map(as_list)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|d| d["Name"] == "Function")
+        .and_then(|d| d["Value"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    (s("Namespace"), s("MetricName"), function)
+}
+
+/// Every dead letter, a table record or an SQS DLQ message, counts toward the write alarms:
+/// they watch the census' gauges (which count both), not the DLQ queue's own depth, and the
+/// charge alarm stays on while a charge is pending instead of firing for one minute.
+#[test]
+fn the_dead_letter_alarms_count_every_dead_letter() {
+    let t = repo_template();
+    let gauges = census_gauges();
+    for g in [
+        "DeadLettersPending",
+        "DeadLettersOldestAgeSeconds",
+        "PostChargeDeadLettersPending",
+    ] {
+        assert!(
+            gauges.iter().any(|x| x == g),
+            "the census writes {g}: {gauges:?}"
+        );
+    }
+    let expect = |id: &str, metric: &str, op: &str, threshold: f64| {
+        let a = alarm(&t, id);
+        assert_eq!(
+            watched(a),
+            (
+                "PmsIntegration".into(),
+                metric.into(),
+                "dead-letters".into()
+            ),
+            "{id}"
+        );
+        assert_eq!(a.prop("ComparisonOperator"), Some(&json!(op)), "{id}");
+        assert_eq!(
+            a.prop("Threshold").and_then(Value::as_f64),
+            Some(threshold),
+            "{id}"
+        );
+        assert_eq!(a.prop("Statistic"), Some(&json!("Maximum")), "{id}");
+    };
+    expect(
+        "WriteDlqDepthAlarm",
+        "DeadLettersPending",
+        "GreaterThanThreshold",
+        10.0,
+    );
+    expect(
+        "WriteDlqAgeAlarm",
+        "DeadLettersOldestAgeSeconds",
+        "GreaterThanThreshold",
+        14400.0,
+    );
+    // Critical, and held while the charge is pending: the census' gauge (carried over a late
+    // tick), with the writer's count for the minutes before the next census.
+    let charge = alarm(&t, "PostChargeDeadLetteredAlarm");
+    let metrics: Vec<&Value> = charge.prop("Metrics").map(as_list).unwrap_or_default();
+    let stat = |id: &str| {
+        metrics
+            .iter()
+            .find(|m| m["Id"] == id)
+            .map(|m| &m["MetricStat"])
+            .unwrap_or_else(|| panic!("metric {id}"))
+    };
+    assert_eq!(
+        stat("pending")["Metric"]["MetricName"],
+        "PostChargeDeadLettersPending"
+    );
+    assert_eq!(
+        stat("pending")["Metric"]["Dimensions"][0]["Value"],
+        "dead-letters"
+    );
+    assert_eq!(
+        stat("justnow")["Metric"]["MetricName"],
+        "PostChargeDeadLettered"
+    );
+    let expression = metrics
+        .iter()
+        .find(|m| m["ReturnData"] == true)
+        .and_then(|m| m["Expression"].as_str())
+        .expect("the alarm's expression");
+    assert!(expression.contains("FILL(pending, REPEAT)"), "{expression}");
+    assert_eq!(
+        charge.prop("ComparisonOperator"),
+        Some(&json!("GreaterThanOrEqualToThreshold"))
+    );
+    assert_eq!(charge.prop("Threshold").and_then(Value::as_f64), Some(1.0));
+    assert!(charge
+        .prop("AlarmDescription")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .starts_with("critical"));
+    // A census that stopped is an alarm, not silence.
+    let missing = alarm(&t, "DeadLetterCensusMissingAlarm");
+    assert_eq!(watched(missing).1, "DeadLettersPending");
+    assert_eq!(missing.prop("TreatMissingData"), Some(&json!("breaching")));
+    // Nothing about write dead letters watches only the DLQ queue (it misses the records).
+    for r in t.resources_of("AWS::CloudWatch::Alarm") {
+        let on_write_dlq = r
+            .prop("Dimensions")
+            .map(as_list)
+            .unwrap_or_default()
+            .iter()
+            .any(|d| d["Value"] == json!({"Fn::GetAtt": ["WriteOpsDLQ", "QueueName"]}));
+        assert!(
+            !on_write_dlq,
+            "{} watches the write DLQ's depth only",
+            r.logical_id
+        );
+    }
+    // The census runs in the sync scheduler: it may look at the write DLQ, never take from it
+    // or send to it, and write records only through conditional puts of single items.
+    let scheduler = &t.resources["SyncSchedulerFunction"];
+    let statements: Vec<&Value> = scheduler
+        .prop("Policies")
+        .map(as_list)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|p| p.get("Statement").map(as_list).unwrap_or_default())
+        .collect();
+    let on_dlq: Vec<&str> = statements
+        .iter()
+        .filter(|s| s["Resource"] == json!({"Fn::GetAtt": ["WriteOpsDLQ", "Arn"]}))
+        .flat_map(|s| as_list(&s["Action"]))
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        on_dlq,
+        ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"]
+    );
+    assert!(findings(&t, scheduler).is_empty());
+}

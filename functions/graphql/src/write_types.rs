@@ -123,6 +123,7 @@ impl From<OperationRecord> for Operation {
 pub struct NoteInput {
     /// 1 to 2000 characters.
     pub text: String,
+    /// At most 200 characters.
     pub title: Option<String>,
     /// Staff-only note where the PMS has the notion (OPERA); ignored elsewhere.
     #[graphql(default)]
@@ -172,7 +173,8 @@ pub struct ChargeInput {
     /// hotel's configured default when absent.
     pub revenue_center: Option<String>,
     /// Your reference for the charge (1 to 64 of letters, digits, `- _ . :`); derived from the
-    /// idempotency key when absent. The PMS is searched for it before a charge is ever posted
-    /// again.
+    /// idempotency key when absent. At the PMS it carries your scope as a suffix
+    /// (`<reference>.<8 hex>`, `Operation.result.reference`), so no other partner's charge is
+    /// ever taken for yours. The PMS is searched for it before a charge is ever posted again.
     pub reference: Option<String>,
 }

@@ -996,6 +996,7 @@ async fn post_custom_item(
             let amount = item.price_minor * item.quantity;
             total += amount;
             h.charges.push(SimCharge {
+                notes: None,
                 id: (4_470_000 + first + i).to_string(),
                 reservation_id: id.clone(),
                 amount_minor: amount,

@@ -107,11 +107,14 @@ pub struct SimCharge {
     pub amount_minor: i64,
     pub currency: String,
     pub description: String,
-    /// The caller's reference (Cloudbeds `referenceID`, OHIP posting reference, Mews notes /
-    /// external identifier).
+    /// The caller's reference (Cloudbeds `referenceID`, OHIP posting reference, Mews item
+    /// `ExternalIdentifier`).
     pub reference: Option<String>,
     pub revenue_center: Option<String>,
     pub posted_at: DateTime<Utc>,
+    /// Free text posted with it (Mews: the order's `Notes`, listed on its items).
+    #[serde(default)]
+    pub notes: Option<String>,
 }
 
 /// One simulated property.

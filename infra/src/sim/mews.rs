@@ -1240,6 +1240,9 @@ fn orders_add(
     let linked = present(body, "LinkedReservationId")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let notes = present(body, "Notes")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let order_id = uuid::Uuid::new_v4().to_string();
     hotel(ctx, prop, |h| {
         if h.guest(&account).is_none() {
@@ -1293,6 +1296,7 @@ fn orders_add(
                 })?;
             let minor = (gross * 10f64.powi(h.currency_exponent as i32)).round() as i64 * count;
             charges.push(SimCharge {
+                notes: notes.clone(),
                 id: if n == 0 {
                     order_id.clone()
                 } else {
@@ -1371,7 +1375,8 @@ fn all_order_items(h: &SimHotel, prop: &Prop) -> Vec<(String, Value)> {
                 "EnterpriseId": h.property_id,
                 "AccountId": account,
                 "AccountType": "Customer",
-                "Notes": null,
+                // The order's notes, as free text on its items.
+                "Notes": c.notes,
                 "ServiceId": prop.service_id,
                 "ServiceOrderId": order_id_of(c),
                 "BillId": null,

@@ -1565,6 +1565,7 @@ fn post_charges(ctx: &SimContext, hotel: &str, id: &str, req: &Req) -> Answer {
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
             let charge = SimCharge {
+                notes: None,
                 id: format!("{}", 900_000 + h.charges.len() + posted.len()),
                 reservation_id: id.to_owned(),
                 amount_minor: unit * quantity,

@@ -45,6 +45,9 @@ impl AdapterDeps {
     }
 }
 
+/// How long one vendor request may take (the HTTP client's timeout).
+pub const VENDOR_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 type BuiltAdapter = (chrono::DateTime<chrono::Utc>, Arc<dyn PmsAdapter>);
 
 pub struct AdapterFactory {
@@ -66,10 +69,8 @@ impl AdapterFactory {
         clock: Arc<dyn Clock>,
         secrets_prefix: impl Into<String>,
     ) -> Self {
-        let http = super::http::vendor_client(
-            std::time::Duration::from_secs(20),
-            std::time::Duration::from_secs(5),
-        );
+        let http =
+            super::http::vendor_client(VENDOR_CALL_TIMEOUT, std::time::Duration::from_secs(5));
         Self {
             secrets,
             clock,

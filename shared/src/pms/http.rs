@@ -149,10 +149,14 @@ impl VendorHttp {
             .map(|s| truncate(s.to_owned(), 128))
     }
 
-    /// Sends one attempt: rate limit, send, classify. No retries.
+    /// Sends one attempt: rate limit, send, classify. No retries. A request that could not
+    /// finish before the caller's deadline is not sent (see [`super::deadline`]).
     pub async fn send_once(&self, request: reqwest::RequestBuilder) -> PmsResult<VendorResponse> {
+        super::deadline::admit()?;
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await?;
+            // The wait for a permit may have used up the time.
+            super::deadline::admit()?;
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
         let response = request.send().await.map_err(|e| classify_transport(&e))?;

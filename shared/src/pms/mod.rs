@@ -19,7 +19,9 @@ pub use adapter::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, Refreshed,
 };
 pub use error::{classify_transport, PmsError, PmsResult, UnavailableCause, DEFAULT_RETRYABLE};
-pub use factory::{credentials_secret_name, AdapterDeps, AdapterFactory, VendorBuilder};
+pub use factory::{
+    credentials_secret_name, AdapterDeps, AdapterFactory, VendorBuilder, VENDOR_CALL_TIMEOUT,
+};
 pub use retry::{RetryPolicy, RetrySettings};
 
 /// The factory with every vendor adapter this build knows.

@@ -147,7 +147,7 @@ impl RetryPolicy {
     {
         let mut attempt = 1;
         loop {
-            let result = match deadline::current() {
+            let result = match deadline::current_deadline() {
                 Some(at) => tokio::time::timeout_at(at, op(attempt))
                     .await
                     .unwrap_or_else(|_| Err(deadline_passed(operation))),
@@ -333,17 +333,18 @@ mod tests {
         let calls = AtomicU32::new(0);
         let started = tokio::time::Instant::now();
         // A PMS that hangs: the first attempt is cut at the deadline, and no retry starts.
-        let result: Result<(), _> = deadline::within(started + Duration::from_secs(4), async {
-            p.run("get_guest", |_| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    Ok(())
-                }
+        let result: Result<(), _> =
+            deadline::within_deadline(started + Duration::from_secs(4), async {
+                p.run("get_guest", |_| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        Ok(())
+                    }
+                })
+                .await
             })
-            .await
-        })
-        .await;
+            .await;
         let err = result.unwrap_err();
         assert_eq!(err.code(), "PMS_UNAVAILABLE");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -353,14 +354,15 @@ mod tests {
         // both fit in 3 s), and the last error is returned at once.
         let calls = AtomicU32::new(0);
         let started = tokio::time::Instant::now();
-        let result: Result<(), _> = deadline::within(started + Duration::from_secs(3), async {
-            p.run("get_guest", |_| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async { Err(PmsError::unavailable(UnavailableCause::Http(503), "down")) }
+        let result: Result<(), _> =
+            deadline::within_deadline(started + Duration::from_secs(3), async {
+                p.run("get_guest", |_| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async { Err(PmsError::unavailable(UnavailableCause::Http(503), "down")) }
+                })
+                .await
             })
-            .await
-        })
-        .await;
+            .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(started.elapsed() < Duration::from_secs(3));

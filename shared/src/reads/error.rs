@@ -119,6 +119,13 @@ pub fn public_error_message(code: &str) -> &'static str {
             "outcome unknown: the charge may exist at the PMS; it is looked for on the folio \
              before it is ever posted again"
         }
+        "REFERENCE_CONFLICT" => {
+            "the PMS already has a charge with this reference that this operation did not post; \
+             nothing was posted: send the charge again with another reference"
+        }
+        "WRITER_STOPPED" | "STORE_UNAVAILABLE" | "HOTEL_NOT_CONFIGURED" => {
+            "the write could not be completed; the hotel's operations staff can redrive it"
+        }
         "INVALID" | "BAD_USER_INPUT" => "the request is not valid for the hotel's PMS",
         _ => "the operation failed; the hotel's operations staff can see the details",
     }

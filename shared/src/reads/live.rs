@@ -30,7 +30,7 @@ pub(crate) async fn by_deadline<T>(
     until: Instant,
     work: impl std::future::Future<Output = PmsResult<T>>,
 ) -> PmsResult<T> {
-    deadline::within(until, async {
+    deadline::within_deadline(until, async {
         tokio::time::timeout_at(until, work)
             .await
             .unwrap_or_else(|_| {

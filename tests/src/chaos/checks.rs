@@ -159,15 +159,13 @@ pub async fn check(
         .await
         .map_err(err)?;
     for (w, id) in ops {
-        let status = match id {
-            Some(id) => d
-                .writes
-                .operation(hotel, id)
-                .await
-                .map_err(err)?
-                .map(|o| o.status),
+        let record = match id {
+            Some(id) => d.writes.operation(hotel, id).await.map_err(err)?,
             None => None,
         };
+        let status = record.as_ref().map(|o| o.status);
+        // The charge as queued: its reference carries the partner's scope at the PMS.
+        let queued = record.map(|o| o.message.operation);
         let done = status == Some(OperationStatus::Succeeded);
         let mut t = lock(tally);
         if !done {
@@ -178,7 +176,7 @@ pub async fn check(
                 id
             ));
         }
-        match &w.op {
+        match queued.as_ref().unwrap_or(&w.op) {
             WriteOperation::PostCharge { charge, .. } => {
                 let n = sim
                     .charges

@@ -235,6 +235,10 @@ pub async fn writer_pass(
 /// Lets time pass: leases and retry delays lapse, messages in flight come back.
 pub async fn fast_forward(d: &Deployment, held: &Held, tally: &Mutex<Tally>) {
     d.clock.advance(FAST_FORWARD);
+    // A delay the writer measured on the lane's clock has passed with it.
+    if let Err(e) = d.delayed.release_all().await {
+        eprintln!("delayed sends not released: {e}");
+    }
     for (url, receipt) in held.take() {
         // A receipt may be stale (the message came back and was received again): harmless.
         let _ = d

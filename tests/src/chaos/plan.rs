@@ -236,13 +236,18 @@ pub fn plan(
             r if r < 0.55 => CrashPoint::WRITER.choose(&mut rng).copied(),
             _ => None,
         };
+        let caller_key = rng.random_bool(0.7).then_some(key);
+        let submits = 1 + u32::from(rng.random_bool(0.4)) + u32::from(rng.random_bool(0.15));
+        let keyed = caller_key.is_some();
         writes.push(WritePlan {
             op,
             reservation: t.id.clone(),
-            caller_key: rng.random_bool(0.7).then_some(key),
-            submits: 1 + u32::from(rng.random_bool(0.4)) + u32::from(rng.random_bool(0.15)),
+            caller_key,
+            // Without a key every request is a new operation: a partner cannot retry safely,
+            // so a keyless write is sent once and gets no answerless submission.
+            submits: if keyed { submits } else { 1 },
             concurrent: rng.random_bool(0.5),
-            crash,
+            crash: crash.filter(|c| keyed || *c != CrashPoint::SubmitBeforeEnqueue),
             duplicate_message: rng.random_bool(0.3),
         });
     }

@@ -4,7 +4,7 @@
 //! than `maxReceiveCount` times moves to its dead-letter queue), as template.yaml configures.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -175,6 +175,115 @@ impl Queue for SqsLikeQueue {
             .filter(|(q, _, _)| q == queue_url)
             .count() as u64;
         Ok(self.inner.depth(queue_url).await? + delayed)
+    }
+}
+
+/// Sends with a delay, on either backend, held until the delay has passed or the driver lets
+/// time pass ([`DelayedSends::release_all`], with the lane's clock): the writer replaces a
+/// message that must wait (an unknown outcome's settle window, another delivery's lease) with a
+/// copy delayed by the wait, measured on the lane's clock, which the driver fast-forwards.
+pub struct DelayedSends {
+    inner: Arc<dyn Queue>,
+    held: Mutex<Vec<(String, Instant, OutgoingMessage)>>,
+}
+
+impl DelayedSends {
+    pub fn new(inner: Arc<dyn Queue>) -> Self {
+        Self {
+            inner,
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take(&self, due: impl Fn(&Instant) -> bool) -> Vec<(String, OutgoingMessage)> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *held)
+            .into_iter()
+            .partition(|(_, at, _)| due(at));
+        *held = later;
+        now.into_iter().map(|(q, _, m)| (q, m)).collect()
+    }
+
+    async fn send_all(&self, due: Vec<(String, OutgoingMessage)>) -> PortResult<()> {
+        for (q, mut m) in due {
+            m.delay = None;
+            self.inner.send(&q, m).await?;
+        }
+        Ok(())
+    }
+
+    /// Every held send goes out now.
+    pub async fn release_all(&self) -> PortResult<()> {
+        self.send_all(self.take(|_| true)).await
+    }
+}
+
+#[async_trait]
+impl Queue for DelayedSends {
+    async fn send(&self, queue_url: &str, message: OutgoingMessage) -> PortResult<String> {
+        match message.delay.filter(|d| !d.is_zero()) {
+            Some(delay) => {
+                self.held.lock().unwrap_or_else(|p| p.into_inner()).push((
+                    queue_url.to_owned(),
+                    Instant::now() + delay,
+                    message,
+                ));
+                Ok(uuid::Uuid::new_v4().to_string())
+            }
+            None => self.inner.send(queue_url, message).await,
+        }
+    }
+
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        messages: Vec<OutgoingMessage>,
+    ) -> PortResult<Vec<BatchSendFailure>> {
+        self.inner.send_batch(queue_url, messages).await
+    }
+
+    async fn receive(
+        &self,
+        queue_url: &str,
+        max_messages: u32,
+        wait: Duration,
+        visibility_timeout: Option<Duration>,
+    ) -> PortResult<Vec<ReceivedMessage>> {
+        let now = Instant::now();
+        self.send_all(self.take(|at| *at <= now)).await?;
+        self.inner
+            .receive(queue_url, max_messages, wait, visibility_timeout)
+            .await
+    }
+
+    async fn delete(&self, queue_url: &str, receipt_handle: &str) -> PortResult<()> {
+        self.inner.delete(queue_url, receipt_handle).await
+    }
+
+    async fn change_visibility(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> PortResult<()> {
+        self.inner
+            .change_visibility(queue_url, receipt_handle, timeout)
+            .await
+    }
+
+    async fn depth(&self, queue_url: &str) -> PortResult<u64> {
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(q, _, _)| q == queue_url)
+            .count() as u64;
+        Ok(self.inner.depth(queue_url).await? + held)
+    }
+
+    async fn start_move_all(&self, dlq_url: &str, source_url: &str) -> PortResult<bool> {
+        self.inner.start_move_all(dlq_url, source_url).await
     }
 }
 

@@ -256,12 +256,15 @@ async fn ingest(
     changes
 }
 
+/// The partner token id the round's writes are submitted as.
+const CHAOS_ACTOR: &str = "chaos-token";
+
 /// Submits one write as a partner would: `submits` times (at once, or one after another),
 /// retrying a submission that failed or got no answer.
 async fn submit(
     d: &Deployment,
     w: &WritePlan,
-    key: &IdempotencyKey,
+    key: Option<&IdempotencyKey>,
     caps: &pms_core::domain::Capabilities,
     tally: &Mutex<Tally>,
 ) -> Result<Option<OperationId>, String> {
@@ -271,14 +274,14 @@ async fn submit(
             hotel,
             w.op.clone(),
             w.caller_key.as_deref(),
-            "chaos-token",
+            CHAOS_ACTOR,
             "chaos",
             caps,
         )
     };
     let mut ids: Vec<OperationId> = Vec::new();
     let mut pending = w.submits.max(1);
-    if w.crash == Some(CrashPoint::SubmitBeforeEnqueue) {
+    if let (Some(CrashPoint::SubmitBeforeEnqueue), Some(key)) = (w.crash, key) {
         let fired = d
             .tripwire
             .arm(CrashPoint::SubmitBeforeEnqueue, key.as_str());
@@ -347,17 +350,22 @@ async fn writes(
     };
     let mut ops = Vec::new();
     for w in &plan.writes {
-        let key = match &w.caller_key {
-            Some(k) => IdempotencyKey::caller(k).map_err(err)?,
-            None => IdempotencyKey::derived(d.hotel_id(), &w.op),
-        };
-        if let Some(point) = w.crash.filter(|p| CrashPoint::WRITER.contains(p)) {
-            chaos.crashes.insert(key.to_string(), point);
+        let key = w
+            .caller_key
+            .as_deref()
+            .map(|k| IdempotencyKey::partner(CHAOS_ACTOR, k))
+            .transpose()
+            .map_err(err)?;
+        let id = submit(d, w, key.as_ref(), &caps, tally).await?;
+        // A keyless write's key is its operation's; writer chaos is planned once it is known.
+        if let Some(key) = key.or_else(|| id.as_ref().map(IdempotencyKey::unique)) {
+            if let Some(point) = w.crash.filter(|p| CrashPoint::WRITER.contains(p)) {
+                chaos.crashes.insert(key.to_string(), point);
+            }
+            if w.duplicate_message {
+                chaos.duplicate_messages.insert(key.to_string());
+            }
         }
-        if w.duplicate_message {
-            chaos.duplicate_messages.insert(key.to_string());
-        }
-        let id = submit(d, w, &key, &caps, tally).await?;
         {
             let mut t = lock(tally);
             t.writes += 1;

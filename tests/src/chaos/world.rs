@@ -25,7 +25,7 @@ use pms_infra::sim::{PropertySetup, SimAdmin, Vendor};
 
 use super::clock::OffsetClock;
 use super::faults::{CrashQueue, CrashStore, Tripwire};
-use super::queue::SqsLikeQueue;
+use super::queue::{DelayedSends, SqsLikeQueue};
 use super::watch::WatchStore;
 
 /// The write queue's `maxReceiveCount` (template.yaml; the writer's WRITE_MAX_RECEIVE_COUNT).
@@ -70,6 +70,8 @@ pub struct Deployment {
     pub sync: SyncService,
     pub tripwire: Arc<Tripwire>,
     pub watch: Arc<WatchStore>,
+    /// Delayed sends (the writer's waits), released when the driver lets time pass.
+    pub delayed: Arc<DelayedSends>,
     pub admin: SimAdmin,
     /// How long the vendor HTTP client waits (see [`super::ChaosConfig::client_timeout`]).
     pub client_timeout: Duration,
@@ -180,7 +182,8 @@ impl Deployment {
         let tripwire = Arc::new(Tripwire::new());
         let watch = Arc::new(WatchStore::new(ports.store.clone()));
         let store: Arc<dyn ItemStore> = Arc::new(CrashStore::new(watch.clone(), tripwire.clone()));
-        let queue: Arc<dyn Queue> = Arc::new(CrashQueue::new(ports.queue, tripwire.clone()));
+        let delayed = Arc::new(DelayedSends::new(ports.queue));
+        let queue: Arc<dyn Queue> = Arc::new(CrashQueue::new(delayed.clone(), tripwire.clone()));
         let mut services = Services::from_parts(
             ports.names.clone(),
             app_clock.clone(),
@@ -293,6 +296,7 @@ impl Deployment {
             processor,
             tripwire,
             watch,
+            delayed,
             admin,
             client_timeout,
         })

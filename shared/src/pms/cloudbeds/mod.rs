@@ -734,6 +734,8 @@ impl PmsAdapter for CloudbedsAdapter {
             vendor_id: posted.transaction_id.or(posted.sold_product_id),
             reference: charge.reference.clone(),
             request_id: env.request_id,
+            // Whether it was ours is for the caller to say (was there an earlier attempt?).
+            existed: posted.notice.is_some(),
         })
     }
 

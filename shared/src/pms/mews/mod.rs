@@ -16,7 +16,9 @@
 //!   room-feature wish goes to the notes block.
 //! - Balance: Mews has no balance endpoint. See [`MewsAdapter::get_balance`] for the formula.
 //! - Charges: `orders/add` has no idempotency key; our reference goes in the item's
-//!   `ExternalIdentifier` (and the order's `Notes`) so [`PmsAdapter::find_charge`] finds it.
+//!   `ExternalIdentifier`, which is what [`PmsAdapter::find_charge`] matches (the order's
+//!   `Notes` repeat it for people, but notes are free text a partner's description is part of,
+//!   so they are never matched).
 
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
@@ -1183,10 +1185,13 @@ impl PmsAdapter for MewsAdapter {
             vendor_id: Some(added.order_id),
             reference: charge.reference.clone(),
             request_id,
+            existed: false,
         })
     }
 
-    /// Looks through the items of the orders linked to the reservation for our reference.
+    /// Looks through the items of the orders linked to the reservation for one whose
+    /// `ExternalIdentifier` is our reference. Only that field: notes and names are free text
+    /// (a partner's description is in them) and could name any reference.
     async fn find_charge(
         &self,
         confirmation: &ConfirmationNumber,
@@ -1197,18 +1202,15 @@ impl PmsAdapter for MewsAdapter {
         if orders.is_empty() {
             return Ok(None);
         }
-        let marker = Self::charge_marker(reference);
         let items = self.order_items(&orders, false).await?;
         Ok(items
             .into_iter()
-            .find(|i| {
-                i.external_identifier.as_deref() == Some(reference)
-                    || i.notes.as_deref().is_some_and(|n| n.contains(&marker))
-            })
+            .find(|i| i.external_identifier.as_deref() == Some(reference))
             .map(|i| ChargeReceipt {
                 vendor_id: Some(i.service_order_id),
                 reference: reference.to_owned(),
                 request_id: None,
+                existed: true,
             }))
     }
 

@@ -1191,6 +1191,7 @@ impl PmsAdapter for OhipAdapter {
             vendor_id: posted.or(location),
             reference: charge.reference.clone(),
             request_id: response.request_id,
+            existed: false,
         })
     }
 
@@ -1212,6 +1213,7 @@ impl PmsAdapter for OhipAdapter {
                     vendor_id: p.transaction_no.as_ref().map(|n| n.0.clone()),
                     reference: reference.to_owned(),
                     request_id,
+                    existed: true,
                 })
         };
         let first = self
