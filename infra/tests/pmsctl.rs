@@ -97,6 +97,8 @@ async fn hotel_add_list_get_and_token_create() {
         "mews-1",
         "--provider",
         "mews",
+        "--property-id",
+        "mews-enterprise-1",
         "--time-zone",
         "Pacific/Honolulu",
         "--currency",

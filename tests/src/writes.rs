@@ -551,7 +551,9 @@ impl WritesStack {
         let mut idle = 0;
         while rounds.len() < 30 && idle < 100 {
             let Some(round) = self.writer_round().await else {
-                if self.delayed_writes().await == 0 {
+                // Everything, not only what is delayed: a delay can lapse between the empty
+                // receive and this count, and the message is then visible, not delayed.
+                if self.queue_depth().await == 0 {
                     break;
                 }
                 idle += 1;
@@ -562,6 +564,15 @@ impl WritesStack {
             rounds.push(round);
         }
         rounds
+    }
+
+    /// Messages of the write queue: visible, in flight and delayed.
+    pub async fn queue_depth(&self) -> u64 {
+        self.services
+            .queue
+            .depth(self.write_queue_url())
+            .await
+            .expect("queue depth")
     }
 
     /// Messages in the write DLQ (peeked: visible again at once).

@@ -776,7 +776,9 @@ async fn pre_authentication_cost_is_bounded_token_first_then_capped_fragments_al
         let r = g.query(presented, &bomb, json!({})).await;
         assert_eq!(r.status, 401, "{}", r.body);
         assert_eq!(r.codes(), ["UNAUTHENTICATED"]);
-        assert!(g.store.calls() <= before + 1, "only the token is read");
+        // Only the token is read: an eventual read, a consistent one on a miss (a token just
+        // created), and the location of tokens issued before the per-token partitions.
+        assert!(g.store.calls() <= before + 3, "only the token is read");
         // A query that does not even parse is still a 401: the token is checked first.
         let r = g.query(presented, "{ bookings(", json!({})).await;
         assert_eq!(
@@ -802,7 +804,9 @@ async fn pre_authentication_cost_is_bounded_token_first_then_capped_fragments_al
         message.contains("once its fragments are expanded"),
         "{message}"
     );
-    assert!(g.store.calls() <= before + 1, "only the token is read");
+    // Only the token is read: an eventual read, a consistent one on a miss (a token just
+    // created), and the location of tokens issued before the per-token partitions.
+    assert!(g.store.calls() <= before + 3, "only the token is read");
 
     // Aliases, directives, tokens and bracket nesting are capped too.
     let aliases: String = (0..=pms_graphql::limits::MAX_ALIASES)
