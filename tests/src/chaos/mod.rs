@@ -14,6 +14,7 @@ pub mod checks;
 pub mod clock;
 pub mod drive;
 pub mod faults;
+pub mod gate;
 pub mod partner;
 pub mod plan;
 pub mod queue;
