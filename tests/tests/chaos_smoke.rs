@@ -41,8 +41,9 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
     use pms_core::domain::{Charge, HotelId, Money};
     use pms_core::writes::WriteOperation;
     use pms_infra::sim::{ReservationPatch, SimConfig, SimStatus, Simulator, Vendor};
-    use pms_tests::chaos::drive::{self, Held};
+    use pms_tests::chaos::drive;
     use pms_tests::chaos::plan::{self, WritePlan};
+    use pms_tests::chaos::trace::RoundState;
     use pms_tests::chaos::world::{Backend, Deployment};
     use pms_tests::chaos::{checks, Tally};
 
@@ -105,7 +106,8 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
         .unwrap();
     let tally = Mutex::new(Tally::default());
     let mut rng = plan::round_rng(1, 1, 1);
-    drive::writer_pass(&d, None, &Held::default(), &mut rng, &tally)
+    let state = RoundState::default();
+    drive::writer_pass(&d, None, &state, &mut rng, &tally)
         .await
         .unwrap();
     adapter.post_charge(&confirmation, &charge).await.unwrap();
@@ -123,6 +125,7 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
         .unwrap();
 
     let write = WritePlan {
+        partner: plan::PARTNER_A,
         op,
         reservation: target.id.clone(),
         caller_key: Some("checks-1".into()),
@@ -137,6 +140,7 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
         &BTreeMap::from([(changed.id.clone(), patched)]),
         &[(write, Some(record.id))],
         &before,
+        &state,
         &tally,
         &mut failures,
     )

@@ -1,13 +1,20 @@
 //! The chaos suite (`make chaos`): randomized, seeded rounds of duplicate and reordered webhook
 //! deliveries, duplicate and redriven write messages, writer crashes at each step of a charge,
-//! and vendor faults (5xx, timeouts, 429 storms, OHIP token expiry), against the real ingestion,
-//! refresh, merge and write code, the vendor simulators, and the AWS adapters on moto (or the
-//! in-memory ports for most rounds, see [`ChaosConfig`]). It counts and checks: double charges,
-//! lost updates, state regressions, rate-limit violations, and that every sync converges.
+//! and vendor faults (5xx, timeouts, 429 storms, OHIP token expiry, refused connections), against
+//! the real ingestion, refresh, merge and write code, the vendor simulators, and the AWS adapters
+//! on moto (or the in-memory ports, see [`ChaosConfig`]). Across a charge's attempts it switches
+//! fault phases, lets lane time pass as the queue would, kills writer invocations at their
+//! deadline, acts as ops on dead letters (redrive, abandon) and ages the write path's records;
+//! two partners share idempotency keys. It counts and checks: charges per business request,
+//! charges on the folio dead-lettered, partner isolation, dead letters not listed, lost updates,
+//! state regressions, rate-limit violations, and that every sync converges.
 //!
-//! - [`plan`]: what a round does, drawn from its seed; [`partner`]: partner pushes;
-//! - [`scenario`]: running a round; [`drive`]: the queues, settling;
-//! - [`faults`]: simulator faults and crash injection; [`checks`], [`watch`]: the invariants;
+//! - [`plan`]: what a round does, drawn from its seed; [`schedule`]: its classes across
+//!   attempts; [`partner`]: partner pushes;
+//! - [`scenario`]: running a round; [`timeline`]: its schedule; [`drive`]: the queues, lane
+//!   time, settling; [`ops`]: `pmsctl dlq` actions, records aging;
+//! - [`faults`], [`gate`]: simulator faults, refused connections, crash injection;
+//! - [`checks`], [`watch`], [`trace`]: the invariants and what each operation went through;
 //! - [`world`]: the deployments (moto or memory) and the simulator's hotels.
 
 pub mod checks;
@@ -15,11 +22,15 @@ pub mod clock;
 pub mod drive;
 pub mod faults;
 pub mod gate;
+pub mod ops;
 pub mod partner;
 pub mod plan;
 pub mod queue;
 pub mod report;
 pub mod scenario;
+pub mod schedule;
+pub mod timeline;
+pub mod trace;
 pub mod watch;
 pub mod world;
 

@@ -1,0 +1,287 @@
+//! Ops on the write path, as staff run `pmsctl dlq` (through `DeadLetters`, as `pmsctl` does):
+//! redrive by id, redrive `--all`, abandon; what `pmsctl dlq list` shows next to what the write
+//! queue's DLQ holds; and time passing for the write path's records (days, not seconds: their
+//! retention).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pms_core::ports::ReceivedMessage;
+use pms_core::writes::{DlqError, OperationId, WriteMessage};
+use rand::{Rng, RngExt};
+
+use super::drive::{self, lock, WriteChaos};
+use super::faults::SimFault;
+use super::report::Tally;
+use super::trace::{Event, RoundState};
+use super::world::Deployment;
+
+/// Retention of the write DLQ's messages (template.yaml: 14 days) and of the write queue's
+/// (4 days).
+const DLQ_RETENTION_DAYS: i64 = 14;
+const QUEUE_RETENTION_DAYS: i64 = 4;
+/// The write path's records are kept 30 days (`IDEMPOTENCY_RETENTION_DAYS`).
+pub const RECORD_RETENTION_DAYS: i64 = pms_core::writes::IDEMPOTENCY_RETENTION_DAYS;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// What a redrive now means for the operations it brings back.
+fn redrive_events(state: &RoundState) -> Vec<Event> {
+    let (phase, reachable) = state.phase();
+    let mut events = Vec::new();
+    if !reachable {
+        events.push(Event::RedrivenInOutage);
+    } else if phase == SimFault::None {
+        events.push(Event::RedrivenAfterRecovery);
+    }
+    if state.aged() >= RECORD_RETENTION_DAYS {
+        events.push(Event::RedrivenAfterAging);
+    }
+    events
+}
+
+fn redriven(state: &RoundState, id: &OperationId, tally: &Mutex<Tally>) {
+    let events = redrive_events(state);
+    state.trace(id.as_str(), |t| t.events.extend(events.iter().copied()));
+    lock(tally).writes_redriven += 1;
+}
+
+/// `pmsctl dlq redrive <id>…`: one at a time, as `pmsctl` does. A redrive the write path
+/// refuses (its protecting records expired) is given up on as staff would, resolving it by hand.
+/// Returns how many came back.
+pub async fn redrive_ids(
+    d: &Deployment,
+    state: &RoundState,
+    ids: &[OperationId],
+    tally: &Mutex<Tally>,
+) -> Result<u64, String> {
+    let mut back = 0;
+    for id in ids {
+        match d.dead_letters.redrive(std::slice::from_ref(id)).await {
+            Ok(report) => {
+                for id in &report.redriven {
+                    redriven(state, id, tally);
+                }
+                back += report.redriven.len() as u64;
+            }
+            // Listed a moment ago, no longer pending (the writer resolved it meanwhile).
+            Err(DlqError::NotPending { .. } | DlqError::NotFound(_)) => {}
+            Err(e) if e.is_retryable() => return Err(format!("redrive of {id}: {e}")),
+            Err(_) => {
+                state.trace(id.as_str(), |t| t.events.push(Event::RedriveRefused));
+                lock(tally).redrives_refused += 1;
+                abandon(d, state, id, tally).await?;
+            }
+        }
+    }
+    Ok(back)
+}
+
+/// `pmsctl dlq redrive --all` (the move task where the queue has one, else by id).
+pub async fn redrive_all(
+    d: &Deployment,
+    state: &RoundState,
+    tally: &Mutex<Tally>,
+) -> Result<u64, String> {
+    let pending: Vec<OperationId> = d
+        .dead_letters
+        .pending(None)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    match d.dead_letters.redrive_all(None).await {
+        Ok(report) => {
+            for id in &report.redriven {
+                redriven(state, id, tally);
+            }
+            Ok(report.redriven.len() as u64)
+        }
+        // Refused as a whole (one of them unprotected): one by one, as `pmsctl` falls back.
+        Err(_) => redrive_ids(d, state, &pending, tally).await,
+    }
+}
+
+/// `pmsctl dlq abandon <id>`: staff give a dead letter up (and resolve it by hand). The PMS's
+/// charges for it are counted once the vendor has finished what it was doing: nothing may be
+/// posted for it afterwards.
+pub async fn abandon(
+    d: &Deployment,
+    state: &RoundState,
+    id: &OperationId,
+    tally: &Mutex<Tally>,
+) -> Result<bool, String> {
+    state.wait_for_vendor().await;
+    let description = state.trace(id.as_str(), |t| t.description.clone());
+    let before = match &description {
+        Some(desc) => charges_with(d, desc).await?,
+        None => 0,
+    };
+    match d
+        .dead_letters
+        .abandon(id, "resolved by hand (chaos)", "chaos-ops")
+        .await
+    {
+        Ok(_) => {
+            state.trace(id.as_str(), |t| {
+                t.events.push(Event::Abandoned);
+                t.abandoned_with = Some(before);
+            });
+            lock(tally).abandoned += 1;
+            Ok(true)
+        }
+        Err(DlqError::NotPending { .. } | DlqError::NotFound(_)) => Ok(false),
+        Err(e) => Err(format!("abandon {id}: {e}")),
+    }
+}
+
+/// The charges the PMS has with this description (unique to one business request of a run).
+pub async fn charges_with(d: &Deployment, description: &str) -> Result<u64, String> {
+    let hotel = d
+        .admin
+        .hotel(d.vendor, &d.property.property_id)
+        .await
+        .map_err(err)?;
+    Ok(hotel
+        .charges
+        .iter()
+        .filter(|c| c.description == description)
+        .count() as u64)
+}
+
+/// Abandons one of the pending dead letters, drawn at random.
+pub async fn abandon_one(
+    d: &Deployment,
+    state: &RoundState,
+    rng: &mut impl Rng,
+    tally: &Mutex<Tally>,
+) -> Result<(), String> {
+    let pending = d
+        .dead_letters
+        .pending(Some(d.hotel_id()))
+        .await
+        .map_err(err)?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let pick = &pending[rng.random_range(0..pending.len())];
+    abandon(d, state, &pick.id, tally).await.map(|_| ())
+}
+
+/// Every message of a queue, left where it was (received, then made visible again).
+async fn peek(d: &Deployment, url: &str) -> Result<Vec<ReceivedMessage>, String> {
+    let queue = &d.services.queue;
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        let batch = queue
+            .receive(url, 10, Duration::ZERO, Some(Duration::from_secs(30)))
+            .await
+            .map_err(err)?;
+        if batch.is_empty() {
+            break;
+        }
+        seen.extend(batch);
+    }
+    for m in &seen {
+        let _ = queue
+            .change_visibility(url, &m.receipt_handle, Duration::ZERO)
+            .await;
+    }
+    Ok(seen)
+}
+
+/// Every write in the write queue's DLQ must be listed by `pmsctl dlq list` (ops cannot see,
+/// redrive or abandon what it does not list). Counts those that are not, once per operation.
+pub async fn check_listing(
+    d: &Deployment,
+    state: &RoundState,
+    tally: &Mutex<Tally>,
+) -> Result<(), String> {
+    let names = d.names().clone();
+    let in_dlq = peek(d, &names.write_dlq_url).await?;
+    if in_dlq.is_empty() {
+        return Ok(());
+    }
+    // What `pmsctl dlq list` lists.
+    let listed: BTreeSet<String> = d
+        .dead_letters
+        .records()
+        .list_dlq(Some(d.hotel_id()))
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    for m in in_dlq {
+        let Ok(w) = serde_json::from_str::<WriteMessage>(&m.body) else {
+            continue;
+        };
+        let id = w.operation_id.to_string();
+        if listed.contains(&id) {
+            continue;
+        }
+        let first = state.trace(&id, |t| !std::mem::replace(&mut t.unlisted, true));
+        if first {
+            lock(tally).unlisted_dead_letters += 1;
+            state.fail(format!(
+                "{} {id} is in the write queue's DLQ but `pmsctl dlq list` does not list it",
+                w.operation.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Removes every message of a queue (its retention ran out); returns how many.
+async fn purge(d: &Deployment, url: &str) -> Result<u64, String> {
+    let queue = &d.services.queue;
+    let mut n = 0;
+    for _ in 0..100 {
+        let batch = queue
+            .receive(url, 10, Duration::ZERO, Some(Duration::from_secs(30)))
+            .await
+            .map_err(err)?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            queue.delete(url, &m.receipt_handle).await.map_err(err)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// `days` pass with the writer running: lane time moves on (retries come back on the way; the
+/// store then treats every record past its `expires_at` as gone, as DynamoDB's TTL would), and
+/// the queues drop what outlived their retention.
+pub async fn age(
+    d: &Deployment,
+    state: &RoundState,
+    days: i64,
+    chaos: Option<&mut WriteChaos>,
+    rng: &mut impl Rng,
+    tally: &Mutex<Tally>,
+) -> Result<(), String> {
+    check_listing(d, state, tally).await?;
+    drive::wait(d, chaos, state, chrono::Duration::days(days), rng, tally).await?;
+    let names = d.names().clone();
+    let mut expired = 0;
+    if days >= QUEUE_RETENTION_DAYS {
+        expired += purge(d, &names.write_queue_url).await?;
+    }
+    if days >= DLQ_RETENTION_DAYS {
+        // Listed first: the listing check must see what the retention takes.
+        check_listing(d, state, tally).await?;
+        expired += purge(d, &names.write_dlq_url).await?;
+    }
+    *lock(&state.aged_days) += days;
+    let mut t = lock(tally);
+    t.aging_steps += 1;
+    t.queue_copies_expired += expired;
+    Ok(())
+}
