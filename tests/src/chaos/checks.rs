@@ -253,11 +253,13 @@ pub async fn check(
         }
         let requests = requests.get(desc).copied().unwrap_or(1);
         let mut t = lock(tally);
-        if n > requests.max(group.len() as u64) {
-            let extra = n - requests.max(group.len() as u64);
-            t.double_charges += extra;
+        // Each operation may post once: more postings than operations is a charge posted twice
+        // (one operation, or a partner's charge posted under another partner's operation).
+        let operations = group.len() as u64;
+        if n > operations {
+            t.double_charges += n - operations;
             failures.push(format!(
-                "charge {desc:?} is at the PMS {n} times for {requests} request(s): {}",
+                "charge {desc:?} is at the PMS {n} times for {requests} request(s) and {operations} operation(s): {}",
                 shown.join(", ")
             ));
         } else if n > most {
