@@ -171,19 +171,28 @@ pub fn draw(rng: &mut impl Rng, charges: bool, round_fault: &mut SimFault) -> Sc
         *round_fault = SimFault::SlowCharges {
             beyond_ms: rng.random_range(100..=800),
         };
-        if rng.random_bool(0.3) {
-            // The PMS answers in time again before the next attempt.
-            steps.push(Step::Fault(SimFault::None));
+        let outage = Outage::pick(rng).fault();
+        if rng.random_bool(0.5) {
+            // As reported: the retries run out inside the settle window (the PMS answering in
+            // time again, or still slow), then ops redrive into an outage.
+            if rng.random_bool(0.3) {
+                steps.push(Step::Fault(SimFault::None));
+            }
+            steps.push(Step::Redeliver(rng.random_range(2..=3)));
+            steps.push(Step::Fault(outage));
+        } else {
+            // The outage starts inside the settle window: the charge cannot be looked for when
+            // the window has passed, and its retries run out on that.
+            steps.push(Step::Redeliver(1));
+            steps.push(Step::Fault(outage));
+            steps.push(Step::Redeliver(4));
         }
-        // Inside the settle window, until the retries are used up.
-        steps.push(Step::Redeliver(rng.random_range(2..=3)));
         let age_at = rng.random_bool(0.35).then(|| {
             (
                 rng.random_range(0..2),
                 if rng.random_bool(0.7) { 31 } else { 15 },
             )
         });
-        steps.push(Step::Fault(Outage::pick(rng).fault()));
         steps.push(wait(rng));
         if let Some((0, days)) = age_at {
             steps.push(Step::Age { days });
