@@ -261,6 +261,9 @@ pub async fn writer_pass(
         if let Some(k) = chaos.kills.filter(|k| rng.random_bool(k.chance)) {
             let ms = rng.random_range(0..=k.max_deadline_ms);
             deadline = Some(tokio::time::Instant::now() + Duration::from_millis(ms));
+            state
+                .deadlines
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
     let deliveries: Vec<QueueDelivery> = batch
@@ -409,20 +412,23 @@ pub async fn writer_pass(
     Ok(batch.len())
 }
 
-/// Writer passes until nothing is visible (what is hidden for a retry stays hidden).
+/// Writer passes until nothing is visible (what is hidden for a retry stays hidden). Returns
+/// how many messages were handled.
 pub async fn drain_writes(
     d: &Deployment,
     mut chaos: Option<&mut WriteChaos>,
     state: &RoundState,
     rng: &mut impl Rng,
     tally: &Mutex<Tally>,
-) -> Result<(), String> {
+) -> Result<usize, String> {
+    let mut handled = 0;
     for _ in 0..20 {
-        if writer_pass(d, chaos.as_deref_mut(), state, rng, tally).await? == 0 {
-            break;
+        match writer_pass(d, chaos.as_deref_mut(), state, rng, tally).await? {
+            0 => break,
+            n => handled += n,
         }
     }
-    Ok(())
+    Ok(handled)
 }
 
 /// Releases what is due by the lane's clock: held messages visible again, delayed sends sent.
@@ -457,15 +463,20 @@ fn next_due(d: &Deployment, state: &RoundState) -> Option<DateTime<Utc>> {
     }
 }
 
-/// The queue brings back the next message(s) waiting for a retry when they are due (lane time
-/// moves to them), and the writer handles them. False when nothing was waiting.
+/// The writer handles the next message(s): what is visible now (a redriven dead letter), else
+/// what waits for a retry, when it is due (lane time moves to it). False when nothing was
+/// waiting.
 pub async fn redeliver_next(
     d: &Deployment,
-    chaos: Option<&mut WriteChaos>,
+    mut chaos: Option<&mut WriteChaos>,
     state: &RoundState,
     rng: &mut impl Rng,
     tally: &Mutex<Tally>,
 ) -> Result<bool, String> {
+    if drain_writes(d, chaos.as_deref_mut(), state, rng, tally).await? > 0 {
+        lock(tally).redeliveries += 1;
+        return Ok(true);
+    }
     let Some(at) = next_due(d, state) else {
         return Ok(false);
     };
@@ -498,7 +509,7 @@ pub async fn wait(
     }
     advance_to(d, state, until).await;
     release_due(d, state).await?;
-    drain_writes(d, chaos, state, rng, tally).await
+    drain_writes(d, chaos, state, rng, tally).await.map(|_| ())
 }
 
 /// Lets time pass: leases and retry delays lapse, messages in flight come back.

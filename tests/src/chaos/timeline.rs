@@ -122,8 +122,9 @@ pub async fn observe(
             let was = std::mem::replace(&mut t.status, status);
             // Applied late comes first: the posting landed before the attempts ran out.
             let slow = t.phases.contains(SimFault::SLOW_CHARGES);
+            // (An operation whose record aged away says nothing.)
             if on_folio > 0
-                && status != Some(OperationStatus::Succeeded)
+                && status.is_some_and(|s| s != OperationStatus::Succeeded)
                 && slow
                 && !t.saw(Event::LateAnswer)
             {

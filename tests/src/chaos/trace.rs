@@ -33,10 +33,9 @@ pub enum Event {
     Abandoned,
 }
 
-/// The issue's sequence: applied late, dead-lettered, redriven into an outage, dead-lettered
-/// again, redriven once the PMS is back.
-pub const LATE_ANSWER_SEQUENCE: [Event; 5] = [
-    Event::LateAnswer,
+/// The issue's sequence, after a charge applied late (seen whenever the PMS's posting landed):
+/// dead-lettered, redriven into an outage, dead-lettered again, redriven once the PMS is back.
+pub const LATE_ANSWER_SEQUENCE: [Event; 4] = [
     Event::DeadLettered,
     Event::RedrivenInOutage,
     Event::DeadLettered,
@@ -58,13 +57,14 @@ pub const CLASS_EXPIRED: &str = "dead letters redriven after their records expir
 pub const CLASS_REDRIVE_REFUSED: &str = "  redrive refused (then abandoned)";
 pub const CLASS_SHARED_KEY: &str = "two partners, one idempotency key";
 pub const CLASS_SHARED_IDENTICAL: &str = "  the same charge twice";
-pub const CLASS_KILLED: &str = "writer invocations killed mid-batch";
+pub const CLASS_DEADLINE: &str = "writer invocations given a deadline mid-batch";
+pub const CLASS_KILLED: &str = "  killed when it passed";
 pub const CLASS_KILLED_AGAIN: &str = "  a message killed again on its redelivery";
 pub const CLASS_OPS_EARLY: &str = "ops actions before settling";
 pub const CLASS_ABANDONED: &str = "  abandon";
 
 /// Every class name, in the summary's order.
-pub const CLASSES: [&str; 17] = [
+pub const CLASSES: [&str; 18] = [
     CLASS_PHASES,
     CLASS_LATE,
     CLASS_INSIDE_WINDOW,
@@ -78,6 +78,7 @@ pub const CLASSES: [&str; 17] = [
     CLASS_REDRIVE_REFUSED,
     CLASS_SHARED_KEY,
     CLASS_SHARED_IDENTICAL,
+    CLASS_DEADLINE,
     CLASS_KILLED,
     CLASS_KILLED_AGAIN,
     CLASS_OPS_EARLY,
@@ -167,6 +168,8 @@ pub struct RoundState {
     failures: Mutex<Vec<String>>,
     /// A second partner submitted under a key another partner had used.
     pub shared_key_submitted: std::sync::atomic::AtomicBool,
+    /// Writer invocations given a deadline that may cut their batch.
+    pub deadlines: std::sync::atomic::AtomicU32,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -258,7 +261,10 @@ impl RoundState {
             CLASS_REDRIVE_RECOVERED,
             any(&|t| t.saw(Event::RedrivenAfterRecovery)),
         );
-        mark(CLASS_SEQUENCE, any(&|t| t.followed(&LATE_ANSWER_SEQUENCE)));
+        mark(
+            CLASS_SEQUENCE,
+            any(&|t| t.saw(Event::LateAnswer) && t.followed(&LATE_ANSWER_SEQUENCE)),
+        );
         mark(
             CLASS_EXPIRED,
             any(&|t| t.saw(Event::RedrivenAfterAging) || t.saw(Event::RedriveRefused)),
@@ -274,6 +280,10 @@ impl RoundState {
         mark(
             CLASS_SHARED_IDENTICAL,
             shared && schedule.shared_key.is_some_and(|s| s.identical),
+        );
+        mark(
+            CLASS_DEADLINE,
+            self.deadlines.load(std::sync::atomic::Ordering::SeqCst) > 0,
         );
         mark(CLASS_KILLED, traces.values().any(|t| t.killed > 0));
         mark(CLASS_KILLED_AGAIN, traces.values().any(|t| t.killed > 1));
@@ -312,10 +322,9 @@ mod tests {
         let t = Trace {
             events: vec![
                 Event::DeadLettered,
-                Event::LateAnswer,
+                Event::RedrivenAfterRecovery,
                 Event::RedrivenInOutage,
                 Event::DeadLettered,
-                Event::RedrivenAfterRecovery,
             ],
             ..Trace::default()
         };
