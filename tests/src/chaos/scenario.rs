@@ -460,6 +460,17 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
         *t.faults.entry(plan.fault.name()).or_default() += 1;
     }
     let state = RoundState::default();
+    if std::env::var_os("CHAOS_TRACE").is_some() {
+        eprintln!(
+            "round {round} ({}): fault {:?}, {:?} {:?}, kills {:?}, shared key {:?}",
+            provider_name(vendor),
+            plan.fault,
+            plan.schedule.sequence,
+            plan.schedule.steps,
+            plan.schedule.kills,
+            plan.schedule.shared_key
+        );
+    }
     timeline::set_phase(d, &state, &plan.fault).await?;
     let expiry = async {
         if let SimFault::TokenExpiry { times } = plan.fault {
