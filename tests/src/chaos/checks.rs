@@ -189,8 +189,12 @@ pub async fn check(
         ) || (status.is_none() && expired_ok);
         if !settled {
             lock(tally).unsettled += 1;
+            let trace = traces
+                .get(id.as_str())
+                .map(|t| t.describe())
+                .unwrap_or_default();
             failures.push(format!(
-                "{} {id} (partner {}) is {status:?} after settling",
+                "{} {id} (partner {}) is {status:?} after settling ({trace})",
                 w.op.name(),
                 w.partner
             ));

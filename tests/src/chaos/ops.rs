@@ -236,8 +236,9 @@ pub async fn check_listing(
     Ok(())
 }
 
-/// Removes every message of a queue (its retention ran out); returns how many.
-async fn purge(d: &Deployment, url: &str) -> Result<u64, String> {
+/// Removes every message of a queue (its retention ran out), noting it in the operation's
+/// trace; returns how many.
+async fn purge(d: &Deployment, state: &RoundState, url: &str) -> Result<u64, String> {
     let queue = &d.services.queue;
     let mut n = 0;
     for _ in 0..100 {
@@ -250,6 +251,11 @@ async fn purge(d: &Deployment, url: &str) -> Result<u64, String> {
         }
         for m in batch {
             queue.delete(url, &m.receipt_handle).await.map_err(err)?;
+            if let Ok(w) = serde_json::from_str::<WriteMessage>(&m.body) {
+                state.trace(w.operation_id.as_str(), |t| {
+                    t.events.push(Event::MessageExpired)
+                });
+            }
             n += 1;
         }
     }
@@ -272,12 +278,12 @@ pub async fn age(
     let names = d.names().clone();
     let mut expired = 0;
     if days >= QUEUE_RETENTION_DAYS {
-        expired += purge(d, &names.write_queue_url).await?;
+        expired += purge(d, state, &names.write_queue_url).await?;
     }
     if days >= DLQ_RETENTION_DAYS {
         // Listed first: the listing check must see what the retention takes.
         check_listing(d, state, tally).await?;
-        expired += purge(d, &names.write_dlq_url).await?;
+        expired += purge(d, state, &names.write_dlq_url).await?;
     }
     *lock(&state.aged_days) += days;
     let mut t = lock(tally);

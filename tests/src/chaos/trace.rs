@@ -31,6 +31,9 @@ pub enum Event {
     /// A redrive was refused (its records expired); ops then gave it up.
     RedriveRefused,
     Abandoned,
+    /// A queue's retention dropped its message while records aged (it was never handled, or
+    /// redriven, in time).
+    MessageExpired,
 }
 
 /// The sequence, after a charge applied late (seen whenever the PMS's posting landed):
