@@ -188,3 +188,154 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
     );
     sim.stop().await;
 }
+
+/// The checks across attempts are live: a charge on the folio whose operation is dead-lettered
+/// though nothing stood in the way of looking for it, and a write in the write queue's DLQ that
+/// `pmsctl dlq list` does not list, are counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checks_count_a_charge_dead_lettered_on_the_folio_and_an_unlisted_dead_letter() {
+    use std::sync::Mutex;
+
+    use pms_core::domain::{Charge, HotelId, Money};
+    use pms_core::ports::OutgoingMessage;
+    use pms_core::writes::{OperationStatus, WriteOperation};
+    use pms_infra::sim::{SimConfig, SimStatus, Simulator, Vendor};
+    use pms_tests::chaos::plan::{self, WritePlan};
+    use pms_tests::chaos::trace::RoundState;
+    use pms_tests::chaos::world::{Backend, Deployment};
+    use pms_tests::chaos::{ops, timeline, Tally};
+
+    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let vendor = Vendor::Mews;
+    let property = sim.context.config.properties[&vendor][0].clone();
+    let d = Deployment::new(
+        Backend::Memory,
+        vendor,
+        property.clone(),
+        &sim.vendor_url(vendor),
+        sim.admin(),
+        HotelId::parse("chaos-live").unwrap(),
+        5,
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let hotel = sim
+        .admin()
+        .hotel(vendor, &property.property_id)
+        .await
+        .unwrap();
+    let target = hotel
+        .reservations
+        .iter()
+        .find(|r| r.status == SimStatus::InHouse)
+        .unwrap()
+        .clone();
+    let charge = Charge {
+        amount: Money::new(450, d.hotel.currency),
+        description: "Live check".into(),
+        revenue_center: None,
+        reference: "live-1".into(),
+    };
+    let op = WriteOperation::PostCharge {
+        confirmation: plan::confirmation(vendor, &target),
+        charge: charge.clone(),
+    };
+    let adapter = d.writer_adapters.adapter_for(&d.hotel).await.unwrap();
+    let record = d
+        .writes
+        .submit(
+            d.hotel_id(),
+            op.clone(),
+            Some("live-1"),
+            plan::PARTNER_A,
+            "c",
+            &adapter.capabilities(),
+        )
+        .await
+        .unwrap();
+    // On the folio, and dead-lettered: as if its retries had run out waiting.
+    adapter
+        .post_charge(&plan::confirmation(vendor, &target), &charge)
+        .await
+        .unwrap();
+    d.writes
+        .records()
+        .update_operation(d.hotel_id(), &record.id, |o| {
+            o.status = OperationStatus::DeadLettered
+        })
+        .await
+        .unwrap();
+    let state = RoundState::default();
+    state.trace(record.id.as_str(), |t| {
+        t.charge = true;
+        t.description = Some(charge.description.clone());
+        t.deliveries = 3;
+        t.phases.insert("slow charges");
+    });
+    let write = WritePlan {
+        partner: plan::PARTNER_A,
+        op,
+        reservation: target.id.clone(),
+        caller_key: Some("live-1".into()),
+        submits: 1,
+        concurrent: false,
+        crash: None,
+        duplicate_message: false,
+    };
+    let tally = Mutex::new(Tally::default());
+    timeline::observe(
+        &d,
+        &[(write.clone(), Some(record.id.clone()))],
+        &state,
+        &tally,
+    )
+    .await
+    .unwrap();
+    // Its message reached the write queue's DLQ with no dead-letter record.
+    d.services
+        .queue
+        .send(
+            &d.names().write_dlq_url,
+            OutgoingMessage::new(serde_json::to_string(&record.message).unwrap()),
+        )
+        .await
+        .unwrap();
+    ops::check_listing(&d, &state, &tally).await.unwrap();
+    // Counted once per operation, however often it is looked at.
+    ops::check_listing(&d, &state, &tally).await.unwrap();
+    timeline::observe(&d, &[(write, Some(record.id.clone()))], &state, &tally)
+        .await
+        .unwrap();
+    let t = tally.into_inner().unwrap();
+    assert_eq!(
+        (t.on_folio_dead_letters, t.unlisted_dead_letters),
+        (1, 1),
+        "{:#?}",
+        state.take_failures()
+    );
+    // An obstructed charge (an outage between its attempts) may rightly be dead-lettered.
+    let obstructed = RoundState::default();
+    obstructed.trace(record.id.as_str(), |t| {
+        t.charge = true;
+        t.obstructed = true;
+    });
+    let tally = Mutex::new(Tally::default());
+    let write = WritePlan {
+        partner: plan::PARTNER_A,
+        op: record.message.operation.clone(),
+        reservation: target.id.clone(),
+        caller_key: Some("live-1".into()),
+        submits: 1,
+        concurrent: false,
+        crash: None,
+        duplicate_message: false,
+    };
+    timeline::observe(&d, &[(write, Some(record.id))], &obstructed, &tally)
+        .await
+        .unwrap();
+    assert_eq!(tally.into_inner().unwrap().on_folio_dead_letters, 0);
+    sim.stop().await;
+}
