@@ -209,8 +209,9 @@ async fn run_batch(
 enum Ended {
     /// Each message's result, by message id.
     Finished(BTreeMap<String, DeliveryResult>),
-    /// The process died (a crash point, or Lambda's deadline): everything in flight stays so.
-    Died,
+    /// The process died (a crash point, or Lambda's deadline when `killed`): everything in
+    /// flight stays so.
+    Died { killed: bool },
 }
 
 /// One writer batch, with the round's chaos when `chaos` is given. Returns how many messages it
@@ -291,7 +292,7 @@ pub async fn writer_pass(
         match deadline {
             Some(at) => match tokio::time::timeout_at(at, run()).await {
                 Ok(report) => Ended::Finished(results(report)),
-                Err(_) => Ended::Died,
+                Err(_) => Ended::Died { killed: true },
             },
             None => Ended::Finished(results(run().await)),
         }
@@ -310,7 +311,7 @@ pub async fn writer_pass(
                     if let Some(chaos) = chaos {
                         chaos.crashes.remove(&key);
                     }
-                    Ended::Died
+                    Ended::Died { killed: false }
                 }
             }
         }
@@ -327,10 +328,9 @@ pub async fn writer_pass(
                     }
                     Ended::Finished(a)
                 }
-                (Ended::Finished(r), Ended::Died) | (Ended::Died, Ended::Finished(r)) => {
-                    Ended::Finished(r)
-                }
-                (Ended::Died, Ended::Died) => Ended::Died,
+                (Ended::Finished(r), Ended::Died { .. })
+                | (Ended::Died { .. }, Ended::Finished(r)) => Ended::Finished(r),
+                (Ended::Died { killed }, Ended::Died { .. }) => Ended::Died { killed },
             }
         }
         None => killable().await,
@@ -343,10 +343,10 @@ pub async fn writer_pass(
     }
     let outcome = match ended {
         Ended::Finished(outcome) => outcome,
-        Ended::Died => {
+        Ended::Died { killed } => {
             // The writer process died: its whole batch stays in flight until the visibility
             // timeout, and the keys' leases until they lapse.
-            if deadline.is_some() {
+            if killed {
                 lock(tally).writer_kills += 1;
             }
             let due = d.clock.now() + sqs_seconds(VISIBILITY, 43_200);
@@ -358,7 +358,7 @@ pub async fn writer_pass(
                         t.deliveries += 1;
                         t.phases.insert(phase.name());
                         t.obstructed = true;
-                        if deadline.is_some() {
+                        if killed {
                             t.killed += 1;
                         }
                         if *charge {
