@@ -185,8 +185,9 @@ fn operations(batch: &[ReceivedMessage]) -> Vec<Option<(String, String, bool)>> 
 /// Runs the writer over a batch as the Lambda handler does.
 ///
 /// SEAM (writer deadline): the writer is to work to the deadline Lambda's context gives it; once
-/// `process_batch` takes it, pass `deadline` here. Until then the driver only kills the
-/// invocation when the deadline passes (see [`writer_pass`]), as Lambda does.
+/// the write service takes it, pass `deadline` here (e.g. `process_batch_within(deadline.map(|at|
+/// CallBudget::new(at.into_std(), d.client_timeout + margin)), ...)`). Until then the driver
+/// only kills the invocation when the deadline passes (see [`writer_pass`]), as Lambda does.
 async fn run_batch(
     d: &Deployment,
     deliveries: &[QueueDelivery],
@@ -205,10 +206,18 @@ async fn run_batch(
         .await
 }
 
+/// What a writer invocation said of one message.
+struct Outcome {
+    /// A batch item failure: the message stays on the queue (else the event source mapping
+    /// deletes it).
+    failed: bool,
+    result: DeliveryResult,
+}
+
 /// How a writer invocation ended.
 enum Ended {
-    /// Each message's result, by message id.
-    Finished(BTreeMap<String, DeliveryResult>),
+    /// Each message's outcome, by message id.
+    Finished(BTreeMap<String, Outcome>),
     /// The process died (a crash point, or Lambda's deadline when `killed`): everything in
     /// flight stays so.
     Died { killed: bool },
@@ -282,10 +291,19 @@ pub async fn writer_pass(
     lock(tally).write_messages += batch.len() as u64;
     let run = || run_batch(d, &deliveries, &metrics, deadline);
     // Lambda kills the invocation when its deadline passes, whatever it is doing.
+    // Deleted unless reported as a batch item failure, as Lambda's event source mapping does
+    // (a result may be neither done nor a failure: replaced by a delayed copy).
     let results = |r: BatchReport| {
+        let failed: BTreeSet<String> = r.failures().into_iter().collect();
         r.outcomes
             .into_iter()
-            .map(|o| (o.message_id, o.result))
+            .map(|o| {
+                let outcome = Outcome {
+                    failed: failed.contains(&o.message_id),
+                    result: o.result,
+                };
+                (o.message_id, outcome)
+            })
             .collect()
     };
     let killable = || async {
@@ -321,9 +339,9 @@ pub async fn writer_pass(
             match (a, b) {
                 // A message is done when either writer finished it.
                 (Ended::Finished(mut a), Ended::Finished(b)) => {
-                    for (id, r) in b {
-                        if r == DeliveryResult::Done {
-                            a.insert(id, r);
+                    for (id, o) in b {
+                        if !o.failed {
+                            a.insert(id, o);
                         }
                     }
                     Ended::Finished(a)
@@ -372,22 +390,29 @@ pub async fn writer_pass(
     };
     let now = d.clock.now();
     for (m, op) in batch.iter().zip(&ops) {
-        let result = outcome.get(&m.message_id);
-        match result {
-            Some(DeliveryResult::Done) => {
+        let o = outcome.get(&m.message_id);
+        match o {
+            Some(o) if !o.failed => {
                 queue.delete(&url, &m.receipt_handle).await.map_err(err)?;
             }
-            // process_batch set its visibility to the retry delay: back then (whole seconds).
-            Some(DeliveryResult::RetryAfter(delay)) => {
-                state.held.push(&url, m, now + sqs_seconds(*delay, 43_200));
-            }
-            // Failed (or not reported): back after the queue's visibility timeout.
-            _ => state
+            // The writer set its visibility to the retry delay: back then (whole seconds).
+            Some(Outcome {
+                result: DeliveryResult::RetryAfter(delay),
+                ..
+            }) => state.held.push(&url, m, now + sqs_seconds(*delay, 43_200)),
+            // Could not be processed (or not reported): back after the visibility timeout.
+            Some(Outcome {
+                result: DeliveryResult::Failed(_),
+                ..
+            })
+            | None => state
                 .held
                 .push(&url, m, now + sqs_seconds(VISIBILITY, 43_200)),
+            // Any other failure is made visible again at once (not started for the deadline).
+            Some(_) => state.held.push(&url, m, now),
         }
         let Some((id, _, charge)) = op else { continue };
-        let unanswered = !matches!(result, Some(DeliveryResult::Done))
+        let unanswered = o.is_some_and(|o| o.failed)
             && matches!(
                 phase,
                 SimFault::SlowCharges { .. } | SimFault::Timeouts { .. }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pms_core::ports::ReceivedMessage;
-use pms_core::writes::{DlqError, OperationId, WriteMessage};
+use pms_core::writes::{DlqError, OperationId, OperationStatus, WriteMessage};
 use rand::{Rng, RngExt};
 
 use super::drive::{self, lock, WriteChaos};
@@ -99,9 +99,14 @@ pub async fn redrive_all(
             for id in &report.redriven {
                 redriven(state, id, tally);
             }
-            Ok(report.redriven.len() as u64)
+            // Those it left pending (refused: no longer protected) are taken one by one.
+            let left: Vec<OperationId> = pending
+                .into_iter()
+                .filter(|id| !report.redriven.contains(id))
+                .collect();
+            Ok(report.redriven.len() as u64 + redrive_ids(d, state, &left, tally).await?)
         }
-        // Refused as a whole (one of them unprotected): one by one, as `pmsctl` falls back.
+        // Refused as a whole: one by one, as `pmsctl` falls back.
         Err(_) => redrive_ids(d, state, &pending, tally).await,
     }
 }
@@ -194,13 +199,26 @@ async fn peek(d: &Deployment, url: &str) -> Result<Vec<ReceivedMessage>, String>
     Ok(seen)
 }
 
-/// Every write in the write queue's DLQ must be listed by `pmsctl dlq list` (ops cannot see,
-/// redrive or abandon what it does not list). Counts those that are not, once per operation.
+/// What runs between ops' looks at the dead letters: nothing yet.
+///
+/// SEAM (dead-letter census): where the product lists a dead letter that reached the write DLQ
+/// without its record by adopting it in a periodic census (the sync scheduler's tick, every few
+/// minutes, so before staff look), run that census here, e.g.
+/// `DeadLetterCensus::new(records, queue, write_dlq_url).take(true)`.
+async fn census(d: &Deployment) -> Result<(), String> {
+    let _ = d;
+    Ok(())
+}
+
+/// Every dead letter in the write queue's DLQ must be listed by `pmsctl dlq list` (ops cannot
+/// see, redrive or abandon what it does not list). Counts those that are not, once per
+/// operation; a stray copy of an operation that finished anyway is no dead letter.
 pub async fn check_listing(
     d: &Deployment,
     state: &RoundState,
     tally: &Mutex<Tally>,
 ) -> Result<(), String> {
+    census(d).await?;
     let names = d.names().clone();
     let in_dlq = peek(d, &names.write_dlq_url).await?;
     if in_dlq.is_empty() {
@@ -222,6 +240,20 @@ pub async fn check_listing(
         };
         let id = w.operation_id.to_string();
         if listed.contains(&id) {
+            continue;
+        }
+        let finished = d
+            .writes
+            .operation(&w.hotel_id, &w.operation_id)
+            .await
+            .map_err(err)?
+            .is_some_and(|o| {
+                matches!(
+                    o.status,
+                    OperationStatus::Succeeded | OperationStatus::Abandoned
+                )
+            });
+        if finished {
             continue;
         }
         let first = state.trace(&id, |t| !std::mem::replace(&mut t.unlisted, true));
