@@ -268,12 +268,28 @@ enum Refused {
     Other(String),
 }
 
+/// The idempotency key the write path files a write under (what the writer's records, and so
+/// the crash tripwire, name): the partner's key, or, without one, the key the request gets
+/// (`id`: its operation, once submitted).
+fn filed_key(
+    d: &Deployment,
+    w: &WritePlan,
+    id: Option<&OperationId>,
+) -> Result<Option<IdempotencyKey>, String> {
+    let _ = id;
+    match &w.caller_key {
+        Some(k) => IdempotencyKey::caller(k).map(Some).map_err(err),
+        None => Ok(Some(IdempotencyKey::derived(d.hotel_id(), &w.op))),
+    }
+}
+
 /// Submits one write as a partner would: `submits` times (at once, or one after another),
-/// retrying a submission that failed or got no answer.
+/// retrying a submission that failed or got no answer. `key`: the key it is filed under, when
+/// known before it is submitted.
 async fn submit(
     d: &Deployment,
     w: &WritePlan,
-    key: &IdempotencyKey,
+    key: Option<&IdempotencyKey>,
     caps: &pms_core::domain::Capabilities,
     tally: &Mutex<Tally>,
 ) -> Result<Option<OperationId>, Refused> {
@@ -291,7 +307,7 @@ async fn submit(
     };
     let mut ids: Vec<OperationId> = Vec::new();
     let mut pending = w.submits.max(1);
-    if w.crash == Some(CrashPoint::SubmitBeforeEnqueue) {
+    if let (Some(CrashPoint::SubmitBeforeEnqueue), Some(key)) = (w.crash, key) {
         let fired = d
             .tripwire
             .arm(CrashPoint::SubmitBeforeEnqueue, key.as_str());
@@ -367,16 +383,7 @@ async fn writes(
     };
     let mut ops: Vec<(WritePlan, Option<OperationId>)> = Vec::new();
     for w in &plan.writes {
-        let key = match &w.caller_key {
-            Some(k) => IdempotencyKey::caller(k).map_err(err)?,
-            None => IdempotencyKey::derived(d.hotel_id(), &w.op),
-        };
-        if let Some(point) = w.crash.filter(|p| CrashPoint::WRITER.contains(p)) {
-            chaos.crashes.insert(key.to_string(), point);
-        }
-        if w.duplicate_message {
-            chaos.duplicate_messages.insert(key.to_string());
-        }
+        let key = filed_key(d, w, None)?;
         // Other partners' operations under the same key.
         let others: Vec<&OperationId> = ops
             .iter()
@@ -387,7 +394,7 @@ async fn writes(
             && ops
                 .iter()
                 .any(|(o, _)| o.caller_key == w.caller_key && o.partner != w.partner);
-        let id = match submit(d, w, &key, &caps, tally).await {
+        let id = match submit(d, w, key.as_ref(), &caps, tally).await {
             Ok(id) => id,
             Err(Refused::Conflict) if shared => {
                 lock(tally).partner_leaks += 1;
@@ -400,6 +407,20 @@ async fn writes(
             Err(Refused::Conflict) => return Err("submission refused: IDEMPOTENCY_CONFLICT".into()),
             Err(Refused::Other(e)) => return Err(e),
         };
+        // The writer's chaos, planned by the key the write is filed under (a keyless write's
+        // may be known only once it is submitted).
+        let key = match key {
+            Some(k) => Some(k),
+            None => filed_key(d, w, id.as_ref())?,
+        };
+        if let Some(key) = key {
+            if let Some(point) = w.crash.filter(|p| CrashPoint::WRITER.contains(p)) {
+                chaos.crashes.insert(key.to_string(), point);
+            }
+            if w.duplicate_message {
+                chaos.duplicate_messages.insert(key.to_string());
+            }
+        }
         if shared {
             state
                 .shared_key_submitted
