@@ -269,8 +269,10 @@ pub async fn writer_pass(
             None => twice = rng.random_bool(chaos.concurrent),
         }
         if let Some(k) = chaos.kills.filter(|k| rng.random_bool(k.chance)) {
-            let ms = rng.random_range(0..=k.max_deadline_ms);
-            deadline = Some(tokio::time::Instant::now() + Duration::from_millis(ms));
+            let after = d
+                .client_timeout
+                .mul_f64(rng.random_range(1.2..k.max_factor));
+            deadline = Some(tokio::time::Instant::now() + after);
             state
                 .deadlines
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -512,6 +514,29 @@ pub async fn redeliver_next(
     Ok(true)
 }
 
+/// The writer handles what is visible, then every message that comes back before `until`
+/// (lane time), as it comes back (at most `max` redeliveries).
+pub async fn handle_until(
+    d: &Deployment,
+    mut chaos: Option<&mut WriteChaos>,
+    state: &RoundState,
+    until: DateTime<Utc>,
+    max: u32,
+    rng: &mut impl Rng,
+    tally: &Mutex<Tally>,
+) -> Result<(), String> {
+    drain_writes(d, chaos.as_deref_mut(), state, rng, tally).await?;
+    for _ in 0..max {
+        match next_due(d, state) {
+            Some(at) if at <= until => {
+                redeliver_next(d, chaos.as_deref_mut(), state, rng, tally).await?;
+            }
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
 /// Lane time passes by `by`, every message coming back when it is due on the way.
 pub async fn wait(
     d: &Deployment,
@@ -522,19 +547,26 @@ pub async fn wait(
     tally: &Mutex<Tally>,
 ) -> Result<(), String> {
     let until = d.clock.now() + by;
-    // What is visible now is handled now, not after the wait.
-    drain_writes(d, chaos.as_deref_mut(), state, rng, tally).await?;
-    for _ in 0..MAX_REDELIVERIES_PER_WAIT {
-        match next_due(d, state) {
-            Some(at) if at <= until => {
-                redeliver_next(d, chaos.as_deref_mut(), state, rng, tally).await?;
-            }
-            _ => break,
-        }
-    }
+    handle_until(
+        d,
+        chaos.as_deref_mut(),
+        state,
+        until,
+        MAX_REDELIVERIES_PER_WAIT,
+        rng,
+        tally,
+    )
+    .await?;
     advance_to(d, state, until).await;
     release_due(d, state).await?;
     drain_writes(d, chaos, state, rng, tally).await.map(|_| ())
+}
+
+/// Lane time jumps by `by` with nothing handled on the way (what was due is gone: see
+/// [`super::ops::age`]).
+pub async fn jump(d: &Deployment, state: &RoundState, by: chrono::Duration) {
+    state.held.take();
+    advance_to(d, state, d.clock.now() + by).await;
 }
 
 /// Lets time pass: leases and retry delays lapse, messages in flight come back.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pms_core::ports::ReceivedMessage;
+use pms_core::ports::{Clock, ReceivedMessage};
 use pms_core::writes::{DlqError, OperationId, OperationStatus, WriteMessage};
 use rand::{Rng, RngExt};
 
@@ -21,6 +21,8 @@ use super::world::Deployment;
 /// (4 days).
 const DLQ_RETENTION_DAYS: i64 = 14;
 const QUEUE_RETENTION_DAYS: i64 = 4;
+/// Enough for every message to use up its deliveries while days pass.
+const MAX_REDELIVERIES_WHILE_AGING: u32 = 200;
 /// The write path's records are kept 30 days (`IDEMPOTENCY_RETENTION_DAYS`).
 pub const RECORD_RETENTION_DAYS: i64 = pms_core::writes::IDEMPOTENCY_RETENTION_DAYS;
 
@@ -294,9 +296,10 @@ async fn purge(d: &Deployment, state: &RoundState, url: &str) -> Result<u64, Str
     Ok(n)
 }
 
-/// `days` pass with the writer running: lane time moves on (retries come back on the way; the
-/// store then treats every record past its `expires_at` as gone, as DynamoDB's TTL would), and
-/// the queues drop what outlived their retention.
+/// `days` pass with the writer running: what comes back within the write queue's retention is
+/// handled as it comes back; what is still on it then, and (after 14 days) in its DLQ, is
+/// dropped by the queues' retention; then the rest of the time passes (the store treating every
+/// record past its `expires_at` as gone, as DynamoDB's TTL would).
 pub async fn age(
     d: &Deployment,
     state: &RoundState,
@@ -306,9 +309,19 @@ pub async fn age(
     tally: &Mutex<Tally>,
 ) -> Result<(), String> {
     check_listing(d, state, tally).await?;
-    drive::wait(d, chaos, state, chrono::Duration::days(days), rng, tally).await?;
+    let start = d.clock.now();
     let names = d.names().clone();
     let mut expired = 0;
+    drive::handle_until(
+        d,
+        chaos,
+        state,
+        start + chrono::Duration::days(days.min(QUEUE_RETENTION_DAYS)),
+        MAX_REDELIVERIES_WHILE_AGING,
+        rng,
+        tally,
+    )
+    .await?;
     if days >= QUEUE_RETENTION_DAYS {
         expired += purge(d, state, &names.write_queue_url).await?;
     }
@@ -317,6 +330,12 @@ pub async fn age(
         check_listing(d, state, tally).await?;
         expired += purge(d, state, &names.write_dlq_url).await?;
     }
+    drive::jump(
+        d,
+        state,
+        start + chrono::Duration::days(days) - d.clock.now(),
+    )
+    .await;
     *lock(&state.aged_days) += days;
     let mut t = lock(tally);
     t.aging_steps += 1;

@@ -116,7 +116,7 @@ pub async fn observe(
         let code = op
             .as_ref()
             .and_then(|o| o.error.as_ref())
-            .map(|e| e.code.clone())
+            .map(|e| format!("{}: {}", e.code, e.message))
             .unwrap_or_default();
         let (breach, trace) = state.trace(id.as_str(), |t| {
             let was = std::mem::replace(&mut t.status, status);
