@@ -37,7 +37,11 @@ async fn main() -> ExitCode {
             report.failures.len(),
             if all { "" } else { ", the first" }
         );
-        for f in report.failures.iter().take(if all { usize::MAX } else { 40 }) {
+        for f in report
+            .failures
+            .iter()
+            .take(if all { usize::MAX } else { 40 })
+        {
             println!("  {f}");
         }
         println!(
