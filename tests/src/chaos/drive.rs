@@ -562,10 +562,22 @@ pub async fn wait(
     drain_writes(d, chaos, state, rng, tally).await.map(|_| ())
 }
 
-/// Lane time jumps by `by` with nothing handled on the way (what was due is gone: see
-/// [`super::ops::age`]).
+/// Every message waiting for a retry or in flight becomes visible, and every delayed send is
+/// sent, due or not (the queue's retention is about to take what is left).
+pub async fn release_all(d: &Deployment, state: &RoundState) -> Result<(), String> {
+    d.delays.flush_all().await.map_err(err)?;
+    for m in state.held.take() {
+        let _ = d
+            .services
+            .queue
+            .change_visibility(&m.queue_url, &m.receipt, Duration::ZERO)
+            .await;
+    }
+    Ok(())
+}
+
+/// Lane time jumps by `by` with nothing handled on the way (see [`super::ops::age`]).
 pub async fn jump(d: &Deployment, state: &RoundState, by: chrono::Duration) {
-    state.held.take();
     advance_to(d, state, d.clock.now() + by).await;
 }
 

@@ -323,6 +323,8 @@ pub async fn age(
     )
     .await?;
     if days >= QUEUE_RETENTION_DAYS {
+        // What is left, hidden or delayed, is in the queue too.
+        drive::release_all(d, state).await?;
         expired += purge(d, state, &names.write_queue_url).await?;
     }
     if days >= DLQ_RETENTION_DAYS {

@@ -53,7 +53,15 @@ impl LaneDelays {
 
     /// Sends what is due by the lane's clock now; returns how many.
     pub async fn flush_due(&self) -> PortResult<usize> {
-        let now = self.clock.now();
+        self.flush_until(self.clock.now()).await
+    }
+
+    /// Sends everything held, due or not (the queue's retention is about to take it).
+    pub async fn flush_all(&self) -> PortResult<usize> {
+        self.flush_until(DateTime::<Utc>::MAX_UTC).await
+    }
+
+    async fn flush_until(&self, now: DateTime<Utc>) -> PortResult<usize> {
         let due: Vec<(String, OutgoingMessage)> = {
             let mut held = self.lock();
             let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *held)
