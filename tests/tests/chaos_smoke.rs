@@ -22,6 +22,7 @@ async fn chaos_rounds_generate_the_failure_classes_across_attempts_and_break_no_
     let config = ChaosConfig {
         seed: SEED,
         rounds: 12,
+        from_round: 0,
         backends: BackendMix::Mixed { moto_every: 2 },
         rate_scale: 5,
         progress_every: 0,

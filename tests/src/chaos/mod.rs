@@ -59,6 +59,9 @@ pub enum BackendMix {
 pub struct ChaosConfig {
     pub seed: u64,
     pub rounds: u64,
+    /// Rounds before this one are skipped (to look at one round again; a round's plan depends a
+    /// little on the PMS's state the earlier rounds left, so it may differ slightly).
+    pub from_round: u64,
     pub backends: BackendMix,
     /// Vendor rate limits, multiplied (simulator and hotels alike).
     pub rate_scale: u32,
@@ -70,9 +73,9 @@ pub struct ChaosConfig {
 }
 
 impl ChaosConfig {
-    /// `CHAOS_SEED` (decimal or 0x hex; random when unset), `CHAOS_ROUNDS`, `CHAOS_BACKEND`
-    /// (`moto`, the default; `memory`; or `mixed`: every `CHAOS_MOTO_EVERY`-th round of a vendor
-    /// on moto), `CHAOS_RATE_SCALE`.
+    /// `CHAOS_SEED` (decimal or 0x hex; random when unset), `CHAOS_ROUNDS`, `CHAOS_FROM_ROUND`,
+    /// `CHAOS_BACKEND` (`moto`, the default; `memory`; or `mixed`: every `CHAOS_MOTO_EVERY`-th
+    /// round of a vendor on moto), `CHAOS_RATE_SCALE`.
     pub fn from_env(default_rounds: u64) -> Result<ChaosConfig, String> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let seed = match var("CHAOS_SEED") {
@@ -103,6 +106,7 @@ impl ChaosConfig {
         Ok(ChaosConfig {
             seed,
             rounds: num("CHAOS_ROUNDS", default_rounds)?,
+            from_round: num("CHAOS_FROM_ROUND", 0)?,
             backends,
             rate_scale: num("CHAOS_RATE_SCALE", 5)? as u32,
             progress_every: 100,
@@ -237,7 +241,10 @@ pub async fn run(config: &ChaosConfig) -> Result<ChaosReport, String> {
         async move {
             let mut tally = Tally::default();
             let mut failures = Vec::new();
-            for round in (lane as u64..config.rounds).step_by(3) {
+            for round in (lane as u64..config.rounds)
+                .step_by(3)
+                .filter(|r| *r >= config.from_round)
+            {
                 let d = &deployments[&config.backend(round)];
                 let outcome = tokio::time::timeout(
                     Duration::from_secs(180),
