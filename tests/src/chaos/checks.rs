@@ -176,12 +176,12 @@ pub async fn check(
             // Refused for another partner's key: counted as a breach when submitted.
             continue;
         };
-        let status = d
-            .writes
-            .operation(hotel, id)
-            .await
-            .map_err(err)?
-            .map(|o| o.status);
+        let record = d.writes.operation(hotel, id).await.map_err(err)?;
+        let status = record.as_ref().map(|o| o.status);
+        let error = record
+            .and_then(|o| o.error)
+            .map(|e| format!(" with {}: {}", e.code, e.message))
+            .unwrap_or_default();
         statuses.insert(id, status);
         let settled = matches!(
             status,
@@ -194,7 +194,7 @@ pub async fn check(
                 .map(|t| t.describe())
                 .unwrap_or_default();
             failures.push(format!(
-                "{} {id} (partner {}) is {status:?} after settling ({trace})",
+                "{} {id} (partner {}) is {status:?}{error} after settling ({trace})",
                 w.op.name(),
                 w.partner
             ));
