@@ -1148,15 +1148,29 @@ fn audit_results(entries: &[pms_core::writes::AuditEntry], id: &OperationId) -> 
 /// back. Exactly one charge, and the operation SUCCEEDED.
 #[tokio::test]
 async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_once() {
+    applied_late_and_redriven_through_an_outage(Vendor::Mews, "orders/add").await;
+}
+
+/// The same on a vendor that keeps charge references unique (Cloudbeds' `referenceID`): the
+/// writer does not look, it posts again and the vendor says the reference exists. A redrive the
+/// outage refuses must not forget that an earlier attempt may have posted, or the vendor's
+/// "exists" once it is back reads as another charge's reference (`REFERENCE_CONFLICT`, the
+/// chaos suite's find).
+#[tokio::test]
+async fn a_charge_applied_late_and_redriven_through_an_outage_is_one_charge_on_cloudbeds() {
+    applied_late_and_redriven_through_an_outage(Vendor::Cloudbeds, "postCustomItem").await;
+}
+
+async fn applied_late_and_redriven_through_an_outage(vendor: Vendor, endpoint: &str) {
     let w = WritesStack::with_writer(quick_writer()).await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(vendor).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(vendor, &r);
     set_faults(
         &w,
-        Vendor::Mews,
-        json!({"latencyMs": 2500, "onlyEndpoints": ["orders/add"], "finishAbandoned": true}),
+        vendor,
+        json!({"latencyMs": 2500, "onlyEndpoints": [endpoint], "finishAbandoned": true}),
     )
     .await;
     let op = operation_of(
@@ -1168,12 +1182,7 @@ async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_
     let first = w.writer_round().await.expect("the charge is delivered");
     assert_eq!(first.failed_ids().len(), 1, "no answer: retried");
     // The PMS answers everything with 503 from now on; the late posting lands meanwhile.
-    set_faults(
-        &w,
-        Vendor::Mews,
-        json!({"errorRate": 1, "errorStatus": 503}),
-    )
-    .await;
+    set_faults(&w, vendor, json!({"errorRate": 1, "errorStatus": 503})).await;
     let status = run_until(
         &w,
         &token,
@@ -1184,21 +1193,25 @@ async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_
     .await;
     assert_eq!(status, "DEAD_LETTERED");
     assert_eq!(
-        w.counters(Vendor::Mews).charges_posted,
+        w.counters(vendor).charges_posted,
         1,
         "the late posting landed"
     );
     let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
-    assert_eq!(item.error.code, "OUTCOME_UNKNOWN");
-    assert!(
-        item.error
-            .message
-            .starts_with("outcome unknown: the charge may exist at the PMS"),
-        "{}",
-        item.error.message
-    );
+    if vendor == Vendor::Mews {
+        // It cannot be looked for: the outcome stays unknown.
+        assert_eq!(item.error.code, "OUTCOME_UNKNOWN");
+        assert!(
+            item.error
+                .message
+                .starts_with("outcome unknown: the charge may exist at the PMS"),
+            "{}",
+            item.error.message
+        );
+    }
 
-    // Redriven while the PMS still answers 503: it cannot look, so it does not post.
+    // Redriven while the PMS still answers 503: it cannot look (Mews) or its post is refused
+    // (Cloudbeds); either way the earlier attempt's posting is not forgotten.
     let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
     assert!(out.status.success());
     let status = run_until(
@@ -1213,7 +1226,8 @@ async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_
     let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
     assert_eq!(item.status, DlqStatus::Pending);
 
-    // Redriven once the PMS is back: found on the folio, not posted again.
+    // Redriven once the PMS is back: found on the folio (Mews) or the vendor says the
+    // reference exists (Cloudbeds), and it is the earlier attempt's: not posted again.
     w.sim.admin().clear_faults().await.unwrap();
     let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
     assert!(out.status.success());
@@ -1226,11 +1240,7 @@ async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_
     )
     .await;
     assert_eq!(status, "SUCCEEDED");
-    assert_eq!(
-        w.counters(Vendor::Mews).charges_posted,
-        1,
-        "exactly one charge"
-    );
+    assert_eq!(w.counters(vendor).charges_posted, 1, "exactly one charge");
     let reference = vendor_reference(&w, &h, &op).await;
     assert_eq!(charges_with(&w, &h, &reference), 1);
     let audit = w.records().audit_log(&h.id, 50).await.unwrap();

@@ -227,7 +227,10 @@ impl Executor {
             })
             .await?;
 
-        let outcome = self.call(msg, attempt, adapter).await;
+        // Whether an earlier attempt's charge may be at the PMS whatever this attempt's call
+        // is answered: a refusal of this call then says nothing about it.
+        let mut earlier_stands = false;
+        let outcome = self.call(msg, attempt, adapter, &mut earlier_stands).await;
         match outcome {
             Ok((result, audit_result, request_id)) => {
                 self.audit(msg, attempt, audit_result, request_id, None)
@@ -365,7 +368,11 @@ impl Executor {
                     Some(recorded.clone()),
                 )
                 .await?;
-                if (!retryable && !err.outcome_unknown()) || refused(&err) {
+                if earlier_stands {
+                    // This call was refused or failed, but an earlier attempt (not looked for:
+                    // the vendor keeps references unique) may have posted: the intent stays,
+                    // so a later attempt's "reference exists" is known to be ours.
+                } else if (!retryable && !err.outcome_unknown()) || refused(&err) {
                     // Refused (for good, or for now: 429, 503): nothing was applied and nothing
                     // is on its way, so the intent is void and the key free for a retry or a
                     // corrected redrive. After an unknown outcome (a timeout, a garbled answer)
@@ -520,6 +527,7 @@ impl Executor {
         msg: &WriteMessage,
         attempt: u32,
         adapter: &dyn PmsAdapter,
+        earlier_stands: &mut bool,
     ) -> Result<(serde_json::Value, AuditResult, Option<String>), CallError> {
         let hotel = &msg.hotel_id;
         let key = &msg.idempotency_key;
@@ -532,6 +540,7 @@ impl Executor {
         {
             let caps = adapter.capabilities();
             earlier = self.records.intent(hotel, key).await?;
+            *earlier_stands = earlier.is_some() && caps.native_charge_idempotency;
             if earlier.is_some() && !caps.native_charge_idempotency {
                 if !caps.find_charge_by_reference {
                     // If it cannot look, it does not post.
