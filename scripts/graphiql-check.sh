@@ -10,6 +10,7 @@ command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null || {
   echo "graphiql-check: chromium not found; install it with: apt-get install -y chromium" >&2
   exit 2
 }
+node scripts/graphiql/init.test.mjs
 npm ci --prefix scripts/graphiql --no-audit --no-fund --silent
 cargo build ${CARGO_FLAGS:-} -q -p pms-tests --bin graphql-serve
 shot=${1:+$(realpath -m "$1")}

@@ -20,7 +20,7 @@ money={"type":"object","required":["amount","currency"],"properties":{
   "amount":{"description":"Exact decimal in major units (\"450.00\"); at most the currency's decimals.","oneOf":[{"type":"string","maxLength":24,"pattern":"^-?[0-9]+(\\.[0-9]+)?$"},{"type":"number"}]},
   "currency":{"type":"string","minLength":3,"maxLength":3,"description":"ISO 4217 code (EUR, JPY, BHD...)."}}}
 upd={"updatedAt":{"type":"string","format":"date-time","maxLength":40,"description":"When the partner last changed it (RFC 3339). Orders versions when `version` is absent; at most 5 minutes in the future."},
-     "version":{"type":"integer","minimum":0,"maximum":9223372036854775807,"description":"Ordering version; larger is newer. Defaults to `updatedAt` in epoch ms, else the time we received it."}}
+     "version":{"type":"integer","minimum":0,"maximum":9223372036854775807,"description":"Ordering version; larger is newer, compared across every source of the record (a night's availability is one record whichever partner pushes it). Epoch milliseconds by convention, and at most now + 1 day as epoch milliseconds (FUTURE_VERSION otherwise), so no push can outrank later updates for longer than a day. Defaults to `updatedAt` in epoch ms, else the time we received it."}}
 date={"type":"string","format":"date","minLength":10,"maxLength":10,"description":"YYYY-MM-DD, the property's local date."}
 booking={"type":"object","description":"A booking (reservation). Unknown fields are ignored (and logged by name). The key `items` is reserved for batches.",
  "required":["externalId","status","checkIn","checkOut"],
@@ -111,7 +111,7 @@ def ingest(kind, single, summary):
         "201":resp("Created.",ref("ItemResult"),"application/json",headers={**corr,"Idempotent-Replayed":{"description":"`true` when the answer is a replay.","schema":{"type":"string"}}}),
         "400":problem("Malformed JSON or a malformed Idempotency-Key."),
         "401":problem("No or invalid partner token (UNAUTHENTICATED) or provider key (INVALID_PROVIDER_KEY).",headers={**corr,"WWW-Authenticate":{"schema":{"type":"string"}}}),
-        "403":problem("The token is not for this hotel (FORBIDDEN_HOTEL) or lacks the ingest scope (INSUFFICIENT_SCOPE)."),
+        "403":problem("The token is not for this hotel or the hotel is not configured (FORBIDDEN_HOTEL), the hotel is disabled (HOTEL_DISABLED), or the token lacks the ingest scope (INSUFFICIENT_SCOPE)."),
         "405":problem("Method not allowed.",headers={**corr,"Allow":{"schema":{"type":"string"}}}),
         "409":problem("A request with this Idempotency-Key is in progress.",headers=retry),
         "413":problem("Body over 256 KiB."),
@@ -138,9 +138,9 @@ def webhook(vendor, schema, summary):
         "403":problem("The hotel does not run this vendor (PROVIDER_MISMATCH) or the property is not the hotel's (PROPERTY_NOT_CONFIGURED)."),
         "404":problem("No webhook at this address: unknown hotel, no secret configured, or a wrong secret (WEBHOOK_NOT_FOUND)."),
         "405":problem("Method not allowed.",headers={**corr,"Allow":{"schema":{"type":"string"}}}),
-        "413":problem("Body over 256 KiB."),
+        "413":problem("Body over 128 KiB, or a delivery too large to store as one item (PAYLOAD_TOO_LARGE); nothing was stored."),
         "415":problem("Body declared as something other than JSON."),
-        "422":problem("JSON, but not a delivery (missing EnterpriseId/Events, event or property)."),
+        "422":problem("JSON, but not a delivery we take: missing EnterpriseId/Events, event or property; more than 1000 events (TOO_MANY_EVENTS) or 500 distinct entities (TOO_MANY_ENTITIES) in one delivery."),
         "500":problem("Unexpected failure on our side."),
         "503":problem("Not made durable in time; retry (nothing was acknowledged).",headers=retry)}}}
 

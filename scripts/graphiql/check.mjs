@@ -1,7 +1,7 @@
 // Loads GraphiQL from the graphql function in headless Chromium, as a developer would: puts
 // the token in the Headers editor, types a query into the query editor, runs it, and checks
-// the response pane shows data. Fails on any request to another origin (GraphiQL must work
-// offline) and on page errors.
+// the response pane shows data, and that the token is not kept after a reload (the user did not
+// ask). Fails on any request to another origin (GraphiQL must work offline) and on page errors.
 // usage: node check.mjs '<json line from graphql-serve>' [screenshot.png]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,10 +85,23 @@ try {
   const bookings = response.data.arrivals.bookings;
   if (!Array.isArray(bookings) || bookings.length === 0) fail('no arrivals in the response pane');
   if (screenshot) await page.screenshot({ path: screenshot });
+
+  // The token is not kept in the browser unless the user switches "Persist headers" on:
+  // GraphiQL writes its state after a short debounce, then the page is reloaded.
+  await page.waitForTimeout(1000);
+  const stored = await page.evaluate(() => JSON.stringify({ ...window.localStorage }));
+  if (stored.includes(token)) fail('the token was written to localStorage without the user asking');
+  await page.reload({ waitUntil: 'load' });
+  await page.waitForSelector('.graphiql-query-editor .CodeMirror', { timeout: 30000 });
+  await page.getByRole('button', { name: 'Headers' }).click();
+  const reloaded = await page
+    .locator('.graphiql-editor-tool .CodeMirror:visible')
+    .evaluate((e) => e.CodeMirror.getValue());
+  if (reloaded.includes(token)) fail('the token came back after a reload');
   if (foreign.length) fail(`requests left the origin: ${foreign.join(', ')}`);
   if (problems.length) fail(problems.join('\n'));
   console.log(
-    `GraphiQL ok: ${bookings.length} arrivals on ${response.data.arrivals.date} for ${hotelId}; no request left ${origin}`,
+    `GraphiQL ok: ${bookings.length} arrivals on ${response.data.arrivals.date} for ${hotelId}; no request left ${origin}; the token was not persisted`,
   );
 } finally {
   await context.close();

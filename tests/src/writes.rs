@@ -35,14 +35,63 @@ use crate::TestStack;
 /// The write queue's `maxReceiveCount` (template.yaml).
 pub const MAX_RECEIVES: u32 = 3;
 
-/// The writer as the stack runs it: one attempt per delivery (the queue retries).
+/// How a test stack's writer differs from the deployed one, to make slow vendors and settle
+/// windows fit a test's time.
+#[derive(Clone, Debug, Default)]
+pub struct WriterOptions {
+    /// The vendor HTTP client's timeout (deployed: 20 s).
+    pub client_timeout: Option<Duration>,
+    /// How long after an unanswered charge attempt its folio is searched (deployed: 60 s).
+    pub settle: Option<chrono::Duration>,
+}
+
+/// The writer as the stack runs it: one attempt per delivery (the queue retries). In a process
+/// started with `PMS_WRITER_CRASH_AFTER_PMS_CALL=1` (`writer-once`), it exits right after the
+/// PMS accepted a write, before recording it: the crash hook exists in test builds only.
 pub fn writer_for(services: Services, lease: Option<chrono::Duration>) -> Writer {
-    Writer::with_executor(services.without_in_process_retries(), |records| {
-        let e = Executor::new(records, MAX_RECEIVES);
-        match lease {
-            Some(l) => e.with_lease(l),
-            None => e,
+    writer_with(services, lease, &WriterOptions::default())
+}
+
+/// [`writer_for`] with [`WriterOptions`].
+pub fn writer_with(
+    services: Services,
+    lease: Option<chrono::Duration>,
+    options: &WriterOptions,
+) -> Writer {
+    let mut services = services.without_in_process_retries();
+    if let Some(timeout) = options.client_timeout {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .expect("an HTTP client");
+        services.adapters = std::sync::Arc::new(
+            pms_core::pms::default_factory(
+                services.secrets.clone(),
+                services.clock.clone(),
+                &services.names.secrets_prefix,
+            )
+            .with_store(services.store.clone())
+            .with_retry_override(pms_core::pms::RetryPolicy::none())
+            .with_http(http),
+        );
+    }
+    let settle = options.settle;
+    Writer::with_executor(services, |records| {
+        let mut e = Executor::new(records, MAX_RECEIVES);
+        if let Some(l) = lease {
+            e = e.with_lease(l);
         }
+        if let Some(s) = settle {
+            e = e.with_settle(s);
+        }
+        if std::env::var("PMS_WRITER_CRASH_AFTER_PMS_CALL").is_ok_and(|v| v == "1") {
+            e = e.with_after_pms_call(std::sync::Arc::new(|| {
+                eprintln!("test hook: exiting after the PMS call, before recording it");
+                std::process::exit(137);
+            }));
+        }
+        e
     })
 }
 
@@ -128,13 +177,30 @@ pub async fn invoke(
     queue_arn: &str,
     messages: Vec<Message>,
 ) -> WriterRound {
+    invoke_within(writer, sqs, queue_url, queue_arn, messages, None).await
+}
+
+/// [`invoke`] with the Lambda context's deadline this far away (none: no deadline).
+pub async fn invoke_within(
+    writer: &Writer,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    queue_arn: &str,
+    messages: Vec<Message>,
+    deadline: Option<Duration>,
+) -> WriterRound {
     let event: SqsEvent =
         serde_json::from_value(sqs_event(&messages, queue_arn)).expect("an SQS event");
     let ids: Vec<String> = messages
         .iter()
         .map(|m| m.message_id().unwrap_or_default().to_owned())
         .collect();
-    let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
+    let mut context = lambda_runtime::Context::default();
+    if let Some(d) = deadline {
+        let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+        context.deadline = now_ms + d.as_millis() as u64;
+    }
+    let event = lambda_runtime::LambdaEvent::new(event, context);
     let (response, report, invocation) = match writer.process(event).await {
         Ok((response, report)) => {
             let body = serde_json::to_string(&response).expect("response JSON");
@@ -243,10 +309,19 @@ impl WritesStack {
     }
 
     pub async fn with_sim(config: SimConfig) -> Self {
+        Self::with(config, WriterOptions::default()).await
+    }
+
+    /// A stack whose writer has a shorter client timeout or settle window.
+    pub async fn with_writer(options: WriterOptions) -> Self {
+        Self::with(SimConfig::default(), options).await
+    }
+
+    pub async fn with(config: SimConfig, options: WriterOptions) -> Self {
         let stack = TestStack::new().await;
         let services = stack.services();
         let app = GraphqlApp::from_services(&services);
-        let writer = writer_for(services.clone(), None);
+        let writer = writer_with(services.clone(), None, &options);
         let sim = Simulator::start(config, "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("simulator");
@@ -390,14 +465,68 @@ impl WritesStack {
 
     /// These received messages through the writer in one invocation.
     pub async fn deliver(&self, messages: Vec<Message>) -> WriterRound {
-        invoke(
+        self.deliver_within(messages, None).await
+    }
+
+    /// [`WritesStack::deliver`] with the invocation's deadline this far away.
+    pub async fn deliver_within(
+        &self,
+        messages: Vec<Message>,
+        deadline: Option<Duration>,
+    ) -> WriterRound {
+        invoke_within(
             &self.writer,
             &self.sqs,
             self.write_queue_url(),
             &self.write_queue_arn,
             messages,
+            deadline,
         )
         .await
+    }
+
+    /// Messages of the write queue sent with a delay that has not passed yet.
+    pub async fn delayed_writes(&self) -> u64 {
+        self.sqs
+            .get_queue_attributes()
+            .queue_url(self.write_queue_url())
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| {
+                a.get(&QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Runs writer rounds, letting retry delays pass and waiting out delayed messages (real
+    /// time), until the write queue holds nothing at all or `limit` has passed.
+    pub async fn settle_writes(&self, limit: Duration) -> Vec<WriterRound> {
+        let until = std::time::Instant::now() + limit;
+        let mut rounds = Vec::new();
+        while std::time::Instant::now() < until {
+            if let Some(round) = self.writer_round().await {
+                self.let_delays_pass(&round).await;
+                rounds.push(round);
+                continue;
+            }
+            if self.delayed_writes().await == 0
+                && self
+                    .services
+                    .queue
+                    .depth(self.write_queue_url())
+                    .await
+                    .unwrap_or(0)
+                    == 0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        rounds
     }
 
     /// What the retry delay would do once it has passed: the round's retained messages are
@@ -415,17 +544,35 @@ impl WritesStack {
         }
     }
 
-    /// Runs writer rounds until the write queue is empty, letting retry delays pass (bounded).
+    /// Runs writer rounds until the write queue is empty, letting retry delays pass and waiting
+    /// for delayed copies (a delivery that waited is replaced by one), bounded.
     pub async fn drain(&self) -> Vec<WriterRound> {
         let mut rounds = Vec::new();
-        for _ in 0..30 {
+        let mut idle = 0;
+        while rounds.len() < 30 && idle < 100 {
             let Some(round) = self.writer_round().await else {
-                break;
+                // Everything, not only what is delayed: a delay can lapse between the empty
+                // receive and this count, and the message is then visible, not delayed.
+                if self.queue_depth().await == 0 {
+                    break;
+                }
+                idle += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
             };
             self.let_delays_pass(&round).await;
             rounds.push(round);
         }
         rounds
+    }
+
+    /// Messages of the write queue: visible, in flight and delayed.
+    pub async fn queue_depth(&self) -> u64 {
+        self.services
+            .queue
+            .depth(self.write_queue_url())
+            .await
+            .expect("queue depth")
     }
 
     /// Messages in the write DLQ (peeked: visible again at once).

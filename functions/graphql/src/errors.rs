@@ -45,14 +45,17 @@ pub fn error(code: Code, message: impl Into<String>) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()))
 }
 
-/// A core read error as a GraphQL error; internal ones are logged with their detail.
+/// A core read error as a GraphQL error: the code and the public message for the partner, the
+/// detail (store error, vendor answer) in the log with the request's correlation id.
 pub fn from_read(e: ReadError, correlation: &str) -> async_graphql::Error {
     let code = e.code();
-    if code == "INTERNAL" || code == "PMS_UNAVAILABLE" {
-        // Display carries the detail (store error code, vendor error code), for ops only.
-        tracing::error!(code, error = %e, retryable = e.is_retryable(), "read failed");
-    }
     let retryable = e.is_retryable();
+    // Display carries the detail (AWS error text, the vendor's message), for ops only.
+    if code == "INTERNAL" || code == "PMS_UNAVAILABLE" {
+        tracing::error!(code, correlation, error = %e, retryable, "read failed");
+    } else {
+        tracing::warn!(code, correlation, error = %e, "read refused");
+    }
     let field = e.field();
     async_graphql::Error::new(e.public_message()).extend_with(|_, ext| {
         ext.set("code", code);
@@ -68,13 +71,15 @@ pub fn from_read(e: ReadError, correlation: &str) -> async_graphql::Error {
     })
 }
 
-/// A core write error as a GraphQL error; `field` is the argument path it is about. Internal
-/// ones are logged with their detail.
+/// A core write error as a GraphQL error; `field` is the argument path it is about. The detail
+/// goes to the log only, with the request's correlation id.
 pub fn from_write(e: WriteError, field: Option<String>, correlation: &str) -> async_graphql::Error {
     let code = e.code();
     let retryable = e.is_retryable();
     if code == "INTERNAL" {
-        tracing::error!(code, error = %e, retryable, "write failed");
+        tracing::error!(code, correlation, error = %e, retryable, "write failed");
+    } else {
+        tracing::warn!(code, correlation, error = %e, "write refused");
     }
     async_graphql::Error::new(e.public_message()).extend_with(|_, ext| {
         ext.set("code", code);
@@ -101,8 +106,12 @@ pub fn not_found(what: impl std::fmt::Display) -> async_graphql::Error {
 
 /// Errors the GraphQL engine raises itself (syntax, validation, depth and complexity limits,
 /// argument coercion) carry no code; they are all about the request, so they are the caller's.
+/// They are logged as the caller got them.
 pub fn tag_engine_errors(response: &mut Response) {
     for e in &mut response.errors {
+        if code_of(e).is_none() {
+            tracing::info!(message = %e.message, "request refused by the GraphQL engine");
+        }
         tag(e);
     }
 }

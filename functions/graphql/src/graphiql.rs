@@ -135,4 +135,24 @@ mod tests {
             .unwrap()
             .contains("script-src 'self'"));
     }
+
+    /// The behaviour is checked by `scripts/graphiql/init.test.mjs` (node) and in Chromium by
+    /// `make graphiql-check`; this keeps the served script's contract visible to `cargo test`.
+    #[test]
+    fn graphiql_does_not_persist_the_token_unless_the_user_asks() {
+        let init = ASSETS
+            .iter()
+            .find(|a| a.name == "init.js")
+            .map(|a| a.body)
+            .unwrap_or_default();
+        let compact: String = init.chars().filter(|c| !c.is_whitespace()).collect();
+        assert!(
+            !compact.contains("shouldPersistHeaders:true"),
+            "headers (the token) must not be persisted by default"
+        );
+        assert!(compact.contains("shouldPersistHeaders:persist,"));
+        assert!(compact.contains("showPersistHeadersSettings:true"));
+        // Headers persisted by earlier pages are removed unless the user switched it on here.
+        assert!(compact.contains("storage.removeItem('graphiql:headers')"));
+    }
 }

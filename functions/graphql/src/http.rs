@@ -2,6 +2,11 @@
 //! `POST` runs one GraphQL request. Status codes: 401 without a valid bearer token, 400 for a
 //! request that fails before execution (malformed, over the limits), 413 for a body over the
 //! limit, 503 when tokens cannot be checked, else 200 (field errors are in `errors`).
+//!
+//! A `POST` is checked in order of cost, each step only after the previous passed: body size,
+//! bearer token (format, then its record), JSON, the pre-parse limits on the query text, the
+//! parse, the limits on the parsed document (fragments expanded once), and only then the
+//! engine's validation (depth, complexity, rules) and execution.
 
 use std::time::Instant;
 
@@ -15,9 +20,10 @@ use pms_core::runtime::Services;
 use pms_core::writes::PartnerWrites;
 use tracing::Instrument;
 
-use crate::auth::{bearer, PresentedToken};
+use crate::auth::{authenticate, bearer, Refusal};
 use crate::errors::{code_of, tag_engine_errors, Code, CorrelationId};
 use crate::graphiql;
+use crate::limits;
 use crate::schema::{self, ApiSchema};
 
 /// Largest request body accepted (a GraphQL document with variables; no uploads).
@@ -28,13 +34,19 @@ const CORRELATION_HEADER: &str = "x-correlation-id";
 #[derive(Clone)]
 pub struct GraphqlApp {
     schema: ApiSchema,
+    tokens: TokenService,
+    reads: PartnerReads,
+    writes: PartnerWrites,
     metrics_namespace: Option<String>,
 }
 
 impl GraphqlApp {
     pub fn new(reads: PartnerReads, writes: PartnerWrites, tokens: TokenService) -> Self {
         Self {
-            schema: schema::build(reads, writes, tokens),
+            schema: schema::build(),
+            tokens,
+            reads,
+            writes,
             metrics_namespace: None,
         }
     }
@@ -129,7 +141,24 @@ impl GraphqlApp {
                 "a bearer token is required",
             );
         };
-        let request: async_graphql::Request = match serde_json::from_slice(body) {
+        let principal = match authenticate(&self.tokens, &token).await {
+            Ok(p) => p,
+            Err(Refusal::Unauthenticated) => {
+                return rejected(
+                    StatusCode::UNAUTHORIZED,
+                    Code::Unauthenticated,
+                    "the bearer token is not valid",
+                )
+            }
+            Err(Refusal::Unavailable) => {
+                return retryable(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Code::Internal,
+                    "credentials cannot be checked right now; retry later",
+                )
+            }
+        };
+        let mut request: async_graphql::Request = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(_) if body.first() == Some(&b'[') => {
                 return rejected(
@@ -146,22 +175,45 @@ impl GraphqlApp {
                 )
             }
         };
+        if let Err(e) = limits::check_text(&request.query) {
+            return rejected(StatusCode::BAD_REQUEST, Code::BadUserInput, &e.to_string());
+        }
+        let document = match async_graphql::parser::parse_query(&request.query) {
+            Ok(d) => d,
+            Err(e) => {
+                let mut response = GqlResponse::from_errors(vec![ServerError::from(e)]);
+                tag_engine_errors(&mut response);
+                return (
+                    json_response(StatusCode::BAD_REQUEST, &response),
+                    outcome_of(None, &response),
+                );
+            }
+        };
+        if let Err(e) = limits::check_document(&document) {
+            return rejected(StatusCode::BAD_REQUEST, Code::BadUserInput, &e.to_string());
+        }
+        request.set_parsed_query(document);
         let outcome_operation = request.operation_name.clone();
         let request = request
-            .data(PresentedToken(token))
+            .data(self.writes.session(principal.clone()))
+            .data(self.reads.session(principal))
             .data(CorrelationId(correlation.to_owned()));
         let mut response = self.schema.execute(request).await;
         tag_engine_errors(&mut response);
         let status = status_of(&response);
-        let outcome = Outcome {
-            operation: outcome_operation,
-            codes: response
-                .errors
-                .iter()
-                .filter_map(|e| code_of(e).map(str::to_owned))
-                .collect(),
-        };
+        let outcome = outcome_of(outcome_operation, &response);
         (json_response(status, &response), outcome)
+    }
+}
+
+fn outcome_of(operation: Option<String>, response: &GqlResponse) -> Outcome {
+    Outcome {
+        operation,
+        codes: response
+            .errors
+            .iter()
+            .filter_map(|e| code_of(e).map(str::to_owned))
+            .collect(),
     }
 }
 
@@ -205,6 +257,21 @@ fn error_response(status: StatusCode, code: Code, message: &str) -> Response<Bod
         .get_or_insert_with(Default::default)
         .set("code", code.as_str());
     json_response(status, &GqlResponse::from_errors(vec![e]))
+}
+
+/// A refusal the caller may retry as is (`extensions.retryable`).
+fn retryable(status: StatusCode, code: Code, message: &str) -> (Response<Body>, Outcome) {
+    let mut e = ServerError::new(message, None);
+    let ext = e.extensions.get_or_insert_with(Default::default);
+    ext.set("code", code.as_str());
+    ext.set("retryable", true);
+    (
+        json_response(status, &GqlResponse::from_errors(vec![e])),
+        Outcome {
+            operation: None,
+            codes: vec![code.as_str().to_owned()],
+        },
+    )
 }
 
 fn rejected(status: StatusCode, code: Code, message: &str) -> (Response<Body>, Outcome) {

@@ -2,7 +2,8 @@
 //! writes through the write queue.
 //!
 //! Thin by design: [`http`] is the HTTP edge, [`auth`] turns a bearer token into the core's
-//! `ReadSession` and `WriteSession`, [`query`] and [`mutation`] map arguments and results,
+//! `ReadSession` and `WriteSession` before anything else, [`limits`] bounds what a query may
+//! cost before the engine validates it, [`query`] and [`mutation`] map arguments and results,
 //! [`types`] and [`write_types`] mirror the core's records, and [`errors`] gives every error its
 //! partner-facing code. The rules (hotel scoping, key queries, caching, idempotency, queueing)
 //! live in `pms_core::reads`, `pms_core::cache` and `pms_core::writes`.
@@ -11,6 +12,7 @@ pub mod auth;
 pub mod errors;
 pub mod graphiql;
 pub mod http;
+pub mod limits;
 pub mod mutation;
 pub mod query;
 pub mod schema;

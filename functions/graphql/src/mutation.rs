@@ -41,7 +41,7 @@ fn input_path(field: &str) -> String {
     match field {
         "amount" => "charge.amountMinor".into(),
         "currency" | "description" | "revenueCenter" | "reference" => format!("charge.{field}"),
-        "text" => "note.text".into(),
+        "text" | "title" => format!("note.{field}"),
         "category" | "key" | "value" => format!("preferences.{field}"),
         other => other.into(),
     }
@@ -88,8 +88,10 @@ impl MutationRoot {
     /// Every mutation is queued and answers at once with the operation (`QUEUED`, or the
     /// first submission's state for a repeated request); poll `operation(id:)` for the outcome.
     /// `idempotencyKey` (1 to 128 of letters, digits, `- _ . :`) makes retries safe: the same
-    /// key with the same arguments returns the same operation, with other arguments it is
-    /// refused (`IDEMPOTENCY_CONFLICT`). Without one, identical requests are the same operation.
+    /// key with the same arguments returns the same operation (and queues nothing more), with
+    /// other arguments it is refused (`IDEMPOTENCY_CONFLICT`). Keys are yours alone: another
+    /// partner's same key is another key. Without one, every request is a new operation: two
+    /// identical charges are two charges, so send a key with anything you may retry.
     /// A write the hotel's PMS cannot do is refused at once (`UNSUPPORTED`).
     #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
     async fn add_reservation_note(
@@ -142,7 +144,9 @@ impl MutationRoot {
 
     /// Posts a charge to a reservation's folio. A charge is never posted twice: retries use
     /// the vendor's own duplicate protection (Cloudbeds) or look for the charge's reference on
-    /// the folio first (OPERA, Mews).
+    /// the folio first (OPERA, Mews). When that cannot be settled, the operation ends
+    /// `DEAD_LETTERED` with `OUTCOME_UNKNOWN` (the charge may exist at the PMS) and the hotel's
+    /// staff resolve it; do not post it again under another key.
     #[graphql(complexity = "PMS_FIELD_COST + child_complexity")]
     async fn post_charge(
         &self,

@@ -1,11 +1,8 @@
-//! The schema, assembled in one place: roots, limits and the authentication step.
+//! The schema, assembled in one place: roots and the engine's limits. Authentication and the
+//! pre-parse limits run before the engine sees a request (see `http` and `limits`).
 
 use async_graphql::{EmptySubscription, Schema};
-use pms_core::reads::PartnerReads;
-use pms_core::registry::TokenService;
-use pms_core::writes::PartnerWrites;
 
-use crate::auth::AuthGate;
 use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
 
@@ -27,11 +24,10 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
         .limit_recursive_depth(MAX_RECURSION)
 }
 
-/// The schema the function serves.
-pub fn build(reads: PartnerReads, writes: PartnerWrites, tokens: TokenService) -> ApiSchema {
-    builder()
-        .extension(AuthGate::new(tokens, reads, writes))
-        .finish()
+/// The schema the function serves. Its resolvers find the caller's sessions in the request's
+/// data, which only an authenticated request carries.
+pub fn build() -> ApiSchema {
+    builder().finish()
 }
 
 /// The schema's SDL (`schema.graphql` is this, committed).

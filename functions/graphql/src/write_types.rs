@@ -7,6 +7,7 @@ use async_graphql::{
 };
 use chrono::{DateTime, NaiveTime, Utc};
 use pms_core::domain as core;
+use pms_core::reads::public_error_message;
 use pms_core::writes::{OperationRecord, OperationRef};
 
 /// A property-local wall-clock time, `HH:MM` (or `HH:MM:SS`).
@@ -62,8 +63,9 @@ pub struct OperationResult {
 #[derive(SimpleObject)]
 pub struct OperationError {
     /// `PMS_REJECTED`, `PMS_UNAVAILABLE`, `NOT_FOUND`, `PMS_RATE_LIMITED`,
-    /// `IDEMPOTENCY_CONFLICT`...
+    /// `IDEMPOTENCY_CONFLICT`, `OUTCOME_UNKNOWN`...
     pub code: String,
+    /// What the code means. What the PMS said is for the hotel's staff (`pmsctl dlq`).
     pub message: String,
     /// Whether the writer retries it by itself.
     pub retryable: bool,
@@ -107,9 +109,10 @@ impl From<OperationRecord> for Operation {
                 vendor_request_id: text(r, "requestId"),
                 reference: text(r, "reference"),
             }),
+            // The recorded message may quote the vendor or AWS: partners get the code's text.
             error: op.error.map(|e| OperationError {
+                message: public_error_message(&e.code).to_owned(),
                 code: e.code,
-                message: e.message,
                 retryable: e.retryable,
             }),
         }
@@ -120,6 +123,7 @@ impl From<OperationRecord> for Operation {
 pub struct NoteInput {
     /// 1 to 2000 characters.
     pub text: String,
+    /// At most 200 characters.
     pub title: Option<String>,
     /// Staff-only note where the PMS has the notion (OPERA); ignored elsewhere.
     #[graphql(default)]
@@ -169,7 +173,8 @@ pub struct ChargeInput {
     /// hotel's configured default when absent.
     pub revenue_center: Option<String>,
     /// Your reference for the charge (1 to 64 of letters, digits, `- _ . :`); derived from the
-    /// idempotency key when absent. The PMS is searched for it before a charge is ever posted
-    /// again.
+    /// idempotency key when absent. At the PMS it carries your scope as a suffix
+    /// (`<reference>.<8 hex>`, `Operation.result.reference`), so no other partner's charge is
+    /// ever taken for yours. The PMS is searched for it before a charge is ever posted again.
     pub reference: Option<String>,
 }

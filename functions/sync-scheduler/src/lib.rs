@@ -1,13 +1,16 @@
 //! The sync scheduler: an EventBridge schedule (`rate(5 minutes)`) invokes it; it translates the
 //! Scheduled Event into one [`SyncScheduler::tick`] named by the event's time, so a repeated
 //! delivery or a retried invocation of the same event is the same tick (and enqueues nothing
-//! twice).
+//! twice). The same tick takes the write path's dead-letter census
+//! ([`DeadLetterCensus::take`]), whose gauges the dead-letter alarms watch: it has the store and
+//! the queues, and runs every five minutes whether or not anything else happens.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::Duration;
 use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_core::runtime::Services;
 use pms_core::sync::{SyncError, SyncScheduler, TickReport};
+use pms_core::writes::DeadLetterCensus;
 use tracing::Instrument;
 
 /// The schedule's rate unless `SYNC_TICK_SECONDS` says otherwise (it must match the rule).
@@ -27,6 +30,7 @@ pub enum SchedulerError {
 
 pub struct Scheduler {
     scheduler: SyncScheduler,
+    census: DeadLetterCensus,
     metrics_namespace: String,
 }
 
@@ -34,6 +38,7 @@ impl Scheduler {
     pub fn new(services: &Services, tick_seconds: i64) -> Self {
         Self {
             scheduler: SyncScheduler::new(services, Duration::seconds(tick_seconds.max(60))),
+            census: DeadLetterCensus::from_services(services),
             metrics_namespace: services.names.metrics_namespace.clone(),
         }
     }
@@ -66,10 +71,29 @@ impl Scheduler {
             Err(_) => metrics.count("SyncTicksFailed", 1),
         }
         metrics.flush();
+        self.dead_letter_census().await;
         result.map_err(|e| SchedulerError::Tick {
             code: e.code(),
             retryable: e.is_retryable(),
             source: e,
         })
+    }
+
+    /// Counts every dead letter (adopting those SQS moved to the DLQ without a record) and
+    /// writes the gauges the alarms watch, under `Function=dead-letters`. Its failure does not
+    /// fail the tick: the alarm on the missing gauge reports it.
+    pub async fn dead_letter_census(&self) {
+        let metrics = Metrics::new(&self.metrics_namespace, "dead-letters");
+        match self.census.take(true).await {
+            Ok(report) => {
+                report.emit(&metrics);
+                metrics.count("DeadLettersAdopted", report.adopted.len() as u64);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dead-letter census failed");
+                metrics.count("DeadLetterCensusFailed", 1);
+            }
+        }
+        metrics.flush();
     }
 }

@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use pms_core::domain::HotelId;
 use pms_core::ingest::idempotency::IdempotencyStore;
 use pms_core::ingest::IngestService;
 use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_core::ports::{Clock, SecretStore};
-use pms_core::registry::{HotelRegistry, IngestKeys, TokenService};
+use pms_core::registry::{HotelRegistry, IngestKeys, NegativeCache, TokenService};
 use pms_core::runtime::Services;
 use pms_core::webhooks::{WebhookDeliveries, WebhookIntake};
 use tracing::Instrument;
@@ -31,11 +32,18 @@ use crate::http::CORRELATION_HEADER;
 use crate::problem::Problem;
 use crate::routes::{route, Route, RouteError};
 
+/// Hotel ids on webhook URLs found unknown, remembered so repeats cost no read; a hotel added
+/// later is seen once its entry expires (vendors retry a refused delivery for hours).
+const UNKNOWN_HOTELS: usize = 10_000;
+const UNKNOWN_HOTEL_TTL: chrono::Duration = chrono::Duration::minutes(1);
+
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Largest body accepted (413 above). API Gateway allows 10 MB; nothing we take needs more
-    /// than a 100-item batch.
+    /// Largest partner body accepted (413 above). API Gateway allows 10 MB; nothing we take
+    /// needs more than a 100-item batch.
     pub max_body_bytes: usize,
+    /// Largest vendor webhook body accepted (413 above): a delivery is stored as one item.
+    pub max_webhook_body_bytes: usize,
     /// Time a webhook may take to become durable before we answer 503 (Mews gives up at 5 s).
     pub webhook_budget: Duration,
 }
@@ -44,6 +52,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 256 * 1024,
+            max_webhook_body_bytes: pms_core::webhooks::MAX_BODY_BYTES,
             webhook_budget: Duration::from_millis(1800),
         }
     }
@@ -60,6 +69,7 @@ pub struct App {
     pub(crate) intake: WebhookIntake,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limits: Limits,
+    pub(crate) unknown_hotels: Arc<NegativeCache<HotelId>>,
     metrics_namespace: String,
 }
 
@@ -80,6 +90,7 @@ impl App {
             ),
             clock: services.clock.clone(),
             limits: Limits::default(),
+            unknown_hotels: Arc::new(NegativeCache::new(UNKNOWN_HOTELS, UNKNOWN_HOTEL_TTL)),
             metrics_namespace: services.names.metrics_namespace.clone(),
         }
     }

@@ -47,10 +47,10 @@ async fn principal(app: &App, req: &Request) -> Result<Principal, Problem> {
     };
     app.tokens.verify(token).await.map_err(|e| match e {
         AuthError::Unavailable(err) => {
-            tracing::error!(code = err.code(), "partner tokens cannot be checked");
+            tracing::error!(error = %err, "partner tokens cannot be checked");
             Problem::unavailable()
         }
-        // Missing, invalid and revoked look the same to the caller.
+        // Missing, invalid, revoked and expired look the same to the caller.
         _ => unauthenticated("the partner token is not valid"),
     })
 }
@@ -69,13 +69,15 @@ async fn partner(app: &App, req: &Request, hotel: &HotelId) -> Result<PartnerSys
         Ok(Some(c)) => c,
         // No ingestion secret: no partner may push (fail closed).
         Ok(None) => return Err(missing()),
-        Err(e) if e.is_retryable() => return Err(Problem::unavailable()),
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "ingestion secrets unavailable");
+            return Err(Problem::unavailable());
+        }
         Err(e) => {
-            tracing::error!(
-                code = e.code(),
-                "the hotel's ingestion secret is unreadable"
-            );
-            return Err(missing());
+            // Our fault, not the partner's key: the AWS detail (account, role, secret) is for
+            // the logs, under the correlation id the partner is given.
+            tracing::error!(error = %e, "the hotel's ingestion secret is unreadable");
+            return Err(Problem::internal());
         }
     };
     credentials.partner_for_key(presented).ok_or_else(missing)
@@ -151,6 +153,29 @@ pub async fn ingest(
             "the partner token lacks the ingest scope",
         ));
     }
+    match app.hotels.get(&hotel).await {
+        Ok(Some(config)) if config.enabled => {}
+        Ok(Some(_)) => {
+            return Err(forbidden(
+                "HOTEL_DISABLED",
+                "this hotel is disabled: partner access is refused",
+            ))
+        }
+        Ok(None) => {
+            return Err(forbidden(
+                "FORBIDDEN_HOTEL",
+                "the partner token is not valid for this hotel",
+            ))
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "hotel registry unavailable");
+            return Err(Problem::unavailable());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "hotel registry unreadable");
+            return Err(Problem::internal());
+        }
+    }
     let partner = partner(app, req, &hotel).await?;
 
     check_json_media_type(req, true)?;
@@ -200,7 +225,7 @@ pub async fn ingest(
                     ))
                 }
                 Err(e) => {
-                    tracing::error!(code = e.code(), "idempotency record unavailable");
+                    tracing::error!(error = %e, "idempotency record unavailable");
                     return Err(Problem::unavailable());
                 }
             }
@@ -214,11 +239,7 @@ pub async fn ingest(
     {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(
-                code = e.code(),
-                retryable = e.is_retryable(),
-                "ingestion failed"
-            );
+            tracing::error!(error = %e, retryable = e.is_retryable(), "ingestion failed");
             if let Some(item) = claim {
                 // Not remembered: the partner's retry with the same key must run again.
                 if let Err(e) = app.idempotency.release(item).await {

@@ -2,13 +2,17 @@
 //!
 //! The secret path segment is the authentication (neither vendor signs): it is compared in
 //! constant time with the hotel's webhook secret, and any failure (no secret configured, wrong
-//! secret, unknown hotel) answers the same 404, so the URL reveals nothing. The delivery is
-//! answered 2xx only once it is durable: stored, and its refresh jobs on the sync queue.
+//! secret, unknown hotel) answers the same 404, so the URL reveals nothing. The hotel registry
+//! is read before the secret, and hotel ids found unknown are remembered: an unknown hotel costs
+//! one table read and, repeated, nothing; never a Secrets Manager call (metered, and limited per
+//! account, where the writer reads PMS credentials too). The delivery is answered 2xx only once
+//! it is durable: stored, and its refresh jobs on the sync queue.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use pms_core::config::HotelConfig;
 use pms_core::domain::{HotelId, Provider};
-use pms_core::webhooks::{IntakeOutcome, PayloadError, VendorDelivery};
+use pms_core::webhooks::{IntakeError, IntakeOutcome, PayloadError, VendorDelivery};
 
 use crate::http::{body_bytes, check_json_media_type, json_response};
 use crate::problem::Problem;
@@ -23,20 +27,48 @@ fn unknown_webhook() -> Problem {
     )
 }
 
-async fn authenticate(app: &App, hotel: &str, secret: &str) -> Result<HotelId, Problem> {
+async fn authenticate(
+    app: &App,
+    hotel: &str,
+    secret: &str,
+) -> Result<(HotelId, HotelConfig), Problem> {
     let Ok(hotel) = HotelId::parse(hotel) else {
         return Err(unknown_webhook());
     };
+    let now = app.clock.now();
+    if app.unknown_hotels.contains(&hotel, now) {
+        return Err(unknown_webhook());
+    }
+    let config = match app.hotels.get(&hotel).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            app.unknown_hotels.insert(hotel, now);
+            return Err(unknown_webhook());
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "hotel registry unavailable");
+            return Err(Problem::unavailable());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "hotel registry unreadable");
+            return Err(Problem::internal());
+        }
+    };
     let credentials = match app.keys.get(&hotel).await {
         Ok(c) => c,
-        Err(e) if e.is_retryable() => return Err(Problem::unavailable()),
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "webhook secrets unavailable");
+            return Err(Problem::unavailable());
+        }
         Err(e) => {
-            tracing::error!(hotel = %hotel, code = e.code(), "the hotel's webhook secret is unreadable");
+            // The vendor sees the same 404 as for any other address (it retries); the detail
+            // is for operators.
+            tracing::error!(hotel = %hotel, error = %e, "the hotel's webhook secret is unreadable");
             None
         }
     };
     match credentials {
-        Some(c) if c.webhook_secret_matches(secret) => Ok(hotel),
+        Some(c) if c.webhook_secret_matches(secret) => Ok((hotel, config)),
         Some(_) => {
             tracing::warn!(hotel = %hotel, "webhook with a wrong secret refused");
             Err(unknown_webhook())
@@ -72,23 +104,15 @@ pub async fn webhook(
     secret: &str,
     correlation_id: &str,
 ) -> Result<Response<Body>, Problem> {
-    let hotel = authenticate(app, hotel, secret).await?;
+    let (hotel, config) = authenticate(app, hotel, secret).await?;
     let span = tracing::Span::current();
     span.record("hotel", hotel.as_str());
     span.record("provider", provider.as_str());
 
     check_json_media_type(req, false)?;
-    let bytes = body_bytes(req, app.limits.max_body_bytes)?;
+    // Before anything is parsed or stored.
+    let bytes = body_bytes(req, app.limits.max_webhook_body_bytes)?;
     let delivery = parse(provider, bytes)?;
-
-    let config = match app.hotels.get(&hotel).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(unknown_webhook()),
-        Err(e) => {
-            tracing::error!(error = %e, "hotel registry unavailable");
-            return Err(Problem::unavailable());
-        }
-    };
     // The mock PMS stands in for any vendor locally and in tests.
     if config.provider != provider && config.provider != Provider::Mock {
         return Err(Problem::new(
@@ -125,6 +149,15 @@ pub async fn webhook(
             };
             tracing::info!(outcome = ?outcome, "webhook delivery handled");
             Ok(json_response(status, &outcome, correlation_id))
+        }
+        Ok(Err(e @ IntakeError::TooLarge { .. })) => {
+            tracing::warn!(error = %e, "webhook delivery too large to store");
+            Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "Payload too large",
+                "the delivery is too large to be stored at once; nothing was stored",
+            ))
         }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "webhook delivery not made durable");

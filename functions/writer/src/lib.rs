@@ -1,18 +1,28 @@
 //! The writer Lambda's handler: SQS batch in, partial batch response out. Everything it does is
-//! in `pms_core::writes`; this file only translates the Lambda event.
+//! in `pms_core::writes`; this file only translates the Lambda event (and its deadline).
+
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_core::pms::deadline::CallBudget;
+use pms_core::pms::VENDOR_CALL_TIMEOUT;
 use pms_core::runtime::Services;
 use pms_core::writes::{BatchReport, Executor, QueueDelivery, WriteRecords, WriteService};
 use tracing::Instrument;
+
+/// What one vendor request may take within an invocation: the client's timeout, plus time to
+/// record its outcome. No request starts with less than this left before the deadline.
+pub const PER_CALL_BUDGET: Duration = VENDOR_CALL_TIMEOUT.saturating_add(Duration::from_secs(3));
 
 /// Built once per container (Lambda init), shared by invocations.
 pub struct Writer {
     pub services: Services,
     pub writes: WriteService,
     pub executor: Executor,
+    /// See [`PER_CALL_BUDGET`].
+    pub per_call: Duration,
 }
 
 /// Why a whole batch failed (Lambda then retries every message of it; they are idempotent).
@@ -48,7 +58,14 @@ impl Writer {
             executor: build(records),
             writes,
             services,
+            per_call: PER_CALL_BUDGET,
         }
+    }
+
+    /// Budgets each vendor request at `per_call` (tests with short client timeouts).
+    pub fn with_per_call(mut self, per_call: Duration) -> Self {
+        self.per_call = per_call;
+        self
     }
 
     pub async fn handle(
@@ -65,6 +82,9 @@ impl Writer {
         event: LambdaEvent<SqsEvent>,
     ) -> Result<(SqsBatchResponse, BatchReport), WriterError> {
         let correlation = correlation_id_from(Some(&event.context.request_id));
+        // The function is stopped at the context's deadline: nothing may be sent to a PMS that
+        // could not finish before it.
+        let budget = CallBudget::from_epoch_ms(event.context.deadline, self.per_call);
         let span = invocation_span("writer", &correlation);
         let metrics = Metrics::new(self.services.names.metrics_namespace.clone(), "writer");
         let deliveries = event
@@ -93,7 +113,8 @@ impl Writer {
         metrics.count("WriteMessages", deliveries.len() as u64);
         let report = self
             .writes
-            .process_batch(
+            .process_batch_within(
+                budget,
                 &deliveries,
                 &self.executor,
                 &self.services.hotels,
@@ -104,6 +125,12 @@ impl Writer {
             .await;
         let failed = report.failures();
         metrics.count("WriteMessagesRetried", failed.len() as u64);
+        let unstarted = report
+            .outcomes
+            .iter()
+            .filter(|o| o.result == pms_core::writes::DeliveryResult::Unstarted)
+            .count();
+        metrics.count("WriteMessagesNotStarted", unstarted as u64);
         metrics.flush();
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failed

@@ -5,22 +5,23 @@ use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use pms_core::domain::HotelId;
 use pms_core::writes::{
-    DeadLetters, DlqError, DlqItem, DlqStatus, OperationId, RedriveReport, WriteRecords,
-    WriteService,
+    DeadLetters, DlqError, DlqItem, DlqStatus, ForcedRedrive, OperationId, RedriveReport,
+    Unrecorded, WriteRecords, WriteService,
 };
 
 use super::{failure, services, CtlError, CtlResult, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// Lists dead letters (oldest first).
+    /// Lists dead letters (oldest first): the records, and messages of the write DLQ that have
+    /// none (status `unrecorded`: the writer stopped before it could record the outcome).
     List {
         #[arg(long)]
         hotel: Option<String>,
         /// addReservationNote, updateGuestPreferences, postCharge, updateCheckoutTime.
         #[arg(long)]
         operation: Option<String>,
-        /// pending (default), retrying, resolved, abandoned or all.
+        /// pending (default, with unrecorded ones), retrying, resolved, abandoned or all.
         #[arg(long, default_value = "pending")]
         status: String,
         #[arg(long)]
@@ -28,15 +29,26 @@ pub enum DlqCommand {
     },
     /// Shows one dead letter in full (JSON).
     Show { id: String },
-    /// Puts dead letters back on the write queue.
+    /// Puts dead letters back on the write queue. A dead letter whose protecting records (its
+    /// idempotency key, the record that a PMS call may have happened) are gone is refused:
+    /// check the folio, then redrive it with --force, which restores them and is audited.
     Redrive {
         /// Operation ids to redrive.
         ids: Vec<String>,
-        /// Every pending dead letter (of --hotel, if given).
+        /// Every pending dead letter (of --hotel, if given); unprotected ones are left pending.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
         #[arg(long, requires = "all")]
         hotel: Option<String>,
+        /// Redrive the given ids even if unprotected (restores the records first).
+        #[arg(long, conflicts_with = "all", requires_all = ["staff", "reason"])]
+        force: bool,
+        /// Who forces it (for the audit log).
+        #[arg(long, requires = "force")]
+        staff: Option<String>,
+        /// Why (for the audit log), e.g. what the folio showed.
+        #[arg(long, requires = "force")]
+        reason: Option<String>,
     },
     /// Gives up on a dead letter, recording who and why.
     Abandon {
@@ -62,13 +74,19 @@ fn status_filter(s: &str) -> CtlResult<Option<DlqStatus>> {
 fn dlq_failed(e: DlqError) -> CtlError {
     match e {
         DlqError::NotFound(_) => CtlError::NotFound(e.to_string()),
-        DlqError::NotPending { .. } => CtlError::Usage(e.to_string()),
+        DlqError::NotPending { .. } | DlqError::Unprotected { .. } => {
+            CtlError::Usage(e.to_string())
+        }
         DlqError::Store(_) => failure(e),
     }
 }
 
 fn age(d: &DlqItem) -> String {
-    let mins = (chrono::Utc::now() - d.first_attempt_at).num_minutes();
+    since(d.first_attempt_at)
+}
+
+fn since(at: chrono::DateTime<chrono::Utc>) -> String {
+    let mins = (chrono::Utc::now() - at).num_minutes();
     if mins < 120 {
         format!("{mins}m")
     } else {
@@ -87,10 +105,24 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
         DlqCommand::Show { id } | DlqCommand::Abandon { id, .. } => {
             OperationId::parse(id)?;
         }
-        DlqCommand::Redrive { ids, all, .. } => {
+        DlqCommand::Redrive {
+            ids,
+            all,
+            staff,
+            reason,
+            ..
+        } => {
             parse_ids(ids)?;
             if ids.is_empty() && !all {
                 return Err(CtlError::Usage("give operation ids or --all".into()));
+            }
+            if [staff, reason]
+                .iter()
+                .any(|v| v.as_deref().is_some_and(|v| v.trim().is_empty()))
+            {
+                return Err(CtlError::Usage(
+                    "--staff and --reason must not be empty".into(),
+                ));
             }
         }
         DlqCommand::List { status, .. } => {
@@ -128,8 +160,40 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 .filter(|d| wanted.is_none_or(|w| d.status == w))
                 .filter(|d| operation.as_deref().is_none_or(|o| d.operation == o))
                 .collect();
+            // What SQS moved to the DLQ without a record is pending too.
+            let unrecorded: Vec<Unrecorded> = if wanted.is_none_or(|w| w == DlqStatus::Pending) {
+                dlq.census()
+                    .unrecorded()
+                    .await
+                    .map_err(failure)?
+                    .0
+                    .into_iter()
+                    .filter(|u| {
+                        hotel
+                            .as_ref()
+                            .is_none_or(|h| u.message.as_ref().is_none_or(|m| &m.hotel_id == h))
+                    })
+                    .filter(|u| {
+                        operation.as_deref().is_none_or(|o| {
+                            u.message.as_ref().is_some_and(|m| m.operation.name() == o)
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             if json {
-                crate::outln!("{}", serde_json::to_string_pretty(&items).map_err(failure)?);
+                let mut all: Vec<serde_json::Value> = items
+                    .iter()
+                    .map(serde_json::to_value)
+                    .collect::<Result<_, _>>()
+                    .map_err(failure)?;
+                for u in &unrecorded {
+                    let mut v = serde_json::to_value(u).map_err(failure)?;
+                    v["status"] = "unrecorded".into();
+                    all.push(v);
+                }
+                crate::outln!("{}", serde_json::to_string_pretty(&all).map_err(failure)?);
                 return Ok(());
             }
             let mut table = Table::new();
@@ -155,8 +219,34 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                     d.last_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 ]);
             }
+            for u in &unrecorded {
+                let m = u.message.as_ref();
+                table.add_row([
+                    m.map_or_else(
+                        || format!("(message {})", u.message_id),
+                        |m| m.operation_id.to_string(),
+                    ),
+                    m.map_or("?".into(), |m| m.hotel_id.to_string()),
+                    m.map_or("?".into(), |m| m.operation.name().to_owned()),
+                    "unrecorded".into(),
+                    "-".into(),
+                    if m.is_some() {
+                        "WRITER_STOPPED".into()
+                    } else {
+                        "UNREADABLE".into()
+                    },
+                    u.sent_at.map_or("?".into(), since),
+                    "-".into(),
+                ]);
+            }
             crate::outln!("{table}");
-            crate::outln!("{} dead letter(s)", items.len());
+            crate::outln!("{} dead letter(s)", items.len() + unrecorded.len());
+            if !unrecorded.is_empty() {
+                crate::outln!(
+                    "{} in the write DLQ without a record (the writer stopped before it recorded the outcome; redrive one by its id, which records it first)",
+                    unrecorded.len()
+                );
+            }
             Ok(())
         }
         DlqCommand::Show { id } => {
@@ -169,7 +259,18 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             crate::outln!("{}", serde_json::to_string_pretty(&item).map_err(failure)?);
             Ok(())
         }
-        DlqCommand::Redrive { ids, all, hotel } => {
+        DlqCommand::Redrive {
+            ids,
+            all,
+            hotel,
+            force,
+            staff,
+            reason,
+        } => {
+            let forced = force.then(|| ForcedRedrive {
+                staff: staff.unwrap_or_default(),
+                reason: reason.unwrap_or_default(),
+            });
             let report = if all {
                 let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
                 // The whole DLQ at once where the queue service can move it; else one by one.
@@ -180,18 +281,18 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 match moved {
                     Some(report) => report,
                     None => {
-                        let ids: Vec<OperationId> = dlq
-                            .pending(hotel.as_ref())
+                        let (safe, refused) = dlq
+                            .pending_by_protection(hotel.as_ref())
                             .await
-                            .map_err(dlq_failed)?
-                            .into_iter()
-                            .map(|d| d.id)
-                            .collect();
-                        redrive_each(&dlq, ids).await?
+                            .map_err(dlq_failed)?;
+                        let ids = safe.into_iter().map(|d| d.id).collect();
+                        let mut report = redrive_each(&dlq, ids, None).await?;
+                        report.refused = refused;
+                        report
                     }
                 }
             } else {
-                redrive_each(&dlq, parse_ids(&ids)?).await?
+                redrive_each(&dlq, parse_ids(&ids)?, forced.as_ref()).await?
             };
             crate::outln!(
                 "redriven {} ({} from the queue DLQ{})",
@@ -209,6 +310,18 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 table.add_row([id.to_string(), "retrying".to_owned()]);
             }
             crate::outln!("{table}");
+            if !report.refused.is_empty() {
+                let list: Vec<String> = report
+                    .refused
+                    .iter()
+                    .map(|(id, why)| format!("{id}: {why}"))
+                    .collect();
+                return Err(CtlError::Usage(format!(
+                    "{} dead letter(s) left pending, no longer protected against a second posting (check the folio, then redrive each with --force --staff NAME --reason WHY, or abandon it): {}",
+                    list.len(),
+                    list.join("; ")
+                )));
+            }
             Ok(())
         }
         DlqCommand::Abandon { id, reason, staff } => {
@@ -230,7 +343,11 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
 
 /// Redrives dead letters one at a time, with progress (a long redrive shows how far it got,
 /// and a failure stops it with the rest still pending).
-async fn redrive_each(dlq: &DeadLetters, ids: Vec<OperationId>) -> CtlResult<RedriveReport> {
+async fn redrive_each(
+    dlq: &DeadLetters,
+    ids: Vec<OperationId>,
+    forced: Option<&ForcedRedrive>,
+) -> CtlResult<RedriveReport> {
     let bar = ProgressBar::new(ids.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
@@ -240,7 +357,7 @@ async fn redrive_each(dlq: &DeadLetters, ids: Vec<OperationId>) -> CtlResult<Red
     for id in ids {
         bar.set_message(id.to_string());
         let r = dlq
-            .redrive(std::slice::from_ref(&id))
+            .redrive_with(std::slice::from_ref(&id), forced)
             .await
             .map_err(dlq_failed)?;
         total.redriven.extend(r.redriven);

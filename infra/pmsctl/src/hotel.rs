@@ -69,7 +69,7 @@ pub struct AddArgs {
     /// A JSON object of credentials (keeps secrets out of shell history).
     #[arg(long)]
     pub credentials_file: Option<PathBuf>,
-    /// Add it disabled (no scheduled syncs).
+    /// Add it disabled (no scheduled syncs, no partner access).
     #[arg(long)]
     pub disabled: bool,
 }

@@ -1,4 +1,4 @@
-//! `pmsctl token create|revoke`.
+//! `pmsctl token create|revoke|migrate`.
 
 use clap::Subcommand;
 use pms_core::domain::HotelId;
@@ -19,7 +19,11 @@ pub enum TokenCommand {
         scopes: Vec<String>,
         #[arg(long, default_value = "partner")]
         label: String,
-        /// Print `{"tokenId":..,"token":..}`.
+        /// Refuse the token after this long: a number and a unit, `d` (days), `h` or `m`,
+        /// e.g. `90d`. Without it the token is valid until revoked.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        /// Print `{"tokenId":..,"token":..,"expiresAt":..}`.
         #[arg(long)]
         json: bool,
     },
@@ -28,6 +32,38 @@ pub enum TokenCommand {
         #[arg(long)]
         token_id: String,
     },
+    /// Moves tokens created by earlier versions (one shared partition) to a partition each;
+    /// run once after upgrading. Tokens not moved are refused.
+    Migrate,
+}
+
+/// The longest expiry `--expires-in` takes.
+const MAX_EXPIRES_IN_DAYS: i64 = 5 * 365;
+
+/// `90d`, `12h`, `30m`: a positive whole number and a unit, at most five years.
+fn parse_expires_in(text: &str) -> CtlResult<chrono::Duration> {
+    let bad = || {
+        CtlError::Usage(format!(
+            "invalid --expires-in {text:?}: use a positive number and d, h or m, e.g. 90d (at most {MAX_EXPIRES_IN_DAYS}d)"
+        ))
+    };
+    let text = text.trim();
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) || number.len() > 9 {
+        return Err(bad());
+    }
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "d" => chrono::Duration::days(n),
+        "h" => chrono::Duration::hours(n),
+        "m" => chrono::Duration::minutes(n),
+        _ => return Err(bad()),
+    };
+    if n == 0 || d > chrono::Duration::days(MAX_EXPIRES_IN_DAYS) {
+        return Err(bad());
+    }
+    Ok(d)
 }
 
 pub async fn run(cmd: TokenCommand, target: impl FnOnce() -> CtlResult<Target>) -> CtlResult<()> {
@@ -36,8 +72,10 @@ pub async fn run(cmd: TokenCommand, target: impl FnOnce() -> CtlResult<Target>) 
             hotels,
             scopes,
             label,
+            expires_in,
             json,
         } => {
+            let expires_in = expires_in.as_deref().map(parse_expires_in).transpose()?;
             let hotels = hotels
                 .iter()
                 .map(HotelId::parse)
@@ -55,19 +93,26 @@ pub async fn run(cmd: TokenCommand, target: impl FnOnce() -> CtlResult<Target>) 
                     return Err(CtlError::Usage(format!("hotel {h} is not configured")));
                 }
             }
+            let expires_at = expires_in.map(|d| svc.clock.now() + d);
             let (plain, record) = svc
                 .tokens
-                .create(hotels, scopes, &label)
+                .create_expiring(hotels, scopes, &label, expires_at)
                 .await
                 .map_err(failure)?;
+            let expires = record.expires_at.map(|t| t.to_rfc3339());
             if json {
                 crate::outln!(
                     "{}",
-                    serde_json::json!({"tokenId": record.token_id, "token": plain.expose_secret()})
+                    serde_json::json!({"tokenId": record.token_id, "token": plain.expose_secret(),
+                                       "expiresAt": expires})
                 );
             } else {
                 crate::outln!("token id: {}", record.token_id);
                 crate::outln!("token:    {}", plain.expose_secret());
+                crate::outln!(
+                    "expires:  {}",
+                    expires.as_deref().unwrap_or("never (until revoked)")
+                );
                 crate::outln!("(shown once; only its hash is stored)");
             }
             Ok(())
@@ -81,5 +126,44 @@ pub async fn run(cmd: TokenCommand, target: impl FnOnce() -> CtlResult<Target>) 
                 Err(CtlError::NotFound(format!("no token {token_id}")))
             }
         }
+        TokenCommand::Migrate => {
+            let svc = services(target()?).await;
+            let moved = svc.tokens.migrate_legacy().await.map_err(failure)?;
+            crate::outln!("moved {moved} token(s) to a partition each");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_takes_days_hours_and_minutes() {
+        assert_eq!(parse_expires_in("90d").unwrap(), chrono::Duration::days(90));
+        assert_eq!(
+            parse_expires_in("12h").unwrap(),
+            chrono::Duration::hours(12)
+        );
+        assert_eq!(
+            parse_expires_in("30m").unwrap(),
+            chrono::Duration::minutes(30)
+        );
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "90",
+            "90w",
+            "1.5d",
+            "9999999999d",
+            "1826d",
+            " d",
+        ] {
+            assert!(parse_expires_in(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_expires_in("1825d").is_ok());
     }
 }

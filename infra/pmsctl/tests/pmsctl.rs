@@ -101,6 +101,8 @@ async fn hotel_add_list_get_and_token_create() {
         "mews-1",
         "--provider",
         "mews",
+        "--property-id",
+        "mews-enterprise-1",
         "--time-zone",
         "Pacific/Honolulu",
         "--currency",
@@ -261,6 +263,128 @@ async fn bad_input_is_one_line_exit_2_and_writes_nothing() {
             .iter()
             .all(|n| n.ends_with("partner-token-key")),
         "no credentials written"
+    );
+}
+
+#[tokio::test]
+async fn hotel_add_refuses_a_pms_base_url_that_is_not_https_except_loopback() {
+    let s = stack().await;
+    let add = |hotel: &str, url: &str| {
+        s.pmsctl(&[
+            "hotel",
+            "add",
+            "--hotel",
+            hotel,
+            "--provider",
+            "cloudbeds",
+            "--time-zone",
+            "Europe/Prague",
+            "--property-id",
+            "318267",
+            "--base-url",
+            url,
+            "--credential",
+            "apiKey=cbat_zz-canary",
+        ])
+    };
+    for url in [
+        "http://api.cloudbeds.com/api/v1.3",
+        "http://10.1.2.3:8080",
+        "ftp://x.example",
+    ] {
+        let out = add("h1", url);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains("baseUrl") && err.contains("https"), "{err}");
+    }
+    assert_eq!(s.table_items().await, 0, "nothing written to the table");
+    assert!(
+        s.secret_names()
+            .await
+            .iter()
+            .all(|n| n.ends_with("partner-token-key")),
+        "no credentials written"
+    );
+    // https anywhere, plain http to a loopback simulator.
+    for (hotel, url) in [
+        ("h-https", "https://api.cloudbeds.com/api/v1.3"),
+        ("h-loopback", "http://127.0.0.1:7070/cloudbeds/api/v1.3"),
+    ] {
+        let out = add(hotel, url);
+        assert!(out.status.success(), "{url}: {}", text(&out.stderr));
+    }
+}
+
+#[tokio::test]
+async fn token_create_expires_in_gives_the_token_an_expiry() {
+    let s = stack().await;
+    let out = s.pmsctl(&[
+        "hotel",
+        "add",
+        "--hotel",
+        "demo",
+        "--provider",
+        "mock",
+        "--time-zone",
+        "Europe/Prague",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for bad in ["0d", "90", "90w", "-1d", "99999d"] {
+        let arg = format!("--expires-in={bad}");
+        let out = s.pmsctl(&["token", "create", "--hotel", "demo", &arg]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--expires-in"), "{err}");
+    }
+    assert_eq!(s.table_items().await, 1, "only the hotel: no token written");
+    let before = chrono::Utc::now();
+    let out = s.pmsctl(&[
+        "token",
+        "create",
+        "--hotel",
+        "demo",
+        "--expires-in",
+        "90d",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = t["expiresAt"].as_str().unwrap().parse().unwrap();
+    let after = chrono::Utc::now();
+    assert!(
+        expires >= before + chrono::Duration::days(90)
+            && expires <= after + chrono::Duration::days(90),
+        "{expires}"
+    );
+    // Stored with the token, where every verification reads it.
+    let item = aws_sdk_dynamodb::Client::new(&s.config)
+        .get_item()
+        .table_name(&s.outputs.table_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "T#{}",
+                t["tokenId"].as_str().unwrap()
+            )),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        format!("{:?}", item.item()).contains("expiresAt"),
+        "{:?}",
+        item.item()
+    );
+    // Without it the token lasts until revoked, and says so.
+    let out = s.pmsctl(&["token", "create", "--hotel", "demo"]);
+    assert!(
+        text(&out.stdout).contains("expires:  never"),
+        "{}",
+        text(&out.stdout)
     );
 }
 

@@ -93,9 +93,9 @@ fn denied(d: Denied) -> Response {
             }
             r
         }
-        Denied::ServerError { status } => error_status(
+        Denied::ServerError { status, message } => error_status(
             StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-            "Internal server error",
+            message.as_deref().unwrap_or("Internal server error"),
         ),
         Denied::Timeout => error_status(StatusCode::GATEWAY_TIMEOUT, "Gateway timeout"),
     }
@@ -996,6 +996,7 @@ async fn post_custom_item(
             let amount = item.price_minor * item.quantity;
             total += amount;
             h.charges.push(SimCharge {
+                notes: None,
                 id: (4_470_000 + first + i).to_string(),
                 reservation_id: id.clone(),
                 amount_minor: amount,

@@ -107,11 +107,14 @@ pub struct SimCharge {
     pub amount_minor: i64,
     pub currency: String,
     pub description: String,
-    /// The caller's reference (Cloudbeds `referenceID`, OHIP posting reference, Mews notes /
-    /// external identifier).
+    /// The caller's reference (Cloudbeds `referenceID`, OHIP posting reference, Mews item
+    /// `ExternalIdentifier`).
     pub reference: Option<String>,
     pub revenue_center: Option<String>,
     pub posted_at: DateTime<Utc>,
+    /// Free text posted with it (Mews: the order's `Notes`, listed on its items).
+    #[serde(default)]
+    pub notes: Option<String>,
 }
 
 /// One simulated property.
@@ -345,6 +348,26 @@ impl SimHotel {
             .iter()
             .find(|r| r.confirmation == confirmation)
     }
+    /// Gives every guest a new id (`prefix` and the old one), reservations following: how a
+    /// chain's properties get one id space for their profiles.
+    pub fn renumber_guests(&mut self, prefix: &str) {
+        let renamed: std::collections::HashMap<String, String> = self
+            .guests
+            .iter()
+            .map(|g| (g.id.clone(), format!("{prefix}{}", g.id)))
+            .collect();
+        for g in &mut self.guests {
+            if let Some(n) = renamed.get(&g.id) {
+                g.id = n.clone();
+            }
+        }
+        for r in &mut self.reservations {
+            if let Some(n) = renamed.get(&r.guest_id) {
+                r.guest_id = n.clone();
+            }
+        }
+    }
+
     pub fn guest(&self, id: &str) -> Option<&SimGuest> {
         self.guests.iter().find(|g| g.id == id)
     }

@@ -29,8 +29,12 @@ pub struct FaultConfig {
     pub latency_ms: u64,
     /// Probability (0..1) of answering `error_status` instead.
     pub error_rate: f64,
-    /// 500, 502, 503 or 504 (default 503).
+    /// 500, 502, 503 or 504 (default 503); a 4xx makes the vendor refuse the request.
     pub error_status: Option<u16>,
+    /// The message the injected error's body carries, in the vendor's error format (Mews
+    /// `Message`, OHIP `detail`, Cloudbeds `message`) instead of the vendor's stock text: what
+    /// a vendor says about a refused request, which must never reach a partner.
+    pub error_message: Option<String>,
     /// Probability (0..1) of holding the request `timeout_ms` and then failing with 504.
     pub timeout_rate: f64,
     pub timeout_ms: u64,
@@ -60,6 +64,8 @@ pub enum Denied {
     },
     ServerError {
         status: u16,
+        /// The body's message, when the fault sets one.
+        message: Option<String>,
     },
     Timeout,
 }
@@ -228,6 +234,7 @@ impl Guard {
                 latency,
                 Some(Denied::ServerError {
                     status: fault.error_status.unwrap_or(503),
+                    message: fault.error_message.clone(),
                 }),
             );
         }

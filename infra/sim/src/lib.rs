@@ -56,6 +56,12 @@ pub struct SimConfig {
     /// OHIP token lifetime (the real one is 3600 s).
     pub ohip_token_ttl_secs: u64,
     pub properties: BTreeMap<Vendor, Vec<PropertySetup>>,
+    /// Properties of a vendor (by property id) that form one chain: their guest profiles (OPERA
+    /// profiles, Mews customers) are the chain's, readable by id through any member's
+    /// credentials, as at the real vendors. Properties in no chain keep their guests to
+    /// themselves.
+    #[serde(default)]
+    pub chains: BTreeMap<Vendor, Vec<String>>,
 }
 
 fn creds(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -117,6 +123,7 @@ impl Default for SimConfig {
             limits: Limits::default(),
             ohip_token_ttl_secs: 3600,
             properties,
+            chains: BTreeMap::new(),
         }
     }
 }
@@ -158,6 +165,18 @@ fn seed_hotels(config: &SimConfig) -> HashMap<(Vendor, String), SimHotel> {
                 now,
             );
             out.insert((*vendor, p.property_id.clone()), hotel);
+        }
+    }
+    // Numeric ids are per property; a chain's profiles share one id space.
+    for (vendor, chain) in &config.chains {
+        for (k, property) in chain.iter().enumerate().skip(1) {
+            if *vendor == Vendor::Mews {
+                // GUIDs: unique already.
+                continue;
+            }
+            if let Some(h) = out.get_mut(&(*vendor, property.clone())) {
+                h.renumber_guests(&format!("{}", k + 1));
+            }
         }
     }
     out
@@ -228,6 +247,18 @@ impl SimContext {
     }
 
     /// Runs `f` on a property's data.
+    /// The properties whose guest profiles `property`'s credentials read: itself first, then
+    /// the other members of its chain.
+    pub fn chain_of(&self, vendor: Vendor, property: &str) -> Vec<String> {
+        let mut out = vec![property.to_owned()];
+        if let Some(chain) = self.config.chains.get(&vendor) {
+            if chain.iter().any(|p| p == property) {
+                out.extend(chain.iter().filter(|p| *p != property).cloned());
+            }
+        }
+        out
+    }
+
     pub fn with_hotel<R>(
         &self,
         vendor: Vendor,

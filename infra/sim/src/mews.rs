@@ -154,10 +154,10 @@ fn denied_response(rid: &str, d: Denied) -> Response {
             }
             resp
         }
-        Denied::ServerError { status } => error_response(
+        Denied::ServerError { status, message } => error_response(
             rid,
             StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-            "Unexpected server error.",
+            message.as_deref().unwrap_or("Unexpected server error."),
         ),
         Denied::Timeout => error_response(rid, StatusCode::GATEWAY_TIMEOUT, "Gateway timeout."),
     }
@@ -911,16 +911,23 @@ fn customers_get_all(
     }
     failing(ctx, &ids)?;
     let with_customers = extent.get("Customers").and_then(Value::as_bool) == Some(true);
-    hotel(ctx, prop, |h| {
-        let mut order: Vec<usize> = (0..h.guests.len()).collect();
+    // Customers are the chain's: every member's, this enterprise's first.
+    let mut guests = hotel(ctx, prop, |h| h.guests.clone())?;
+    for other in ctx.chain_of(Vendor::Mews, &prop.id).iter().skip(1) {
+        if let Some(more) = ctx.with_hotel(Vendor::Mews, other, |h| h.guests.clone()) {
+            guests.extend(more);
+        }
+    }
+    {
+        let mut order: Vec<usize> = (0..guests.len()).collect();
         order.sort_by(|a, b| {
-            let (ga, gb) = (&h.guests[*a], &h.guests[*b]);
+            let (ga, gb) = (&guests[*a], &guests[*b]);
             gb.created_at.cmp(&ga.created_at).then(gb.id.cmp(&ga.id))
         });
-        let universe: Vec<String> = order.iter().map(|i| h.guests[*i].id.clone()).collect();
+        let universe: Vec<String> = order.iter().map(|i| guests[*i].id.clone()).collect();
         let mut items = Vec::new();
         for (pos, i) in order.iter().enumerate() {
-            let g = &h.guests[*i];
+            let g = &guests[*i];
             let rendered = render_customer(g, *i, false);
             let code = rendered["LoyaltyCode"].as_str().unwrap_or("").to_owned();
             let keep = any_in(&ids, &g.id)
@@ -945,7 +952,7 @@ fn customers_get_all(
         let (page, cursor) = paginate(items, &universe, &lim)?;
         let page = if with_customers { page } else { Vec::new() };
         Ok(json!({"Customers": page, "Documents": null, "Cursor": cursor}))
-    })?
+    }
 }
 
 fn enum_list(body: &Value, key: &str, allowed: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
@@ -1233,6 +1240,9 @@ fn orders_add(
     let linked = present(body, "LinkedReservationId")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let notes = present(body, "Notes")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let order_id = uuid::Uuid::new_v4().to_string();
     hotel(ctx, prop, |h| {
         if h.guest(&account).is_none() {
@@ -1286,6 +1296,7 @@ fn orders_add(
                 })?;
             let minor = (gross * 10f64.powi(h.currency_exponent as i32)).round() as i64 * count;
             charges.push(SimCharge {
+                notes: notes.clone(),
                 id: if n == 0 {
                     order_id.clone()
                 } else {
@@ -1364,7 +1375,8 @@ fn all_order_items(h: &SimHotel, prop: &Prop) -> Vec<(String, Value)> {
                 "EnterpriseId": h.property_id,
                 "AccountId": account,
                 "AccountType": "Customer",
-                "Notes": null,
+                // The order's notes, as free text on its items.
+                "Notes": c.notes,
                 "ServiceId": prop.service_id,
                 "ServiceOrderId": order_id_of(c),
                 "BillId": null,

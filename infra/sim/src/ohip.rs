@@ -763,9 +763,11 @@ fn denied(d: Denied) -> Response {
             }
             r
         }
-        Denied::ServerError { status } => {
+        Denied::ServerError { status, message } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            if status == StatusCode::INTERNAL_SERVER_ERROR {
+            if let Some(m) = message {
+                problem(status, m, "OPERA-REJECTED")
+            } else if status == StatusCode::INTERNAL_SERVER_ERROR {
                 problem(status, "System error", "OPERA-SYSTEM_ERROR")
             } else {
                 // 502/503 have no schema in the specs.
@@ -1000,13 +1002,24 @@ fn get_profile(ctx: &SimContext, hotel: &str, id: &str) -> Answer {
             "OPERA-SYSTEM_ERROR",
         ));
     }
-    with_hotel(ctx, hotel, |h| match h.guest(id) {
+    with_hotel(ctx, hotel, |_| ())?;
+    // Profiles are the chain's: found through any member, with the property they belong to.
+    let found = ctx.chain_of(Vendor::Ohip, hotel).into_iter().find_map(|p| {
+        ctx.with_hotel(Vendor::Ohip, &p, |h| h.guest(id).cloned())
+            .flatten()
+            .map(|g| (p, g))
+    });
+    Ok(match found {
         None => no_content(),
-        Some(g) => Json(json!({
-            "profileIdList": [{ "id": g.id, "type": "Profile" }],
-            "profileDetails": profile_node(g),
-        }))
-        .into_response(),
+        Some((registered, g)) => {
+            let mut details = profile_node(&g);
+            details["registeredProperty"] = json!(registered);
+            Json(json!({
+                "profileIdList": [{ "id": g.id, "type": "Profile" }],
+                "profileDetails": details,
+            }))
+            .into_response()
+        }
     })
 }
 
@@ -1176,6 +1189,7 @@ fn get_reservations(ctx: &SimContext, hotel: &str, req: &Req) -> Answer {
     let stay_date = date_param(req, "stayDate")?;
     let confirmations = req.params("confirmationNumberList");
     let ids = req.params("reservationIdList");
+    let profiles = req.params("profileIds");
     let surname = req.param("surname");
     let given = req.param("givenName");
     let from_name = req.param("fromName").map(str::to_uppercase);
@@ -1224,6 +1238,7 @@ fn get_reservations(ctx: &SimContext, hotel: &str, req: &Req) -> Answer {
                 confirmations.is_empty() || confirmations.contains(&r.confirmation.as_str())
             })
             .filter(|r| ids.is_empty() || ids.contains(&r.id.as_str()))
+            .filter(|r| profiles.is_empty() || profiles.contains(&r.guest_id.as_str()))
             .filter(|r| room.is_none_or(|n| room_number(h, r).as_deref() == Some(n)))
             .filter(|r| {
                 let g = h.guest(&r.guest_id);
@@ -1550,6 +1565,7 @@ fn post_charges(ctx: &SimContext, hotel: &str, id: &str, req: &Req) -> Answer {
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
             let charge = SimCharge {
+                notes: None,
                 id: format!("{}", 900_000 + h.charges.len() + posted.len()),
                 reservation_id: id.to_owned(),
                 amount_minor: unit * quantity,

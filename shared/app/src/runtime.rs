@@ -30,12 +30,14 @@ pub struct Services {
 
 impl Services {
     /// The same services with adapters that make one attempt per call (for the writer, whose
-    /// retries are the queue's redeliveries with the seed's backoff).
+    /// retries are the queue's redeliveries with the seed's backoff) and draw from the share of
+    /// each hotel's PMS budget kept for writes.
     pub fn without_in_process_retries(mut self) -> Self {
         self.adapters = Arc::new(
             self.adapters
                 .fresh()
-                .with_retry_override(RetryPolicy::none()),
+                .with_retry_override(RetryPolicy::none())
+                .with_priority(crate::pms::ratelimit::Priority::Write),
         );
         self
     }

@@ -209,15 +209,14 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(wait)).await;
 }
 
-#[async_trait]
-impl ItemStore for DynamoStore {
-    async fn get(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+impl DynamoStore {
+    async fn get_item(&self, key: &ItemKey, consistent: bool) -> PortResult<Option<Item>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_attrs(key)))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(|e| port_error(SERVICE, e))?;
@@ -229,6 +228,17 @@ impl ItemStore for DynamoStore {
             }
             None => Ok(None),
         }
+    }
+}
+
+#[async_trait]
+impl ItemStore for DynamoStore {
+    async fn get(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+        self.get_item(key, true).await
+    }
+
+    async fn get_eventual(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+        self.get_item(key, false).await
     }
 
     async fn put(&self, item: Item, condition: Condition) -> PortResult<PutOutcome> {

@@ -67,6 +67,9 @@ impl ItemStore for CountingStore {
     async fn get(&self, key: &ItemKey) -> PortResult<Option<Item>> {
         self.count(self.inner.get(key)).await
     }
+    async fn get_eventual(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+        self.count(self.inner.get_eventual(key)).await
+    }
     async fn put(&self, item: Item, condition: Condition) -> PortResult<PutOutcome> {
         self.wrote([&item.key]);
         self.count(self.inner.put(item, condition)).await

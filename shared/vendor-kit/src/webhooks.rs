@@ -10,6 +10,18 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Provider;
 use crate::pms::EntityRef;
 
+/// Largest webhook body taken (HTTP 413 above). A delivery is stored as one DynamoDB item
+/// (at most 400 KB of names and values) holding the body and the events parsed from it, which
+/// repeat its names and ids: 128 KiB of body stays well inside with every event counted.
+/// Vendor webhooks are thin (Mews' official example is under 1 KB).
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+/// Most events one delivery may carry. Mews rolls over to a new message after "hundreds" of
+/// events (its webhooks FAQ); Cloudbeds sends one per request.
+pub const MAX_EVENTS: usize = 1000;
+/// Most distinct entities one delivery may name: each is one vendor read when it is refreshed,
+/// out of the hotel's shared rate limit.
+pub const MAX_ENTITIES: usize = 500;
+
 /// One vendor event and the entities it names (none for event types we do not act on).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +66,21 @@ impl VendorDelivery {
 
     pub fn dedupe_policy(&self) -> DedupePolicy {
         DedupePolicy::for_provider(self.provider)
+    }
+
+    /// The delivery, if it names at most [`MAX_ENTITIES`] entities.
+    pub fn within_limits(self, field: &'static str) -> Result<Self, PayloadError> {
+        let entities = self.entities().len();
+        if entities > MAX_ENTITIES {
+            return Err(PayloadError::Invalid {
+                field,
+                code: "TOO_MANY_ENTITIES",
+                message: format!(
+                    "names {entities} entities; at most {MAX_ENTITIES} are taken per delivery"
+                ),
+            });
+        }
+        Ok(self)
     }
 }
 

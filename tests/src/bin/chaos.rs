@@ -30,8 +30,18 @@ async fn main() -> ExitCode {
         println!("chaos: OK ({})", config.describe());
         ExitCode::SUCCESS
     } else {
-        println!("chaos: FAILED; the first failures:");
-        for f in report.failures.iter().take(40) {
+        // CHAOS_FAILURES=all lists every failure, not only the first 40.
+        let all = std::env::var("CHAOS_FAILURES").is_ok_and(|v| v == "all");
+        println!(
+            "chaos: FAILED; {} failures{}:",
+            report.failures.len(),
+            if all { "" } else { ", the first" }
+        );
+        for f in report
+            .failures
+            .iter()
+            .take(if all { usize::MAX } else { 40 })
+        {
             println!("  {f}");
         }
         println!(

@@ -1,7 +1,12 @@
 //! The invariants, checked after a round has settled:
 //!
-//! - **double charges**: the simulator holds exactly one charge with our reference for every
-//!   charge that succeeded (and none for one that did not);
+//! - **charges**: per business request (counted at the simulator by the charge's description,
+//!   unique to a request, whatever reference reached the vendor): exactly one posting when the
+//!   operation succeeded, at most one always, none when it failed, and none more after ops
+//!   abandoned it;
+//! - **partner isolation**, **charges on the folio dead-lettered** and **dead letters not
+//!   listed** are counted while the round runs ([`super::scenario`], [`super::timeline`],
+//!   [`super::ops`]);
 //! - **lost updates**: every reservation the round changed at the PMS is stored as the PMS has
 //!   it (the fields changes touch, and the source version), from webhooks alone;
 //! - **state regressions**: no stored record was ever replaced by an older source version (the
@@ -11,7 +16,7 @@
 //!   runs it), the store equals the PMS for every reservation the round touched (whole record
 //!   and version).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,8 +31,10 @@ use pms_infra::sim::VendorCounters;
 use serde_json::json;
 
 use super::drive::lock;
+use super::ops::RECORD_RETENTION_DAYS;
 use super::plan::WritePlan;
 use super::report::Tally;
+use super::trace::RoundState;
 use super::world::Deployment;
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -131,6 +138,7 @@ pub async fn check(
     patched: &std::collections::BTreeMap<String, SimReservation>,
     ops: &[(WritePlan, Option<OperationId>)],
     before: &VendorCounters,
+    state: &RoundState,
     tally: &Mutex<Tally>,
     failures: &mut Vec<String>,
 ) -> Result<(), String> {
@@ -152,63 +160,125 @@ pub async fn check(
         t.vendor_unauthorized += after.unauthorized - before.unauthorized;
     }
 
-    // ---- writes: every one done, every charge on the folio exactly once ----
+    // ---- writes: every one done; per business request, at most one charge at the PMS ----
     let sim = d
         .admin
         .hotel(d.vendor, &d.property.property_id)
         .await
         .map_err(err)?;
+    // Operations' records expire with the records that protect them: after a month, nothing
+    // tells how one ended (its charge must still be at the PMS at most once).
+    let expired_ok = state.aged() >= RECORD_RETENTION_DAYS;
+    let traces = state.traces();
+    let mut statuses: BTreeMap<&OperationId, Option<OperationStatus>> = BTreeMap::new();
     for (w, id) in ops {
-        let status = match id {
-            Some(id) => d
-                .writes
-                .operation(hotel, id)
-                .await
-                .map_err(err)?
-                .map(|o| o.status),
-            None => None,
+        let Some(id) = id else {
+            // Refused for another partner's key: counted as a breach when submitted.
+            continue;
         };
-        let done = status == Some(OperationStatus::Succeeded);
-        let mut t = lock(tally);
-        if !done {
-            t.unsettled += 1;
+        let record = d.writes.operation(hotel, id).await.map_err(err)?;
+        let status = record.as_ref().map(|o| o.status);
+        let error = record
+            .and_then(|o| o.error)
+            .map(|e| format!(" with {}: {}", e.code, e.message))
+            .unwrap_or_default();
+        statuses.insert(id, status);
+        let settled = matches!(
+            status,
+            Some(OperationStatus::Succeeded | OperationStatus::Abandoned)
+        ) || (status.is_none() && expired_ok);
+        if !settled {
+            lock(tally).unsettled += 1;
+            let trace = traces
+                .get(id.as_str())
+                .map(|t| t.describe())
+                .unwrap_or_default();
             failures.push(format!(
-                "{} {:?} is {status:?} after settling",
+                "{} {id} (partner {}) is {status:?}{error} after settling ({trace})",
                 w.op.name(),
-                id
+                w.partner
             ));
         }
-        match &w.op {
-            WriteOperation::PostCharge { charge, .. } => {
-                let n = sim
-                    .charges
-                    .iter()
-                    .filter(|c| c.reference.as_deref() == Some(charge.reference.as_str()))
-                    .count() as u64;
-                if n > 1 {
-                    t.double_charges += n - 1;
-                    failures.push(format!(
-                        "charge {} is on the folio {n} times",
-                        charge.reference
-                    ));
+        if let WriteOperation::AddReservationNote { note, .. } = &w.op {
+            let n = sim
+                .reservation(&w.reservation)
+                .map(|r| r.notes.iter().filter(|x| x.contains(&note.text)).count())
+                .unwrap_or(0);
+            // Notes are at-least-once (a crash after the PMS accepted one repeats it).
+            lock(tally).duplicate_notes += (n as u64).saturating_sub(1);
+        }
+    }
+    // Charges, by description: one business request, or two partners' identical ones.
+    let mut groups: BTreeMap<&str, BTreeSet<&OperationId>> = BTreeMap::new();
+    let mut requests: BTreeMap<&str, u64> = BTreeMap::new();
+    for (w, id) in ops {
+        let Some(desc) = w.charge_description() else {
+            continue;
+        };
+        *requests.entry(desc).or_default() += 1;
+        let group = groups.entry(desc).or_default();
+        if let Some(id) = id {
+            group.insert(id);
+        }
+    }
+    for (desc, group) in &groups {
+        let n = sim
+            .charges
+            .iter()
+            .filter(|c| c.description == *desc)
+            .count() as u64;
+        // What the operations allow: at least / at most this many postings.
+        let (mut least, mut most) = (0u64, 0u64);
+        let mut shown = Vec::new();
+        for id in group {
+            let status = statuses.get(id).copied().flatten();
+            let (l, m) = match status {
+                Some(OperationStatus::Succeeded) => (1, 1),
+                Some(OperationStatus::Failed) => (0, 0),
+                // Nothing may be posted after ops gave it up.
+                Some(OperationStatus::Abandoned) => {
+                    let had = traces
+                        .get(id.as_str())
+                        .and_then(|t| t.abandoned_with)
+                        .unwrap_or(0)
+                        .min(1);
+                    (had, had)
                 }
-                if (n == 0 && done) || (n > 0 && !done) {
-                    t.unrecorded_charges += 1;
-                    failures.push(format!(
-                        "charge {}: {n} at the PMS but the operation is {status:?}",
-                        charge.reference
-                    ));
-                }
-            }
-            WriteOperation::AddReservationNote { note, .. } => {
-                let n = sim
-                    .reservation(&w.reservation)
-                    .map(|r| r.notes.iter().filter(|x| x.contains(&note.text)).count())
-                    .unwrap_or(0);
-                // Notes are at-least-once (a crash after the PMS accepted one repeats it).
-                t.duplicate_notes += (n as u64).saturating_sub(1);
-            }
-            _ => {}
+                // Not settled (counted above), or its record expired: at most one.
+                _ => (0, 1),
+            };
+            least += l;
+            most += m;
+            let trace = traces
+                .get(id.as_str())
+                .map(|t| t.describe())
+                .unwrap_or_default();
+            shown.push(format!("{id} {status:?} ({trace})"));
+        }
+        let requests = requests.get(desc).copied().unwrap_or(1);
+        let mut t = lock(tally);
+        // Each operation may post once: more postings than operations is a charge posted twice
+        // (one operation, or a partner's charge posted under another partner's operation).
+        let operations = group.len() as u64;
+        if n > operations {
+            t.double_charges += n - operations;
+            failures.push(format!(
+                "charge {desc:?} is at the PMS {n} times for {requests} request(s) and {operations} operation(s): {}",
+                shown.join(", ")
+            ));
+        } else if n > most {
+            t.unrecorded_charges += n - most;
+            failures.push(format!(
+                "charge {desc:?}: {n} at the PMS but the operations allow at most {most}: {}",
+                shown.join(", ")
+            ));
+        }
+        if n < least {
+            t.unrecorded_charges += least - n;
+            failures.push(format!(
+                "charge {desc:?}: {n} at the PMS but {least} succeeded: {}",
+                shown.join(", ")
+            ));
         }
     }
 

@@ -17,10 +17,17 @@ impl OffsetClock {
         Self::default()
     }
 
-    /// Moves this clock forward; it never goes back.
+    /// Moves this clock forward by at least `by` (whole milliseconds, rounded up, so a clock
+    /// moved to a moment has reached it); it never goes back.
     pub fn advance(&self, by: Duration) {
+        let ms = by.num_milliseconds();
+        let rounded_up = if by > Duration::milliseconds(ms) {
+            ms + 1
+        } else {
+            ms
+        };
         self.offset_ms
-            .fetch_add(by.num_milliseconds().max(0), Ordering::SeqCst);
+            .fetch_add(rounded_up.max(0), Ordering::SeqCst);
     }
 
     pub fn offset(&self) -> Duration {
@@ -31,5 +38,22 @@ impl OffsetClock {
 impl Clock for OffsetClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now() + self.offset()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_moved_to_a_moment_has_reached_it() {
+        let clock = OffsetClock::new();
+        // Sub-millisecond remainders are rounded up, not lost.
+        let at = clock.now() + Duration::microseconds(1_300);
+        clock.advance(at - clock.now());
+        assert!(clock.now() >= at);
+        let before = clock.offset();
+        clock.advance(Duration::seconds(-5));
+        assert_eq!(clock.offset(), before, "never back");
     }
 }

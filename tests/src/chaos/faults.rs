@@ -17,30 +17,24 @@ use pms_infra::sim::{FaultConfig, SimAdmin, Vendor};
 use rand::{Rng, RngExt};
 use tokio::sync::oneshot;
 
+use super::gate::Gate;
+
 // ---- simulator faults ------------------------------------------------------------------------
 
 /// The vendor fault of one round (active while the round's changes and writes happen; cleared
 /// before it settles).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum SimFault {
+    #[default]
     None,
     /// A share of requests answered with a 5xx.
-    Errors {
-        rate: f64,
-        status: u16,
-    },
+    Errors { rate: f64, status: u16 },
     /// A share of requests held past the client's timeout, then failed.
-    Timeouts {
-        rate: f64,
-    },
+    Timeouts { rate: f64 },
     /// Every request answered 429 with Retry-After for this long.
-    Storm {
-        seconds: u64,
-    },
+    Storm { seconds: u64 },
     /// Every OHIP access token revoked, this many times during the round.
-    TokenExpiry {
-        times: u32,
-    },
+    TokenExpiry { times: u32 },
     /// The vendor takes longer over charge postings than the client waits, and finishes them
     /// anyway: each attempt's outcome is unknown to the writer, and it applies after the
     /// client gave up.
@@ -48,9 +42,16 @@ pub enum SimFault {
         /// How much longer than the client waits.
         beyond_ms: u64,
     },
+    /// Nothing listens: every connection is refused (the lane's [`super::gate::Gate`] closed).
+    Refused,
+    /// Only the reads a charge is looked for with fail (OHIP folio, Mews order items; Cloudbeds,
+    /// which is not searched, its charge posting): the charge could be posted, not looked for.
+    LookupErrors { status: u16 },
 }
 
 impl SimFault {
+    pub const SLOW_CHARGES: &'static str = "slow charges";
+
     pub fn name(&self) -> &'static str {
         match self {
             SimFault::None => "none",
@@ -58,7 +59,20 @@ impl SimFault {
             SimFault::Timeouts { .. } => "timeouts",
             SimFault::Storm { .. } => "429 storm",
             SimFault::TokenExpiry { .. } => "token expiry",
-            SimFault::SlowCharges { .. } => "slow charges",
+            SimFault::SlowCharges { .. } => Self::SLOW_CHARGES,
+            SimFault::Refused => "connections refused",
+            SimFault::LookupErrors { .. } => "lookups fail",
+        }
+    }
+
+    /// Whether, under this fault, the writer can find out whether a charge is on the folio:
+    /// the reads it searches with answer (Cloudbeds: its re-posting with the same `referenceID`
+    /// answers in time).
+    pub fn lookups_reachable(&self, vendor: Vendor) -> bool {
+        match self {
+            SimFault::None => true,
+            SimFault::SlowCharges { .. } => vendor != Vendor::Cloudbeds,
+            _ => false,
         }
     }
 
@@ -107,10 +121,11 @@ impl SimFault {
     }
 }
 
-/// Sets a round's fault on the lane's vendor. Token expiry is applied by [`expire_tokens`]
-/// during the round.
+/// Sets a round's (or a phase's) fault on the lane's vendor, replacing the one before. Token
+/// expiry is applied by [`expire_tokens`] during the round.
 pub async fn apply(
     admin: &SimAdmin,
+    gate: Option<&Gate>,
     vendor: Vendor,
     fault: &SimFault,
     client_timeout: Duration,
@@ -133,19 +148,36 @@ pub async fn apply(
             finish_abandoned: true,
             ..FaultConfig::default()
         },
+        SimFault::LookupErrors { status } => FaultConfig {
+            error_rate: 1.0,
+            error_status: Some(*status),
+            only_endpoints: lookup_endpoints(vendor)
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
+            ..FaultConfig::default()
+        },
         _ => FaultConfig::default(),
     };
+    match (fault, gate) {
+        (SimFault::Refused, Some(gate)) => gate.refuse().await,
+        (SimFault::Refused, None) => return Err("no gate to refuse connections with".into()),
+        (_, Some(gate)) => gate.reopen().await.map_err(|e| e.to_string())?,
+        (_, None) => {}
+    }
     admin
         .set_faults(vendor, &cfg)
         .await
         .map_err(|e| e.to_string())?;
-    if let SimFault::Storm { seconds } = fault {
-        admin
-            .storm(vendor, *seconds, 1)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    // A storm outlives `set_faults`: a phase after one ends it.
+    let storm = match fault {
+        SimFault::Storm { seconds } => *seconds,
+        _ => 0,
+    };
+    admin
+        .storm(vendor, storm, 1)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The simulator's name of the vendor's charge posting.
@@ -157,8 +189,21 @@ fn charge_endpoint(vendor: Vendor) -> &'static str {
     }
 }
 
-/// Clears this vendor's faults only (other lanes run other vendors), ending any storm now.
-pub async fn clear(admin: &SimAdmin, vendor: Vendor) -> Result<(), String> {
+/// The reads a charge is looked for with (Cloudbeds has none: its charge posting).
+fn lookup_endpoints(vendor: Vendor) -> &'static [&'static str] {
+    match vendor {
+        Vendor::Ohip => &["getFolio"],
+        Vendor::Mews => &["productServiceOrders/getAll", "orderItems/getAll"],
+        Vendor::Cloudbeds => &["postCustomItem"],
+    }
+}
+
+/// Clears this vendor's faults only (other lanes run other vendors), ending any storm now, and
+/// opens the lane's gate.
+pub async fn clear(admin: &SimAdmin, gate: Option<&Gate>, vendor: Vendor) -> Result<(), String> {
+    if let Some(gate) = gate {
+        gate.reopen().await.map_err(|e| e.to_string())?;
+    }
     admin
         .set_faults(vendor, &FaultConfig::default())
         .await

@@ -1,24 +1,36 @@
 //! The chaos suite (`make chaos`): randomized, seeded rounds of duplicate and reordered webhook
 //! deliveries, duplicate and redriven write messages, writer crashes at each step of a charge,
-//! and vendor faults (5xx, timeouts, 429 storms, OHIP token expiry), against the real ingestion,
-//! refresh, merge and write code, the vendor simulators, and the AWS adapters on moto (or the
-//! in-memory ports for most rounds, see [`ChaosConfig`]). It counts and checks: double charges,
-//! lost updates, state regressions, rate-limit violations, and that every sync converges.
+//! and vendor faults (5xx, timeouts, 429 storms, OHIP token expiry, refused connections), against
+//! the real ingestion, refresh, merge and write code, the vendor simulators, and the AWS adapters
+//! on moto (or the in-memory ports, see [`ChaosConfig`]). Across a charge's attempts it switches
+//! fault phases, lets lane time pass as the queue would, kills writer invocations at their
+//! deadline, acts as ops on dead letters (redrive, abandon) and ages the write path's records;
+//! two partners share idempotency keys. It counts and checks: charges per business request,
+//! charges on the folio dead-lettered, partner isolation, dead letters not listed, lost updates,
+//! state regressions, rate-limit violations, and that every sync converges.
 //!
-//! - [`plan`]: what a round does, drawn from its seed; [`partner`]: partner pushes;
-//! - [`scenario`]: running a round; [`drive`]: the queues, settling;
-//! - [`faults`]: simulator faults and crash injection; [`checks`], [`watch`]: the invariants;
+//! - [`plan`]: what a round does, drawn from its seed; [`schedule`]: its classes across
+//!   attempts; [`partner`]: partner pushes;
+//! - [`scenario`]: running a round; [`timeline`]: its schedule; [`drive`]: the queues, lane
+//!   time, settling; [`ops`]: `pmsctl dlq` actions, records aging;
+//! - [`faults`], [`gate`]: simulator faults, refused connections, crash injection;
+//! - [`checks`], [`watch`], [`trace`]: the invariants and what each operation went through;
 //! - [`world`]: the deployments (moto or memory) and the simulator's hotels.
 
 pub mod checks;
 pub mod clock;
 pub mod drive;
 pub mod faults;
+pub mod gate;
+pub mod ops;
 pub mod partner;
 pub mod plan;
 pub mod queue;
 pub mod report;
 pub mod scenario;
+pub mod schedule;
+pub mod timeline;
+pub mod trace;
 pub mod watch;
 pub mod world;
 
@@ -47,6 +59,9 @@ pub enum BackendMix {
 pub struct ChaosConfig {
     pub seed: u64,
     pub rounds: u64,
+    /// Rounds before this one are skipped (to look at one round again; a round's plan depends a
+    /// little on the PMS's state the earlier rounds left, so it may differ slightly).
+    pub from_round: u64,
     pub backends: BackendMix,
     /// Vendor rate limits, multiplied (simulator and hotels alike).
     pub rate_scale: u32,
@@ -58,9 +73,9 @@ pub struct ChaosConfig {
 }
 
 impl ChaosConfig {
-    /// `CHAOS_SEED` (decimal or 0x hex; random when unset), `CHAOS_ROUNDS`, `CHAOS_BACKEND`
-    /// (`moto`, the default; `memory`; or `mixed`: every `CHAOS_MOTO_EVERY`-th round of a vendor
-    /// on moto), `CHAOS_RATE_SCALE`.
+    /// `CHAOS_SEED` (decimal or 0x hex; random when unset), `CHAOS_ROUNDS`, `CHAOS_FROM_ROUND`,
+    /// `CHAOS_BACKEND` (`moto`, the default; `memory`; or `mixed`: every `CHAOS_MOTO_EVERY`-th
+    /// round of a vendor on moto), `CHAOS_RATE_SCALE`.
     pub fn from_env(default_rounds: u64) -> Result<ChaosConfig, String> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let seed = match var("CHAOS_SEED") {
@@ -91,6 +106,7 @@ impl ChaosConfig {
         Ok(ChaosConfig {
             seed,
             rounds: num("CHAOS_ROUNDS", default_rounds)?,
+            from_round: num("CHAOS_FROM_ROUND", 0)?,
             backends,
             rate_scale: num("CHAOS_RATE_SCALE", 5)? as u32,
             progress_every: 100,
@@ -225,7 +241,10 @@ pub async fn run(config: &ChaosConfig) -> Result<ChaosReport, String> {
         async move {
             let mut tally = Tally::default();
             let mut failures = Vec::new();
-            for round in (lane as u64..config.rounds).step_by(3) {
+            for round in (lane as u64..config.rounds)
+                .step_by(3)
+                .filter(|r| *r >= config.from_round)
+            {
                 let d = &deployments[&config.backend(round)];
                 let outcome = tokio::time::timeout(
                     Duration::from_secs(180),

@@ -13,6 +13,11 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, RngExt, SeedableRng};
 
 use super::faults::{CrashPoint, SimFault};
+use super::schedule::{self, Schedule};
+
+/// The partners writing in a round: their tokens' ids (what the write path scopes keys by).
+pub const PARTNER_A: &str = "chaos-token";
+pub const PARTNER_B: &str = "chaos-token-b";
 
 /// The generator of round `round` of run `seed`: rounds are independent of each other's draws.
 pub fn round_rng(seed: u64, round: u64, stream: u64) -> Xoshiro256PlusPlus {
@@ -51,6 +56,8 @@ pub enum IngestStep {
 
 #[derive(Clone, Debug)]
 pub struct WritePlan {
+    /// The partner's token id (the operation's actor).
+    pub partner: &'static str,
     pub op: WriteOperation,
     /// The reservation's id at the vendor.
     pub reservation: String,
@@ -71,6 +78,15 @@ impl WritePlan {
             _ => None,
         }
     }
+
+    /// A charge's description: unique to its business request in a run (two partners' identical
+    /// charges share it), so the PMS's postings are counted whatever reference reached it.
+    pub fn charge_description(&self) -> Option<&str> {
+        match &self.op {
+            WriteOperation::PostCharge { charge, .. } => Some(&charge.description),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +104,8 @@ pub struct RoundPlan {
     /// Chance that a sync message is handled by two workers at once.
     pub concurrent_worker: f64,
     pub partner: super::partner::PartnerPlan,
+    /// Fault phases, redeliveries and ops actions across the writes' attempts.
+    pub schedule: Schedule,
 }
 
 fn pick_status(rng: &mut impl Rng) -> SimStatus {
@@ -127,6 +145,40 @@ fn patch_for(r: &SimReservation, hotel: &SimHotel, rng: &mut impl Rng) -> Reserv
         }
     }
     p
+}
+
+/// Partner B's charge under partner A's idempotency key and charge reference, on the same stay:
+/// the same charge (another sale of the same thing) or a different one. A gets a key if it had
+/// none.
+fn second_partner(a: &mut WritePlan, identical: bool, round: u64, rng: &mut impl Rng) -> WritePlan {
+    let key = a
+        .caller_key
+        .get_or_insert_with(|| format!("chaos-shared-{round}"))
+        .clone();
+    let mut op = a.op.clone();
+    if let WriteOperation::PostCharge { charge, .. } = &mut op {
+        charge.reference = key.clone();
+        if !identical {
+            charge.amount = Money::new(
+                charge.amount.amount_minor + 1 + rng.random_range(0..500),
+                charge.amount.currency,
+            );
+            charge.description = format!("Chaos spa r{round}");
+        }
+    }
+    if let WriteOperation::PostCharge { charge, .. } = &mut a.op {
+        charge.reference = key.clone();
+    }
+    WritePlan {
+        partner: PARTNER_B,
+        op,
+        reservation: a.reservation.clone(),
+        caller_key: Some(key),
+        submits: 1 + u32::from(rng.random_bool(0.3)),
+        concurrent: false,
+        crash: None,
+        duplicate_message: rng.random_bool(0.2),
+    }
 }
 
 /// The confirmation number the layer knows a reservation by (Cloudbeds: its id).
@@ -216,7 +268,7 @@ pub fn plan(
                 confirmation: confirmation(vendor, t),
                 charge: Charge {
                     amount: Money::new(rng.random_range(100..=9_999), currency),
-                    description: "Chaos minibar".into(),
+                    description: format!("Chaos minibar r{round}-{n}"),
                     revenue_center: None,
                     reference: key.clone(),
                 },
@@ -231,23 +283,38 @@ pub fn plan(
                 },
             }
         };
+        let caller_key = rng.random_bool(0.7).then_some(key);
         let crash = match rng.random::<f64>() {
-            r if r < 0.07 => Some(CrashPoint::SubmitBeforeEnqueue),
-            r if r < 0.55 => CrashPoint::WRITER.choose(&mut rng).copied(),
+            // A partner that gets no answer retries with its key; without one a retry is a new
+            // request (two identical charges without a key are two charges).
+            r if r < 0.07 && caller_key.is_some() => Some(CrashPoint::SubmitBeforeEnqueue),
+            r if (0.07..0.55).contains(&r) => CrashPoint::WRITER.choose(&mut rng).copied(),
             _ => None,
         };
+        let submits = 1 + u32::from(rng.random_bool(0.4)) + u32::from(rng.random_bool(0.15));
         writes.push(WritePlan {
+            partner: PARTNER_A,
             op,
             reservation: t.id.clone(),
-            caller_key: rng.random_bool(0.7).then_some(key),
-            submits: 1 + u32::from(rng.random_bool(0.4)) + u32::from(rng.random_bool(0.15)),
+            submits: if caller_key.is_some() { submits } else { 1 },
+            caller_key,
             concurrent: rng.random_bool(0.5),
             crash,
             duplicate_message: rng.random_bool(0.3),
         });
     }
     let partner = super::partner::plan(seed, round, &mut rng);
+    // The classes across attempts draw from their own stream: the draws above stay as they were.
+    let mut fault = fault;
+    let mut srng = round_rng(seed, round, 4);
+    let charged = writes.iter().position(|w| w.op.is_charge());
+    let schedule = schedule::draw(&mut srng, charged.is_some(), &mut fault);
+    if let (Some(shared), Some(i)) = (schedule.shared_key, charged) {
+        let b = second_partner(&mut writes[i], shared.identical, round, &mut srng);
+        writes.push(b);
+    }
     RoundPlan {
+        schedule,
         partner,
         round,
         fault,

@@ -2,14 +2,159 @@
 //! visibility timeouts (a received message comes back when its timeout passes, or when
 //! `change_visibility` says), delayed sends, and the redrive policy (a message received more
 //! than `maxReceiveCount` times moves to its dead-letter queue), as template.yaml configures.
+//!
+//! And [`LaneDelays`], around either backend: delayed sends wait in the lane's time, so the
+//! driver's fast-forward brings them as it brings back messages hidden for a retry.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use pms_core::memory::MemoryQueue;
-use pms_core::ports::{BatchSendFailure, OutgoingMessage, PortResult, Queue, ReceivedMessage};
+use pms_core::ports::{
+    BatchSendFailure, Clock, OutgoingMessage, PortResult, Queue, ReceivedMessage,
+};
+
+use super::clock::OffsetClock;
+
+/// What SQS makes of a requested delay or visibility: whole seconds (the SQS adapter sends
+/// `as_secs()`), at most `cap`. A message asked back in 59.7 s is back in 59 s.
+pub fn sqs_seconds(d: Duration, cap: u64) -> chrono::Duration {
+    chrono::Duration::seconds(d.as_secs().min(cap) as i64)
+}
+
+/// Sends with a delay (`DelaySeconds`), held back in the lane's time: the real queue would hide
+/// them for real seconds, which the lane's fast-forward cannot move. Everything else passes.
+pub struct LaneDelays {
+    inner: Arc<dyn Queue>,
+    clock: Arc<OffsetClock>,
+    delayed: Mutex<Vec<(String, DateTime<Utc>, OutgoingMessage)>>,
+}
+
+impl LaneDelays {
+    pub fn new(inner: Arc<dyn Queue>, clock: Arc<OffsetClock>) -> Self {
+        Self {
+            inner,
+            clock,
+            delayed: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, DateTime<Utc>, OutgoingMessage)>> {
+        self.delayed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the next held send is due (lane time).
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.lock().iter().map(|(_, at, _)| *at).min()
+    }
+
+    /// Sends what is due by the lane's clock now; returns how many.
+    pub async fn flush_due(&self) -> PortResult<usize> {
+        self.flush_until(self.clock.now()).await
+    }
+
+    /// Sends everything held, due or not (the queue's retention is about to take it).
+    pub async fn flush_all(&self) -> PortResult<usize> {
+        self.flush_until(DateTime::<Utc>::MAX_UTC).await
+    }
+
+    async fn flush_until(&self, now: DateTime<Utc>) -> PortResult<usize> {
+        let due: Vec<(String, OutgoingMessage)> = {
+            let mut held = self.lock();
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *held)
+                .into_iter()
+                .partition(|(_, at, _)| *at <= now);
+            *held = later;
+            due.into_iter().map(|(q, _, m)| (q, m)).collect()
+        };
+        let n = due.len();
+        for (i, (queue, message)) in due.iter().enumerate() {
+            if let Err(e) = self.inner.send(queue, message.clone()).await {
+                // Not lost: what was not sent waits for the next flush.
+                let mut held = self.lock();
+                for (q, m) in due.into_iter().skip(i) {
+                    held.push((q, now, m));
+                }
+                return Err(e);
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl Queue for LaneDelays {
+    async fn send(&self, queue_url: &str, mut message: OutgoingMessage) -> PortResult<String> {
+        match message.delay.take().filter(|d| !d.is_zero()) {
+            Some(delay) => {
+                let due = self.clock.now() + sqs_seconds(delay, 900);
+                self.lock().push((queue_url.to_owned(), due, message));
+                Ok(uuid::Uuid::new_v4().to_string())
+            }
+            None => self.inner.send(queue_url, message).await,
+        }
+    }
+
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        messages: Vec<OutgoingMessage>,
+    ) -> PortResult<Vec<BatchSendFailure>> {
+        let (later, now): (Vec<_>, Vec<_>) = messages
+            .into_iter()
+            .partition(|m| m.delay.is_some_and(|d| !d.is_zero()));
+        for m in later {
+            self.send(queue_url, m).await?;
+        }
+        if now.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner.send_batch(queue_url, now).await
+    }
+
+    async fn receive(
+        &self,
+        queue_url: &str,
+        max_messages: u32,
+        wait: Duration,
+        visibility_timeout: Option<Duration>,
+    ) -> PortResult<Vec<ReceivedMessage>> {
+        self.inner
+            .receive(queue_url, max_messages, wait, visibility_timeout)
+            .await
+    }
+
+    async fn delete(&self, queue_url: &str, receipt_handle: &str) -> PortResult<()> {
+        self.inner.delete(queue_url, receipt_handle).await
+    }
+
+    async fn change_visibility(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> PortResult<()> {
+        self.inner
+            .change_visibility(queue_url, receipt_handle, timeout)
+            .await
+    }
+
+    async fn depth(&self, queue_url: &str) -> PortResult<u64> {
+        let held = self
+            .lock()
+            .iter()
+            .filter(|(q, _, _)| q == queue_url)
+            .count() as u64;
+        Ok(self.inner.depth(queue_url).await? + held)
+    }
+
+    async fn start_move_all(&self, dlq_url: &str, source_url: &str) -> PortResult<bool> {
+        self.inner.start_move_all(dlq_url, source_url).await
+    }
+}
 
 pub struct SqsLikeQueue {
     inner: MemoryQueue,
@@ -218,5 +363,36 @@ mod tests {
         let m = receive("q").await.unwrap();
         q.delete("q", &m[0].receipt_handle).await.unwrap();
         assert_eq!(q.depth("q").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_delayed_send_waits_in_lane_time_in_whole_seconds() {
+        let inner: Arc<dyn Queue> =
+            Arc::new(SqsLikeQueue::new(BTreeMap::new(), Duration::from_secs(30)));
+        let clock = Arc::new(OffsetClock::new());
+        let q = LaneDelays::new(inner, clock.clone());
+        let mut later = OutgoingMessage::new("later");
+        later.delay = Some(Duration::from_millis(2_700));
+        q.send("q", later).await.unwrap();
+        q.send("q", OutgoingMessage::new("now")).await.unwrap();
+        assert_eq!(
+            q.depth("q").await.unwrap(),
+            2,
+            "a delayed message counts in the depth"
+        );
+        let got = q.receive("q", 10, Duration::ZERO, None).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, "now");
+        assert_eq!(
+            q.flush_due().await.unwrap(),
+            0,
+            "not due in real time alone"
+        );
+        // SQS takes whole seconds: 2.7 s is 2 s.
+        clock.advance(chrono::Duration::seconds(2));
+        assert_eq!(q.flush_due().await.unwrap(), 1);
+        let got = q.receive("q", 10, Duration::ZERO, None).await.unwrap();
+        assert_eq!(got[0].body, "later");
+        assert!(q.next_due().is_none());
     }
 }

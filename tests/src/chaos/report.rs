@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::faults::CrashPoint;
+use super::trace::CLASSES;
 
 /// Activity and invariant counters; summed over rounds.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +46,17 @@ pub struct Tally {
     pub record_writes: u64,
     pub sync_runs: u64,
     pub sync_failed_records: u64,
+    /// Rounds that exercised each class across attempts (and sub-sequence), by name.
+    pub classes: BTreeMap<&'static str, u64>,
+    pub phase_switches: u64,
+    pub redeliveries: u64,
+    pub writer_kills: u64,
+    pub ops_actions: BTreeMap<&'static str, u64>,
+    pub redrives_refused: u64,
+    pub abandoned: u64,
+    pub aging_steps: u64,
+    /// Queue messages dropped by the queues' retention while records aged.
+    pub queue_copies_expired: u64,
     // ---- invariants: each must be 0 ----
     pub double_charges: u64,
     /// Succeeded charges the vendor does not have, and charges the vendor has that we report as
@@ -56,6 +68,12 @@ pub struct Tally {
     pub unconverged: u64,
     /// Writes not succeeded, or messages left on a queue, after the round settled.
     pub unsettled: u64,
+    /// Charges on the folio yet dead-lettered, though every delivery of them could look.
+    pub on_folio_dead_letters: u64,
+    /// A partner that saw another partner's operation, or was refused for its key.
+    pub partner_leaks: u64,
+    /// Writes in the write queue's DLQ that `pmsctl dlq list` does not list.
+    pub unlisted_dead_letters: u64,
 }
 
 impl Tally {
@@ -68,6 +86,12 @@ impl Tally {
         }
         for (k, v) in &o.crashes {
             *self.crashes.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.classes {
+            *self.classes.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.ops_actions {
+            *self.ops_actions.entry(k).or_default() += v;
         }
         macro_rules! sum {
             ($($f:ident),*) => { $( self.$f += o.$f; )* };
@@ -105,6 +129,16 @@ impl Tally {
             record_writes,
             sync_runs,
             sync_failed_records,
+            phase_switches,
+            redeliveries,
+            writer_kills,
+            redrives_refused,
+            abandoned,
+            aging_steps,
+            queue_copies_expired,
+            on_folio_dead_letters,
+            partner_leaks,
+            unlisted_dead_letters,
             double_charges,
             unrecorded_charges,
             lost_updates,
@@ -116,10 +150,16 @@ impl Tally {
     }
 
     /// The invariants, by name.
-    pub fn invariants(&self) -> [(&'static str, u64); 7] {
+    pub fn invariants(&self) -> [(&'static str, u64); 10] {
         [
             ("double charges", self.double_charges),
             ("unrecorded charges", self.unrecorded_charges),
+            (
+                "charges on the folio dead-lettered",
+                self.on_folio_dead_letters,
+            ),
+            ("partner isolation breaches", self.partner_leaks),
+            ("dead letters not listed", self.unlisted_dead_letters),
             ("lost updates", self.lost_updates),
             ("state regressions", self.state_regressions),
             ("rate-limit violations", self.rate_limit_violations),
@@ -212,11 +252,33 @@ impl Tally {
             "convergence: {} sync runs of the reservations delta ({} records failed and were refreshed on their own); record writes applied: {}",
             self.sync_runs, self.sync_failed_records, self.record_writes
         );
+        let ops: Vec<String> = self
+            .ops_actions
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "across attempts: {} fault phases switched, {} redeliveries in lane time, {} writer invocations killed at their deadline; ops before settling: {} ({} abandoned, {} redrives refused); records aged {} times ({} queue copies expired)",
+            self.phase_switches,
+            self.redeliveries,
+            self.writer_kills,
+            if ops.is_empty() { "none".to_owned() } else { ops.join(", ") },
+            self.abandoned,
+            self.redrives_refused,
+            self.aging_steps,
+            self.queue_copies_expired
+        );
+        let _ = writeln!(s, "rounds exercising each class across attempts and ops:");
+        for name in CLASSES {
+            let n = self.classes.get(name).copied().unwrap_or(0);
+            let _ = writeln!(s, "  {name:<82} {n}");
+        }
         let _ = writeln!(s, "INVARIANTS (each must be 0):");
         for (name, n) in self.invariants() {
             let _ = writeln!(
                 s,
-                "  {name:<24} {n}{}",
+                "  {name:<36} {n}{}",
                 if n == 0 { "" } else { "   <-- FAILED" }
             );
         }

@@ -1,8 +1,11 @@
 //! One round on one deployment: the vendor fault switched on; changes made at the PMS and
 //! announced by duplicated, reordered, late webhook deliveries (OHIP: refresh jobs, as its
 //! business-events consumer sends) while the sync worker runs; at the same time partners submit
-//! writes (repeated, concurrently) that the writer executes with duplicated messages, two
-//! writers at once, and crashes at each step of a charge. Then the round settles and is checked.
+//! writes (repeated, concurrently, two partners under one key) that the writer executes with
+//! duplicated messages, two writers at once, crashes at each step of a charge and invocations
+//! killed at their deadline. Then the round's schedule runs across the writes' attempts (fault
+//! phases, redeliveries in lane time, ops actions, records aging), and the round settles and is
+//! checked.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -17,11 +20,13 @@ use pms_infra::sim::data::SimReservation;
 use pms_infra::sim::{ReservationPatch, Vendor};
 
 use super::checks;
-use super::drive::{self, lock, Held, WriteChaos};
+use super::drive::{self, lock, WriteChaos};
 use super::faults::{self, CrashPoint, SimFault};
 use super::partner;
 use super::plan::{self, round_rng, IngestStep, RoundPlan, WritePlan};
 use super::report::Tally;
+use super::timeline;
+use super::trace::RoundState;
 use super::world::Deployment;
 
 /// What a round produced.
@@ -256,29 +261,53 @@ async fn ingest(
     changes
 }
 
+/// Why a partner's submissions got no operation.
+enum Refused {
+    /// `IDEMPOTENCY_CONFLICT`: the key was used for a different request.
+    Conflict,
+    Other(String),
+}
+
+/// The idempotency key the write path files a write under (what the writer's records, and so
+/// the crash tripwire, name): the partner's key, or, without one, the key the request gets
+/// (`id`: its operation, once submitted).
+fn filed_key(
+    d: &Deployment,
+    w: &WritePlan,
+    id: Option<&OperationId>,
+) -> Result<Option<IdempotencyKey>, String> {
+    let _ = d;
+    match &w.caller_key {
+        Some(k) => IdempotencyKey::partner(w.partner, k).map(Some).map_err(err),
+        None => Ok(id.map(IdempotencyKey::unique)),
+    }
+}
+
 /// Submits one write as a partner would: `submits` times (at once, or one after another),
-/// retrying a submission that failed or got no answer.
+/// retrying a submission that failed or got no answer. `key`: the key it is filed under, when
+/// known before it is submitted.
 async fn submit(
     d: &Deployment,
     w: &WritePlan,
-    key: &IdempotencyKey,
+    key: Option<&IdempotencyKey>,
     caps: &pms_core::domain::Capabilities,
     tally: &Mutex<Tally>,
-) -> Result<Option<OperationId>, String> {
+) -> Result<Option<OperationId>, Refused> {
     let hotel = d.hotel_id();
+    // The partner's token id is the operation's actor (what keys are scoped by).
     let once = || {
         d.writes.submit(
             hotel,
             w.op.clone(),
             w.caller_key.as_deref(),
-            "chaos-token",
+            w.partner,
             "chaos",
             caps,
         )
     };
     let mut ids: Vec<OperationId> = Vec::new();
     let mut pending = w.submits.max(1);
-    if w.crash == Some(CrashPoint::SubmitBeforeEnqueue) {
+    if let (Some(CrashPoint::SubmitBeforeEnqueue), Some(key)) = (w.crash, key) {
         let fired = d
             .tripwire
             .arm(CrashPoint::SubmitBeforeEnqueue, key.as_str());
@@ -308,19 +337,25 @@ async fn submit(
         match r {
             Ok(op) => ids.push(op.id),
             Err(e) if e.is_retryable() => {}
-            Err(e) => return Err(format!("submission refused: {} ({e})", e.code())),
+            Err(SubmitError::Conflict) => return Err(Refused::Conflict),
+            Err(e) => {
+                return Err(Refused::Other(format!(
+                    "submission refused: {} ({e})",
+                    e.code()
+                )))
+            }
         }
     }
     if ids.is_empty() {
         // Every attempt failed transiently: the partner tries once more.
-        ids.push(once().await.map_err(err)?.id);
+        ids.push(once().await.map_err(|e| Refused::Other(e.to_string()))?.id);
     }
     ids.dedup();
     if ids.len() > 1 {
-        return Err(format!(
+        return Err(Refused::Other(format!(
             "one idempotency key made {} operations: {ids:?}",
             ids.len()
-        ));
+        )));
     }
     Ok(ids.pop())
 }
@@ -330,9 +365,9 @@ async fn writes(
     d: &Deployment,
     seed: u64,
     plan: &RoundPlan,
-    held: &Held,
+    state: &RoundState,
     tally: &Mutex<Tally>,
-) -> Result<Vec<(WritePlan, Option<OperationId>)>, String> {
+) -> Result<(Vec<(WritePlan, Option<OperationId>)>, WriteChaos), String> {
     let mut rng = round_rng(seed, plan.round, 2);
     let caps = d
         .services
@@ -343,21 +378,67 @@ async fn writes(
         .capabilities();
     let mut chaos = WriteChaos {
         concurrent: plan.concurrent_writer,
+        kills: plan.schedule.kills,
         ..WriteChaos::default()
     };
-    let mut ops = Vec::new();
+    let mut ops: Vec<(WritePlan, Option<OperationId>)> = Vec::new();
     for w in &plan.writes {
-        let key = match &w.caller_key {
-            Some(k) => IdempotencyKey::caller(k).map_err(err)?,
-            None => IdempotencyKey::derived(d.hotel_id(), &w.op),
+        let key = filed_key(d, w, None)?;
+        // Other partners' operations under the same key.
+        let others: Vec<&OperationId> = ops
+            .iter()
+            .filter(|(o, _)| o.caller_key == w.caller_key && o.partner != w.partner)
+            .filter_map(|(_, id)| id.as_ref())
+            .collect();
+        let shared = w.caller_key.is_some()
+            && ops
+                .iter()
+                .any(|(o, _)| o.caller_key == w.caller_key && o.partner != w.partner);
+        let id = match submit(d, w, key.as_ref(), &caps, tally).await {
+            Ok(id) => id,
+            Err(Refused::Conflict) if shared => {
+                lock(tally).partner_leaks += 1;
+                state.fail(format!(
+                    "partner {} was refused (IDEMPOTENCY_CONFLICT) for a key only another partner had used",
+                    w.partner
+                ));
+                None
+            }
+            Err(Refused::Conflict) => return Err("submission refused: IDEMPOTENCY_CONFLICT".into()),
+            Err(Refused::Other(e)) => return Err(e),
         };
-        if let Some(point) = w.crash.filter(|p| CrashPoint::WRITER.contains(p)) {
-            chaos.crashes.insert(key.to_string(), point);
+        // The writer's chaos, planned by the key the write is filed under (a keyless write's
+        // may be known only once it is submitted).
+        let key = match key {
+            Some(k) => Some(k),
+            None => filed_key(d, w, id.as_ref())?,
+        };
+        if let Some(key) = key {
+            if let Some(point) = w.crash.filter(|p| CrashPoint::WRITER.contains(p)) {
+                chaos.crashes.insert(key.to_string(), point);
+            }
+            if w.duplicate_message {
+                chaos.duplicate_messages.insert(key.to_string());
+            }
         }
-        if w.duplicate_message {
-            chaos.duplicate_messages.insert(key.to_string());
+        if shared {
+            state
+                .shared_key_submitted
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        let id = submit(d, w, &key, &caps, tally).await?;
+        if let Some(id) = id.as_ref().filter(|id| others.contains(id)) {
+            lock(tally).partner_leaks += 1;
+            state.fail(format!(
+                "partner {} got another partner's operation {id} for its own charge",
+                w.partner
+            ));
+        }
+        if let (Some(id), Some(desc)) = (&id, w.charge_description()) {
+            state.trace(id.as_str(), |t| {
+                t.charge = true;
+                t.description = Some(desc.to_owned());
+            });
+        }
         {
             let mut t = lock(tally);
             t.writes += 1;
@@ -368,7 +449,7 @@ async fn writes(
     let url = d.names().write_queue_url.clone();
     let mut idle = 0;
     for _ in 0..16 {
-        if drive::writer_pass(d, Some(&mut chaos), held, &mut rng, tally).await? > 0 {
+        if drive::writer_pass(d, Some(&mut chaos), state, &mut rng, tally).await? > 0 {
             idle = 0;
             continue;
         }
@@ -379,8 +460,7 @@ async fn writes(
         // Retries wait out their (short) backoff; a crashed batch is left for settling.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    lock(tally).crashes_not_reached += chaos.crashes.len() as u64;
-    Ok(ops)
+    Ok((ops, chaos))
 }
 
 pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundResult, String> {
@@ -400,26 +480,53 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
             .or_default() += 1;
         *t.faults.entry(plan.fault.name()).or_default() += 1;
     }
-    faults::apply(&d.admin, vendor, &plan.fault, d.client_timeout).await?;
-    let held = Held::default();
+    let state = RoundState::default();
+    if std::env::var_os("CHAOS_TRACE").is_some() {
+        eprintln!(
+            "round {round} ({}): fault {:?}, {:?} {:?}, kills {:?}, shared key {:?}",
+            provider_name(vendor),
+            plan.fault,
+            plan.schedule.sequence,
+            plan.schedule.steps,
+            plan.schedule.kills,
+            plan.schedule.shared_key
+        );
+    }
+    timeline::set_phase(d, &state, &plan.fault).await?;
     let expiry = async {
         if let SimFault::TokenExpiry { times } = plan.fault {
             faults::expire_tokens(&d.admin, times, Duration::from_millis(1500)).await;
         }
     };
-    let (patched, ops, pushes, ()) = tokio::join!(
+    let (patched, written, pushes, ()) = tokio::join!(
         ingest(d, seed, &plan, &tally),
-        writes(d, seed, &plan, &held, &tally),
+        writes(d, seed, &plan, &state, &tally),
         partner::run(d, &plan.partner, &tally),
         expiry
     );
+    // Across the writes' attempts: the schedule's phases, redeliveries and ops actions.
+    let scheduled = match &written {
+        Ok((ops, chaos)) if !plan.schedule.steps.is_empty() => {
+            let mut chaos = WriteChaos {
+                concurrent: chaos.concurrent,
+                kills: chaos.kills,
+                ..WriteChaos::default()
+            };
+            let mut rng = round_rng(seed, round, 5);
+            timeline::run(d, &plan.schedule, ops, &state, &mut chaos, &mut rng, &tally).await
+        }
+        _ => Ok(()),
+    };
     // Whatever failed, the fault must not outlive the round.
-    let cleared = faults::clear(&d.admin, vendor).await;
+    let cleared = d.clear_fault().await;
     // Time can be fast-forwarded for the layer, not for the vendor: let it finish what it is
     // still working on before the round settles.
+    state.wait_for_vendor().await;
     tokio::time::sleep(plan.fault.lingers(d.client_timeout)).await;
-    let ((patched, resend), ops, pushes) = (patched?, ops?, pushes?);
+    let ((patched, resend), (ops, chaos), pushes) = (patched?, written?, pushes?);
+    scheduled?;
     cleared?;
+    lock(&tally).crashes_not_reached += chaos.crashes.len() as u64;
     // The vendor's next retries of what the fault made fail.
     for n in resend {
         lock(&tally).deliveries_retried_by_vendor += 1;
@@ -427,22 +534,41 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
             return Err("a webhook delivery failed with no fault active".into());
         }
     }
+    timeline::observe(d, &ops, &state, &tally).await?;
     let mut rng = round_rng(seed, round, 3);
-    let settled = drive::settle(d, &held, &mut rng, &tally).await?;
-    let mut failures = Vec::new();
+    let settled = drive::settle(d, &state, &mut rng, &tally).await?;
+    let mut failures = state.take_failures();
     if !settled {
         lock(&tally).unsettled += 1;
         failures.push("queues did not drain".to_owned());
     }
     // The partner's pushes that found their key locked, once the lock has passed.
     if !pushes.is_empty() {
-        drive::fast_forward(d, &held, &tally).await;
+        drive::fast_forward(d, &state, &tally).await;
         partner::retry(d, &pushes, &tally).await?;
     }
-    checks::check(d, &patched, &ops, &before, &tally, &mut failures).await?;
+    checks::check(d, &patched, &ops, &before, &state, &tally, &mut failures).await?;
+    failures.extend(state.take_failures());
     let partner_failures = partner::check(d, &plan.partner).await?;
     lock(&tally).lost_updates += partner_failures.len() as u64;
     failures.extend(partner_failures);
+    if std::env::var_os("CHAOS_TRACE").is_some() {
+        // What each operation went through, for reading a round's failures.
+        for (id, t) in state.traces() {
+            eprintln!(
+                "round {round} ({}): {id} {:?}: {}",
+                provider_name(vendor),
+                t.status,
+                t.describe()
+            );
+        }
+    }
+    {
+        let mut t = lock(&tally);
+        for class in state.classes(&plan.schedule) {
+            *t.classes.entry(class).or_default() += 1;
+        }
+    }
     let tally = tally.into_inner().unwrap_or_else(|p| p.into_inner());
     let failures = failures
         .into_iter()

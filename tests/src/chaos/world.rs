@@ -24,8 +24,9 @@ use pms_infra::sim::setup::hotel_for;
 use pms_infra::sim::{PropertySetup, SimAdmin, Vendor};
 
 use super::clock::OffsetClock;
-use super::faults::{CrashQueue, CrashStore, Tripwire};
-use super::queue::SqsLikeQueue;
+use super::faults::{self, CrashQueue, CrashStore, SimFault, Tripwire};
+use super::gate::Gate;
+use super::queue::{LaneDelays, SqsLikeQueue};
 use super::watch::WatchStore;
 
 /// The write queue's `maxReceiveCount` (template.yaml; the writer's WRITE_MAX_RECEIVE_COUNT).
@@ -73,6 +74,10 @@ pub struct Deployment {
     pub admin: SimAdmin,
     /// How long the vendor HTTP client waits (see [`super::ChaosConfig::client_timeout`]).
     pub client_timeout: Duration,
+    /// Every request of the deployment to the vendor passes it; closed, connections are refused.
+    pub gate: Gate,
+    /// Delayed sends, waiting in the lane's time.
+    pub delays: Arc<LaneDelays>,
 }
 
 /// Rate limits of the simulator and the hotels, scaled by `scale` (1 = the vendors' own).
@@ -180,7 +185,23 @@ impl Deployment {
         let tripwire = Arc::new(Tripwire::new());
         let watch = Arc::new(WatchStore::new(ports.store.clone()));
         let store: Arc<dyn ItemStore> = Arc::new(CrashStore::new(watch.clone(), tripwire.clone()));
-        let queue: Arc<dyn Queue> = Arc::new(CrashQueue::new(ports.queue, tripwire.clone()));
+        let delays = Arc::new(LaneDelays::new(ports.queue, clock.clone()));
+        let queue: Arc<dyn Queue> = Arc::new(CrashQueue::new(delays.clone(), tripwire.clone()));
+        // The vendor behind a gate of the deployment's own, so refusing connections to it
+        // touches no other deployment.
+        let parsed = reqwest::Url::parse(vendor_url).map_err(|e| e.to_string())?;
+        let upstream = parsed
+            .socket_addrs(|| None)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{vendor_url} has no address"))?;
+        let gate = Gate::open(upstream).await.map_err(|e| e.to_string())?;
+        let mut gated = parsed.clone();
+        gated
+            .set_port(Some(gate.addr().port()))
+            .map_err(|()| format!("{vendor_url} takes no port"))?;
+        let vendor_url = gated.as_str().trim_end_matches('/');
         let mut services = Services::from_parts(
             ports.names.clone(),
             app_clock.clone(),
@@ -206,7 +227,11 @@ impl Deployment {
             .with_http(http.clone())
         };
         let reader_adapters = Arc::new(factory());
-        let writer_adapters = Arc::new(factory().with_retry_override(RetryPolicy::none()));
+        let writer_adapters = Arc::new(
+            factory()
+                .with_retry_override(RetryPolicy::none())
+                .with_priority(pms_core::pms::ratelimit::Priority::Write),
+        );
         services.adapters = reader_adapters;
 
         let (mut hotel, credentials) =
@@ -295,7 +320,27 @@ impl Deployment {
             watch,
             admin,
             client_timeout,
+            gate,
+            delays,
         })
+    }
+
+    /// Switches the vendor's fault for this deployment (the simulator's faults are the vendor's:
+    /// one lane per vendor runs at a time).
+    pub async fn set_fault(&self, fault: &SimFault) -> Result<(), String> {
+        faults::apply(
+            &self.admin,
+            Some(&self.gate),
+            self.vendor,
+            fault,
+            self.client_timeout,
+        )
+        .await
+    }
+
+    /// The PMS back to normal: no fault, the gate open.
+    pub async fn clear_fault(&self) -> Result<(), String> {
+        faults::clear(&self.admin, Some(&self.gate), self.vendor).await
     }
 
     pub fn hotel_id(&self) -> &HotelId {

@@ -3,8 +3,18 @@
 
 use crate::common;
 
-use common::{Harness, TestHotel};
-use pms_core::ports::{KeyCondition, Partition, Query};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, Utc};
+use common::{Harness, Ports, TestHotel};
+use pms_core::ports::{
+    Clock, Condition, Item, ItemKey, ItemStore, KeyCondition, ManualClock, Page, Partition,
+    PortError, PortResult, PutOutcome, Query, SecretStore, Service,
+};
+use pms_core::registry::{IngestKeys, PartnerSystem, Scope};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 fn booking(ext: &str, status: &str, version: u64) -> Value {
@@ -450,4 +460,438 @@ async fn guests_and_availability_in_batches_with_unknown_fields() {
             .count(),
         1
     );
+}
+
+/// A harness on a clock the test moves.
+async fn on_manual_clock() -> (Harness, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let h = Harness::with_ports(Ports {
+        clock: clock.clone(),
+        ..Ports::default()
+    })
+    .await;
+    (h, clock)
+}
+
+/// A second partner system's provider key for the hotel.
+async fn second_partner(h: &Harness, hotel: &TestHotel, name: &str) -> String {
+    let secrets: Arc<dyn SecretStore> = h.services.secrets.clone();
+    let keys = IngestKeys::new(secrets, h.services.names.secrets_prefix.clone());
+    let mut creds = keys.get(&hotel.id).await.unwrap().unwrap();
+    let key = creds.rotate_partner_key(&PartnerSystem::parse(name).unwrap());
+    keys.put(&hotel.id, &creds).await.unwrap();
+    key.expose_secret().to_owned()
+}
+
+async fn push_as(
+    h: &Harness,
+    hotel: &TestHotel,
+    provider_key: &str,
+    kind: &str,
+    body: &Value,
+) -> common::Reply {
+    let auth = format!("Bearer {}", hotel.token);
+    h.call(
+        "POST",
+        &format!("/v1/hotels/{}/{kind}", hotel.id),
+        &[
+            ("authorization", auth.as_str()),
+            ("x-provider-key", provider_key),
+            ("content-type", "application/json"),
+        ],
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_partner_version_beyond_a_day_ahead_is_refused_naming_the_field() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let far = (Utc::now() + Duration::days(2)).timestamp_millis() as u64;
+    for (kind, body, field) in [
+        ("bookings", booking("BK-F", "confirmed", far), "version"),
+        (
+            "availability",
+            json!({"items": [{"date": "2026-12-01", "roomType": "KING", "available": 1, "version": 1},
+                             {"date": "2026-12-01", "roomType": "QUEEN", "available": 1, "version": i64::MAX}]}),
+            "items[1].version",
+        ),
+    ] {
+        let r = h.push(&hotel, kind, &body, &[]).await;
+        r.assert_problem(422, "VALIDATION_FAILED");
+        assert_eq!(
+            r.field_errors(),
+            [(field.to_owned(), "FUTURE_VERSION".to_owned())],
+            "{kind}"
+        );
+        assert!(r.json["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 day")));
+    }
+    assert_eq!(stored_bookings(&h, &hotel).await, 0);
+}
+
+#[tokio::test]
+async fn one_partner_cannot_pin_another_partners_availability_forever() {
+    let (h, clock) = on_manual_clock().await;
+    let hotel = h.hotel(None, false).await;
+    let globex = second_partner(&h, &hotel, "globex").await;
+    let night =
+        |available: u64| json!({"date": "2026-12-01", "roomType": "KING", "available": available});
+    // acme tries to pin the night with the largest version there is: refused.
+    let mut pinned = night(0);
+    pinned["version"] = json!(i64::MAX);
+    push_as(&h, &hotel, &hotel.provider_key, "availability", &pinned)
+        .await
+        .assert_problem(422, "VALIDATION_FAILED");
+    // The most it may claim is a day ahead.
+    let mut ahead = night(0);
+    ahead["version"] = json!((clock.now() + Duration::days(1)).timestamp_millis());
+    let r = push_as(&h, &hotel, &hotel.provider_key, "availability", &ahead).await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+    // globex's pushes, versioned by the time they arrive, lose until that day has passed...
+    let r = push_as(&h, &hotel, &globex, "availability", &night(7)).await;
+    assert_eq!(r.json["reason"], "older_version", "{:#}", r.json);
+    clock.advance(Duration::days(1) + Duration::seconds(1));
+    // ...and win after it.
+    let r = push_as(&h, &hotel, &globex, "availability", &night(7)).await;
+    assert_eq!(
+        (r.status, r.json["outcome"].clone()),
+        (200, json!("updated")),
+        "{:#}",
+        r.json
+    );
+    let stored = h
+        .services
+        .store
+        .query_all(&Query::primary(
+            Partition::Hotel(hotel.id.clone()),
+            KeyCondition::BeginsWith("AVAIL#2026-12-01#".into()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].data["record"]["available"], 7,
+        "{:#}",
+        stored[0].data
+    );
+}
+
+#[tokio::test]
+async fn an_expired_partner_token_is_refused_like_an_invalid_one() {
+    let (h, clock) = on_manual_clock().await;
+    let hotel = h.hotel(None, false).await;
+    let (token, _) = h
+        .services
+        .tokens
+        .create_expiring(
+            vec![hotel.id.clone()],
+            vec![Scope::Ingest],
+            "expiring",
+            Some(clock.now() + Duration::days(90)),
+        )
+        .await
+        .unwrap();
+    let expiring = TestHotel {
+        token: token.expose_secret().to_owned(),
+        ..hotel
+    };
+    let r = h
+        .push(&expiring, "bookings", &booking("BK-E", "confirmed", 1), &[])
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+    clock.advance(Duration::days(90));
+    let r = h
+        .push(&expiring, "bookings", &booking("BK-E", "confirmed", 2), &[])
+        .await;
+    r.assert_problem(401, "UNAUTHENTICATED");
+    assert_eq!(r.json["detail"], "the partner token is not valid");
+}
+
+#[tokio::test]
+async fn a_disabled_hotel_refuses_partner_ingestion() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(None, false).await;
+    let mut config = h.services.hotels.require(&hotel.id).await.unwrap();
+    config.enabled = false;
+    h.services.hotels.update(&config).await.unwrap();
+    for (kind, body) in [
+        ("bookings", booking("BK-D", "confirmed", 1)),
+        ("guests", json!({"externalId": "G-D", "lastName": "Doe"})),
+        (
+            "availability",
+            json!({"date": "2026-12-01", "roomType": "KING", "available": 1}),
+        ),
+    ] {
+        let r = h.push(&hotel, kind, &body, &[]).await;
+        r.assert_problem(403, "HOTEL_DISABLED");
+    }
+    assert_eq!(stored_bookings(&h, &hotel).await, 0);
+    config.enabled = true;
+    h.services.hotels.update(&config).await.unwrap();
+    let r = h
+        .push(&hotel, "bookings", &booking("BK-D", "confirmed", 1), &[])
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+}
+
+#[tokio::test]
+async fn partner_tokens_live_in_a_partition_each() {
+    let h = Harness::new().await;
+    let a = h.hotel(None, false).await;
+    let b = h.hotel(None, false).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&h.stack.sdk_config);
+    let mut partitions = Vec::new();
+    for hotel in [&a, &b] {
+        let id = &hotel.token["pms_".len().."pms_".len() + 16];
+        let item = ddb
+            .get_item()
+            .table_name(h.stack.table_name())
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{id}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(item.item().is_some(), "token {id} is not in T#{id}");
+        partitions.push(id.to_owned());
+    }
+    assert_ne!(partitions[0], partitions[1]);
+    let shared = ddb
+        .query()
+        .table_name(h.stack.table_name())
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S("S#TOKENS".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        shared.count(),
+        0,
+        "no token in the shared registry partition"
+    );
+    // And they work.
+    let r = h
+        .push(&a, "bookings", &booking("BK-T", "confirmed", 1), &[])
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+}
+
+/// What a denied AWS call answers: account id, role and resource names.
+const AWS_DENIED: &str = "AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/\
+pms-prod-WebhookFunctionRole-1A2B3C4D/pms-prod-WebhookFunction is not authorized to perform: \
+secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:\
+pms/pms-prod/hotels/h1/webhook-AbCdEf";
+const MARKERS: &[&str] = &[
+    "123456789012",
+    "assumed-role",
+    "WebhookFunctionRole",
+    "AccessDenied",
+    "arn:aws",
+];
+
+/// Secrets Manager refusing the ingestion secrets once `failing` is set.
+struct DeniedSecrets {
+    inner: Arc<dyn SecretStore>,
+    failing: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl SecretStore for DeniedSecrets {
+    async fn get(&self, name: &str) -> PortResult<Option<SecretString>> {
+        if self.failing.load(Ordering::SeqCst) && name.ends_with("/webhook") {
+            return Err(PortError::Rejected {
+                service: Service::SecretsManager,
+                message: AWS_DENIED.into(),
+            });
+        }
+        self.inner.get(name).await
+    }
+    async fn put(&self, name: &str, value: &SecretString) -> PortResult<()> {
+        self.inner.put(name, value).await
+    }
+    async fn delete(&self, name: &str) -> PortResult<()> {
+        self.inner.delete(name).await
+    }
+}
+
+/// The table refusing reads of hotel configurations once `failing` is set (denied, or
+/// throttled when `throttled`).
+struct DeniedStore {
+    inner: Arc<dyn ItemStore>,
+    failing: Arc<AtomicBool>,
+    throttled: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl ItemStore for DeniedStore {
+    async fn get(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+        if self.failing.load(Ordering::SeqCst) && key.sort == "CONFIG" {
+            let message = AWS_DENIED.replace("secretsmanager", "dynamodb");
+            return Err(if self.throttled.load(Ordering::SeqCst) {
+                PortError::Throttled {
+                    service: Service::DynamoDb,
+                    message,
+                }
+            } else {
+                PortError::Rejected {
+                    service: Service::DynamoDb,
+                    message,
+                }
+            });
+        }
+        self.inner.get(key).await
+    }
+    async fn get_eventual(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+        self.inner.get_eventual(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> PortResult<PutOutcome> {
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &ItemKey) -> PortResult<()> {
+        self.inner.delete(key).await
+    }
+    async fn batch_get(&self, keys: &[ItemKey]) -> PortResult<Vec<Item>> {
+        self.inner.batch_get(keys).await
+    }
+    async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
+        self.inner.batch_put(items).await
+    }
+    async fn query(&self, query: &Query) -> PortResult<Page> {
+        self.inner.query(query).await
+    }
+    async fn increment(
+        &self,
+        key: &ItemKey,
+        field: &str,
+        by: i64,
+        expires_at: Option<i64>,
+    ) -> PortResult<i64> {
+        self.inner.increment(key, field, by, expires_at).await
+    }
+}
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn take(&self) -> String {
+        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
+    }
+}
+
+fn assert_safe(r: &common::Reply) {
+    let mut text = r.json.to_string();
+    for (k, v) in &r.headers {
+        text.push_str(&format!("\n{k}: {}", v.to_str().unwrap_or_default()));
+    }
+    for m in MARKERS {
+        assert!(!text.contains(m), "{m} reached the partner: {text}");
+    }
+}
+
+#[tokio::test]
+async fn partner_facing_errors_carry_a_code_and_a_safe_message_and_aws_detail_goes_to_logs() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging =
+        tracing::subscriber::set_default(pms_core::obs::subscriber("INFO", move || writer.clone()));
+    let secrets_failing = Arc::new(AtomicBool::new(false));
+    let store_failing = Arc::new(AtomicBool::new(false));
+    let throttled = Arc::new(AtomicBool::new(false));
+    let (sf, tf, th) = (
+        secrets_failing.clone(),
+        store_failing.clone(),
+        throttled.clone(),
+    );
+    let h = Harness::with_ports(Ports {
+        secrets: Box::new(move |inner| Arc::new(DeniedSecrets { inner, failing: sf })),
+        store: Box::new(move |inner| {
+            Arc::new(DeniedStore {
+                inner,
+                failing: tf,
+                throttled: th,
+            })
+        }),
+        ..Ports::default()
+    })
+    .await;
+    let hotel = h.hotel(Some("318267"), true).await;
+    let body = booking("BK-13", "confirmed", 1);
+    logs.take();
+
+    // The ingestion secret cannot be read: our fault, said with a code, the detail logged.
+    secrets_failing.store(true, Ordering::SeqCst);
+    h.services
+        .secrets
+        .invalidate(&format!(
+            "{}/hotels/{}/webhook",
+            h.services.names.secrets_prefix, hotel.id
+        ))
+        .await;
+    let r = h.push(&hotel, "bookings", &body, &[]).await;
+    r.assert_problem(500, "INTERNAL");
+    assert_safe(&r);
+    let correlation = r.json["correlationId"].as_str().unwrap().to_owned();
+    let logged = logs.take();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("123456789012"))
+        .unwrap_or_else(|| panic!("the AWS detail is not logged: {logged}"));
+    assert!(line.contains(&correlation), "{line}");
+    // A vendor webhook meets the same 404 as any unknown address; the detail is logged.
+    let r = h
+        .webhook(
+            "cloudbeds",
+            &hotel,
+            include_str!("../../../shared/testdata/cloudbeds/reservation-created.json"),
+        )
+        .await;
+    r.assert_problem(404, "WEBHOOK_NOT_FOUND");
+    assert_safe(&r);
+    assert!(logs.take().contains("assumed-role"));
+    secrets_failing.store(false, Ordering::SeqCst);
+
+    // The hotel registry refuses: 500 with a code, and 503 to retry when throttled.
+    store_failing.store(true, Ordering::SeqCst);
+    let r = h.push(&hotel, "bookings", &body, &[]).await;
+    r.assert_problem(500, "INTERNAL");
+    assert_safe(&r);
+    let r = h
+        .webhook(
+            "cloudbeds",
+            &hotel,
+            include_str!("../../../shared/testdata/cloudbeds/reservation-created.json"),
+        )
+        .await;
+    r.assert_problem(500, "INTERNAL");
+    assert_safe(&r);
+    assert!(logs.take().contains("123456789012"));
+    throttled.store(true, Ordering::SeqCst);
+    let r = h.push(&hotel, "bookings", &body, &[]).await;
+    r.assert_problem(503, "UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_safe(&r);
+    store_failing.store(false, Ordering::SeqCst);
+    assert_eq!(stored_bookings(&h, &hotel).await, 0);
 }

@@ -8,6 +8,7 @@ mod sync_support;
 
 mod chaos_smoke;
 mod graphql_api;
+mod graphql_pms;
 mod ingest_http;
 mod rate_limits;
 mod sqs_driver;
@@ -19,5 +20,6 @@ mod sync_scheduler;
 mod template_deploy;
 mod template_drift;
 mod tenancy_matrix;
+mod vendor_redirects;
 mod webhooks_http;
 mod writes_e2e;

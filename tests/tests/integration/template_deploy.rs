@@ -282,3 +282,327 @@ fn the_store_grant_covers_every_store_operation() {
     }
     assert!(grants >= 4, "Store statements: {grants}");
 }
+
+/// A parameter's default, as a number.
+fn default_number(t: &Template, name: &str) -> u64 {
+    let p = t
+        .parameters
+        .get(name)
+        .unwrap_or_else(|| panic!("parameter {name}"));
+    assert_eq!(p.kind, "Number", "{name}");
+    match p.default.as_ref() {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .unwrap_or_else(|| panic!("{name} has no numeric default"))
+}
+
+/// The parameter an expression is `!Ref` of.
+fn param_ref(v: Option<&Value>) -> Option<&str> {
+    v?.get("Ref")?.as_str()
+}
+
+/// `!If [ReservingConcurrency, !Ref <param>, !Ref AWS::NoValue]`: the parameter reserved.
+fn reserved_param<'a>(t: &Template, f: &'a Resource) -> Option<&'a str> {
+    let branches = f
+        .prop("ReservedConcurrentExecutions")?
+        .get("Fn::If")?
+        .as_array()?;
+    assert_eq!(branches.len(), 3, "{}", f.logical_id);
+    assert_eq!(branches[0], "ReservingConcurrency", "{}", f.logical_id);
+    assert_eq!(param_ref(branches.get(2)), Some("AWS::NoValue"));
+    let p = param_ref(branches.get(1))?;
+    assert!(t.parameters.contains_key(p), "{p}");
+    Some(p)
+}
+
+fn event_types(f: &Resource) -> Vec<(&str, &Value)> {
+    f.prop("Events")
+        .and_then(Value::as_object)
+        .map(|events| {
+            events
+                .values()
+                .map(|e| (e["Type"].as_str().unwrap_or_default(), &e["Properties"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_http_api_is_throttled_before_any_function_runs() {
+    let t = repo_template();
+    let settings = &t.globals["HttpApi"]["DefaultRouteSettings"];
+    assert_eq!(
+        param_ref(settings.get("ThrottlingRateLimit")),
+        Some("ApiThrottlingRateLimit")
+    );
+    assert_eq!(
+        param_ref(settings.get("ThrottlingBurstLimit")),
+        Some("ApiThrottlingBurstLimit")
+    );
+    let rate = default_number(&t, "ApiThrottlingRateLimit");
+    let burst = default_number(&t, "ApiThrottlingBurstLimit");
+    assert!(rate >= 1 && burst >= rate, "rate {rate}, burst {burst}");
+    // Globals reach the implicit API only: every HttpApi event must be on it.
+    let mut routes = 0;
+    for f in functions(&t) {
+        for (kind, props) in event_types(f) {
+            if kind == "HttpApi" {
+                routes += 1;
+                assert!(
+                    props.get("ApiId").is_none(),
+                    "{}: an explicit API",
+                    f.logical_id
+                );
+            }
+        }
+    }
+    assert!(routes >= 8, "HttpApi routes: {routes}");
+}
+
+#[test]
+fn a_flood_of_one_function_cannot_starve_the_writer() {
+    let t = repo_template();
+    let fns = functions(&t);
+    let writer = fns
+        .iter()
+        .find(|f| f.logical_id == "WriterFunction")
+        .expect("WriterFunction");
+    assert_eq!(reserved_param(&t, writer), Some("WriterConcurrency"));
+    let mut reserved = 0;
+    for f in &fns {
+        let events = event_types(f);
+        // What a flood reaches: the HTTP API, and the queues behind it.
+        let floodable = events
+            .iter()
+            .any(|(kind, _)| matches!(*kind, "HttpApi" | "SQS"));
+        let param = reserved_param(&t, f);
+        if floodable {
+            let p = param.unwrap_or_else(|| panic!("{}: no reserved concurrency", f.logical_id));
+            reserved += default_number(&t, p);
+            // A queue must not hand out more batches than the function can run: throttled
+            // batches come back with a higher receive count (the writer's attempt counter).
+            for (kind, props) in &events {
+                if *kind == "SQS" {
+                    assert_eq!(
+                        param_ref(props["ScalingConfig"].get("MaximumConcurrency")),
+                        Some(p),
+                        "{}",
+                        f.logical_id
+                    );
+                    assert!(default_number(&t, p) >= 2, "{p}: an SQS source needs 2");
+                }
+            }
+        }
+    }
+    // Lambda keeps 100 of the account's concurrency unreserved (default quota 1000).
+    assert!(
+        reserved + 100 <= 1000,
+        "reservations of {reserved} need a bigger quota"
+    );
+    let switch = &t.parameters["ReserveConcurrency"];
+    assert_eq!(switch.default, Some(json!("true")));
+    assert_eq!(switch.allowed_values, vec![json!("true"), json!("false")]);
+}
+
+#[test]
+fn every_function_logs_to_its_own_group_with_a_retention() {
+    let t = repo_template();
+    let retention = default_number(&t, "LogRetentionDays");
+    let allowed = &t.parameters["LogRetentionDays"].allowed_values;
+    assert!(
+        allowed.iter().any(|v| v.as_u64() == Some(retention)),
+        "the default retention must be one CloudWatch offers"
+    );
+    let mut groups = Vec::new();
+    for f in functions(&t) {
+        let group = param_ref(f.prop("LoggingConfig").and_then(|l| l.get("LogGroup")))
+            .unwrap_or_else(|| panic!("{}: LoggingConfig.LogGroup", f.logical_id));
+        let r = &t.resources[group];
+        assert_eq!(r.kind, "AWS::Logs::LogGroup", "{group}");
+        assert_eq!(
+            param_ref(r.prop("RetentionInDays")),
+            Some("LogRetentionDays"),
+            "{group}"
+        );
+        assert!(!groups.contains(&group), "{group} is shared");
+        groups.push(group);
+    }
+    // JSON, at the chosen level, for every function (Lambda's advanced logging controls).
+    let logging = t.function_global("LoggingConfig").expect("LoggingConfig");
+    assert_eq!(logging["LogFormat"], "JSON");
+    assert_eq!(
+        param_ref(logging.get("ApplicationLogLevel")),
+        Some("LogLevel")
+    );
+}
+
+/// The gauges the dead-letter census writes (shared/app/src/writes/census.rs), by name.
+fn census_gauges() -> Vec<String> {
+    let source = std::fs::read_to_string(repo_root().join("shared/app/src/writes/census.rs"))
+        .expect("the census");
+    source
+        .split("metrics.gauge(")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').nth(1).map(str::to_owned))
+        .collect()
+}
+
+fn alarm<'a>(t: &'a Template, id: &str) -> &'a Resource {
+    let r = t
+        .resources
+        .get(id)
+        .unwrap_or_else(|| panic!("{id} is missing"));
+    assert_eq!(r.kind, "AWS::CloudWatch::Alarm", "{id}");
+    r
+}
+
+/// Namespace, metric name and `Function` dimension of an alarm on one metric.
+fn watched(a: &Resource) -> (String, String, String) {
+    let s = |k: &str| {
+        a.prop(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let function = a
+        .prop("Dimensions")
+        .map(as_list)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|d| d["Name"] == "Function")
+        .and_then(|d| d["Value"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    (s("Namespace"), s("MetricName"), function)
+}
+
+/// Every dead letter, a table record or an SQS DLQ message, counts toward the write alarms:
+/// they watch the census' gauges (which count both), not the DLQ queue's own depth, and the
+/// charge alarm stays on while a charge is pending instead of firing for one minute.
+#[test]
+fn the_dead_letter_alarms_count_every_dead_letter() {
+    let t = repo_template();
+    let gauges = census_gauges();
+    for g in [
+        "DeadLettersPending",
+        "DeadLettersOldestAgeSeconds",
+        "PostChargeDeadLettersPending",
+    ] {
+        assert!(
+            gauges.iter().any(|x| x == g),
+            "the census writes {g}: {gauges:?}"
+        );
+    }
+    let expect = |id: &str, metric: &str, op: &str, threshold: f64| {
+        let a = alarm(&t, id);
+        assert_eq!(
+            watched(a),
+            (
+                "PmsIntegration".into(),
+                metric.into(),
+                "dead-letters".into()
+            ),
+            "{id}"
+        );
+        assert_eq!(a.prop("ComparisonOperator"), Some(&json!(op)), "{id}");
+        assert_eq!(
+            a.prop("Threshold").and_then(Value::as_f64),
+            Some(threshold),
+            "{id}"
+        );
+        assert_eq!(a.prop("Statistic"), Some(&json!("Maximum")), "{id}");
+    };
+    expect(
+        "WriteDlqDepthAlarm",
+        "DeadLettersPending",
+        "GreaterThanThreshold",
+        10.0,
+    );
+    expect(
+        "WriteDlqAgeAlarm",
+        "DeadLettersOldestAgeSeconds",
+        "GreaterThanThreshold",
+        14400.0,
+    );
+    // Critical, and held while the charge is pending: the census' gauge (carried over a late
+    // tick), with the writer's count for the minutes before the next census.
+    let charge = alarm(&t, "PostChargeDeadLetteredAlarm");
+    let metrics: Vec<&Value> = charge.prop("Metrics").map(as_list).unwrap_or_default();
+    let stat = |id: &str| {
+        metrics
+            .iter()
+            .find(|m| m["Id"] == id)
+            .map(|m| &m["MetricStat"])
+            .unwrap_or_else(|| panic!("metric {id}"))
+    };
+    assert_eq!(
+        stat("pending")["Metric"]["MetricName"],
+        "PostChargeDeadLettersPending"
+    );
+    assert_eq!(
+        stat("pending")["Metric"]["Dimensions"][0]["Value"],
+        "dead-letters"
+    );
+    assert_eq!(
+        stat("justnow")["Metric"]["MetricName"],
+        "PostChargeDeadLettered"
+    );
+    let expression = metrics
+        .iter()
+        .find(|m| m["ReturnData"] == true)
+        .and_then(|m| m["Expression"].as_str())
+        .expect("the alarm's expression");
+    assert!(expression.contains("FILL(pending, REPEAT)"), "{expression}");
+    assert_eq!(
+        charge.prop("ComparisonOperator"),
+        Some(&json!("GreaterThanOrEqualToThreshold"))
+    );
+    assert_eq!(charge.prop("Threshold").and_then(Value::as_f64), Some(1.0));
+    assert!(charge
+        .prop("AlarmDescription")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .starts_with("critical"));
+    // A census that stopped is an alarm, not silence.
+    let missing = alarm(&t, "DeadLetterCensusMissingAlarm");
+    assert_eq!(watched(missing).1, "DeadLettersPending");
+    assert_eq!(missing.prop("TreatMissingData"), Some(&json!("breaching")));
+    // Nothing about write dead letters watches only the DLQ queue (it misses the records).
+    for r in t.resources_of("AWS::CloudWatch::Alarm") {
+        let on_write_dlq = r
+            .prop("Dimensions")
+            .map(as_list)
+            .unwrap_or_default()
+            .iter()
+            .any(|d| d["Value"] == json!({"Fn::GetAtt": ["WriteOpsDLQ", "QueueName"]}));
+        assert!(
+            !on_write_dlq,
+            "{} watches the write DLQ's depth only",
+            r.logical_id
+        );
+    }
+    // The census runs in the sync scheduler: it may look at the write DLQ, never take from it
+    // or send to it, and write records only through conditional puts of single items.
+    let scheduler = &t.resources["SyncSchedulerFunction"];
+    let statements: Vec<&Value> = scheduler
+        .prop("Policies")
+        .map(as_list)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|p| p.get("Statement").map(as_list).unwrap_or_default())
+        .collect();
+    let on_dlq: Vec<&str> = statements
+        .iter()
+        .filter(|s| s["Resource"] == json!({"Fn::GetAtt": ["WriteOpsDLQ", "Arn"]}))
+        .flat_map(|s| as_list(&s["Action"]))
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        on_dlq,
+        ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"]
+    );
+    assert!(findings(&t, scheduler).is_empty());
+}

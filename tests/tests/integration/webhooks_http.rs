@@ -5,15 +5,18 @@
 use crate::common;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use common::{Harness, TestHotel};
+use common::{Harness, Ports, TestHotel};
 use pms_core::domain::{
     BusinessDate, ConfirmationNumber, ExternalId, Guest, Housekeeping, Occupancy, Provider,
     RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus,
 };
 use pms_core::pms::mock::MockFault;
-use pms_core::ports::{KeyCondition, Partition, Query};
+use pms_core::ports::{KeyCondition, Partition, PortResult, Query, SecretStore};
+use pms_core::testing::counting::CountingStore;
 use serde_json::{json, Value};
 
 const MEWS_GENERAL: &str = include_str!("../../../shared/testdata/mews/wh-general.json");
@@ -417,4 +420,173 @@ async fn the_worker_fails_unknown_job_kinds_and_feed_jobs_it_cannot_run() {
         .batch_item_failures
         .iter()
         .all(|f| !f.item_identifier.is_empty()));
+}
+
+/// Secrets Manager, counting the reads that reach it.
+struct CountingSecrets {
+    inner: Arc<dyn SecretStore>,
+    reads: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl SecretStore for CountingSecrets {
+    async fn get(&self, name: &str) -> PortResult<Option<secrecy::SecretString>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(name).await
+    }
+    async fn put(&self, name: &str, value: &secrecy::SecretString) -> PortResult<()> {
+        self.inner.put(name, value).await
+    }
+    async fn delete(&self, name: &str) -> PortResult<()> {
+        self.inner.delete(name).await
+    }
+}
+
+#[tokio::test]
+async fn unknown_hotels_on_webhook_urls_cost_no_secret_read_and_repeats_cost_no_read() {
+    let store: Arc<Mutex<Option<Arc<CountingStore>>>> = Arc::default();
+    let reads = Arc::new(AtomicU64::new(0));
+    let (s, r) = (store.clone(), reads.clone());
+    let h = Harness::with_ports(Ports {
+        store: Box::new(move |inner| {
+            let counting = Arc::new(CountingStore::new(inner));
+            *s.lock().unwrap() = Some(counting.clone());
+            counting
+        }),
+        secrets: Box::new(move |inner| Arc::new(CountingSecrets { inner, reads: r })),
+        ..Ports::default()
+    })
+    .await;
+    let store = store.lock().unwrap().clone().expect("the counting store");
+    let unknown: Vec<String> = (0..20).map(|i| format!("no-such-hotel-{i}")).collect();
+    let call = |hotel: String| {
+        let h = &h;
+        async move {
+            h.call(
+                "POST",
+                &format!("/v1/webhooks/mews/{hotel}/some-secret"),
+                &[("content-type", "application/json")],
+                Some(MEWS_GENERAL),
+            )
+            .await
+        }
+    };
+    let (store_before, secrets_before) = (store.calls(), reads.load(Ordering::SeqCst));
+    for hotel in &unknown {
+        call(hotel.clone())
+            .await
+            .assert_problem(404, "WEBHOOK_NOT_FOUND");
+    }
+    // Never Secrets Manager (metered, and limited per account), one registry read each.
+    assert_eq!(
+        reads.load(Ordering::SeqCst) - secrets_before,
+        0,
+        "Secrets Manager reads"
+    );
+    assert_eq!(store.calls() - store_before, unknown.len() as u64);
+    // Repeats are answered from memory.
+    let store_before = store.calls();
+    for _ in 0..3 {
+        for hotel in &unknown {
+            call(hotel.clone())
+                .await
+                .assert_problem(404, "WEBHOOK_NOT_FOUND");
+        }
+    }
+    assert_eq!(store.calls() - store_before, 0);
+    assert_eq!(reads.load(Ordering::SeqCst) - secrets_before, 0);
+    // A configured hotel is unaffected.
+    let hotel = h.hotel(Some(ENTERPRISE), true).await;
+    seed_mews_example(&hotel);
+    let r = h.webhook("mews", &hotel, MEWS_GENERAL).await;
+    assert_eq!(r.status, 202, "{:#}", r.json);
+}
+
+/// A Mews delivery of `events` events, each with a discriminator of `name_len` characters (an
+/// unknown type: acknowledged, kept by name).
+fn mews_body(events: usize, name_len: usize) -> String {
+    let events: Vec<Value> = (0..events)
+        .map(|i| {
+            json!({"Discriminator": format!("{i:06}{}", "N".repeat(name_len)),
+                   "Value": {"Id": format!("id-{i}")}})
+        })
+        .collect();
+    json!({"EnterpriseId": ENTERPRISE, "IntegrationId": "i", "Events": events}).to_string()
+}
+
+#[tokio::test]
+async fn a_webhook_body_too_large_for_one_stored_item_is_refused_with_413_before_it_is_stored() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(Some(ENTERPRISE), true).await;
+    // Under the partner API's 256 KiB, but stored with its events (which repeat the names) it
+    // would be well over the 400 KB a DynamoDB item holds.
+    let body = mews_body(180, 1300);
+    assert!(
+        body.len() > 200 * 1024 && body.len() < 256 * 1024,
+        "{}",
+        body.len()
+    );
+    let r = h.webhook("mews", &hotel, &body).await;
+    r.assert_problem(413, "PAYLOAD_TOO_LARGE");
+    assert!(stored(&h, &hotel, "WEBHOOK#").await.is_empty());
+    assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
+    // The largest body taken is stored whole.
+    let body = mews_body(90, 1300);
+    assert!(
+        body.len() < pms_core::webhooks::MAX_BODY_BYTES,
+        "{}",
+        body.len()
+    );
+    let r = h.webhook("mews", &hotel, &body).await;
+    assert_eq!(r.status, 202, "{:#}", r.json);
+    let deliveries = stored(&h, &hotel, "WEBHOOK#").await;
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(
+        deliveries[0]["raw"].as_str().map(str::len),
+        Some(body.len())
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_naming_too_many_entities_is_refused_with_a_clear_4xx() {
+    let h = Harness::new().await;
+    let hotel = h.hotel(Some(ENTERPRISE), true).await;
+    let customers = |n: usize| {
+        let events: Vec<Value> = (0..n)
+            .map(|i| json!({"Discriminator": "CustomerUpdated", "Value": {"Id": format!("c-{i}")}}))
+            .collect();
+        json!({"EnterpriseId": ENTERPRISE, "IntegrationId": "i", "Events": events}).to_string()
+    };
+    let r = h
+        .webhook(
+            "mews",
+            &hotel,
+            &customers(pms_core::webhooks::MAX_ENTITIES + 1),
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(
+        r.field_errors(),
+        [("Events".to_owned(), "TOO_MANY_ENTITIES".to_owned())]
+    );
+    let r = h
+        .webhook(
+            "mews",
+            &hotel,
+            &mews_body(pms_core::webhooks::MAX_EVENTS + 1, 0),
+        )
+        .await;
+    r.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(
+        r.field_errors(),
+        [("Events".to_owned(), "TOO_MANY_EVENTS".to_owned())]
+    );
+    assert!(stored(&h, &hotel, "WEBHOOK#").await.is_empty());
+    assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
+    // At the cap, every entity is refreshed (jobs of 25).
+    let r = h
+        .webhook("mews", &hotel, &customers(pms_core::webhooks::MAX_ENTITIES))
+        .await;
+    assert_eq!(r.status, 202, "{:#}", r.json);
+    assert_eq!(r.json["entities"], pms_core::webhooks::MAX_ENTITIES);
 }

@@ -12,7 +12,8 @@ use pms_core::writes::{
 use pms_infra::sim::data::SimStatus;
 use pms_infra::sim::{FaultConfig, Vendor};
 use pms_tests::writes::{
-    confirmation_of, guest_record_id, wait_out_lease, SimHotelRef, WritesStack, MAX_RECEIVES,
+    confirmation_of, guest_record_id, wait_out_lease, SimHotelRef, WriterOptions, WritesStack,
+    MAX_RECEIVES,
 };
 use serde_json::{json, Value};
 
@@ -362,7 +363,7 @@ async fn refused_mutations_name_the_field_and_queue_nothing() {
         "postCharge",
     );
     assert_eq!(again["id"], first["id"]);
-    // Without a key, identical requests are one operation too.
+    // Without a key, every request is its own operation (two notes are two notes).
     let n1 = operation_of(
         &w.graphql(
             &writer_a,
@@ -381,7 +382,7 @@ async fn refused_mutations_name_the_field_and_queue_nothing() {
         .await,
         "addReservationNote",
     );
-    assert_eq!(n1["id"], n2["id"]);
+    assert_ne!(n1["id"], n2["id"]);
 
     // operation(id): the hotel's readers and writers see it; another hotel's token does not.
     let id = first["id"].as_str().unwrap();
@@ -431,9 +432,10 @@ async fn the_same_charge_many_times_is_one_charge(vendor: Vendor) {
     let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), 1, "one operation for one key: {distinct:?}");
 
-    // Every message queued for it (repeats of a queued operation are queued again), with the
-    // first one delivered twice, through two writer invocations at once (two Lambda instances).
+    // The one message queued for it (repeats of a queued operation queue nothing more),
+    // delivered twice, through two writer invocations at once (two Lambda instances).
     let mut first = w.receive_writes(None).await;
+    assert_eq!(first.len(), 1, "one message for twenty submissions");
     assert!(!first.is_empty());
     let dup = first[0].clone();
     w.sqs
@@ -578,13 +580,18 @@ async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it(vendor: Vendor
         .await
         .unwrap()
         .capabilities();
-    if caps.native_charge_idempotency {
-        // Cloudbeds: sent again with the same referenceID, which the PMS dedupes.
-        assert_eq!(entry.result, AuditResult::Succeeded);
-    } else {
-        // OPERA, Mews: found on the folio by its reference, not sent again.
-        assert_eq!(entry.result, AuditResult::AlreadyApplied);
-    }
+    // Cloudbeds: sent again with the same referenceID, which the PMS dedupes and names as
+    // existing (the intent says it is ours); OPERA, Mews: found on the folio by its
+    // reference, not sent again. Either way: already applied.
+    assert_eq!(entry.result, AuditResult::AlreadyApplied);
+    let endpoint = match vendor {
+        Vendor::Cloudbeds => "postCustomItem",
+        Vendor::Mews => "orders/add",
+        Vendor::Ohip => "postBillingCharges",
+    };
+    let sent = w.counters(vendor).calls.get(endpoint).copied();
+    let expected = if caps.native_charge_idempotency { 2 } else { 1 };
+    assert_eq!(sent, Some(expected), "{vendor:?}");
     w.sim.stop().await;
 }
 
@@ -1059,5 +1066,756 @@ async fn redrive_all_brings_back_every_pending_dead_letter() {
         "{}",
         stdout(&out)
     );
+    w.sim.stop().await;
+}
+
+// ---- the money path under adversity ----------------------------------------------------------
+
+/// The writer of these tests gives up on a vendor after 1 s and searches the folio for a charge
+/// that got no answer 3 s after the attempt (deployed: 20 s and 60 s).
+fn quick_writer() -> WriterOptions {
+    WriterOptions {
+        client_timeout: Some(std::time::Duration::from_secs(1)),
+        settle: Some(ChronoDuration::seconds(3)),
+    }
+}
+
+async fn set_faults(w: &WritesStack, vendor: Vendor, faults: Value) {
+    let faults: FaultConfig = serde_json::from_value(faults).unwrap();
+    w.sim.admin().set_faults(vendor, &faults).await.unwrap();
+}
+
+/// Writer rounds in real time, as the event source runs them: a message comes back when its
+/// retry delay or its delay has passed (nothing is hurried), until the operation is in one of
+/// `statuses` or `limit` has passed. Returns its status.
+async fn run_until(
+    w: &WritesStack,
+    token: &str,
+    op: &Value,
+    statuses: &[&str],
+    limit: std::time::Duration,
+) -> String {
+    let id = op["id"].as_str().unwrap();
+    let until = std::time::Instant::now() + limit;
+    loop {
+        let status = w.operation(token, id).await["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if statuses.contains(&status.as_str()) || std::time::Instant::now() > until {
+            return status;
+        }
+        if w.writer_round().await.is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// The charge's reference at the vendor, as queued.
+async fn vendor_reference(w: &WritesStack, h: &SimHotelRef, op: &Value) -> String {
+    let r = op_ref(op);
+    let record = w.records().operation(&h.id, &r.id).await.unwrap().unwrap();
+    match record.message.operation {
+        pms_core::writes::WriteOperation::PostCharge { charge, .. } => charge.reference,
+        _ => unreachable!(),
+    }
+}
+
+fn charges_with(w: &WritesStack, h: &SimHotelRef, reference: &str) -> usize {
+    w.sim_data(h)
+        .charges
+        .iter()
+        .filter(|c| c.reference.as_deref() == Some(reference))
+        .count()
+}
+
+fn audit_results(entries: &[pms_core::writes::AuditEntry], id: &OperationId) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|a| &a.operation_id == id)
+        .map(|a| {
+            serde_json::to_value(a).unwrap()["result"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The issue's reproduction, on the Mews simulator: the PMS applies a charge but answers after
+/// the client gave up; the folio cannot be read (503) while the writer looks for it, so it is
+/// dead-lettered; ops redrive it during the outage (dead-lettered again), then once the PMS is
+/// back. Exactly one charge, and the operation SUCCEEDED.
+#[tokio::test]
+async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_once() {
+    applied_late_and_redriven_through_an_outage(Vendor::Mews, "orders/add").await;
+}
+
+/// The same on a vendor that keeps charge references unique (Cloudbeds' `referenceID`): the
+/// writer does not look, it posts again and the vendor says the reference exists. A redrive the
+/// outage refuses must not forget that an earlier attempt may have posted, or the vendor's
+/// "exists" once it is back reads as another charge's reference (`REFERENCE_CONFLICT`, the
+/// chaos suite's find).
+#[tokio::test]
+async fn a_charge_applied_late_and_redriven_through_an_outage_is_one_charge_on_cloudbeds() {
+    applied_late_and_redriven_through_an_outage(Vendor::Cloudbeds, "postCustomItem").await;
+}
+
+async fn applied_late_and_redriven_through_an_outage(vendor: Vendor, endpoint: &str) {
+    let w = WritesStack::with_writer(quick_writer()).await;
+    let h = w.sim_hotel(vendor).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(vendor, &r);
+    set_faults(
+        &w,
+        vendor,
+        json!({"latencyMs": 2500, "onlyEndpoints": [endpoint], "finishAbandoned": true}),
+    )
+    .await;
+    let op = operation_of(
+        &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 3100, Some("late-1")))
+            .await,
+        "postCharge",
+    );
+    let r_op = op_ref(&op);
+    let first = w.writer_round().await.expect("the charge is delivered");
+    assert_eq!(first.failed_ids().len(), 1, "no answer: retried");
+    // The PMS answers everything with 503 from now on; the late posting lands meanwhile.
+    set_faults(&w, vendor, json!({"errorRate": 1, "errorStatus": 503})).await;
+    let status = run_until(
+        &w,
+        &token,
+        &op,
+        &["DEAD_LETTERED", "SUCCEEDED"],
+        std::time::Duration::from_secs(40),
+    )
+    .await;
+    assert_eq!(status, "DEAD_LETTERED");
+    assert_eq!(
+        w.counters(vendor).charges_posted,
+        1,
+        "the late posting landed"
+    );
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    if vendor == Vendor::Mews {
+        // It cannot be looked for: the outcome stays unknown.
+        assert_eq!(item.error.code, "OUTCOME_UNKNOWN");
+        assert!(
+            item.error
+                .message
+                .starts_with("outcome unknown: the charge may exist at the PMS"),
+            "{}",
+            item.error.message
+        );
+    }
+
+    // Redriven while the PMS still answers 503: it cannot look (Mews) or its post is refused
+    // (Cloudbeds); either way the earlier attempt's posting is not forgotten.
+    let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
+    assert!(out.status.success());
+    let status = run_until(
+        &w,
+        &token,
+        &op,
+        &["DEAD_LETTERED", "SUCCEEDED"],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(status, "DEAD_LETTERED", "dead-lettered again");
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(item.status, DlqStatus::Pending);
+
+    // Redriven once the PMS is back: found on the folio (Mews) or the vendor says the
+    // reference exists (Cloudbeds), and it is the earlier attempt's: not posted again.
+    w.sim.admin().clear_faults().await.unwrap();
+    let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
+    assert!(out.status.success());
+    let status = run_until(
+        &w,
+        &token,
+        &op,
+        &["SUCCEEDED"],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(w.counters(vendor).charges_posted, 1, "exactly one charge");
+    let reference = vendor_reference(&w, &h, &op).await;
+    assert_eq!(charges_with(&w, &h, &reference), 1);
+    let audit = w.records().audit_log(&h.id, 50).await.unwrap();
+    assert!(audit_results(&audit, &r_op.id).contains(&"already_applied".to_owned()));
+    let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
+    assert_eq!(item.status, DlqStatus::Resolved);
+    w.sim.stop().await;
+}
+
+/// A charge the PMS applies but answers late (no outage): the writer waits out the settle
+/// window without spending deliveries, then finds it on the folio. Nobody is asked to act.
+#[tokio::test]
+async fn a_charge_answered_late_is_found_once_the_settle_window_passed() {
+    let w = WritesStack::with_writer(quick_writer()).await;
+    let h = w.sim_hotel(Vendor::Mews).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Mews, &r);
+    set_faults(
+        &w,
+        Vendor::Mews,
+        json!({"latencyMs": 2500, "onlyEndpoints": ["orders/add"], "finishAbandoned": true}),
+    )
+    .await;
+    let op = operation_of(
+        &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 3200, Some("late-2")))
+            .await,
+        "postCharge",
+    );
+    let r_op = op_ref(&op);
+    // Every retry delay is cut short (as a long-running queue would see them all pass): only a
+    // wait that costs no delivery can outlast the settle window.
+    let rounds = w.settle_writes(std::time::Duration::from_secs(40)).await;
+    let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "SUCCEEDED", "{now}");
+    assert!(
+        w.records().dlq(&h.id, &r_op.id).await.unwrap().is_none(),
+        "nobody is asked to act"
+    );
+    assert!(w.dlq_messages().await.is_empty());
+    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+    let audit = w.records().audit_log(&h.id, 50).await.unwrap();
+    assert_eq!(
+        audit_results(&audit, &r_op.id).first().map(String::as_str),
+        Some("already_applied"),
+        "found on the folio"
+    );
+    let receives = rounds
+        .iter()
+        .flat_map(|r| r.report.iter().flat_map(|x| x.outcomes.clone()))
+        .map(|o| o.receive_count)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        receives < MAX_RECEIVES,
+        "waits spent no deliveries: {receives}"
+    );
+    w.sim.stop().await;
+}
+
+/// A dead letter whose protecting records (its key, the record that a PMS call may have
+/// happened) have expired: `pmsctl dlq redrive` refuses and says why; `--force` (audited)
+/// restores them, and the writer looks on the folio before it posts.
+#[tokio::test]
+async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced() {
+    let w = WritesStack::with_writer(quick_writer()).await;
+    let h = w.sim_hotel(Vendor::Mews).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Mews, &r);
+    set_faults(
+        &w,
+        Vendor::Mews,
+        json!({"latencyMs": 2500, "onlyEndpoints": ["orders/add"], "finishAbandoned": true}),
+    )
+    .await;
+    let op = operation_of(
+        &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 3300, Some("old-1")))
+            .await,
+        "postCharge",
+    );
+    let r_op = op_ref(&op);
+    w.writer_round().await.expect("delivered");
+    set_faults(
+        &w,
+        Vendor::Mews,
+        json!({"errorRate": 1, "errorStatus": 503}),
+    )
+    .await;
+    let status = run_until(
+        &w,
+        &token,
+        &op,
+        &["DEAD_LETTERED"],
+        std::time::Duration::from_secs(40),
+    )
+    .await;
+    assert_eq!(status, "DEAD_LETTERED");
+    w.sim.admin().clear_faults().await.unwrap();
+    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+
+    // Months later, or from before they were kept: the records have expired (the store treats
+    // an item past `expires_at` as gone, swept or not).
+    let key = w
+        .records()
+        .operation(&h.id, &r_op.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .idempotency_key;
+    for sort in [format!("KEY#{key}"), format!("INTENT#{key}")] {
+        let k = pms_core::ports::ItemKey::hotel(&h.id, sort.clone());
+        let mut item = w.services.store.get(&k).await.unwrap().expect(&sort);
+        item.expires_at = Some(chrono::Utc::now().timestamp() - 60);
+        w.services
+            .store
+            .put(item, pms_core::ports::Condition::Always)
+            .await
+            .unwrap();
+    }
+    let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
+    assert_eq!(out.status.code(), Some(2), "refused");
+    let said = String::from_utf8_lossy(&out.stderr).to_string() + &stdout(&out);
+    assert!(
+        said.contains("INTENT#") && said.contains("--force"),
+        "{said}"
+    );
+    assert!(w.queued_messages().await.is_empty(), "nothing was redriven");
+    assert_eq!(
+        w.records()
+            .dlq(&h.id, &r_op.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DlqStatus::Pending
+    );
+    let out = w
+        .pmsctl(&[
+            "dlq",
+            "redrive",
+            r_op.id.as_str(),
+            "--force",
+            "--staff",
+            "night.manager",
+            "--reason",
+            "folio checked: the spa charge is on it",
+        ])
+        .await;
+    assert!(out.status.success());
+    let status = run_until(
+        &w,
+        &token,
+        &op,
+        &["SUCCEEDED", "DEAD_LETTERED"],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(
+        w.counters(Vendor::Mews).charges_posted,
+        1,
+        "exactly one charge"
+    );
+    let audit = w.records().audit_log(&h.id, 50).await.unwrap();
+    let forced = audit
+        .iter()
+        .filter(|a| a.operation_id == r_op.id)
+        .map(|a| serde_json::to_value(a).unwrap())
+        .find(|a| a["result"] == "redrive_forced")
+        .expect("the forced redrive is audited");
+    assert_eq!(forced["actor"], "staff:night.manager");
+    assert!(forced["note"].as_str().unwrap().contains("folio checked"));
+    assert!(audit_results(&audit, &r_op.id).contains(&"already_applied".to_owned()));
+    w.sim.stop().await;
+}
+
+/// Two partners of one hotel using the same idempotency key and the same charge reference:
+/// each gets its own operation and its own charge, neither learns of the other's.
+#[tokio::test]
+async fn idempotency_keys_and_charge_references_are_scoped_by_the_partner() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Cloudbeds).await;
+    let (a, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let (b, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let (c, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Cloudbeds, &r);
+    let vars = |amount: i64| {
+        let mut v = charge_vars(&h, &conf, amount, Some("pos-1001"));
+        v["charge"]["reference"] = json!("ticket-1001");
+        v
+    };
+    let from_a = operation_of(&w.graphql(&a, CHARGE, vars(1500)).await, "postCharge");
+    // B, same key, another amount: not A's key, so no conflict, and no sign A used it.
+    let reply = w.graphql(&b, CHARGE, vars(2700)).await;
+    let from_b = operation_of(&reply, "postCharge");
+    assert_ne!(from_a["id"], from_b["id"]);
+    // C sending A's very request (same key, same charge) makes C's own operation.
+    let again = operation_of(&w.graphql(&c, CHARGE, vars(1500)).await, "postCharge");
+    assert_ne!(again["id"], from_a["id"]);
+    assert_eq!(
+        w.graphql(&b, CHARGE, vars(2700)).await.data()["postCharge"]["id"],
+        from_b["id"],
+        "B's own key still works for B"
+    );
+    w.drain().await;
+    for (token, op) in [(&a, &from_a), (&b, &from_b), (&c, &again)] {
+        let now = w.operation(token, op["id"].as_str().unwrap()).await;
+        assert_eq!(now["status"], "SUCCEEDED", "{now}");
+    }
+    // Three charges posted, under three references at the PMS.
+    assert_eq!(w.counters(Vendor::Cloudbeds).charges_posted, 3);
+    let mut refs = std::collections::BTreeSet::new();
+    for op in [&from_a, &from_b, &again] {
+        refs.insert(vendor_reference(&w, &h, op).await);
+    }
+    assert_eq!(refs.len(), 3, "{refs:?}");
+    w.sim.stop().await;
+}
+
+/// A Cloudbeds "referenceID already exists" answer to an operation's first attempt means
+/// another charge holds the reference: the operation did not post anything and says so.
+#[tokio::test]
+async fn a_cloudbeds_reference_already_taken_on_a_first_attempt_is_a_conflict() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Cloudbeds).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Cloudbeds, &r);
+    let vars = |amount: i64, key: &str| {
+        let mut v = charge_vars(&h, &conf, amount, Some(key));
+        v["charge"]["reference"] = json!("room-service-88");
+        v
+    };
+    let first = operation_of(
+        &w.graphql(&token, CHARGE, vars(1800, "rs-1")).await,
+        "postCharge",
+    );
+    w.drain().await;
+    assert_eq!(
+        w.operation(&token, first["id"].as_str().unwrap()).await["status"],
+        "SUCCEEDED"
+    );
+    // The same reference for another charge, under another key.
+    let second = operation_of(
+        &w.graphql(&token, CHARGE, vars(2900, "rs-2")).await,
+        "postCharge",
+    );
+    w.drain().await;
+    let now = w.operation(&token, second["id"].as_str().unwrap()).await;
+    assert_ne!(now["status"], "SUCCEEDED", "{now}");
+    assert_eq!(now["status"], "DEAD_LETTERED", "{now}");
+    assert_eq!(now["error"]["code"], "REFERENCE_CONFLICT", "{now}");
+    assert_eq!(w.counters(Vendor::Cloudbeds).charges_posted, 1);
+    w.sim.stop().await;
+}
+
+/// Mews: an earlier attempt got no answer (and was not applied); meanwhile another partner's
+/// charge whose description names our reference is posted. The lookup matches the item's
+/// `ExternalIdentifier` only, so ours is posted, once.
+#[tokio::test]
+async fn a_mews_charge_is_matched_on_its_external_identifier_never_on_free_text() {
+    let w = WritesStack::with_writer(WriterOptions {
+        client_timeout: None,
+        settle: Some(ChronoDuration::seconds(2)),
+    })
+    .await;
+    let h = w.sim_hotel(Vendor::Mews).await;
+    let (a, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let (b, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Mews, &r);
+    // A's first attempt: the gateway times out (504) before Mews takes it.
+    set_faults(
+        &w,
+        Vendor::Mews,
+        json!({"timeoutRate": 1, "timeoutMs": 50, "onlyEndpoints": ["orders/add"]}),
+    )
+    .await;
+    let mut vars = charge_vars(&h, &conf, 4100, Some("spa-9"));
+    vars["charge"]["reference"] = json!("spa-9");
+    let from_a = operation_of(&w.graphql(&a, CHARGE, vars).await, "postCharge");
+    let round = w.writer_round().await.unwrap();
+    assert_eq!(round.failed_ids().len(), 1);
+    w.sim.admin().clear_faults().await.unwrap();
+    // B's charge, whose description (free text) names A's reference as we write it in notes.
+    let a_ref = vendor_reference(&w, &h, &from_a).await;
+    let mut vars = charge_vars(&h, &conf, 100, Some("bar-1"));
+    vars["charge"]["description"] = json!(format!("Minibar [ref {a_ref}]"));
+    let from_b = operation_of(&w.graphql(&b, CHARGE, vars).await, "postCharge");
+    for (token, op) in [(&b, &from_b), (&a, &from_a)] {
+        let status = run_until(
+            &w,
+            token,
+            op,
+            &["SUCCEEDED", "DEAD_LETTERED"],
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(status, "SUCCEEDED");
+    }
+    assert_eq!(
+        charges_with(&w, &h, &a_ref),
+        1,
+        "A's charge is on the folio"
+    );
+    assert_eq!(w.counters(Vendor::Mews).charges_posted, 2);
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_key_two_identical_charges_are_two_charges() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Ohip).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Ohip, &r);
+    let coffee = || charge_vars(&h, &conf, 450, None);
+    let one = operation_of(&w.graphql(&token, CHARGE, coffee()).await, "postCharge");
+    let two = operation_of(&w.graphql(&token, CHARGE, coffee()).await, "postCharge");
+    assert_ne!(one["id"], two["id"]);
+    w.drain().await;
+    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 2, "two coffees");
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_mutation_repeated_while_queued_enqueues_nothing_more() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Ohip).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Ohip, &r);
+    let vars = json!({"h": h.id.as_str(), "c": conf, "text": "Late arrival", "k": "note-1"});
+    let first = operation_of(
+        &w.graphql(&token, NOTE, vars.clone()).await,
+        "addReservationNote",
+    );
+    let at_once =
+        futures::future::join_all((0..5).map(|_| w.graphql(&token, NOTE, vars.clone()))).await;
+    for reply in &at_once {
+        assert_eq!(operation_of(reply, "addReservationNote")["id"], first["id"]);
+    }
+    for _ in 0..5 {
+        let reply = w.graphql(&token, NOTE, vars.clone()).await;
+        assert_eq!(
+            operation_of(&reply, "addReservationNote")["status"],
+            "QUEUED"
+        );
+    }
+    assert_eq!(
+        queue_depth(&w).await,
+        1,
+        "one message for eleven submissions"
+    );
+    w.drain().await;
+    let now = w.operation(&token, first["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "SUCCEEDED");
+    w.sim.stop().await;
+}
+
+/// The Lambda context's deadline: no vendor call starts that could not finish before it (the
+/// client timeout plus a margin); messages not started go back to the queue at once as batch
+/// item failures, untouched.
+#[tokio::test]
+async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Mews).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Mews, &r);
+    let ops: Vec<Value> = futures::future::join_all((0..3).map(|i| {
+        w.graphql(
+            &token,
+            CHARGE,
+            charge_vars(&h, &conf, 500 + i, Some(&format!("dl-{i}"))),
+        )
+    }))
+    .await
+    .iter()
+    .map(|reply| operation_of(reply, "postCharge"))
+    .collect();
+    let before = w.counters(Vendor::Mews).total_calls;
+
+    // 10 s left: less than one vendor request may take (20 s client timeout): nothing starts.
+    let mut messages = w.receive_writes(None).await;
+    messages.extend(w.receive_writes(None).await);
+    assert_eq!(messages.len(), 3);
+    let round = w
+        .deliver_within(messages, Some(std::time::Duration::from_secs(10)))
+        .await;
+    assert_eq!(
+        round.failed_ids().len(),
+        3,
+        "all returned as batch item failures"
+    );
+    assert_eq!(
+        w.counters(Vendor::Mews).total_calls,
+        before,
+        "no vendor call"
+    );
+    for op in &ops {
+        let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+        assert_eq!(
+            (now["status"].as_str(), now["attempts"].as_u64()),
+            (Some("QUEUED"), Some(0))
+        );
+    }
+    assert_eq!(w.queued_messages().await.len(), 3, "visible again at once");
+
+    // 26 s left and a slow PMS (5 s per posting): the first charge starts and finishes; by
+    // then less than a request's time is left, so the others are not started.
+    set_faults(
+        &w,
+        Vendor::Mews,
+        json!({"latencyMs": 5000, "onlyEndpoints": ["orders/add"]}),
+    )
+    .await;
+    let mut messages = w.receive_writes(None).await;
+    messages.extend(w.receive_writes(None).await);
+    let round = w
+        .deliver_within(messages, Some(std::time::Duration::from_secs(26)))
+        .await;
+    // The others were not started: returned to the queue (or, this being their last allowed
+    // receive after the peek above, replaced by a copy, so they never reach the DLQ
+    // unattempted), with no attempt counted.
+    let mut untouched = 0;
+    for op in &ops {
+        let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+        if now["status"] == "QUEUED" && now["attempts"] == 0 {
+            untouched += 1;
+        }
+    }
+    assert_eq!(untouched, 2, "{:?}", round.report);
+    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+    assert_eq!(w.counters(Vendor::Mews).calls.get("orders/add"), Some(&1));
+    w.sim.admin().clear_faults().await.unwrap();
+    w.drain().await;
+    for op in &ops {
+        let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+        assert_eq!(now["status"], "SUCCEEDED", "{now}");
+        assert_eq!(now["attempts"], 1, "{now}");
+    }
+    assert_eq!(w.counters(Vendor::Mews).charges_posted, 3);
+    w.sim.stop().await;
+}
+
+/// A writer that dies during a message's last allowed delivery (its Lambda timed out, or it
+/// crashed) leaves the message to SQS's redrive policy: it reaches the DLQ without a dead-letter
+/// record. It is still listed by `pmsctl dlq list`, counted (the census of the scheduler's
+/// tick gives it its record), and a redrive looks before it posts.
+#[tokio::test]
+async fn a_message_in_the_dlq_without_a_record_is_listed_counted_and_redriven_once() {
+    const LEASE: u32 = 1;
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Mews).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Mews, &r);
+    let op = operation_of(
+        &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 777, Some("died-1")))
+            .await,
+        "postCharge",
+    );
+    let r_op = op_ref(&op);
+    // Two deliveries whose invocations were stopped before they did anything...
+    for _ in 0..2 {
+        let got = w.receive_writes(Some(0)).await;
+        assert_eq!(got.len(), 1);
+    }
+    // ...and a third whose writer died right after the PMS took the charge.
+    let died = w.writer_process(true, 1, LEASE).await;
+    assert_eq!(died.exit_code(), Some(137));
+    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+    wait_out_lease(LEASE).await;
+    // The next receive finds the receive count used up: SQS moves it to the DLQ.
+    assert!(w.writer_round().await.is_none());
+    assert_eq!(w.dlq_messages().await.len(), 1);
+    assert!(
+        w.records().dlq(&h.id, &r_op.id).await.unwrap().is_none(),
+        "no record"
+    );
+
+    // Listed.
+    let out = w.pmsctl(&["dlq", "list"]).await;
+    assert!(out.status.success());
+    assert!(stdout(&out).contains(r_op.id.as_str()), "{}", stdout(&out));
+
+    // Counted: the scheduler's tick takes the census, which records it.
+    let scheduler = sync_scheduler_fn::Scheduler::new(&w.services, 300);
+    let event: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
+        serde_json::from_value(json!({
+            "version": "0", "id": "census-1", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012",
+            "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1",
+            "resources": [], "detail": {}
+        }))
+        .unwrap();
+    let _ = scheduler.handle(event).await;
+    let item = w
+        .records()
+        .dlq(&h.id, &r_op.id)
+        .await
+        .unwrap()
+        .expect("recorded by the census");
+    assert_eq!(item.status, DlqStatus::Pending);
+    assert_eq!(item.error.code, "OUTCOME_UNKNOWN");
+    assert!(item.in_queue_dlq);
+    let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "DEAD_LETTERED", "the partner sees it: {now}");
+
+    // Redriven: the intent says a call may have happened; found on the folio.
+    let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
+    assert!(out.status.success());
+    assert!(w.dlq_messages().await.is_empty());
+    w.drain().await;
+    let now = w.operation(&token, op["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "SUCCEEDED", "{now}");
+    assert_eq!(
+        w.counters(Vendor::Mews).charges_posted,
+        1,
+        "exactly one charge"
+    );
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn note_and_description_lengths_are_bounded() {
+    let w = WritesStack::new().await;
+    let h = w.sim_hotel(Vendor::Ohip).await;
+    let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
+    let r = w.sim_reservation(&h, SimStatus::InHouse);
+    let conf = confirmation_of(Vendor::Ohip, &r);
+    let note = "mutation($h: ID!, $c: String!, $text: String!, $title: String) {
+      addReservationNote(hotelId: $h, confirmationNumber: $c, note: {text: $text, title: $title}) {
+        id } }";
+    let field = |reply: &pms_tests::graphql::Reply| {
+        assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{}", reply.body);
+        reply.body["errors"][0]["extensions"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let reply = w
+        .graphql(
+            &token,
+            note,
+            json!({"h": h.id.as_str(), "c": conf, "text": "ok", "title": "t".repeat(30_000)}),
+        )
+        .await;
+    assert_eq!(field(&reply), "note.title");
+    let reply = w
+        .graphql(
+            &token,
+            note,
+            json!({"h": h.id.as_str(), "c": conf, "text": "x".repeat(2001)}),
+        )
+        .await;
+    assert_eq!(field(&reply), "note.text");
+    let mut vars = charge_vars(&h, &conf, 100, None);
+    vars["charge"]["description"] = json!("d".repeat(201));
+    assert_eq!(
+        field(&w.graphql(&token, CHARGE, vars).await),
+        "charge.description"
+    );
+    assert_eq!(queue_depth(&w).await, 0);
+    // Characters, not bytes: 200 accented letters are a valid title.
+    let reply = w
+        .graphql(
+            &token,
+            note,
+            json!({"h": h.id.as_str(), "c": conf, "text": "é".repeat(2000), "title": "é".repeat(200)}),
+        )
+        .await;
+    assert!(reply.codes().is_empty(), "{}", reply.body);
     w.sim.stop().await;
 }

@@ -1,5 +1,6 @@
 //! The read-through cache for entities read from a hotel's PMS on demand (guests, reservations,
-//! room statuses, balances): see [`ReadThrough`]. TTLs come from the hotel's `cache` settings.
+//! room statuses, balances): see [`ReadThrough`]. TTLs come from the hotel's `cache` settings;
+//! "not found" answers are remembered for [`NOT_FOUND_TTL_SECONDS`].
 
 mod read_through;
 mod single_flight;
@@ -30,12 +31,19 @@ pub enum CacheClass {
     RoomStatus,
 }
 
+/// How long "not found" answers of the PMS are remembered (at most the class's TTL): long
+/// enough that asking again and again for an id that does not exist costs the PMS one call per
+/// period, short enough that an entity created meanwhile shows up soon.
+pub const NOT_FOUND_TTL_SECONDS: i64 = 30;
+
 /// How long a cached value is fresh, and how long it may still be served stale.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Freshness {
     pub ttl: Duration,
     /// `ttl × staleFactor`: older copies are never served.
     pub tolerance: Duration,
+    /// How long a "not found" answer is served from the cache.
+    pub not_found_ttl: Duration,
 }
 
 impl Freshness {
@@ -49,6 +57,7 @@ impl Freshness {
         Self {
             ttl,
             tolerance: ttl * (settings.stale_factor.max(1) as i32),
+            not_found_ttl: ttl.min(Duration::seconds(NOT_FOUND_TTL_SECONDS)),
         }
     }
 }

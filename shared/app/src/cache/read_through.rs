@@ -13,12 +13,28 @@ use crate::domain::hash::content_hash;
 use crate::pms::{PmsError, PmsResult};
 use crate::ports::{Clock, Condition, Item, ItemStore};
 
-/// A cache entry as stored: the value and when it was read from the PMS.
+/// A cache entry as stored: the value and when it was read from the PMS, or that the PMS said
+/// the entity does not exist.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Entry {
     fetched_at: DateTime<Utc>,
     value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    not_found: bool,
+}
+
+impl Entry {
+    /// Answers a read without the PMS: a value younger than the TTL, or a "not found" younger
+    /// than its own short TTL.
+    fn fresh(&self, now: DateTime<Utc>, freshness: &Freshness) -> bool {
+        let age = now - self.fetched_at;
+        if self.not_found {
+            age < freshness.not_found_ttl
+        } else {
+            age < freshness.ttl
+        }
+    }
 }
 
 /// What one upstream flight produced, shared by every reader that joined it.
@@ -44,7 +60,9 @@ fn upstream_down(e: &PmsError) -> bool {
 ///   the result is stored and returned;
 /// - the PMS cannot answer: the stored copy, flagged stale, while it is younger than the stale
 ///   tolerance; past it (or with no copy) [`CacheError::Unavailable`];
-/// - the PMS says the entity does not exist: the entry is dropped and `None` returned.
+/// - the PMS says the entity does not exist: `None`, remembered as such (replacing any copy,
+///   which is never served again) for the short `not_found_ttl`, so asking for ids that do not
+///   exist does not cost a PMS call each time.
 ///
 /// Entries carry a store TTL (`expires_at` = fetched + tolerance), so the table sweeps them, and
 /// every read re-checks the age itself because sweeps are late.
@@ -79,10 +97,8 @@ impl ReadThrough {
     {
         let stored = self.load(key).await;
         let now = self.clock.now();
-        if let Some(e) = &stored {
-            if now - e.fetched_at < freshness.ttl {
-                return decode(e, false).map(Some);
-            }
+        if let Some(e) = stored.as_ref().filter(|e| e.fresh(now, &freshness)) {
+            return decode_entry(e, false);
         }
         let flight = {
             let (store, clock, key) = (self.store.clone(), self.clock.clone(), key.clone());
@@ -90,10 +106,12 @@ impl ReadThrough {
             move || Self::refresh(store, clock, key, freshness, fetch)
         };
         match self.flights.run(&key.flight_key(), flight).await {
-            Ok(Some(fresh)) => decode(&fresh, false).map(Some),
+            Ok(Some(fresh)) => decode_entry(&fresh, false),
             Ok(None) => Ok(None),
             Err(cause) if upstream_down(&cause) => {
-                match stored.filter(|e| now - e.fetched_at < freshness.tolerance) {
+                let bridge =
+                    stored.filter(|e| !e.not_found && now - e.fetched_at < freshness.tolerance);
+                match bridge {
                     Some(e) => {
                         tracing::warn!(
                             cache_key = %key.sort_key(),
@@ -150,27 +168,28 @@ impl ReadThrough {
         fetch: impl Future<Output = PmsResult<Option<T>>>,
     ) -> FlightOutcome {
         if let Some(e) = Self::load_from(&*store, &key).await {
-            if clock.now() - e.fetched_at < freshness.ttl {
-                return Ok(Some(e));
+            if e.fresh(clock.now(), &freshness) {
+                return Ok((!e.not_found).then_some(e));
             }
         }
-        let value = match fetch.await {
-            Ok(Some(v)) => v,
-            Ok(None) | Err(PmsError::NotFound { .. }) => {
-                // Gone at the PMS: never serve the old copy again.
-                if let Err(e) = store.delete(&key.item_key()).await {
-                    tracing::warn!(cache_key = %key.sort_key(), error = %e, "cache entry not dropped");
-                }
-                return Ok(None);
-            }
+        let (value, not_found) = match fetch.await {
+            Ok(Some(v)) => (serde_json::to_value(&v).unwrap_or_default(), false),
+            // Gone at the PMS (or never there): the old copy is never served again.
+            Ok(None) | Err(PmsError::NotFound { .. }) => (serde_json::Value::Null, true),
             Err(e) => return Err(Arc::new(e)),
         };
         let fetched_at = clock.now();
         let entry = Entry {
             fetched_at,
-            value: serde_json::to_value(&value).unwrap_or_default(),
+            value,
+            not_found,
         };
-        let expires = fetched_at + freshness.tolerance + Duration::seconds(1);
+        let kept = if not_found {
+            freshness.not_found_ttl
+        } else {
+            freshness.tolerance
+        };
+        let expires = fetched_at + kept + Duration::seconds(1);
         // Versioned by fetch time: a slower, older fetch never replaces a newer copy.
         let item = Item::new(
             key.item_key(),
@@ -184,8 +203,19 @@ impl ReadThrough {
         if let Err(e) = store.put(item, Condition::IfNewer).await {
             tracing::warn!(cache_key = %key.sort_key(), error = %e, "cache write failed; value served uncached");
         }
-        Ok(Some(entry))
+        Ok((!not_found).then_some(entry))
     }
+}
+
+/// A stored entry as a read's answer: the value, or `None` for a remembered "not found".
+fn decode_entry<T: DeserializeOwned>(
+    e: &Entry,
+    stale: bool,
+) -> Result<Option<Cached<T>>, CacheError> {
+    if e.not_found {
+        return Ok(None);
+    }
+    decode(e, stale).map(Some)
 }
 
 fn decode<T: DeserializeOwned>(e: &Entry, stale: bool) -> Result<Cached<T>, CacheError> {

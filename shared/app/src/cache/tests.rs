@@ -148,7 +148,7 @@ async fn nothing_cached_and_pms_down_is_unavailable() {
 }
 
 #[tokio::test]
-async fn gone_at_the_pms_drops_the_entry() {
+async fn gone_at_the_pms_replaces_the_copy_and_is_remembered_briefly() {
     let f = fixture();
     assert!(f.guest("g-99999").await.unwrap().is_none());
     f.guest("g-00005").await.unwrap().unwrap();
@@ -162,7 +162,54 @@ async fn gone_at_the_pms_drops_the_entry() {
         .await
         .unwrap();
     assert!(none.is_none());
-    assert!(f.store.get(&key.item_key()).await.unwrap().is_none());
+    // The old copy is gone for good: not even an outage brings it back.
+    let item = f.store.get(&key.item_key()).await.unwrap().unwrap();
+    assert_eq!(item.data["notFound"], true);
+    assert_eq!(
+        item.expires_at,
+        Some((f.clock.now() + Duration::seconds(NOT_FOUND_TTL_SECONDS)).timestamp() + 1)
+    );
+    f.clock.advance(Duration::seconds(NOT_FOUND_TTL_SECONDS));
+    let down = f
+        .cache
+        .read::<Guest, _, _>(&key, guest_freshness(), || async {
+            Err(PmsError::unavailable(
+                crate::pms::UnavailableCause::Timeout,
+                "down",
+            ))
+        })
+        .await;
+    assert!(
+        matches!(down, Err(CacheError::Unavailable { .. })),
+        "{down:?}"
+    );
+}
+
+#[tokio::test]
+async fn not_found_answers_are_served_from_the_cache_for_a_short_while() {
+    let f = fixture();
+    for _ in 0..5 {
+        assert!(f.guest("g-99999").await.unwrap().is_none());
+    }
+    assert_eq!(f.pms.calls("get_guest"), 1);
+    f.clock
+        .advance(Duration::seconds(NOT_FOUND_TTL_SECONDS - 1));
+    assert!(f.guest("g-99999").await.unwrap().is_none());
+    assert_eq!(f.pms.calls("get_guest"), 1);
+    f.clock.advance(Duration::seconds(1));
+    assert!(f.guest("g-99999").await.unwrap().is_none());
+    assert_eq!(f.pms.calls("get_guest"), 2);
+    // Short TTLs stay short: room statuses (60 s) remember "not found" 30 s, a 10 s TTL 10 s.
+    let s = CacheSettings {
+        room_status_ttl: 10,
+        ..CacheSettings::default()
+    };
+    assert_eq!(
+        Freshness::of(CacheClass::RoomStatus, &s)
+            .not_found_ttl
+            .num_seconds(),
+        10
+    );
 }
 
 #[tokio::test]

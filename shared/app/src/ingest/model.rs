@@ -22,6 +22,11 @@ const MAX_NIGHTS: i64 = 365;
 /// How far in the future a source timestamp may be (clock skew). A record stamped further
 /// ahead would outrank every real update after it.
 const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
+/// How far ahead of now (as epoch milliseconds) a partner's `version` may be. Versions order
+/// every source of a record (availability of a night is one record whoever pushes it): one far
+/// in the future would outrank every later update, from any partner, for as long as it lies
+/// ahead. A day leaves room for counters and clock skew, and bounds such a pin to a day.
+const MAX_VERSION_AHEAD: Duration = Duration::days(1);
 
 /// What reading needs besides the JSON.
 pub(crate) struct Source<'a> {
@@ -66,7 +71,15 @@ fn version_and_time(
             );
         }
     }
+    let latest = Reservation::version_from(Some(src.now + MAX_VERSION_AHEAD));
     let version = o.uint(ctx, "version", i64::MAX as u64, false);
+    if version.is_some_and(|v| v > latest) {
+        ctx.error(
+            o.field("version"),
+            "FUTURE_VERSION",
+            format!("must not be beyond now + 1 day in epoch milliseconds (at most {latest} now)"),
+        );
+    }
     let v =
         version.unwrap_or_else(|| Reservation::version_from(Some(updated_at.unwrap_or(src.now))));
     (v, updated_at)

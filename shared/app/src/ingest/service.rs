@@ -341,6 +341,33 @@ mod tests {
     }
 
     #[test]
+    fn partner_versions_beyond_a_day_ahead_are_refused_naming_the_field() {
+        let now = Utc::now();
+        let day_ahead = (now + chrono::Duration::days(1)).timestamp_millis() as u64;
+        let avail = |version: u64| json!({"date": "2026-12-01", "roomType": "KING", "available": 3, "version": version});
+        let read = |body: Value| normalize(IngestKind::Availability, &body, &partner(), now);
+        // Counters, epoch milliseconds up to a day ahead (clock skew, batching) are versions.
+        for ok in [1, 3, now.timestamp_millis() as u64, day_ahead] {
+            assert!(read(avail(ok)).is_ok(), "{ok}");
+        }
+        for too_far in [day_ahead + 1, i64::MAX as u64] {
+            let errors: Vec<(String, &str)> = read(avail(too_far))
+                .unwrap_err()
+                .into_iter()
+                .map(|e| (e.field, e.code))
+                .collect();
+            assert_eq!(errors, [("version".into(), "FUTURE_VERSION")], "{too_far}");
+        }
+        let body = json!({"items": [booking("a", "confirmed", 1), booking("b", "confirmed", day_ahead * 2)]});
+        let errors: Vec<(String, &str)> = normalize(IngestKind::Bookings, &body, &partner(), now)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.field, e.code))
+            .collect();
+        assert_eq!(errors, [("items[1].version".into(), "FUTURE_VERSION")]);
+    }
+
+    #[test]
     fn unknown_fields_are_tolerated_and_reported() {
         let mut b = booking("BK-1", "confirmed", 1);
         b["loyaltyProgram"] = json!("gold");

@@ -52,6 +52,11 @@ impl Metrics {
         entry.0 += n as f64;
     }
 
+    /// A level (not a sum): the last value set is the one written.
+    pub fn gauge(&self, name: &str, value: f64, unit: &'static str) {
+        self.lock().values.insert(name.to_owned(), (value, unit));
+    }
+
     pub fn duration(&self, name: &str, d: Duration) {
         let mut inner = self.lock();
         let entry = inner

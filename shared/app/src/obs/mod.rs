@@ -5,5 +5,8 @@
 mod logging;
 mod metrics;
 
-pub use logging::{correlation_id_from, init_logging, invocation_span, new_correlation_id};
+pub use logging::{
+    configured_level, correlation_id_from, init_logging, invocation_span, new_correlation_id,
+    subscriber,
+};
 pub use metrics::Metrics;

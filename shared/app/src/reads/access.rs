@@ -1,5 +1,6 @@
 //! Who may read what: a partner token names its hotels and scopes, and every read goes through
-//! [`HotelAccess::authorize`] before it touches a hotel's data.
+//! [`HotelAccess::authorize`] before it touches a hotel's data. A disabled hotel refuses partner
+//! access altogether (reads, writes and their operations), as its ingestion does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,9 @@ impl HotelAccess {
                 other => ReadError::Internal(other.to_string()),
             })?
             .ok_or_else(|| ReadError::HotelNotConfigured(hotel.clone()))?;
+        if !config.enabled {
+            return Err(ReadError::Forbidden);
+        }
         let config = Arc::new(config);
         self.lock().insert(hotel.clone(), config.clone());
         Ok(config)
@@ -62,5 +66,47 @@ impl HotelAccess {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<HotelId, Arc<HotelConfig>>> {
         self.authorized.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{Currency, PropertyTz, Provider};
+    use crate::memory::MemoryStore;
+    use crate::ports::SystemClock;
+
+    #[tokio::test]
+    async fn a_disabled_hotel_refuses_partner_access() {
+        let hotels = HotelRegistry::new(Arc::new(MemoryStore::new(Arc::new(SystemClock))));
+        let h = HotelId::parse("h1").unwrap();
+        let mut config = HotelConfig::new(
+            h.clone(),
+            "H",
+            Provider::Mock,
+            PropertyTz::parse("Europe/Prague").unwrap(),
+            Currency::eur(),
+            Utc::now(),
+        );
+        config.enabled = false;
+        hotels.create(&config).await.unwrap();
+        let principal = Principal {
+            token_id: "t".into(),
+            hotels: vec![h.clone()],
+            scopes: vec![Scope::Read, Scope::Write],
+        };
+        let access = HotelAccess::new(principal.clone(), hotels.clone());
+        for scope in [Scope::Read, Scope::Write] {
+            assert!(matches!(
+                access.authorize(&h, scope).await,
+                Err(ReadError::Forbidden)
+            ));
+        }
+        config.enabled = true;
+        hotels.update(&config).await.unwrap();
+        let access = HotelAccess::new(principal, hotels);
+        assert!(access.authorize(&h, Scope::Read).await.is_ok());
     }
 }

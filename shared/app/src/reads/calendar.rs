@@ -17,7 +17,9 @@ use crate::records::{ProvidedAvailability, ReservationQueries};
 pub const IN_HOUSE_LOOKBACK_DAYS: i64 = 30;
 /// The longest availability range one query may ask for.
 pub const MAX_AVAILABILITY_DAYS: i64 = 366;
-const PAGE: u32 = 1000;
+/// Items per key query: what a read reserves of the request's read budget at a time, so
+/// several day views in one request share it fairly.
+const PAGE: u32 = 250;
 
 /// A stay that is expected: not cancelled, not a no-show.
 fn expected(r: &Reservation) -> bool {

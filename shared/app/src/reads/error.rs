@@ -31,6 +31,13 @@ pub enum ReadError {
     /// The PMS cannot answer and no usable cached copy exists. Retryable.
     #[error("the hotel's PMS is unavailable ({0}) and no recent copy is cached")]
     PmsUnavailable(&'static str),
+    /// The request would read more stored items than one request may (see
+    /// [`MAX_ITEMS_READ`](super::MAX_ITEMS_READ)).
+    #[error(
+        "the request reads more than {} stored items; ask for fewer fields or smaller pages",
+        super::MAX_ITEMS_READ
+    )]
+    BudgetExceeded,
     #[error(transparent)]
     Store(PortError),
     #[error("internal error: {0}")]
@@ -38,10 +45,11 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    /// The partner-facing code: `FORBIDDEN`, `NOT_FOUND`, `BAD_USER_INPUT`, `PMS_UNAVAILABLE`
-    /// or `INTERNAL`.
+    /// The partner-facing code: `FORBIDDEN`, `NOT_FOUND`, `BAD_USER_INPUT`, `PMS_UNAVAILABLE`,
+    /// `READ_BUDGET_EXCEEDED` or `INTERNAL`.
     pub fn code(&self) -> &'static str {
         match self {
+            ReadError::BudgetExceeded => "READ_BUDGET_EXCEEDED",
             ReadError::Forbidden => "FORBIDDEN",
             ReadError::HotelNotConfigured(_) => "NOT_FOUND",
             ReadError::Invalid(_)
@@ -87,8 +95,39 @@ impl From<PortError> for ReadError {
     fn from(e: PortError) -> Self {
         match e {
             PortError::InvalidCursor => ReadError::InvalidCursor,
+            e if super::budget::is_exhausted(&e) => ReadError::BudgetExceeded,
             other => ReadError::Store(other),
         }
+    }
+}
+
+/// What a partner reads for an error recorded by the writer (an operation's `error`) or a sync
+/// run: a fixed text per code. The recorded message (vendor bodies, AWS error text, account
+/// ids, role names) stays in the record, the audit log and the logs, for the hotel's staff.
+pub fn public_error_message(code: &str) -> &'static str {
+    match code {
+        "PMS_REJECTED" => "the hotel's PMS rejected the request",
+        "PMS_UNAVAILABLE" => "the hotel's PMS could not be reached or did not answer in time",
+        "PMS_RATE_LIMITED" => "the hotel's PMS asked us to slow down",
+        "PMS_UNAUTHORIZED" => "the hotel's PMS refused the integration's credentials",
+        "PMS_PROTOCOL" => "the hotel's PMS answered something that could not be read",
+        "PMS_CONFIGURATION" => "the hotel's PMS connection is not configured",
+        "NOT_FOUND" => "the PMS does not know the record the request names",
+        "UNSUPPORTED" => "the hotel's PMS does not support this",
+        "IDEMPOTENCY_CONFLICT" => "this idempotency key was used for a different request",
+        "OUTCOME_UNKNOWN" => {
+            "outcome unknown: the charge may exist at the PMS; it is looked for on the folio \
+             before it is ever posted again"
+        }
+        "REFERENCE_CONFLICT" => {
+            "the PMS already has a charge with this reference that this operation did not post; \
+             nothing was posted: send the charge again with another reference"
+        }
+        "WRITER_STOPPED" | "STORE_UNAVAILABLE" | "HOTEL_NOT_CONFIGURED" => {
+            "the write could not be completed; the hotel's operations staff can redrive it"
+        }
+        "INVALID" | "BAD_USER_INPUT" => "the request is not valid for the hotel's PMS",
+        _ => "the operation failed; the hotel's operations staff can see the details",
     }
 }
 

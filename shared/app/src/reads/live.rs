@@ -1,7 +1,11 @@
 //! Entities read from the hotel's PMS on demand, through the read-through cache. Each read
-//! names its cache slot, its TTL class, and the adapter call that refreshes it.
+//! names its cache slot, its TTL class, and the adapter call that refreshes it, and works to the
+//! session's deadline: an answer the PMS has not given by then is a timeout, which the cache
+//! bridges with its stale copy (or answers `PMS_UNAVAILABLE`).
 
 use std::sync::Arc;
+
+use tokio::time::Instant;
 
 use crate::cache::{CacheClass, CacheKey, Cached, Freshness, ReadThrough};
 use crate::config::HotelConfig;
@@ -10,7 +14,7 @@ use crate::domain::{
     ConfirmationNumber, Guest, GuestQuery, HealthStatus, Money, RecordId, Reservation, RoomNumber,
     RoomStatus,
 };
-use crate::pms::{AdapterFactory, PmsAdapter, PmsError, PmsResult};
+use crate::pms::{deadline, AdapterFactory, PmsAdapter, PmsError, PmsResult, UnavailableCause};
 
 use super::ReadError;
 
@@ -20,11 +24,31 @@ pub(crate) struct Live {
     pub(crate) adapters: Arc<AdapterFactory>,
 }
 
+/// Runs PMS work to `until`: every retry and rate-limit wait inside it knows the deadline, and
+/// whatever is still running then (a hanging connection, a token fetch) is cut.
+pub(crate) async fn by_deadline<T>(
+    until: Instant,
+    work: impl std::future::Future<Output = PmsResult<T>>,
+) -> PmsResult<T> {
+    deadline::within_deadline(until, async {
+        tokio::time::timeout_at(until, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(PmsError::unavailable(
+                    UnavailableCause::Timeout,
+                    "the PMS did not answer before the read deadline",
+                ))
+            })
+    })
+    .await
+}
+
 /// A cached read whose fetch runs against the hotel's adapter, built inside the fetch so an
 /// adapter that cannot be built (missing credentials) counts as the PMS being unavailable.
 async fn through<T, Fut>(
     live: &Live,
     config: &HotelConfig,
+    until: Instant,
     key: CacheKey,
     class: CacheClass,
     call: impl FnOnce(Arc<dyn PmsAdapter>) -> Fut + Send + 'static,
@@ -38,9 +62,11 @@ where
     let config = config.clone();
     Ok(live
         .cache
-        .read(&key, freshness, move || async move {
-            let adapter = adapters.adapter_for(&config).await?;
-            call(adapter).await
+        .read(&key, freshness, move || {
+            by_deadline(until, async move {
+                let adapter = adapters.adapter_for(&config).await?;
+                call(adapter).await
+            })
         })
         .await?)
 }
@@ -49,6 +75,7 @@ impl Live {
     pub(crate) async fn guest(
         &self,
         config: &HotelConfig,
+        until: Instant,
         id: &RecordId,
     ) -> Result<Option<Cached<Guest>>, ReadError> {
         // A guest of another provider cannot be at this hotel's PMS.
@@ -57,15 +84,21 @@ impl Live {
         }
         let ext = id.external().clone();
         let key = CacheKey::new(&config.hotel_id, "guest", id.to_string());
-        through(self, config, key, CacheClass::Guest, move |a| async move {
-            a.get_guest(&ext).await
-        })
+        through(
+            self,
+            config,
+            until,
+            key,
+            CacheClass::Guest,
+            move |a| async move { a.get_guest(&ext).await },
+        )
         .await
     }
 
     pub(crate) async fn search_guests(
         &self,
         config: &HotelConfig,
+        until: Instant,
         query: GuestQuery,
     ) -> Result<Cached<Vec<Guest>>, ReadError> {
         query.validate()?;
@@ -80,12 +113,19 @@ impl Live {
             "search",
             &sha256_hex(norm.to_string().as_bytes())[..32],
         );
-        let found = through(self, config, key, CacheClass::Guest, move |a| async move {
-            match a.search_guests(&query).await {
-                Err(PmsError::NotFound { .. }) => Ok(Some(Vec::new())),
-                other => other.map(Some),
-            }
-        })
+        let found = through(
+            self,
+            config,
+            until,
+            key,
+            CacheClass::Guest,
+            move |a| async move {
+                match a.search_guests(&query).await {
+                    Err(PmsError::NotFound { .. }) => Ok(Some(Vec::new())),
+                    other => other.map(Some),
+                }
+            },
+        )
         .await?;
         found.ok_or_else(|| ReadError::Internal("a guest search answered nothing".into()))
     }
@@ -93,6 +133,7 @@ impl Live {
     pub(crate) async fn reservation(
         &self,
         config: &HotelConfig,
+        until: Instant,
         confirmation: &ConfirmationNumber,
     ) -> Result<Option<Cached<Reservation>>, ReadError> {
         let c = confirmation.clone();
@@ -100,6 +141,7 @@ impl Live {
         through(
             self,
             config,
+            until,
             key,
             CacheClass::Reservation,
             move |a| async move { a.get_reservation(&c).await },
@@ -110,6 +152,7 @@ impl Live {
     pub(crate) async fn balance(
         &self,
         config: &HotelConfig,
+        until: Instant,
         confirmation: &ConfirmationNumber,
     ) -> Result<Option<Cached<Money>>, ReadError> {
         let c = confirmation.clone();
@@ -117,6 +160,7 @@ impl Live {
         through(
             self,
             config,
+            until,
             key,
             CacheClass::Reservation,
             move |a| async move { a.get_balance(&c).await.map(Some) },
@@ -127,6 +171,7 @@ impl Live {
     pub(crate) async fn room_status(
         &self,
         config: &HotelConfig,
+        until: Instant,
         room: &RoomNumber,
     ) -> Result<Option<Cached<RoomStatus>>, ReadError> {
         let r = room.clone();
@@ -134,6 +179,7 @@ impl Live {
         through(
             self,
             config,
+            until,
             key,
             CacheClass::RoomStatus,
             move |a| async move { a.room_status(&r).await },
@@ -144,39 +190,64 @@ impl Live {
     pub(crate) async fn room_statuses(
         &self,
         config: &HotelConfig,
+        until: Instant,
     ) -> Result<Cached<Vec<RoomStatus>>, ReadError> {
         let key = CacheKey::new(&config.hotel_id, "rooms", "all");
-        through(self, config, key, CacheClass::RoomStatus, |a| async move {
-            match a.room_statuses().await {
-                Err(PmsError::NotFound { .. }) => Ok(Some(Vec::new())),
-                other => other.map(Some),
-            }
-        })
+        through(
+            self,
+            config,
+            until,
+            key,
+            CacheClass::RoomStatus,
+            |a| async move {
+                match a.room_statuses().await {
+                    Err(PmsError::NotFound { .. }) => Ok(Some(Vec::new())),
+                    other => other.map(Some),
+                }
+            },
+        )
         .await?
         .ok_or_else(|| ReadError::Internal("room statuses answered nothing".into()))
     }
 
-    /// The adapter's own health check (never cached: it is the live answer).
+    /// The adapter's own health check (never cached: it is the live answer), by the deadline.
+    /// Its message is a fixed text: what the vendor answered is logged for ops.
     pub(crate) async fn health(
         &self,
         config: &HotelConfig,
+        until: Instant,
         now: chrono::DateTime<chrono::Utc>,
     ) -> HealthStatus {
-        match self.adapters.adapter_for(config).await {
-            Ok(adapter) => adapter.health_check().await,
-            Err(e) => HealthStatus {
-                provider: config.provider,
-                healthy: false,
-                latency_ms: 0,
-                // The configuration detail (which secret is missing) is for ops, not partners.
-                message: Some(match e {
-                    PmsError::Configuration { .. } => {
-                        "the hotel's PMS connection is not configured".to_owned()
-                    }
-                    other => other.code().to_owned(),
-                }),
-                checked_at: now,
-            },
+        let started = std::time::Instant::now();
+        let checked = by_deadline(until, async {
+            let adapter = self.adapters.adapter_for(config).await?;
+            Ok(adapter.health_check().await)
+        })
+        .await;
+        let unhealthy = |message: &str| HealthStatus {
+            provider: config.provider,
+            healthy: false,
+            latency_ms: started.elapsed().as_millis() as u64,
+            message: Some(message.to_owned()),
+            checked_at: now,
+        };
+        match checked {
+            Ok(h) if h.healthy => HealthStatus { message: None, ..h },
+            Ok(h) => {
+                tracing::warn!(hotel = %config.hotel_id, detail = h.message.as_deref().unwrap_or(""), "PMS health check failed");
+                HealthStatus {
+                    message: Some("the hotel's PMS did not pass the health check".to_owned()),
+                    ..h
+                }
+            }
+            Err(PmsError::Configuration { message }) => {
+                tracing::warn!(hotel = %config.hotel_id, detail = %message, "PMS connection not configured");
+                unhealthy("the hotel's PMS connection is not configured")
+            }
+            Err(e) => {
+                tracing::warn!(hotel = %config.hotel_id, error = %e, "PMS health check failed");
+                unhealthy(super::public_error_message(e.code()))
+            }
         }
     }
 }

@@ -8,14 +8,21 @@
 //!   key queries on the table and its indexes, never a scan.
 //! - PMS entities (guests, reservations, room statuses, balances) go through the read-through
 //!   cache ([`crate::cache`]), with TTLs from the hotel's configuration.
+//!
+//! Every session (one request) has two budgets, whatever its number of fields: at most
+//! [`MAX_ITEMS_READ`] stored items read ([`budget`]), and one deadline, [`READ_DEADLINE`] after
+//! it opened, for everything asked of the PMS: retries and rate-limit waits included. A PMS that
+//! does not answer by then is answered for by the cache's stale copy, or `PMS_UNAVAILABLE`.
 
 mod access;
 mod bookings;
+mod budget;
 mod calendar;
 mod error;
 mod live;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -23,8 +30,9 @@ pub use bookings::{
     BookingConnection, BookingEdge, BookingFilter, BookingRef, PageRequest, DEFAULT_PAGE_SIZE,
     MAX_EXAMINED, MAX_PAGE_SIZE,
 };
+pub use budget::MAX_ITEMS_READ;
 pub use calendar::{IN_HOUSE_LOOKBACK_DAYS, MAX_AVAILABILITY_DAYS};
-pub use error::ReadError;
+pub use error::{public_error_message, ReadError};
 
 use crate::cache::{Cached, ReadThrough};
 use crate::config::HotelConfig;
@@ -40,11 +48,17 @@ use crate::runtime::Services;
 use crate::sync_runs::{SyncRun, SyncRuns};
 
 pub(crate) use access::HotelAccess;
+use budget::{BudgetedStore, ReadBudget};
 use calendar::Side;
+pub(crate) use live::by_deadline;
 use live::Live;
 
 /// The most sync runs one read returns.
 pub const MAX_SYNC_RUNS: u32 = 100;
+
+/// How long one request's reads may wait for the hotel's PMS, in all: well inside the 5 s a
+/// partner waits at most, and far inside the function's timeout.
+pub const READ_DEADLINE: Duration = Duration::from_secs(4);
 
 /// A hotel's PMS health and its latest sync.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,10 +70,8 @@ pub struct HotelHealth {
 struct Inner {
     store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
-    hotels: HotelRegistry,
-    reservations: ReservationQueries,
-    sync_runs: SyncRuns,
     live: Live,
+    deadline: Duration,
 }
 
 /// The read side, built once per process so the cache's single-flight state is shared by every
@@ -77,15 +89,26 @@ impl PartnerReads {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                hotels: HotelRegistry::new(store.clone()),
-                reservations: ReservationQueries::new(store.clone()),
-                sync_runs: SyncRuns::new(store.clone()),
                 live: Live {
                     cache: ReadThrough::new(store.clone(), clock.clone()),
                     adapters,
                 },
                 store,
                 clock,
+                deadline: READ_DEADLINE,
+            }),
+        }
+    }
+
+    /// Sessions opened from now on give the PMS `deadline` in all (tests shorten it).
+    pub fn with_deadline(self, deadline: Duration) -> Self {
+        let inner = &*self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                store: inner.store.clone(),
+                clock: inner.clock.clone(),
+                live: inner.live.clone(),
+                deadline,
             }),
         }
     }
@@ -98,19 +121,33 @@ impl PartnerReads {
         )
     }
 
-    /// The reads one verified caller may make.
+    /// The reads one verified caller may make in one request: its budgets start now.
     pub fn session(&self, principal: Principal) -> ReadSession {
+        let budget = ReadBudget::new(MAX_ITEMS_READ);
+        let store: Arc<dyn ItemStore> =
+            Arc::new(BudgetedStore::new(self.inner.store.clone(), budget.clone()));
         ReadSession {
-            access: HotelAccess::new(principal, self.inner.hotels.clone()),
+            access: HotelAccess::new(principal, HotelRegistry::new(store.clone())),
+            reservations: ReservationQueries::new(store.clone()),
+            sync_runs: SyncRuns::new(store.clone()),
+            store,
+            budget,
+            deadline: tokio::time::Instant::now() + self.inner.deadline,
             reads: self.clone(),
         }
     }
 }
 
-/// One caller's reads. Every method authorizes the hotel it names before reading.
+/// One caller's reads. Every method authorizes the hotel it names before reading, and reads the
+/// store through the session's budget.
 pub struct ReadSession {
     reads: PartnerReads,
     access: HotelAccess,
+    store: Arc<dyn ItemStore>,
+    reservations: ReservationQueries,
+    sync_runs: SyncRuns,
+    budget: Arc<ReadBudget>,
+    deadline: tokio::time::Instant,
 }
 
 impl ReadSession {
@@ -120,6 +157,16 @@ impl ReadSession {
 
     fn inner(&self) -> &Inner {
         &self.reads.inner
+    }
+
+    /// Stored items this session may still read.
+    pub fn items_left(&self) -> u64 {
+        self.budget.left()
+    }
+
+    /// When this session's PMS reads give up.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
     }
 
     async fn hotel(&self, hotel: &HotelId) -> Result<Arc<HotelConfig>, ReadError> {
@@ -147,12 +194,12 @@ impl ReadSession {
         page: &PageRequest,
     ) -> Result<BookingConnection, ReadError> {
         self.hotel(hotel).await?;
-        bookings::page(&*self.inner().store, hotel, filter, page).await
+        bookings::page(&*self.store, hotel, filter, page).await
     }
 
     pub async fn booking(&self, id: &BookingRef) -> Result<Option<Reservation>, ReadError> {
         self.hotel(&id.hotel).await?;
-        Ok(self.inner().reservations.get(&id.hotel, &id.id).await?)
+        Ok(self.reservations.get(&id.hotel, &id.id).await?)
     }
 
     /// The booking with this confirmation number. Numbers can coincide across providers: then
@@ -165,7 +212,6 @@ impl ReadSession {
     ) -> Result<Option<Reservation>, ReadError> {
         let config = self.hotel(hotel).await?;
         let mut found = self
-            .inner()
             .reservations
             .by_confirmation(hotel, confirmation)
             .await?;
@@ -184,7 +230,7 @@ impl ReadSession {
     ) -> Result<(BusinessDate, Vec<Reservation>), ReadError> {
         let config = self.hotel(hotel).await?;
         let date = date.unwrap_or_else(|| self.today(&config));
-        let list = calendar::day(&self.inner().reservations, &config, date, Side::Arrivals).await?;
+        let list = calendar::day(&self.reservations, &config, date, Side::Arrivals).await?;
         Ok((date, list))
     }
 
@@ -196,8 +242,7 @@ impl ReadSession {
     ) -> Result<(BusinessDate, Vec<Reservation>), ReadError> {
         let config = self.hotel(hotel).await?;
         let date = date.unwrap_or_else(|| self.today(&config));
-        let list =
-            calendar::day(&self.inner().reservations, &config, date, Side::Departures).await?;
+        let list = calendar::day(&self.reservations, &config, date, Side::Departures).await?;
         Ok((date, list))
     }
 
@@ -208,7 +253,7 @@ impl ReadSession {
     ) -> Result<(BusinessDate, Vec<Reservation>), ReadError> {
         let config = self.hotel(hotel).await?;
         let today = self.today(&config);
-        let list = calendar::in_house(&self.inner().reservations, &config, today).await?;
+        let list = calendar::in_house(&self.reservations, &config, today).await?;
         Ok((today, list))
     }
 
@@ -220,7 +265,7 @@ impl ReadSession {
         room_type: Option<&RoomTypeCode>,
     ) -> Result<Vec<ProvidedAvailability>, ReadError> {
         let config = self.hotel(hotel).await?;
-        calendar::availability(&*self.inner().store, &config, from, to, room_type).await
+        calendar::availability(&*self.store, &config, from, to, room_type).await
     }
 
     pub async fn guest(
@@ -229,7 +274,7 @@ impl ReadSession {
         id: &crate::domain::RecordId,
     ) -> Result<Option<Cached<Guest>>, ReadError> {
         let config = self.hotel(hotel).await?;
-        self.inner().live.guest(&config, id).await
+        self.inner().live.guest(&config, self.deadline, id).await
     }
 
     pub async fn search_guests(
@@ -238,7 +283,10 @@ impl ReadSession {
         query: GuestQuery,
     ) -> Result<Cached<Vec<Guest>>, ReadError> {
         let config = self.hotel(hotel).await?;
-        self.inner().live.search_guests(&config, query).await
+        self.inner()
+            .live
+            .search_guests(&config, self.deadline, query)
+            .await
     }
 
     pub async fn reservation(
@@ -247,7 +295,10 @@ impl ReadSession {
         confirmation: &ConfirmationNumber,
     ) -> Result<Option<Cached<Reservation>>, ReadError> {
         let config = self.hotel(hotel).await?;
-        self.inner().live.reservation(&config, confirmation).await
+        self.inner()
+            .live
+            .reservation(&config, self.deadline, confirmation)
+            .await
     }
 
     pub async fn balance(
@@ -256,7 +307,10 @@ impl ReadSession {
         confirmation: &ConfirmationNumber,
     ) -> Result<Option<Cached<Money>>, ReadError> {
         let config = self.hotel(hotel).await?;
-        self.inner().live.balance(&config, confirmation).await
+        self.inner()
+            .live
+            .balance(&config, self.deadline, confirmation)
+            .await
     }
 
     pub async fn room_status(
@@ -265,7 +319,10 @@ impl ReadSession {
         room: &RoomNumber,
     ) -> Result<Option<Cached<RoomStatus>>, ReadError> {
         let config = self.hotel(hotel).await?;
-        self.inner().live.room_status(&config, room).await
+        self.inner()
+            .live
+            .room_status(&config, self.deadline, room)
+            .await
     }
 
     pub async fn room_statuses(
@@ -273,7 +330,10 @@ impl ReadSession {
         hotel: &HotelId,
     ) -> Result<Cached<Vec<RoomStatus>>, ReadError> {
         let config = self.hotel(hotel).await?;
-        self.inner().live.room_statuses(&config).await
+        self.inner()
+            .live
+            .room_statuses(&config, self.deadline)
+            .await
     }
 
     /// The hotel's latest `last` sync runs (1 to [`MAX_SYNC_RUNS`]), newest first.
@@ -286,15 +346,29 @@ impl ReadSession {
             )
             .into());
         }
-        Ok(self.inner().sync_runs.list(hotel, last).await?)
+        let runs = self.sync_runs.list(hotel, last).await?;
+        Ok(runs.into_iter().map(public_run).collect())
     }
 
     pub async fn health(&self, hotel: &HotelId) -> Result<HotelHealth, ReadError> {
         let config = self.hotel(hotel).await?;
-        let pms = self.inner().live.health(&config, self.now()).await;
-        let last_sync = self.inner().sync_runs.latest(hotel).await?;
+        let pms = self
+            .inner()
+            .live
+            .health(&config, self.deadline, self.now())
+            .await;
+        let last_sync = self.sync_runs.latest(hotel).await?.map(public_run);
         Ok(HotelHealth { pms, last_sync })
     }
+}
+
+/// A sync run as partners see it: its errors' codes with their public texts. What the vendor
+/// or AWS said stays in the stored run (and the logs) for ops.
+fn public_run(mut run: SyncRun) -> SyncRun {
+    for e in &mut run.errors {
+        e.message = public_error_message(&e.code).to_owned();
+    }
+    run
 }
 
 #[cfg(test)]

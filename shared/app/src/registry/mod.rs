@@ -3,9 +3,11 @@
 mod credentials;
 mod hotels;
 mod ingest_keys;
+mod negative_cache;
 mod tokens;
 
 pub use credentials::{OperaGrant, VendorCredentials};
 pub use hotels::{HotelRegistry, RegistryError};
 pub use ingest_keys::{IngestCredentials, IngestKeys, PartnerSystem};
+pub use negative_cache::NegativeCache;
 pub use tokens::{AuthError, PartnerToken, Principal, Scope, TokenService};

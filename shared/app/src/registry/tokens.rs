@@ -1,6 +1,13 @@
 //! Partner tokens: `pms_<id>_<secret>`. Only an HMAC-SHA256 of the token (keyed by a secret in
 //! Secrets Manager) is stored, so a copy of the table cannot be used to call us, and comparison
 //! is constant-time.
+//!
+//! Every partner request reads its token, so the lookup is made cheap: each token is its own
+//! partition (`T#<token id>` / `TOKEN`), read eventually consistently (half the cost, any
+//! replica); a miss is read again consistently, so a token created a moment ago is accepted,
+//! and an id found in neither read is remembered for a while ([`NegativeCache`]), so a caller
+//! repeating a made-up token costs no read at all. A revocation takes effect once replicas
+//! have it (about a second).
 
 use std::sync::Arc;
 
@@ -13,10 +20,17 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::NegativeCache;
 use crate::domain::{HotelId, ValidationError};
 use crate::ports::{
-    Clock, Condition, Item, ItemKey, ItemStore, PortError, PutOutcome, SecretStore, SystemPartition,
+    Clock, Condition, Item, ItemKey, ItemStore, KeyCondition, Partition, PortError, PutOutcome,
+    Query, SecretStore, SystemPartition,
 };
+
+/// Token ids remembered as unknown, and for how long. Ids are 64 random bits chosen at
+/// creation, so an id nobody had is never created later (but for a 2^-64 chance).
+const UNKNOWN_TOKENS: usize = 10_000;
+const UNKNOWN_TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +69,9 @@ pub struct PartnerToken {
     pub hash: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When it stops being accepted; `None`: until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Who is calling: the verified token's id and what it may do.
@@ -82,6 +99,8 @@ pub enum AuthError {
     Invalid,
     #[error("the credential has been revoked")]
     Revoked,
+    #[error("the credential has expired")]
+    Expired,
     /// The signing key could not be read: fail closed, and let the caller retry.
     #[error("credentials cannot be checked right now")]
     Unavailable(#[source] PortError),
@@ -101,9 +120,18 @@ pub struct TokenService {
     secrets: Arc<dyn SecretStore>,
     key_secret: String,
     clock: Arc<dyn Clock>,
+    unknown: Arc<NegativeCache<String>>,
 }
 
 fn key(token_id: &str) -> ItemKey {
+    ItemKey {
+        partition: Partition::Token(token_id.to_owned()),
+        sort: "TOKEN".into(),
+    }
+}
+
+/// Where tokens were kept before each had its own partition.
+fn legacy_key(token_id: &str) -> ItemKey {
     ItemKey::system(SystemPartition::Tokens, format!("TOKEN#{token_id}"))
 }
 
@@ -119,6 +147,7 @@ impl TokenService {
             secrets,
             key_secret: key_secret.into(),
             clock,
+            unknown: Arc::new(NegativeCache::new(UNKNOWN_TOKENS, UNKNOWN_TOKEN_TTL)),
         }
     }
 
@@ -140,12 +169,24 @@ impl TokenService {
         Ok(mac)
     }
 
-    /// Creates a token for `hotels`. The plain token is returned once and never stored.
+    /// Creates a token for `hotels`, valid until revoked. The plain token is returned once and
+    /// never stored.
     pub async fn create(
         &self,
         hotels: Vec<HotelId>,
         scopes: Vec<Scope>,
         label: &str,
+    ) -> Result<(SecretString, PartnerToken), AuthError> {
+        self.create_expiring(hotels, scopes, label, None).await
+    }
+
+    /// Creates a token that is refused from `expires_at` on (`None`: valid until revoked).
+    pub async fn create_expiring(
+        &self,
+        hotels: Vec<HotelId>,
+        scopes: Vec<Scope>,
+        label: &str,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<(SecretString, PartnerToken), AuthError> {
         let mut rng = rand::rng();
         let id_bytes: [u8; 8] = rng.random();
@@ -164,6 +205,7 @@ impl TokenService {
             hash,
             created_at: self.clock.now(),
             revoked_at: None,
+            expires_at,
         };
         let item = Item::new(
             key(&token_id),
@@ -175,9 +217,47 @@ impl TokenService {
             .await
             .map_err(AuthError::Unavailable)?
         {
-            PutOutcome::Applied => Ok((SecretString::from(plain), record)),
+            PutOutcome::Applied => {
+                self.unknown.remove(&token_id);
+                Ok((SecretString::from(plain), record))
+            }
             PutOutcome::Rejected { .. } => Err(AuthError::Invalid),
         }
+    }
+
+    /// The stored token: an eventually consistent read, then, when that finds nothing, a
+    /// consistent one (the token may have been created a moment ago). An id neither finds is
+    /// remembered as unknown.
+    async fn lookup(&self, token_id: &str) -> Result<Option<Item>, AuthError> {
+        if self
+            .unknown
+            .contains(&token_id.to_owned(), self.clock.now())
+        {
+            return Ok(None);
+        }
+        let k = key(token_id);
+        if let Some(item) = self
+            .store
+            .get_eventual(&k)
+            .await
+            .map_err(AuthError::Unavailable)?
+        {
+            return Ok(Some(item));
+        }
+        let mut item = self.store.get(&k).await.map_err(AuthError::Unavailable)?;
+        if item.is_none() {
+            // A token created before tokens had a partition each still works until
+            // `pmsctl token migrate` has moved it: an upgrade must not lock partners out.
+            item = self
+                .store
+                .get(&legacy_key(token_id))
+                .await
+                .map_err(AuthError::Unavailable)?;
+        }
+        if item.is_none() {
+            self.unknown.insert(token_id.to_owned(), self.clock.now());
+        }
+        Ok(item)
     }
 
     /// Checks a presented token. Every failure looks the same to the caller.
@@ -191,12 +271,7 @@ impl TokenService {
         if token_id.len() != 16 || !token_id.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(AuthError::Invalid);
         }
-        let item = self
-            .store
-            .get(&key(token_id))
-            .await
-            .map_err(AuthError::Unavailable)?
-            .ok_or(AuthError::Invalid)?;
+        let item = self.lookup(token_id).await?.ok_or(AuthError::Invalid)?;
         let record: PartnerToken = item.decode().map_err(AuthError::Unavailable)?;
         let expected = hex::decode(&record.hash).map_err(|_| AuthError::Invalid)?;
         let actual = self.mac(presented).await?.finalize().into_bytes();
@@ -206,6 +281,9 @@ impl TokenService {
         if record.revoked_at.is_some() {
             return Err(AuthError::Revoked);
         }
+        if record.expires_at.is_some_and(|t| t <= self.clock.now()) {
+            return Err(AuthError::Expired);
+        }
         Ok(Principal {
             token_id: record.token_id,
             hotels: record.hotels,
@@ -213,13 +291,17 @@ impl TokenService {
         })
     }
 
+    /// Revokes a token. A token still in the pre-upgrade location is revoked in its own
+    /// partition, which every lookup reads first.
     pub async fn revoke(&self, token_id: &str) -> Result<bool, AuthError> {
-        let Some(item) = self
-            .store
-            .get(&key(token_id))
-            .await
-            .map_err(AuthError::Unavailable)?
-        else {
+        let mut found = None;
+        for k in [key(token_id), legacy_key(token_id)] {
+            found = self.store.get(&k).await.map_err(AuthError::Unavailable)?;
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(item) = found else {
             return Ok(false);
         };
         let mut record: PartnerToken = item.decode().map_err(AuthError::Unavailable)?;
@@ -234,27 +316,301 @@ impl TokenService {
             .map_err(AuthError::Unavailable)?;
         Ok(true)
     }
+
+    /// Moves tokens stored in the registry partition of earlier versions to a partition each
+    /// (a token already moved is kept as it is). Returns how many were moved.
+    pub async fn migrate_legacy(&self) -> Result<usize, AuthError> {
+        let q = Query::primary(
+            Partition::System(SystemPartition::Tokens),
+            KeyCondition::BeginsWith("TOKEN#".into()),
+        )
+        .limit(1000);
+        let legacy = self
+            .store
+            .query_all(&q)
+            .await
+            .map_err(AuthError::Unavailable)?;
+        let mut moved = 0;
+        for old in legacy {
+            let record: PartnerToken = old.decode().map_err(AuthError::Unavailable)?;
+            let item = Item {
+                key: key(&record.token_id),
+                ..old.clone()
+            };
+            let put = self
+                .store
+                .put(item, Condition::IfAbsent)
+                .await
+                .map_err(AuthError::Unavailable)?;
+            moved += usize::from(put.applied());
+            self.unknown.remove(&record.token_id);
+            self.store
+                .delete(&legacy_key(&record.token_id))
+                .await
+                .map_err(AuthError::Unavailable)?;
+        }
+        Ok(moved)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
     use super::*;
     use crate::memory::{MemorySecrets, MemoryStore};
-    use crate::ports::ManualClock;
+    use crate::ports::{ManualClock, Page, PortResult};
 
-    async fn service() -> TokenService {
-        let clock = Arc::new(ManualClock::new(Utc::now()));
+    /// The in-memory store, recording each read as (kind, partition key); with `lagging`, an
+    /// eventually consistent read does not see anything yet (a replica behind the write).
+    struct Reads {
+        inner: MemoryStore,
+        lagging: bool,
+        seen: Mutex<Vec<(&'static str, String)>>,
+    }
+
+    impl Reads {
+        fn take(&self) -> Vec<(&'static str, String)> {
+            std::mem::take(&mut *self.seen.lock().unwrap())
+        }
+    }
+
+    #[async_trait]
+    impl ItemStore for Reads {
+        async fn get(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+            self.seen
+                .lock()
+                .unwrap()
+                .push(("consistent", key.partition.key()));
+            self.inner.get(key).await
+        }
+        async fn get_eventual(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+            self.seen
+                .lock()
+                .unwrap()
+                .push(("eventual", key.partition.key()));
+            if self.lagging {
+                return Ok(None);
+            }
+            self.inner.get(key).await
+        }
+        async fn put(&self, item: Item, condition: Condition) -> PortResult<PutOutcome> {
+            self.inner.put(item, condition).await
+        }
+        async fn delete(&self, key: &ItemKey) -> PortResult<()> {
+            self.inner.delete(key).await
+        }
+        async fn batch_get(&self, keys: &[ItemKey]) -> PortResult<Vec<Item>> {
+            self.inner.batch_get(keys).await
+        }
+        async fn batch_put(&self, items: Vec<Item>) -> PortResult<()> {
+            self.inner.batch_put(items).await
+        }
+        async fn query(&self, query: &Query) -> PortResult<Page> {
+            self.inner.query(query).await
+        }
+        async fn increment(
+            &self,
+            key: &ItemKey,
+            field: &str,
+            by: i64,
+            expires_at: Option<i64>,
+        ) -> PortResult<i64> {
+            self.inner.increment(key, field, by, expires_at).await
+        }
+    }
+
+    async fn with_store(store: Arc<dyn ItemStore>, clock: Arc<ManualClock>) -> TokenService {
         let secrets = Arc::new(MemorySecrets::new());
         secrets
             .put("k", &SecretString::from("key-material".to_string()))
             .await
             .unwrap();
-        TokenService::new(
-            Arc::new(MemoryStore::new(clock.clone())),
-            secrets,
-            "k",
-            clock,
-        )
+        TokenService::new(store, secrets, "k", clock)
+    }
+
+    async fn service() -> TokenService {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        with_store(Arc::new(MemoryStore::new(clock.clone())), clock).await
+    }
+
+    fn reads(lagging: bool) -> (Arc<Reads>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let store = Arc::new(Reads {
+            inner: MemoryStore::new(clock.clone()),
+            lagging,
+            seen: Mutex::new(Vec::new()),
+        });
+        (store, clock)
+    }
+
+    #[tokio::test]
+    async fn token_lookups_use_a_partition_per_token_and_eventually_consistent_reads() {
+        let (store, clock) = reads(false);
+        let s = with_store(store.clone(), clock).await;
+        let h = HotelId::parse("h1").unwrap();
+        let (a, ra) = s
+            .create(vec![h.clone()], vec![Scope::Read], "a")
+            .await
+            .unwrap();
+        let (b, rb) = s.create(vec![h], vec![Scope::Read], "b").await.unwrap();
+        s.verify(a.expose_secret()).await.unwrap();
+        s.verify(b.expose_secret()).await.unwrap();
+        assert_eq!(
+            store.take(),
+            [
+                ("eventual", format!("T#{}", ra.token_id)),
+                ("eventual", format!("T#{}", rb.token_id)),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_just_created_token_is_accepted_even_when_the_eventual_read_misses_it() {
+        let (store, clock) = reads(true);
+        let s = with_store(store.clone(), clock).await;
+        let (plain, record) = s
+            .create(vec![HotelId::parse("h1").unwrap()], vec![Scope::Read], "a")
+            .await
+            .unwrap();
+        assert_eq!(
+            s.verify(plain.expose_secret()).await.unwrap().token_id,
+            record.token_id
+        );
+        let key = format!("T#{}", record.token_id);
+        assert_eq!(
+            store.take(),
+            [("eventual", key.clone()), ("consistent", key)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_made_up_token_costs_one_lookup_however_often_it_is_presented() {
+        let (store, clock) = reads(false);
+        let s = with_store(store.clone(), clock.clone()).await;
+        let forged = format!("pms_0123456789abcdef_{}", "A".repeat(43));
+        for _ in 0..5 {
+            assert!(matches!(s.verify(&forged).await, Err(AuthError::Invalid)));
+        }
+        assert_eq!(
+            store.take().len(),
+            3,
+            "one eventual and one consistent read, and one of the pre-upgrade location"
+        );
+        // Remembered for a while only.
+        clock.advance(UNKNOWN_TOKEN_TTL + chrono::Duration::seconds(1));
+        assert!(matches!(s.verify(&forged).await, Err(AuthError::Invalid)));
+        assert_eq!(store.take().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_is_refused_like_an_invalid_one() {
+        let (store, clock) = reads(false);
+        let s = with_store(store, clock.clone()).await;
+        let h = HotelId::parse("h1").unwrap();
+        let expires = clock.now() + chrono::Duration::days(90);
+        let (plain, record) = s
+            .create_expiring(vec![h.clone()], vec![Scope::Read], "p", Some(expires))
+            .await
+            .unwrap();
+        assert_eq!(record.expires_at, Some(expires));
+        assert!(s.verify(plain.expose_secret()).await.is_ok());
+        clock.advance(chrono::Duration::days(90) - chrono::Duration::seconds(1));
+        assert!(s.verify(plain.expose_secret()).await.is_ok());
+        clock.advance(chrono::Duration::seconds(1));
+        let err = s.verify(plain.expose_secret()).await.unwrap_err();
+        assert!(matches!(err, AuthError::Expired));
+        assert!(!err.is_retryable());
+        // Tokens without an expiry (and records stored before expiries existed) do not expire.
+        let (forever, _) = s.create(vec![h], vec![Scope::Read], "f").await.unwrap();
+        clock.advance(chrono::Duration::days(3650));
+        assert!(s.verify(forever.expose_secret()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn tokens_of_the_shared_partition_work_until_moved_to_their_own() {
+        let (store, clock) = reads(false);
+        let s = with_store(store.clone(), clock).await;
+        let (plain, record) = s
+            .create(
+                vec![HotelId::parse("h1").unwrap()],
+                vec![Scope::Read],
+                "old",
+            )
+            .await
+            .unwrap();
+        // As an earlier version stored it.
+        let item = store
+            .inner
+            .get(&key(&record.token_id))
+            .await
+            .unwrap()
+            .unwrap();
+        store.inner.delete(&item.key).await.unwrap();
+        store
+            .inner
+            .put(
+                Item {
+                    key: legacy_key(&record.token_id),
+                    ..item
+                },
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        // An upgrade locks nobody out: the token works before the migration too.
+        let s = with_store(store.clone(), Arc::new(ManualClock::new(Utc::now()))).await;
+        assert!(s.verify(plain.expose_secret()).await.is_ok());
+        let s = with_store(store.clone(), Arc::new(ManualClock::new(Utc::now()))).await;
+        assert_eq!(s.migrate_legacy().await.unwrap(), 1);
+        assert_eq!(s.migrate_legacy().await.unwrap(), 0);
+        assert!(s.verify(plain.expose_secret()).await.is_ok());
+        assert!(store
+            .inner
+            .get(&legacy_key(&record.token_id))
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_token_of_the_shared_partition_can_be_revoked_before_it_is_moved() {
+        let (store, clock) = reads(false);
+        let s = with_store(store.clone(), clock.clone()).await;
+        let (plain, record) = s
+            .create(
+                vec![HotelId::parse("h1").unwrap()],
+                vec![Scope::Read],
+                "old",
+            )
+            .await
+            .unwrap();
+        let item = store
+            .inner
+            .get(&key(&record.token_id))
+            .await
+            .unwrap()
+            .unwrap();
+        store.inner.delete(&item.key).await.unwrap();
+        store
+            .inner
+            .put(
+                Item {
+                    key: legacy_key(&record.token_id),
+                    ..item
+                },
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        assert!(s.revoke(&record.token_id).await.unwrap());
+        let s = with_store(store.clone(), clock).await;
+        assert!(matches!(
+            s.verify(plain.expose_secret()).await,
+            Err(AuthError::Revoked)
+        ));
     }
 
     #[tokio::test]

@@ -17,6 +17,19 @@ use crate::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortResult, PutOu
 
 /// How long deliveries (and so their dedupe) are kept.
 pub const DELIVERY_RETENTION: Duration = Duration::days(7);
+/// DynamoDB refuses an item over 400 KB (attribute names and values). A delivery item is its
+/// keys, a few small attributes and `data`, whose JSON text is at least as long as its stored
+/// form but for a byte or two per empty list or map; the margin covers those and the keys.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+const ITEM_MARGIN_BYTES: usize = 8 * 1024;
+
+/// An upper bound of the item's stored size.
+fn stored_bytes(item: &Item) -> usize {
+    serde_json::to_vec(&item.data).map_or(usize::MAX, |v| v.len())
+        + item.key.partition.key().len()
+        + item.key.sort.len()
+        + ITEM_MARGIN_BYTES
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,6 +78,8 @@ pub enum Begin {
     Reopened(Item),
     /// A repeat whose refresh is pending or, for exact event ids, done: nothing to do.
     Duplicate(DeliveryRecord),
+    /// Too large to be stored as one item (about this many bytes): nothing was written.
+    TooLarge(usize),
 }
 
 #[derive(Clone)]
@@ -124,6 +139,10 @@ impl WebhookDeliveries {
             serde_json::to_value(&record).unwrap_or_default(),
         )
         .expiring_at((now + DELIVERY_RETENTION).timestamp());
+        let bytes = stored_bytes(&item);
+        if bytes > MAX_ITEM_BYTES {
+            return Ok(Begin::TooLarge(bytes));
+        }
         // Two rounds: a rejected create whose existing copy was not returned is read back.
         for _ in 0..2 {
             let existing = match self
@@ -297,5 +316,22 @@ mod tests {
             deliveries.begin(&hotel, &d, b"{}", "c").await.unwrap(),
             Begin::Reopened(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_delivery_too_large_for_one_item_is_not_stored() {
+        let clock = Arc::new(SystemClock);
+        let deliveries = WebhookDeliveries::new(Arc::new(MemoryStore::new(clock.clone())), clock);
+        let hotel = HotelId::parse("h1").unwrap();
+        let raw = vec![b' '; MAX_ITEM_BYTES];
+        assert!(matches!(
+            deliveries.begin(&hotel, &delivery(), &raw, "c").await.unwrap(),
+            Begin::TooLarge(n) if n > MAX_ITEM_BYTES
+        ));
+        assert!(deliveries
+            .get(&hotel, Provider::Mews, "d1")
+            .await
+            .unwrap()
+            .is_none());
     }
 }

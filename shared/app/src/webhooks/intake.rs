@@ -35,6 +35,9 @@ pub enum IntakeError {
     Store(#[from] PortError),
     #[error("{failed} of {total} refresh jobs could not be enqueued")]
     Enqueue { failed: usize, total: usize },
+    /// The delivery would not fit in one stored item; nothing was written.
+    #[error("the delivery needs about {bytes} bytes stored, over the {limit} an item holds")]
+    TooLarge { bytes: usize, limit: usize },
 }
 
 impl IntakeError {
@@ -43,6 +46,7 @@ impl IntakeError {
         match self {
             IntakeError::Store(e) => e.is_retryable() || matches!(e, PortError::Missing { .. }),
             IntakeError::Enqueue { .. } => true,
+            IntakeError::TooLarge { .. } => false,
         }
     }
 }
@@ -92,6 +96,12 @@ impl WebhookIntake {
                 return Ok(IntakeOutcome::Duplicate {
                     delivery_id: delivery.delivery_id.clone(),
                 });
+            }
+            Begin::TooLarge(bytes) => {
+                return Err(IntakeError::TooLarge {
+                    bytes,
+                    limit: super::deliveries::MAX_ITEM_BYTES,
+                })
             }
             Begin::New(item) | Begin::Resume(item) | Begin::Reopened(item) => item,
         };

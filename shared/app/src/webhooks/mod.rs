@@ -7,7 +7,7 @@ mod deliveries;
 mod intake;
 
 pub use deliveries::{
-    Begin, DeliveryRecord, DeliveryStatus, WebhookDeliveries, DELIVERY_RETENTION,
+    Begin, DeliveryRecord, DeliveryStatus, WebhookDeliveries, DELIVERY_RETENTION, MAX_ITEM_BYTES,
 };
 pub use intake::{IntakeError, IntakeOutcome, WebhookIntake};
 pub use pms_vendor_kit::webhooks::*;

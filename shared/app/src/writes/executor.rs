@@ -2,18 +2,22 @@
 //!
 //! 1. Take the key's lease (`IDEMP#<key>`, conditional create, or replace a lapsed lease). A key
 //!    already completed returns its stored result without calling the PMS; a live lease held by
-//!    another delivery means "try later".
+//!    another delivery means "look again shortly" ([`Disposition::Wait`]).
 //! 2. Charges: if an intent exists, a previous attempt may have reached the PMS (timeout, crash):
 //!    vendors with their own idempotency (Cloudbeds `referenceID`) are simply called again; for
 //!    the others the folio is searched for our reference first, and a found posting completes the
 //!    operation without posting again — but after an attempt that got no answer (a timeout, a
 //!    gateway's 502/504) only [`UNKNOWN_OUTCOME_SETTLE`] later: a vendor may still apply a
 //!    request our client gave up on, and a search before then can miss it. (After a crash, the
-//!    lapsed lease is that wait.) Then the intent is written, before the call. An answer that
-//!    proves the vendor did not act (429, 503, connection refused) voids the intent.
+//!    lapsed lease is that wait.) Waiting is not an attempt: the message is replaced by a
+//!    delayed copy, so no delivery is spent on it. A search that fails says nothing, so the
+//!    intent stays and the operation is retried; a PMS that cannot be searched is not posted to
+//!    again. Then the intent is written, before the call. Only an answer to this attempt's own
+//!    call that proves the vendor did not act (429, 503, connection refused, a refusal) voids
+//!    the intent.
 //! 3. Call the PMS once (no in-process retries: the queue retries, with the seed's backoff).
 //! 4. Success completes the key with the result. A retryable failure releases the lease and asks
-//!    for a retry after the backoff (the last allowed delivery also records the DLQ item); a
+//!    for a retry after the backoff (the last allowed attempt also records the DLQ item); a
 //!    non-retryable failure records the DLQ item at once and is not retried.
 
 use std::time::Duration;
@@ -22,7 +26,7 @@ use super::model::{OperationRecord, OperationStatus, RecordedError, WriteMessage
 use super::records::{Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, WriteRecords};
 use crate::config::HotelConfig;
 use crate::obs::Metrics;
-use crate::pms::{PmsAdapter, PmsError, RetryPolicy, UnavailableCause};
+use crate::pms::{deadline, PmsAdapter, PmsError, RetryPolicy, UnavailableCause};
 use crate::ports::PortError;
 
 /// What to do with the message after one execution.
@@ -30,8 +34,17 @@ use crate::ports::PortError;
 pub enum Disposition {
     /// Done (succeeded, duplicate of a completed one, or recorded as a dead letter): delete it.
     Done,
-    /// Leave it on the queue and make it visible again after this delay.
+    /// An attempt failed: leave it on the queue and make it visible again after this delay (the
+    /// next delivery is the next attempt).
     RetryAfter(Duration),
+    /// Nothing was attempted (an earlier attempt's outcome is still settling, or another
+    /// delivery holds the key): come back after this long without spending a delivery. The
+    /// caller replaces the message with a copy delayed this long (see
+    /// [`WriteMessage::waited`]).
+    Wait(Duration),
+    /// Not started: a vendor call could not have finished before the invocation's deadline.
+    /// Nothing was sent; the message goes back to the queue at once.
+    Unstarted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,13 +77,20 @@ pub struct Executor {
     /// Replaces the hotel's retry policy for delays (tests); by default the hotel's policy,
     /// which is the seed's unless configured.
     backoff: Option<RetryPolicy>,
-    /// Test hook: exit the process right after the PMS accepted a write, before recording it,
-    /// to prove a crash there cannot double a charge.
-    crash_after_pms_call: bool,
+    /// Runs right after the PMS accepted a write, before anything is recorded. Only test
+    /// builds can set it (a test writer exits the process there, to prove a crash at that
+    /// point cannot double a charge); a production writer has no such hook.
+    after_pms_call: Option<AfterPmsCall>,
 }
+
+/// See [`Executor::with_after_pms_call`].
+pub type AfterPmsCall = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// The longest vendor `Retry-After` honoured as a message delay.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
+/// How often a delivery that found the key held by another one looks again: the holder usually
+/// finishes in well under a second, while its lease lasts as long as the function's timeout.
+const BUSY_POLL: Duration = Duration::from_secs(2);
 
 fn result_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
@@ -84,9 +104,16 @@ impl Executor {
             settle: UNKNOWN_OUTCOME_SETTLE,
             max_receives: max_receives.max(1),
             backoff: None,
-            crash_after_pms_call: std::env::var("PMS_WRITER_CRASH_AFTER_PMS_CALL")
-                .is_ok_and(|v| v == "1"),
+            after_pms_call: None,
         }
+    }
+
+    /// Test builds only: runs `hook` right after the PMS accepted a write, before the outcome
+    /// is recorded (the crash tests exit the process there).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn with_after_pms_call(mut self, hook: AfterPmsCall) -> Self {
+        self.after_pms_call = Some(hook);
+        self
     }
 
     pub fn with_lease(mut self, lease: chrono::Duration) -> Self {
@@ -108,8 +135,14 @@ impl Executor {
         &self.records
     }
 
+    /// The write queue's `maxReceiveCount`.
+    pub fn max_receives(&self) -> u32 {
+        self.max_receives
+    }
+
     /// Executes a message delivered for the `receive_count`-th time (SQS
-    /// `ApproximateReceiveCount`, 1-based).
+    /// `ApproximateReceiveCount`, 1-based). The attempt this is counts the deliveries of the
+    /// copies it replaced ([`WriteMessage::attempt`]).
     pub async fn execute(
         &self,
         msg: &WriteMessage,
@@ -120,6 +153,11 @@ impl Executor {
     ) -> Result<Disposition, ExecuteError> {
         let hotel = &msg.hotel_id;
         let key = &msg.idempotency_key;
+        let attempt = msg.attempt(receive_count);
+        // No vendor call could finish before the invocation ends: touch nothing.
+        if !deadline::current().is_none_or(|b| b.admits_call()) {
+            return Ok(Disposition::Unstarted);
+        }
         // An operation ops abandoned is never executed, whichever copy of its message arrives.
         let op = self.records.operation(hotel, &msg.operation_id).await?;
         if op
@@ -165,10 +203,19 @@ impl Executor {
             Acquired::Busy { until } => {
                 let wait = (until - self.records.now())
                     .to_std()
-                    .unwrap_or(Duration::from_secs(1));
-                return Ok(Disposition::RetryAfter(wait.max(Duration::from_secs(1))));
+                    .unwrap_or_default()
+                    .clamp(Duration::from_secs(1), BUSY_POLL);
+                return Ok(Disposition::Wait(wait));
             }
         };
+        // A charge whose earlier attempt may still be applied by the PMS waits until that has
+        // surely finished. Waiting is not an attempt: nothing is counted or sent.
+        if let Some(wait) = self.settling(msg, adapter).await? {
+            self.records
+                .release(hotel, key, &lease, &msg.payload_hash)
+                .await?;
+            return Ok(Disposition::Wait(wait));
+        }
 
         let now = self.records.now();
         self.records
@@ -180,10 +227,13 @@ impl Executor {
             })
             .await?;
 
-        let outcome = self.call(msg, receive_count, config, adapter, &lease).await;
+        // Whether an earlier attempt's charge may be at the PMS whatever this attempt's call
+        // is answered: a refusal of this call then says nothing about it.
+        let mut earlier_stands = false;
+        let outcome = self.call(msg, attempt, adapter, &mut earlier_stands).await;
         match outcome {
             Ok((result, audit_result, request_id)) => {
-                self.audit(msg, receive_count, audit_result, request_id, None)
+                self.audit(msg, attempt, audit_result, request_id, None)
                     .await?;
                 self.records
                     .complete(hotel, key, &lease, &msg.payload_hash, &result)
@@ -202,6 +252,20 @@ impl Executor {
                 }
                 Ok(Disposition::Done)
             }
+            Err(CallError::Pms(err) | CallError::Lookup(err)) if deadline::is_refusal(&err) => {
+                // The deadline came close during the delivery: the call was not sent. Not an
+                // attempt; an intent written for it stays (the next attempt looks first).
+                self.records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await?;
+                self.records
+                    .update_operation(hotel, &msg.operation_id, |op| {
+                        op.status = OperationStatus::Queued;
+                        op.attempts = op.attempts.saturating_sub(1);
+                    })
+                    .await?;
+                Ok(Disposition::Unstarted)
+            }
             Err(CallError::Store(e)) => {
                 let _ = self
                     .records
@@ -209,28 +273,85 @@ impl Executor {
                     .await;
                 Err(ExecuteError::Store(e))
             }
-            Err(CallError::NotYet(wait)) => {
-                // Nothing was sent: the key goes back, and the message comes back once the
-                // earlier attempt has surely finished at the vendor.
+            Err(CallError::Lookup(err)) => {
+                // The intent stays as it is: only an answer to this attempt's own post may
+                // void it. Retried like an outage; the last attempt leaves a dead letter that
+                // says the charge may exist.
+                // What the partner reads names the failure, not the vendor's words; the audit
+                // keeps those.
+                let recorded = RecordedError::outcome_unknown(&format!(
+                    "looking for it on the folio failed ({})",
+                    err.code()
+                ));
+                self.audit(
+                    msg,
+                    attempt,
+                    AuditResult::Failed,
+                    err.request_id().map(str::to_owned),
+                    Some(RecordedError {
+                        message: format!("{}: {err}", recorded.message),
+                        request_id: err.request_id().map(str::to_owned),
+                        ..recorded.clone()
+                    }),
+                )
+                .await?;
                 self.records
                     .release(hotel, key, &lease, &msg.payload_hash)
                     .await?;
-                if receive_count >= self.max_receives {
-                    let waiting = RecordedError {
-                        code: "OUTCOME_UNKNOWN".into(),
-                        message: "an earlier attempt may still be applied by the PMS; the charge is looked for on the folio before it is posted again".into(),
-                        retryable: true,
-                        request_id: None,
-                    };
-                    self.dead_letter(msg, waiting, true, metrics).await?;
-                } else {
-                    self.records
-                        .update_operation(hotel, &msg.operation_id, |op| {
-                            op.status = OperationStatus::Queued;
-                        })
-                        .await?;
-                }
-                Ok(Disposition::RetryAfter(wait))
+                let policy = self.policy(config);
+                self.after_failure(
+                    msg,
+                    receive_count,
+                    recorded,
+                    &policy,
+                    err.retry_after(),
+                    metrics,
+                )
+                .await
+            }
+            Err(CallError::CannotLook) => {
+                let recorded = RecordedError {
+                    retryable: false,
+                    ..RecordedError::outcome_unknown(
+                        "the PMS cannot be searched for it, so it is not posted again; check the folio, then redrive or abandon",
+                    )
+                };
+                self.audit(
+                    msg,
+                    attempt,
+                    AuditResult::Failed,
+                    None,
+                    Some(recorded.clone()),
+                )
+                .await?;
+                self.records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await?;
+                self.dead_letter(msg, recorded, false, metrics).await?;
+                Ok(Disposition::Done)
+            }
+            Err(CallError::ReferenceTaken(request_id)) => {
+                let recorded = RecordedError {
+                    code: "REFERENCE_CONFLICT".into(),
+                    message: "the PMS already has a charge with this reference that this operation did not post; nothing was posted. Send the charge with another reference".into(),
+                    retryable: false,
+                    request_id: request_id.clone(),
+                };
+                self.audit(
+                    msg,
+                    attempt,
+                    AuditResult::Failed,
+                    request_id,
+                    Some(recorded.clone()),
+                )
+                .await?;
+                // The PMS answered this attempt's own post: nothing of ours is there.
+                self.records.clear_intent(hotel, key).await?;
+                self.records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await?;
+                self.dead_letter(msg, recorded, false, metrics).await?;
+                Ok(Disposition::Done)
             }
             Err(CallError::Pms(err)) => {
                 let policy = self.policy(config);
@@ -241,13 +362,17 @@ impl Executor {
                 };
                 self.audit(
                     msg,
-                    receive_count,
+                    attempt,
                     AuditResult::Failed,
                     err.request_id().map(str::to_owned),
                     Some(recorded.clone()),
                 )
                 .await?;
-                if (!retryable && !err.outcome_unknown()) || refused(&err) {
+                if earlier_stands {
+                    // This call was refused or failed, but an earlier attempt (not looked for:
+                    // the vendor keeps references unique) may have posted: the intent stays,
+                    // so a later attempt's "reference exists" is known to be ours.
+                } else if (!retryable && !err.outcome_unknown()) || refused(&err) {
                     // Refused (for good, or for now: 429, 503): nothing was applied and nothing
                     // is on its way, so the intent is void and the key free for a retry or a
                     // corrected redrive. After an unknown outcome (a timeout, a garbled answer)
@@ -334,7 +459,13 @@ impl Executor {
             self.dead_letter(msg, error, false, metrics).await?;
             return Ok(Disposition::Done);
         }
-        if receive_count >= self.max_receives {
+        let attempt = msg.attempt(receive_count);
+        if attempt >= self.max_receives {
+            if receive_count < self.max_receives {
+                // A copy (after waits) that SQS would deliver again: the record holds it.
+                self.dead_letter(msg, error, false, metrics).await?;
+                return Ok(Disposition::Done);
+            }
             // SQS moves the message to the DLQ after this delivery fails.
             self.dead_letter(msg, error, true, metrics).await?;
         } else {
@@ -348,7 +479,7 @@ impl Executor {
         let delay = match retry_after {
             // The vendor's own wait, within what a visibility timeout should hold.
             Some(d) => d.min(MAX_RETRY_AFTER),
-            None => policy.backoff(receive_count, &mut rand::rng()),
+            None => policy.backoff(attempt, &mut rand::rng()),
         };
         Ok(Disposition::RetryAfter(delay))
     }
@@ -364,57 +495,75 @@ impl Executor {
         }
     }
 
+    /// How long a charge must still wait before its folio can be searched: an earlier attempt
+    /// ended without an answer less than the settle window ago (vendors with their own
+    /// duplicate protection need no wait).
+    async fn settling(
+        &self,
+        msg: &WriteMessage,
+        adapter: &dyn PmsAdapter,
+    ) -> Result<Option<Duration>, PortError> {
+        if !msg.operation.is_charge() || adapter.capabilities().native_charge_idempotency {
+            return Ok(None);
+        }
+        let earlier = self
+            .records
+            .intent(&msg.hotel_id, &msg.idempotency_key)
+            .await?;
+        let Some(since) = earlier.and_then(|i| i.unknown_since) else {
+            return Ok(None);
+        };
+        let age = self.records.now() - since;
+        Ok((age < self.settle).then(|| {
+            (self.settle - age)
+                .to_std()
+                .unwrap_or_default()
+                .max(Duration::from_secs(1))
+        }))
+    }
+
     async fn call(
         &self,
         msg: &WriteMessage,
-        receive_count: u32,
-        _config: &HotelConfig,
+        attempt: u32,
         adapter: &dyn PmsAdapter,
-        _lease: &str,
+        earlier_stands: &mut bool,
     ) -> Result<(serde_json::Value, AuditResult, Option<String>), CallError> {
         let hotel = &msg.hotel_id;
         let key = &msg.idempotency_key;
+        // Whether an earlier attempt may have reached the PMS.
+        let mut earlier = None;
         if let WriteOperation::PostCharge {
             confirmation,
             charge,
         } = &msg.operation
         {
             let caps = adapter.capabilities();
-            let earlier = self.records.intent(hotel, key).await?;
-            let unknown_since = earlier
-                .as_ref()
-                .filter(|_| !caps.native_charge_idempotency)
-                .and_then(|i| i.unknown_since);
-            if let Some(since) = unknown_since {
-                let age = self.records.now() - since;
-                if age < self.settle {
-                    let wait = (self.settle - age).to_std().unwrap_or_default();
-                    return Err(CallError::NotYet(wait.max(Duration::from_secs(1))));
-                }
-            }
+            earlier = self.records.intent(hotel, key).await?;
+            *earlier_stands = earlier.is_some() && caps.native_charge_idempotency;
             if earlier.is_some() && !caps.native_charge_idempotency {
-                // The outcome of an earlier call is unknown: look before posting again.
-                if let Some(found) = adapter.find_charge(confirmation, &charge.reference).await? {
-                    tracing::info!(operation_id = %msg.operation_id, "charge already on the folio; not posting again");
-                    let id = found.request_id.clone();
-                    return Ok((result_json(&found), AuditResult::AlreadyApplied, id));
+                if !caps.find_charge_by_reference {
+                    // If it cannot look, it does not post.
+                    return Err(CallError::CannotLook);
                 }
-            }
-            if earlier.is_some()
-                && !caps.native_charge_idempotency
-                && !caps.find_charge_by_reference
-            {
-                return Err(CallError::Pms(PmsError::InvalidRequest {
-                    message: "an earlier attempt may have posted this charge and the PMS cannot be searched for it; resolve by hand".into(),
-                    status: None,
-                    request_id: None,
-                }));
+                // The outcome of an earlier call is unknown: look before posting again. A
+                // lookup that fails says nothing about the charge, so it never voids the
+                // intent: the operation is retried and looks again.
+                match adapter.find_charge(confirmation, &charge.reference).await {
+                    Ok(Some(found)) => {
+                        tracing::info!(operation_id = %msg.operation_id, "charge already on the folio; not posting again");
+                        let id = found.request_id.clone();
+                        return Ok((result_json(&found), AuditResult::AlreadyApplied, id));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(CallError::Lookup(e)),
+                }
             }
         }
         let intent = Intent {
             operation_id: msg.operation_id.clone(),
             attempted_at: self.records.now(),
-            attempt: receive_count,
+            attempt,
             unknown_since: None,
         };
         self.records.record_intent(hotel, key, &intent).await?;
@@ -437,6 +586,16 @@ impl Executor {
                 charge,
             } => {
                 let r = adapter.post_charge(confirmation, charge).await?;
+                if r.existed {
+                    if earlier.is_none() {
+                        // The first attempt of this operation found the reference taken:
+                        // another charge holds it, and ours was not posted.
+                        return Err(CallError::ReferenceTaken(r.request_id));
+                    }
+                    // Our own earlier attempt posted it.
+                    let id = r.request_id.clone();
+                    return Ok((result_json(&r), AuditResult::AlreadyApplied, id));
+                }
                 (result_json(&r), r.request_id)
             }
             WriteOperation::UpdateCheckout {
@@ -447,9 +606,8 @@ impl Executor {
                 (result_json(&r), r.request_id)
             }
         };
-        if self.crash_after_pms_call {
-            tracing::warn!("test hook: exiting after the PMS call, before recording it");
-            std::process::exit(137);
+        if let Some(hook) = &self.after_pms_call {
+            hook();
         }
         Ok((result, AuditResult::Succeeded, request_id))
     }
@@ -474,6 +632,7 @@ impl Executor {
                 result,
                 vendor_request_id,
                 error,
+                note: None,
             })
             .await
     }
@@ -498,6 +657,10 @@ impl Executor {
             .map(|o: &OperationRecord| (o.attempts, o.first_attempt_at.unwrap_or(now)))
             .unwrap_or((1, now));
         let previous = self.records.dlq(&msg.hotel_id, &msg.operation_id).await?;
+        let intent = self
+            .records
+            .intent(&msg.hotel_id, &msg.idempotency_key)
+            .await?;
         let item = DlqItem {
             id: msg.operation_id.clone(),
             hotel_id: msg.hotel_id.clone(),
@@ -514,9 +677,21 @@ impl Executor {
             in_queue_dlq,
             resolved_by: None,
             resolved_at: None,
+            dead_lettered_at: Some(
+                previous
+                    .as_ref()
+                    .filter(|p| p.is_open())
+                    .map(|p| p.waiting_since())
+                    .unwrap_or(now),
+            ),
             notes: previous.and_then(|p| p.notes),
+            intent,
         };
         self.records.put_dlq(&item).await?;
+        // What stops a redrive from posting twice lives as long as the dead letter.
+        self.records
+            .pin_protection(&msg.hotel_id, &msg.idempotency_key)
+            .await?;
         metrics.count("WritesDeadLettered", 1);
         if msg.operation.is_charge() {
             // The critical alarm watches this metric.
@@ -548,6 +723,9 @@ impl Executor {
                 d.resolved_at = Some(self.records.now());
                 d.resolved_by.get_or_insert_with(|| "writer".into());
                 self.records.put_dlq(&d).await?;
+                self.records
+                    .unpin_protection(&msg.hotel_id, &msg.idempotency_key)
+                    .await?;
             }
         }
         Ok(())
@@ -559,10 +737,16 @@ fn config_policy(config: &HotelConfig) -> RetryPolicy {
 }
 
 enum CallError {
+    /// This attempt's own call failed (for a charge: the post).
     Pms(PmsError),
+    /// Looking on the folio for an earlier attempt's charge failed: nothing is known.
+    Lookup(PmsError),
+    /// An earlier attempt may have posted the charge and the PMS cannot be searched for it.
+    CannotLook,
+    /// The vendor already has a charge with this charge's reference that no attempt of this
+    /// operation posted (with the vendor's request id): nothing was posted.
+    ReferenceTaken(Option<String>),
     Store(PortError),
-    /// An earlier attempt's outcome is not settled yet: try again after this long.
-    NotYet(Duration),
 }
 
 /// Failures after which the vendor may still be working on the request: it did not answer, or

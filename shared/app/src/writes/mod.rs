@@ -2,6 +2,7 @@
 //! mutations, queued, and executed by the writer under an idempotency state machine, so a PMS
 //! outage loses nothing and a charge is never posted twice.
 
+mod census;
 mod executor;
 mod model;
 mod partner;
@@ -9,17 +10,18 @@ mod records;
 mod redrive;
 mod service;
 
-pub use executor::{Disposition, ExecuteError, Executor, UNKNOWN_OUTCOME_SETTLE};
+pub use census::{CensusReport, DeadLetterCensus, Unrecorded};
+pub use executor::{AfterPmsCall, Disposition, ExecuteError, Executor, UNKNOWN_OUTCOME_SETTLE};
 pub use model::{
-    derive_charge_reference, IdempotencyKey, OperationId, OperationRecord, OperationRef,
-    OperationStatus, RecordedError, WriteMessage, WriteOperation,
+    derive_charge_reference, partner_scope, IdempotencyKey, OperationId, OperationRecord,
+    OperationRef, OperationStatus, RecordedError, WriteMessage, WriteOperation,
 };
 pub use partner::{PartnerWrites, WriteError, WriteSession};
 pub use records::{
     Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, IdempotencyState, Intent,
     KeyRegistration, WriteRecords, IDEMPOTENCY_RETENTION_DAYS,
 };
-pub use redrive::{DeadLetters, DlqError, RedriveReport};
+pub use redrive::{DeadLetters, DlqError, ForcedRedrive, RedriveReport};
 pub use service::{
     BatchReport, DeliveryOutcome, DeliveryResult, QueueDelivery, SubmitError, WriteService,
 };

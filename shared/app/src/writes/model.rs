@@ -64,7 +64,7 @@ impl WriteOperation {
                 }
                 preferences.iter().try_for_each(Preference::validate)
             }
-            WriteOperation::PostCharge { charge, .. } => charge.validate(),
+            WriteOperation::PostCharge { charge, .. } => charge.validate_input(),
             WriteOperation::UpdateCheckout { .. } => Ok(()),
         }
     }
@@ -88,13 +88,18 @@ impl WriteOperation {
         }
     }
 
-    /// A charge the caller gave no reference for gets one derived from its idempotency key, so
-    /// every retry of the same request carries the same vendor reference.
-    pub fn fill_charge_reference(&mut self, key: &IdempotencyKey) {
+    /// The reference a charge carries to the vendor, scoped by the partner (`actor`, the token
+    /// id) like its idempotency key: a charge without one gets one derived from its key, so every
+    /// retry of the same request carries the same reference; a partner's own reference gets the
+    /// partner's scope as a suffix, so two partners using the same reference never find (or,
+    /// at Cloudbeds, collide with) each other's charges.
+    pub fn scope_charge_reference(&mut self, actor: &str, key: &IdempotencyKey) {
         if let WriteOperation::PostCharge { charge, .. } = self {
-            if charge.reference.trim().is_empty() {
-                charge.reference = derive_charge_reference(key);
-            }
+            charge.reference = if charge.reference.trim().is_empty() {
+                derive_charge_reference(key)
+            } else {
+                format!("{}.{}", charge.reference.trim(), partner_scope(actor))
+            };
         }
     }
 
@@ -157,6 +162,11 @@ impl From<OperationId> for String {
     }
 }
 
+/// A short, stable scope of a partner (its token id) for the references it sends to vendors.
+pub fn partner_scope(actor: &str) -> String {
+    sha256_hex(actor.as_bytes())[..8].to_owned()
+}
+
 /// A stable vendor reference for a charge whose caller gave none, from its idempotency key.
 pub fn derive_charge_reference(key: &IdempotencyKey) -> String {
     let digest = sha256_hex(key.as_str().as_bytes());
@@ -194,14 +204,18 @@ impl fmt::Display for OperationRef {
     }
 }
 
-/// The idempotency key: the caller's, or derived from the business request (hotel, operation,
-/// payload hash), never the SQS message id (a redriven message gets a new one).
+/// The idempotency key: the caller's, scoped by who sent it (`c:<token id>:<key>`, as ingestion
+/// scopes its `IDEM#<token id>#...` keys), or, for a request without one, the request's own
+/// operation (`u:<operation id>`: two identical charges without a key are two charges). Never
+/// the SQS message id (a redriven message gets a new one).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn caller(key: &str) -> Result<Self, ValidationError> {
+    /// The key a partner (`actor`, its token id) sent: another partner's same key is another
+    /// key, so it neither sees this partner's operation nor learns that the key exists.
+    pub fn partner(actor: &str, key: &str) -> Result<Self, ValidationError> {
         let key = key.trim();
         if key.is_empty() || key.len() > 128 {
             return Err(ValidationError::new(
@@ -218,14 +232,13 @@ impl IdempotencyKey {
                 "may contain only letters, digits and - _ . :",
             ));
         }
-        Ok(Self(format!("c:{key}")))
+        Ok(Self(format!("c:{}:{key}", actor_key_scope(actor))))
     }
 
-    pub fn derived(hotel: &HotelId, operation: &WriteOperation) -> Self {
-        let digest = sha256_hex(
-            format!("{hotel}|{}|{}", operation.name(), operation.payload_hash()).as_bytes(),
-        );
-        Self(format!("d:{}", &digest[..40]))
+    /// The key of a request sent without one: its own operation, so it is never confused with
+    /// another request, however alike.
+    pub fn unique(operation: &OperationId) -> Self {
+        Self(format!("u:{operation}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -248,8 +261,9 @@ impl fmt::Debug for IdempotencyKey {
 impl TryFrom<String> for IdempotencyKey {
     type Error = ValidationError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let ok = (value.starts_with("c:") || value.starts_with("d:"))
-            && value.len() <= 140
+        // `d:` keys (derived from the payload) are no longer made; stored ones still read.
+        let ok = ["c:", "u:", "d:"].iter().any(|p| value.starts_with(p))
+            && value.len() <= 180
             && value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
@@ -261,6 +275,20 @@ impl TryFrom<String> for IdempotencyKey {
                 "is not a stored idempotency key",
             ))
         }
+    }
+}
+
+/// The token id as it appears in keys (token ids are 16 hex digits; anything else is hashed).
+fn actor_key_scope(actor: &str) -> String {
+    let plain = !actor.is_empty()
+        && actor.len() <= 40
+        && actor
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if plain {
+        actor.to_owned()
+    } else {
+        format!("h{}", &sha256_hex(actor.as_bytes())[..16])
     }
 }
 
@@ -283,6 +311,31 @@ pub struct WriteMessage {
     pub actor: String,
     pub correlation_id: String,
     pub created_at: DateTime<Utc>,
+    /// Deliveries of earlier copies of this message that were attempts: a message that waited
+    /// (see [`WriteMessage::waited`]) is replaced by a copy, whose SQS receive count starts
+    /// again at 1.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prior_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl WriteMessage {
+    /// Which attempt its `receive_count`-th delivery (SQS `ApproximateReceiveCount`) is.
+    pub fn attempt(&self, receive_count: u32) -> u32 {
+        self.prior_attempts.saturating_add(receive_count.max(1))
+    }
+
+    /// The copy that replaces this message when its `receive_count`-th delivery only waited:
+    /// that delivery is not counted as an attempt.
+    pub fn waited(&self, receive_count: u32) -> WriteMessage {
+        WriteMessage {
+            prior_attempts: self.attempt(receive_count) - 1,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -306,6 +359,19 @@ pub struct RecordedError {
     pub message: String,
     pub retryable: bool,
     pub request_id: Option<String>,
+}
+
+impl RecordedError {
+    /// A charge that may exist at the PMS: `OUTCOME_UNKNOWN`, retryable (a redrive looks on
+    /// the folio before it ever posts). `why` says what is not known.
+    pub fn outcome_unknown(why: &str) -> Self {
+        Self {
+            code: "OUTCOME_UNKNOWN".into(),
+            message: format!("outcome unknown: the charge may exist at the PMS; {why}"),
+            retryable: true,
+            request_id: None,
+        }
+    }
 }
 
 impl From<&crate::pms::PmsError> for RecordedError {

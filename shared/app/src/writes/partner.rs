@@ -218,6 +218,31 @@ impl WriteSession {
             )
             .into());
         }
+        // The profile must be this hotel's (vendors' profiles can be a whole chain's): asked of
+        // the PMS before anything is queued, within the read deadline.
+        let adapter = self
+            .writes
+            .inner
+            .adapters
+            .adapter_for(&config)
+            .await
+            .map_err(|e| WriteError::Connection(e.to_string()))?;
+        // A PMS that cannot do it at all is refused as such below, without a call.
+        if adapter.capabilities().update_preferences {
+            let until = tokio::time::Instant::now() + crate::reads::READ_DEADLINE;
+            let external = guest.external().clone();
+            match crate::reads::by_deadline(until, async { adapter.get_guest(&external).await })
+                .await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(crate::pms::PmsError::NotFound { .. }) => {
+                    return Err(
+                        ValidationError::new("guestId", "is not a guest of this hotel").into(),
+                    )
+                }
+                Err(e) => return Err(WriteError::Connection(e.to_string())),
+            }
+        }
         let operation = WriteOperation::UpdateGuestPreferences {
             guest_id: guest.external().clone(),
             preferences,

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::model::{IdempotencyKey, OperationId, OperationRecord, RecordedError, WriteMessage};
+use super::model::{
+    IdempotencyKey, OperationId, OperationRecord, OperationStatus, RecordedError, WriteMessage,
+};
 use crate::domain::HotelId;
 use crate::ports::{
     Clock, Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, Partition,
@@ -31,12 +33,36 @@ fn op_key(hotel: &HotelId, id: &OperationId) -> ItemKey {
     ItemKey::hotel(hotel, format!("OP#{id}"))
 }
 
-/// Submission-side registration of an idempotency key.
+/// Submission-side registration of an idempotency key, and whether the operation's message was
+/// sent: a repeated request sends it only when the first send provably did not happen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyRegistration {
     pub operation_id: OperationId,
     pub payload_hash: String,
+    /// Who is sending the operation's message (a random token); compared on every update, so
+    /// two submissions never both send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_claim: Option<String>,
+    /// Since when the claim holder has been sending; `None` once it gave up (its send failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// When the message went to the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl KeyRegistration {
+    /// A new registration whose submission is about to send the message.
+    pub fn claimed(operation_id: OperationId, payload_hash: String, now: DateTime<Utc>) -> Self {
+        Self {
+            operation_id,
+            payload_hash,
+            send_claim: Some(uuid::Uuid::new_v4().to_string()),
+            claimed_at: Some(now),
+            sent_at: None,
+        }
+    }
 }
 
 /// The writer's idempotency state for a key.
@@ -95,6 +121,8 @@ pub enum AuditResult {
     /// Found already applied at the PMS (after an unknown outcome); not sent again.
     AlreadyApplied,
     Failed,
+    /// Ops redrove a dead letter whose protecting records were gone (restored first).
+    RedriveForced,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,6 +138,9 @@ pub struct AuditEntry {
     pub result: AuditResult,
     pub vendor_request_id: Option<String>,
     pub error: Option<RecordedError>,
+    /// What ops said (a forced redrive's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +170,25 @@ pub struct DlqItem {
     pub resolved_by: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
+    /// When it first became a dead letter (what "how long has it waited" counts from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_lettered_at: Option<DateTime<Utc>>,
+    /// The intent when it was dead-lettered: a PMS call of it may have happened. A redrive
+    /// whose intent record is gone (expired) must not post blind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+}
+
+impl DlqItem {
+    /// Open: waiting for ops (pending) or back with the writer (retrying).
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, DlqStatus::Pending | DlqStatus::Retrying)
+    }
+
+    /// Since when it has waited.
+    pub fn waiting_since(&self) -> DateTime<Utc> {
+        self.dead_lettered_at.unwrap_or(self.last_attempt_at)
+    }
 }
 
 /// The write path's records.
@@ -159,14 +209,17 @@ impl WriteRecords {
 
     // ---- operations ----
 
-    /// Operations are kept as long as their key: 30 days after their last change.
+    /// Operations are kept as long as their key: 30 days after their last change, and for as
+    /// long as they are dead letters.
     fn operation_item(&self, op: &OperationRecord) -> Item {
-        let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
-        Item::new(
+        let item = Item::new(
             op_key(&op.hotel_id, &op.id),
             serde_json::to_value(op).unwrap_or_default(),
-        )
-        .expiring_at(expires)
+        );
+        if op.status == OperationStatus::DeadLettered {
+            return item;
+        }
+        item.expiring_at((self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp())
     }
 
     pub async fn create_operation(&self, op: &OperationRecord) -> PortResult<bool> {
@@ -212,12 +265,7 @@ impl WriteRecords {
         key: &IdempotencyKey,
         registration: &KeyRegistration,
     ) -> PortResult<Option<KeyRegistration>> {
-        let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
-        let item = Item::new(
-            ItemKey::hotel(hotel, format!("KEY#{key}")),
-            serde_json::to_value(registration).unwrap_or_default(),
-        )
-        .expiring_at(expires);
+        let item = self.key_item(hotel, key, registration);
         match self.store.put(item, Condition::IfAbsentOrExpired).await? {
             PutOutcome::Applied => Ok(None),
             PutOutcome::Rejected { existing } => match existing {
@@ -225,6 +273,57 @@ impl WriteRecords {
                 None => Ok(None),
             },
         }
+    }
+
+    fn key_item(&self, hotel: &HotelId, key: &IdempotencyKey, r: &KeyRegistration) -> Item {
+        let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
+        Item::new(
+            ItemKey::hotel(hotel, format!("KEY#{key}")),
+            serde_json::to_value(r).unwrap_or_default(),
+        )
+        .expiring_at(expires)
+    }
+
+    pub async fn key_registration(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+    ) -> PortResult<Option<KeyRegistration>> {
+        match self
+            .store
+            .get(&ItemKey::hotel(hotel, format!("KEY#{key}")))
+            .await?
+        {
+            Some(i) => Ok(Some(i.decode()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces a registration if it still is `current` (same send claim): how a submission
+    /// takes over, completes or gives up the send.
+    pub async fn update_key(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        current: &KeyRegistration,
+        next: &KeyRegistration,
+    ) -> PortResult<bool> {
+        let condition = match &current.send_claim {
+            Some(claim) => Condition::IfDataEquals {
+                field: "sendClaim".into(),
+                value: serde_json::json!(claim),
+            },
+            // Registered before sends were claimed: the operation id is all there is to match.
+            None => Condition::IfDataEquals {
+                field: "operationId".into(),
+                value: serde_json::json!(current.operation_id),
+            },
+        };
+        Ok(self
+            .store
+            .put(self.key_item(hotel, key, next), condition)
+            .await?
+            .applied())
     }
 
     // ---- writer idempotency state machine ----
@@ -388,6 +487,45 @@ impl WriteRecords {
         self.store.delete(&Self::intent_key(hotel, key)).await
     }
 
+    // ---- what protects a dead letter ----
+
+    fn protecting_keys(hotel: &HotelId, key: &IdempotencyKey) -> [ItemKey; 2] {
+        [
+            ItemKey::hotel(hotel, format!("KEY#{key}")),
+            Self::intent_key(hotel, key),
+        ]
+    }
+
+    /// Keeps a dead letter's key registration and intent for as long as it is open: they no
+    /// longer expire (a dead letter must never outlive what stops its redrive from posting a
+    /// charge twice).
+    pub async fn pin_protection(&self, hotel: &HotelId, key: &IdempotencyKey) -> PortResult<()> {
+        self.set_protection_expiry(hotel, key, None).await
+    }
+
+    /// Gives a closed dead letter's records their usual retention again, from now.
+    pub async fn unpin_protection(&self, hotel: &HotelId, key: &IdempotencyKey) -> PortResult<()> {
+        let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
+        self.set_protection_expiry(hotel, key, Some(expires)).await
+    }
+
+    async fn set_protection_expiry(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        expires_at: Option<i64>,
+    ) -> PortResult<()> {
+        for k in Self::protecting_keys(hotel, key) {
+            if let Some(mut item) = self.store.get(&k).await? {
+                if item.expires_at != expires_at {
+                    item.expires_at = expires_at;
+                    self.store.put(item, Condition::Always).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     // ---- audit ----
 
     pub async fn audit(&self, entry: &AuditEntry) -> PortResult<()> {
@@ -466,6 +604,15 @@ impl WriteRecords {
     pub async fn put_dlq(&self, d: &DlqItem) -> PortResult<()> {
         self.store.put(Self::dlq_item(d), Condition::Always).await?;
         Ok(())
+    }
+
+    /// Records a dead letter unless one is recorded already.
+    pub async fn create_dlq(&self, d: &DlqItem) -> PortResult<bool> {
+        Ok(self
+            .store
+            .put(Self::dlq_item(d), Condition::IfAbsent)
+            .await?
+            .applied())
     }
 
     pub async fn dlq(&self, hotel: &HotelId, id: &OperationId) -> PortResult<Option<DlqItem>> {

@@ -2,14 +2,20 @@
 //! and for retryable failures also a message in the write DLQ. Redrive puts the message back on
 //! the write queue (the very message from the DLQ when it is there, else the recorded one) and
 //! marks the record `retrying`; the writer then marks it `resolved`, or `pending` again with one
-//! more attempt. Because the idempotency key is the business key, a redriven charge that had in
-//! fact been posted is found on the folio, not posted again.
+//! more attempt. Because the idempotency key is the business key and the intent says a call may
+//! have happened, a redriven charge that had in fact been posted is found on the folio, not
+//! posted again. Those records are kept as long as the dead letter is open; should they be gone
+//! anyway (expired before they were kept, deleted), a redrive refuses: posting without them
+//! could charge twice. `--force` (with who and why, in the audit log) restores them first.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::census::DeadLetterCensus;
 use super::model::{OperationId, OperationStatus, WriteMessage};
-use super::records::{DlqItem, DlqStatus, WriteRecords};
+use super::records::{
+    AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, KeyRegistration, WriteRecords,
+};
 use super::service::WriteService;
 use crate::ports::{OutgoingMessage, PortError, PortResult, Queue};
 
@@ -19,6 +25,9 @@ pub enum DlqError {
     NotFound(OperationId),
     #[error("dead letter {id} is {status:?}, not pending")]
     NotPending { id: OperationId, status: DlqStatus },
+    /// What stops a redrive from posting twice is gone; only a forced redrive restores it.
+    #[error("dead letter {id} is no longer protected against a second posting: {missing}. Check the PMS (the folio) first, then redrive it with --force --staff NAME --reason WHY (recorded in the audit log), or abandon it")]
+    Unprotected { id: OperationId, missing: String },
     #[error(transparent)]
     Store(#[from] PortError),
 }
@@ -38,10 +47,20 @@ pub struct DeadLetters {
     write_dlq_url: String,
 }
 
+/// Who forces a redrive of dead letters whose protecting records are gone, and why (audited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForcedRedrive {
+    pub staff: String,
+    pub reason: String,
+}
+
 /// How a redrive went.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RedriveReport {
     pub redriven: Vec<OperationId>,
+    /// Dead letters left pending because they are no longer protected (see
+    /// [`DlqError::Unprotected`]), with what is missing.
+    pub refused: Vec<(OperationId, String)>,
     /// Messages moved from the SQS DLQ (the rest were re-sent from their records).
     pub moved_from_queue: usize,
     pub used_move_task: bool,
@@ -68,7 +87,29 @@ impl DeadLetters {
         &self.records
     }
 
+    /// The census of this stack's dead letters (records and the write DLQ).
+    pub fn census(&self) -> DeadLetterCensus {
+        DeadLetterCensus::new(
+            self.records.clone(),
+            self.queue.clone(),
+            self.write_dlq_url.clone(),
+        )
+    }
+
+    /// A dead letter by id; one whose message is in the write DLQ without a record gets its
+    /// record first (see [`DeadLetterCensus::adopt`]).
     async fn require(&self, id: &OperationId) -> Result<DlqItem, DlqError> {
+        if let Some(item) = self.records.find_dlq(id).await? {
+            return Ok(item);
+        }
+        let census = self.census();
+        let (unrecorded, _) = census.unrecorded().await?;
+        if let Some(u) = unrecorded
+            .iter()
+            .find(|u| u.message.as_ref().is_some_and(|m| &m.operation_id == id))
+        {
+            census.adopt(u).await?;
+        }
         self.records
             .find_dlq(id)
             .await?
@@ -125,16 +166,130 @@ impl DeadLetters {
         Ok(found)
     }
 
+    /// What a dead letter's redrive would lack to be safe: its key registration (a partner
+    /// repeating the request would make a second operation) and, when a PMS call of it may have
+    /// happened, its intent (the writer would post without looking first). Empty when safe.
+    pub async fn missing_protection(&self, item: &DlqItem) -> Result<Vec<String>, DlqError> {
+        let key = &item.message.idempotency_key;
+        let mut missing = Vec::new();
+        // Keys of requests sent without one can never be repeated: nothing to protect.
+        let repeatable = !key.as_str().starts_with("u:");
+        if repeatable
+            && self
+                .records
+                .key_registration(&item.hotel_id, key)
+                .await?
+                .is_none()
+        {
+            missing.push(format!(
+                "its idempotency key record (KEY#{key}) has expired"
+            ));
+        }
+        if item.intent.is_some() && self.records.intent(&item.hotel_id, key).await?.is_none() {
+            missing.push(format!(
+                "the record that a PMS call of it may have happened (INTENT#{key}) has expired"
+            ));
+        }
+        Ok(missing)
+    }
+
+    /// Restores what protects a dead letter before a forced redrive, and audits it: the key
+    /// registration, and for a charge an intent that makes the writer look on the folio (or,
+    /// at Cloudbeds, count an existing reference as its own) before it posts.
+    async fn restore_protection(
+        &self,
+        item: &mut DlqItem,
+        missing: &[String],
+        forced: &ForcedRedrive,
+    ) -> Result<(), DlqError> {
+        let hotel = &item.hotel_id;
+        let key = &item.message.idempotency_key;
+        let now = self.records.now();
+        if self.records.key_registration(hotel, key).await?.is_none() {
+            let registration = KeyRegistration {
+                operation_id: item.id.clone(),
+                payload_hash: item.message.payload_hash.clone(),
+                send_claim: None,
+                claimed_at: None,
+                sent_at: Some(now),
+            };
+            self.records.register_key(hotel, key, &registration).await?;
+        }
+        if item.message.operation.is_charge() && self.records.intent(hotel, key).await?.is_none() {
+            let at = item
+                .intent
+                .as_ref()
+                .map_or(item.last_attempt_at, |i| i.attempted_at);
+            let intent = Intent {
+                operation_id: item.id.clone(),
+                attempted_at: at,
+                attempt: item.attempts,
+                // Settled long ago: the writer looks at once.
+                unknown_since: Some(at),
+            };
+            self.records.record_intent(hotel, key, &intent).await?;
+        }
+        self.records.pin_protection(hotel, key).await?;
+        let note = format!(
+            "forced redrive by {}: {} (restored: {})",
+            forced.staff,
+            forced.reason,
+            missing.join("; ")
+        );
+        self.records
+            .audit(&AuditEntry {
+                hotel_id: hotel.clone(),
+                operation_id: item.id.clone(),
+                operation: item.operation.clone(),
+                idempotency_key: key.clone(),
+                actor: format!("staff:{}", forced.staff),
+                attempt: item.attempts,
+                at: now,
+                result: AuditResult::RedriveForced,
+                vendor_request_id: None,
+                error: None,
+                note: Some(note.clone()),
+            })
+            .await?;
+        item.notes = Some(match item.notes.take() {
+            Some(n) => format!("{n}\n{note}"),
+            None => note,
+        });
+        tracing::warn!(operation_id = %item.id, staff = %forced.staff, "forced redrive of an unprotected dead letter");
+        Ok(())
+    }
+
     /// Redrives the given pending dead letters.
     pub async fn redrive(&self, ids: &[OperationId]) -> Result<RedriveReport, DlqError> {
+        self.redrive_with(ids, None).await
+    }
+
+    /// Redrives the given pending dead letters; those no longer protected only when `forced`.
+    pub async fn redrive_with(
+        &self,
+        ids: &[OperationId],
+        forced: Option<&ForcedRedrive>,
+    ) -> Result<RedriveReport, DlqError> {
         let mut items = Vec::new();
         for id in ids {
-            let item = self.require(id).await?;
+            let mut item = self.require(id).await?;
             if item.status != DlqStatus::Pending {
                 return Err(DlqError::NotPending {
                     id: id.clone(),
                     status: item.status,
                 });
+            }
+            let missing = self.missing_protection(&item).await?;
+            if !missing.is_empty() {
+                match forced {
+                    Some(f) => self.restore_protection(&mut item, &missing, f).await?,
+                    None => {
+                        return Err(DlqError::Unprotected {
+                            id: id.clone(),
+                            missing: missing.join("; "),
+                        })
+                    }
+                }
             }
             items.push(item);
         }
@@ -212,11 +367,34 @@ impl DeadLetters {
             .collect())
     }
 
+    /// Pending dead letters (of one hotel, or of all), split into those safe to redrive and
+    /// those no longer protected (with what is missing).
+    pub async fn pending_by_protection(
+        &self,
+        hotel: Option<&crate::domain::HotelId>,
+    ) -> Result<(Vec<DlqItem>, Vec<(OperationId, String)>), DlqError> {
+        let mut safe = Vec::new();
+        let mut refused = Vec::new();
+        for item in self.pending(hotel).await? {
+            let missing = self.missing_protection(&item).await?;
+            if missing.is_empty() {
+                safe.push(item);
+            } else {
+                refused.push((item.id.clone(), missing.join("; ")));
+            }
+        }
+        Ok((safe, refused))
+    }
+
     /// Redrives every pending dead letter with the queue's own move task (SQS
     /// `StartMessageMoveTask`), which moves the whole DLQ at once. `None` when the endpoint has
-    /// no move task: then redrive them by id.
+    /// no move task, or when some dead letter is no longer protected (the task would move it
+    /// too): then redrive them by id.
     pub async fn redrive_all_by_move_task(&self) -> Result<Option<RedriveReport>, DlqError> {
-        let mut pending = self.pending(None).await?;
+        let (mut pending, refused) = self.pending_by_protection(None).await?;
+        if !refused.is_empty() {
+            return Ok(None);
+        }
         // Marked before the move starts, so a writer that finishes one first is not overwritten.
         for item in &mut pending {
             self.mark_retrying(item).await?;
@@ -261,13 +439,11 @@ impl DeadLetters {
                 return Ok(report);
             }
         }
-        let ids: Vec<OperationId> = self
-            .pending(hotel)
-            .await?
-            .into_iter()
-            .map(|d| d.id)
-            .collect();
-        self.redrive(&ids).await
+        let (safe, refused) = self.pending_by_protection(hotel).await?;
+        let ids: Vec<OperationId> = safe.into_iter().map(|d| d.id).collect();
+        let mut report = self.redrive(&ids).await?;
+        report.refused = refused;
+        Ok(report)
     }
 
     async fn mark_retrying(&self, item: &mut DlqItem) -> PortResult<()> {
@@ -309,6 +485,9 @@ impl DeadLetters {
         item.resolved_at = Some(self.records.now());
         item.notes = Some(reason.to_owned());
         self.records.put_dlq(&item).await?;
+        self.records
+            .unpin_protection(&item.hotel_id, &item.message.idempotency_key)
+            .await?;
         self.records
             .update_operation(&item.hotel_id, &item.id, |op| {
                 op.status = OperationStatus::Abandoned

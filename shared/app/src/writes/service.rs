@@ -11,6 +11,7 @@ use super::model::{
 use super::records::{KeyRegistration, WriteRecords};
 use crate::domain::{Capabilities, HotelId, ValidationError};
 use crate::obs::Metrics;
+use crate::pms::deadline::{self, CallBudget};
 use crate::pms::AdapterFactory;
 use crate::ports::{OutgoingMessage, PortError, Queue};
 use crate::registry::HotelRegistry;
@@ -50,6 +51,16 @@ pub struct QueueDelivery {
     pub receive_count: u32,
 }
 
+/// How long a repeated request waits for the first submission to record that it sent the
+/// operation's message (it takes milliseconds) before it concludes the first one stopped and
+/// sends it itself. A first submission slower than this makes a second message, which the
+/// writer dedupes; a first submission that died costs its repeat this wait once.
+const SEND_CLAIM_WAIT: Duration = Duration::from_secs(2);
+const SEND_CLAIM_POLL: Duration = Duration::from_millis(100);
+
+/// The longest delay SQS allows on a message (`DelaySeconds`).
+const MAX_DELAY: Duration = Duration::from_secs(900);
+
 #[derive(Clone)]
 pub struct WriteService {
     records: WriteRecords,
@@ -82,52 +93,50 @@ impl WriteService {
         correlation_id: &str,
         capabilities: &Capabilities,
     ) -> Result<OperationRecord, SubmitError> {
+        let new_id = OperationId::new();
         let key = match caller_key {
-            Some(k) => IdempotencyKey::caller(k)?,
-            // Derived before a missing charge reference is filled in, so it depends only on
-            // what the caller sent.
-            None => IdempotencyKey::derived(hotel, &operation),
+            Some(k) => IdempotencyKey::partner(actor, k)?,
+            // Without a key, a request is its own operation: two identical charges are two
+            // charges (two coffees are two coffees). Partners retry safely with a key.
+            None => IdempotencyKey::unique(&new_id),
         };
-        operation.fill_charge_reference(&key);
         operation.validate()?;
         operation
             .supported_by(capabilities)
             .map_err(|operation| SubmitError::Unsupported { operation })?;
+        operation.scope_charge_reference(actor, &key);
         let payload_hash = operation.payload_hash();
-        let registration = KeyRegistration {
-            operation_id: OperationId::new(),
-            payload_hash: payload_hash.clone(),
-        };
-        let id = match self
+        let now = self.records.now();
+        let registration = KeyRegistration::claimed(new_id, payload_hash.clone(), now);
+        // The registration this submission sends the message under, if it is the one to send.
+        let (id, sending) = match self
             .records
             .register_key(hotel, &key, &registration)
             .await?
         {
-            None => registration.operation_id,
+            None => (registration.operation_id.clone(), Some(registration)),
             Some(existing) if existing.payload_hash != payload_hash => {
                 return Err(SubmitError::Conflict)
             }
             Some(existing) => {
-                // The same request again: the first submission's operation. One still queued is
-                // queued again (its first message may have been lost with a failed send; the
-                // writer dedupes by key).
-                if let Some(op) = self
+                // The same request again: the first submission's operation. Its message is sent
+                // again only when the first send provably did not happen.
+                let op = self
                     .records
                     .operation(hotel, &existing.operation_id)
-                    .await?
-                {
-                    if op.status == OperationStatus::Queued {
-                        self.enqueue(&op.message).await?;
-                    }
-                    return Ok(op);
+                    .await?;
+                let sending = self
+                    .take_over_send(hotel, &key, &existing, op.as_ref())
+                    .await?;
+                match (op, &sending) {
+                    (Some(op), None) => return Ok(op),
+                    // Registered, but its operation is not recorded: the first submission is
+                    // still under way, or stopped between the two writes. Record it under the
+                    // registered id (the first write wins) so the key can never be stuck.
+                    _ => (existing.operation_id, sending),
                 }
-                // Registered, but its operation is not recorded: the first submission is still
-                // under way, or stopped between the two writes. Record it under the registered
-                // id (the first write wins) so the key can never be stuck.
-                existing.operation_id
             }
         };
-        let now = self.records.now();
         let message = WriteMessage {
             operation_id: id.clone(),
             hotel_id: hotel.clone(),
@@ -137,12 +146,13 @@ impl WriteService {
             actor: actor.to_owned(),
             correlation_id: correlation_id.to_owned(),
             created_at: now,
+            prior_attempts: 0,
         };
         let record = OperationRecord {
             id: id.clone(),
             hotel_id: hotel.clone(),
             operation: operation.name().to_owned(),
-            idempotency_key: key,
+            idempotency_key: key.clone(),
             payload_hash,
             status: OperationStatus::Queued,
             attempts: 0,
@@ -161,16 +171,109 @@ impl WriteService {
             // A concurrent duplicate recorded it first: answer with theirs.
             self.records.operation(hotel, &id).await?.unwrap_or(record)
         };
-        self.enqueue(&record.message).await?;
+        if let Some(claim) = sending {
+            self.send_claimed(hotel, &key, &claim, &record.message)
+                .await?;
+        }
         Ok(record)
     }
 
+    /// Whether a repeated submission must send the operation's message: only when the first
+    /// send did not happen. Sent (recorded on the key, or the writer has the operation): nothing
+    /// more. Given up after a failed send: this repeat takes the claim over and sends. Claimed
+    /// but not recorded yet: the first submission is sending (it takes milliseconds) or died
+    /// before it could; the repeat waits for the record for up to [`SEND_CLAIM_WAIT`], then
+    /// takes the claim over. Taking over is conditional on the claim, so one repeat sends.
+    async fn take_over_send(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        existing: &KeyRegistration,
+        op: Option<&OperationRecord>,
+    ) -> Result<Option<KeyRegistration>, PortError> {
+        let left_the_queue =
+            |o: &OperationRecord| o.status != OperationStatus::Queued || o.attempts > 0;
+        if op.is_some_and(left_the_queue) {
+            return Ok(None);
+        }
+        let waited_until = tokio::time::Instant::now() + SEND_CLAIM_WAIT;
+        let mut current = existing.clone();
+        loop {
+            if current.sent_at.is_some() {
+                return Ok(None);
+            }
+            let released = current.claimed_at.is_none();
+            if released || tokio::time::Instant::now() >= waited_until {
+                break;
+            }
+            tokio::time::sleep(SEND_CLAIM_POLL).await;
+            match self.records.key_registration(hotel, key).await? {
+                Some(r) => current = r,
+                None => break,
+            }
+            let now_op = self.records.operation(hotel, &current.operation_id).await?;
+            if now_op.as_ref().is_some_and(left_the_queue) {
+                return Ok(None);
+            }
+        }
+        let next = KeyRegistration::claimed(
+            current.operation_id.clone(),
+            current.payload_hash.clone(),
+            self.records.now(),
+        );
+        Ok(self
+            .records
+            .update_key(hotel, key, &current, &next)
+            .await?
+            .then_some(next))
+    }
+
+    /// Sends the message under a claim, then records it sent (or gives the claim up, so a repeat
+    /// of the request sends it).
+    async fn send_claimed(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        claim: &KeyRegistration,
+        message: &WriteMessage,
+    ) -> Result<(), PortError> {
+        if let Err(e) = self.enqueue(message).await {
+            let released = KeyRegistration {
+                claimed_at: None,
+                ..claim.clone()
+            };
+            if let Err(r) = self.records.update_key(hotel, key, claim, &released).await {
+                // The claim lapses by itself.
+                tracing::warn!(error = %r, "could not give up the send claim");
+            }
+            return Err(e);
+        }
+        let sent = KeyRegistration {
+            sent_at: Some(self.records.now()),
+            ..claim.clone()
+        };
+        // Best effort: an operation that left the queue state needs no marker.
+        if let Err(e) = self.records.update_key(hotel, key, claim, &sent).await {
+            tracing::warn!(error = %e, "could not record the send");
+        }
+        Ok(())
+    }
+
     pub async fn enqueue(&self, message: &WriteMessage) -> Result<(), PortError> {
+        self.send(message, None).await
+    }
+
+    async fn send(&self, message: &WriteMessage, delay: Option<Duration>) -> Result<(), PortError> {
         let body = serde_json::to_string(message).unwrap_or_default();
-        let out = OutgoingMessage::new(body)
+        let mut out = OutgoingMessage::new(body)
             .with_attribute("hotel", message.hotel_id.to_string())
             .with_attribute("operation", message.operation.name())
             .with_attribute("correlationId", message.correlation_id.clone());
+        // Whole seconds (SQS' unit), rounded up: a copy must not come back before its time.
+        out.delay = delay
+            .filter(|d| !d.is_zero())
+            .map(|d| Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0)))
+            .map(|d| d.min(MAX_DELAY));
         self.queue.send(&self.queue_url, out).await?;
         Ok(())
     }
@@ -183,8 +286,8 @@ impl WriteService {
         self.records.operation(hotel, id).await
     }
 
-    /// Processes one batch of write messages. Retryable outcomes have their visibility set to
-    /// the backoff and are reported as batch item failures (never with an empty id).
+    /// Processes one batch of write messages without a deadline (see
+    /// [`WriteService::process_batch_within`]).
     pub async fn process_batch(
         &self,
         deliveries: &[QueueDelivery],
@@ -193,29 +296,75 @@ impl WriteService {
         adapters: &AdapterFactory,
         metrics: &Metrics,
     ) -> BatchReport {
+        self.process_batch_within(None, deliveries, executor, hotels, adapters, metrics)
+            .await
+    }
+
+    /// Processes one batch of write messages, one at a time, within `budget` (the
+    /// invocation's deadline): no vendor call is started that could not finish before it, and
+    /// the messages not started go back to the queue as batch item failures, visible at once.
+    /// Retryable outcomes have their visibility set to the backoff and are reported as batch
+    /// item failures (never with an empty id).
+    pub async fn process_batch_within(
+        &self,
+        budget: Option<CallBudget>,
+        deliveries: &[QueueDelivery],
+        executor: &Executor,
+        hotels: &HotelRegistry,
+        adapters: &AdapterFactory,
+        metrics: &Metrics,
+    ) -> BatchReport {
         let mut report = BatchReport::default();
         for d in deliveries {
-            let outcome = match self
-                .process_one(d, executor, hotels, adapters, metrics)
+            let processed = if budget.is_none_or(|b| b.admits_call()) {
+                deadline::within(
+                    budget,
+                    self.process_one(d, executor, hotels, adapters, metrics),
+                )
                 .await
-            {
-                Ok((operation_id, Disposition::Done)) => DeliveryOutcome {
+            } else {
+                read_message(d).map(|msg| (msg, Disposition::Unstarted))
+            };
+            let outcome = match processed {
+                Ok((msg, Disposition::Done)) => DeliveryOutcome {
                     message_id: d.message_id.clone(),
-                    operation_id: Some(operation_id),
+                    operation_id: Some(msg.operation_id),
                     receive_count: d.receive_count,
                     result: DeliveryResult::Done,
                 },
-                Ok((operation_id, Disposition::RetryAfter(delay))) => {
-                    if let Err(e) = self
-                        .queue
-                        .change_visibility(&self.queue_url, &d.receipt_handle, delay)
-                        .await
-                    {
-                        tracing::warn!(message_id = %d.message_id, error = %e, "could not set the retry delay; the queue's visibility timeout applies");
-                    }
+                Ok((msg, Disposition::Wait(delay))) => {
+                    // Waiting must not spend one of the message's deliveries (SQS counts every
+                    // receive toward the redrive policy): a delayed copy replaces it.
+                    let copy = msg.waited(d.receive_count);
+                    let result = match self.send(&copy, Some(delay)).await {
+                        Ok(()) => DeliveryResult::Deferred(delay),
+                        Err(e) => {
+                            tracing::warn!(message_id = %d.message_id, error = %e, "could not send the delayed copy; the message waits on the queue");
+                            self.retry_after(d, delay).await;
+                            DeliveryResult::RetryAfter(delay)
+                        }
+                    };
                     DeliveryOutcome {
                         message_id: d.message_id.clone(),
-                        operation_id: Some(operation_id),
+                        operation_id: Some(msg.operation_id),
+                        receive_count: d.receive_count,
+                        result,
+                    }
+                }
+                Ok((msg, Disposition::Unstarted)) => {
+                    let result = self.unstarted(d, &msg, executor).await;
+                    DeliveryOutcome {
+                        message_id: d.message_id.clone(),
+                        operation_id: Some(msg.operation_id),
+                        receive_count: d.receive_count,
+                        result,
+                    }
+                }
+                Ok((msg, Disposition::RetryAfter(delay))) => {
+                    self.retry_after(d, delay).await;
+                    DeliveryOutcome {
+                        message_id: d.message_id.clone(),
+                        operation_id: Some(msg.operation_id),
                         receive_count: d.receive_count,
                         result: DeliveryResult::RetryAfter(delay),
                     }
@@ -235,6 +384,39 @@ impl WriteService {
         report
     }
 
+    /// A delivery not started for the deadline goes back to the queue at once, as a batch item
+    /// failure; on its last allowed delivery (SQS would move it to the DLQ unattempted) a copy
+    /// replaces it instead.
+    async fn unstarted(
+        &self,
+        d: &QueueDelivery,
+        msg: &WriteMessage,
+        executor: &Executor,
+    ) -> DeliveryResult {
+        if d.receive_count >= executor.max_receives() {
+            match self.send(&msg.waited(d.receive_count), None).await {
+                Ok(()) => return DeliveryResult::Deferred(Duration::ZERO),
+                Err(e) => {
+                    tracing::warn!(message_id = %d.message_id, error = %e, "could not send the copy of an unstarted message");
+                }
+            }
+        }
+        self.retry_after(d, Duration::ZERO).await;
+        DeliveryResult::Unstarted
+    }
+
+    /// Makes a delivery visible again after `delay` (it stays on the queue as a batch item
+    /// failure).
+    async fn retry_after(&self, d: &QueueDelivery, delay: Duration) {
+        if let Err(e) = self
+            .queue
+            .change_visibility(&self.queue_url, &d.receipt_handle, delay)
+            .await
+        {
+            tracing::warn!(message_id = %d.message_id, error = %e, "could not set the retry delay; the queue's visibility timeout applies");
+        }
+    }
+
     async fn process_one(
         &self,
         d: &QueueDelivery,
@@ -242,18 +424,8 @@ impl WriteService {
         hotels: &HotelRegistry,
         adapters: &AdapterFactory,
         metrics: &Metrics,
-    ) -> Result<(OperationId, Disposition), String> {
-        let msg: WriteMessage = serde_json::from_str(&d.body)
-            // A body we cannot read is poison with no hotel to record it under: the redrive
-            // policy moves it to the DLQ (the queue-depth alarm reports it).
-            .map_err(|e| {
-                format!(
-                    "unreadable write message (line {}, column {})",
-                    e.line(),
-                    e.column()
-                )
-            })?;
-        let id = msg.operation_id.clone();
+    ) -> Result<(WriteMessage, Disposition), String> {
+        let msg = read_message(d)?;
         metrics.set_hotel(msg.hotel_id.as_str());
         // Failures before the PMS call (no configuration, no credentials, store errors) take
         // the same retry and dead-letter path as a retryable PMS failure, so no write can reach
@@ -270,7 +442,7 @@ impl WriteService {
                         metrics,
                     )
                     .await
-                    .map(|disposition| (id, disposition))
+                    .map(|disposition| (msg.clone(), disposition))
                     .map_err(|e| e.to_string())
             }
             Err(e) => {
@@ -283,7 +455,7 @@ impl WriteService {
                         metrics,
                     )
                     .await
-                    .map(|disposition| (id, disposition))
+                    .map(|disposition| (msg.clone(), disposition))
                     .map_err(|e| e.to_string())
             }
         };
@@ -294,16 +466,28 @@ impl WriteService {
                 return executor
                     .fail_before_call(&msg, d.receive_count, e.code(), &e.to_string(), metrics)
                     .await
-                    .map(|disposition| (id, disposition))
+                    .map(|disposition| (msg.clone(), disposition))
                     .map_err(|e| e.to_string())
             }
         };
         executor
             .execute(&msg, d.receive_count, &config, adapter.as_ref(), metrics)
             .await
-            .map(|disposition| (id, disposition))
+            .map(|disposition| (msg.clone(), disposition))
             .map_err(|e| e.to_string())
     }
+}
+
+/// A delivery's message. A body we cannot read is poison with no hotel to record it under: the
+/// redrive policy moves it to the DLQ, where the dead-letter census counts it.
+fn read_message(d: &QueueDelivery) -> Result<WriteMessage, String> {
+    serde_json::from_str(&d.body).map_err(|e| {
+        format!(
+            "unreadable write message (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })
 }
 
 /// What one delivery came to.
@@ -311,11 +495,23 @@ impl WriteService {
 pub enum DeliveryResult {
     /// Finished (succeeded, answered from the record, or dead-lettered): delete the message.
     Done,
+    /// Nothing attempted; replaced by a copy delayed this long (deleted, so the wait spends no
+    /// delivery of the message).
+    Deferred(Duration),
     /// Retry after this delay (the message's visibility was set to it).
     RetryAfter(Duration),
+    /// Not started before the invocation's deadline: back on the queue at once.
+    Unstarted,
     /// Could not be processed (unreadable, or the records failed): the queue retries it after
     /// its visibility timeout.
     Failed(String),
+}
+
+impl DeliveryResult {
+    /// Whether the delivery stays on the queue (a batch item failure).
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, DeliveryResult::Done | DeliveryResult::Deferred(_))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -338,7 +534,7 @@ impl BatchReport {
     pub fn failures(&self) -> Vec<String> {
         self.outcomes
             .iter()
-            .filter(|o| o.result != DeliveryResult::Done)
+            .filter(|o| o.result.is_failure())
             .map(|o| o.message_id.clone())
             .filter(|id| !id.is_empty())
             .collect()

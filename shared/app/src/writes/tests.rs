@@ -15,9 +15,11 @@ use crate::memory::{MemoryQueue, MemoryStore};
 use crate::obs::Metrics;
 use crate::pms::mock::{MockAdapter, MockFault, MockPms, MockSize};
 use crate::pms::PmsAdapter;
-use crate::ports::{Queue, SystemClock};
+use crate::ports::{Clock, ItemStore, Queue, SystemClock};
 
 struct Fixture {
+    store: Arc<MemoryStore>,
+    clock: Arc<dyn Clock>,
     service: WriteService,
     executor: Executor,
     queue: Arc<MemoryQueue>,
@@ -29,9 +31,13 @@ struct Fixture {
 }
 
 const QUEUE: &str = "write-queue";
+const DLQ: &str = "write-dlq";
 
 fn fixture() -> Fixture {
-    let clock = Arc::new(SystemClock);
+    fixture_with(Arc::new(SystemClock))
+}
+
+fn fixture_with(clock: Arc<dyn Clock>) -> Fixture {
     let store = Arc::new(MemoryStore::new(clock.clone()));
     let queue = Arc::new(MemoryQueue::new());
     let hotel = HotelId::parse(format!(
@@ -47,7 +53,7 @@ fn fixture() -> Fixture {
         clock.clone(),
         MockSize::default(),
     ));
-    let records = WriteRecords::new(store, clock);
+    let records = WriteRecords::new(store.clone(), clock.clone());
     let config = HotelConfig::new(
         hotel.clone(),
         "W",
@@ -57,6 +63,8 @@ fn fixture() -> Fixture {
         Utc::now(),
     );
     Fixture {
+        store,
+        clock,
         service: WriteService::new(records.clone(), queue.clone(), QUEUE),
         executor: Executor::new(records, 3),
         adapter: MockAdapter::new(pms.clone()),
@@ -136,8 +144,8 @@ async fn same_key_same_payload_is_one_operation_and_one_charge() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "IDEMPOTENCY_CONFLICT");
-    // Two messages are queued (the repeat re-queued a still-queued operation): both delivered.
-    assert_eq!(f.queue.bodies(QUEUE).len(), 2);
+    // The repeat of a queued operation queued nothing more.
+    assert_eq!(f.queue.bodies(QUEUE).len(), 1);
     let outcomes = deliver(&f, 1).await;
     assert!(outcomes.iter().all(|o| *o == Disposition::Done));
     assert_eq!(f.pms.charges(&c).len(), 1, "exactly one charge");
@@ -155,20 +163,16 @@ async fn same_key_same_payload_is_one_operation_and_one_charge() {
 }
 
 #[tokio::test]
-async fn derived_keys_make_identical_requests_one_operation() {
+async fn without_a_key_two_identical_charges_are_two_charges() {
+    // Two coffees are two coffees: only a key says "this is the same request again".
     let f = fixture();
     let c = in_house(&f);
-    let note = || WriteOperation::AddReservationNote {
-        confirmation: c.clone(),
-        note: Note {
-            text: "Feather allergy".into(),
-            title: None,
-            internal: false,
-        },
-    };
-    let a = submit(&f, note(), None).await.unwrap();
-    let b = submit(&f, note(), None).await.unwrap();
-    assert_eq!(a.id, b.id);
+    let a = submit(&f, charge_op(c.clone(), ""), None).await.unwrap();
+    let b = submit(&f, charge_op(c.clone(), ""), None).await.unwrap();
+    assert_ne!(a.id, b.id);
+    assert_ne!(charge_of(&a).reference, charge_of(&b).reference);
+    deliver(&f, 1).await;
+    assert_eq!(f.pms.charges(&c).len(), 2);
 }
 
 /// An intent of an attempt at `at`; `unknown`: it ended without telling whether it applied.
@@ -256,7 +260,7 @@ async fn a_timed_out_charge_is_not_looked_for_before_the_vendor_can_have_finishe
         .execute(&op.message, 2, &f.config, &f.adapter, &f.metrics)
         .await
         .unwrap();
-    let Disposition::RetryAfter(wait) = out else {
+    let Disposition::Wait(wait) = out else {
         panic!("expected to wait, got {out:?}")
     };
     assert!(wait > Duration::from_secs(50), "{wait:?}");
@@ -433,7 +437,7 @@ async fn a_live_lease_makes_a_duplicate_wait() {
         .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
         .await
         .unwrap();
-    assert!(matches!(out, Disposition::RetryAfter(d) if d >= Duration::from_secs(1)));
+    assert!(matches!(out, Disposition::Wait(d) if d >= Duration::from_secs(1)));
     assert_eq!(f.pms.calls("post_charge"), 0);
 }
 
@@ -514,16 +518,23 @@ async fn a_charge_without_a_reference_gets_one_from_its_key() {
         _ => unreachable!(),
     };
     let a = submit(&f, charge_op(c.clone(), ""), None).await.unwrap();
-    let b = submit(&f, charge_op(c.clone(), ""), None).await.unwrap();
-    assert_eq!(a.id, b.id, "the derived key ignores the missing reference");
     assert_eq!(reference(&a), derive_charge_reference(&a.idempotency_key));
     assert!(reference(&a).starts_with("pms-"));
     let k = submit(&f, charge_op(c.clone(), ""), Some("caller-key"))
         .await
         .unwrap();
+    let again = submit(&f, charge_op(c.clone(), ""), Some("caller-key"))
+        .await
+        .unwrap();
+    assert_eq!(k.id, again.id);
     assert_eq!(
         reference(&k),
-        derive_charge_reference(&IdempotencyKey::caller("caller-key").unwrap())
+        derive_charge_reference(&IdempotencyKey::partner("tok-1", "caller-key").unwrap())
+    );
+    assert_eq!(
+        reference(&k),
+        reference(&again),
+        "every retry, one reference"
     );
     assert_ne!(reference(&k), reference(&a));
 }
@@ -533,7 +544,9 @@ async fn a_registered_key_without_its_operation_is_never_stuck() {
     let f = fixture();
     let c = in_house(&f);
     let op = charge_op(c, "ref-s");
-    let key = IdempotencyKey::caller("s").unwrap();
+    let key = IdempotencyKey::partner("tok-1", "s").unwrap();
+    let mut scoped = op.clone();
+    scoped.scope_charge_reference("tok-1", &key);
     // A submission that stopped between registering the key and recording the operation.
     let orphan = OperationId::new();
     f.service
@@ -543,7 +556,10 @@ async fn a_registered_key_without_its_operation_is_never_stuck() {
             &key,
             &KeyRegistration {
                 operation_id: orphan.clone(),
-                payload_hash: op.payload_hash(),
+                payload_hash: scoped.payload_hash(),
+                send_claim: None,
+                claimed_at: None,
+                sent_at: None,
             },
         )
         .await
@@ -574,4 +590,722 @@ async fn an_abandoned_operation_is_never_executed() {
     assert_eq!(out, Disposition::Done);
     assert_eq!(f.pms.calls("post_charge"), 0);
     assert!(f.pms.charges(&c).is_empty());
+}
+
+/// The charge of `op` as it would be posted.
+fn charge_of(op: &OperationRecord) -> Charge {
+    match &op.message.operation {
+        WriteOperation::PostCharge { charge, .. } => charge.clone(),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_folio_lookup_never_voids_the_intent() {
+    // An earlier attempt got no answer and the PMS applied it anyway; every later lookup of the
+    // folio fails in its own way. None of them may clear the intent, or the next delivery (or a
+    // redrive) would post again without looking.
+    for fault in [
+        MockFault::Unavailable,
+        MockFault::RateLimited(Duration::from_secs(2)),
+        MockFault::Timeout,
+        MockFault::Garbled,
+        MockFault::Unauthorized,
+    ] {
+        let f = fixture();
+        let c = in_house(&f);
+        let op = submit(&f, charge_op(c.clone(), "ref-look"), Some("look"))
+            .await
+            .unwrap();
+        let records = f.service.records();
+        let key = &op.message.idempotency_key;
+        let settled = Utc::now() - UNKNOWN_OUTCOME_SETTLE - chrono::Duration::seconds(1);
+        records
+            .record_intent(&f.hotel, key, &intent_at(&op, settled, true))
+            .await
+            .unwrap();
+        f.adapter.post_charge(&c, &charge_of(&op)).await.unwrap();
+        f.pms.set_fault(Some(fault.clone()));
+        for attempt in 1..=3 {
+            f.executor
+                .execute(&op.message, attempt, &f.config, &f.adapter, &f.metrics)
+                .await
+                .unwrap();
+            assert!(
+                records.intent(&f.hotel, key).await.unwrap().is_some(),
+                "{fault:?}, attempt {attempt}: the intent must stay"
+            );
+        }
+        assert_eq!(
+            f.pms.calls("post_charge"),
+            1,
+            "{fault:?}: never posted blind"
+        );
+        let item = records.dlq(&f.hotel, &op.id).await.unwrap().unwrap();
+        assert_eq!(item.error.code, "OUTCOME_UNKNOWN", "{fault:?}");
+        assert!(
+            item.error
+                .message
+                .starts_with("outcome unknown: the charge may exist at the PMS"),
+            "{fault:?}: {}",
+            item.error.message
+        );
+        // Redriven while the PMS still fails: dead-lettered again, intent kept.
+        f.executor
+            .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+            .await
+            .unwrap();
+        assert!(records.intent(&f.hotel, key).await.unwrap().is_some());
+        // Redriven once the PMS is back: found on the folio, not posted again.
+        f.pms.set_fault(None);
+        let out = f
+            .executor
+            .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+            .await
+            .unwrap();
+        assert_eq!(out, Disposition::Done, "{fault:?}");
+        assert_eq!(f.pms.charges(&c).len(), 1, "{fault:?}: exactly one charge");
+        let now = f
+            .service
+            .operation(&f.hotel, &op.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.status, OperationStatus::Succeeded, "{fault:?}");
+        let audit = records.audit_log(&f.hotel, 20).await.unwrap();
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.result == AuditResult::AlreadyApplied),
+            "{fault:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_charge_answered_late_is_found_once_settled_and_waiting_spends_no_delivery() {
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-late"), Some("late"))
+        .await
+        .unwrap();
+    let records = f.service.records();
+    let key = &op.message.idempotency_key;
+    // The PMS takes the charge but answers after our client gave up.
+    f.pms.set_fault(Some(MockFault::Timeout));
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert!(matches!(out, Disposition::RetryAfter(_)), "{out:?}");
+    f.pms.set_fault(None);
+    f.adapter.post_charge(&c, &charge_of(&op)).await.unwrap();
+    // Every delivery inside the settle window waits; each wait is a copy of the message whose
+    // attempt count does not grow, so no number of waits dead-letters it.
+    let mut msg = op.message.clone();
+    let mut receive = 2;
+    for _ in 0..6 {
+        let out = f
+            .executor
+            .execute(&msg, receive, &f.config, &f.adapter, &f.metrics)
+            .await
+            .unwrap();
+        assert!(matches!(out, Disposition::Wait(_)), "{out:?}");
+        msg = msg.waited(receive);
+        assert_eq!(msg.attempt(1), 2, "waits are not attempts");
+        receive = 1;
+    }
+    assert!(records.dlq(&f.hotel, &op.id).await.unwrap().is_none());
+    let now = f
+        .service
+        .operation(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.attempts, 1, "only the post was an attempt");
+    assert_eq!(f.pms.calls("find_charge"), 0, "not looked for too early");
+    // Once the window has passed, the copy looks on the folio and finds it.
+    let settled = Utc::now() - UNKNOWN_OUTCOME_SETTLE - chrono::Duration::seconds(1);
+    records
+        .record_intent(&f.hotel, key, &intent_at(&op, settled, true))
+        .await
+        .unwrap();
+    let out = f
+        .executor
+        .execute(&msg, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.charges(&c).len(), 1);
+    let now = f
+        .service
+        .operation(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.status, OperationStatus::Succeeded);
+    assert!(
+        records.dlq(&f.hotel, &op.id).await.unwrap().is_none(),
+        "nobody is asked to act"
+    );
+    let audit = records.audit_log(&f.hotel, 10).await.unwrap();
+    assert_eq!(audit[0].result, AuditResult::AlreadyApplied);
+}
+
+/// Delivers every visible message of the write queue once, as the event source would: what is
+/// done is deleted, a wait is replaced by its copy, a retry is made visible again.
+async fn pump(f: &Fixture) -> Vec<Disposition> {
+    let mut out = Vec::new();
+    let batch = f
+        .queue
+        .receive(QUEUE, 10, Duration::ZERO, None)
+        .await
+        .unwrap();
+    for m in batch {
+        let msg: WriteMessage = serde_json::from_str(&m.body).unwrap();
+        let d = f
+            .executor
+            .execute(&msg, m.receive_count, &f.config, &f.adapter, &f.metrics)
+            .await
+            .unwrap();
+        match &d {
+            Disposition::Done => f.queue.delete(QUEUE, &m.receipt_handle).await.unwrap(),
+            Disposition::Wait(_) | Disposition::Unstarted => {
+                let copy = serde_json::to_string(&msg.waited(m.receive_count)).unwrap();
+                f.queue
+                    .send(QUEUE, crate::ports::OutgoingMessage::new(copy))
+                    .await
+                    .unwrap();
+                f.queue.delete(QUEUE, &m.receipt_handle).await.unwrap();
+            }
+            Disposition::RetryAfter(_) => f
+                .queue
+                .change_visibility(QUEUE, &m.receipt_handle, Duration::ZERO)
+                .await
+                .unwrap(),
+        }
+        out.push(d);
+    }
+    out
+}
+
+fn dead_letters(f: &Fixture) -> DeadLetters {
+    DeadLetters::new(
+        f.service.records().clone(),
+        f.service.clone(),
+        f.queue.clone(),
+        QUEUE,
+        DLQ,
+    )
+}
+
+/// A charge the PMS applied although its attempt got no answer, and whose folio could not be
+/// read on the next two attempts: dead-lettered, outcome unknown.
+async fn dead_letter_of_an_unknown_charge(
+    f: &Fixture,
+    clock: &crate::ports::ManualClock,
+    key: &str,
+) -> OperationRecord {
+    let c = in_house(f);
+    let op = submit(f, charge_op(c.clone(), &format!("ref-{key}")), Some(key))
+        .await
+        .unwrap();
+    f.pms.set_fault(Some(MockFault::Timeout));
+    f.executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    f.pms.set_fault(None);
+    f.adapter.post_charge(&c, &charge_of(&op)).await.unwrap();
+    clock.advance(UNKNOWN_OUTCOME_SETTLE + chrono::Duration::seconds(1));
+    f.pms.set_fault(Some(MockFault::Unavailable));
+    for receive in 2..=3 {
+        f.executor
+            .execute(&op.message, receive, &f.config, &f.adapter, &f.metrics)
+            .await
+            .unwrap();
+    }
+    f.pms.set_fault(None);
+    let item = f
+        .service
+        .records()
+        .dlq(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.error.code, "OUTCOME_UNKNOWN");
+    assert!(item.intent.is_some());
+    op
+}
+
+#[tokio::test]
+async fn a_dead_letter_never_outlives_what_protects_it() {
+    let clock = Arc::new(crate::ports::ManualClock::new(Utc::now()));
+    let f = fixture_with(clock.clone());
+    let c = in_house(&f);
+    let records = f.service.records().clone();
+    let dl = dead_letters(&f);
+
+    // Kept as long as the dead letter: 45 days on, its key and intent are still there, and a
+    // redrive looks on the folio instead of posting again.
+    let op = dead_letter_of_an_unknown_charge(&f, &clock, "kept").await;
+    let key = &op.message.idempotency_key;
+    clock.advance(chrono::Duration::days(45));
+    assert!(records.intent(&f.hotel, key).await.unwrap().is_some());
+    assert!(records
+        .key_registration(&f.hotel, key)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(records.operation(&f.hotel, &op.id).await.unwrap().is_some());
+    dl.redrive(std::slice::from_ref(&op.id)).await.unwrap();
+    pump(&f).await;
+    let posted = |f: &Fixture, op: &OperationRecord| {
+        f.pms
+            .charges(&c)
+            .iter()
+            .filter(|p| p.charge.reference == charge_of(op).reference)
+            .count()
+    };
+    assert_eq!(posted(&f, &op), 1, "found, not posted again");
+    let done = records.operation(&f.hotel, &op.id).await.unwrap().unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded);
+    // Resolved: they expire again like any other.
+    clock.advance(chrono::Duration::days(IDEMPOTENCY_RETENTION_DAYS + 1));
+    assert!(records.intent(&f.hotel, key).await.unwrap().is_none());
+
+    // A dead letter whose records are gone anyway (expired before they were kept): a redrive
+    // refuses, with what is missing; forced, it restores them (audited) and looks first.
+    let op = dead_letter_of_an_unknown_charge(&f, &clock, "lost").await;
+    let key = &op.message.idempotency_key;
+    for sort in [format!("KEY#{key}"), format!("INTENT#{key}")] {
+        let k = crate::ports::ItemKey::hotel(&f.hotel, sort);
+        let mut item = f.store.get(&k).await.unwrap().unwrap();
+        item.expires_at = Some(f.clock.now().timestamp() - 1);
+        f.store
+            .put(item, crate::ports::Condition::Always)
+            .await
+            .unwrap();
+    }
+    let err = dl.redrive(std::slice::from_ref(&op.id)).await.unwrap_err();
+    assert!(matches!(err, DlqError::Unprotected { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("INTENT#") && text.contains("--force"),
+        "{text}"
+    );
+    assert_eq!(
+        records.dlq(&f.hotel, &op.id).await.unwrap().unwrap().status,
+        DlqStatus::Pending,
+        "nothing changed"
+    );
+    let report = dl.redrive_all(None).await.unwrap();
+    assert!(report.redriven.is_empty());
+    assert_eq!(report.refused.len(), 1, "--all leaves it pending too");
+    let forced = ForcedRedrive {
+        staff: "night.manager".into(),
+        reason: "folio checked: the spa charge is there".into(),
+    };
+    dl.redrive_with(std::slice::from_ref(&op.id), Some(&forced))
+        .await
+        .unwrap();
+    let audit = records.audit_log(&f.hotel, 50).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|a| a.operation_id == op.id && a.result == AuditResult::RedriveForced)
+        .expect("the forced redrive is audited");
+    assert_eq!(entry.actor, "staff:night.manager");
+    assert!(entry.note.as_deref().unwrap().contains("folio checked"));
+    pump(&f).await;
+    assert_eq!(posted(&f, &op), 1, "still exactly one charge");
+    let done = records.operation(&f.hotel, &op.id).await.unwrap().unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn idempotency_keys_and_charge_references_are_scoped_by_the_partner() {
+    let f = fixture();
+    let c = in_house(&f);
+    let as_partner = |actor: &'static str, op: WriteOperation| {
+        let f = &f;
+        async move {
+            f.service
+                .submit(
+                    &f.hotel,
+                    op,
+                    Some("shared-key"),
+                    actor,
+                    "corr",
+                    &f.adapter.capabilities(),
+                )
+                .await
+        }
+    };
+    let a = as_partner("tok-a", charge_op(c.clone(), "folio-1"))
+        .await
+        .unwrap();
+    // Partner B, same key, another charge: its own operation, no conflict.
+    let b = as_partner("tok-b", charge_op(c.clone(), "folio-1"))
+        .await
+        .unwrap();
+    assert_ne!(a.id, b.id, "B does not see A's operation");
+    assert_ne!(a.idempotency_key, b.idempotency_key);
+    let b2 = WriteOperation::PostCharge {
+        confirmation: c.clone(),
+        charge: Charge {
+            amount: Money::new(99, Currency::eur()),
+            ..charge_of(&a)
+        },
+    };
+    let b2 = as_partner("tok-b", b2).await;
+    assert_eq!(
+        b2.unwrap_err().code(),
+        "IDEMPOTENCY_CONFLICT",
+        "B's own key, B's own conflict"
+    );
+    assert_ne!(
+        charge_of(&a).reference,
+        charge_of(&b).reference,
+        "the same partner reference is two references at the PMS"
+    );
+    assert!(charge_of(&a).reference.starts_with("folio-1."));
+    pump(&f).await;
+    assert_eq!(f.pms.charges(&c).len(), 2);
+}
+
+/// A queue whose first `fail` sends fail.
+struct FlakyQueue {
+    inner: MemoryQueue,
+    fail: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl Queue for FlakyQueue {
+    async fn send(
+        &self,
+        url: &str,
+        m: crate::ports::OutgoingMessage,
+    ) -> crate::ports::PortResult<String> {
+        use std::sync::atomic::Ordering;
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(crate::ports::PortError::Unavailable {
+                service: crate::ports::Service::Sqs,
+                message: "flaky".into(),
+            });
+        }
+        self.inner.send(url, m).await
+    }
+    async fn send_batch(
+        &self,
+        url: &str,
+        m: Vec<crate::ports::OutgoingMessage>,
+    ) -> crate::ports::PortResult<Vec<crate::ports::BatchSendFailure>> {
+        self.inner.send_batch(url, m).await
+    }
+    async fn receive(
+        &self,
+        url: &str,
+        n: u32,
+        w: Duration,
+        v: Option<Duration>,
+    ) -> crate::ports::PortResult<Vec<crate::ports::ReceivedMessage>> {
+        self.inner.receive(url, n, w, v).await
+    }
+    async fn delete(&self, url: &str, h: &str) -> crate::ports::PortResult<()> {
+        self.inner.delete(url, h).await
+    }
+    async fn change_visibility(
+        &self,
+        url: &str,
+        h: &str,
+        t: Duration,
+    ) -> crate::ports::PortResult<()> {
+        self.inner.change_visibility(url, h, t).await
+    }
+    async fn depth(&self, url: &str) -> crate::ports::PortResult<u64> {
+        self.inner.depth(url).await
+    }
+}
+
+#[tokio::test]
+async fn a_mutation_repeated_while_queued_enqueues_nothing_more() {
+    let f = fixture();
+    let c = in_house(&f);
+    let first = submit(&f, charge_op(c.clone(), "ref-q"), Some("q"))
+        .await
+        .unwrap();
+    let repeats = futures::future::join_all(
+        (0..5).map(|_| submit(&f, charge_op(c.clone(), "ref-q"), Some("q"))),
+    )
+    .await;
+    for r in repeats {
+        assert_eq!(r.unwrap().id, first.id);
+    }
+    for _ in 0..5 {
+        submit(&f, charge_op(c.clone(), "ref-q"), Some("q"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        f.queue.bodies(QUEUE).len(),
+        1,
+        "one message, however many repeats"
+    );
+
+    // Only a first send that provably did not happen (it failed) is repeated, once.
+    let flaky = Arc::new(FlakyQueue {
+        inner: MemoryQueue::new(),
+        fail: 1.into(),
+    });
+    let service = WriteService::new(f.service.records().clone(), flaky.clone(), QUEUE);
+    let caps = f.adapter.capabilities();
+    let send = || {
+        service.submit(
+            &f.hotel,
+            charge_op(c.clone(), "ref-f"),
+            Some("f"),
+            "tok-1",
+            "corr",
+            &caps,
+        )
+    };
+    assert!(send().await.is_err(), "the first send failed");
+    assert!(flaky.inner.bodies(QUEUE).is_empty());
+    let again = send().await.unwrap();
+    assert_eq!(again.status, OperationStatus::Queued);
+    send().await.unwrap();
+    send().await.unwrap();
+    assert_eq!(
+        flaky.inner.bodies(QUEUE).len(),
+        1,
+        "sent once, by the first repeat"
+    );
+}
+
+#[tokio::test]
+async fn the_writers_crash_hook_exists_only_in_test_builds() {
+    // The switch the crash tests give their writer process: a writer built as production code
+    // has no hook to read it, so the write completes.
+    std::env::set_var("PMS_WRITER_CRASH_AFTER_PMS_CALL", "1");
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-h"), Some("h"))
+        .await
+        .unwrap();
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.charges(&c).len(), 1);
+}
+
+#[tokio::test]
+async fn note_and_description_lengths_are_bounded() {
+    let f = fixture();
+    let c = in_house(&f);
+    let note = |text: String, title: Option<String>| WriteOperation::AddReservationNote {
+        confirmation: c.clone(),
+        note: Note {
+            text,
+            title,
+            internal: false,
+        },
+    };
+    let field = |r: Result<OperationRecord, SubmitError>| match r {
+        Err(SubmitError::Invalid(v)) => v.field,
+        other => panic!("expected BAD_USER_INPUT, got {other:?}"),
+    };
+    assert_eq!(
+        field(submit(&f, note("x".repeat(2001), None), None).await),
+        "text"
+    );
+    assert_eq!(
+        field(submit(&f, note("ok".into(), Some("t".repeat(201))), None).await),
+        "title"
+    );
+    assert_eq!(
+        field(submit(&f, note("ok".into(), Some("t".repeat(100_000))), None).await),
+        "title"
+    );
+    let long = |description: String| WriteOperation::PostCharge {
+        confirmation: c.clone(),
+        charge: Charge {
+            description,
+            ..charge_of_op(&charge_op(c.clone(), "ref-d"))
+        },
+    };
+    assert_eq!(
+        field(submit(&f, long("d".repeat(201)), None).await),
+        "description"
+    );
+    // The bounds are characters, not bytes.
+    submit(&f, note("é".repeat(2000), Some("é".repeat(200))), None)
+        .await
+        .unwrap();
+    submit(&f, long("é".repeat(200)), None).await.unwrap();
+    assert_eq!(f.queue.bodies(QUEUE).len(), 2, "only what is within bounds");
+}
+
+fn charge_of_op(op: &WriteOperation) -> Charge {
+    match op {
+        WriteOperation::PostCharge { charge, .. } => charge.clone(),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline() {
+    use crate::pms::deadline::{self, CallBudget};
+    use tokio::time::Instant;
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-t"), Some("t"))
+        .await
+        .unwrap();
+    let calls = f.pms.total_calls();
+    let too_close = CallBudget::new(
+        Instant::now() + Duration::from_secs(5),
+        Duration::from_secs(20),
+    );
+    let out = deadline::within(
+        Some(too_close),
+        f.executor
+            .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, Disposition::Unstarted);
+    assert_eq!(f.pms.total_calls(), calls, "no vendor call started");
+    let now = f
+        .service
+        .operation(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.status, now.attempts), (OperationStatus::Queued, 0));
+    let roomy = CallBudget::new(
+        Instant::now() + Duration::from_secs(60),
+        Duration::from_secs(20),
+    );
+    let out = deadline::within(
+        Some(roomy),
+        f.executor
+            .execute(&op.message, 2, &f.config, &f.adapter, &f.metrics),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, Disposition::Done);
+    assert_eq!(f.pms.charges(&c).len(), 1);
+}
+
+#[tokio::test]
+async fn every_dead_letter_counts_toward_the_alarms() {
+    let clock = Arc::new(crate::ports::ManualClock::new(Utc::now()));
+    let f = fixture_with(clock.clone());
+    let records = f.service.records().clone();
+    let census = DeadLetterCensus::new(records.clone(), f.queue.clone(), DLQ);
+    let to_dlq = |body: String| {
+        let q = f.queue.clone();
+        async move {
+            q.send(DLQ, crate::ports::OutgoingMessage::new(body))
+                .await
+                .unwrap();
+        }
+    };
+    // 1. Recorded: a charge refused at once; the record holds it.
+    let checked_out = f
+        .pms
+        .reservations()
+        .into_iter()
+        .find(|r| r.status == ReservationStatus::CheckedOut)
+        .unwrap()
+        .confirmation_number;
+    let refused = submit(&f, charge_op(checked_out, "ref-x"), Some("x"))
+        .await
+        .unwrap();
+    f.executor
+        .execute(&refused.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert!(records.dlq(&f.hotel, &refused.id).await.unwrap().is_some());
+    // 2. In the SQS DLQ without a record: the writer died during the last delivery, after its
+    //    intent was written.
+    let c = in_house(&f);
+    let stopped = submit(&f, charge_op(c.clone(), "ref-s"), Some("s"))
+        .await
+        .unwrap();
+    records
+        .record_intent(
+            &f.hotel,
+            &stopped.message.idempotency_key,
+            &intent_at(&stopped, clock.now(), false),
+        )
+        .await
+        .unwrap();
+    to_dlq(serde_json::to_string(&stopped.message).unwrap()).await;
+    // 3. Unreadable.
+    to_dlq("{not json".into()).await;
+    // 4. A stray copy of an operation that succeeded: not a dead letter.
+    let fine = submit(&f, charge_op(c.clone(), "ref-f"), Some("f"))
+        .await
+        .unwrap();
+    f.executor
+        .execute(&fine.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    to_dlq(serde_json::to_string(&fine.message).unwrap()).await;
+    clock.advance(chrono::Duration::hours(5));
+
+    let report = census.take(false).await.unwrap();
+    assert_eq!(report.open, 3, "{report:?}");
+    assert_eq!(report.open_charges, 2, "{report:?}");
+    assert_eq!(report.unrecorded.len(), 2);
+    assert_eq!(report.stale, 1);
+    assert!(report.oldest >= Duration::from_secs(5 * 3600), "{report:?}");
+
+    // Adopted: the writer's missing record is written, and the partner sees the outcome.
+    let report = census.take(true).await.unwrap();
+    assert_eq!(report.adopted, vec![stopped.id.clone()]);
+    assert_eq!((report.open, report.open_charges), (3, 2), "{report:?}");
+    let item = records.dlq(&f.hotel, &stopped.id).await.unwrap().unwrap();
+    assert_eq!(item.error.code, "OUTCOME_UNKNOWN");
+    assert!(item.in_queue_dlq);
+    let op = records
+        .operation(&f.hotel, &stopped.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(op.status, OperationStatus::DeadLettered);
+
+    // The charge alarm stays on for as long as the charge is pending.
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::minutes(5));
+        let r = census.take(true).await.unwrap();
+        assert_eq!(r.open_charges, 2);
+        let metrics = Metrics::new("test", "dead-letters");
+        r.emit(&metrics);
+        let doc = metrics.take_document(0).unwrap();
+        assert_eq!(doc["PostChargeDeadLettersPending"], 2.0);
+        assert_eq!(doc["DeadLettersPending"], 3.0);
+        assert!(doc["DeadLettersOldestAgeSeconds"].as_f64().unwrap() >= 5.0 * 3600.0);
+    }
+    let dl = dead_letters(&f);
+    for id in [&refused.id, &stopped.id] {
+        dl.abandon(id, "charged at the desk", "j.doe")
+            .await
+            .unwrap();
+    }
+    let r = census.take(true).await.unwrap();
+    assert_eq!(
+        (r.open, r.open_charges),
+        (1, 0),
+        "the unreadable one is left: {r:?}"
+    );
 }

@@ -181,6 +181,27 @@ pub struct VendorSettings {
     pub tax_code: Option<String>,
 }
 
+/// A PMS base URL must be `https`: every call carries the hotel's vendor credentials. Plain
+/// `http` is allowed only to a loopback host (the simulators, a local stack).
+pub fn check_base_url(url: &Url) -> Result<(), ValidationError> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(ValidationError::new(
+            "baseUrl",
+            "must be an https URL (plain http is allowed only to a loopback host)",
+        )
+        .with_code("INSECURE_URL")),
+        _ => Err(ValidationError::new("baseUrl", "must be an https URL")),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HotelConfig {
@@ -247,12 +268,18 @@ impl HotelConfig {
             ));
         }
         if let Some(url) = &self.vendor.base_url {
-            if !matches!(url.scheme(), "https" | "http") {
-                return Err(ValidationError::new("baseUrl", "must be an http(s) URL"));
-            }
+            check_base_url(url)?;
         }
-        if matches!(self.provider, Provider::Opera | Provider::Cloudbeds)
-            && self.vendor.property_id.is_none()
+        // Mews too: its id is the enterprise every request is scoped to, so a portfolio token
+        // can never read another property's data.
+        if matches!(
+            self.provider,
+            Provider::Opera | Provider::Cloudbeds | Provider::Mews
+        ) && self
+            .vendor
+            .property_id
+            .as_deref()
+            .is_none_or(|p| p.trim().is_empty())
         {
             return Err(ValidationError::new(
                 "propertyId",
@@ -292,11 +319,70 @@ mod tests {
     }
 
     #[test]
+    fn a_pms_base_url_must_be_https_except_loopback() {
+        let config = |url: &str| {
+            let mut c = HotelConfig::new(
+                HotelId::parse("h1").unwrap(),
+                "H",
+                Provider::Cloudbeds,
+                PropertyTz::parse("Europe/Prague").unwrap(),
+                Currency::eur(),
+                Utc::now(),
+            );
+            c.vendor.property_id = Some("1".into());
+            c.vendor.base_url = Some(Url::parse(url).unwrap());
+            c.validate()
+        };
+        for ok in [
+            "https://api.cloudbeds.com/api/v1.3",
+            "http://127.0.0.1:7070/cloudbeds",
+            "http://127.8.9.10:1",
+            "http://localhost:7070",
+            "http://[::1]:7070",
+        ] {
+            assert!(config(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.cloudbeds.com/api/v1.3",
+            "http://10.0.0.5:8080",
+            "http://localhost.evil.example",
+            "ftp://api.cloudbeds.com",
+            "file:///etc/passwd",
+        ] {
+            let err = config(bad).unwrap_err();
+            assert_eq!(err.field, "baseUrl", "{bad}");
+        }
+        assert_eq!(
+            config("http://api.cloudbeds.com").unwrap_err().code,
+            "INSECURE_URL"
+        );
+    }
+
+    #[test]
     fn partial_config_fills_defaults() {
         let s: SyncSettings =
             serde_json::from_value(serde_json::json!({"arrivals": {"lookAheadDays": 3}})).unwrap();
         assert_eq!(s.arrivals.look_ahead_days, 3);
         assert!(s.arrivals.enabled);
         assert!(s.room_status.enabled);
+    }
+
+    #[test]
+    fn mews_hotels_are_scoped_to_their_enterprise_by_a_required_property_id() {
+        let now = chrono::Utc::now();
+        let mut c = HotelConfig::new(
+            crate::domain::HotelId::parse("m1").unwrap(),
+            "Mews hotel",
+            Provider::Mews,
+            crate::domain::PropertyTz::parse("Europe/Prague").unwrap(),
+            crate::domain::Currency::eur(),
+            now,
+        );
+        c.vendor.base_url = Some("https://api.mews.com".parse().unwrap());
+        assert_eq!(c.validate().unwrap_err().field, "propertyId");
+        c.vendor.property_id = Some("  ".into());
+        assert_eq!(c.validate().unwrap_err().field, "propertyId");
+        c.vendor.property_id = Some("3fa85f64-5717-4562-b3fc-2c963f66afa6".into());
+        assert!(c.validate().is_ok());
     }
 }

@@ -35,6 +35,9 @@ fn check_token(
 
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident, $field:literal, $max:expr, $allowed:expr) => {
+        string_id!($(#[$meta])* $name, $field, $max, $allowed, |_: &'static str, _: &str| Ok(()));
+    };
+    ($(#[$meta:meta])* $name:ident, $field:literal, $max:expr, $allowed:expr, $check:expr) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -45,6 +48,8 @@ macro_rules! string_id {
                 let value = value.into();
                 let trimmed = value.trim();
                 check_token($field, trimmed, $max, $allowed)?;
+                let check: fn(&'static str, &str) -> Result<(), ValidationError> = $check;
+                check($field, trimmed)?;
                 Ok(Self(trimmed.to_owned()))
             }
 
@@ -98,8 +103,26 @@ fn slug_char(c: char) -> bool {
 }
 
 /// Printable, no separators used in store keys (`#`), no whitespace or control characters.
-fn external_char(c: char) -> bool {
+fn printable_char(c: char) -> bool {
     (c.is_ascii_graphic() && c != '#') || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+}
+
+/// Characters a URL gives a meaning to (path separators, query and fragment delimiters,
+/// percent-escapes, form encoding) or that need quoting in one.
+const URL_SIGNIFICANT: &str = "/\\?#%&=+;\"'<>`{}|^[]";
+
+/// What vendor ids and confirmation numbers may hold: they end up in vendor URLs (as a path
+/// segment, a query value), so nothing a URL gives a meaning to is accepted.
+fn external_char(c: char) -> bool {
+    printable_char(c) && !URL_SIGNIFICANT.contains(c)
+}
+
+/// A value that would be a path step (`.`, `..`) if used as a segment.
+fn refuse_dot_segments(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value.chars().all(|c| c == '.') {
+        return Err(ValidationError::new(field, "must not be `.` or `..`"));
+    }
+    Ok(())
 }
 
 string_id!(
@@ -111,19 +134,23 @@ string_id!(
 );
 
 string_id!(
-    /// A vendor's identifier for an entity (Mews GUID, OHIP id, Cloudbeds numeric id).
+    /// A vendor's identifier for an entity (Mews GUID, OHIP id, Cloudbeds numeric id). Never a
+    /// path step (`.`, `..`) nor anything a URL gives a meaning to (`/ ? % & = + ;`...).
     ExternalId,
     "externalId",
     128,
-    external_char
+    external_char,
+    refuse_dot_segments
 );
 
 string_id!(
     /// The confirmation number a guest quotes (OHIP `Confirmation`, Mews `Number`, Cloudbeds id).
+    /// Same characters as [`ExternalId`].
     ConfirmationNumber,
     "confirmationNumber",
     64,
-    external_char
+    external_char,
+    refuse_dot_segments
 );
 
 string_id!(
@@ -132,7 +159,7 @@ string_id!(
     RoomNumber,
     "roomNumber",
     32,
-    |c: char| external_char(c) || c == ' '
+    |c: char| printable_char(c) || c == ' '
 );
 
 string_id!(
@@ -140,7 +167,7 @@ string_id!(
     RoomTypeCode,
     "roomType",
     64,
-    |c: char| external_char(c) || c == ' '
+    |c: char| printable_char(c) || c == ' '
 );
 
 /// The source system of a record: the PMS a hotel runs (`Mock` is our deterministic in-memory
@@ -280,6 +307,36 @@ mod tests {
         assert!(ExternalId::parse("bfee2c44-1f84-4326-a862-5289598f6e2d").is_ok());
         assert!(ExternalId::parse("601917-0").is_ok());
         assert!(ExternalId::parse("a#b").is_err());
+    }
+
+    #[test]
+    fn path_traversal_and_url_significant_ids_are_refused() {
+        for bad in [
+            "..",
+            ".",
+            "...",
+            "../profiles",
+            "a/b",
+            "a\\b",
+            "a?b=1",
+            "a%2e%2e",
+            "a&b",
+            "a+b",
+            "a;b",
+            "a b",
+            "x\"y",
+            "<a>",
+        ] {
+            let e = ExternalId::parse(bad).unwrap_err();
+            assert_eq!(e.field, "externalId", "{bad}");
+            assert!(ConfirmationNumber::parse(bad).is_err(), "{bad}");
+            assert!(format!("opera:{bad}").parse::<RecordId>().is_err(), "{bad}");
+        }
+        // Dots, colons and dashes inside an id are fine (ingested ids are `partner:id`).
+        for good in ["a.b", "v1.2..3", "crm:42", "C-1_2", "żluć"] {
+            assert!(ExternalId::parse(good).is_ok(), "{good}");
+        }
+        assert!("mews:..".parse::<RecordId>().is_err());
     }
 
     #[test]

@@ -15,37 +15,43 @@ pub struct Charge {
     /// item category). Vendors default it from the hotel configuration when absent.
     pub revenue_center: Option<String>,
     /// Our reference for this charge. It is the idempotency handle at the vendor: Cloudbeds
-    /// `referenceID`, and what we look for on the folio before re-posting elsewhere.
+    /// `referenceID`, and what we look for on the folio before re-posting elsewhere. A partner's
+    /// reference (at most [`Charge::PARTNER_REFERENCE_MAX`]) is scoped by the partner before it
+    /// is sent (see `writes::WriteOperation::scope_charge_reference`).
     pub reference: String,
 }
 
 impl Charge {
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        if self.amount.amount_minor <= 0 {
-            return Err(ValidationError::new("amount", "must be greater than zero")
-                .with_code("NEGATIVE_AMOUNT"));
+    /// The longest reference a partner may give.
+    pub const PARTNER_REFERENCE_MAX: usize = 64;
+    /// The longest reference sent to a vendor: a partner's, with its scope.
+    pub const REFERENCE_MAX: usize = 80;
+    /// The longest description (what the guest reads on the folio).
+    pub const DESCRIPTION_MAX: usize = 200;
+
+    /// Checks a charge as a partner sent it: the reference may be absent (one is derived), and
+    /// is at most [`Charge::PARTNER_REFERENCE_MAX`] long.
+    pub fn validate_input(&self) -> Result<(), ValidationError> {
+        if self.reference.trim().is_empty() {
+            return self.validate_fields();
         }
-        if self.description.trim().is_empty() {
-            return Err(ValidationError::new("description", "must not be empty"));
-        }
-        if self.description.len() > 200 {
-            return Err(ValidationError::new(
-                "description",
-                "must be at most 200 characters",
-            ));
-        }
-        if let Some(rc) = &self.revenue_center {
-            if rc.trim().is_empty() || rc.len() > 64 {
-                return Err(ValidationError::new(
-                    "revenueCenter",
-                    "must be 1 to 64 characters when given",
-                ));
-            }
-        }
-        if self.reference.trim().is_empty() || self.reference.len() > 64 {
+        if self.reference.chars().count() > Self::PARTNER_REFERENCE_MAX {
             return Err(ValidationError::new(
                 "reference",
-                "must be 1 to 64 characters",
+                format!("must be 1 to {} characters", Self::PARTNER_REFERENCE_MAX),
+            ));
+        }
+        self.validate()
+    }
+
+    /// Checks a charge as it is sent to a vendor.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.validate_fields()?;
+        if self.reference.trim().is_empty() || self.reference.chars().count() > Self::REFERENCE_MAX
+        {
+            return Err(ValidationError::new(
+                "reference",
+                format!("must be 1 to {} characters", Self::REFERENCE_MAX),
             ));
         }
         if !self
@@ -60,6 +66,31 @@ impl Charge {
         }
         Ok(())
     }
+
+    fn validate_fields(&self) -> Result<(), ValidationError> {
+        if self.amount.amount_minor <= 0 {
+            return Err(ValidationError::new("amount", "must be greater than zero")
+                .with_code("NEGATIVE_AMOUNT"));
+        }
+        if self.description.trim().is_empty() {
+            return Err(ValidationError::new("description", "must not be empty"));
+        }
+        if self.description.chars().count() > Self::DESCRIPTION_MAX {
+            return Err(ValidationError::new(
+                "description",
+                format!("must be at most {} characters", Self::DESCRIPTION_MAX),
+            ));
+        }
+        if let Some(rc) = &self.revenue_center {
+            if rc.trim().is_empty() || rc.chars().count() > 64 {
+                return Err(ValidationError::new(
+                    "revenueCenter",
+                    "must be 1 to 64 characters when given",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the vendor said when it accepted a charge.
@@ -70,6 +101,10 @@ pub struct ChargeReceipt {
     pub vendor_id: Option<String>,
     pub reference: String,
     pub request_id: Option<String>,
+    /// The vendor already had a charge with this reference and created nothing (Cloudbeds'
+    /// `referenceID` notice). Ours only if an earlier attempt of ours may have posted it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub existed: bool,
 }
 
 /// What the vendor said when it accepted another write.
@@ -92,15 +127,28 @@ pub struct Note {
 }
 
 impl Note {
+    /// The longest note text (characters).
+    pub const TEXT_MAX: usize = 2000;
+    /// The longest note title (characters).
+    pub const TITLE_MAX: usize = 200;
+
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.text.trim().is_empty() {
             return Err(ValidationError::new("text", "must not be empty"));
         }
-        if self.text.len() > 2000 {
+        if self.text.chars().count() > Self::TEXT_MAX {
             return Err(ValidationError::new(
                 "text",
-                "must be at most 2000 characters",
+                format!("must be at most {} characters", Self::TEXT_MAX),
             ));
+        }
+        if let Some(title) = &self.title {
+            if title.chars().count() > Self::TITLE_MAX {
+                return Err(ValidationError::new(
+                    "title",
+                    format!("must be at most {} characters", Self::TITLE_MAX),
+                ));
+            }
         }
         Ok(())
     }

@@ -17,6 +17,8 @@ pub enum UnavailableCause {
     Http(u16),
     /// Anything else on the transport (DNS, TLS).
     Transport,
+    /// Not sent: it could not have finished before the caller's deadline.
+    Deadline,
 }
 
 impl UnavailableCause {
@@ -28,6 +30,7 @@ impl UnavailableCause {
             UnavailableCause::ConnectionRefused => "ECONNREFUSED".into(),
             UnavailableCause::Http(status) => status.to_string(),
             UnavailableCause::Transport => "ETRANSPORT".into(),
+            UnavailableCause::Deadline => "EDEADLINE".into(),
         }
     }
 }
@@ -40,6 +43,7 @@ impl fmt::Display for UnavailableCause {
             UnavailableCause::ConnectionRefused => f.write_str("connection refused"),
             UnavailableCause::Http(s) => write!(f, "HTTP {s}"),
             UnavailableCause::Transport => f.write_str("transport error"),
+            UnavailableCause::Deadline => f.write_str("deadline"),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! What every PMS adapter is: the trait, its error and the retry policy vendor calls run under.
+//! What every PMS adapter is: the trait, its error, the retry policy vendor calls run under and
+//! the deadline they work to.
 
 pub mod adapter;
+pub mod deadline;
 pub mod error;
 pub mod retry;
 

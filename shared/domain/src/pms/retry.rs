@@ -8,7 +8,16 @@ use std::time::Duration;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
-use super::error::{PmsError, DEFAULT_RETRYABLE};
+use super::deadline;
+use super::error::{PmsError, UnavailableCause, DEFAULT_RETRYABLE};
+
+/// The error of an attempt cut by the deadline: the PMS did not answer in time.
+fn deadline_passed(operation: &str) -> PmsError {
+    PmsError::unavailable(
+        UnavailableCause::Timeout,
+        format!("{operation}: no answer before the deadline"),
+    )
+}
 
 /// The hotel-configurable retry settings, mirroring the seed's YAML (`retry:` block).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,6 +136,10 @@ impl RetryPolicy {
 
     /// Runs `op` (given the 1-based attempt number) until it succeeds, fails with an error that
     /// is not retryable, or `max_attempts` attempts have been made.
+    ///
+    /// Under a [`deadline`](super::deadline) the attempts share it: an attempt still running
+    /// at the deadline is cut (a `Timeout`), and a retry whose delay would reach it is not made
+    /// (the last error is returned).
     pub async fn run<T, F, Fut>(&self, operation: &str, mut op: F) -> Result<T, PmsError>
     where
         F: FnMut(u32) -> Fut,
@@ -134,13 +147,29 @@ impl RetryPolicy {
     {
         let mut attempt = 1;
         loop {
-            match op(attempt).await {
+            let result = match deadline::current_deadline() {
+                Some(at) => tokio::time::timeout_at(at, op(attempt))
+                    .await
+                    .unwrap_or_else(|_| Err(deadline_passed(operation))),
+                None => op(attempt).await,
+            };
+            match result {
                 Ok(v) => return Ok(v),
                 Err(err) => {
                     let delay = self.next_delay(attempt, &err, &mut rand::rng());
                     let Some(delay) = delay else {
                         return Err(err);
                     };
+                    if deadline::exceeded_by(delay) {
+                        tracing::warn!(
+                            operation,
+                            attempt,
+                            delay_ms = delay.as_millis() as u64,
+                            error = %err,
+                            "no retry: the delay would pass the deadline"
+                        );
+                        return Err(err);
+                    }
                     tracing::warn!(
                         operation,
                         attempt,
@@ -295,6 +324,48 @@ mod tests {
             waited >= Duration::from_secs(3) && waited < Duration::from_millis(4500),
             "{waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_and_delays_share_one_deadline() {
+        use crate::pms::deadline;
+        let p = RetryPolicy::default();
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        // A PMS that hangs: the first attempt is cut at the deadline, and no retry starts.
+        let result: Result<(), _> =
+            deadline::within_deadline(started + Duration::from_secs(4), async {
+                p.run("get_guest", |_| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        Ok(())
+                    }
+                })
+                .await
+            })
+            .await;
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), "PMS_UNAVAILABLE");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(started.elapsed(), Duration::from_secs(4));
+
+        // Failing fast: retries run while their delays fit ([1 s, 1.5 s) then [2 s, 3 s) do not
+        // both fit in 3 s), and the last error is returned at once.
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let result: Result<(), _> =
+            deadline::within_deadline(started + Duration::from_secs(3), async {
+                p.run("get_guest", |_| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async { Err(PmsError::unavailable(UnavailableCause::Http(503), "down")) }
+                })
+                .await
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(started.elapsed() < Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]

@@ -20,7 +20,8 @@ use crate::domain::HotelId;
 pub enum SystemPartition {
     /// One lookup entry per hotel, for listing hotels (scheduler, `pmsctl hotel list`).
     Hotels,
-    /// Partner tokens by token id (a token may see several hotels).
+    /// Partner tokens by token id, as stored before each token had its own partition
+    /// ([`Partition::Token`]); read only to move them (`pmsctl token migrate`).
     Tokens,
     /// DLQ items across hotels, for ops listing.
     DeadLetters,
@@ -40,6 +41,9 @@ impl SystemPartition {
 pub enum Partition {
     Hotel(HotelId),
     System(SystemPartition),
+    /// One partner token (by its id, lowercase hex). Every partner request reads its token:
+    /// a partition each spreads those reads instead of heating one registry partition.
+    Token(String),
 }
 
 impl Partition {
@@ -48,12 +52,17 @@ impl Partition {
         match self {
             Partition::Hotel(h) => format!("H#{h}"),
             Partition::System(s) => format!("S#{}", s.name()),
+            Partition::Token(t) => format!("T#{t}"),
         }
     }
 
     pub fn parse(key: &str) -> Option<Partition> {
         if let Some(h) = key.strip_prefix("H#") {
             return HotelId::parse(h).ok().map(Partition::Hotel);
+        }
+        if let Some(t) = key.strip_prefix("T#") {
+            let hex = !t.is_empty() && t.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'));
+            return hex.then(|| Partition::Token(t.to_owned()));
         }
         let name = key.strip_prefix("S#")?;
         [
@@ -69,7 +78,7 @@ impl Partition {
     pub fn hotel(&self) -> Option<&HotelId> {
         match self {
             Partition::Hotel(h) => Some(h),
-            Partition::System(_) => None,
+            Partition::System(_) | Partition::Token(_) => None,
         }
     }
 }
@@ -360,6 +369,14 @@ pub trait ItemStore: Send + Sync {
     /// A strongly consistent read.
     async fn get(&self, key: &ItemKey) -> PortResult<Option<Item>>;
 
+    /// A read that may not yet see a write made within about the last second (DynamoDB's
+    /// eventually consistent read: half the cost of [`ItemStore::get`], served by any replica).
+    /// For callers that handle a missing or older answer; stores with one kind of read use
+    /// [`ItemStore::get`].
+    async fn get_eventual(&self, key: &ItemKey) -> PortResult<Option<Item>> {
+        self.get(key).await
+    }
+
     async fn put(&self, item: Item, condition: Condition) -> PortResult<PutOutcome>;
 
     async fn delete(&self, key: &ItemKey) -> PortResult<()>;
@@ -431,6 +448,11 @@ mod tests {
             Some(Partition::System(SystemPartition::Hotels))
         );
         assert_eq!(Partition::parse("X#y"), None);
+        let t = Partition::Token("0123456789abcdef".into());
+        assert_eq!(t.key(), "T#0123456789abcdef");
+        assert_eq!(Partition::parse("T#0123456789abcdef"), Some(t));
+        assert_eq!(Partition::parse("T#"), None);
+        assert_eq!(Partition::parse("T#ab/cd"), None);
     }
 
     #[test]

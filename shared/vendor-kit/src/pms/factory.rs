@@ -70,6 +70,8 @@ pub struct AdapterDeps {
     pub credentials_secret: String,
     /// Replaces the hotel's retry policy (the writer retries through the queue instead).
     pub retry_override: Option<super::RetryPolicy>,
+    /// Which share of the hotel's rate-limit budget the adapters draw from.
+    pub priority: super::ratelimit::Priority,
 }
 
 impl AdapterDeps {
@@ -81,6 +83,9 @@ impl AdapterDeps {
     }
 }
 
+/// How long one vendor request may take (the HTTP client's timeout).
+pub const VENDOR_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 type BuiltAdapter = (chrono::DateTime<chrono::Utc>, Arc<dyn PmsAdapter>);
 
 pub struct AdapterFactory {
@@ -90,6 +95,7 @@ pub struct AdapterFactory {
     http: reqwest::Client,
     store: Option<Arc<dyn ItemStore>>,
     retry_override: Option<super::RetryPolicy>,
+    priority: super::ratelimit::Priority,
     vendors: HashMap<Provider, VendorBuilder>,
     /// Adapters by hotel, with the configuration version they were built for.
     cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
@@ -102,12 +108,8 @@ impl AdapterFactory {
         clock: Arc<dyn Clock>,
         secrets_prefix: impl Into<String>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(20))
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .user_agent(concat!("pms-integration/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http =
+            super::http::vendor_client(VENDOR_CALL_TIMEOUT, std::time::Duration::from_secs(5));
         Self {
             secrets,
             clock,
@@ -115,6 +117,7 @@ impl AdapterFactory {
             http,
             store: None,
             retry_override: None,
+            priority: super::ratelimit::Priority::default(),
             vendors: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
             credential_free: HashMap::new(),
@@ -130,6 +133,12 @@ impl AdapterFactory {
     /// Runs every vendor call under `policy` instead of the hotel's retry settings.
     pub fn with_retry_override(mut self, policy: super::RetryPolicy) -> Self {
         self.retry_override = Some(policy);
+        self
+    }
+
+    /// Draws from this share of every hotel's rate-limit budget (the writer: the writes').
+    pub fn with_priority(mut self, priority: super::ratelimit::Priority) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -168,6 +177,7 @@ impl AdapterFactory {
             http: self.http.clone(),
             store: self.store.clone(),
             retry_override: self.retry_override.clone(),
+            priority: self.priority,
             vendors: self.vendors.clone(),
             cache: Mutex::new(HashMap::new()),
             credential_free: self.credential_free.clone(),
@@ -206,6 +216,12 @@ impl AdapterFactory {
         if let Some(builder) = self.credential_free.get(&config.provider) {
             let secret_name = self.credentials_secret(&config.hotel_id);
             return builder(config, &self.deps(secret_name));
+        }
+        // Also for configurations stored before the rule: credentials never go out in clear.
+        if let Some(url) = &config.vendor.base_url {
+            crate::config::check_base_url(url).map_err(|e| PmsError::Configuration {
+                message: format!("{} {}", e.field, e.message),
+            })?;
         }
         let secret_name = self.credentials_secret(&config.hotel_id);
         let secret = self
@@ -253,6 +269,7 @@ impl AdapterFactory {
             secrets: self.secrets.clone(),
             credentials_secret,
             retry_override: self.retry_override.clone(),
+            priority: self.priority,
         }
     }
 }

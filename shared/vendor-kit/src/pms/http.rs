@@ -83,6 +83,22 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
+/// The HTTP client vendor adapters are built with. It never follows a redirect: credentials
+/// travel in headers (OHIP's bearer token and application key, Cloudbeds' API key) and in
+/// bodies (Mews' tokens), and a 307 or 308 would resend them, body included, wherever the
+/// answer points. A 3xx is an error instead ([`VendorHttp::send_once`]).
+pub fn vendor_client(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("pms-integration/", env!("CARGO_PKG_VERSION")))
+        .build()
+        // Only a TLS backend that cannot initialise fails here; a client with other settings
+        // (a default one follows redirects) must not stand in for it.
+        .expect("the vendor HTTP client builds")
+}
+
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
@@ -133,10 +149,14 @@ impl VendorHttp {
             .map(|s| truncate(s.to_owned(), 128))
     }
 
-    /// Sends one attempt: rate limit, send, classify. No retries.
+    /// Sends one attempt: rate limit, send, classify. No retries. A request that could not
+    /// finish before the caller's deadline is not sent (see [`super::deadline`]).
     pub async fn send_once(&self, request: reqwest::RequestBuilder) -> PmsResult<VendorResponse> {
+        super::deadline::admit()?;
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await?;
+            // The wait for a permit may have used up the time.
+            super::deadline::admit()?;
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
         let response = request.send().await.map_err(|e| classify_transport(&e))?;
@@ -160,6 +180,13 @@ impl VendorHttp {
             .map(|m| truncate(m, 300))
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
         Err(match code {
+            300..=399 => PmsError::InvalidRequest {
+                message: format!(
+                    "the PMS answered with a redirect ({code}), which is not followed: check the hotel's base URL"
+                ),
+                status: Some(code),
+                request_id,
+            },
             401 => PmsError::Unauthorized {
                 message,
                 request_id,

@@ -9,6 +9,6 @@ pub mod ratelimit;
 
 pub use factory::{
     credentials_secret_name, AdapterDeps, AdapterFactory, CredentialFreeBuilder, Vendor,
-    VendorBuilder,
+    VendorBuilder, VENDOR_CALL_TIMEOUT,
 };
 pub use pms_domain::pms::*;

@@ -2,23 +2,40 @@
 //! in the shared table, so every process calling one vendor credential draws from one budget.
 //!
 //! A vendor limit "L requests per W" is enforced by slots: time is cut into slots of `W / k`,
-//! and each slot admits `n` requests (an atomic counter per slot). The vendor counts arrivals,
+//! and each slot admits `n` requests (atomic counters per slot). The vendor counts arrivals,
 //! which lag permits by network and scheduling delay; any window of length W, with arrivals late
 //! by up to two slots, overlaps at most `k + 3` slots, so choosing `k = L/n - 3` keeps every
 //! such window at or under L — about 90 % of the vendor's rate for Mews and OHIP, 40 % for
 //! Cloudbeds' tiny 5/s budget (whose overuse suspends the key), and never a violation. A caller
 //! that finds its slot full takes a later one and sleeps until it starts; a permit whose slot has
 //! already passed (slow counter calls) is not used.
+//!
+//! Writes keep a share of every hotel's budget that reads cannot take ([`Priority`]): each slot's
+//! permits are split into a read pool and a write reserve, counted separately, so a flood of
+//! partner reads queues behind itself while a charge still finds a permit within a slot or two.
+//! Writes use the reserve first and then whatever the read pool has left. No caller waits past
+//! the [deadline](super::deadline) it works to.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::deadline;
 use super::error::{PmsError, PmsResult, UnavailableCause};
 use crate::config::RateLimitSettings;
 use crate::domain::HotelId;
 use crate::ports::{Clock, ItemKey, ItemStore};
+
+/// Which share of a hotel's budget a caller draws from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// Reads (partner queries, sync, webhook fetches): the read pool only.
+    #[default]
+    Read,
+    /// Writes (the writer): the reserve, then the read pool.
+    Write,
+}
 
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
@@ -51,6 +68,20 @@ impl SlotPlan {
     pub fn worst_case(&self, window_ms: u64) -> u64 {
         ((window_ms + 2 * self.slot_ms - 1) / self.slot_ms + 1) * self.per_slot
     }
+
+    /// Permits of `slot` that reads may take; the rest are the writes' reserve.
+    pub fn read_pool(&self, slot: u64) -> u64 {
+        self.per_slot - self.write_reserve(slot)
+    }
+
+    /// Permits of `slot` reserved for writes: a fifth of all permits, spread evenly over the
+    /// slots (with one permit per slot, every third slot), so a write never waits more than
+    /// three slots for one.
+    pub fn write_reserve(&self, slot: u64) -> u64 {
+        let share = (3 * self.per_slot).min(5);
+        let upto = |s: u64| s.saturating_mul(self.per_slot) / share;
+        upto(slot + 1) - upto(slot)
+    }
 }
 
 pub struct DistributedLimiter {
@@ -61,6 +92,7 @@ pub struct DistributedLimiter {
     name: String,
     plan: SlotPlan,
     max_wait: Duration,
+    priority: Priority,
 }
 
 impl DistributedLimiter {
@@ -78,7 +110,14 @@ impl DistributedLimiter {
             name: name.into(),
             plan: SlotPlan::for_limit(limit),
             max_wait: Duration::from_secs(20),
+            priority: Priority::Read,
         }
+    }
+
+    /// Draws from the writes' share (see [`Priority`]).
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
     }
 
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
@@ -91,51 +130,123 @@ impl DistributedLimiter {
     }
 }
 
+/// One pool of one slot's permits.
+#[derive(Clone, Copy)]
+enum Pool {
+    Reads,
+    Writes,
+}
+
+impl Pool {
+    fn field(self) -> &'static str {
+        match self {
+            Pool::Reads => "r",
+            Pool::Writes => "w",
+        }
+    }
+}
+
+impl DistributedLimiter {
+    fn now_ms(&self) -> u64 {
+        self.clock.now().timestamp_millis().max(0) as u64
+    }
+
+    /// The longest this caller may wait for a permit: its own bound, or less under a deadline.
+    fn wait_bound(&self) -> Duration {
+        deadline::remaining().map_or(self.max_wait, |left| left.min(self.max_wait))
+    }
+
+    /// The slot after `pools` more non-empty read pools (at most as far as any caller waits).
+    fn after_read_pools(&self, mut slot: u64, pools: u64) -> u64 {
+        let horizon = slot + self.max_wait.as_millis() as u64 / self.plan.slot_ms + 2;
+        let mut left = pools.max(1);
+        while left > 0 && slot < horizon {
+            slot += 1;
+            if self.plan.read_pool(slot) > 0 {
+                left -= 1;
+            }
+        }
+        slot
+    }
+
+    /// Takes one permit of `pool` in `slot`: the pool's count after ours, or `None` when the
+    /// pool has no permits in this slot (nothing is counted then).
+    async fn count(&self, slot: u64, pool: Pool, size: u64) -> PmsResult<Option<u64>> {
+        if size == 0 {
+            return Ok(None);
+        }
+        let key = ItemKey::hotel(&self.hotel, format!("RATE#{}#{slot}", self.name));
+        let expires = ((slot * self.plan.slot_ms + self.plan.slot_ms) / 1000) as i64 + 60;
+        let count = self
+            .store
+            .increment(&key, pool.field(), 1, Some(expires))
+            .await
+            .map_err(|e| {
+                PmsError::unavailable(
+                    UnavailableCause::Transport,
+                    format!("rate limiter store: {}", e.code()),
+                )
+            })?;
+        Ok(Some(count.max(0) as u64))
+    }
+}
+
 #[async_trait]
 impl RateLimiter for DistributedLimiter {
     async fn acquire(&self) -> PmsResult<()> {
-        let SlotPlan { slot_ms, per_slot } = self.plan;
-        let now_ms = || self.clock.now().timestamp_millis().max(0) as u64;
-        let mut slot = now_ms() / slot_ms;
+        let slot_ms = self.plan.slot_ms;
+        let mut slot = self.now_ms() / slot_ms;
         loop {
-            let now_ms = now_ms();
+            let now_ms = self.now_ms();
             // Slow counter calls can outlast a slot: never take a permit for one already gone.
             slot = slot.max(now_ms / slot_ms);
             let starts = slot * slot_ms;
             let wait = Duration::from_millis(starts.saturating_sub(now_ms));
-            if wait > self.max_wait {
+            if wait > self.wait_bound() {
                 return Err(PmsError::RateLimited {
                     retry_after: Some(wait),
                     request_id: None,
                 });
             }
-            let key = ItemKey::hotel(&self.hotel, format!("RATE#{}#{slot}", self.name));
-            let expires = ((starts + slot_ms) / 1000) as i64 + 60;
-            let count = self
-                .store
-                .increment(&key, "n", 1, Some(expires))
-                .await
-                .map_err(|e| {
-                    PmsError::unavailable(
-                        UnavailableCause::Transport,
-                        format!("rate limiter store: {}", e.code()),
-                    )
-                })? as u64;
-            if count <= per_slot {
-                let now_ms = self.clock.now().timestamp_millis().max(0) as u64;
-                if now_ms >= starts + slot_ms {
-                    // The permit's slot passed while we asked; using it now would crowd a later
-                    // slot. Its count is wasted, which only costs throughput.
-                    continue;
+            let reads = self.plan.read_pool(slot);
+            let granted = match self.priority {
+                Priority::Read => match self.count(slot, Pool::Reads, reads).await? {
+                    Some(n) if n <= reads => true,
+                    Some(n) => {
+                        // Others are queued ahead of us in this slot's pool: skip as many
+                        // read pools as they fill.
+                        slot = self.after_read_pools(slot, (n - reads).div_ceil(reads));
+                        continue;
+                    }
+                    None => false,
+                },
+                Priority::Write => {
+                    let reserve = self.plan.write_reserve(slot);
+                    match self.count(slot, Pool::Writes, reserve).await? {
+                        Some(n) if n <= reserve => true,
+                        // The reserve is taken: what reads left of their pool.
+                        _ => matches!(
+                            self.count(slot, Pool::Reads, reads).await?,
+                            Some(n) if n <= reads
+                        ),
+                    }
                 }
-                let wait = Duration::from_millis(starts.saturating_sub(now_ms));
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-                return Ok(());
+            };
+            if !granted {
+                slot += 1;
+                continue;
             }
-            // Others are queued ahead of us in this slot: skip as many slots as they fill.
-            slot += (count - per_slot).div_ceil(per_slot).max(1);
+            let now_ms = self.now_ms();
+            if now_ms >= starts + slot_ms {
+                // The permit's slot passed while we asked; using it now would crowd a later
+                // slot. Its count is wasted, which only costs throughput.
+                continue;
+            }
+            let wait = Duration::from_millis(starts.saturating_sub(now_ms));
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            return Ok(());
         }
     }
 }
@@ -187,13 +298,11 @@ mod tests {
             requests: 10,
             per_seconds: 1,
         };
-        let limiter = Arc::new(DistributedLimiter::new(
-            store,
-            clock,
-            HotelId::parse("h").unwrap(),
-            "t",
-            &limit,
-        ));
+        // Writes may use every slot (their reserve, then the read pool).
+        let limiter = Arc::new(
+            DistributedLimiter::new(store, clock, HotelId::parse("h").unwrap(), "t", &limit)
+                .with_priority(Priority::Write),
+        );
         let started = std::time::Instant::now();
         let times = futures::future::join_all((0..16).map(|_| {
             let l = limiter.clone();
@@ -216,5 +325,73 @@ mod tests {
                 "{in_window} permits within 1 s from {t} ms"
             );
         }
+    }
+
+    #[test]
+    fn every_slot_keeps_a_share_for_writes() {
+        for (l, w) in [(200, 30), (100, 60), (5, 1), (10, 1), (1000, 60)] {
+            let plan = SlotPlan::for_limit(&RateLimitSettings {
+                requests: l,
+                per_seconds: w,
+            });
+            let slots = 300;
+            let reads: u64 = (0..slots).map(|s| plan.read_pool(s)).sum();
+            let reserve: u64 = (0..slots).map(|s| plan.write_reserve(s)).sum();
+            assert_eq!(reads + reserve, plan.per_slot * slots, "{l}/{w}s");
+            assert!(
+                reserve * 5 >= plan.per_slot * slots,
+                "{l}/{w}s: writes keep 1/5"
+            );
+            assert!(
+                reads * 3 >= plan.per_slot * slots * 2,
+                "{l}/{w}s: reads get 2/3"
+            );
+            // A write never waits more than three slots for a reserved permit.
+            for s in 0..slots {
+                assert!(
+                    (s..s + 3).any(|x| plan.write_reserve(x) > 0),
+                    "{l}/{w}s: slot {s}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_reads_leaves_writes_their_reserve() {
+        let clock = Arc::new(crate::ports::ManualClock::new(chrono::Utc::now()));
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        // Mews: 200 per 30 s, five permits per 810 ms slot, one of them reserved.
+        let limit = RateLimitSettings {
+            requests: 200,
+            per_seconds: 30,
+        };
+        let hotel = HotelId::parse("h").unwrap();
+        let reads =
+            DistributedLimiter::new(store.clone(), clock.clone(), hotel.clone(), "t", &limit);
+        let writes = DistributedLimiter::new(store, clock, hotel, "t", &limit)
+            .with_priority(Priority::Write);
+        // Two hundred reads arrive in the same instant: the first slot's read pool (4) goes
+        // to them; the rest queue in later slots or give up past their wait bound.
+        let floods = futures::future::join_all((0..200).map(|_| {
+            let r = &reads;
+            async move { r.acquire().await.is_ok() }
+        }));
+        let write = async {
+            // The write arrives while every read waits for its slot.
+            tokio::task::yield_now().await;
+            writes.acquire().await
+        };
+        let (granted, write) = tokio::join!(floods, write);
+        assert!(
+            write.is_ok(),
+            "the write gets its reserved permit: {write:?}"
+        );
+        // No more reads than the pools hold within their 20 s wait bound.
+        let admitted = granted.iter().filter(|g| **g).count();
+        assert!(
+            admitted <= (20_000 / 810 + 2) * 4,
+            "{admitted} reads admitted"
+        );
+        assert!(admitted >= 4, "reads still run");
     }
 }

@@ -113,13 +113,16 @@ impl CloudbedsAdapter {
                 Some(s) => s.clone(),
                 None => Arc::new(MemoryStore::new(deps.clock.clone())),
             };
-            Arc::new(DistributedLimiter::new(
-                store,
-                deps.clock.clone(),
-                config.hotel_id.clone(),
-                budget_name(&property_id),
-                limit,
-            )) as Arc<dyn RateLimiter>
+            Arc::new(
+                DistributedLimiter::new(
+                    store,
+                    deps.clock.clone(),
+                    config.hotel_id.clone(),
+                    budget_name(&property_id),
+                    limit,
+                )
+                .with_priority(deps.priority),
+            ) as Arc<dyn RateLimiter>
         });
         let http = VendorHttp::new(
             deps.http.clone(),
@@ -748,6 +751,8 @@ impl PmsAdapter for CloudbedsAdapter {
             vendor_id: posted.transaction_id.or(posted.sold_product_id),
             reference: charge.reference.clone(),
             request_id: env.request_id,
+            // Whether it was ours is for the caller to say (was there an earlier attempt?).
+            existed: posted.notice.is_some(),
         })
     }
 

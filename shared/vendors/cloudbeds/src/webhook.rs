@@ -80,7 +80,7 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
         None => serde_json::to_string(&json).unwrap_or_default(),
     };
     let delivery_id = sha256_hex(format!("cloudbeds|{identity}").as_bytes())[..40].to_owned();
-    Ok(VendorDelivery {
+    VendorDelivery {
         provider: Provider::Cloudbeds,
         property_id: property,
         delivery_id,
@@ -88,7 +88,8 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
             name: event,
             entities,
         }],
-    })
+    }
+    .within_limits("event")
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@
 //!   room-feature wish goes to the notes block.
 //! - Balance: Mews has no balance endpoint. See [`MewsAdapter::get_balance`] for the formula.
 //! - Charges: `orders/add` has no idempotency key; our reference goes in the item's
-//!   `ExternalIdentifier` (and the order's `Notes`) so [`PmsAdapter::find_charge`] finds it.
+//!   `ExternalIdentifier`, which is what [`PmsAdapter::find_charge`] matches (the order's
+//!   `Notes` repeat it for people, but notes are free text a partner's description is part of,
+//!   so they are never matched).
 
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
@@ -31,7 +33,9 @@ mod pms {
 }
 use pms_domain::{config, domain, ports};
 use pms_vendor_kit::registry;
-use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery};
+#[cfg(test)]
+use pms_vendor_kit::webhooks;
+use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery, MAX_EVENTS};
 
 pub use mapping::{housekeeping, reservation_status, RESERVATION_STATES, RESOURCE_STATES};
 pub use transport::{split_windows, token_fingerprint, MAX_WINDOW};
@@ -198,13 +202,16 @@ impl MewsAdapter {
         };
         // Mews limits per access token; the budget is shared by every Lambda of the hotel.
         let limiter: Option<Arc<dyn RateLimiter>> = match (&deps.store, &config.rate_limit) {
-            (Some(store), Some(limit)) => Some(Arc::new(DistributedLimiter::new(
-                store.clone(),
-                deps.clock.clone(),
-                config.hotel_id.clone(),
-                format!("mews#{fingerprint}"),
-                limit,
-            ))),
+            (Some(store), Some(limit)) => Some(Arc::new(
+                DistributedLimiter::new(
+                    store.clone(),
+                    deps.clock.clone(),
+                    config.hotel_id.clone(),
+                    format!("mews#{fingerprint}"),
+                    limit,
+                )
+                .with_priority(deps.priority),
+            )),
             _ => None,
         };
         let t = MewsTransport::new(
@@ -219,11 +226,21 @@ impl MewsAdapter {
             t,
             tz: config.time_zone,
             currency: config.currency,
-            enterprise_id: config
-                .vendor
-                .property_id
-                .clone()
-                .filter(|s| !s.trim().is_empty()),
+            // Every request is scoped to the enterprise: a portfolio token never reads another
+            // property's data through this hotel.
+            enterprise_id: Some(
+                config
+                    .vendor
+                    .property_id
+                    .clone()
+                    .filter(|s| !s.trim().is_empty())
+                    .ok_or_else(|| PmsError::Configuration {
+                        message: format!(
+                            "{} has no Mews enterprise id (propertyId)",
+                            config.hotel_id
+                        ),
+                    })?,
+            ),
             service_id,
             accounting_category: config
                 .vendor
@@ -719,6 +736,33 @@ impl MewsAdapter {
         Ok(decode_items::<wire::Customer>(raw, "customer").0)
     }
 
+    /// Whether the customer has a reservation (of the hotel's service) at this enterprise.
+    /// Customers belong to the chain, not to one property: a customer id is this hotel's guest
+    /// only through a stay here.
+    async fn stays_here(&self, customer_id: &str) -> PmsResult<bool> {
+        let mut body = self.reservation_body(json!({ "AccountIds": [customer_id] }));
+        body["Limitation"] = json!({ "Count": 1 });
+        let (page, _) = self
+            .t
+            .call_json::<Value>("reservations/getAll/2023-06-06", body, Retry::Policy)
+            .await?;
+        Ok(page["Reservations"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty()))
+    }
+
+    /// Of these customers, those who own a reservation at this enterprise.
+    async fn owning_stays_here(&self, customer_ids: Vec<String>) -> PmsResult<HashSet<String>> {
+        let mut out = HashSet::new();
+        for batch in chunks(&customer_ids, ID_BATCH) {
+            let (rs, _) = self
+                .wire_reservations(json!({ "AccountIds": batch }), None, None)
+                .await?;
+            out.extend(rs.into_iter().filter_map(|r| r.account_id));
+        }
+        Ok(out)
+    }
+
     async fn wire_customer(&self, id: &ExternalId) -> PmsResult<Option<wire::Customer>> {
         Ok(self
             .customers_by_id(&[id.to_string()])
@@ -801,11 +845,16 @@ impl PmsAdapter for MewsAdapter {
         }
     }
 
+    /// The customer, if they stay (or stayed, or will) at this enterprise; a customer of
+    /// another property of the chain is not found here.
     async fn get_guest(&self, guest_id: &ExternalId) -> PmsResult<Option<Guest>> {
-        self.wire_customer(guest_id)
-            .await?
-            .map(|c| mapping::guest(&c))
-            .transpose()
+        let Some(customer) = self.wire_customer(guest_id).await? else {
+            return Ok(None);
+        };
+        if !self.stays_here(&customer.id).await? {
+            return Ok(None);
+        }
+        mapping::guest(&customer).map(Some)
     }
 
     /// Mews filters customers by exact email, first names and last names. A name is asked for
@@ -845,10 +894,17 @@ impl PmsAdapter for MewsAdapter {
                 "search_guests_by_phone",
             ));
         }
+        // The chain's customers: only those with a reservation at this enterprise are its guests.
+        let ids: Vec<String> = found.iter().map(|c| c.id.clone()).collect();
+        let here = if ids.is_empty() {
+            HashSet::new()
+        } else {
+            self.owning_stays_here(ids).await?
+        };
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for c in found {
-            if !seen.insert(c.id.clone()) {
+            if !here.contains(&c.id) || !seen.insert(c.id.clone()) {
                 continue;
             }
             match mapping::guest(&c) {
@@ -1145,10 +1201,13 @@ impl PmsAdapter for MewsAdapter {
             vendor_id: Some(added.order_id),
             reference: charge.reference.clone(),
             request_id,
+            existed: false,
         })
     }
 
-    /// Looks through the items of the orders linked to the reservation for our reference.
+    /// Looks through the items of the orders linked to the reservation for one whose
+    /// `ExternalIdentifier` is our reference. Only that field: notes and names are free text
+    /// (a partner's description is in them) and could name any reference.
     async fn find_charge(
         &self,
         confirmation: &ConfirmationNumber,
@@ -1159,18 +1218,15 @@ impl PmsAdapter for MewsAdapter {
         if orders.is_empty() {
             return Ok(None);
         }
-        let marker = Self::charge_marker(reference);
         let items = self.order_items(&orders, false).await?;
         Ok(items
             .into_iter()
-            .find(|i| {
-                i.external_identifier.as_deref() == Some(reference)
-                    || i.notes.as_deref().is_some_and(|n| n.contains(&marker))
-            })
+            .find(|i| i.external_identifier.as_deref() == Some(reference))
             .map(|i| ChargeReceipt {
                 vendor_id: Some(i.service_order_id),
                 reference: reference.to_owned(),
                 request_id: None,
+                existed: true,
             }))
     }
 

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{id_text, PayloadError, ThinEvent, VendorDelivery};
+use super::{id_text, PayloadError, ThinEvent, VendorDelivery, MAX_EVENTS};
 use crate::domain::hash::sha256_hex;
 use crate::domain::{ExternalId, Provider};
 use crate::pms::{EntityKind, EntityRef};
@@ -38,6 +38,16 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
         .get("Events")
         .and_then(Value::as_array)
         .ok_or_else(|| PayloadError::required("Events"))?;
+    if raw_events.len() > MAX_EVENTS {
+        return Err(PayloadError::Invalid {
+            field: "Events",
+            code: "TOO_MANY_EVENTS",
+            message: format!(
+                "has {} events; at most {MAX_EVENTS} are taken per delivery",
+                raw_events.len()
+            ),
+        });
+    }
     let mut events = Vec::with_capacity(raw_events.len());
     for e in raw_events {
         let name = e
@@ -67,12 +77,13 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
     let canonical = serde_json::to_string(raw_events).unwrap_or_default();
     let delivery_id =
         sha256_hex(format!("mews|{enterprise}|{canonical}").as_bytes())[..40].to_owned();
-    Ok(VendorDelivery {
+    VendorDelivery {
         provider: Provider::Mews,
         property_id: enterprise,
         delivery_id,
         events,
-    })
+    }
+    .within_limits("Events")
 }
 
 #[cfg(test)]
@@ -119,6 +130,34 @@ mod tests {
         let id = |s: &str| parse(s.as_bytes()).unwrap().delivery_id;
         assert_eq!(id(a), id(b));
         assert_ne!(id(a), id(c));
+    }
+
+    #[test]
+    fn too_many_events_or_entities_are_refused_naming_the_field() {
+        use crate::webhooks::{MAX_ENTITIES, MAX_EVENTS};
+        let body = |events: usize, distinct: usize| {
+            let events: Vec<serde_json::Value> = (0..events)
+                .map(|i| {
+                    serde_json::json!({"Discriminator": "CustomerUpdated",
+                                       "Value": {"Id": format!("c-{}", i % distinct)}})
+                })
+                .collect();
+            serde_json::json!({"EnterpriseId": "e", "Events": events}).to_string()
+        };
+        let code = |b: String| match parse(b.as_bytes()) {
+            Err(PayloadError::Invalid { field, code, .. }) => Some((field, code)),
+            _ => None,
+        };
+        assert!(parse(body(MAX_EVENTS, 10).as_bytes()).is_ok());
+        assert!(parse(body(MAX_ENTITIES, MAX_ENTITIES).as_bytes()).is_ok());
+        assert_eq!(
+            code(body(MAX_EVENTS + 1, 1)),
+            Some(("Events", "TOO_MANY_EVENTS"))
+        );
+        assert_eq!(
+            code(body(MAX_ENTITIES + 1, MAX_ENTITIES + 1)),
+            Some(("Events", "TOO_MANY_ENTITIES"))
+        );
     }
 
     #[test]

@@ -211,8 +211,6 @@ pub struct OrderItem {
     #[serde(default)]
     pub external_identifier: Option<String>,
     #[serde(default)]
-    pub notes: Option<String>,
-    #[serde(default)]
     pub amount: Option<Amount>,
     #[serde(default)]
     pub accounting_state: Option<String>,

@@ -13,7 +13,7 @@ use pms_vendor_kit::pms::Vendor;
 
 // Phase-A facade (notes/split-facades.md): the paths mock.rs had in pms-core.
 use pms_domain::pms::{
-    ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, UnavailableCause,
+    deadline, ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, UnavailableCause,
 };
 use pms_domain::{domain, ports};
 

@@ -274,6 +274,8 @@ impl MockPms {
     }
 
     fn enter(&self, op: &'static str) -> PmsResult<()> {
+        // Like a vendor request: not made when it could not finish before the caller's deadline.
+        super::deadline::admit()?;
         self.calls.fetch_add(1, Ordering::SeqCst);
         *lock(&self.calls_by_op).entry(op).or_default() += 1;
         match &*lock(&self.fault) {
@@ -763,6 +765,7 @@ impl PmsAdapter for MockAdapter {
             vendor_id: Some(posting_id),
             reference: charge.reference.clone(),
             request_id: self.pms.receipt().request_id,
+            existed: false,
         })
     }
 
@@ -781,6 +784,7 @@ impl PmsAdapter for MockAdapter {
                 vendor_id: Some(c.posting_id),
                 reference: reference.to_owned(),
                 request_id: None,
+                existed: true,
             }))
     }
 

@@ -39,7 +39,7 @@ use serde_json::json;
 use self::mapping::MapCtx;
 use self::transport::{read_all, Call, NameRange, OhipCredentials, OhipTransport, Page};
 use self::wire::{
-    id_of_type, BillingChargesDetails, BusinessEvents, FolioResponse, HousekeepingBoard,
+    id_of_type, BillingChargesDetails, BusinessEvents, FolioResponse, HousekeepingBoard, Profile,
     ProfileResponse, ProfileSummaries, ReservationResponse, ReservationsDetails,
 };
 use crate::config::HotelConfig;
@@ -275,13 +275,16 @@ impl OhipAdapter {
         let limiter: Option<Arc<dyn RateLimiter>> = match (&deps.store, &config.rate_limit) {
             (Some(store), Some(limit)) => {
                 let fingerprint = &sha256_hex(format!("{client_id}:{hotel_code}").as_bytes())[..16];
-                Some(Arc::new(DistributedLimiter::new(
-                    store.clone(),
-                    deps.clock.clone(),
-                    config.hotel_id.clone(),
-                    format!("ohip-{fingerprint}"),
-                    limit,
-                )))
+                Some(Arc::new(
+                    DistributedLimiter::new(
+                        store.clone(),
+                        deps.clock.clone(),
+                        config.hotel_id.clone(),
+                        format!("ohip-{fingerprint}"),
+                        limit,
+                    )
+                    .with_priority(deps.priority),
+                ))
             }
             _ => None,
         };
@@ -384,6 +387,36 @@ impl OhipAdapter {
             .map_err(|e| PmsError::protocol(format!("reservation id: {e}")))?;
         lock(&self.ids).insert(confirmation.clone(), id.clone());
         Ok(Some(id))
+    }
+
+    /// Whether a profile is this hotel's: registered with it (or created at it), else named
+    /// by one of its reservations (one `getHotelReservations` by `profileIds`).
+    async fn profile_is_here(&self, id: &ExternalId, profile: &Profile) -> PmsResult<bool> {
+        let ours = |h: Option<&str>| h.is_some_and(|h| h.eq_ignore_ascii_case(&self.hotel_code));
+        if ours(profile.registered_property.as_deref())
+            || ours(
+                profile
+                    .profile_access_type
+                    .as_ref()
+                    .and_then(|a| a.hotel_id.as_deref()),
+            )
+        {
+            return Ok(true);
+        }
+        let hotel = self.hotel_code.as_str();
+        let call = Call::get(
+            "ohip.getHotelReservations",
+            vec!["rsv", "v1", "hotels", hotel, "reservations"],
+        )
+        .query("profileIds", id.as_str())
+        .query("limit", "1");
+        let found = self
+            .transport
+            .get_json::<ReservationsDetails>(&call)
+            .await?;
+        Ok(found
+            .and_then(|f| f.reservations)
+            .is_some_and(|r| !r.reservation_info.is_empty()))
     }
 
     async fn require_id(&self, confirmation: &ConfirmationNumber) -> PmsResult<ExternalId> {
@@ -774,6 +807,9 @@ impl PmsAdapter for OhipAdapter {
         }
     }
 
+    /// The profile, if it is this hotel's: registered with it, or the guest of one of its
+    /// reservations. OPERA profiles are the chain's, readable by id from any of its hotels; a
+    /// profile of another hotel of the chain is not found here.
     async fn get_guest(&self, guest_id: &ExternalId) -> PmsResult<Option<Guest>> {
         let call = Call::get(
             "ohip.getProfile",
@@ -789,6 +825,9 @@ impl PmsAdapter for OhipAdapter {
         };
         if let Some(details) = &response.profile_details {
             let id = id_of_type(&response.profile_id_list, "Profile").unwrap_or(guest_id.as_str());
+            if !self.profile_is_here(guest_id, details).await? {
+                return Ok(None);
+            }
             return mapping::guest_from_profile(id, details, &self.ctx).map(Some);
         }
         if let Some(info) = response
@@ -797,6 +836,9 @@ impl PmsAdapter for OhipAdapter {
         {
             // The example's shape. Its id list may be a placeholder: the id asked for is the id.
             let profile = info.profile.unwrap_or_default();
+            if !self.profile_is_here(guest_id, &profile).await? {
+                return Ok(None);
+            }
             return mapping::guest_from_profile(guest_id.as_str(), &profile, &self.ctx).map(Some);
         }
         Err(PmsError::protocol(format!(
@@ -1163,6 +1205,7 @@ impl PmsAdapter for OhipAdapter {
             vendor_id: posted.or(location),
             reference: charge.reference.clone(),
             request_id: response.request_id,
+            existed: false,
         })
     }
 
@@ -1184,6 +1227,7 @@ impl PmsAdapter for OhipAdapter {
                     vendor_id: p.transaction_no.as_ref().map(|n| n.0.clone()),
                     reference: reference.to_owned(),
                     request_id,
+                    existed: true,
                 })
         };
         let first = self

@@ -433,6 +433,16 @@ pub struct Profile {
     pub telephone_info: Option<TelephoneInfo>,
     pub profile_membership: Option<Membership>,
     pub vip_status: Option<serde_json::Value>,
+    /// The hotel the profile is registered with (profiles are the chain's).
+    pub registered_property: Option<String>,
+    pub profile_access_type: Option<ProfileAccess>,
+}
+
+/// `profileAccessType`: where the profile was created.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProfileAccess {
+    pub hotel_id: Option<String>,
 }
 
 /// `customerType`.

@@ -13,15 +13,14 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::Utc;
 use lambda_http::http::HeaderMap;
-use pms_core::aws::ResourceNames;
+use pms_core::aws::{DynamoStore, EventBridgeBus, ResourceNames, SecretsManagerStore, SqsQueue};
 use pms_core::config::HotelConfig;
 use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
 use pms_core::jobs::{Backoff, JobProcessor};
 use pms_core::pms::mock::MockPms;
-use pms_core::ports::{SecretStore, SystemClock};
+use pms_core::ports::{Clock, ItemStore, SecretStore, SystemClock};
 use pms_core::refresh::RefreshService;
 use pms_core::registry::{IngestCredentials, IngestKeys, PartnerSystem, Scope};
-use pms_core::runtime::AwsServices as _;
 use pms_core::runtime::Services;
 use pms_core::webhooks::WebhookDeliveries;
 use secrecy::ExposeSecret;
@@ -127,16 +126,55 @@ pub fn apigw_event(
     event
 }
 
+/// Puts a decorator (counting, failing) around a port.
+pub type Wrap<P> = Box<dyn FnOnce(Arc<P>) -> Arc<P>>;
+
+/// What a test may put between the services and moto.
+pub struct Ports {
+    pub clock: Arc<dyn Clock>,
+    /// Wraps the table's store.
+    pub store: Wrap<dyn ItemStore>,
+    /// Wraps Secrets Manager (underneath the services' cache).
+    pub secrets: Wrap<dyn SecretStore>,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            store: Box::new(|s| s),
+            secrets: Box::new(|s| s),
+        }
+    }
+}
+
 impl Harness {
     pub async fn new() -> Harness {
+        Self::with_ports(Ports::default()).await
+    }
+
+    /// The harness with the test's clock and decorators around the AWS adapters.
+    pub async fn with_ports(ports: Ports) -> Harness {
         let stack = Stack::new().await;
         let env = stack.env();
         let names = ResourceNames::from_lookup(|k| {
             env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })
         .expect("env contract");
-        let services = Services::from_aws(names, &stack.sdk_config, Arc::new(SystemClock))
-            .with_vendors(pms_core::pms::all_vendors());
+        let sdk = &stack.sdk_config;
+        let services = Services::from_parts(
+            names.clone(),
+            ports.clock.clone(),
+            (ports.store)(Arc::new(DynamoStore::from_config(
+                sdk,
+                &names.table,
+                ports.clock.clone(),
+            ))),
+            Arc::new(SqsQueue::from_config(sdk)),
+            (ports.secrets)(Arc::new(SecretsManagerStore::from_config(sdk))),
+            Arc::new(EventBridgeBus::from_config(sdk, &names.event_bus)),
+        )
+        .with_vendors(pms_core::pms::all_vendors());
         let app = App::new(&services);
         // No backoff in tests: a failed message is visible again at once.
         let processor = JobProcessor::new(

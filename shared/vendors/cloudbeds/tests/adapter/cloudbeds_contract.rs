@@ -190,6 +190,7 @@ async fn adapter(addr: SocketAddr, retry: RetrySettings) -> Arc<dyn PmsAdapter> 
         )),
         credentials_secret: String::new(),
         retry_override: None,
+        priority: Default::default(),
     };
     let creds = VendorCredentials::Cloudbeds {
         api_key: SecretString::from(KEY.to_owned()),

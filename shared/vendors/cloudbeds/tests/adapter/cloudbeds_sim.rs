@@ -341,6 +341,8 @@ async fn writes_change_the_hotel() {
         again.vendor_id, first.vendor_id,
         "the original posting is named"
     );
+    // And said to have existed: whether it is ours is the writer's to decide.
+    assert!(!first.existed && again.existed);
     assert_eq!(counters(&sim).await.charges_posted, 1);
     assert_eq!(
         adapter.get_balance(&c).await.unwrap().amount_minor,

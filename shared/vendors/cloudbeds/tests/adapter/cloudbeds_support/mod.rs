@@ -102,6 +102,7 @@ pub async fn deps(api_key: &str) -> (AdapterDeps, Arc<MemorySecrets>) {
             secrets,
             credentials_secret: name,
             retry_override: None,
+            priority: Default::default(),
         },
         inner,
     )

@@ -181,6 +181,7 @@ impl MewsEnv {
             secrets: self.cached.clone(),
             credentials_secret: self.secret_name(property),
             retry_override: None,
+            priority: Default::default(),
         }
     }
 
