@@ -89,8 +89,11 @@ try {
   // The token is not kept in the browser unless the user switches "Persist headers" on:
   // GraphiQL writes its state after a short debounce, then the page is reloaded.
   await page.waitForTimeout(1000);
-  const stored = await page.evaluate(() => JSON.stringify({ ...window.localStorage }));
-  if (stored.includes(token)) fail('the token was written to localStorage without the user asking');
+  const stored = await page.evaluate(() => ({ ...window.localStorage }));
+  const holding = Object.keys(stored).filter((k) => String(stored[k]).includes(token));
+  if (holding.length) {
+    fail(`the token was written to localStorage (${holding.join(', ')}) without the user asking`);
+  }
   await page.reload({ waitUntil: 'load' });
   await page.waitForSelector('.graphiql-query-editor .CodeMirror', { timeout: 30000 });
   await page.getByRole('button', { name: 'Headers' }).click();

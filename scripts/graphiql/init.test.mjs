@@ -78,8 +78,33 @@ r = boot({
 assert.equal(r.props.shouldPersistHeaders, false);
 assert.ok(!holdsToken(r.stored));
 
+// History written by an earlier page holds each run's headers: removed.
+r = boot({
+  'graphiql:queries': JSON.stringify({
+    queries: [{ query: '{ health }', headers: `{"Authorization":"Bearer ${TOKEN}"}` }],
+  }),
+  'graphiql:favorites': JSON.stringify({
+    favorites: [{ query: '{ health }', headers: `{"Authorization":"Bearer ${TOKEN}"}` }],
+  }),
+});
+assert.ok(!holdsToken(r.stored), JSON.stringify(r.stored));
+assert.equal(JSON.parse(r.stored['graphiql:queries']).queries[0].query, '{ health }');
+
+// What GraphiQL writes while the page runs (its history saves every run's headers) goes through
+// the storage it is given: headers dropped while the switch is off, kept once the user turns
+// it on.
+r = boot({});
+const history = (headers) => JSON.stringify({ queries: [{ query: '{ health }', headers }] });
+r.props.storage.setItem('graphiql:queries', history(`{"Authorization":"Bearer ${TOKEN}"}`));
+r.props.storage.setItem('graphiql:headers', `{"Authorization":"Bearer ${TOKEN}"}`);
+assert.equal(r.props.storage.getItem('graphiql:headers'), null);
+assert.ok(!r.props.storage.getItem('graphiql:queries').includes(TOKEN));
+r.props.storage.setItem('graphiql:shouldPersistHeaders', 'true');
+r.props.storage.setItem('graphiql:queries', history(`{"Authorization":"Bearer ${TOKEN}"}`));
+assert.ok(r.props.storage.getItem('graphiql:queries').includes(TOKEN));
+
 // Unreadable stored state is dropped, not kept.
 r = boot({ 'graphiql:tabState': `{"tabs": [${TOKEN}` });
 assert.ok(!holdsToken(r.stored));
 
-console.log('graphiql init: the token is persisted only when the user asks (5 cases)');
+console.log('graphiql init: the token is persisted only when the user asks (7 cases)');
