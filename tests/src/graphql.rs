@@ -10,14 +10,19 @@ use pms_core::aws::{DynamoStore, EventBridgeBus, ResourceNames, SecretsManagerSt
 use pms_core::config::HotelConfig;
 use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
 use pms_core::ports::{Clock, ItemStore, ManualClock};
+use pms_core::reads::PartnerReads;
 use pms_core::registry::{HotelRegistry, Scope};
 use pms_core::runtime::Services;
 use pms_core::testing::counting::CountingStore;
+use pms_core::writes::PartnerWrites;
 use pms_graphql::GraphqlApp;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::TestStack;
+
+/// The read deadline of the harness's GraphQL app (production: `reads::READ_DEADLINE`).
+pub const HARNESS_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct GraphqlStack {
     pub stack: TestStack,
@@ -77,7 +82,14 @@ impl GraphqlStack {
             Arc::new(EventBridgeBus::from_config(cfg, &names.event_bus)),
         )
         .with_vendors(pms_core::pms::all_vendors());
-        let app = GraphqlApp::from_services(&services);
+        // These tests are about the API's semantics under a manual clock; the 4 s read deadline
+        // is tested in graphql_pms. On a loaded 2-core CI machine the stack's own moto reads
+        // can eat 4 s, which would turn a fresh read into a silent PMS_UNAVAILABLE.
+        let app = GraphqlApp::new(
+            PartnerReads::from_services(&services).with_deadline(HARNESS_READ_DEADLINE),
+            PartnerWrites::from_services(&services),
+            services.tokens.clone(),
+        );
         Self {
             stack,
             clock,

@@ -128,7 +128,7 @@ impl Writer {
         let unstarted = report
             .outcomes
             .iter()
-            .filter(|o| o.result == pms_core::writes::DeliveryResult::Unstarted)
+            .filter(|o| matches!(o.result, pms_core::writes::DeliveryResult::Unstarted(_)))
             .count();
         metrics.count("WriteMessagesNotStarted", unstarted as u64);
         metrics.flush();

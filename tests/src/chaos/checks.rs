@@ -133,6 +133,11 @@ async fn stored(d: &Deployment, id: &ExternalId) -> Result<Option<Reservation>, 
         .map_err(err)
 }
 
+/// Deliveries one operation may take in a round: its attempts (3 per redrive, up to 4
+/// redrives), a wait per attempt for the settle window or a lease, deliveries not started for
+/// a deadline (8 at most before one counts) and duplicates. Far more is a write cycling.
+pub const MAX_DELIVERIES: u32 = 100;
+
 pub async fn check(
     d: &Deployment,
     patched: &std::collections::BTreeMap<String, SimReservation>,
@@ -197,6 +202,19 @@ pub async fn check(
                 "{} {id} (partner {}) is {status:?}{error} after settling ({trace})",
                 w.op.name(),
                 w.partner
+            ));
+        }
+        if let Some(t) = traces
+            .get(id.as_str())
+            .filter(|t| t.deliveries > MAX_DELIVERIES)
+        {
+            lock(tally).churned += 1;
+            failures.push(format!(
+                "{} {id} (partner {}) was delivered {} times (cycling; at most {MAX_DELIVERIES}): {}",
+                w.op.name(),
+                w.partner,
+                t.deliveries,
+                t.describe()
             ));
         }
         if let WriteOperation::AddReservationNote { note, .. } = &w.op {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pms_core::ports::{Clock, ReceivedMessage};
-use pms_core::writes::{DlqError, OperationId, OperationStatus, WriteMessage};
+use pms_core::writes::{DlqError, OperationId, OperationStatus, WriteMessage, WriteOperation};
 use rand::{Rng, RngExt};
 
 use super::drive::{self, lock, WriteChaos};
@@ -123,9 +123,19 @@ pub async fn abandon(
     tally: &Mutex<Tally>,
 ) -> Result<bool, String> {
     state.wait_for_vendor().await;
-    let description = state.trace(id.as_str(), |t| t.description.clone());
-    let before = match &description {
-        Some(desc) => charges_with(d, desc).await?,
+    // This operation's own charges: by its vendor reference, unique to it. (By description,
+    // another partner's identical charge counted as this one's.)
+    let reference = d
+        .writes
+        .operation(d.hotel_id(), id)
+        .await
+        .map_err(err)?
+        .and_then(|o| match o.message.operation {
+            WriteOperation::PostCharge { charge, .. } => Some(charge.reference),
+            _ => None,
+        });
+    let before = match &reference {
+        Some(r) => charges_referenced(d, r).await?,
         None => 0,
     };
     match d
@@ -144,6 +154,20 @@ pub async fn abandon(
         Err(DlqError::NotPending { .. } | DlqError::NotFound(_)) => Ok(false),
         Err(e) => Err(format!("abandon {id}: {e}")),
     }
+}
+
+/// The charges the PMS has under this vendor reference (one operation's).
+async fn charges_referenced(d: &Deployment, reference: &str) -> Result<u64, String> {
+    let hotel = d
+        .admin
+        .hotel(d.vendor, &d.property.property_id)
+        .await
+        .map_err(err)?;
+    Ok(hotel
+        .charges
+        .iter()
+        .filter(|c| c.reference.as_deref() == Some(reference))
+        .count() as u64)
 }
 
 /// The charges the PMS has with this description (unique to one business request of a run).

@@ -68,6 +68,10 @@ pub struct Tally {
     pub unconverged: u64,
     /// Writes not succeeded, or messages left on a queue, after the round settled.
     pub unsettled: u64,
+    /// Operations delivered more than [`super::checks::MAX_DELIVERIES`] times in a round: a
+    /// write cycling through the queue (deliveries not counted as attempts, or copies
+    /// multiplying), even one that settles in the end.
+    pub churned: u64,
     /// Charges on the folio yet dead-lettered, though every delivery of them could look.
     pub on_folio_dead_letters: u64,
     /// A partner that saw another partner's operation, or was refused for its key.
@@ -145,12 +149,13 @@ impl Tally {
             state_regressions,
             rate_limit_violations,
             unconverged,
-            unsettled
+            unsettled,
+            churned
         );
     }
 
     /// The invariants, by name.
-    pub fn invariants(&self) -> [(&'static str, u64); 10] {
+    pub fn invariants(&self) -> [(&'static str, u64); 11] {
         [
             ("double charges", self.double_charges),
             ("unrecorded charges", self.unrecorded_charges),
@@ -165,6 +170,7 @@ impl Tally {
             ("rate-limit violations", self.rate_limit_violations),
             ("syncs not converged", self.unconverged),
             ("rounds not settled", self.unsettled),
+            ("writes cycling (>100 deliveries)", self.churned),
         ]
     }
 

@@ -610,9 +610,11 @@ async fn the_cache_serves_fresh_refetches_once_and_bridges_outages() {
     registry.update(&config).await.unwrap();
     let room = "query($h: ID!) { roomStatus(hotelId: $h, room: \"101\") { stale value { roomNumber housekeeping occupancy } } }";
     let before = pms.calls("room_status");
-    g.query(&token, room, json!({"h": a.as_str()})).await;
+    let r = g.query(&token, room, json!({"h": a.as_str()})).await;
+    assert!(r.codes().is_empty(), "{}", r.body);
     g.clock.advance(Duration::seconds(9));
-    g.query(&token, room, json!({"h": a.as_str()})).await;
+    let r = g.query(&token, room, json!({"h": a.as_str()})).await;
+    assert!(r.codes().is_empty(), "{}", r.body);
     assert_eq!(pms.calls("room_status"), before + 1);
     g.clock.advance(Duration::seconds(2));
     let r = g.query(&token, room, json!({"h": a.as_str()})).await;

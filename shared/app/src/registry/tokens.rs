@@ -529,10 +529,8 @@ mod tests {
         assert!(s.verify(forever.expose_secret()).await.is_ok());
     }
 
-    #[tokio::test]
-    async fn tokens_of_the_shared_partition_work_until_moved_to_their_own() {
-        let (store, clock) = reads(false);
-        let s = with_store(store.clone(), clock).await;
+    /// A token where versions before the per-token partitions stored it (`S#TOKENS`).
+    async fn legacy_token(s: &TokenService, store: &Reads) -> (SecretString, PartnerToken) {
         let (plain, record) = s
             .create(
                 vec![HotelId::parse("h1").unwrap()],
@@ -541,7 +539,6 @@ mod tests {
             )
             .await
             .unwrap();
-        // As an earlier version stored it.
         let item = store
             .inner
             .get(&key(&record.token_id))
@@ -549,17 +546,20 @@ mod tests {
             .unwrap()
             .unwrap();
         store.inner.delete(&item.key).await.unwrap();
-        store
-            .inner
-            .put(
-                Item {
-                    key: legacy_key(&record.token_id),
-                    ..item
-                },
-                Condition::Always,
-            )
-            .await
-            .unwrap();
+        let moved = Item {
+            key: legacy_key(&record.token_id),
+            ..item
+        };
+        store.inner.put(moved, Condition::Always).await.unwrap();
+        (plain, record)
+    }
+
+    #[tokio::test]
+    async fn tokens_of_the_shared_partition_work_until_moved_to_their_own() {
+        let (store, clock) = reads(false);
+        let s = with_store(store.clone(), clock).await;
+        // As an earlier version stored it.
+        let (plain, record) = legacy_token(&s, &store).await;
         // An upgrade locks nobody out: the token works before the migration too.
         let s = with_store(store.clone(), Arc::new(ManualClock::new(Utc::now()))).await;
         assert!(s.verify(plain.expose_secret()).await.is_ok());
@@ -579,32 +579,7 @@ mod tests {
     async fn a_token_of_the_shared_partition_can_be_revoked_before_it_is_moved() {
         let (store, clock) = reads(false);
         let s = with_store(store.clone(), clock.clone()).await;
-        let (plain, record) = s
-            .create(
-                vec![HotelId::parse("h1").unwrap()],
-                vec![Scope::Read],
-                "old",
-            )
-            .await
-            .unwrap();
-        let item = store
-            .inner
-            .get(&key(&record.token_id))
-            .await
-            .unwrap()
-            .unwrap();
-        store.inner.delete(&item.key).await.unwrap();
-        store
-            .inner
-            .put(
-                Item {
-                    key: legacy_key(&record.token_id),
-                    ..item
-                },
-                Condition::Always,
-            )
-            .await
-            .unwrap();
+        let (plain, record) = legacy_token(&s, &store).await;
         assert!(s.revoke(&record.token_id).await.unwrap());
         let s = with_store(store.clone(), clock).await;
         assert!(matches!(

@@ -22,7 +22,9 @@
 
 use std::time::Duration;
 
-use super::model::{OperationRecord, OperationStatus, RecordedError, WriteMessage, WriteOperation};
+use super::model::{
+    OperationRecord, OperationStatus, RecordedError, WriteMessage, WriteOperation, MAX_NOT_STARTED,
+};
 use super::records::{Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, WriteRecords};
 use crate::config::HotelConfig;
 use crate::obs::Metrics;
@@ -86,11 +88,10 @@ pub struct Executor {
 /// See [`Executor::with_after_pms_call`].
 pub type AfterPmsCall = std::sync::Arc<dyn Fn() + Send + Sync>;
 
+/// The first look again of a delivery that found the key held by another one.
+const BUSY_POLL: Duration = Duration::from_secs(2);
 /// The longest vendor `Retry-After` honoured as a message delay.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
-/// How often a delivery that found the key held by another one looks again: the holder usually
-/// finishes in well under a second, while its lease lasts as long as the function's timeout.
-const BUSY_POLL: Duration = Duration::from_secs(2);
 
 fn result_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
@@ -201,10 +202,17 @@ impl Executor {
                 return Ok(Disposition::Done);
             }
             Acquired::Busy { until } => {
-                let wait = (until - self.records.now())
+                // Another delivery holds the key; it carries the operation on (its own message
+                // comes back for a retry, also after a crash). This one looks again soon, the
+                // holder usually being done within a second, then less and less often up to the
+                // lease's end: each look may be a duplicate delivery making its own copy, and
+                // polling every 2 s through a dead holder's lease multiplied the copies.
+                let to_lapse = (until - self.records.now())
                     .to_std()
                     .unwrap_or_default()
-                    .clamp(Duration::from_secs(1), BUSY_POLL);
+                    .saturating_add(Duration::from_secs(1));
+                let backoff = BUSY_POLL.saturating_mul(1 << msg.waits.min(6));
+                let wait = backoff.min(to_lapse).max(Duration::from_secs(1));
                 return Ok(Disposition::Wait(wait));
             }
         };
@@ -251,6 +259,42 @@ impl Executor {
                     metrics.count("ChargesPosted", 1);
                 }
                 Ok(Disposition::Done)
+            }
+            Err(CallError::Pms(err) | CallError::Lookup(err))
+                if deadline::is_refusal(&err) && msg.not_started >= MAX_NOT_STARTED =>
+            {
+                // Refused for the deadline in delivery after delivery (a PMS too slow to leave
+                // time for the next call): this one counts as an attempt, so the operation ends
+                // in a dead letter instead of cycling. Nothing was sent by this call; the intent
+                // stays as it is, and the dead letter says so when one stands.
+                let why = format!(
+                    "no call could be started in time in {} deliveries (the PMS answers too slowly)",
+                    msg.not_started + 1
+                );
+                let recorded = if self.records.intent(hotel, key).await?.is_some() {
+                    RecordedError::outcome_unknown(&why)
+                } else {
+                    RecordedError {
+                        code: "PMS_UNAVAILABLE".into(),
+                        message: format!("not sent: {why}"),
+                        retryable: true,
+                        request_id: None,
+                    }
+                };
+                self.audit(
+                    msg,
+                    attempt,
+                    AuditResult::Failed,
+                    None,
+                    Some(recorded.clone()),
+                )
+                .await?;
+                self.records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await?;
+                let policy = self.policy(config);
+                self.after_failure(msg, receive_count, recorded, &policy, None, metrics)
+                    .await
             }
             Err(CallError::Pms(err) | CallError::Lookup(err)) if deadline::is_refusal(&err) => {
                 // The deadline came close during the delivery: the call was not sent. Not an

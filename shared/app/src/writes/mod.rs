@@ -14,7 +14,7 @@ pub use census::{CensusReport, DeadLetterCensus, Unrecorded};
 pub use executor::{AfterPmsCall, Disposition, ExecuteError, Executor, UNKNOWN_OUTCOME_SETTLE};
 pub use model::{
     derive_charge_reference, partner_scope, IdempotencyKey, OperationId, OperationRecord,
-    OperationRef, OperationStatus, RecordedError, WriteMessage, WriteOperation,
+    OperationRef, OperationStatus, RecordedError, WriteMessage, WriteOperation, MAX_NOT_STARTED,
 };
 pub use partner::{PartnerWrites, WriteError, WriteSession};
 pub use records::{

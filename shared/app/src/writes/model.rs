@@ -2,6 +2,7 @@
 //! operation record `operation(id)` reports.
 
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -316,7 +317,25 @@ pub struct WriteMessage {
     /// again at 1.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub prior_attempts: u32,
+    /// Deliveries of this operation that were not started for the invocation's deadline (see
+    /// [`WriteMessage::not_started`]): they come back later and later, and past
+    /// [`MAX_NOT_STARTED`] the executor counts one as an attempt, so a PMS that is always too
+    /// slow to start a call in time still ends the operation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_started: u32,
+    /// Deliveries of this operation that only waited (copies made by
+    /// [`WriteMessage::waited`]): a delivery that finds the key held looks again less often
+    /// each time.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waits: u32,
 }
+
+/// Deliveries of one operation that may go unstarted before the next one counts as an
+/// attempt (with their back-off, about four minutes of waiting).
+pub const MAX_NOT_STARTED: u32 = 8;
+
+/// The longest a delivery that was not started waits before it comes back.
+const NOT_STARTED_MAX_DELAY: Duration = Duration::from_secs(120);
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -333,8 +352,25 @@ impl WriteMessage {
     pub fn waited(&self, receive_count: u32) -> WriteMessage {
         WriteMessage {
             prior_attempts: self.attempt(receive_count) - 1,
+            waits: self.waits.saturating_add(1),
             ..self.clone()
         }
+    }
+
+    /// The copy that replaces this message when its `receive_count`-th delivery was not started
+    /// (no time left in the invocation, or every request refused for the deadline), and the
+    /// delay it comes back after: at once the first time, then doubling from 2 s up to 2 min, so
+    /// an operation that cannot start cannot cycle through the queue.
+    pub fn not_started(&self, receive_count: u32) -> (WriteMessage, Duration) {
+        let copy = WriteMessage {
+            not_started: self.not_started.saturating_add(1),
+            ..self.waited(receive_count)
+        };
+        let delay = match copy.not_started {
+            0 | 1 => Duration::ZERO,
+            n => Duration::from_secs(1u64 << (n - 1).min(7)).min(NOT_STARTED_MAX_DELAY),
+        };
+        (copy, delay)
     }
 }
 

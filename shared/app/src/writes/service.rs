@@ -147,6 +147,8 @@ impl WriteService {
             correlation_id: correlation_id.to_owned(),
             created_at: now,
             prior_attempts: 0,
+            not_started: 0,
+            waits: 0,
         };
         let record = OperationRecord {
             id: id.clone(),
@@ -302,7 +304,7 @@ impl WriteService {
 
     /// Processes one batch of write messages, one at a time, within `budget` (the
     /// invocation's deadline): no vendor call is started that could not finish before it, and
-    /// the messages not started go back to the queue as batch item failures, visible at once.
+    /// the messages not started are replaced by copies (see [`WriteMessage::not_started`]).
     /// Retryable outcomes have their visibility set to the backoff and are reported as batch
     /// item failures (never with an empty id).
     pub async fn process_batch_within(
@@ -352,7 +354,7 @@ impl WriteService {
                     }
                 }
                 Ok((msg, Disposition::Unstarted)) => {
-                    let result = self.unstarted(d, &msg, executor).await;
+                    let result = self.unstarted(d, &msg).await;
                     DeliveryOutcome {
                         message_id: d.message_id.clone(),
                         operation_id: Some(msg.operation_id),
@@ -384,25 +386,20 @@ impl WriteService {
         report
     }
 
-    /// A delivery not started for the deadline goes back to the queue at once, as a batch item
-    /// failure; on its last allowed delivery (SQS would move it to the DLQ unattempted) a copy
-    /// replaces it instead.
-    async fn unstarted(
-        &self,
-        d: &QueueDelivery,
-        msg: &WriteMessage,
-        executor: &Executor,
-    ) -> DeliveryResult {
-        if d.receive_count >= executor.max_receives() {
-            match self.send(&msg.waited(d.receive_count), None).await {
-                Ok(()) => return DeliveryResult::Deferred(Duration::ZERO),
-                Err(e) => {
-                    tracing::warn!(message_id = %d.message_id, error = %e, "could not send the copy of an unstarted message");
-                }
+    /// A delivery not started for the deadline is replaced by a copy (so it spends none of the
+    /// message's deliveries, and never reaches the DLQ unattempted), back at once the first
+    /// time and later each time after (see [`WriteMessage::not_started`]). If the copy cannot
+    /// be sent, the message itself goes back to the queue at once as a batch item failure.
+    async fn unstarted(&self, d: &QueueDelivery, msg: &WriteMessage) -> DeliveryResult {
+        let (copy, delay) = msg.not_started(d.receive_count);
+        match self.send(&copy, Some(delay)).await {
+            Ok(()) => DeliveryResult::Unstarted(Some(delay)),
+            Err(e) => {
+                tracing::warn!(message_id = %d.message_id, error = %e, "could not send the copy of an unstarted message; it goes back to the queue");
+                self.retry_after(d, Duration::ZERO).await;
+                DeliveryResult::Unstarted(None)
             }
         }
-        self.retry_after(d, Duration::ZERO).await;
-        DeliveryResult::Unstarted
     }
 
     /// Makes a delivery visible again after `delay` (it stays on the queue as a batch item
@@ -500,8 +497,9 @@ pub enum DeliveryResult {
     Deferred(Duration),
     /// Retry after this delay (the message's visibility was set to it).
     RetryAfter(Duration),
-    /// Not started before the invocation's deadline: back on the queue at once.
-    Unstarted,
+    /// Not started before the invocation's deadline: replaced by a copy delayed this long
+    /// (deleted), or, when the copy could not be sent (`None`), back on the queue at once.
+    Unstarted(Option<Duration>),
     /// Could not be processed (unreadable, or the records failed): the queue retries it after
     /// its visibility timeout.
     Failed(String),
@@ -510,7 +508,10 @@ pub enum DeliveryResult {
 impl DeliveryResult {
     /// Whether the delivery stays on the queue (a batch item failure).
     pub fn is_failure(&self) -> bool {
-        !matches!(self, DeliveryResult::Done | DeliveryResult::Deferred(_))
+        !matches!(
+            self,
+            DeliveryResult::Done | DeliveryResult::Deferred(_) | DeliveryResult::Unstarted(Some(_))
+        )
     }
 }
 

@@ -437,7 +437,28 @@ async fn a_live_lease_makes_a_duplicate_wait() {
         .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
         .await
         .unwrap();
-    assert!(matches!(out, Disposition::Wait(d) if d >= Duration::from_secs(1)));
+    assert_eq!(out, Disposition::Wait(Duration::from_secs(2)));
+    // Each copy looks again later (a duplicate delivery may make a copy of its own: polling
+    // every 2 s through a dead holder's lease multiplied them), never past the lease's end.
+    let mut msg = op.message.clone();
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        msg = msg.waited(1);
+        let out = f
+            .executor
+            .execute(&msg, 1, &f.config, &f.adapter, &f.metrics)
+            .await
+            .unwrap();
+        let Disposition::Wait(d) = out else {
+            panic!("{out:?}")
+        };
+        waits.push(d.as_secs());
+    }
+    assert_eq!(&waits[..4], [4, 8, 16, 32]);
+    assert!(
+        waits[4..].iter().all(|w| (59..=61).contains(w)),
+        "{waits:?}"
+    );
     assert_eq!(f.pms.calls("post_charge"), 0);
 }
 
@@ -772,7 +793,11 @@ async fn pump(f: &Fixture) -> Vec<Disposition> {
         match &d {
             Disposition::Done => f.queue.delete(QUEUE, &m.receipt_handle).await.unwrap(),
             Disposition::Wait(_) | Disposition::Unstarted => {
-                let copy = serde_json::to_string(&msg.waited(m.receive_count)).unwrap();
+                let copy = match d {
+                    Disposition::Unstarted => msg.not_started(m.receive_count).0,
+                    _ => msg.waited(m.receive_count),
+                };
+                let copy = serde_json::to_string(&copy).unwrap();
                 f.queue
                     .send(QUEUE, crate::ports::OutgoingMessage::new(copy))
                     .await
@@ -1308,4 +1333,105 @@ async fn every_dead_letter_counts_toward_the_alarms() {
         (1, 0),
         "the unreadable one is left: {r:?}"
     );
+}
+
+/// A PMS so slow that the look on the folio leaves no time to post (the deadline refuses the
+/// post, so nothing is sent): those deliveries are not attempts, but they back off and, past
+/// [`MAX_NOT_STARTED`], count, so the operation ends in a dead letter that says the charge may
+/// exist, instead of cycling through the queue for as long as the PMS is slow.
+#[tokio::test]
+async fn a_write_that_can_never_start_its_call_in_time_ends_in_a_dead_letter_not_a_cycle() {
+    use crate::pms::deadline::{self, CallBudget};
+    let f = fixture();
+    let c = in_house(&f);
+    let op = submit(&f, charge_op(c.clone(), "ref-slow"), Some("slow"))
+        .await
+        .unwrap();
+    let records = f.service.records();
+    // The first attempt's outcome is unknown; the settle window has passed.
+    f.pms.set_fault(Some(MockFault::Timeout));
+    let out = f
+        .executor
+        .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
+        .await
+        .unwrap();
+    assert!(matches!(out, Disposition::RetryAfter(_)), "{out:?}");
+    f.pms.set_fault(None);
+    let settled = Utc::now() - UNKNOWN_OUTCOME_SETTLE - chrono::Duration::seconds(1);
+    let key = &op.message.idempotency_key;
+    records
+        .record_intent(&f.hotel, key, &intent_at(&op, settled, true))
+        .await
+        .unwrap();
+    // Each call takes 300 ms; a request needs 800 ms left; each delivery has 1 s.
+    f.pms.set_latency(Duration::from_millis(300));
+    let budget = || {
+        Some(CallBudget::new(
+            tokio::time::Instant::now() + Duration::from_secs(1),
+            Duration::from_millis(800),
+        ))
+    };
+    let mut msg = op.message.waited(2);
+    let mut delays = Vec::new();
+    for _ in 0..MAX_NOT_STARTED {
+        let out = deadline::within(
+            budget(),
+            f.executor
+                .execute(&msg, 1, &f.config, &f.adapter, &f.metrics),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, Disposition::Unstarted);
+        let (copy, delay) = msg.not_started(1);
+        delays.push(delay.as_secs());
+        msg = copy;
+    }
+    assert_eq!(delays, [0, 2, 4, 8, 16, 32, 64, 120], "backing off");
+    let now = f
+        .service
+        .operation(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.attempts, 1, "deliveries not started are not attempts");
+    assert_eq!(f.pms.calls("find_charge"), u64::from(MAX_NOT_STARTED));
+    assert_eq!(
+        f.pms.calls("post_charge"),
+        1,
+        "only the first attempt posted"
+    );
+    // Past the bound a refusal counts: attempts 2 and 3, then the dead letter.
+    let out = deadline::within(
+        budget(),
+        f.executor
+            .execute(&msg, 1, &f.config, &f.adapter, &f.metrics),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(out, Disposition::RetryAfter(_)), "{out:?}");
+    let out = deadline::within(
+        budget(),
+        f.executor
+            .execute(&msg, 2, &f.config, &f.adapter, &f.metrics),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, Disposition::Done);
+    let now = f
+        .service
+        .operation(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (now.status, now.attempts),
+        (OperationStatus::DeadLettered, 3)
+    );
+    let dead = records.dlq(&f.hotel, &op.id).await.unwrap().unwrap();
+    assert_eq!(dead.error.code, "OUTCOME_UNKNOWN", "{:?}", dead.error);
+    assert!(
+        records.intent(&f.hotel, key).await.unwrap().is_some(),
+        "the intent stands: a redrive looks before it posts"
+    );
+    assert_eq!(f.pms.calls("post_charge"), 1);
 }

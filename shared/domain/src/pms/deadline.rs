@@ -98,9 +98,14 @@ pub fn remaining() -> Option<Duration> {
     current().map(|b| b.remaining())
 }
 
-/// Whether waiting `wait` from now would end past the deadline in force.
-pub fn exceeded_by(wait: Duration) -> bool {
-    remaining().is_some_and(|left| wait >= left)
+/// Whether a vendor request started after waiting `wait` from now could still be sent (see
+/// [`admit`]): a retry whose request would be refused is not worth its wait, and a refusal
+/// after a request already went out would hide that request's answer.
+pub fn admits_after(wait: Duration) -> bool {
+    current().is_none_or(|b| {
+        let left = b.remaining();
+        wait < left && left - wait >= b.per_call
+    })
 }
 
 /// Refuses a vendor request that could not finish before the current task's deadline. The
@@ -147,9 +152,21 @@ mod tests {
             })
             .await;
             within_deadline(now + Duration::from_secs(1), async {
-                assert!(exceeded_by(Duration::from_secs(1)));
-                assert!(!exceeded_by(Duration::from_millis(999)));
+                assert!(!admits_after(Duration::from_secs(1)));
+                assert!(admits_after(Duration::from_millis(999)));
             })
+            .await;
+            // With an allowance per request, the wait must leave the allowance.
+            within(
+                Some(CallBudget::new(
+                    now + Duration::from_secs(3),
+                    Duration::from_secs(2),
+                )),
+                async {
+                    assert!(admits_after(Duration::from_secs(1)));
+                    assert!(!admits_after(Duration::from_millis(1001)));
+                },
+            )
             .await;
             tokio::time::sleep(Duration::from_secs(5)).await;
             assert_eq!(remaining(), Some(Duration::ZERO));

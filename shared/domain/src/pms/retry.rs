@@ -146,6 +146,10 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T, PmsError>>,
     {
         let mut attempt = 1;
+        // The answer of the last request that went out: a retry the deadline then refuses
+        // (nothing sent) must not hide it, or the caller would take "nothing was sent" for
+        // the whole call and try again without counting it.
+        let mut answered: Option<PmsError> = None;
         loop {
             let result = match deadline::current_deadline() {
                 Some(at) => tokio::time::timeout_at(at, op(attempt))
@@ -155,18 +159,19 @@ impl RetryPolicy {
             };
             match result {
                 Ok(v) => return Ok(v),
+                Err(err) if deadline::is_refusal(&err) => return Err(answered.unwrap_or(err)),
                 Err(err) => {
                     let delay = self.next_delay(attempt, &err, &mut rand::rng());
                     let Some(delay) = delay else {
                         return Err(err);
                     };
-                    if deadline::exceeded_by(delay) {
+                    if !deadline::admits_after(delay) {
                         tracing::warn!(
                             operation,
                             attempt,
                             delay_ms = delay.as_millis() as u64,
                             error = %err,
-                            "no retry: the delay would pass the deadline"
+                            "no retry: after the delay no request could finish before the deadline"
                         );
                         return Err(err);
                     }
@@ -179,6 +184,7 @@ impl RetryPolicy {
                         "retrying PMS call"
                     );
                     tokio::time::sleep(delay).await;
+                    answered = Some(err);
                     attempt += 1;
                 }
             }
@@ -366,6 +372,75 @@ mod tests {
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    /// The writer's budget (30 s, a request may take 23 s): a vendor 429 asking for 10 s
+    /// must come back as that 429 (an attempt the PMS answered), never as "not sent" after a
+    /// retry the deadline refuses: that made every delivery of a write in a 429 storm an
+    /// uncounted one, forever.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_that_could_not_be_sent_is_not_made_and_never_hides_an_answer() {
+        use crate::pms::deadline::{self, CallBudget};
+        let p = RetryPolicy::default();
+        let writer = || {
+            CallBudget::new(
+                tokio::time::Instant::now() + Duration::from_secs(30),
+                Duration::from_secs(23),
+            )
+        };
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let result: Result<(), _> = deadline::within(Some(writer()), async {
+            p.run("post_charge", |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    deadline::admit()?;
+                    Err(PmsError::RateLimited {
+                        retry_after: Some(Duration::from_secs(10)),
+                        request_id: None,
+                    })
+                }
+            })
+            .await
+        })
+        .await;
+        let err = result.unwrap_err();
+        assert!(!deadline::is_refusal(&err), "{err}");
+        assert_eq!(err.code(), "PMS_RATE_LIMITED");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no wait for a refusal");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+
+        // A retry whose delay fits but whose request is refused after a wait of its own (a
+        // rate-limit permit): the answer of the request that went out is the result.
+        let result: Result<(), _> = deadline::within(Some(writer()), async {
+            p.run("post_charge", |attempt| async move {
+                if attempt > 1 {
+                    tokio::time::sleep(Duration::from_secs(6)).await;
+                }
+                deadline::admit()?;
+                Err(PmsError::unavailable(UnavailableCause::Http(503), "down"))
+            })
+            .await
+        })
+        .await;
+        let err = result.unwrap_err();
+        assert!(!deadline::is_refusal(&err), "{err}");
+        assert_eq!(err.code(), "PMS_UNAVAILABLE");
+
+        // Nothing sent at all: the refusal itself.
+        let tight = CallBudget::new(
+            tokio::time::Instant::now() + Duration::from_secs(5),
+            Duration::from_secs(23),
+        );
+        let result: Result<(), _> = deadline::within(Some(tight), async {
+            p.run("post_charge", |_| async {
+                deadline::admit()?;
+                Ok(())
+            })
+            .await
+        })
+        .await;
+        assert!(deadline::is_refusal(&result.unwrap_err()));
     }
 
     #[tokio::test(start_paused = true)]

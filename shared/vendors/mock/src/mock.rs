@@ -111,6 +111,8 @@ pub struct MockPms {
     clock: Arc<dyn Clock>,
     state: Mutex<MockState>,
     fault: Mutex<Option<MockFault>>,
+    /// How long every call takes (after it is counted, before its answer).
+    latency: Mutex<Duration>,
     failing_items: Mutex<Vec<String>>,
     /// Vendor-style room ids (Mews resource GUIDs, Cloudbeds roomIDs) standing for room numbers,
     /// so thin webhook events can name rooms the way real vendors do.
@@ -180,6 +182,7 @@ impl MockPms {
             clock,
             state: Mutex::new(state),
             fault: Mutex::new(None),
+            latency: Mutex::new(Duration::ZERO),
             failing_items: Mutex::new(Vec::new()),
             room_ids: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
@@ -198,6 +201,11 @@ impl MockPms {
     /// Every call fails with `fault` until cleared.
     pub fn set_fault(&self, fault: Option<MockFault>) {
         *lock(&self.fault) = fault;
+    }
+
+    /// Every call takes `latency` from now on (a slow PMS).
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.latency) = latency;
     }
 
     /// List reads report the record with this vendor id as failed (a bad record).
@@ -273,11 +281,15 @@ impl MockPms {
         lock(&self.state).guests.insert(id, guest);
     }
 
-    fn enter(&self, op: &'static str) -> PmsResult<()> {
+    async fn enter(&self, op: &'static str) -> PmsResult<()> {
         // Like a vendor request: not made when it could not finish before the caller's deadline.
         super::deadline::admit()?;
         self.calls.fetch_add(1, Ordering::SeqCst);
         *lock(&self.calls_by_op).entry(op).or_default() += 1;
+        let latency = *lock(&self.latency);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         match &*lock(&self.fault) {
             Some(f) => Err(f.to_error()),
             None => Ok(()),
@@ -556,7 +568,7 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn connect(&self) -> PmsResult<()> {
-        self.pms.enter("connect")
+        self.pms.enter("connect").await
     }
 
     async fn disconnect(&self) -> PmsResult<()> {
@@ -565,7 +577,7 @@ impl PmsAdapter for MockAdapter {
 
     async fn health_check(&self) -> HealthStatus {
         let started = std::time::Instant::now();
-        let result = self.pms.enter("health_check");
+        let result = self.pms.enter("health_check").await;
         HealthStatus {
             provider: Provider::Mock,
             healthy: result.is_ok(),
@@ -576,7 +588,7 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn get_guest(&self, guest_id: &ExternalId) -> PmsResult<Option<Guest>> {
-        self.pms.enter("get_guest")?;
+        self.pms.enter("get_guest").await?;
         Ok(lock(&self.pms.state).guests.get(guest_id).cloned())
     }
 
@@ -584,7 +596,7 @@ impl PmsAdapter for MockAdapter {
         query
             .validate()
             .map_err(|e| PmsError::invalid(e.to_string()))?;
-        self.pms.enter("search_guests")?;
+        self.pms.enter("search_guests").await?;
         Ok(lock(&self.pms.state)
             .guests
             .values()
@@ -598,7 +610,7 @@ impl PmsAdapter for MockAdapter {
         guest_id: &ExternalId,
         preferences: &[Preference],
     ) -> PmsResult<WriteReceipt> {
-        self.pms.enter("update_guest_preferences")?;
+        self.pms.enter("update_guest_preferences").await?;
         let now = self.pms.clock.now();
         let mut state = lock(&self.pms.state);
         let guest = state
@@ -620,7 +632,7 @@ impl PmsAdapter for MockAdapter {
         &self,
         confirmation: &ConfirmationNumber,
     ) -> PmsResult<Option<Reservation>> {
-        self.pms.enter("get_reservation")?;
+        self.pms.enter("get_reservation").await?;
         Ok(lock(&self.pms.state)
             .reservations
             .get(confirmation)
@@ -628,7 +640,7 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn get_reservation_by_id(&self, id: &ExternalId) -> PmsResult<Option<Reservation>> {
-        self.pms.enter("get_reservation_by_id")?;
+        self.pms.enter("get_reservation_by_id").await?;
         let failing = lock(&self.pms.failing_items)
             .iter()
             .any(|f| f == id.as_str());
@@ -641,7 +653,7 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn arrivals(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
-        self.pms.enter("arrivals")?;
+        self.pms.enter("arrivals").await?;
         let items = self.pms.select(|r| {
             r.arrival == date
                 && matches!(
@@ -653,7 +665,7 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
-        self.pms.enter("departures")?;
+        self.pms.enter("departures").await?;
         let items = self.pms.select(|r| {
             r.departure == date
                 && matches!(
@@ -665,7 +677,7 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn in_house(&self) -> PmsResult<Fetched<Reservation>> {
-        self.pms.enter("in_house")?;
+        self.pms.enter("in_house").await?;
         let items = self
             .pms
             .select(|r| r.status == ReservationStatus::CheckedIn);
@@ -679,7 +691,7 @@ impl PmsAdapter for MockAdapter {
     ) -> PmsResult<WriteReceipt> {
         note.validate()
             .map_err(|e| PmsError::invalid(e.to_string()))?;
-        self.pms.enter("add_reservation_note")?;
+        self.pms.enter("add_reservation_note").await?;
         self.pms
             .modify_reservation(confirmation, |r| r.notes.push(note.text.clone()))
             .ok_or_else(|| PmsError::not_found(format!("reservation {confirmation}")))?;
@@ -691,7 +703,7 @@ impl PmsAdapter for MockAdapter {
         confirmation: &ConfirmationNumber,
         change: &CheckoutChange,
     ) -> PmsResult<WriteReceipt> {
-        self.pms.enter("update_checkout")?;
+        self.pms.enter("update_checkout").await?;
         let current = self
             .pms
             .select(|r| &r.confirmation_number == confirmation)
@@ -726,7 +738,7 @@ impl PmsAdapter for MockAdapter {
         charge
             .validate()
             .map_err(|e| PmsError::invalid(e.to_string()))?;
-        self.pms.enter("post_charge")?;
+        self.pms.enter("post_charge").await?;
         if charge.amount.currency != self.pms.currency {
             return Err(PmsError::invalid(format!(
                 "the folio is in {}, not {}",
@@ -774,7 +786,7 @@ impl PmsAdapter for MockAdapter {
         confirmation: &ConfirmationNumber,
         reference: &str,
     ) -> PmsResult<Option<ChargeReceipt>> {
-        self.pms.enter("find_charge")?;
+        self.pms.enter("find_charge").await?;
         Ok(self
             .pms
             .charges(confirmation)
@@ -789,7 +801,7 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn get_balance(&self, confirmation: &ConfirmationNumber) -> PmsResult<Money> {
-        self.pms.enter("get_balance")?;
+        self.pms.enter("get_balance").await?;
         lock(&self.pms.state)
             .reservations
             .get(confirmation)
@@ -798,17 +810,17 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn room_status(&self, room: &RoomNumber) -> PmsResult<Option<RoomStatus>> {
-        self.pms.enter("room_status")?;
+        self.pms.enter("room_status").await?;
         Ok(lock(&self.pms.state).rooms.get(room).cloned())
     }
 
     async fn room_statuses(&self) -> PmsResult<Vec<RoomStatus>> {
-        self.pms.enter("room_statuses")?;
+        self.pms.enter("room_statuses").await?;
         Ok(lock(&self.pms.state).rooms.values().cloned().collect())
     }
 
     async fn room_status_by_id(&self, id: &ExternalId) -> PmsResult<Option<RoomStatus>> {
-        self.pms.enter("room_status_by_id")?;
+        self.pms.enter("room_status_by_id").await?;
         // The mock's room ids are its room numbers, unless a vendor-style id was registered.
         let aliased = lock(&self.pms.room_ids).get(id).cloned();
         let Some(number) = aliased.or_else(|| RoomNumber::parse(id.as_str()).ok()) else {
@@ -818,7 +830,7 @@ impl PmsAdapter for MockAdapter {
     }
 
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {
-        self.pms.enter("reservations_changed")?;
+        self.pms.enter("reservations_changed").await?;
         let items = self.pms.select(|r| {
             r.source_updated_at
                 .is_some_and(|t| t >= window.from && t <= window.to)
