@@ -14,7 +14,7 @@ help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
 	@echo "make test   - cfn-lint + every Rust test against a private moto server"
 	@echo "make lint   - rustfmt check + clippy (-D warnings)"
-	@echo "make chaos  - 1000 seeded chaos rounds (CHAOS_SEED, CHAOS_ROUNDS, CHAOS_BACKEND); fails on any broken invariant"
+	@echo "make chaos  - 1000 seeded chaos rounds in shards on fresh motos (CHAOS_SEED, CHAOS_ROUNDS, CHAOS_SHARD, CHAOS_JOBS, CHAOS_BACKEND); fails on any broken invariant"
 	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
 	@echo "make bench-sync - scheduled sync of 10 000 reservations per vendor: vendor calls, table writes, wall time"
 	@echo "make tools  - pinned Python tools in $(VENV) (moto, cfn-lint, cargo-lambda, schemathesis)"
@@ -45,11 +45,12 @@ test: tools
 	scripts/with-moto.sh scripts/run-tests.sh
 
 # The chaos suite (tests/src/chaos): 1000 randomized, seeded rounds against the vendor simulators
-# and the AWS adapters on a private moto. Prints its seed (rerun with CHAOS_SEED=...) and exits
-# non-zero when any invariant is broken. CHAOS_ROUNDS, CHAOS_BACKEND=memory|mixed: see the docs.
+# and the AWS adapters, in shards of 100 rounds each on its own fresh moto, two at a time
+# (scripts/chaos.sh). Prints its seed (rerun with CHAOS_SEED=...) and exits non-zero when any
+# invariant is broken. CHAOS_ROUNDS, CHAOS_SHARD, CHAOS_JOBS, CHAOS_BACKEND=memory|mixed: see the docs.
 chaos: tools
 	cargo build $(CARGO_FLAGS) -q -p pms-tests --bin chaos
-	scripts/with-moto.sh target/debug/chaos
+	scripts/chaos.sh
 
 # The webhook function under cargo lambda watch over a private moto, fuzzed from its OpenAPI
 # document: no 5xx, no undocumented status, header or content type, no schema violation.
