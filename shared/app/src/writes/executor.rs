@@ -168,6 +168,23 @@ impl Executor {
             tracing::info!(operation_id = %msg.operation_id, "operation abandoned by ops; not executed");
             return Ok(Disposition::Done);
         }
+        // A dead letter ops have not redriven is held by its record (which `pmsctl dlq redrive`
+        // sends again, marked retrying first). A message of it arriving now is a stray copy (a
+        // wait's copy, or a duplicate delivery, made before it was dead-lettered): executing it
+        // would be an attempt nobody asked for, dead-lettering it again and again.
+        if op
+            .as_ref()
+            .is_some_and(|o| o.status == OperationStatus::DeadLettered)
+            && self
+                .records
+                .dlq(hotel, &msg.operation_id)
+                .await?
+                .is_some_and(|d| d.status == DlqStatus::Pending)
+        {
+            tracing::warn!(operation_id = %msg.operation_id, "a copy of a dead letter ops have not redriven; dropped (the dead letter holds the operation)");
+            metrics.count("WriteStrayCopiesDropped", 1);
+            return Ok(Disposition::Done);
+        }
         let lease = match self
             .records
             .acquire(hotel, key, &msg.payload_hash, self.lease)
