@@ -158,30 +158,24 @@ pub async fn abandon(
 
 /// The charges the PMS has under this vendor reference (one operation's).
 async fn charges_referenced(d: &Deployment, reference: &str) -> Result<u64, String> {
-    let hotel = d
-        .admin
-        .hotel(d.vendor, &d.property.property_id)
-        .await
-        .map_err(err)?;
-    Ok(hotel
-        .charges
-        .iter()
-        .filter(|c| c.reference.as_deref() == Some(reference))
-        .count() as u64)
+    charges_where(d, |c| c.reference.as_deref() == Some(reference)).await
 }
 
 /// The charges the PMS has with this description (unique to one business request of a run).
 pub async fn charges_with(d: &Deployment, description: &str) -> Result<u64, String> {
+    charges_where(d, |c| c.description == description).await
+}
+
+async fn charges_where(
+    d: &Deployment,
+    keep: impl Fn(&pms_infra::sim::data::SimCharge) -> bool,
+) -> Result<u64, String> {
     let hotel = d
         .admin
         .hotel(d.vendor, &d.property.property_id)
         .await
         .map_err(err)?;
-    Ok(hotel
-        .charges
-        .iter()
-        .filter(|c| c.description == description)
-        .count() as u64)
+    Ok(hotel.charges.iter().filter(|c| keep(c)).count() as u64)
 }
 
 /// Abandons one of the pending dead letters, drawn at random.
