@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
-use pms_core::domain::{HotelId, Reservation};
-use pms_core::ports::Item;
-use pms_core::registry::Scope;
+use pms_app::registry::Scope;
+use pms_domain::domain::{HotelId, Reservation};
+use pms_domain::ports::Item;
 use pms_tests::graphql::GraphqlStack;
 use serde_json::json;
 
@@ -31,7 +31,7 @@ fn booking(n: u32) -> Reservation {
 
 /// The stored item of a booking, exactly as the merge rule writes it, for a bulk `batch_put`.
 fn item(hotel: &HotelId, r: &Reservation, at: chrono::DateTime<Utc>) -> Item {
-    use pms_core::records::Mergeable;
+    use pms_app::records::Mergeable;
     r.to_item(hotel, at, vec![])
 }
 

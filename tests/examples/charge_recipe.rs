@@ -9,9 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use pms_core::registry::Scope;
-use pms_infra::sim::data::SimStatus;
-use pms_infra::sim::Vendor;
+use pms_app::registry::Scope;
+use pms_sim::data::SimStatus;
+use pms_sim::Vendor;
 use pms_tests::writes::{confirmation_of, WritesStack};
 use serde_json::{json, Value};
 

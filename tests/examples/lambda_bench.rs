@@ -27,13 +27,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use pms_core::domain::{ConfirmationNumber, HotelId, Note};
-use pms_core::ports::SecretStore;
-use pms_core::registry::{IngestCredentials, IngestKeys, Scope};
-use pms_core::runtime::Services;
-use pms_core::writes::{WriteOperation, WriteRecords, WriteService};
-use pms_infra::sim::setup::hotel_for;
-use pms_infra::sim::{SimConfig, Simulator, Vendor};
+use pms_app::registry::{IngestCredentials, IngestKeys, Scope};
+use pms_app::runtime::Services;
+use pms_app::writes::{WriteOperation, WriteRecords, WriteService};
+use pms_domain::domain::{ConfirmationNumber, HotelId, Note};
+use pms_domain::ports::SecretStore;
+use pms_sim::setup::hotel_for;
+use pms_sim::{SimConfig, Simulator, Vendor};
 use pms_tests::{repo_root, repo_template, TestStack};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -504,8 +504,8 @@ impl Bench {
             .iter()
             .map(|r| (r.id.clone(), r.confirmation.clone()))
             .collect();
-        let specs = pms_infra::local::driver::functions(&repo_template(), &stack.outputs)
-            .expect("functions");
+        let specs =
+            pms_local::driver::functions(&repo_template(), &stack.outputs).expect("functions");
         let mut env = HashMap::new();
         for s in specs {
             let mut e = stack.env();

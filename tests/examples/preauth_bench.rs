@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{EmptySubscription, Response, Schema, ServerError};
 
-use pms_core::registry::Scope;
+use pms_app::registry::Scope;
 use pms_tests::graphql::GraphqlStack;
 use serde_json::json;
 

@@ -23,14 +23,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use pms_core::domain::HotelId;
-use pms_core::jobs::{Feed, FeedJob};
-use pms_core::ports::SecretStore;
-use pms_core::sync::{FeedOutcome, SyncService};
-use pms_core::sync_runs::SyncRun;
-use pms_core::testing::counting::CountingStore;
-use pms_infra::sim::setup::hotel_for;
-use pms_infra::sim::{SimAdmin, SimConfig, SimSize, Simulator, Vendor};
+use pms_app::jobs::{Feed, FeedJob};
+use pms_app::sync::{FeedOutcome, SyncService};
+use pms_app::sync_runs::SyncRun;
+use pms_domain::domain::HotelId;
+use pms_domain::ports::SecretStore;
+use pms_sim::setup::hotel_for;
+use pms_sim::{SimAdmin, SimConfig, SimSize, Simulator, Vendor};
+use pms_testkit::counting::CountingStore;
 use pms_tests::{CountingBus, TestStack};
 
 /// The sync's own sort-key prefixes (everything else written is a record).
@@ -69,7 +69,7 @@ struct Bed {
     sync: SyncService,
 }
 
-async fn counters(admin: &SimAdmin, vendor: Vendor) -> pms_infra::sim::VendorCounters {
+async fn counters(admin: &SimAdmin, vendor: Vendor) -> pms_sim::VendorCounters {
     admin.counters().await.expect("counters")[&vendor].clone()
 }
 
@@ -194,8 +194,7 @@ async fn bench(vendor: Vendor, reservations: u32) {
     .await
     .expect("simulator");
     let property = sim.context.config.properties[&vendor][0].clone();
-    let hotel =
-        HotelId::parse(format!("bench-{}", pms_infra::sim::setup::provider(vendor))).unwrap();
+    let hotel = HotelId::parse(format!("bench-{}", pms_sim::setup::provider(vendor))).unwrap();
     let (config, credentials) =
         hotel_for(vendor, &property, &sim.vendor_url(vendor), hotel.clone()).unwrap();
     let (store, bus, services) = stack.counted_services();

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
-use pms_core::aws::item_attributes;
-use pms_core::domain::{HotelId, Reservation};
-use pms_core::ports::{Item, KeyCondition, Partition, Query};
-use pms_core::records::Mergeable;
+use pms_app::records::Mergeable;
+use pms_aws::item_attributes;
+use pms_domain::domain::{HotelId, Reservation};
+use pms_domain::ports::{Item, KeyCondition, Partition, Query};
 use pms_tests::TestStack;
 
 const ROUNDS: usize = 3;

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request};
-use pms_core::aws::{DynamoStore, EventBridgeBus, ResourceNames, SecretsManagerStore, SqsQueue};
-use pms_core::config::HotelConfig;
-use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
-use pms_core::ports::{Clock, ItemStore, ManualClock};
-use pms_core::reads::PartnerReads;
-use pms_core::registry::{HotelRegistry, Scope};
-use pms_core::runtime::Services;
-use pms_core::testing::counting::CountingStore;
-use pms_core::writes::PartnerWrites;
+use pms_app::names::ResourceNames;
+use pms_app::reads::PartnerReads;
+use pms_app::registry::{HotelRegistry, Scope};
+use pms_app::runtime::Services;
+use pms_app::writes::PartnerWrites;
+use pms_aws::{DynamoStore, EventBridgeBus, SecretsManagerStore, SqsQueue};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
+use pms_domain::ports::{Clock, ItemStore, ManualClock};
 use pms_graphql::GraphqlApp;
+use pms_testkit::counting::CountingStore;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -81,7 +82,7 @@ impl GraphqlStack {
             Arc::new(SecretsManagerStore::from_config(cfg)),
             Arc::new(EventBridgeBus::from_config(cfg, &names.event_bus)),
         )
-        .with_vendors(pms_core::pms::all_vendors());
+        .with_vendors(pmsctl::all_vendors());
         // These tests are about the API's semantics under a manual clock; the 4 s read deadline
         // is tested in graphql_pms. On a loaded 2-core CI machine the stack's own moto reads
         // can eat 4 s, which would turn a fresh read into a silent PMS_UNAVAILABLE.

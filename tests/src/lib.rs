@@ -9,14 +9,27 @@ pub mod writes;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pms_core::runtime::AwsServices as _;
-pub use pms_infra::local::{StackOutputs, Template};
+use pms_runtime::AwsServices as _;
+
+/// The adapter factory with every vendor registered, as pmsctl builds it.
+pub fn default_factory(
+    secrets: std::sync::Arc<pms_domain::ports::CachedSecrets>,
+    clock: std::sync::Arc<dyn pms_domain::ports::Clock>,
+    secrets_prefix: &str,
+) -> pms_vendor_kit::pms::AdapterFactory {
+    let mut factory = pms_vendor_kit::pms::AdapterFactory::new(secrets, clock, secrets_prefix);
+    for vendor in pmsctl::all_vendors() {
+        factory.add(vendor);
+    }
+    factory
+}
+pub use pms_local::{StackOutputs, Template};
 
 /// The repository root.
 /// Bulk booking `n` for the benchmarks: a confirmed two-night stay, arrivals spread over the 365
 /// days from 2026-01-01 (a one-day range holds ~1/365 of a hotel).
-pub fn bench_booking(n: u32) -> pms_core::domain::Reservation {
-    use pms_core::domain::{
+pub fn bench_booking(n: u32) -> pms_domain::domain::Reservation {
+    use pms_domain::domain::{
         BusinessDate, ConfirmationNumber, Currency, ExternalId, Money, Provider, RecordId,
         Reservation, ReservationStatus,
     };
@@ -108,8 +121,8 @@ impl TestStack {
     pub async fn from_template(template: &Template) -> TestStack {
         let endpoint = endpoint();
         let stack_name = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let sdk_config = pms_infra::local::sdk_config(&endpoint).await;
-        let outputs = pms_infra::local::provision(&sdk_config, template, &stack_name)
+        let sdk_config = pms_local::sdk_config(&endpoint).await;
+        let outputs = pms_local::provision(&sdk_config, template, &stack_name)
             .await
             .unwrap_or_else(|e| panic!("provisioning {stack_name} on {endpoint}: {e}"));
         TestStack {
@@ -123,7 +136,7 @@ impl TestStack {
     /// The environment contract plus the AWS variables, for a process under test.
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env: BTreeMap<String, String> = self.outputs.env.clone();
-        env.extend(pms_infra::local::aws_env(&self.endpoint));
+        env.extend(pms_local::aws_env(&self.endpoint));
         env.into_iter().collect()
     }
 
@@ -159,15 +172,15 @@ impl TestStack {
     }
 
     /// The resource names of this stack (the environment contract, parsed).
-    pub fn names(&self) -> pms_core::aws::ResourceNames {
+    pub fn names(&self) -> pms_app::names::ResourceNames {
         let env: BTreeMap<String, String> = self.outputs.env.clone();
-        pms_core::aws::ResourceNames::from_lookup(|k| env.get(k).cloned())
+        pms_app::names::ResourceNames::from_lookup(|k| env.get(k).cloned())
             .expect("the template provides the whole environment contract")
     }
 
     /// Every port over this stack's AWS resources, as a function would build them.
-    pub fn services(&self) -> pms_core::runtime::Services {
-        self.services_with_clock(std::sync::Arc::new(pms_core::ports::SystemClock))
+    pub fn services(&self) -> pms_app::runtime::Services {
+        self.services_with_clock(std::sync::Arc::new(pms_domain::ports::SystemClock))
     }
 
     /// The services a function would build, over a store that counts its requests and logs
@@ -175,59 +188,57 @@ impl TestStack {
     pub fn counted_services(
         &self,
     ) -> (
-        std::sync::Arc<pms_core::testing::counting::CountingStore>,
+        std::sync::Arc<pms_testkit::counting::CountingStore>,
         std::sync::Arc<CountingBus>,
-        pms_core::runtime::Services,
+        pms_app::runtime::Services,
     ) {
         use std::sync::Arc;
         init_test_logging();
         let names = self.names();
-        let clock: Arc<dyn pms_core::ports::Clock> = Arc::new(pms_core::ports::SystemClock);
-        let store = Arc::new(pms_core::testing::counting::CountingStore::new(Arc::new(
-            pms_core::aws::DynamoStore::from_config(&self.sdk_config, &names.table, clock.clone()),
+        let clock: Arc<dyn pms_domain::ports::Clock> = Arc::new(pms_domain::ports::SystemClock);
+        let store = Arc::new(pms_testkit::counting::CountingStore::new(Arc::new(
+            pms_aws::DynamoStore::from_config(&self.sdk_config, &names.table, clock.clone()),
         )));
         let bus = Arc::new(CountingBus::new(Arc::new(
-            pms_core::aws::EventBridgeBus::from_config(&self.sdk_config, &names.event_bus),
+            pms_aws::EventBridgeBus::from_config(&self.sdk_config, &names.event_bus),
         )));
-        let services = pms_core::runtime::Services::from_parts(
+        let services = pms_app::runtime::Services::from_parts(
             names,
             clock,
             store.clone(),
-            Arc::new(pms_core::aws::SqsQueue::from_config(&self.sdk_config)),
-            Arc::new(pms_core::aws::SecretsManagerStore::from_config(
-                &self.sdk_config,
-            )),
+            Arc::new(pms_aws::SqsQueue::from_config(&self.sdk_config)),
+            Arc::new(pms_aws::SecretsManagerStore::from_config(&self.sdk_config)),
             bus.clone(),
         )
-        .with_vendors(pms_core::pms::all_vendors());
+        .with_vendors(pmsctl::all_vendors());
         (store, bus, services)
     }
 
     pub fn services_with_clock(
         &self,
-        clock: std::sync::Arc<dyn pms_core::ports::Clock>,
-    ) -> pms_core::runtime::Services {
+        clock: std::sync::Arc<dyn pms_domain::ports::Clock>,
+    ) -> pms_app::runtime::Services {
         init_test_logging();
-        pms_core::runtime::Services::from_aws(self.names(), &self.sdk_config, clock)
-            .with_vendors(pms_core::pms::all_vendors())
+        pms_app::runtime::Services::from_aws(self.names(), &self.sdk_config, clock)
+            .with_vendors(pmsctl::all_vendors())
     }
 }
 
 /// JSON logs from the code under test, as in Lambda, so the secrets scan of the test run's
 /// output sees everything the code would log.
 pub fn init_test_logging() {
-    pms_core::obs::init_logging();
+    pms_app::obs::init_logging();
 }
 
 /// An event bus decorator that counts the events published through it. It changes no
 /// behaviour.
 pub struct CountingBus {
-    inner: std::sync::Arc<dyn pms_core::ports::EventBus>,
+    inner: std::sync::Arc<dyn pms_domain::ports::EventBus>,
     events: std::sync::atomic::AtomicU64,
 }
 
 impl CountingBus {
-    pub fn new(inner: std::sync::Arc<dyn pms_core::ports::EventBus>) -> Self {
+    pub fn new(inner: std::sync::Arc<dyn pms_domain::ports::EventBus>) -> Self {
         Self {
             inner,
             events: std::sync::atomic::AtomicU64::new(0),
@@ -241,11 +252,11 @@ impl CountingBus {
 }
 
 #[async_trait::async_trait]
-impl pms_core::ports::EventBus for CountingBus {
+impl pms_domain::ports::EventBus for CountingBus {
     async fn publish(
         &self,
-        events: &[pms_core::domain::events::DomainEvent],
-    ) -> pms_core::ports::PortResult<()> {
+        events: &[pms_domain::domain::events::DomainEvent],
+    ) -> pms_domain::ports::PortResult<()> {
         self.inner.publish(events).await?;
         self.events
             .fetch_add(events.len() as u64, std::sync::atomic::Ordering::SeqCst);

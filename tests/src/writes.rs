@@ -15,17 +15,17 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use fn_writer::Writer;
-use pms_core::config::HotelConfig;
-use pms_core::domain::{HotelId, Provider, RecordId};
-use pms_core::ports::SecretStore;
-use pms_core::registry::Scope;
-use pms_core::runtime::Services;
-use pms_core::writes::{BatchReport, Executor, WriteRecords};
+use pms_app::registry::Scope;
+use pms_app::runtime::Services;
+use pms_app::writes::{BatchReport, Executor, WriteRecords};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{HotelId, Provider, RecordId};
+use pms_domain::ports::SecretStore;
 use pms_graphql::GraphqlApp;
-use pms_infra::local::driver::{interpret, sqs_event, BatchOutcome, Invocation};
-use pms_infra::sim::data::{SimReservation, SimStatus};
-use pms_infra::sim::setup::hotel_for;
-use pms_infra::sim::{SimConfig, SimHotel, Simulator, Vendor, VendorCounters};
+use pms_local::driver::{interpret, sqs_event, BatchOutcome, Invocation};
+use pms_sim::data::{SimReservation, SimStatus};
+use pms_sim::setup::hotel_for;
+use pms_sim::{SimConfig, SimHotel, Simulator, Vendor, VendorCounters};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -66,13 +66,13 @@ pub fn writer_with(
             .build()
             .expect("an HTTP client");
         services.adapters = std::sync::Arc::new(
-            pms_core::pms::default_factory(
+            crate::default_factory(
                 services.secrets.clone(),
                 services.clock.clone(),
                 &services.names.secrets_prefix,
             )
             .with_store(services.store.clone())
-            .with_retry_override(pms_core::pms::RetryPolicy::none())
+            .with_retry_override(pms_domain::pms::RetryPolicy::none())
             .with_http(http),
         );
     }
@@ -271,8 +271,8 @@ pub fn confirmation_of(vendor: Vendor, r: &SimReservation) -> String {
 /// A guest's record id (`Guest.id`) at a vendor.
 pub fn guest_record_id(vendor: Vendor, guest_id: &str) -> String {
     RecordId::new(
-        pms_infra::sim::setup::provider(vendor),
-        pms_core::domain::ExternalId::parse(guest_id).expect("guest id"),
+        pms_sim::setup::provider(vendor),
+        pms_domain::domain::ExternalId::parse(guest_id).expect("guest id"),
     )
     .to_string()
 }
@@ -355,7 +355,7 @@ impl WritesStack {
         let property = self.sim.context.config.properties[&vendor][0].clone();
         let id = HotelId::parse(format!(
             "w{}-{}",
-            pms_infra::sim::setup::provider(vendor),
+            pms_sim::setup::provider(vendor),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ))
         .expect("hotel id");

@@ -1,10 +1,10 @@
 //! Authentication, the first step of every GraphQL request: the bearer token is verified before
 //! the body is even decoded, so a request without a valid token costs a header read and a
 //! format check (a well-formed token: one store read), never a parse or a validation. A
-//! verified token becomes the request's [`ReadSession`](pms_core::reads::ReadSession) and
-//! [`WriteSession`](pms_core::writes::WriteSession).
+//! verified token becomes the request's [`ReadSession`](pms_app::reads::ReadSession) and
+//! [`WriteSession`](pms_app::writes::WriteSession).
 
-use pms_core::registry::{AuthError, Principal, TokenService};
+use pms_app::registry::{AuthError, Principal, TokenService};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The token from an `Authorization: Bearer <token>` header value.

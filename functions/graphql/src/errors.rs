@@ -3,9 +3,9 @@
 //! also gets (`extensions.reference`) for support.
 
 use async_graphql::{ErrorExtensions, Response, ServerError, Value};
-use pms_core::domain::ValidationError;
-use pms_core::reads::ReadError;
-use pms_core::writes::WriteError;
+use pms_app::reads::ReadError;
+use pms_app::writes::WriteError;
+use pms_domain::domain::ValidationError;
 
 /// The codes partners branch on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

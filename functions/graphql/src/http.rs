@@ -13,11 +13,11 @@ use std::time::Instant;
 use async_graphql::{Response as GqlResponse, ServerError};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
-use pms_core::reads::PartnerReads;
-use pms_core::registry::TokenService;
-use pms_core::runtime::Services;
-use pms_core::writes::PartnerWrites;
+use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_app::reads::PartnerReads;
+use pms_app::registry::TokenService;
+use pms_app::runtime::Services;
+use pms_app::writes::PartnerWrites;
 use tracing::Instrument;
 
 use crate::auth::{authenticate, bearer, Refusal};

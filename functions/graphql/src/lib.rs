@@ -6,7 +6,7 @@
 //! cost before the engine validates it, [`query`] and [`mutation`] map arguments and results,
 //! [`types`] and [`write_types`] mirror the core's records, and [`errors`] gives every error its
 //! partner-facing code. The rules (hotel scoping, key queries, caching, idempotency, queueing)
-//! live in `pms_core::reads`, `pms_core::cache` and `pms_core::writes`.
+//! live in `pms_app::reads`, `pms_app::cache` and `pms_app::writes`.
 
 pub mod auth;
 pub mod errors;

@@ -1,10 +1,10 @@
 //! Lambda entry point: wire the ports from the environment once, then serve requests.
 
 use lambda_http::{service_fn, Error, Request};
-use pms_core::obs::init_logging;
-use pms_core::runtime::AwsServices;
-use pms_core::runtime::Services;
+use pms_app::obs::init_logging;
+use pms_app::runtime::Services;
 use pms_graphql::GraphqlApp;
+use pms_runtime::AwsServices;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

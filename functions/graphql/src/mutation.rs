@@ -4,10 +4,10 @@
 //! the queued [`Operation`].
 
 use async_graphql::{Context, Object, Result, ID};
-use pms_core::domain::{
+use pms_app::writes::{WriteError, WriteOperation, WriteSession};
+use pms_domain::domain::{
     Charge, CheckoutChange, ConfirmationNumber, Currency, HotelId, Money, RecordId, ValidationError,
 };
-use pms_core::writes::{WriteError, WriteOperation, WriteSession};
 
 use crate::errors::{self, Code, CorrelationId};
 use crate::query::PMS_FIELD_COST;

@@ -2,11 +2,11 @@
 //! the caller's [`ReadSession`] (which authorizes the hotel), and maps the result.
 
 use async_graphql::{Context, Object, Result, ID};
-use pms_core::domain::{
+use pms_app::reads::{BookingRef, PageRequest, ReadError, ReadSession, DEFAULT_PAGE_SIZE};
+use pms_app::writes::OperationRef;
+use pms_domain::domain::{
     ConfirmationNumber, GuestQuery, HotelId, RecordId, RoomNumber, RoomTypeCode, ValidationError,
 };
-use pms_core::reads::{BookingRef, PageRequest, ReadError, ReadSession, DEFAULT_PAGE_SIZE};
-use pms_core::writes::OperationRef;
 
 use crate::errors::{self, Code, CorrelationId};
 use crate::mutation::{write_error, write_session};

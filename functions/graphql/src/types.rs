@@ -5,12 +5,12 @@ use async_graphql::{
     ID,
 };
 use chrono::{DateTime, Utc};
-use pms_core::cache::Cached;
-use pms_core::domain as core;
-use pms_core::domain::HotelId;
-use pms_core::reads::{BookingConnection, BookingFilter, BookingRef, HotelHealth};
-use pms_core::records::ProvidedAvailability;
-use pms_core::sync_runs as runs;
+use pms_app::cache::Cached;
+use pms_app::reads::{BookingConnection, BookingFilter, BookingRef, HotelHealth};
+use pms_app::records::ProvidedAvailability;
+use pms_app::sync_runs as runs;
+use pms_domain::domain as core;
+use pms_domain::domain::HotelId;
 
 /// A calendar date (`YYYY-MM-DD`) in the hotel's time zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl ScalarType for Date {
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "pms_core::domain::ReservationStatus")]
+#[graphql(remote = "pms_domain::domain::ReservationStatus")]
 pub enum BookingStatus {
     Confirmed,
     CheckedIn,
@@ -43,7 +43,7 @@ pub enum BookingStatus {
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "pms_core::domain::Provider")]
+#[graphql(remote = "pms_domain::domain::Provider")]
 pub enum Provider {
     Opera,
     Mews,
@@ -54,7 +54,7 @@ pub enum Provider {
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "pms_core::domain::Occupancy")]
+#[graphql(remote = "pms_domain::domain::Occupancy")]
 pub enum Occupancy {
     Vacant,
     Occupied,
@@ -62,7 +62,7 @@ pub enum Occupancy {
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "pms_core::domain::Housekeeping")]
+#[graphql(remote = "pms_domain::domain::Housekeeping")]
 pub enum Housekeeping {
     Clean,
     Dirty,
@@ -74,7 +74,7 @@ pub enum Housekeeping {
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "pms_core::domain::PreferenceSource")]
+#[graphql(remote = "pms_domain::domain::PreferenceSource")]
 pub enum PreferenceSource {
     Pms,
     Guest,
@@ -83,7 +83,7 @@ pub enum PreferenceSource {
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "pms_core::sync_runs::SyncRunStatus")]
+#[graphql(remote = "pms_app::sync_runs::SyncRunStatus")]
 pub enum SyncRunStatus {
     Succeeded,
     Partial,

@@ -6,9 +6,9 @@ use async_graphql::{
     ID,
 };
 use chrono::{DateTime, NaiveTime, Utc};
-use pms_core::domain as core;
-use pms_core::reads::public_error_message;
-use pms_core::writes::{OperationRecord, OperationRef};
+use pms_app::reads::public_error_message;
+use pms_app::writes::{OperationRecord, OperationRef};
+use pms_domain::domain as core;
 
 /// A property-local wall-clock time, `HH:MM` (or `HH:MM:SS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl ScalarType for LocalTime {
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "pms_core::writes::OperationStatus")]
+#[graphql(remote = "pms_app::writes::OperationStatus")]
 pub enum OperationStatus {
     /// On the write queue, waiting for the writer (also between retries).
     Queued,

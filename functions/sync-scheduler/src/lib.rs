@@ -7,10 +7,10 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::Duration;
-use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
-use pms_core::runtime::Services;
-use pms_core::sync::{SyncError, SyncScheduler, TickReport};
-use pms_core::writes::DeadLetterCensus;
+use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_app::runtime::Services;
+use pms_app::sync::{SyncError, SyncScheduler, TickReport};
+use pms_app::writes::DeadLetterCensus;
 use tracing::Instrument;
 
 /// The schedule's rate unless `SYNC_TICK_SECONDS` says otherwise (it must match the rule).

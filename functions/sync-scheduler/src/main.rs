@@ -2,9 +2,9 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use pms_core::obs::init_logging;
-use pms_core::runtime::AwsServices;
-use pms_core::runtime::Services;
+use pms_app::obs::init_logging;
+use pms_app::runtime::Services;
+use pms_runtime::AwsServices;
 use sync_scheduler_fn::{Scheduler, DEFAULT_TICK_SECONDS};
 
 #[tokio::main]

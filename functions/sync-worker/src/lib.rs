@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
-use pms_core::jobs::{JobProcessor, Processed, SyncJob};
-use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
-use pms_core::ports::Queue;
-use pms_core::refresh::RefreshService;
-use pms_core::runtime::Services;
-use pms_core::sync::SyncService;
-use pms_core::webhooks::WebhookDeliveries;
+use pms_app::jobs::{JobProcessor, Processed, SyncJob};
+use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_app::refresh::RefreshService;
+use pms_app::runtime::Services;
+use pms_app::sync::SyncService;
+use pms_app::webhooks::WebhookDeliveries;
+use pms_domain::ports::Queue;
 use tracing::Instrument;
 
 /// Hotels processed at once: different hotels' jobs overlap their vendor latency, while the
@@ -140,7 +140,7 @@ impl Worker {
                     tracing::Span::current().record("hotel", job.hotel().as_str());
                     self.processor.process(job).await
                 }
-                Err(_) => Err(pms_core::jobs::JobError::Malformed(
+                Err(_) => Err(pms_app::jobs::JobError::Malformed(
                     "the message body is not a sync job".into(),
                 )),
             };

@@ -12,17 +12,17 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::Utc;
-use pms_core::aws::ResourceNames;
-use pms_core::config::HotelConfig;
-use pms_core::domain::{
+use pms_app::names::ResourceNames;
+use pms_app::registry::{IngestCredentials, IngestKeys};
+use pms_app::runtime::Services;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{
     BusinessDate, ConfirmationNumber, Currency, ExternalId, Guest, HotelId, Housekeeping,
     Occupancy, PropertyTz, Provider, RecordId, Reservation, ReservationStatus, RoomNumber,
     RoomStatus,
 };
-use pms_core::memory::{MemoryBus, MemoryQueue, MemorySecrets, MemoryStore};
-use pms_core::ports::{Queue, SystemClock};
-use pms_core::registry::{IngestCredentials, IngestKeys};
-use pms_core::runtime::Services;
+use pms_domain::memory::{MemoryBus, MemoryQueue, MemorySecrets, MemoryStore};
+use pms_domain::ports::{Queue, SystemClock};
 use pms_mock::MockPms;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};

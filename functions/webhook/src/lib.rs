@@ -4,7 +4,7 @@
 //!
 //! Layers: [`routes`] (which route), [`partner`] and [`vendor`] (credentials and HTTP for each
 //! route family), [`problem`] (RFC 9457 errors); everything they decide with lives in
-//! `pms_core` (`ingest`, `webhooks`, `registry`).
+//! `pms_app` (`ingest`, `webhooks`, `registry`) and the vendors' webhook parsers.
 
 pub mod http;
 pub mod openapi;
@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use pms_core::domain::HotelId;
-use pms_core::ingest::idempotency::IdempotencyStore;
-use pms_core::ingest::IngestService;
-use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
-use pms_core::ports::{Clock, SecretStore};
-use pms_core::registry::{HotelRegistry, IngestKeys, NegativeCache, TokenService};
-use pms_core::runtime::Services;
-use pms_core::webhooks::{WebhookDeliveries, WebhookIntake};
+use pms_app::ingest::idempotency::IdempotencyStore;
+use pms_app::ingest::IngestService;
+use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_app::registry::{HotelRegistry, IngestKeys, NegativeCache, TokenService};
+use pms_app::runtime::Services;
+use pms_app::webhooks::{WebhookDeliveries, WebhookIntake};
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{Clock, SecretStore};
 use tracing::Instrument;
 
 use crate::http::CORRELATION_HEADER;
@@ -52,7 +52,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 256 * 1024,
-            max_webhook_body_bytes: pms_core::webhooks::MAX_BODY_BYTES,
+            max_webhook_body_bytes: pms_vendor_kit::webhooks::MAX_BODY_BYTES,
             webhook_budget: Duration::from_millis(1800),
         }
     }

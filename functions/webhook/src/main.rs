@@ -1,9 +1,9 @@
 //! Lambda entry point: wire once per instance, then answer requests.
 
 use lambda_http::{service_fn, Error, Request};
-use pms_core::obs::init_logging;
-use pms_core::runtime::AwsServices;
-use pms_core::runtime::Services;
+use pms_app::obs::init_logging;
+use pms_app::runtime::Services;
+use pms_runtime::AwsServices;
 use webhook_fn::App;
 
 #[tokio::main]

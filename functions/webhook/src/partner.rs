@@ -7,10 +7,10 @@
 
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use pms_core::domain::HotelId;
-use pms_core::ingest::idempotency::{request_hash, Claim, IdempotencyStore, StoredResponse};
-use pms_core::ingest::{normalize, IngestKind, IngestReport};
-use pms_core::registry::{AuthError, PartnerSystem, Principal, Scope};
+use pms_app::ingest::idempotency::{request_hash, Claim, IdempotencyStore, StoredResponse};
+use pms_app::ingest::{normalize, IngestKind, IngestReport};
+use pms_app::registry::{AuthError, PartnerSystem, Principal, Scope};
+use pms_domain::domain::HotelId;
 use serde_json::json;
 
 use crate::http::{body_bytes, check_json_media_type, header, json_response, parse_json};

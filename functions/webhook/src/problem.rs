@@ -4,7 +4,7 @@
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
-use pms_core::ingest::FieldError;
+use pms_app::ingest::FieldError;
 use serde_json::json;
 
 /// Problem type URIs are tag URIs (RFC 4151), which RFC 9457 allows for types that are

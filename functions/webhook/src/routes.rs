@@ -2,8 +2,8 @@
 //! slash, no percent-decoding: every parameter we accept is a plain token).
 
 use lambda_http::http::Method;
-use pms_core::domain::Provider;
-use pms_core::ingest::IngestKind;
+use pms_app::ingest::IngestKind;
+use pms_domain::domain::Provider;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route<'a> {

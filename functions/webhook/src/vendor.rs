@@ -10,9 +10,10 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use pms_core::config::HotelConfig;
-use pms_core::domain::{HotelId, Provider};
-use pms_core::webhooks::{IntakeError, IntakeOutcome, PayloadError, VendorDelivery};
+use pms_app::webhooks::{IntakeError, IntakeOutcome};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{HotelId, Provider};
+use pms_vendor_kit::webhooks::{PayloadError, VendorDelivery};
 
 use crate::http::{body_bytes, check_json_media_type, json_response};
 use crate::problem::Problem;
@@ -88,7 +89,7 @@ fn parse(provider: Provider, bytes: &[u8]) -> Result<VendorDelivery, Problem> {
             field,
             code,
             message,
-        } => Problem::validation(vec![pms_core::ingest::FieldError {
+        } => Problem::validation(vec![pms_app::ingest::FieldError {
             field: field.to_owned(),
             code,
             message,

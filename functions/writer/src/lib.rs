@@ -1,15 +1,15 @@
 //! The writer Lambda's handler: SQS batch in, partial batch response out. Everything it does is
-//! in `pms_core::writes`; this file only translates the Lambda event (and its deadline).
+//! in `pms_app::writes`; this file only translates the Lambda event (and its deadline).
 
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use pms_core::obs::{correlation_id_from, invocation_span, Metrics};
-use pms_core::pms::deadline::CallBudget;
-use pms_core::pms::VENDOR_CALL_TIMEOUT;
-use pms_core::runtime::Services;
-use pms_core::writes::{BatchReport, Executor, QueueDelivery, WriteRecords, WriteService};
+use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_app::runtime::Services;
+use pms_app::writes::{BatchReport, Executor, QueueDelivery, WriteRecords, WriteService};
+use pms_domain::pms::deadline::CallBudget;
+use pms_vendor_kit::pms::VENDOR_CALL_TIMEOUT;
 use tracing::Instrument;
 
 /// What one vendor request may take within an invocation: the client's timeout, plus time to
@@ -128,7 +128,7 @@ impl Writer {
         let unstarted = report
             .outcomes
             .iter()
-            .filter(|o| matches!(o.result, pms_core::writes::DeliveryResult::Unstarted(_)))
+            .filter(|o| matches!(o.result, pms_app::writes::DeliveryResult::Unstarted(_)))
             .count();
         metrics.count("WriteMessagesNotStarted", unstarted as u64);
         metrics.flush();

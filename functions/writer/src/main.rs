@@ -1,11 +1,11 @@
 use fn_writer::Writer;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use pms_core::runtime::AwsServices;
+use pms_runtime::AwsServices;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    pms_core::obs::init_logging();
-    let services = pms_core::runtime::Services::from_env()
+    pms_app::obs::init_logging();
+    let services = pms_app::runtime::Services::from_env()
         .await?
         .with_vendor(pms_opera::vendor())
         .with_vendor(pms_mews::vendor())

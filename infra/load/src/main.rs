@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use pms_core::domain::HotelId;
-use pms_core::pms::PmsAdapter;
+use pms_domain::domain::HotelId;
+use pms_domain::pms::PmsAdapter;
 use pmsctl as ctl;
 use tokio::sync::Mutex;
 
@@ -34,7 +34,7 @@ struct Args {
 async fn call_once(
     adapter: &dyn PmsAdapter,
     n: usize,
-    today: pms_core::domain::BusinessDate,
+    today: pms_domain::domain::BusinessDate,
 ) -> Result<(), &'static str> {
     // A mix of the reads a sync and the GraphQL layer make.
     let r = match n % 4 {

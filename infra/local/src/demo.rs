@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use pms_core::aws::ResourceNames;
-use pms_core::domain::HotelId;
-use pms_core::ports::SecretStore;
+use pms_app::names::ResourceNames;
+use pms_domain::domain::HotelId;
+use pms_domain::ports::SecretStore;
 
-use crate::ctl::{services, Target};
-use crate::sim::{setup, SimConfig, Simulator, Vendor};
+use pms_sim::{setup, SimConfig, Simulator, Vendor};
+use pmsctl::{services, Target};
 
 use super::REGION;
 

@@ -16,10 +16,6 @@ pub mod up;
 
 use std::path::{Path, PathBuf};
 
-// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-infra.
-use pms_sim as sim;
-use pmsctl as ctl;
-
 pub use driver::{BatchReport, Driver, FunctionSpec, HttpInvoker, Invocation, Invoker, SqsSource};
 pub use resolve::{Physical, Resolver};
 pub use stack::{

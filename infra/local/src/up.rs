@@ -18,7 +18,7 @@ use super::driver::{self, Driver, FunctionSpec, HttpInvoker};
 use super::stack::{provision, StackOutputs};
 use super::template::Template;
 use super::{aws_env, demo, sdk_config, LocalError, LocalResult, REGION};
-use crate::sim::{setup, SimConfig, Simulator, Vendor};
+use pms_sim::{setup, SimConfig, Simulator, Vendor};
 
 #[derive(Clone, Debug)]
 pub struct UpOptions {

@@ -3,11 +3,11 @@
 use clap::Subcommand;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
-use pms_core::domain::HotelId;
-use pms_core::writes::{
+use pms_app::writes::{
     DeadLetters, DlqError, DlqItem, DlqStatus, ForcedRedrive, OperationId, RedriveReport,
     Unrecorded, WriteRecords, WriteService,
 };
+use pms_domain::domain::HotelId;
 
 use super::{failure, services, CtlError, CtlResult, Target};
 

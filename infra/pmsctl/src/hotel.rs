@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use comfy_table::Table;
-use pms_core::config::{HotelConfig, RateLimitSettings};
-use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
-use pms_core::registry::{RegistryError, VendorCredentials};
+use pms_app::registry::RegistryError;
+use pms_domain::config::{HotelConfig, RateLimitSettings};
+use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
+use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 use url::Url;
 
@@ -160,7 +161,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
                 return Err(CtlError::Usage(format!("hotel {id} already exists")));
             }
             if let Some(creds) = &new.credentials {
-                use pms_core::ports::SecretStore;
+                use pms_domain::ports::SecretStore;
                 svc.secrets
                     .put(&svc.adapters.credentials_secret(&id), &creds.to_secret())
                     .await

@@ -20,11 +20,21 @@ pub mod webhook;
 use std::path::Path;
 use std::sync::Arc;
 
-use pms_core::aws::ResourceNames;
-use pms_core::pms::all_vendors;
-use pms_core::ports::SystemClock;
-use pms_core::runtime::AwsServices as _;
-use pms_core::runtime::Services;
+use pms_app::names::ResourceNames;
+use pms_app::runtime::Services;
+use pms_domain::ports::SystemClock;
+use pms_runtime::AwsServices as _;
+
+/// Every vendor this build knows, the mock PMS included: pmsctl (and the tools and tests
+/// built on it) serves any hotel.
+pub fn all_vendors() -> [pms_vendor_kit::pms::Vendor; 4] {
+    [
+        pms_opera::vendor(),
+        pms_mews::vendor(),
+        pms_cloudbeds::vendor(),
+        pms_mock::vendor(),
+    ]
+}
 
 /// Exit code for bad input: nothing was written.
 pub const EXIT_USAGE: i32 = 2;
@@ -56,8 +66,8 @@ impl CtlError {
     }
 }
 
-impl From<pms_core::domain::ValidationError> for CtlError {
-    fn from(e: pms_core::domain::ValidationError) -> Self {
+impl From<pms_domain::domain::ValidationError> for CtlError {
+    fn from(e: pms_domain::domain::ValidationError) -> Self {
         CtlError::Usage(format!("invalid {}: {}", e.field, e.message))
     }
 }

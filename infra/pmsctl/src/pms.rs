@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
-use pms_core::domain::{
+use pms_domain::domain::{
     BusinessDate, ConfirmationNumber, ExternalId, GuestQuery, HotelId, RoomNumber,
 };
-use pms_core::pms::{ChangeWindow, PmsError};
+use pms_domain::pms::{ChangeWindow, PmsError};
 use serde::Serialize;
 
 use super::{failure, services, CtlError, CtlResult, Target};

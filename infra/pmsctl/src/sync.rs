@@ -5,12 +5,12 @@ use chrono::Utc;
 use clap::Subcommand;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
-use pms_core::domain::{BusinessDate, HotelId};
-use pms_core::jobs::{Feed, FeedJob};
-use pms_core::sync::backfill::BackfillProgress;
-use pms_core::sync::feeds::Step;
-use pms_core::sync::{Checkpoint, Checkpoints, FeedOutcome, SyncService};
-use pms_core::sync_runs::SyncRun;
+use pms_app::jobs::{Feed, FeedJob};
+use pms_app::sync::backfill::BackfillProgress;
+use pms_app::sync::feeds::Step;
+use pms_app::sync::{Checkpoint, Checkpoints, FeedOutcome, SyncService};
+use pms_app::sync_runs::SyncRun;
+use pms_domain::domain::{BusinessDate, HotelId};
 
 use super::{failure, services, CtlError, CtlResult, Target};
 
@@ -162,7 +162,7 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
                 .ok_or_else(|| CtlError::NotFound(format!("hotel {hotel} is not configured")))?;
             let sync = SyncService::new(&svc);
             let now = Utc::now();
-            let correlation = pms_core::obs::new_correlation_id();
+            let correlation = pms_app::obs::new_correlation_id();
             let mut runs = Vec::new();
             let mut failed = None;
             for feed in feeds {
@@ -240,7 +240,7 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
                         summary(&c);
                     }
                     Err(match e {
-                        pms_core::sync::SyncError::Invalid(m) => CtlError::Usage(m),
+                        pms_app::sync::SyncError::Invalid(m) => CtlError::Usage(m),
                         e => CtlError::Failure(format!(
                             "backfill stopped ({}): {e}; run the same command again to resume",
                             e.code()

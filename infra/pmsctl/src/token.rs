@@ -1,8 +1,8 @@
 //! `pmsctl token create|revoke|migrate`.
 
 use clap::Subcommand;
-use pms_core::domain::HotelId;
-use pms_core::registry::Scope;
+use pms_app::registry::Scope;
+use pms_domain::domain::HotelId;
 use secrecy::ExposeSecret;
 
 use super::{failure, services, CtlError, CtlResult, Target};

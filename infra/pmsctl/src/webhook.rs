@@ -2,9 +2,9 @@
 //! (`<prefix>/hotels/<hotel>/webhook` in Secrets Manager).
 
 use clap::Subcommand;
-use pms_core::domain::{HotelId, Provider};
-use pms_core::ports::SecretStore;
-use pms_core::registry::{IngestCredentials, IngestKeys, PartnerSystem};
+use pms_app::registry::{IngestCredentials, IngestKeys, PartnerSystem};
+use pms_domain::domain::{HotelId, Provider};
+use pms_domain::ports::SecretStore;
 use secrecy::ExposeSecret;
 
 use super::{failure, services, CtlError, CtlResult, Target};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use pms_infra::local::{aws_env, provision, sdk_config, StackOutputs, Template};
+use pms_local::{aws_env, provision, sdk_config, StackOutputs, Template};
 
 struct Stack {
     outputs: StackOutputs,
@@ -392,15 +392,16 @@ async fn token_create_expires_in_gives_the_token_an_expiry() {
 /// `pmsctl` reaches it over HTTP).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_run_backfill_and_status() {
-    use pms_core::ports::SecretStore;
-    use pms_infra::sim::{setup::hotel_for, FaultConfig, SimConfig, Simulator, Vendor};
+    use pms_domain::ports::SecretStore;
+    use pms_sim::setup::hotel_for;
+    use pms_sim::{FaultConfig, SimConfig, Simulator, Vendor};
 
     let s = stack().await;
     let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let property = sim.context.config.properties[&Vendor::Mews][0].clone();
-    let hotel = pms_core::domain::HotelId::parse("mews-sync").unwrap();
+    let hotel = pms_domain::domain::HotelId::parse("mews-sync").unwrap();
     let (config, credentials) = hotel_for(
         Vendor::Mews,
         &property,
@@ -409,12 +410,12 @@ async fn sync_run_backfill_and_status() {
     )
     .unwrap();
     let names =
-        pms_core::aws::ResourceNames::from_lookup(|k| s.outputs.env.get(k).cloned()).unwrap();
-    use pms_core::runtime::AwsServices as _;
-    let services = pms_core::runtime::Services::from_aws(
+        pms_app::names::ResourceNames::from_lookup(|k| s.outputs.env.get(k).cloned()).unwrap();
+    use pms_runtime::AwsServices as _;
+    let services = pms_app::runtime::Services::from_aws(
         names,
         &s.config,
-        std::sync::Arc::new(pms_core::ports::SystemClock),
+        std::sync::Arc::new(pms_domain::ports::SystemClock),
     );
     services
         .secrets
@@ -525,8 +526,8 @@ async fn sync_run_backfill_and_status() {
 /// simulator must keep serving while the test waits for the CLI process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pms_reads_go_through_each_vendors_adapter() {
-    use pms_infra::local::demo;
-    use pms_infra::sim::{FaultConfig, SimConfig, Simulator, Vendor};
+    use pms_local::demo;
+    use pms_sim::{FaultConfig, SimConfig, Simulator, Vendor};
 
     let s = stack().await;
     let config = SimConfig::default();

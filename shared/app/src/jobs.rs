@@ -10,12 +10,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::Feed;
-use crate::domain::{HotelId, Provider};
-use crate::pms::{EntityRef, PmsError};
-use crate::ports::{OutgoingMessage, PortError, Queue};
 use crate::refresh::{RefreshReport, RefreshService};
 use crate::registry::RegistryError;
+pub use pms_domain::domain::Feed;
+use pms_domain::domain::{HotelId, Provider};
+use pms_domain::pms::{EntityRef, PmsError};
+use pms_domain::ports::{OutgoingMessage, PortError, Queue};
 
 /// Most entities one refresh job names: bounded so a job finishes well within the worker's
 /// timeout even against per-entity vendor APIs (Cloudbeds: 5 requests/s).
@@ -348,8 +348,8 @@ impl JobProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ExternalId;
-    use crate::pms::EntityKind;
+    use pms_domain::domain::ExternalId;
+    use pms_domain::pms::EntityKind;
 
     fn entity(kind: EntityKind, id: &str) -> EntityRef {
         EntityRef {

@@ -19,23 +19,3 @@ pub mod sync;
 pub mod sync_runs;
 pub mod webhooks;
 pub mod writes;
-
-// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
-#[cfg(test)]
-use pms_domain::memory;
-use pms_domain::{config, domain, ports};
-mod pms {
-    #[cfg(test)]
-    pub use pms_mock as mock;
-    pub use pms_vendor_kit::pms::*;
-
-    /// The factory the unit tests build adapters with: the mock PMS.
-    #[cfg(test)]
-    pub fn default_factory(
-        secrets: std::sync::Arc<crate::ports::CachedSecrets>,
-        clock: std::sync::Arc<dyn crate::ports::Clock>,
-        secrets_prefix: &str,
-    ) -> AdapterFactory {
-        AdapterFactory::new(secrets, clock, secrets_prefix).with_vendor(pms_mock::vendor())
-    }
-}

@@ -42,12 +42,12 @@ impl ResourceNames {
     }
 
     /// Name of a hotel's vendor-credentials secret.
-    pub fn hotel_credentials_secret(&self, hotel: &crate::domain::HotelId) -> String {
+    pub fn hotel_credentials_secret(&self, hotel: &pms_domain::domain::HotelId) -> String {
         format!("{}/hotels/{hotel}/pms", self.secrets_prefix)
     }
 
     /// Name of a hotel's webhook-secret secret.
-    pub fn hotel_webhook_secret(&self, hotel: &crate::domain::HotelId) -> String {
+    pub fn hotel_webhook_secret(&self, hotel: &pms_domain::domain::HotelId) -> String {
         format!("{}/hotels/{hotel}/webhook", self.secrets_prefix)
     }
 }

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::domain::{Guest, Provider, Reservation};
 use crate::jobs::{JobError, JobSource, RefreshJob};
-use crate::pms::{AdapterFactory, EntityRef, PmsError, Refreshed};
 use crate::records::{MergeReport, Merger, ProvidedRoom};
 use crate::registry::HotelRegistry;
 use crate::webhooks::WebhookDeliveries;
+use pms_domain::domain::{Guest, Provider, Reservation};
+use pms_domain::pms::{EntityRef, PmsError, Refreshed};
+use pms_vendor_kit::pms::AdapterFactory;
 
 /// One entity that could not be refreshed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

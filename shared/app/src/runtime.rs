@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 pub use crate::names::{MissingEnv, ResourceNames};
-use crate::pms::{AdapterFactory, RetryPolicy, Vendor};
-use crate::ports::{CachedSecrets, Clock, EventBus, ItemStore, Queue, SecretStore};
 use crate::records::{Merger, ReservationQueries};
 use crate::registry::{HotelRegistry, TokenService};
+use pms_domain::pms::RetryPolicy;
+use pms_domain::ports::{CachedSecrets, Clock, EventBus, ItemStore, Queue, SecretStore};
+use pms_vendor_kit::pms::{AdapterFactory, Vendor};
 
 /// How long secrets stay cached in a warm Lambda.
 pub const SECRET_TTL_SECONDS: i64 = 300;
@@ -37,7 +38,7 @@ impl Services {
             self.adapters
                 .fresh()
                 .with_retry_override(RetryPolicy::none())
-                .with_priority(crate::pms::ratelimit::Priority::Write),
+                .with_priority(pms_vendor_kit::pms::ratelimit::Priority::Write),
         );
         self
     }

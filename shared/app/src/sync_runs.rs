@@ -14,8 +14,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::HotelId;
-use crate::ports::{
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{
     Condition, Item, ItemKey, ItemStore, KeyCondition, Partition, PortResult, Query,
 };
 
@@ -231,8 +231,8 @@ impl SyncRuns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
-    use crate::ports::{Clock, ManualClock};
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::{Clock, ManualClock};
 
     #[tokio::test]
     async fn runs_list_newest_first_and_expire() {

@@ -15,8 +15,8 @@ use rand::RngExt;
 
 use super::attr::{from_attr, to_attr};
 use super::errors::port_error;
-use crate::ports::store::cursor;
-use crate::ports::{
+use pms_domain::ports::store::cursor;
+use pms_domain::ports::{
     Clock, Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, Page, Partition,
     PortError, PortResult, PutOutcome, Query, Service,
 };

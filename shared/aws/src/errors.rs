@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::ports::{PortError, Service};
+use pms_domain::ports::{PortError, Service};
 
 const THROTTLING: &[&str] = &[
     "ProvisionedThroughputExceededException",

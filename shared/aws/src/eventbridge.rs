@@ -7,8 +7,8 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
 use super::errors::port_error;
-use crate::domain::events::{DomainEvent, EVENT_SOURCE};
-use crate::ports::{EventBus, PortError, PortResult, Service};
+use pms_domain::domain::events::{DomainEvent, EVENT_SOURCE};
+use pms_domain::ports::{EventBus, PortError, PortResult, Service};
 
 const SERVICE: Service = Service::EventBridge;
 /// PutEvents takes at most 10 entries.

@@ -5,7 +5,7 @@ use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::errors::port_error;
-use crate::ports::{PortResult, SecretStore, Service};
+use pms_domain::ports::{PortResult, SecretStore, Service};
 
 const SERVICE: Service = Service::SecretsManager;
 

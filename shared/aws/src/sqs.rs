@@ -12,7 +12,7 @@ use aws_sdk_sqs::Client;
 use chrono::{TimeZone, Utc};
 
 use super::errors::port_error;
-use crate::ports::{
+use pms_domain::ports::{
     BatchSendFailure, OutgoingMessage, PortError, PortResult, Queue, ReceivedMessage, Service,
 };
 

@@ -45,21 +45,3 @@ impl AwsServices for Services {
         Self::from_parts(names, clock, store, queue, secrets, bus)
     }
 }
-
-// Phase-A facade (notes/split-facades.md): the functions depend on this crate under the name
-// `pms_core`, so their paths into the former one-crate core resolve here.
-pub use pms_app::{
-    cache, ingest, jobs, obs, reads, records, refresh, registry, sync, sync_runs, webhooks, writes,
-};
-pub use pms_domain::{config, domain, memory, ports};
-pub mod aws {
-    pub use pms_app::runtime::{MissingEnv, ResourceNames};
-    pub use pms_aws::*;
-}
-pub mod pms {
-    pub use pms_vendor_kit::pms::*;
-}
-pub mod runtime {
-    pub use crate::AwsServices;
-    pub use pms_app::runtime::*;
-}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::ports::{Condition, Item, ItemKey, ItemStore, Page, PortResult, PutOutcome, Query};
+use pms_domain::ports::{Condition, Item, ItemKey, ItemStore, Page, PortResult, PutOutcome, Query};
 
 pub struct CountingStore {
     inner: Arc<dyn ItemStore>,

@@ -5,8 +5,3 @@
 pub mod counting;
 pub mod oas;
 pub mod store_contract;
-
-// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
-#[cfg(test)]
-use pms_domain::memory;
-use pms_domain::{domain, ports};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use crate::domain::HotelId;
-use crate::ports::{
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{
     Clock, Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, ManualClock,
     Partition, PortError, PutOutcome, Query,
 };
@@ -412,7 +412,7 @@ pub async fn resume_after_item(make: &StoreFactory) {
         assert!(all.len() > 5);
         let first = store.query(&q.clone().limit(5)).await.unwrap();
         let cut = &first.items[2];
-        let resume = crate::ports::store::cursor::after_item(cut, q.index).unwrap();
+        let resume = pms_domain::ports::store::cursor::after_item(cut, q.index).unwrap();
         let rest = store
             .query_all(&q.clone().limit(7).after(Some(resume)))
             .await
@@ -438,12 +438,12 @@ pub async fn run_all(make: &StoreFactory) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
+    use pms_domain::memory::MemoryStore;
 
     #[tokio::test]
     async fn memory_store_passes_the_contract() {
         // One backing map shared by stores with different clocks, like one table.
-        let base = MemoryStore::new(Arc::new(crate::ports::SystemClock));
+        let base = MemoryStore::new(Arc::new(pms_domain::ports::SystemClock));
         run_all(&move |c| Arc::new(base.with_clock(c)) as Arc<dyn ItemStore>).await;
     }
 }

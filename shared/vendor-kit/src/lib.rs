@@ -12,8 +12,3 @@ pub mod registry {
     pub use credentials::{OperaGrant, VendorCredentials};
 }
 pub mod webhooks;
-
-// Phase-A facade (docs: notes/split-facades.md): the `crate::` paths these files had in pms-core.
-#[cfg(test)]
-use pms_domain::memory;
-use pms_domain::{config, domain, ports};

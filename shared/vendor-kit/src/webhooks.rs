@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Provider;
-use crate::pms::EntityRef;
+use pms_domain::domain::Provider;
+use pms_domain::pms::EntityRef;
 
 /// Largest webhook body taken (HTTP 413 above). A delivery is stored as one DynamoDB item
 /// (at most 400 KB of names and values) holding the body and the events parsed from it, which

@@ -3,4 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|body: &[u8]| pms_fuzz::check_decoders(pms_core::pms::ohip::decode::DECODERS, body));
+fuzz_target!(|body: &[u8]| pms_fuzz::check_decoders(pms_opera::decode::DECODERS, body));

@@ -3,4 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|body: &[u8]| pms_fuzz::check_webhook(pms_core::webhooks::mews::parse, body));
+fuzz_target!(|body: &[u8]| pms_fuzz::check_webhook(pms_mews::webhook::parse, body));

@@ -1,9 +1,9 @@
 //! What every fuzz target checks besides "no panic": the properties the product relies on.
 
-use pms_core::ingest::{normalize, IngestKind, Records, MAX_BATCH_ITEMS};
-use pms_core::pms::decode::{Decoder, Hotel};
-use pms_core::registry::PartnerSystem;
-use pms_core::webhooks::{PayloadError, VendorDelivery};
+use pms_app::ingest::{normalize, IngestKind, Records, MAX_BATCH_ITEMS};
+use pms_app::registry::PartnerSystem;
+use pms_vendor_kit::pms::decode::{Decoder, Hotel};
+use pms_vendor_kit::webhooks::{PayloadError, VendorDelivery};
 
 /// A parsed webhook delivery: a usable dedupe id and property, and the same delivery (so the
 /// same dedupe id) when the vendor re-sends the body with other formatting or key order.
@@ -54,7 +54,7 @@ pub fn check_ingest(body: &[u8]) {
             Records::Bookings(v) => {
                 for r in v {
                     r.validate().expect("an accepted booking is valid");
-                    assert_eq!(r.id.provider(), pms_core::domain::Provider::Partner);
+                    assert_eq!(r.id.provider(), pms_domain::domain::Provider::Partner);
                     round_trip(r);
                 }
             }

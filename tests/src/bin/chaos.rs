@@ -8,7 +8,7 @@ use pms_tests::chaos::{self, ChaosConfig};
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
     if std::env::var_os("RUST_LOG").is_some() {
-        pms_core::obs::init_logging();
+        pms_app::obs::init_logging();
     }
     let config = match ChaosConfig::from_env(1000) {
         Ok(c) => c,

@@ -10,12 +10,12 @@ use axum::extract::Request as AxumRequest;
 use axum::response::Response as AxumResponse;
 use chrono::Utc;
 use lambda_http::Body;
-use pms_core::domain::{
+use pms_app::registry::Scope;
+use pms_domain::domain::{
     ConfirmationNumber, Currency, ExternalId, GuestSummary, Money, Provider, RecordId, Reservation,
     ReservationStatus,
 };
-use pms_core::ports::Clock;
-use pms_core::registry::Scope;
+use pms_domain::ports::Clock;
 use pms_tests::graphql::GraphqlStack;
 
 /// The same limit API Gateway's payload cap would enforce upstream; the handler checks its own.

@@ -11,8 +11,8 @@
 
 use std::io::Write;
 
-use pms_core::runtime::AwsServices as _;
-use pms_core::runtime::Services;
+use pms_app::runtime::Services;
+use pms_runtime::AwsServices as _;
 use pms_tests::writes::{invoke, queue_arn, receive, writer_for};
 use serde_json::json;
 
@@ -29,16 +29,16 @@ fn arg(args: &[String], name: &str, default: u32) -> u32 {
 
 #[tokio::main]
 async fn main() {
-    pms_core::obs::init_logging();
+    pms_app::obs::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let visibility = arg(&args, "--visibility-secs", 180);
     let lease = arg(&args, "--lease-secs", 90);
     let services = Services::from_env()
         .await
         .expect("the environment contract")
-        .with_vendors(pms_core::pms::all_vendors());
+        .with_vendors(pmsctl::all_vendors());
     let queue_url = services.names.write_queue_url.clone();
-    let sqs = aws_sdk_sqs::Client::new(&pms_core::aws::sdk_config().await);
+    let sqs = aws_sdk_sqs::Client::new(&pms_aws::sdk_config().await);
     let writer = writer_for(services, Some(chrono::Duration::seconds(i64::from(lease))));
     let messages = receive(&sqs, &queue_url, 10, Some(visibility as i32)).await;
     let received: Vec<_> = messages

@@ -20,14 +20,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pms_core::domain::hash::content_hash;
-use pms_core::domain::{ExternalId, RecordId, Reservation};
-use pms_core::jobs::{Feed, FeedJob};
-use pms_core::pms::{EntityKind, EntityRef, PmsAdapter, Refreshed};
-use pms_core::sync::FeedOutcome;
-use pms_core::writes::{OperationId, OperationStatus, WriteOperation};
-use pms_infra::sim::data::SimReservation;
-use pms_infra::sim::VendorCounters;
+use pms_app::jobs::{Feed, FeedJob};
+use pms_app::sync::FeedOutcome;
+use pms_app::writes::{OperationId, OperationStatus, WriteOperation};
+use pms_domain::domain::hash::content_hash;
+use pms_domain::domain::{ExternalId, RecordId, Reservation};
+use pms_domain::pms::{EntityKind, EntityRef, PmsAdapter, Refreshed};
+use pms_sim::data::SimReservation;
+use pms_sim::VendorCounters;
 use serde_json::json;
 
 use super::drive::lock;
@@ -102,7 +102,7 @@ pub async fn sync_run(d: &Deployment, tally: &Mutex<Tally>) -> Result<(), String
         hotel: d.hotel_id().clone(),
         feed: Feed::Reservations,
         scheduled_at: chrono::Utc::now(),
-        correlation_id: pms_core::obs::new_correlation_id(),
+        correlation_id: pms_app::obs::new_correlation_id(),
     };
     let mut last = String::new();
     for _ in 0..3 {

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
-use pms_core::ports::Clock;
+use pms_domain::ports::Clock;
 
 #[derive(Debug, Default)]
 pub struct OffsetClock {

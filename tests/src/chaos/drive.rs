@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use pms_core::jobs::SyncJob;
-use pms_core::obs::Metrics;
-use pms_core::ports::{Clock, OutgoingMessage, ReceivedMessage};
-use pms_core::writes::{
+use pms_app::jobs::SyncJob;
+use pms_app::obs::Metrics;
+use pms_app::writes::{
     BatchReport, DeliveryResult, QueueDelivery, WriteMessage, UNKNOWN_OUTCOME_SETTLE,
 };
+use pms_domain::ports::{Clock, OutgoingMessage, ReceivedMessage};
 use rand::{Rng, RngExt};
 
 use super::faults::{CrashPoint, SimFault};
@@ -195,7 +195,10 @@ async fn run_batch(
     deadline: Option<tokio::time::Instant>,
 ) -> BatchReport {
     let budget = deadline.map(|at| {
-        pms_core::pms::deadline::CallBudget::new(at, d.client_timeout + Duration::from_millis(100))
+        pms_domain::pms::deadline::CallBudget::new(
+            at,
+            d.client_timeout + Duration::from_millis(100),
+        )
     });
     d.writes
         .process_batch_within(

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pms_core::ports::{
+use pms_domain::ports::{
     BatchSendFailure, Condition, Item, ItemKey, ItemStore, OutgoingMessage, Page, PortResult,
     PutOutcome, Query, Queue, ReceivedMessage,
 };
-use pms_infra::sim::{FaultConfig, SimAdmin, Vendor};
+use pms_sim::{FaultConfig, SimAdmin, Vendor};
 use rand::{Rng, RngExt};
 use tokio::sync::oneshot;
 
@@ -512,9 +512,9 @@ impl Queue for CrashQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pms_core::domain::HotelId;
-    use pms_core::memory::MemoryStore;
-    use pms_core::ports::SystemClock;
+    use pms_domain::domain::HotelId;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::SystemClock;
 
     #[tokio::test]
     async fn a_crash_stops_at_its_write_before_or_after_performing_it() {

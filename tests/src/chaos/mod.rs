@@ -38,8 +38,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pms_core::domain::HotelId;
-use pms_infra::sim::{PropertySetup, SimConfig, Simulator, Vendor};
+use pms_domain::domain::HotelId;
+use pms_sim::{PropertySetup, SimConfig, Simulator, Vendor};
 
 pub use report::Tally;
 use world::{Backend, Deployment};

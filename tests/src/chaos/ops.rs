@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pms_core::ports::{Clock, ReceivedMessage};
-use pms_core::writes::{DlqError, OperationId, OperationStatus, WriteMessage, WriteOperation};
+use pms_app::writes::{DlqError, OperationId, OperationStatus, WriteMessage, WriteOperation};
+use pms_domain::ports::{Clock, ReceivedMessage};
 use rand::{Rng, RngExt};
 
 use super::drive::{self, lock, WriteChaos};
@@ -24,7 +24,7 @@ const QUEUE_RETENTION_DAYS: i64 = 4;
 /// Enough for every message to use up its deliveries while days pass.
 const MAX_REDELIVERIES_WHILE_AGING: u32 = 200;
 /// The write path's records are kept 30 days (`IDEMPOTENCY_RETENTION_DAYS`).
-pub const RECORD_RETENTION_DAYS: i64 = pms_core::writes::IDEMPOTENCY_RETENTION_DAYS;
+pub const RECORD_RETENTION_DAYS: i64 = pms_app::writes::IDEMPOTENCY_RETENTION_DAYS;
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -168,7 +168,7 @@ pub async fn charges_with(d: &Deployment, description: &str) -> Result<u64, Stri
 
 async fn charges_where(
     d: &Deployment,
-    keep: impl Fn(&pms_infra::sim::data::SimCharge) -> bool,
+    keep: impl Fn(&pms_sim::data::SimCharge) -> bool,
 ) -> Result<u64, String> {
     let hotel = d
         .admin
@@ -226,7 +226,7 @@ async fn peek(d: &Deployment, url: &str) -> Result<Vec<ReceivedMessage>, String>
 /// minutes, so before staff look), run that census here, e.g.
 /// `DeadLetterCensus::new(records, queue, write_dlq_url).take(true)`.
 async fn census(d: &Deployment) -> Result<(), String> {
-    pms_core::writes::DeadLetterCensus::new(
+    pms_app::writes::DeadLetterCensus::new(
         d.dead_letters.records().clone(),
         d.services.queue.clone(),
         d.names().write_dlq_url.clone(),

@@ -1,4 +1,4 @@
-//! Partner ingestion under chaos (`pms_core::ingest`, as the webhook function's partner routes
+//! Partner ingestion under chaos (`pms_app::ingest`, as the webhook function's partner routes
 //! run it): a partner pushes successive versions of its bookings, duplicated, out of order,
 //! some at once, some with an `Idempotency-Key` (a repeat is answered from the stored answer),
 //! and a push whose process dies after the merge but before its answer is stored (its retry
@@ -7,12 +7,12 @@
 
 use std::sync::Mutex;
 
-use pms_core::domain::hash::content_hash;
-use pms_core::domain::Reservation;
-use pms_core::ingest::idempotency::{request_hash, Claim, IdempotencyStore, StoredResponse};
-use pms_core::ingest::{normalize, IngestKind, IngestService, Records};
-use pms_core::ports::Clock;
-use pms_core::registry::PartnerSystem;
+use pms_app::ingest::idempotency::{request_hash, Claim, IdempotencyStore, StoredResponse};
+use pms_app::ingest::{normalize, IngestKind, IngestService, Records};
+use pms_app::registry::PartnerSystem;
+use pms_domain::domain::hash::content_hash;
+use pms_domain::domain::Reservation;
+use pms_domain::ports::Clock;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, RngExt};
 use serde_json::{json, Value};

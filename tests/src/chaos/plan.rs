@@ -4,10 +4,10 @@
 //! crash each may suffer. Everything random about a round is decided here, before it runs.
 
 use chrono::Duration;
-use pms_core::domain::{Charge, ConfirmationNumber, Currency, Money, Note};
-use pms_core::writes::WriteOperation;
-use pms_infra::sim::data::SimReservation;
-use pms_infra::sim::{ReservationPatch, SimHotel, SimStatus, Vendor};
+use pms_app::writes::WriteOperation;
+use pms_domain::domain::{Charge, ConfirmationNumber, Currency, Money, Note};
+use pms_sim::data::SimReservation;
+use pms_sim::{ReservationPatch, SimHotel, SimStatus, Vendor};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, RngExt, SeedableRng};

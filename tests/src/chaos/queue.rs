@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pms_core::memory::MemoryQueue;
-use pms_core::ports::{
+use pms_domain::memory::MemoryQueue;
+use pms_domain::ports::{
     BatchSendFailure, Clock, OutgoingMessage, PortResult, Queue, ReceivedMessage,
 };
 

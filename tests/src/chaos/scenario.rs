@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pms_core::domain::{ExternalId, Provider};
-use pms_core::jobs::{JobSource, RefreshJob, SyncJob};
-use pms_core::pms::{EntityKind, EntityRef};
-use pms_core::webhooks::{self, IntakeOutcome, VendorDelivery};
-use pms_core::writes::{IdempotencyKey, OperationId, SubmitError};
-use pms_infra::sim::data::SimReservation;
-use pms_infra::sim::{ReservationPatch, Vendor};
+use pms_app::jobs::{JobSource, RefreshJob, SyncJob};
+use pms_app::webhooks::IntakeOutcome;
+use pms_app::writes::{IdempotencyKey, OperationId, SubmitError};
+use pms_domain::domain::{ExternalId, Provider};
+use pms_domain::pms::{EntityKind, EntityRef};
+use pms_sim::data::SimReservation;
+use pms_sim::{ReservationPatch, Vendor};
+use pms_vendor_kit::webhooks::VendorDelivery;
 
 use super::checks;
 use super::drive::{self, lock, WriteChaos};
@@ -94,8 +95,8 @@ fn notice(d: &Deployment, r: &SimReservation, patch: &ReservationPatch) -> Notic
 
 fn parse(vendor: Vendor, body: &[u8]) -> Result<VendorDelivery, String> {
     match vendor {
-        Vendor::Cloudbeds => webhooks::cloudbeds::parse(body),
-        _ => webhooks::mews::parse(body),
+        Vendor::Cloudbeds => pms_cloudbeds::webhook::parse(body),
+        _ => pms_mews::webhook::parse(body),
     }
     .map_err(err)
 }
@@ -108,7 +109,7 @@ async fn deliver(
     tally: &Mutex<Tally>,
 ) -> Result<bool, String> {
     let hotel = d.hotel_id();
-    let correlation = pms_core::obs::new_correlation_id();
+    let correlation = pms_app::obs::new_correlation_id();
     match notice {
         Notice::Event(id) => {
             let job = RefreshJob {
@@ -118,7 +119,7 @@ async fn deliver(
                     id: ExternalId::parse(id.as_str()).map_err(err)?,
                 }],
                 source: JobSource::Manual,
-                received_at: pms_core::ports::Clock::now(d.clock.as_ref()),
+                received_at: pms_domain::ports::Clock::now(d.clock.as_ref()),
                 correlation_id: correlation,
                 attempt: 1,
             };
@@ -290,7 +291,7 @@ async fn submit(
     d: &Deployment,
     w: &WritePlan,
     key: Option<&IdempotencyKey>,
-    caps: &pms_core::domain::Capabilities,
+    caps: &pms_domain::domain::Capabilities,
     tally: &Mutex<Tally>,
 ) -> Result<Option<OperationId>, Refused> {
     let hotel = d.hotel_id();
@@ -585,7 +586,7 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
 }
 
 pub fn provider_name(v: Vendor) -> &'static str {
-    match pms_infra::sim::setup::provider(v) {
+    match pms_sim::setup::provider(v) {
         Provider::Opera => "OHIP",
         Provider::Mews => "Mews",
         Provider::Cloudbeds => "Cloudbeds",

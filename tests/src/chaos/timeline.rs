@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use pms_core::writes::{OperationId, OperationStatus};
+use pms_app::writes::{OperationId, OperationStatus};
 use rand::Rng;
 
 use super::drive::{self, lock, WriteChaos};

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use pms_core::writes::OperationStatus;
+use pms_app::writes::OperationStatus;
 
 use super::drive::Held;
 use super::faults::SimFault;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use pms_core::ports::{Condition, Item, ItemKey, ItemStore, Page, PortResult, PutOutcome, Query};
+use pms_domain::ports::{Condition, Item, ItemKey, ItemStore, Page, PortResult, PutOutcome, Query};
 
 const WATCHED: [&str; 4] = ["BOOKING#", "GUEST#", "ROOM#", "AVAIL#"];
 
@@ -137,9 +137,9 @@ impl ItemStore for WatchStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pms_core::domain::HotelId;
-    use pms_core::memory::MemoryStore;
-    use pms_core::ports::SystemClock;
+    use pms_domain::domain::HotelId;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::SystemClock;
 
     #[tokio::test]
     async fn an_applied_write_of_an_older_version_is_a_regression() {

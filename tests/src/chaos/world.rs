@@ -8,20 +8,23 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pms_core::aws::{DynamoStore, EventBridgeBus, ResourceNames, SecretsManagerStore, SqsQueue};
-use pms_core::config::{HotelConfig, RateLimitSettings};
-use pms_core::domain::HotelId;
-use pms_core::jobs::{Backoff, JobProcessor};
-use pms_core::memory::{MemoryBus, MemorySecrets, MemoryStore};
-use pms_core::pms::{default_factory, AdapterFactory, RetryPolicy, RetrySettings};
-use pms_core::ports::{Clock, EventBus, ItemStore, Queue, SecretStore, SystemClock};
-use pms_core::refresh::RefreshService;
-use pms_core::runtime::Services;
-use pms_core::sync::SyncService;
-use pms_core::webhooks::{WebhookDeliveries, WebhookIntake};
-use pms_core::writes::{DeadLetters, Executor, WriteRecords, WriteService};
-use pms_infra::sim::setup::hotel_for;
-use pms_infra::sim::{PropertySetup, SimAdmin, Vendor};
+use crate::default_factory;
+use pms_app::jobs::{Backoff, JobProcessor};
+use pms_app::names::ResourceNames;
+use pms_app::refresh::RefreshService;
+use pms_app::runtime::Services;
+use pms_app::sync::SyncService;
+use pms_app::webhooks::{WebhookDeliveries, WebhookIntake};
+use pms_app::writes::{DeadLetters, Executor, WriteRecords, WriteService};
+use pms_aws::{DynamoStore, EventBridgeBus, SecretsManagerStore, SqsQueue};
+use pms_domain::config::{HotelConfig, RateLimitSettings};
+use pms_domain::domain::HotelId;
+use pms_domain::memory::{MemoryBus, MemorySecrets, MemoryStore};
+use pms_domain::pms::{RetryPolicy, RetrySettings};
+use pms_domain::ports::{Clock, EventBus, ItemStore, Queue, SecretStore, SystemClock};
+use pms_sim::setup::hotel_for;
+use pms_sim::{PropertySetup, SimAdmin, Vendor};
+use pms_vendor_kit::pms::AdapterFactory;
 
 use super::clock::OffsetClock;
 use super::faults::{self, CrashQueue, CrashStore, SimFault, Tripwire};
@@ -34,7 +37,7 @@ pub const MAX_RECEIVES: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Backend {
-    /// `pms_core::memory`'s store and queue (the queue given SQS's visibility and redrive).
+    /// `pms_domain::memory`'s store and queue (the queue given SQS's visibility and redrive).
     Memory,
     /// DynamoDB, SQS, Secrets Manager and EventBridge on moto: the AWS adapters.
     Moto,
@@ -81,9 +84,9 @@ pub struct Deployment {
 }
 
 /// Rate limits of the simulator and the hotels, scaled by `scale` (1 = the vendors' own).
-pub fn limits(scale: u32) -> pms_infra::sim::Limits {
+pub fn limits(scale: u32) -> pms_sim::Limits {
     let s = scale.max(1) as usize;
-    pms_infra::sim::Limits {
+    pms_sim::Limits {
         ohip: (100 * s, 60_000),
         mews: (200 * s, 30_000),
         cloudbeds: (5 * s, 1_000),
@@ -230,7 +233,7 @@ impl Deployment {
         let writer_adapters = Arc::new(
             factory()
                 .with_retry_override(RetryPolicy::none())
-                .with_priority(pms_core::pms::ratelimit::Priority::Write),
+                .with_priority(pms_vendor_kit::pms::ratelimit::Priority::Write),
         );
         services.adapters = reader_adapters;
 

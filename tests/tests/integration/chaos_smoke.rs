@@ -69,9 +69,9 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
-    use pms_core::domain::{Charge, HotelId, Money};
-    use pms_core::writes::WriteOperation;
-    use pms_infra::sim::{ReservationPatch, SimConfig, SimStatus, Simulator, Vendor};
+    use pms_app::writes::WriteOperation;
+    use pms_domain::domain::{Charge, HotelId, Money};
+    use pms_sim::{ReservationPatch, SimConfig, SimStatus, Simulator, Vendor};
     use pms_tests::chaos::drive;
     use pms_tests::chaos::plan::{self, WritePlan};
     use pms_tests::chaos::trace::RoundState;
@@ -202,10 +202,10 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
 async fn the_checks_count_a_charge_dead_lettered_on_the_folio_and_an_unlisted_dead_letter() {
     use std::sync::Mutex;
 
-    use pms_core::domain::{Charge, HotelId, Money};
-    use pms_core::ports::OutgoingMessage;
-    use pms_core::writes::{OperationStatus, WriteOperation};
-    use pms_infra::sim::{SimConfig, SimStatus, Simulator, Vendor};
+    use pms_app::writes::{OperationStatus, WriteOperation};
+    use pms_domain::domain::{Charge, HotelId, Money};
+    use pms_domain::ports::OutgoingMessage;
+    use pms_sim::{SimConfig, SimStatus, Simulator, Vendor};
     use pms_tests::chaos::plan::{self, WritePlan};
     use pms_tests::chaos::trace::RoundState;
     use pms_tests::chaos::world::{Backend, Deployment};

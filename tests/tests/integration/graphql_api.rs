@@ -5,15 +5,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use pms_core::domain::{
+use pms_app::records::ProvidedAvailability;
+use pms_app::registry::{HotelRegistry, Scope};
+use pms_app::sync_runs::{SyncRun, SyncRuns};
+use pms_domain::domain::{
     Availability, BusinessDate, ConfirmationNumber, Currency, ExternalId, GuestSummary, HotelId,
     Money, Provider, RecordId, Reservation, ReservationStatus, RoomTypeCode,
 };
-use pms_core::pms::mock::{MockFault, MockPms};
-use pms_core::ports::Clock;
-use pms_core::records::ProvidedAvailability;
-use pms_core::registry::{HotelRegistry, Scope};
-use pms_core::sync_runs::{SyncRun, SyncRuns};
+use pms_domain::ports::Clock;
+use pms_mock::{MockFault, MockPms};
 use pms_tests::graphql::{GraphqlStack, Reply};
 use serde_json::{json, Value};
 
@@ -461,7 +461,7 @@ async fn a_token_never_sees_another_hotel_for_any_query() {
     let write_only = g.token(&[&a, &b], &[Scope::Write]).await;
     let pms_b = MockPms::shared(
         &b,
-        pms_core::domain::PropertyTz::parse(B_ZONE).unwrap(),
+        pms_domain::domain::PropertyTz::parse(B_ZONE).unwrap(),
         Currency::eur(),
         g.clock.clone(),
     );
@@ -538,7 +538,7 @@ async fn the_cache_serves_fresh_refetches_once_and_bridges_outages() {
     let token = g.token(&[&a], &[Scope::Read]).await;
     let pms = MockPms::shared(
         &a,
-        pms_core::domain::PropertyTz::parse(A_ZONE).unwrap(),
+        pms_domain::domain::PropertyTz::parse(A_ZONE).unwrap(),
         Currency::eur(),
         g.clock.clone(),
     );
@@ -651,7 +651,7 @@ async fn the_cache_serves_fresh_refetches_once_and_bridges_outages() {
                 .as_array()
                 .unwrap()
                 .len(),
-            pms_core::pms::mock::MockSize::default().rooms as usize
+            pms_mock::MockSize::default().rooms as usize
         );
     }
     for op in [
@@ -922,7 +922,7 @@ async fn store_reads_are_bounded_per_request_across_all_fields_counting_items_re
     assert_eq!(answered + refused, 30, "{}", r.body);
     assert!(refused >= 1, "{}", r.body);
     assert!(
-        answered * per_field <= pms_core::reads::MAX_ITEMS_READ,
+        answered * per_field <= pms_app::reads::MAX_ITEMS_READ,
         "{answered} fields of {per_field} items answered"
     );
     let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
@@ -945,7 +945,7 @@ async fn pms_not_found_answers_are_cached_briefly() {
     let token = g.token(&[&a], &[Scope::Read]).await;
     let pms = MockPms::shared(
         &a,
-        pms_core::domain::PropertyTz::parse(A_ZONE).unwrap(),
+        pms_domain::domain::PropertyTz::parse(A_ZONE).unwrap(),
         Currency::eur(),
         g.clock.clone(),
     );
@@ -957,9 +957,8 @@ async fn pms_not_found_answers_are_cached_briefly() {
     }
     assert_eq!(pms.calls("get_guest"), 1);
     // ...for a short while: then it is asked again (a guest created meanwhile shows up).
-    g.clock.advance(Duration::seconds(
-        pms_core::cache::NOT_FOUND_TTL_SECONDS - 1,
-    ));
+    g.clock
+        .advance(Duration::seconds(pms_app::cache::NOT_FOUND_TTL_SECONDS - 1));
     g.query(&token, GUEST, vars.clone()).await;
     assert_eq!(pms.calls("get_guest"), 1);
     g.clock.advance(Duration::seconds(1));

@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use pms_core::domain::HotelId;
-use pms_core::ports::SecretStore;
-use pms_core::registry::Scope;
-use pms_core::runtime::AwsServices as _;
-use pms_core::sync_runs::{SyncRun, SyncRuns};
-use pms_infra::sim::data::SimStatus;
-use pms_infra::sim::setup::hotel_for;
-use pms_infra::sim::{FaultConfig, PropertySetup, SimConfig, Vendor};
+use pms_app::registry::Scope;
+use pms_app::sync_runs::{SyncRun, SyncRuns};
+use pms_domain::domain::HotelId;
+use pms_domain::ports::SecretStore;
+use pms_runtime::AwsServices as _;
+use pms_sim::data::SimStatus;
+use pms_sim::setup::hotel_for;
+use pms_sim::{FaultConfig, PropertySetup, SimConfig, Vendor};
 use pms_tests::graphql::Reply;
 use pms_tests::writes::{confirmation_of, guest_record_id, SimHotelRef, WritesStack};
 use serde_json::{json, Value};
@@ -147,7 +147,7 @@ async fn a_read_under_a_hanging_pms_answers_stale_or_pms_unavailable_before_any_
         stale_after.as_millis(),
         missing_after.as_millis(),
         health_after.as_millis(),
-        pms_core::reads::READ_DEADLINE.as_millis()
+        pms_app::reads::READ_DEADLINE.as_millis()
     );
     // Behaviour, not speed: answered by the function, never cut by its 25 s timeout.
     for took in [stale_after, missing_after, health_after] {
@@ -341,7 +341,7 @@ async fn guests_are_the_hotels(w: &WritesStack, vendor: Vendor) {
     // Ids that would be path steps or carry URL syntax never reach the PMS.
     let before = w.counters(vendor).total_calls;
     for bad in ["..", ".", "../../rsv", "1?hotelId=X", "a%2F..", "a&b=c"] {
-        let provider = pms_infra::sim::setup::provider(vendor);
+        let provider = pms_sim::setup::provider(vendor);
         for q in [GUEST, PREFS] {
             let r = w
                 .graphql(
@@ -430,7 +430,7 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_never_vendor_or_a
         .is_some_and(|m| !m.is_empty()));
     assert_clean("operation", &op);
     // What the vendor said is kept for the hotel's staff: the operation record and the audit.
-    let oref = pms_core::writes::OperationRef::parse(&op_id).unwrap();
+    let oref = pms_app::writes::OperationRef::parse(&op_id).unwrap();
     let record = w
         .records()
         .operation(&oref.hotel, &oref.id)
@@ -503,12 +503,12 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_never_vendor_or_a
     // A real AWS error (moto): the function's store is a table that does not exist.
     let mut names = w.services.names.clone();
     names.table = format!("pms-missing-{ACCOUNT}-{ROLE}");
-    let broken = pms_core::runtime::Services::from_aws(
+    let broken = pms_app::runtime::Services::from_aws(
         names,
         &w.stack.sdk_config,
-        std::sync::Arc::new(pms_core::ports::SystemClock),
+        std::sync::Arc::new(pms_domain::ports::SystemClock),
     )
-    .with_vendors(pms_core::pms::all_vendors());
+    .with_vendors(pmsctl::all_vendors());
     let app = pms_graphql::GraphqlApp::from_services(&broken);
     let mut req = lambda_http::Request::new(lambda_http::Body::Text(
         json!({"query": "{ __typename }"}).to_string(),

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
 use common::{Harness, Ports, TestHotel};
-use pms_core::ports::{
+use pms_app::registry::{IngestKeys, PartnerSystem, Scope};
+use pms_domain::ports::{
     Clock, Condition, Item, ItemKey, ItemStore, KeyCondition, ManualClock, Page, Partition,
     PortError, PortResult, PutOutcome, Query, SecretStore, Service,
 };
-use pms_core::registry::{IngestKeys, PartnerSystem, Scope};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
@@ -124,7 +124,7 @@ async fn every_status_code_with_its_body() {
         .tokens
         .create(
             vec![hotel.id.clone()],
-            vec![pms_core::registry::Scope::Read],
+            vec![pms_app::registry::Scope::Read],
             "ro",
         )
         .await
@@ -815,7 +815,7 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_and_aws_detail_go
     let logs = Logs::default();
     let writer = logs.clone();
     let _logging =
-        tracing::subscriber::set_default(pms_core::obs::subscriber("INFO", move || writer.clone()));
+        tracing::subscriber::set_default(pms_app::obs::subscriber("INFO", move || writer.clone()));
     let secrets_failing = Arc::new(AtomicBool::new(false));
     let store_failing = Arc::new(AtomicBool::new(false));
     let throttled = Arc::new(AtomicBool::new(false));

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use pms_core::ports::SecretStore;
-use pms_infra::sim::setup::hotel_for;
-use pms_infra::sim::{SimConfig, Simulator, Vendor};
+use pms_domain::ports::SecretStore;
+use pms_sim::setup::hotel_for;
+use pms_sim::{SimConfig, Simulator, Vendor};
 use pms_tests::TestStack;
 
 const PROCESSES: usize = 4;
@@ -31,11 +31,9 @@ async fn fifty_callers_in_four_processes_never_exceed_a_vendor_limit() {
     let mut hotels = Vec::new();
     for vendor in Vendor::ALL {
         let property = sim.context.config.properties[&vendor][0].clone();
-        let id = pms_core::domain::HotelId::parse(format!(
-            "rl-{}",
-            pms_infra::sim::setup::provider(vendor)
-        ))
-        .unwrap();
+        let id =
+            pms_domain::domain::HotelId::parse(format!("rl-{}", pms_sim::setup::provider(vendor)))
+                .unwrap();
         let (config, credentials) =
             hotel_for(vendor, &property, &sim.vendor_url(vendor), id.clone()).unwrap();
         services

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
-use pms_infra::local::driver::{self, BatchOutcome, Driver, FunctionSpec, Invocation, Invoker};
+use pms_local::driver::{self, BatchOutcome, Driver, FunctionSpec, Invocation, Invoker};
 use pms_tests::{template_with_fixture, TestStack};
 use serde_json::{json, Value};
 

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use pms_core::aws::DynamoStore;
-use pms_core::ports::{Clock, ItemStore};
-use pms_core::testing::store_contract as contract;
+use pms_aws::DynamoStore;
+use pms_domain::ports::{Clock, ItemStore};
+use pms_testkit::store_contract as contract;
 use pms_tests::TestStack;
 
 fn factory(stack: &TestStack) -> impl Fn(Arc<dyn Clock>) -> Arc<dyn ItemStore> + Send + Sync {

@@ -10,14 +10,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use pms_core::domain::{BusinessDate, ReservationStatus};
-use pms_core::jobs::{Feed, FeedJob};
-use pms_core::sync::backfill::BackfillProgress;
-use pms_core::sync::feeds::Step;
-use pms_core::sync::{BackfillStatus, Checkpoint, Checkpoints, FeedOutcome, Skipped, SyncError};
-use pms_core::sync_runs::{SyncRun, SyncRunStatus};
-use pms_infra::sim::data::SimReservation;
-use pms_infra::sim::{
+use pms_app::jobs::{Feed, FeedJob};
+use pms_app::sync::backfill::BackfillProgress;
+use pms_app::sync::feeds::Step;
+use pms_app::sync::{BackfillStatus, Checkpoint, Checkpoints, FeedOutcome, Skipped, SyncError};
+use pms_app::sync_runs::{SyncRun, SyncRunStatus};
+use pms_domain::domain::{BusinessDate, ReservationStatus};
+use pms_sim::data::SimReservation;
+use pms_sim::{
     FaultConfig, ReservationPatch, RoomPatch, SimHotel, SimHousekeeping, SimStatus, Vendor,
 };
 use sync_support::{count_events, count_prefix, record_writes, Bed, Process};
@@ -476,7 +476,7 @@ async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Vendor) {
     let runs = bed.runs_of(&job.correlation_id).await;
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(count_prefix(&writes, "SYNCRUN#"), 1);
-    let x_key = |w: &pms_core::ports::ItemKey| w.sort.ends_with(&format!("#{}", x.id));
+    let x_key = |w: &pms_domain::ports::ItemKey| w.sort.ends_with(&format!("#{}", x.id));
     // One merge: the record with its events (outbox), then the outbox cleared.
     assert_eq!(writes.iter().filter(|w| x_key(w)).count(), 2, "{writes:#?}");
     let events = bed.new_events().await;
@@ -731,7 +731,7 @@ async fn an_interrupted_backfill_resumes_where_it_stopped(vendor: Vendor) {
                 from,
                 to,
                 false,
-                &pms_core::sync::backfill::Quiet,
+                &pms_app::sync::backfill::Quiet,
             )
             .await
         })

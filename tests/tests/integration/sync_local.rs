@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::Utc;
-use pms_core::domain::HotelId;
-use pms_core::ports::SecretStore;
-use pms_core::sync_runs::SyncRunStatus;
-use pms_infra::local::driver::{self, BatchOutcome, Driver, Invocation, Invoker};
-use pms_infra::local::schedule::ScheduleKind;
-use pms_infra::sim::setup::hotel_for;
-use pms_infra::sim::{SimConfig, Simulator, Vendor};
+use pms_app::sync_runs::SyncRunStatus;
+use pms_domain::domain::HotelId;
+use pms_domain::ports::SecretStore;
+use pms_local::driver::{self, BatchOutcome, Driver, Invocation, Invoker};
+use pms_local::schedule::ScheduleKind;
+use pms_sim::setup::hotel_for;
+use pms_sim::{SimConfig, Simulator, Vendor};
 use pms_tests::{repo_template, TestStack};
 use serde_json::Value;
 
@@ -130,7 +130,7 @@ async fn the_local_driver_fires_the_schedule_and_the_worker_syncs_the_hotel() {
         batches += 1;
         assert!(batches < 10);
     }
-    let runs = pms_core::sync_runs::SyncRuns::new(services.store.clone())
+    let runs = pms_app::sync_runs::SyncRuns::new(services.store.clone())
         .list(&hotel, 10)
         .await
         .unwrap();

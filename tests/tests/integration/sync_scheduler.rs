@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use chrono::{DurationRound, Utc};
 use futures::StreamExt;
-use pms_core::config::HotelConfig;
-use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
-use pms_core::jobs::{Feed, SyncJob};
+use pms_app::jobs::{Feed, SyncJob};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
 use pms_tests::TestStack;
 
 const HOTELS: usize = 120;
@@ -56,7 +56,7 @@ async fn a_tick_fans_out_one_job_per_enabled_hotel_and_due_feed_once() {
         .duration_trunc(chrono::Duration::hours(1))
         .unwrap()
         + chrono::Duration::minutes(32);
-    let event = pms_infra::local::driver::scheduled_event(
+    let event = pms_local::driver::scheduled_event(
         "arn:aws:events:us-east-1:123456789012:rule/fan-out",
         tick,
     );

@@ -2,7 +2,7 @@
 //! permission is least privilege (no wildcard actions, no `Resource: '*'` on data services,
 //! every resource this stack's own). No AWS needed: this reads `template.yaml`.
 
-use pms_infra::local::{Resource, Template};
+use pms_local::{Resource, Template};
 use pms_tests::{repo_root, repo_template};
 use serde_json::{json, Value};
 

@@ -1,7 +1,7 @@
 //! The template, as provisioned locally, is what `verify` reads back, and `verify` does catch
 //! a difference when there is one.
 
-use pms_infra::local::{provision, verify, Drift};
+use pms_local::{provision, verify, Drift};
 use pms_tests::{repo_template, TestStack};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -134,7 +134,7 @@ async fn live_changes_and_missing_resources_are_drift() {
     // ...and the template gains a queue nobody provisioned.
     let mut changed = repo_template();
     let extra = changed.resources["WriteOpsDLQ"].clone();
-    let mut extra = pms_infra::local::Resource {
+    let mut extra = pms_local::Resource {
         logical_id: "AuditQueue".into(),
         ..extra
     };

@@ -11,8 +11,8 @@ use crate::common;
 use std::collections::BTreeSet;
 
 use common::Harness;
-use pms_core::ports::{KeyCondition, Partition, Query};
-use pms_core::registry::Scope;
+use pms_app::registry::Scope;
+use pms_domain::ports::{KeyCondition, Partition, Query};
 use pms_graphql::GraphqlApp;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -65,7 +65,7 @@ fn hotel_fields(sdl: &str, type_name: &str) -> BTreeSet<String> {
 }
 
 /// Every item of a hotel's partition (records, idempotency, audit, deliveries...).
-async fn hotel_items(h: &Harness, hotel: &pms_core::domain::HotelId) -> usize {
+async fn hotel_items(h: &Harness, hotel: &pms_domain::domain::HotelId) -> usize {
     let q = Query::primary(
         Partition::Hotel(hotel.clone()),
         KeyCondition::BeginsWith(String::new()),

@@ -9,12 +9,14 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use chrono::Utc;
-use pms_core::config::HotelConfig;
-use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
-use pms_core::memory::MemorySecrets;
-use pms_core::pms::{credentials_secret_name, default_factory, PmsError};
-use pms_core::ports::{CachedSecrets, Clock, SecretStore, SystemClock};
-use pms_core::registry::VendorCredentials;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
+use pms_domain::memory::MemorySecrets;
+use pms_domain::pms::PmsError;
+use pms_domain::ports::{CachedSecrets, Clock, SecretStore, SystemClock};
+use pms_tests::default_factory;
+use pms_vendor_kit::pms::credentials_secret_name;
+use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
 /// What reached the redirect's target: each request's path, headers and body, as text.

@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use common::{Harness, Ports, TestHotel};
-use pms_core::domain::{
+use pms_domain::domain::{
     BusinessDate, ConfirmationNumber, ExternalId, Guest, Housekeeping, Occupancy, Provider,
     RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus,
 };
-use pms_core::pms::mock::MockFault;
-use pms_core::ports::{KeyCondition, Partition, PortResult, Query, SecretStore};
-use pms_core::testing::counting::CountingStore;
+use pms_domain::ports::{KeyCondition, Partition, PortResult, Query, SecretStore};
+use pms_mock::MockFault;
+use pms_testkit::counting::CountingStore;
 use serde_json::{json, Value};
 
 const MEWS_GENERAL: &str = include_str!("../../../shared/testdata/mews/wh-general.json");
@@ -533,7 +533,7 @@ async fn a_webhook_body_too_large_for_one_stored_item_is_refused_with_413_before
     // The largest body taken is stored whole.
     let body = mews_body(90, 1300);
     assert!(
-        body.len() < pms_core::webhooks::MAX_BODY_BYTES,
+        body.len() < pms_vendor_kit::webhooks::MAX_BODY_BYTES,
         "{}",
         body.len()
     );
@@ -561,7 +561,7 @@ async fn a_webhook_naming_too_many_entities_is_refused_with_a_clear_4xx() {
         .webhook(
             "mews",
             &hotel,
-            &customers(pms_core::webhooks::MAX_ENTITIES + 1),
+            &customers(pms_vendor_kit::webhooks::MAX_ENTITIES + 1),
         )
         .await;
     r.assert_problem(422, "VALIDATION_FAILED");
@@ -573,7 +573,7 @@ async fn a_webhook_naming_too_many_entities_is_refused_with_a_clear_4xx() {
         .webhook(
             "mews",
             &hotel,
-            &mews_body(pms_core::webhooks::MAX_EVENTS + 1, 0),
+            &mews_body(pms_vendor_kit::webhooks::MAX_EVENTS + 1, 0),
         )
         .await;
     r.assert_problem(422, "VALIDATION_FAILED");
@@ -585,8 +585,12 @@ async fn a_webhook_naming_too_many_entities_is_refused_with_a_clear_4xx() {
     assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
     // At the cap, every entity is refreshed (jobs of 25).
     let r = h
-        .webhook("mews", &hotel, &customers(pms_core::webhooks::MAX_ENTITIES))
+        .webhook(
+            "mews",
+            &hotel,
+            &customers(pms_vendor_kit::webhooks::MAX_ENTITIES),
+        )
         .await;
     assert_eq!(r.status, 202, "{:#}", r.json);
-    assert_eq!(r.json["entities"], pms_core::webhooks::MAX_ENTITIES);
+    assert_eq!(r.json["entities"], pms_vendor_kit::webhooks::MAX_ENTITIES);
 }

@@ -5,12 +5,12 @@
 //! binary) redrives and abandons them.
 
 use chrono::{Duration as ChronoDuration, NaiveTime};
-use pms_core::registry::Scope;
-use pms_core::writes::{
+use pms_app::registry::Scope;
+use pms_app::writes::{
     AuditResult, DeliveryResult, DlqStatus, OperationId, OperationRef, OperationStatus,
 };
-use pms_infra::sim::data::SimStatus;
-use pms_infra::sim::{FaultConfig, Vendor};
+use pms_sim::data::SimStatus;
+use pms_sim::{FaultConfig, Vendor};
 use pms_tests::writes::{
     confirmation_of, guest_record_id, wait_out_lease, SimHotelRef, WriterOptions, WritesStack,
     MAX_RECEIVES,
@@ -200,7 +200,7 @@ async fn every_mutation_end_to_end(vendor: Vendor) {
     if caps.update_preferences {
         let adapter = w.services.adapters.adapter_for(&h.config).await.unwrap();
         let g = adapter
-            .get_guest(&pms_core::domain::ExternalId::parse(&r.guest_id).unwrap())
+            .get_guest(&pms_domain::domain::ExternalId::parse(&r.guest_id).unwrap())
             .await
             .unwrap()
             .unwrap();
@@ -717,7 +717,7 @@ async fn a_refused_write_is_dead_lettered_after_one_attempt_and_can_be_redriven_
         .queue
         .send(
             w.write_queue_url(),
-            pms_core::ports::OutgoingMessage::new(serde_json::to_string(&item.message).unwrap()),
+            pms_domain::ports::OutgoingMessage::new(serde_json::to_string(&item.message).unwrap()),
         )
         .await
         .unwrap();
@@ -776,7 +776,7 @@ async fn fail_three_times(w: &WritesStack, token: &str, h: &SimHotelRef, key: &s
         "postCharge",
     );
     let r_op = op_ref(&op);
-    let policy = pms_core::pms::RetryPolicy::default();
+    let policy = pms_domain::pms::RetryPolicy::default();
     let mut message_id = None;
     for attempt in 1..=MAX_RECEIVES {
         let round = w.writer_round().await.expect("the message is back");
@@ -964,7 +964,7 @@ async fn the_batch_response_names_every_failed_record_and_never_an_empty_id() {
         .queue
         .send(
             w.write_queue_url(),
-            pms_core::ports::OutgoingMessage::new("{not json"),
+            pms_domain::ports::OutgoingMessage::new("{not json"),
         )
         .await
         .unwrap();
@@ -981,14 +981,13 @@ async fn the_batch_response_names_every_failed_record_and_never_an_empty_id() {
     assert_eq!(round.failed_ids(), std::slice::from_ref(&poison_id));
     assert_eq!(
         round.outcome,
-        pms_infra::local::driver::BatchOutcome::PartialFailure(vec![poison_id])
+        pms_local::driver::BatchOutcome::PartialFailure(vec![poison_id])
     );
     assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
 
     // A record without a message id cannot be named: the whole batch fails (and is retried;
     // its writes are idempotent), rather than the record being deleted as if done.
-    let mut event =
-        pms_infra::local::driver::sqs_event(&messages, "arn:aws:sqs:us-east-1:123456789012:q");
+    let mut event = pms_local::driver::sqs_event(&messages, "arn:aws:sqs:us-east-1:123456789012:q");
     event["Records"][0]["messageId"] = json!("");
     let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event).unwrap();
     let result = w
@@ -1116,7 +1115,7 @@ async fn vendor_reference(w: &WritesStack, h: &SimHotelRef, op: &Value) -> Strin
     let r = op_ref(op);
     let record = w.records().operation(&h.id, &r.id).await.unwrap().unwrap();
     match record.message.operation {
-        pms_core::writes::WriteOperation::PostCharge { charge, .. } => charge.reference,
+        pms_app::writes::WriteOperation::PostCharge { charge, .. } => charge.reference,
         _ => unreachable!(),
     }
 }
@@ -1129,7 +1128,7 @@ fn charges_with(w: &WritesStack, h: &SimHotelRef, reference: &str) -> usize {
         .count()
 }
 
-fn audit_results(entries: &[pms_core::writes::AuditEntry], id: &OperationId) -> Vec<String> {
+fn audit_results(entries: &[pms_app::writes::AuditEntry], id: &OperationId) -> Vec<String> {
     entries
         .iter()
         .filter(|a| &a.operation_id == id)
@@ -1352,12 +1351,12 @@ async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced(
         .unwrap()
         .idempotency_key;
     for sort in [format!("KEY#{key}"), format!("INTENT#{key}")] {
-        let k = pms_core::ports::ItemKey::hotel(&h.id, sort.clone());
+        let k = pms_domain::ports::ItemKey::hotel(&h.id, sort.clone());
         let mut item = w.services.store.get(&k).await.unwrap().expect(&sort);
         item.expires_at = Some(chrono::Utc::now().timestamp() - 60);
         w.services
             .store
-            .put(item, pms_core::ports::Condition::Always)
+            .put(item, pms_domain::ports::Condition::Always)
             .await
             .unwrap();
     }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::CacheSettings;
-use crate::domain::HotelId;
-use crate::pms::PmsError;
-use crate::ports::ItemKey;
+use pms_domain::config::CacheSettings;
+use pms_domain::domain::HotelId;
+use pms_domain::pms::PmsError;
+use pms_domain::ports::ItemKey;
 
 pub use read_through::ReadThrough;
 pub use single_flight::SingleFlight;

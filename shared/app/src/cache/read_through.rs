@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::single_flight::SingleFlight;
 use super::{CacheError, CacheKey, Cached, Freshness};
-use crate::domain::hash::content_hash;
-use crate::pms::{PmsError, PmsResult};
-use crate::ports::{Clock, Condition, Item, ItemStore};
+use pms_domain::domain::hash::content_hash;
+use pms_domain::pms::{PmsError, PmsResult};
+use pms_domain::ports::{Clock, Condition, Item, ItemStore};
 
 /// A cache entry as stored: the value and when it was read from the PMS, or that the PMS said
 /// the entity does not exist.
@@ -132,7 +132,7 @@ impl ReadThrough {
     }
 
     /// Drops a cached entity (after a write to the PMS changed it).
-    pub async fn invalidate(&self, key: &CacheKey) -> crate::ports::PortResult<()> {
+    pub async fn invalidate(&self, key: &CacheKey) -> pms_domain::ports::PortResult<()> {
         self.store.delete(&key.item_key()).await
     }
 

@@ -3,11 +3,11 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
-use crate::domain::{Currency, ExternalId, Guest, PropertyTz};
-use crate::memory::MemoryStore;
-use crate::pms::mock::{MockAdapter, MockFault, MockPms, MockSize};
-use crate::pms::PmsAdapter;
-use crate::ports::{Clock, ItemStore, ManualClock};
+use pms_domain::domain::{Currency, ExternalId, Guest, PropertyTz};
+use pms_domain::memory::MemoryStore;
+use pms_domain::pms::PmsAdapter;
+use pms_domain::ports::{Clock, ItemStore, ManualClock};
+use pms_mock::{MockAdapter, MockFault, MockPms, MockSize};
 
 struct Fixture {
     clock: Arc<ManualClock>,
@@ -174,7 +174,7 @@ async fn gone_at_the_pms_replaces_the_copy_and_is_remembered_briefly() {
         .cache
         .read::<Guest, _, _>(&key, guest_freshness(), || async {
             Err(PmsError::unavailable(
-                crate::pms::UnavailableCause::Timeout,
+                pms_domain::pms::UnavailableCause::Timeout,
                 "down",
             ))
         })

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::{Map, Value};
 
 use super::FieldError;
-use crate::domain::{BusinessDate, Currency, Money, ValidationError};
+use pms_domain::domain::{BusinessDate, Currency, Money, ValidationError};
 
 /// Errors and unknown field names collected while reading one request.
 #[derive(Debug, Default)]

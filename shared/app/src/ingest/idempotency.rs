@@ -9,9 +9,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::hash::sha256_hex;
-use crate::domain::HotelId;
-use crate::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
+use pms_domain::domain::hash::sha256_hex;
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
 
 /// How long an answer is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
@@ -163,9 +163,9 @@ impl IdempotencyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
-    use crate::ports::ManualClock;
     use chrono::Utc;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::ManualClock;
     use serde_json::json;
 
     fn setup() -> (IdempotencyStore, Arc<ManualClock>) {

@@ -7,13 +7,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use super::fields::{Ctx, Obj};
-use crate::domain::{
+use crate::records::ProvidedAvailability;
+use crate::registry::PartnerSystem;
+use pms_domain::domain::{
     Availability, ConfirmationNumber, ExternalId, Guest, GuestSummary, Preference,
     PreferenceSource, Provider, RecordId, Reservation, ReservationStatus, RoomNumber, RoomTypeCode,
     ValidationError,
 };
-use crate::records::ProvidedAvailability;
-use crate::registry::PartnerSystem;
 
 /// Longest partner id we accept (leaves room for the partner prefix in an [`ExternalId`]).
 const MAX_PARTNER_ID: usize = 64;

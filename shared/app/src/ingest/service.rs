@@ -11,10 +11,10 @@ use serde_json::Value;
 use super::fields::Ctx;
 use super::model::{self, Source};
 use super::{FieldError, MAX_BATCH_ITEMS};
-use crate::domain::{Guest, HotelId, Reservation};
-use crate::ports::{Clock, ItemKey, PortResult};
 use crate::records::{MergeOutcome, Mergeable, Merger, NotApplied, ProvidedAvailability};
 use crate::registry::PartnerSystem;
+use pms_domain::domain::{Guest, HotelId, Reservation};
+use pms_domain::ports::{Clock, ItemKey, PortResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IngestKind {
@@ -239,9 +239,9 @@ impl IngestService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::events::EventType;
-    use crate::memory::{MemoryBus, MemoryStore};
-    use crate::ports::ManualClock;
+    use pms_domain::domain::events::EventType;
+    use pms_domain::memory::{MemoryBus, MemoryStore};
+    use pms_domain::ports::ManualClock;
     use serde_json::json;
 
     fn partner() -> PartnerSystem {

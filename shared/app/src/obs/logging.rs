@@ -155,7 +155,7 @@ mod tests {
             tracing::trace!(target: "hyper_util::client", body = "RAW-EVENT-7", "write");
             tracing::debug!(target: "reqwest::connect", url = "RAW-EVENT-8", "connect");
             tracing::debug!(target: "rustls::client", data = "RAW-EVENT-9", "handshake");
-            tracing::debug!(target: "pms_core::sync", "ours-debug");
+            tracing::debug!(target: "pms_app::sync", "ours-debug");
             tracing::warn!(target: "aws_smithy_runtime::client", "sdk-warning");
             tracing::info!(target: "lambda_runtime", "runtime-info");
         });

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::ReadError;
-use crate::config::HotelConfig;
-use crate::domain::HotelId;
 use crate::registry::{HotelRegistry, Principal, Scope};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::HotelId;
 
 /// The access of one caller (one request): its principal, and the configurations of the hotels
 /// it has been authorized for so far (a query naming a hotel ten times reads it once).
@@ -74,9 +74,9 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::domain::{Currency, PropertyTz, Provider};
-    use crate::memory::MemoryStore;
-    use crate::ports::SystemClock;
+    use pms_domain::domain::{Currency, PropertyTz, Provider};
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::SystemClock;
 
     #[tokio::test]
     async fn a_disabled_hotel_refuses_partner_access() {

@@ -6,13 +6,13 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::ReadError;
-use crate::domain::hash::sha256_hex;
-use crate::domain::{
+use crate::records::StoredRecord;
+use pms_domain::domain::hash::sha256_hex;
+use pms_domain::domain::{
     BusinessDate, HotelId, Provider, RecordId, Reservation, ReservationStatus, ValidationError,
 };
-use crate::ports::store::cursor;
-use crate::ports::{Index, Item, ItemStore, KeyCondition, Partition, Query};
-use crate::records::StoredRecord;
+use pms_domain::ports::store::cursor;
+use pms_domain::ports::{Index, Item, ItemStore, KeyCondition, Partition, Query};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::ports::{
+use pms_domain::ports::{
     Condition, Item, ItemKey, ItemStore, Page, PortError, PortResult, PutOutcome, Query, Service,
 };
 
@@ -137,9 +137,9 @@ impl ItemStore for BudgetedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::HotelId;
-    use crate::memory::MemoryStore;
-    use crate::ports::{KeyCondition, ManualClock, Partition};
+    use pms_domain::domain::HotelId;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::{KeyCondition, ManualClock, Partition};
 
     #[tokio::test]
     async fn reads_are_counted_by_items_and_cut_at_the_budget() {

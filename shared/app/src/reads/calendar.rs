@@ -4,13 +4,13 @@
 use serde::Deserialize;
 
 use super::ReadError;
-use crate::config::HotelConfig;
-use crate::domain::{
+use crate::records::{ProvidedAvailability, ReservationQueries};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{
     Availability, BusinessDate, Provider, Reservation, ReservationStatus, RoomTypeCode,
     ValidationError,
 };
-use crate::ports::{ItemStore, KeyCondition, Partition, Query};
-use crate::records::{ProvidedAvailability, ReservationQueries};
+use pms_domain::ports::{ItemStore, KeyCondition, Partition, Query};
 
 /// How far back `in_house` looks for the arrival of a stay still checked in. Stays checked in
 /// for longer than this are not listed (the store has no in-house index yet; see the docs).

@@ -1,7 +1,7 @@
 use crate::cache::CacheError;
-use crate::domain::{HotelId, Provider, ValidationError};
-use crate::pms::PmsError;
-use crate::ports::PortError;
+use pms_domain::domain::{HotelId, Provider, ValidationError};
+use pms_domain::pms::PmsError;
+use pms_domain::ports::PortError;
 
 /// Why a partner read failed. [`ReadError::code`] is the stable code partners see;
 /// [`ReadError::public_message`] is what they read (the `Display` text may carry internal

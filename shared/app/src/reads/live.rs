@@ -8,13 +8,14 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::cache::{CacheClass, CacheKey, Cached, Freshness, ReadThrough};
-use crate::config::HotelConfig;
-use crate::domain::hash::sha256_hex;
-use crate::domain::{
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::hash::sha256_hex;
+use pms_domain::domain::{
     ConfirmationNumber, Guest, GuestQuery, HealthStatus, Money, RecordId, Reservation, RoomNumber,
     RoomStatus,
 };
-use crate::pms::{deadline, AdapterFactory, PmsAdapter, PmsError, PmsResult, UnavailableCause};
+use pms_domain::pms::{deadline, PmsAdapter, PmsError, PmsResult, UnavailableCause};
+use pms_vendor_kit::pms::AdapterFactory;
 
 use super::ReadError;
 

@@ -35,17 +35,17 @@ pub use calendar::{IN_HOUSE_LOOKBACK_DAYS, MAX_AVAILABILITY_DAYS};
 pub use error::{public_error_message, ReadError};
 
 use crate::cache::{Cached, ReadThrough};
-use crate::config::HotelConfig;
-use crate::domain::{
-    BusinessDate, ConfirmationNumber, Guest, GuestQuery, HealthStatus, HotelId, Money, Provider,
-    Reservation, RoomNumber, RoomStatus, RoomTypeCode,
-};
-use crate::pms::AdapterFactory;
-use crate::ports::{Clock, ItemStore};
 use crate::records::{ProvidedAvailability, ReservationQueries};
 use crate::registry::{HotelRegistry, Principal, Scope};
 use crate::runtime::Services;
 use crate::sync_runs::{SyncRun, SyncRuns};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{
+    BusinessDate, ConfirmationNumber, Guest, GuestQuery, HealthStatus, HotelId, Money, Provider,
+    Reservation, RoomNumber, RoomStatus, RoomTypeCode,
+};
+use pms_domain::ports::{Clock, ItemStore};
+use pms_vendor_kit::pms::AdapterFactory;
 
 pub(crate) use access::HotelAccess;
 use budget::{BudgetedStore, ReadBudget};
@@ -271,7 +271,7 @@ impl ReadSession {
     pub async fn guest(
         &self,
         hotel: &HotelId,
-        id: &crate::domain::RecordId,
+        id: &pms_domain::domain::RecordId,
     ) -> Result<Option<Cached<Guest>>, ReadError> {
         let config = self.hotel(hotel).await?;
         self.inner().live.guest(&config, self.deadline, id).await
@@ -340,7 +340,7 @@ impl ReadSession {
     pub async fn sync_runs(&self, hotel: &HotelId, last: u32) -> Result<Vec<SyncRun>, ReadError> {
         self.hotel(hotel).await?;
         if !(1..=MAX_SYNC_RUNS).contains(&last) {
-            return Err(crate::domain::ValidationError::new(
+            return Err(pms_domain::domain::ValidationError::new(
                 "last",
                 format!("must be between 1 and {MAX_SYNC_RUNS}"),
             )

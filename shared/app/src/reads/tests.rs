@@ -3,11 +3,13 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
-use crate::domain::{Currency, ExternalId, PropertyTz, RecordId, ReservationStatus, RoomNumber};
-use crate::memory::{MemorySecrets, MemoryStore};
-use crate::pms::mock::{MockFault, MockPms};
-use crate::ports::{CachedSecrets, ManualClock};
 use crate::records::Merger;
+use pms_domain::domain::{
+    Currency, ExternalId, PropertyTz, RecordId, ReservationStatus, RoomNumber,
+};
+use pms_domain::memory::{MemorySecrets, MemoryStore};
+use pms_domain::ports::{CachedSecrets, ManualClock};
+use pms_mock::{MockFault, MockPms};
 
 struct World {
     clock: Arc<ManualClock>,
@@ -63,11 +65,10 @@ async fn world() -> World {
         clock.clone(),
         Duration::minutes(5),
     ));
-    let adapters = Arc::new(crate::pms::default_factory(
-        secrets,
-        clock.clone(),
-        "pms/test",
-    ));
+    let adapters = Arc::new(
+        pms_vendor_kit::pms::AdapterFactory::new(secrets, clock.clone(), "pms/test")
+            .with_vendor(pms_mock::vendor()),
+    );
     let reads = PartnerReads::new(store.clone(), clock.clone(), adapters);
     let (a, b) = (unique("ra"), unique("rb"));
     let registry = HotelRegistry::new(store.clone());
@@ -105,7 +106,7 @@ impl World {
     async fn seed(&self, hotel: &HotelId, bookings: Vec<Reservation>) {
         let merger = Merger::new(
             self.store.clone(),
-            Arc::new(crate::memory::MemoryBus::new()),
+            Arc::new(pms_domain::memory::MemoryBus::new()),
             self.clock.clone(),
         );
         merger.merge(hotel, bookings, None).await.unwrap();
@@ -343,7 +344,7 @@ async fn availability_reads_a_key_range() {
     let w = world().await;
     let merger = Merger::new(
         w.store.clone(),
-        Arc::new(crate::memory::MemoryBus::new()),
+        Arc::new(pms_domain::memory::MemoryBus::new()),
         w.clock.clone(),
     );
     let mut records = Vec::new();
@@ -351,7 +352,7 @@ async fn availability_reads_a_key_range() {
         for t in ["KING", "TWIN"] {
             records.push(ProvidedAvailability {
                 provider: Provider::Mock,
-                availability: crate::domain::Availability {
+                availability: pms_domain::domain::Availability {
                     date: date("2026-12-01").add_days(day),
                     room_type: RoomTypeCode::parse(t).unwrap(),
                     available: 3,

@@ -1,13 +1,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::events::DomainEvent;
-use crate::domain::hash::content_hash;
-use crate::domain::{
+use pms_domain::domain::events::DomainEvent;
+use pms_domain::domain::hash::content_hash;
+use pms_domain::domain::{
     Availability, BusinessDate, ConfirmationNumber, Guest, HotelId, RecordId, Reservation,
     RoomNumber, RoomStatus,
 };
-use crate::ports::{IndexKeys, Item, ItemKey, Partition};
+use pms_domain::ports::{IndexKeys, Item, ItemKey, Partition};
 
 /// What a stored canonical record holds: the record, and the domain events its last change
 /// produced that are not yet known to be published (an outbox in the record itself, so a change

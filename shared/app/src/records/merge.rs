@@ -24,10 +24,12 @@ use super::keys::{
     availability_item, availability_key, booking_item, booking_key, guest_item, guest_key,
     room_item, room_key, StoredRecord,
 };
-use crate::domain::events::{DomainEvent, EventType};
-use crate::domain::hash::content_hash;
-use crate::domain::{Availability, Guest, HotelId, Provider, Reservation, RoomStatus};
-use crate::ports::{Clock, Condition, EventBus, Item, ItemKey, ItemStore, PortResult, PutOutcome};
+use pms_domain::domain::events::{DomainEvent, EventType};
+use pms_domain::domain::hash::content_hash;
+use pms_domain::domain::{Availability, Guest, HotelId, Provider, Reservation, RoomStatus};
+use pms_domain::ports::{
+    Clock, Condition, EventBus, Item, ItemKey, ItemStore, PortResult, PutOutcome,
+};
 
 /// A canonical record the merge rule applies to.
 pub trait Mergeable: Serialize + DeserializeOwned + Clone + Send + Sync {
@@ -414,11 +416,11 @@ impl Merger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
+    use pms_domain::domain::{
         BusinessDate, ConfirmationNumber, ExternalId, RecordId, ReservationStatus,
     };
-    use crate::memory::{MemoryBus, MemoryStore};
-    use crate::ports::ManualClock;
+    use pms_domain::memory::{MemoryBus, MemoryStore};
+    use pms_domain::ports::ManualClock;
 
     fn reservation(version: u64, status: ReservationStatus) -> Reservation {
         Reservation {
@@ -634,10 +636,10 @@ mod tests {
         let room = ProvidedRoom {
             provider: Provider::Mock,
             room: RoomStatus {
-                room_number: crate::domain::RoomNumber::parse("101").unwrap(),
+                room_number: pms_domain::domain::RoomNumber::parse("101").unwrap(),
                 room_type: None,
-                occupancy: crate::domain::Occupancy::Vacant,
-                housekeeping: crate::domain::Housekeeping::Clean,
+                occupancy: pms_domain::domain::Occupancy::Vacant,
+                housekeeping: pms_domain::domain::Housekeeping::Clean,
                 raw_status: None,
                 floor: None,
                 do_not_disturb: false,
@@ -648,7 +650,7 @@ mod tests {
             provider: Provider::Partner,
             availability: Availability {
                 date: BusinessDate::parse("2026-12-01").unwrap(),
-                room_type: crate::domain::RoomTypeCode::parse("KING").unwrap(),
+                room_type: pms_domain::domain::RoomTypeCode::parse("KING").unwrap(),
                 available: 3,
                 total: Some(5),
                 rate: None,
@@ -671,9 +673,9 @@ mod tests {
         let room = |hk| ProvidedRoom {
             provider: Provider::Mews,
             room: RoomStatus {
-                room_number: crate::domain::RoomNumber::parse("101").unwrap(),
+                room_number: pms_domain::domain::RoomNumber::parse("101").unwrap(),
                 room_type: None,
-                occupancy: crate::domain::Occupancy::Vacant,
+                occupancy: pms_domain::domain::Occupancy::Vacant,
                 housekeeping: hk,
                 raw_status: None,
                 floor: None,
@@ -681,23 +683,35 @@ mod tests {
                 source_updated_at: None,
             },
         };
-        m.merge(&h, vec![room(crate::domain::Housekeeping::Clean)], None)
-            .await
-            .unwrap();
+        m.merge(
+            &h,
+            vec![room(pms_domain::domain::Housekeeping::Clean)],
+            None,
+        )
+        .await
+        .unwrap();
         assert!(
             bus.events().is_empty(),
             "the first sight is not a transition"
         );
         let r = m
-            .merge(&h, vec![room(crate::domain::Housekeeping::Dirty)], None)
+            .merge(
+                &h,
+                vec![room(pms_domain::domain::Housekeeping::Dirty)],
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(r.updated(), 1);
         let types: Vec<EventType> = bus.events().iter().map(|e| e.event_type).collect();
         assert_eq!(types, [EventType::RoomStatusChanged]);
-        m.merge(&h, vec![room(crate::domain::Housekeeping::Dirty)], None)
-            .await
-            .unwrap();
+        m.merge(
+            &h,
+            vec![room(pms_domain::domain::Housekeeping::Dirty)],
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(bus.events().len(), 1);
     }
 

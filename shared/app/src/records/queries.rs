@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::keys::{booking_key, confirmation_lookup, date_range_bounds, StoredRecord};
-use crate::domain::{BusinessDate, ConfirmationNumber, HotelId, RecordId, Reservation};
-use crate::ports::{Index, ItemStore, KeyCondition, Page, Partition, PortResult, Query};
+use pms_domain::domain::{BusinessDate, ConfirmationNumber, HotelId, RecordId, Reservation};
+use pms_domain::ports::{Index, ItemStore, KeyCondition, Page, Partition, PortResult, Query};
 
 #[derive(Clone)]
 pub struct ReservationQueries {

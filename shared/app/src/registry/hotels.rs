@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
-use crate::config::HotelConfig;
-use crate::domain::HotelId;
-use crate::ports::{
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{
     Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, Partition, PortError,
     PutOutcome, Query, SystemPartition,
 };

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::domain::{HotelId, ValidationError};
-use crate::ports::{PortError, PortResult, SecretStore, Service};
+use pms_domain::domain::{HotelId, ValidationError};
+use pms_domain::ports::{PortError, PortResult, SecretStore, Service};
 
 /// A partner system that pushes data for a hotel ("acme-booking"): letters, digits, `-`, `_`,
 /// at most 32.
@@ -262,7 +262,7 @@ impl IngestKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemorySecrets;
+    use pms_domain::memory::MemorySecrets;
 
     #[test]
     fn secrets_match_only_exactly_and_never_print() {

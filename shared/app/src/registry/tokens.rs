@@ -21,8 +21,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::NegativeCache;
-use crate::domain::{HotelId, ValidationError};
-use crate::ports::{
+use pms_domain::domain::{HotelId, ValidationError};
+use pms_domain::ports::{
     Clock, Condition, Item, ItemKey, ItemStore, KeyCondition, Partition, PortError, PutOutcome,
     Query, SecretStore, SystemPartition,
 };
@@ -159,7 +159,7 @@ impl TokenService {
             .map_err(AuthError::Unavailable)?
             .ok_or_else(|| {
                 AuthError::Unavailable(PortError::Missing {
-                    service: crate::ports::Service::SecretsManager,
+                    service: pms_domain::ports::Service::SecretsManager,
                     what: "partner token key".into(),
                 })
             })?;
@@ -360,8 +360,8 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::memory::{MemorySecrets, MemoryStore};
-    use crate::ports::{ManualClock, Page, PortResult};
+    use pms_domain::memory::{MemorySecrets, MemoryStore};
+    use pms_domain::ports::{ManualClock, Page, PortResult};
 
     /// The in-memory store, recording each read as (kind, partition key); with `lagging`, an
     /// eventually consistent read does not see anything yet (a replica behind the write).

@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use super::feeds::{self, Step};
 use super::runner::{RunTally, SyncService};
 use super::SyncError;
-use crate::config::HotelConfig;
-use crate::domain::{BusinessDate, DeltaSupport, HotelId};
-use crate::pms::ChangeWindow;
-use crate::ports::{Condition, Item, ItemKey, ItemStore, PortResult};
 use crate::sync_runs::{SyncRun, SyncRunStatus};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{BusinessDate, DeltaSupport, HotelId};
+use pms_domain::pms::ChangeWindow;
+use pms_domain::ports::{Condition, Item, ItemKey, ItemStore, PortResult};
 
 /// Days per window (arrivals and changes): small enough for a fine progress bar and cheap
 /// resumption, large enough that a window is one request or a few pages.
@@ -280,7 +280,7 @@ impl SyncService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Currency, PropertyTz, Provider};
+    use pms_domain::domain::{Currency, PropertyTz, Provider};
 
     #[test]
     fn plan_reads_dates_then_bounded_windows_covering_the_local_days() {

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use crate::jobs::{Feed, JobError};
-use crate::pms::PmsError;
-use crate::ports::PortError;
 use crate::registry::RegistryError;
+use pms_domain::pms::PmsError;
+use pms_domain::ports::PortError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

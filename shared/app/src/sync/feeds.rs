@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::HotelConfig;
-use crate::domain::{BusinessDate, DeltaSupport, Reservation, RoomStatus};
 use crate::jobs::Feed;
-use crate::pms::{ChangeWindow, Fetched, PmsAdapter, PmsResult};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{BusinessDate, DeltaSupport, Reservation, RoomStatus};
+use pms_domain::pms::{ChangeWindow, Fetched, PmsAdapter, PmsResult};
 
 /// One vendor read of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +144,7 @@ pub async fn read(adapter: &dyn PmsAdapter, step: &Step) -> PmsResult<Read> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Currency, HotelId, PropertyTz, Provider};
+    use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
 
     fn config() -> HotelConfig {
         HotelConfig::new(

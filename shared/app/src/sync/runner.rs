@@ -19,15 +19,16 @@ use chrono::Duration;
 use super::feeds::{self, Read, Step};
 use super::state::{Claim, FeedStates};
 use super::SyncError;
-use crate::config::HotelConfig;
-use crate::domain::{DeltaSupport, ExternalId, HotelId, Provider, Reservation};
 use crate::jobs::{Feed, FeedJob, FeedRunner, JobError, JobSource, RefreshJob, SyncJob};
 use crate::obs::Metrics;
-use crate::pms::{AdapterFactory, EntityKind, EntityRef, PmsAdapter, PmsError};
-use crate::ports::{Clock, Queue};
 use crate::records::{MergeOutcome, MergeReport, Merger, ProvidedRoom};
 use crate::registry::{HotelRegistry, RegistryError};
 use crate::sync_runs::{SyncRun, SyncRuns};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{DeltaSupport, ExternalId, HotelId, Provider, Reservation};
+use pms_domain::pms::{EntityKind, EntityRef, PmsAdapter, PmsError};
+use pms_domain::ports::{Clock, Queue};
+use pms_vendor_kit::pms::AdapterFactory;
 
 /// Records merged per call: bounds one merge's batch reads and concurrent writes.
 const MERGE_CHUNK: usize = 500;

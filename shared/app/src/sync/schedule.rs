@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc};
 
-use crate::domain::PropertyTz;
+use pms_domain::domain::PropertyTz;
 
 /// A parsed five-field cron: minute, hour, day of month, month, day of week (0 or 7 = Sunday).
 #[derive(Clone, Debug, PartialEq, Eq)]

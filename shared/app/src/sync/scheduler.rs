@@ -21,11 +21,11 @@ use futures::StreamExt;
 
 use super::schedule::Cron;
 use super::SyncError;
-use crate::config::HotelConfig;
-use crate::domain::HotelId;
 use crate::jobs::{Feed, FeedJob, SyncJob};
-use crate::ports::{Item, ItemKey, ItemStore, OutgoingMessage, Queue};
 use crate::registry::HotelRegistry;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{Item, ItemKey, ItemStore, OutgoingMessage, Queue};
 
 /// Messages per `send_batch` call (itself ten per SQS request), and such calls at once.
 const SEND_CHUNK: usize = 100;
@@ -219,7 +219,7 @@ impl SyncScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Currency, PropertyTz, Provider};
+    use pms_domain::domain::{Currency, PropertyTz, Provider};
 
     #[test]
     fn due_feeds_follow_enablement_and_schedules() {

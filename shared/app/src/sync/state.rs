@@ -9,9 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::HotelId;
 use crate::jobs::Feed;
-use crate::ports::{Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
 
 fn key(hotel: &HotelId, feed: Feed) -> ItemKey {
     ItemKey::hotel(hotel, format!("SYNCSTATE#{feed}"))
@@ -201,8 +201,8 @@ impl FeedStates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
-    use crate::ports::ManualClock;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::ManualClock;
 
     #[tokio::test]
     async fn claims_complete_release_and_refuse_done_ticks() {

@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{DedupePolicy, ThinEvent, VendorDelivery};
-use crate::domain::{HotelId, Provider};
-use crate::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
+use pms_domain::domain::{HotelId, Provider};
+use pms_domain::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
 
 /// How long deliveries (and so their dedupe) are kept.
 pub const DELIVERY_RETENTION: Duration = Duration::days(7);
@@ -271,9 +271,9 @@ impl WebhookDeliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
-    use crate::pms::{EntityKind, EntityRef};
-    use crate::ports::SystemClock;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::pms::{EntityKind, EntityRef};
+    use pms_domain::ports::SystemClock;
 
     fn delivery() -> VendorDelivery {
         VendorDelivery {
@@ -284,7 +284,7 @@ mod tests {
                 name: "ServiceOrderUpdated".into(),
                 entities: vec![EntityRef {
                     kind: EntityKind::Reservation,
-                    id: crate::domain::ExternalId::parse("r1").unwrap(),
+                    id: pms_domain::domain::ExternalId::parse("r1").unwrap(),
                 }],
             }],
         }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{Begin, VendorDelivery, WebhookDeliveries};
-use crate::domain::HotelId;
 use crate::jobs::{JobSource, RefreshJob, SyncJob};
-use crate::ports::{Clock, PortError, Queue};
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{Clock, PortError, Queue};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(

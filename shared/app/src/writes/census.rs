@@ -19,9 +19,9 @@ use serde::Serialize;
 
 use super::model::{OperationId, OperationStatus, RecordedError, WriteMessage};
 use super::records::{DlqItem, DlqStatus, WriteRecords};
-use crate::domain::HotelId;
 use crate::obs::Metrics;
-use crate::ports::{PortResult, Queue, ReceivedMessage};
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{PortResult, Queue, ReceivedMessage};
 
 /// Messages of the write DLQ looked at per census (10 per receive).
 const PEEK_MAX: usize = 1000;

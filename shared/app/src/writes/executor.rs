@@ -26,10 +26,10 @@ use super::model::{
     OperationRecord, OperationStatus, RecordedError, WriteMessage, WriteOperation, MAX_NOT_STARTED,
 };
 use super::records::{Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, WriteRecords};
-use crate::config::HotelConfig;
 use crate::obs::Metrics;
-use crate::pms::{deadline, PmsAdapter, PmsError, RetryPolicy, UnavailableCause};
-use crate::ports::PortError;
+use pms_domain::config::HotelConfig;
+use pms_domain::pms::{deadline, PmsAdapter, PmsError, RetryPolicy, UnavailableCause};
+use pms_domain::ports::PortError;
 
 /// What to do with the message after one execution.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::hash::sha256_hex;
-use crate::domain::{
+use pms_domain::domain::hash::sha256_hex;
+use pms_domain::domain::{
     Capabilities, Charge, CheckoutChange, ConfirmationNumber, ExternalId, HotelId, Note,
     Preference, ValidationError,
 };
@@ -410,8 +410,8 @@ impl RecordedError {
     }
 }
 
-impl From<&crate::pms::PmsError> for RecordedError {
-    fn from(e: &crate::pms::PmsError) -> Self {
+impl From<&pms_domain::pms::PmsError> for RecordedError {
+    fn from(e: &pms_domain::pms::PmsError) -> Self {
         Self {
             code: e.code().to_owned(),
             message: e.to_string(),

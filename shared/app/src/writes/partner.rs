@@ -10,13 +10,13 @@ use std::sync::Arc;
 use super::model::{OperationRecord, OperationRef, WriteOperation};
 use super::records::WriteRecords;
 use super::service::{SubmitError, WriteService};
-use crate::config::HotelConfig;
-use crate::domain::{HotelId, Preference, Provider, RecordId, ValidationError};
-use crate::pms::AdapterFactory;
-use crate::ports::{Clock, ItemStore, PortError, Queue};
 use crate::reads::{HotelAccess, ReadError};
 use crate::registry::{HotelRegistry, Principal, Scope};
 use crate::runtime::Services;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{HotelId, Preference, Provider, RecordId, ValidationError};
+use pms_domain::ports::{Clock, ItemStore, PortError, Queue};
+use pms_vendor_kit::pms::AdapterFactory;
 
 /// Why a partner write (or an operation lookup) failed. [`WriteError::code`] is the stable code
 /// partners see; [`WriteError::public_message`] what they read (`Display` is for logs).
@@ -235,7 +235,7 @@ impl WriteSession {
                 .await
             {
                 Ok(Some(_)) => {}
-                Ok(None) | Err(crate::pms::PmsError::NotFound { .. }) => {
+                Ok(None) | Err(pms_domain::pms::PmsError::NotFound { .. }) => {
                     return Err(
                         ValidationError::new("guestId", "is not a guest of this hotel").into(),
                     )

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::model::{
     IdempotencyKey, OperationId, OperationRecord, OperationStatus, RecordedError, WriteMessage,
 };
-use crate::domain::HotelId;
-use crate::ports::{
+use pms_domain::domain::HotelId;
+use pms_domain::ports::{
     Clock, Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, Partition,
     PortResult, PutOutcome, Query, SystemPartition,
 };

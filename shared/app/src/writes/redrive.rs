@@ -17,7 +17,7 @@ use super::records::{
     AuditEntry, AuditResult, DlqItem, DlqStatus, Intent, KeyRegistration, WriteRecords,
 };
 use super::service::WriteService;
-use crate::ports::{OutgoingMessage, PortError, PortResult, Queue};
+use pms_domain::ports::{OutgoingMessage, PortError, PortResult, Queue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DlqError {
@@ -356,7 +356,7 @@ impl DeadLetters {
     /// Pending dead letters (of one hotel, or of all), oldest first.
     pub async fn pending(
         &self,
-        hotel: Option<&crate::domain::HotelId>,
+        hotel: Option<&pms_domain::domain::HotelId>,
     ) -> Result<Vec<DlqItem>, DlqError> {
         Ok(self
             .records
@@ -371,7 +371,7 @@ impl DeadLetters {
     /// those no longer protected (with what is missing).
     pub async fn pending_by_protection(
         &self,
-        hotel: Option<&crate::domain::HotelId>,
+        hotel: Option<&pms_domain::domain::HotelId>,
     ) -> Result<(Vec<DlqItem>, Vec<(OperationId, String)>), DlqError> {
         let mut safe = Vec::new();
         let mut refused = Vec::new();
@@ -432,7 +432,7 @@ impl DeadLetters {
     /// can move the whole DLQ, else by id.
     pub async fn redrive_all(
         &self,
-        hotel: Option<&crate::domain::HotelId>,
+        hotel: Option<&pms_domain::domain::HotelId>,
     ) -> Result<RedriveReport, DlqError> {
         if hotel.is_none() {
             if let Some(report) = self.redrive_all_by_move_task().await? {

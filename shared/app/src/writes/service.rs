@@ -9,12 +9,12 @@ use super::model::{
     IdempotencyKey, OperationId, OperationRecord, OperationStatus, WriteMessage, WriteOperation,
 };
 use super::records::{KeyRegistration, WriteRecords};
-use crate::domain::{Capabilities, HotelId, ValidationError};
 use crate::obs::Metrics;
-use crate::pms::deadline::{self, CallBudget};
-use crate::pms::AdapterFactory;
-use crate::ports::{OutgoingMessage, PortError, Queue};
 use crate::registry::HotelRegistry;
+use pms_domain::domain::{Capabilities, HotelId, ValidationError};
+use pms_domain::pms::deadline::{self, CallBudget};
+use pms_domain::ports::{OutgoingMessage, PortError, Queue};
+use pms_vendor_kit::pms::AdapterFactory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {

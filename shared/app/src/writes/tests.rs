@@ -6,16 +6,16 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::*;
-use crate::config::HotelConfig;
-use crate::domain::{
+use crate::obs::Metrics;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{
     Charge, ConfirmationNumber, Currency, HotelId, Money, Note, PropertyTz, Provider,
     ReservationStatus,
 };
-use crate::memory::{MemoryQueue, MemoryStore};
-use crate::obs::Metrics;
-use crate::pms::mock::{MockAdapter, MockFault, MockPms, MockSize};
-use crate::pms::PmsAdapter;
-use crate::ports::{Clock, ItemStore, Queue, SystemClock};
+use pms_domain::memory::{MemoryQueue, MemoryStore};
+use pms_domain::pms::PmsAdapter;
+use pms_domain::ports::{Clock, ItemStore, Queue, SystemClock};
+use pms_mock::{MockAdapter, MockFault, MockPms, MockSize};
 
 struct Fixture {
     store: Arc<MemoryStore>,
@@ -311,7 +311,7 @@ async fn retryable_failures_back_off_and_dead_letter_on_the_last_delivery() {
         .await
         .unwrap();
     f.pms.set_fault(Some(MockFault::Unavailable));
-    let policy = crate::pms::RetryPolicy::default();
+    let policy = pms_domain::pms::RetryPolicy::default();
     for attempt in 1..=3u32 {
         let out = f
             .executor
@@ -473,8 +473,8 @@ async fn unsupported_and_invalid_are_refused_before_queueing() {
     caps.checkout_time = false;
     let op = WriteOperation::UpdateCheckout {
         confirmation: in_house(&f),
-        change: crate::domain::CheckoutChange {
-            date: crate::domain::BusinessDate::parse("2030-01-01").unwrap(),
+        change: pms_domain::domain::CheckoutChange {
+            date: pms_domain::domain::BusinessDate::parse("2030-01-01").unwrap(),
             time: Some(chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap()),
         },
     };
@@ -810,7 +810,7 @@ async fn pump(f: &Fixture) -> Vec<Disposition> {
                 };
                 let copy = serde_json::to_string(&copy).unwrap();
                 f.queue
-                    .send(QUEUE, crate::ports::OutgoingMessage::new(copy))
+                    .send(QUEUE, pms_domain::ports::OutgoingMessage::new(copy))
                     .await
                     .unwrap();
                 f.queue.delete(QUEUE, &m.receipt_handle).await.unwrap();
@@ -840,7 +840,7 @@ fn dead_letters(f: &Fixture) -> DeadLetters {
 /// read on the next two attempts: dead-lettered, outcome unknown.
 async fn dead_letter_of_an_unknown_charge(
     f: &Fixture,
-    clock: &crate::ports::ManualClock,
+    clock: &pms_domain::ports::ManualClock,
     key: &str,
 ) -> OperationRecord {
     let c = in_house(f);
@@ -877,7 +877,7 @@ async fn dead_letter_of_an_unknown_charge(
 
 #[tokio::test]
 async fn a_dead_letter_never_outlives_what_protects_it() {
-    let clock = Arc::new(crate::ports::ManualClock::new(Utc::now()));
+    let clock = Arc::new(pms_domain::ports::ManualClock::new(Utc::now()));
     let f = fixture_with(clock.clone());
     let c = in_house(&f);
     let records = f.service.records().clone();
@@ -916,11 +916,11 @@ async fn a_dead_letter_never_outlives_what_protects_it() {
     let op = dead_letter_of_an_unknown_charge(&f, &clock, "lost").await;
     let key = &op.message.idempotency_key;
     for sort in [format!("KEY#{key}"), format!("INTENT#{key}")] {
-        let k = crate::ports::ItemKey::hotel(&f.hotel, sort);
+        let k = pms_domain::ports::ItemKey::hotel(&f.hotel, sort);
         let mut item = f.store.get(&k).await.unwrap().unwrap();
         item.expires_at = Some(f.clock.now().timestamp() - 1);
         f.store
-            .put(item, crate::ports::Condition::Always)
+            .put(item, pms_domain::ports::Condition::Always)
             .await
             .unwrap();
     }
@@ -1021,16 +1021,16 @@ impl Queue for FlakyQueue {
     async fn send(
         &self,
         url: &str,
-        m: crate::ports::OutgoingMessage,
-    ) -> crate::ports::PortResult<String> {
+        m: pms_domain::ports::OutgoingMessage,
+    ) -> pms_domain::ports::PortResult<String> {
         use std::sync::atomic::Ordering;
         if self
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(crate::ports::PortError::Unavailable {
-                service: crate::ports::Service::Sqs,
+            return Err(pms_domain::ports::PortError::Unavailable {
+                service: pms_domain::ports::Service::Sqs,
                 message: "flaky".into(),
             });
         }
@@ -1039,8 +1039,8 @@ impl Queue for FlakyQueue {
     async fn send_batch(
         &self,
         url: &str,
-        m: Vec<crate::ports::OutgoingMessage>,
-    ) -> crate::ports::PortResult<Vec<crate::ports::BatchSendFailure>> {
+        m: Vec<pms_domain::ports::OutgoingMessage>,
+    ) -> pms_domain::ports::PortResult<Vec<pms_domain::ports::BatchSendFailure>> {
         self.inner.send_batch(url, m).await
     }
     async fn receive(
@@ -1049,10 +1049,10 @@ impl Queue for FlakyQueue {
         n: u32,
         w: Duration,
         v: Option<Duration>,
-    ) -> crate::ports::PortResult<Vec<crate::ports::ReceivedMessage>> {
+    ) -> pms_domain::ports::PortResult<Vec<pms_domain::ports::ReceivedMessage>> {
         self.inner.receive(url, n, w, v).await
     }
-    async fn delete(&self, url: &str, h: &str) -> crate::ports::PortResult<()> {
+    async fn delete(&self, url: &str, h: &str) -> pms_domain::ports::PortResult<()> {
         self.inner.delete(url, h).await
     }
     async fn change_visibility(
@@ -1060,10 +1060,10 @@ impl Queue for FlakyQueue {
         url: &str,
         h: &str,
         t: Duration,
-    ) -> crate::ports::PortResult<()> {
+    ) -> pms_domain::ports::PortResult<()> {
         self.inner.change_visibility(url, h, t).await
     }
-    async fn depth(&self, url: &str) -> crate::ports::PortResult<u64> {
+    async fn depth(&self, url: &str) -> pms_domain::ports::PortResult<u64> {
         self.inner.depth(url).await
     }
 }
@@ -1198,7 +1198,7 @@ fn charge_of_op(op: &WriteOperation) -> Charge {
 
 #[tokio::test]
 async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline() {
-    use crate::pms::deadline::{self, CallBudget};
+    use pms_domain::pms::deadline::{self, CallBudget};
     use tokio::time::Instant;
     let f = fixture();
     let c = in_house(&f);
@@ -1243,14 +1243,14 @@ async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline()
 
 #[tokio::test]
 async fn every_dead_letter_counts_toward_the_alarms() {
-    let clock = Arc::new(crate::ports::ManualClock::new(Utc::now()));
+    let clock = Arc::new(pms_domain::ports::ManualClock::new(Utc::now()));
     let f = fixture_with(clock.clone());
     let records = f.service.records().clone();
     let census = DeadLetterCensus::new(records.clone(), f.queue.clone(), DLQ);
     let to_dlq = |body: String| {
         let q = f.queue.clone();
         async move {
-            q.send(DLQ, crate::ports::OutgoingMessage::new(body))
+            q.send(DLQ, pms_domain::ports::OutgoingMessage::new(body))
                 .await
                 .unwrap();
         }
@@ -1352,7 +1352,7 @@ async fn every_dead_letter_counts_toward_the_alarms() {
 /// exist, instead of cycling through the queue for as long as the PMS is slow.
 #[tokio::test]
 async fn a_write_that_can_never_start_its_call_in_time_ends_in_a_dead_letter_not_a_cycle() {
-    use crate::pms::deadline::{self, CallBudget};
+    use pms_domain::pms::deadline::{self, CallBudget};
     let f = fixture();
     let c = in_house(&f);
     let op = submit(&f, charge_op(c.clone(), "ref-slow"), Some("slow"))

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::http::VendorResponse;
-use super::PmsResult;
-use crate::domain::{Currency, Guest, Money, PropertyTz, Reservation, RoomStatus};
+use pms_domain::domain::{Currency, Guest, Money, PropertyTz, Reservation, RoomStatus};
+use pms_domain::pms::PmsResult;
 
 /// What a decoder knows about the hotel, as an adapter does from its config.
 #[derive(Clone, Copy, Debug)]

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use super::{PmsAdapter, PmsError, PmsResult};
-use crate::config::HotelConfig;
-use crate::domain::{HotelId, Provider};
-use crate::ports::{CachedSecrets, Clock, ItemStore, SecretStore};
 use crate::registry::VendorCredentials;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{HotelId, Provider};
+use pms_domain::pms::{PmsAdapter, PmsError, PmsResult};
+use pms_domain::ports::{CachedSecrets, Clock, ItemStore, SecretStore};
 
 /// Builds vendor adapters. Vendor modules register here as they are added.
 pub type VendorBuilder = Arc<
@@ -69,14 +69,14 @@ pub struct AdapterDeps {
     pub secrets: Arc<CachedSecrets>,
     pub credentials_secret: String,
     /// Replaces the hotel's retry policy (the writer retries through the queue instead).
-    pub retry_override: Option<super::RetryPolicy>,
+    pub retry_override: Option<pms_domain::pms::RetryPolicy>,
     /// Which share of the hotel's rate-limit budget the adapters draw from.
     pub priority: super::ratelimit::Priority,
 }
 
 impl AdapterDeps {
     /// The policy vendor calls run under: the override, else the hotel's configured one.
-    pub fn retry_policy(&self, config: &HotelConfig) -> super::RetryPolicy {
+    pub fn retry_policy(&self, config: &HotelConfig) -> pms_domain::pms::RetryPolicy {
         self.retry_override
             .clone()
             .unwrap_or_else(|| config.retry.clone().into())
@@ -94,7 +94,7 @@ pub struct AdapterFactory {
     secrets_prefix: String,
     http: reqwest::Client,
     store: Option<Arc<dyn ItemStore>>,
-    retry_override: Option<super::RetryPolicy>,
+    retry_override: Option<pms_domain::pms::RetryPolicy>,
     priority: super::ratelimit::Priority,
     vendors: HashMap<Provider, VendorBuilder>,
     /// Adapters by hotel, with the configuration version they were built for.
@@ -131,7 +131,7 @@ impl AdapterFactory {
     }
 
     /// Runs every vendor call under `policy` instead of the hotel's retry settings.
-    pub fn with_retry_override(mut self, policy: super::RetryPolicy) -> Self {
+    pub fn with_retry_override(mut self, policy: pms_domain::pms::RetryPolicy) -> Self {
         self.retry_override = Some(policy);
         self
     }
@@ -219,7 +219,7 @@ impl AdapterFactory {
         }
         // Also for configurations stored before the rule: credentials never go out in clear.
         if let Some(url) = &config.vendor.base_url {
-            crate::config::check_base_url(url).map_err(|e| PmsError::Configuration {
+            pms_domain::config::check_base_url(url).map_err(|e| PmsError::Configuration {
                 message: format!("{} {}", e.field, e.message),
             })?;
         }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
-use super::error::{classify_transport, PmsError, PmsResult, UnavailableCause};
 use super::ratelimit::RateLimiter;
-use super::retry::RetryPolicy;
+use pms_domain::pms::RetryPolicy;
+use pms_domain::pms::{classify_transport, PmsError, PmsResult, UnavailableCause};
 
 /// Extracts a human message from a vendor error body (Mews `Message`, OHIP `detail`/`title`,
 /// Cloudbeds `message`). Must not return request data.
@@ -150,13 +150,13 @@ impl VendorHttp {
     }
 
     /// Sends one attempt: rate limit, send, classify. No retries. A request that could not
-    /// finish before the caller's deadline is not sent (see [`super::deadline`]).
+    /// finish before the caller's deadline is not sent (see [`pms_domain::pms::deadline`]).
     pub async fn send_once(&self, request: reqwest::RequestBuilder) -> PmsResult<VendorResponse> {
-        super::deadline::admit()?;
+        pms_domain::pms::deadline::admit()?;
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await?;
             // The wait for a permit may have used up the time.
-            super::deadline::admit()?;
+            pms_domain::pms::deadline::admit()?;
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
         let response = request.send().await.map_err(|e| classify_transport(&e))?;

@@ -1,5 +1,5 @@
-//! PMS adapters: the trait, its error and the retry policy (from pms-domain), and what vendor
-//! adapters are built with.
+//! What vendor adapters are built with (the trait, its error and the retry policy are
+//! pms-domain's `pms` module).
 
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
@@ -11,4 +11,3 @@ pub use factory::{
     credentials_secret_name, AdapterDeps, AdapterFactory, CredentialFreeBuilder, Vendor,
     VendorBuilder, VENDOR_CALL_TIMEOUT,
 };
-pub use pms_domain::pms::*;

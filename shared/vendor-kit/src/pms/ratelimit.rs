@@ -14,18 +14,18 @@
 //! permits are split into a read pool and a write reserve, counted separately, so a flood of
 //! partner reads queues behind itself while a charge still finds a permit within a slot or two.
 //! Writes use the reserve first and then whatever the read pool has left. No caller waits past
-//! the [deadline](super::deadline) it works to.
+//! the [deadline](pms_domain::pms::deadline) it works to.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::deadline;
-use super::error::{PmsError, PmsResult, UnavailableCause};
-use crate::config::RateLimitSettings;
-use crate::domain::HotelId;
-use crate::ports::{Clock, ItemKey, ItemStore};
+use pms_domain::config::RateLimitSettings;
+use pms_domain::domain::HotelId;
+use pms_domain::pms::deadline;
+use pms_domain::pms::{PmsError, PmsResult, UnavailableCause};
+use pms_domain::ports::{Clock, ItemKey, ItemStore};
 
 /// Which share of a hotel's budget a caller draws from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -254,8 +254,8 @@ impl RateLimiter for DistributedLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
-    use crate::ports::SystemClock;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::SystemClock;
 
     #[test]
     fn plans_never_exceed_the_vendor_limit() {
@@ -358,7 +358,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_flood_of_reads_leaves_writes_their_reserve() {
-        let clock = Arc::new(crate::ports::ManualClock::new(chrono::Utc::now()));
+        let clock = Arc::new(pms_domain::ports::ManualClock::new(chrono::Utc::now()));
         let store = Arc::new(MemoryStore::new(clock.clone()));
         // Mews: 200 per 30 s, five permits per 810 ms slot, one of them reserved.
         let limit = RateLimitSettings {

@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::domain::{Provider, ValidationError};
+use pms_domain::domain::{Provider, ValidationError};
 
 /// OHIP OAuth grant.
 #[derive(Clone, Debug, Deserialize)]

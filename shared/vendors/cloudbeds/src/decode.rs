@@ -1,4 +1,4 @@
-//! Cloudbeds response bodies -> canonical records (see [`crate::pms::decode`]). Every body goes
+//! Cloudbeds response bodies -> canonical records (see [`pms_vendor_kit::pms::decode`]). Every body goes
 //! through the `{success, data}` envelope first (an error can arrive as HTTP 200).
 
 use serde_json::Value;
@@ -6,8 +6,8 @@ use serde_json::Value;
 use super::mapping::{self, Ctx};
 use super::transport::{decode_value, error_message, Transport};
 use super::{entries, wire};
-use crate::pms::decode::{Canonical, Decoded, Decoder, Hotel};
-use crate::pms::PmsResult;
+use pms_domain::pms::PmsResult;
+use pms_vendor_kit::pms::decode::{Canonical, Decoded, Decoder, Hotel};
 
 /// One per response body the adapter reads.
 pub const DECODERS: &[Decoder] = &[
@@ -156,11 +156,11 @@ fn error(bytes: &[u8], _hotel: &Hotel) -> PmsResult<Decoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pms::decode::tests::{decodes_whole, refuse_garbage};
-    use crate::pms::PmsError;
+    use pms_domain::pms::PmsError;
+    use pms_vendor_kit::pms::decode::tests::{decodes_whole, refuse_garbage};
 
     fn example(name: &str) -> Vec<u8> {
-        crate::pms::decode::tests::example("cloudbeds/responses", name)
+        pms_vendor_kit::pms::decode::tests::example("cloudbeds/responses", name)
     }
 
     #[test]

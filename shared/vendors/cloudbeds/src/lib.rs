@@ -17,17 +17,6 @@ pub mod transport;
 pub mod webhook;
 pub mod wire;
 
-// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
-mod pms {
-    pub use pms_vendor_kit::pms::*;
-}
-use pms_domain::memory;
-use pms_domain::{config, domain, ports};
-#[cfg(test)]
-use pms_testkit as testing;
-use pms_vendor_kit::registry;
-use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery};
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -36,23 +25,23 @@ use serde_json::Value;
 
 use self::mapping::Ctx;
 use self::transport::{KeySource, Replay, Transport, Verb};
-use crate::config::HotelConfig;
-use crate::domain::hash::sha256_hex;
-use crate::domain::{
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::hash::sha256_hex;
+use pms_domain::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
     DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference, Provider,
     Reservation, ReservationStatus, RoomNumber, RoomStatus, WriteReceipt,
 };
-use crate::memory::MemoryStore;
-use crate::pms::factory::{AdapterDeps, VendorBuilder};
-use crate::pms::http::VendorHttp;
-use crate::pms::ratelimit::{DistributedLimiter, RateLimiter};
-use crate::pms::{
+use pms_domain::memory::MemoryStore;
+use pms_domain::pms::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
     Refreshed,
 };
-use crate::ports::{Clock, ItemStore};
-use crate::registry::VendorCredentials;
+use pms_domain::ports::{Clock, ItemStore};
+use pms_vendor_kit::pms::factory::{AdapterDeps, VendorBuilder};
+use pms_vendor_kit::pms::http::VendorHttp;
+use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
+use pms_vendor_kit::registry::VendorCredentials;
 
 /// The builder the factory registers for Cloudbeds hotels.
 pub fn builder() -> VendorBuilder {
@@ -64,8 +53,8 @@ pub fn builder() -> VendorBuilder {
 }
 
 /// This vendor, as a process registers it (`Services::with_vendor`).
-pub fn vendor() -> crate::pms::Vendor {
-    crate::pms::Vendor::new(Provider::Cloudbeds, builder())
+pub fn vendor() -> pms_vendor_kit::pms::Vendor {
+    pms_vendor_kit::pms::Vendor::new(Provider::Cloudbeds, builder())
 }
 
 pub struct CloudbedsAdapter {

@@ -24,12 +24,12 @@ use super::wire::{
     Amount, GuestDetail, GuestEntry, GuestListEntry, HousekeepingRoom, ReservationDetail,
     ReservationRow,
 };
-use crate::domain::{
+use pms_domain::domain::{
     BusinessDate, Currency, ExternalId, Guest, GuestSummary, Housekeeping, Money, Occupancy,
     PropertyTz, Provider, RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus,
     RoomTypeCode,
 };
-use crate::pms::ChangeWindow;
+use pms_domain::pms::ChangeWindow;
 
 /// Why a record could not be mapped. Names the field, never its value (values may be personal).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -283,7 +283,7 @@ fn build(c: Common<'_>, ctx: &Ctx) -> Result<Reservation, MapError> {
         .date_modified
         .and_then(|s| parse_datetime(s, ctx.tz))
         .or_else(|| c.date_created.and_then(|s| parse_datetime(s, ctx.tz)));
-    let confirmation = crate::domain::ConfirmationNumber::parse(c.id)
+    let confirmation = pms_domain::domain::ConfirmationNumber::parse(c.id)
         .map_err(|_| MapError::invalid("reservationID"))?;
     Ok(Reservation {
         id: record_id(c.id, "reservationID")?,

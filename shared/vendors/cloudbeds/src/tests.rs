@@ -9,8 +9,10 @@ use serde_json::{json, Value};
 
 use super::mapping::{self, Ctx};
 use super::{entry_matches, guest_searches, transport, wire};
-use crate::domain::{Currency, GuestQuery, Housekeeping, Occupancy, PropertyTz, ReservationStatus};
-use crate::testing::oas::check_value;
+use pms_domain::domain::{
+    Currency, GuestQuery, Housekeeping, Occupancy, PropertyTz, ReservationStatus,
+};
+use pms_testkit::oas::check_value;
 
 const EXCERPT: &str = include_str!("../../../testdata/cloudbeds/pms-v1.3-excerpt.json");
 
@@ -531,7 +533,7 @@ fn the_official_http_200_error_is_typed() {
     let v: Value = serde_json::from_slice(body).unwrap();
     let err = transport::business_error(v["message"].as_str(), Some("rid-7".into()));
     assert!(
-        matches!(err, crate::pms::PmsError::Unauthorized { .. }),
+        matches!(err, pms_domain::pms::PmsError::Unauthorized { .. }),
         "{err:?}"
     );
     assert_eq!(err.request_id(), Some("rid-7"));

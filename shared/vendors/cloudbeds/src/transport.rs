@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::wire;
-use crate::pms::http::VendorHttp;
-use crate::pms::{PmsError, PmsResult, RetryPolicy};
-use crate::ports::{CachedSecrets, SecretStore};
-use crate::registry::VendorCredentials;
+use pms_domain::pms::{PmsError, PmsResult, RetryPolicy};
+use pms_domain::ports::{CachedSecrets, SecretStore};
+use pms_vendor_kit::pms::http::VendorHttp;
+use pms_vendor_kit::registry::VendorCredentials;
 
 /// Cloudbeds puts its request id here on every response (spec `info.description`).
 pub const REQUEST_ID_HEADERS: &[&str] = &["x-request-id"];

@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use super::{id_text, PayloadError, ThinEvent, VendorDelivery};
-use crate::domain::hash::sha256_hex;
-use crate::domain::{ExternalId, Provider};
-use crate::pms::{EntityKind, EntityRef};
+use pms_domain::domain::hash::sha256_hex;
+use pms_domain::domain::{ExternalId, Provider};
+use pms_domain::pms::{EntityKind, EntityRef};
+use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery};
 
 /// The first present spelling of an id field (`propertyID`, `propertyId`, `propertyID_str`...).
 fn field(obj: &Map<String, Value>, base: &str) -> Option<String> {

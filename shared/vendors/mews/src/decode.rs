@@ -1,4 +1,4 @@
-//! Mews response bodies -> canonical records (see [`crate::pms::decode`]). Every `getAll`
+//! Mews response bodies -> canonical records (see [`pms_vendor_kit::pms::decode`]). Every `getAll`
 //! answer is a page (`wire::Page`) whose items are decoded one by one, as the transport and
 //! `decode_items` do.
 
@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use super::mapping::{self, Lookups};
 use super::transport::error_message;
 use super::{decode_items, wire};
-use crate::pms::decode::{response, Canonical, Decoded, Decoder, Hotel};
-use crate::pms::{PmsError, PmsResult};
+use pms_domain::pms::{PmsError, PmsResult};
+use pms_vendor_kit::pms::decode::{response, Canonical, Decoded, Decoder, Hotel};
 
 /// One per response body the adapter reads.
 pub const DECODERS: &[Decoder] = &[
@@ -177,11 +177,11 @@ fn error(bytes: &[u8], _hotel: &Hotel) -> PmsResult<Decoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Currency;
-    use crate::pms::decode::tests::{decodes_whole, decodes_whole_in, refuse_garbage};
+    use pms_domain::domain::Currency;
+    use pms_vendor_kit::pms::decode::tests::{decodes_whole, decodes_whole_in, refuse_garbage};
 
     fn example(name: &str) -> Vec<u8> {
-        crate::pms::decode::tests::example("mews/examples", name)
+        pms_vendor_kit::pms::decode::tests::example("mews/examples", name)
     }
 
     #[test]

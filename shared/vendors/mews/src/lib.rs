@@ -1,7 +1,7 @@
 //! The Mews Connector API adapter.
 //!
 //! - [`transport`]: auth in the body, `Request-Id`, errors, cursor pagination, interval windows,
-//!   rate limiting (through [`crate::pms::http::VendorHttp`]).
+//!   rate limiting (through [`pms_vendor_kit::pms::http::VendorHttp`]).
 //! - [`wire`]: the Mews JSON records.
 //! - [`mapping`]: Mews records -> canonical model (status tables, business dates).
 //!
@@ -27,16 +27,6 @@ mod transport;
 pub mod webhook;
 mod wire;
 
-// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
-mod pms {
-    pub use pms_vendor_kit::pms::*;
-}
-use pms_domain::{config, domain, ports};
-use pms_vendor_kit::registry;
-#[cfg(test)]
-use pms_vendor_kit::webhooks;
-use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery, MAX_EVENTS};
-
 pub use mapping::{housekeeping, reservation_status, RESERVATION_STATES, RESOURCE_STATES};
 pub use transport::{split_windows, token_fingerprint, MAX_WINDOW};
 
@@ -49,20 +39,21 @@ use serde_json::{json, Value};
 
 use self::mapping::{Lookups, PreferenceTarget};
 use self::transport::{MewsTransport, Retry};
-use crate::config::HotelConfig;
-use crate::domain::{
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
     Currency, DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference,
     PropertyTz, Provider, Reservation, RoomNumber, RoomStatus, WriteReceipt,
 };
-use crate::pms::factory::AdapterDeps;
-use crate::pms::ratelimit::{DistributedLimiter, RateLimiter};
-use crate::pms::{
+use pms_domain::pms::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
-    Refreshed, VendorBuilder,
+    Refreshed,
 };
-use crate::ports::Clock;
-use crate::registry::VendorCredentials;
+use pms_domain::ports::Clock;
+use pms_vendor_kit::pms::factory::AdapterDeps;
+use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
+use pms_vendor_kit::pms::VendorBuilder;
+use pms_vendor_kit::registry::VendorCredentials;
 
 /// Customers asked per `customers/getAll` call when enriching reservations. Mews allows 1000
 /// ids, but customer records are the heaviest we read; 100 keeps each response small (and far
@@ -118,8 +109,8 @@ pub fn builder() -> VendorBuilder {
 }
 
 /// This vendor, as a process registers it (`Services::with_vendor`).
-pub fn vendor() -> crate::pms::Vendor {
-    crate::pms::Vendor::new(Provider::Mews, builder())
+pub fn vendor() -> pms_vendor_kit::pms::Vendor {
+    pms_vendor_kit::pms::Vendor::new(Provider::Mews, builder())
 }
 
 fn chunks<T: Clone>(items: &[T], size: usize) -> Vec<Vec<T>> {

@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::wire;
-use crate::domain::{
+use pms_domain::domain::{
     Currency, ExternalId, Guest, GuestSummary, Housekeeping, Money, Occupancy, Preference,
     PreferenceSource, PropertyTz, Provider, RecordId, Reservation, ReservationStatus, RoomNumber,
     RoomStatus, RoomTypeCode,
 };
-use crate::pms::{PmsError, PmsResult};
+use pms_domain::pms::{PmsError, PmsResult};
 
 // ---- status tables (the one place Mews enums become canonical values) ----------------------
 
@@ -412,7 +412,7 @@ pub fn reservation(r: &wire::Reservation, tz: PropertyTz, lk: &Lookups) -> PmsRe
         .scheduled_end_utc
         .or(r.end_utc)
         .ok_or_else(|| PmsError::protocol("reservation has no ScheduledEndUtc"))?;
-    let confirmation = crate::domain::ConfirmationNumber::parse(r.number.as_str())
+    let confirmation = pms_domain::domain::ConfirmationNumber::parse(r.number.as_str())
         .map_err(|e| PmsError::protocol(format!("reservation Number: {e}")))?;
     let guest = match r.account_id.as_deref() {
         Some(account) => {

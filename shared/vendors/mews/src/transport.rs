@@ -12,11 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::wire::{self, TimeInterval};
-use crate::pms::http::{VendorHttp, VendorResponse};
-use crate::pms::ratelimit::RateLimiter;
-use crate::pms::{PmsError, PmsResult, RetryPolicy};
-use crate::ports::{CachedSecrets, SecretStore};
-use crate::registry::VendorCredentials;
+use pms_domain::pms::{PmsError, PmsResult, RetryPolicy};
+use pms_domain::ports::{CachedSecrets, SecretStore};
+use pms_vendor_kit::pms::http::{VendorHttp, VendorResponse};
+use pms_vendor_kit::pms::ratelimit::RateLimiter;
+use pms_vendor_kit::registry::VendorCredentials;
 
 /// Mews answers every response with this header (guidelines/responses.md).
 const REQUEST_ID_HEADERS: &[&str] = &["request-id"];
@@ -74,7 +74,7 @@ impl Tokens {
 
 /// A short, non-reversible fingerprint of an access token, for rate-limit keys and logs.
 pub fn token_fingerprint(access_token: &SecretString) -> String {
-    crate::domain::hash::sha256_hex(access_token.expose_secret().as_bytes())[..16].to_owned()
+    pms_domain::domain::hash::sha256_hex(access_token.expose_secret().as_bytes())[..16].to_owned()
 }
 
 /// Extracts `Message` from a Mews error body (never request data).

@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-use super::{id_text, PayloadError, ThinEvent, VendorDelivery, MAX_EVENTS};
-use crate::domain::hash::sha256_hex;
-use crate::domain::{ExternalId, Provider};
-use crate::pms::{EntityKind, EntityRef};
+use pms_domain::domain::hash::sha256_hex;
+use pms_domain::domain::{ExternalId, Provider};
+use pms_domain::pms::{EntityKind, EntityRef};
+use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery, MAX_EVENTS};
 
 /// The entity kind a discriminator names, for the ones a refresh can fetch.
 pub fn entity_kind(discriminator: &str) -> Option<EntityKind> {
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn too_many_events_or_entities_are_refused_naming_the_field() {
-        use crate::webhooks::{MAX_ENTITIES, MAX_EVENTS};
+        use pms_vendor_kit::webhooks::{MAX_ENTITIES, MAX_EVENTS};
         let body = |events: usize, distinct: usize| {
             let events: Vec<serde_json::Value> = (0..events)
                 .map(|i| {

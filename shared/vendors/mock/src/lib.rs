@@ -9,13 +9,8 @@ pub use mock::*;
 use std::sync::Arc;
 
 use pms_domain::domain::Provider;
+use pms_domain::pms::PmsAdapter;
 use pms_vendor_kit::pms::Vendor;
-
-// Phase-A facade (notes/split-facades.md): the paths mock.rs had in pms-core.
-use pms_domain::pms::{
-    deadline, ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, UnavailableCause,
-};
-use pms_domain::{domain, ports};
 
 /// The mock PMS, as a process registers it: one shared mock hotel per configured hotel.
 pub fn vendor() -> Vendor {

@@ -17,17 +17,17 @@ use chrono::{DateTime, NaiveTime, Utc};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-use super::{
-    ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, UnavailableCause,
-};
-use crate::domain::{
+use pms_domain::domain::{
     hash::sha256_hex, BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange,
     ConfirmationNumber, Currency, DeltaSupport, ExternalId, Guest, GuestQuery, GuestSummary,
     HealthStatus, HotelId, Housekeeping, Money, Note, Occupancy, Preference, PreferenceSource,
     PropertyTz, Provider, RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus,
     RoomTypeCode, WriteReceipt,
 };
-use crate::ports::Clock;
+use pms_domain::pms::{
+    ChangeWindow, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult, UnavailableCause,
+};
+use pms_domain::ports::Clock;
 
 /// How big the seeded hotel is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,7 +283,7 @@ impl MockPms {
 
     async fn enter(&self, op: &'static str) -> PmsResult<()> {
         // Like a vendor request: not made when it could not finish before the caller's deadline.
-        super::deadline::admit()?;
+        pms_domain::pms::deadline::admit()?;
         self.calls.fetch_add(1, Ordering::SeqCst);
         *lock(&self.calls_by_op).entry(op).or_default() += 1;
         let latency = *lock(&self.latency);
@@ -842,7 +842,7 @@ impl PmsAdapter for MockAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::ManualClock;
+    use pms_domain::ports::ManualClock;
 
     fn hotel() -> (Arc<MockPms>, MockAdapter, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(

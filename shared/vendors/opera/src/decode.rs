@@ -1,4 +1,4 @@
-//! OHIP response bodies -> canonical records (see [`crate::pms::decode`]).
+//! OHIP response bodies -> canonical records (see [`pms_vendor_kit::pms::decode`]).
 
 use super::mapping::{self, MapCtx};
 use super::transport::error_message;
@@ -6,8 +6,8 @@ use super::wire::{
     id_of_type, BusinessEvents, FolioResponse, HousekeepingBoard, ProfileResponse,
     ProfileSummaries, ReservationResponse, ReservationsDetails,
 };
-use crate::pms::decode::{response, Canonical, Decoded, Decoder, Hotel};
-use crate::pms::PmsResult;
+use pms_domain::pms::PmsResult;
+use pms_vendor_kit::pms::decode::{response, Canonical, Decoded, Decoder, Hotel};
 
 /// One per response body the adapter reads.
 pub const DECODERS: &[Decoder] = &[
@@ -176,10 +176,10 @@ fn error(bytes: &[u8], _hotel: &Hotel) -> PmsResult<Decoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pms::decode::tests::{decodes_whole, refuse_garbage};
+    use pms_vendor_kit::pms::decode::tests::{decodes_whole, refuse_garbage};
 
     fn example(name: &str) -> Vec<u8> {
-        crate::pms::decode::tests::example("ohip/examples", name)
+        pms_vendor_kit::pms::decode::tests::example("ohip/examples", name)
     }
 
     #[test]
@@ -216,14 +216,14 @@ mod tests {
         let balance = |b: &[u8]| folio(b, &hotel).unwrap().records;
         assert_eq!(
             balance(direct),
-            [Canonical::Balance(crate::domain::Money::new(
+            [Canonical::Balance(pms_domain::domain::Money::new(
                 1250,
                 hotel.currency
             ))]
         );
         assert_eq!(
             balance(windows),
-            [Canonical::Balance(crate::domain::Money::new(
+            [Canonical::Balance(pms_domain::domain::Money::new(
                 325,
                 hotel.currency
             ))]

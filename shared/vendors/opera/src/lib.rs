@@ -18,15 +18,6 @@ pub mod mapping;
 pub mod transport;
 pub mod wire;
 
-// Phase-A facade (notes/split-facades.md): the `crate::` paths these files had in pms-core.
-mod pms {
-    #[cfg(test)]
-    pub use crate as ohip;
-    pub use pms_vendor_kit::pms::*;
-}
-use pms_domain::{config, domain, ports};
-use pms_vendor_kit::registry;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,21 +33,22 @@ use self::wire::{
     id_of_type, BillingChargesDetails, BusinessEvents, FolioResponse, HousekeepingBoard, Profile,
     ProfileResponse, ProfileSummaries, ReservationResponse, ReservationsDetails,
 };
-use crate::config::HotelConfig;
-use crate::domain::hash::sha256_hex;
-use crate::domain::{
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::hash::sha256_hex;
+use pms_domain::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
     DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference, Provider,
     Reservation, RoomNumber, RoomStatus, WriteReceipt,
 };
-use crate::pms::http::VendorHttp;
-use crate::pms::ratelimit::{DistributedLimiter, RateLimiter};
-use crate::pms::{
-    AdapterDeps, ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError,
-    PmsResult, Refreshed, VendorBuilder,
+use pms_domain::pms::{
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
+    Refreshed,
 };
-use crate::ports::Clock;
-use crate::registry::VendorCredentials;
+use pms_domain::ports::Clock;
+use pms_vendor_kit::pms::http::VendorHttp;
+use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
+use pms_vendor_kit::pms::{AdapterDeps, VendorBuilder};
+use pms_vendor_kit::registry::VendorCredentials;
 
 /// getBusinessEvents: "The maximum allowable limit for this API is 20".
 const EVENTS_LIMIT: usize = 20;
@@ -77,8 +69,8 @@ pub fn builder() -> VendorBuilder {
 }
 
 /// This vendor, as a process registers it (`Services::with_vendor`).
-pub fn vendor() -> crate::pms::Vendor {
-    crate::pms::Vendor::new(Provider::Opera, builder())
+pub fn vendor() -> pms_vendor_kit::pms::Vendor {
+    pms_vendor_kit::pms::Vendor::new(Provider::Opera, builder())
 }
 
 /// A reservation search: which `searchType`, which date parameters, and the slice of it.

@@ -8,12 +8,12 @@ use super::wire::{
     id_of_type, CurrencyAmount, Flex, FolioResponse, HotelReservation, HousekeepingRoom,
     PersonName, Profile, ProfileInfo, ReservationInfo,
 };
-use crate::domain::{
+use pms_domain::domain::{
     BusinessDate, ConfirmationNumber, Currency, ExternalId, Guest, GuestSummary, Housekeeping,
     Money, Occupancy, Preference, PreferenceSource, PropertyTz, Provider, RecordId, Reservation,
     ReservationStatus, RoomNumber, RoomStatus, RoomTypeCode,
 };
-use crate::pms::{PmsError, PmsResult};
+use pms_domain::pms::{PmsError, PmsResult};
 
 /// Every value of the specs' `pMS_ResStatusType` (rsv.json), the type of both
 /// `reservationStatus` and `computedReservationStatus`.
@@ -834,9 +834,7 @@ mod tests {
 #[cfg(test)]
 mod official_examples {
     use super::*;
-    use crate::pms::ohip::wire::{
-        BusinessEvents, HousekeepingBoard, ProfileResponse, ReservationResponse,
-    };
+    use crate::wire::{BusinessEvents, HousekeepingBoard, ProfileResponse, ReservationResponse};
 
     const RESERVATION: &str =
         include_str!("../../../testdata/ohip/examples/getReservation_200.json");

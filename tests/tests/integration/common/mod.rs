@@ -13,16 +13,17 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::Utc;
 use lambda_http::http::HeaderMap;
-use pms_core::aws::{DynamoStore, EventBridgeBus, ResourceNames, SecretsManagerStore, SqsQueue};
-use pms_core::config::HotelConfig;
-use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
-use pms_core::jobs::{Backoff, JobProcessor};
-use pms_core::pms::mock::MockPms;
-use pms_core::ports::{Clock, ItemStore, SecretStore, SystemClock};
-use pms_core::refresh::RefreshService;
-use pms_core::registry::{IngestCredentials, IngestKeys, PartnerSystem, Scope};
-use pms_core::runtime::Services;
-use pms_core::webhooks::WebhookDeliveries;
+use pms_app::jobs::{Backoff, JobProcessor};
+use pms_app::names::ResourceNames;
+use pms_app::refresh::RefreshService;
+use pms_app::registry::{IngestCredentials, IngestKeys, PartnerSystem, Scope};
+use pms_app::runtime::Services;
+use pms_app::webhooks::WebhookDeliveries;
+use pms_aws::{DynamoStore, EventBridgeBus, SecretsManagerStore, SqsQueue};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
+use pms_domain::ports::{Clock, ItemStore, SecretStore, SystemClock};
+use pms_mock::MockPms;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sync_worker_fn::Worker;
@@ -174,7 +175,7 @@ impl Harness {
             (ports.secrets)(Arc::new(SecretsManagerStore::from_config(sdk))),
             Arc::new(EventBridgeBus::from_config(sdk, &names.event_bus)),
         )
-        .with_vendors(pms_core::pms::all_vendors());
+        .with_vendors(pmsctl::all_vendors());
         let app = App::new(&services);
         // No backoff in tests: a failed message is visible again at once.
         let processor = JobProcessor::new(

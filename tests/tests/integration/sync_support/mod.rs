@@ -12,18 +12,18 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, Utc};
-use pms_core::domain::{HotelId, Reservation};
-use pms_core::jobs::{Backoff, Feed, FeedJob, JobProcessor, SyncJob};
-use pms_core::ports::{ItemKey, KeyCondition, Partition, Query, SecretStore};
-use pms_core::records::StoredRecord;
-use pms_core::refresh::RefreshService;
-use pms_core::runtime::Services;
-use pms_core::sync::{FeedState, SyncScheduler, SyncService, TickReport};
-use pms_core::sync_runs::SyncRun;
-use pms_core::testing::counting::CountingStore;
-use pms_core::webhooks::WebhookDeliveries;
-use pms_infra::sim::setup::hotel_for;
-use pms_infra::sim::{ReservationPatch, SimAdmin, SimConfig, SimHotel, Simulator, Vendor};
+use pms_app::jobs::{Backoff, Feed, FeedJob, JobProcessor, SyncJob};
+use pms_app::records::StoredRecord;
+use pms_app::refresh::RefreshService;
+use pms_app::runtime::Services;
+use pms_app::sync::{FeedState, SyncScheduler, SyncService, TickReport};
+use pms_app::sync_runs::SyncRun;
+use pms_app::webhooks::WebhookDeliveries;
+use pms_domain::domain::{HotelId, Reservation};
+use pms_domain::ports::{ItemKey, KeyCondition, Partition, Query, SecretStore};
+use pms_sim::setup::hotel_for;
+use pms_sim::{ReservationPatch, SimAdmin, SimConfig, SimHotel, Simulator, Vendor};
+use pms_testkit::counting::CountingStore;
 use serde_json::Value;
 use sync_worker_fn::Worker;
 
@@ -108,8 +108,8 @@ impl Bed {
             .await
             .expect("simulator");
         let setup = sim.context.config.properties[&vendor][0].clone();
-        let hotel = HotelId::parse(format!("sync-{}", pms_infra::sim::setup::provider(vendor)))
-            .expect("hotel id");
+        let hotel =
+            HotelId::parse(format!("sync-{}", pms_sim::setup::provider(vendor))).expect("hotel id");
         let (config, credentials) =
             hotel_for(vendor, &setup, &sim.vendor_url(vendor), hotel.clone()).expect("hotel");
         let p = Process::new(&stack);
@@ -161,7 +161,7 @@ impl Bed {
 
     /// The EventBridge Scheduled Event of a tick, as the rule delivers it.
     pub fn scheduled_event(&self, time: DateTime<Utc>) -> Value {
-        pms_infra::local::driver::scheduled_event(
+        pms_local::driver::scheduled_event(
             &format!(
                 "arn:aws:events:us-east-1:123456789012:rule/{}-SyncSchedulerFunctionTick",
                 self.stack.stack_name
@@ -423,17 +423,14 @@ impl Bed {
     }
 
     /// The vendor's counters on the simulator.
-    pub async fn counters(&self) -> pms_infra::sim::VendorCounters {
+    pub async fn counters(&self) -> pms_sim::VendorCounters {
         self.admin.counters().await.expect("counters")[&self.vendor].clone()
     }
 
     /// The canonical id (`<provider>:<vendor id>`) of a vendor reservation id, as run records
     /// and events name it.
     pub fn entity(&self, vendor_id: &str) -> String {
-        format!(
-            "{}:{vendor_id}",
-            pms_infra::sim::setup::provider(self.vendor)
-        )
+        format!("{}:{vendor_id}", pms_sim::setup::provider(self.vendor))
     }
 }
 
@@ -467,7 +464,7 @@ macro_rules! for_each_vendor {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(pms_infra::sim::Vendor::Ohip).await
+                    super::$name(pms_sim::Vendor::Ohip).await
                 }
             )*
         }
@@ -475,7 +472,7 @@ macro_rules! for_each_vendor {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(pms_infra::sim::Vendor::Mews).await
+                    super::$name(pms_sim::Vendor::Mews).await
                 }
             )*
         }
@@ -483,7 +480,7 @@ macro_rules! for_each_vendor {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(pms_infra::sim::Vendor::Cloudbeds).await
+                    super::$name(pms_sim::Vendor::Cloudbeds).await
                 }
             )*
         }

@@ -13,17 +13,18 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use pms_core::config::HotelConfig;
-use pms_core::domain::{
+use pms_cloudbeds::CloudbedsAdapter;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{
     BusinessDate, Charge, CheckoutChange, ConfirmationNumber, Currency, ExternalId, GuestQuery,
     HotelId, Housekeeping, Money, Note, PropertyTz, Provider, ReservationStatus,
 };
-use pms_core::memory::MemorySecrets;
-use pms_core::pms::cloudbeds::CloudbedsAdapter;
-use pms_core::pms::{AdapterDeps, ChangeWindow, PmsAdapter, RetrySettings};
-use pms_core::ports::{CachedSecrets, SystemClock};
-use pms_core::registry::VendorCredentials;
-use pms_core::testing::oas::{check_form, check_query};
+use pms_domain::memory::MemorySecrets;
+use pms_domain::pms::{ChangeWindow, PmsAdapter, RetrySettings};
+use pms_domain::ports::{CachedSecrets, SystemClock};
+use pms_testkit::oas::{check_form, check_query};
+use pms_vendor_kit::pms::AdapterDeps;
+use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -507,7 +508,7 @@ async fn the_official_http_200_error_is_a_typed_error_with_the_request_id() {
     let a = adapter(addr, fast()).await;
     let err = a.in_house().await.unwrap_err();
     match &err {
-        pms_core::pms::PmsError::Unauthorized {
+        pms_domain::pms::PmsError::Unauthorized {
             message,
             request_id,
         } => {

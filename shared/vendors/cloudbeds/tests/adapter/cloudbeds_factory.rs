@@ -7,12 +7,13 @@ use crate::cloudbeds_support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::vendor_factory;
 use cloudbeds_support::*;
-use pms_core::memory::MemorySecrets;
-use pms_core::pms::{default_factory, PmsError};
-use pms_core::ports::{CachedSecrets, SecretStore, SystemClock};
-use pms_core::registry::VendorCredentials;
-use pms_infra::sim::SimConfig;
+use pms_domain::memory::MemorySecrets;
+use pms_domain::pms::PmsError;
+use pms_domain::ports::{CachedSecrets, SecretStore, SystemClock};
+use pms_sim::SimConfig;
+use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
 #[derive(Clone, Default)]
@@ -37,7 +38,7 @@ async fn secret_store() -> Arc<dyn SecretStore> {
                 .test_credentials()
                 .load()
                 .await;
-            Arc::new(pms_core::aws::SecretsManagerStore::from_config(&config))
+            Arc::new(pms_aws::SecretsManagerStore::from_config(&config))
         }
         _ => {
             eprintln!("PMS_TEST_AWS_ENDPOINT is not set: using the in-memory secret store");
@@ -80,13 +81,13 @@ async fn the_factory_builds_cloudbeds_from_the_secret_and_never_logs_the_key() {
         clock.clone(),
         chrono::Duration::minutes(5),
     ));
-    let factory = default_factory(secrets, clock, &prefix).with_http(http());
+    let factory = vendor_factory(secrets, clock, &prefix).with_http(http());
 
     let adapter = factory
         .adapter_for(&config)
         .await
         .expect("registered builder");
-    assert_eq!(adapter.provider(), pms_core::domain::Provider::Cloudbeds);
+    assert_eq!(adapter.provider(), pms_domain::domain::Provider::Cloudbeds);
     let err = adapter.in_house().await.unwrap_err();
     assert!(matches!(err, PmsError::Unauthorized { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains(wrong));
@@ -131,7 +132,7 @@ async fn missing_or_foreign_credentials_are_configuration_errors() {
         clock.clone(),
         chrono::Duration::minutes(5),
     ));
-    let factory = default_factory(secrets.clone(), clock, "pms/t").with_http(http());
+    let factory = vendor_factory(secrets.clone(), clock, "pms/t").with_http(http());
     let err = factory.adapter_for(&config).await.err().unwrap();
     assert!(matches!(err, PmsError::Configuration { .. }), "{err:?}");
 
@@ -173,9 +174,9 @@ async fn missing_or_foreign_credentials_are_configuration_errors() {
 
 #[tokio::test]
 async fn the_rate_budget_is_the_propertys_in_the_shared_table() {
-    use pms_core::memory::MemoryStore;
-    use pms_core::pms::cloudbeds::CloudbedsAdapter;
-    use pms_core::ports::{ItemStore, KeyCondition, Partition, Query};
+    use pms_cloudbeds::CloudbedsAdapter;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::{ItemStore, KeyCondition, Partition, Query};
 
     let sim = simulator(SimConfig::default()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
@@ -190,7 +191,7 @@ async fn the_rate_budget_is_the_propertys_in_the_shared_table() {
         &deps,
     )
     .unwrap();
-    use pms_core::pms::PmsAdapter;
+    use pms_domain::pms::PmsAdapter;
     for _ in 0..3 {
         adapter.room_statuses().await.unwrap();
     }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudbeds_support::*;
-use pms_core::pms::cloudbeds::CloudbedsAdapter;
-use pms_core::pms::{PmsAdapter, PmsError, UnavailableCause};
-use pms_core::ports::SecretStore;
-use pms_core::registry::VendorCredentials;
-use pms_infra::sim::{FaultConfig, SimConfig, Vendor};
+use pms_cloudbeds::CloudbedsAdapter;
+use pms_domain::pms::{PmsAdapter, PmsError, UnavailableCause};
+use pms_domain::ports::SecretStore;
+use pms_sim::{FaultConfig, SimConfig, Vendor};
+use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
 fn errors(rate: f64, status: u16) -> FaultConfig {
@@ -95,7 +95,7 @@ async fn failures_past_the_retry_budget_are_returned_with_the_request_id() {
         .await
         .unwrap();
     let err = adapter
-        .get_reservation(&pms_core::domain::ConfirmationNumber::parse("1").unwrap())
+        .get_reservation(&pms_domain::domain::ConfirmationNumber::parse("1").unwrap())
         .await
         .unwrap_err();
     match &err {
@@ -182,7 +182,7 @@ async fn business_errors_are_not_retried_and_writes_that_may_duplicate_are_not_r
         .hotel(Vendor::Cloudbeds, PROPERTY)
         .await
         .unwrap();
-    let id = pms_core::domain::ConfirmationNumber::parse(&hotel.reservations[0].id).unwrap();
+    let id = pms_domain::domain::ConfirmationNumber::parse(&hotel.reservations[0].id).unwrap();
 
     // A note after a 503 might already be on the reservation: it is not sent again.
     sim.admin()
@@ -192,7 +192,7 @@ async fn business_errors_are_not_retried_and_writes_that_may_duplicate_are_not_r
     let err = adapter
         .add_reservation_note(
             &id,
-            &pms_core::domain::Note {
+            &pms_domain::domain::Note {
                 text: "Late arrival".into(),
                 title: None,
                 internal: false,
@@ -213,8 +213,8 @@ async fn business_errors_are_not_retried_and_writes_that_may_duplicate_are_not_r
     let err = adapter
         .post_charge(
             &id,
-            &pms_core::domain::Charge {
-                amount: pms_core::domain::Money::new(1000, config.currency),
+            &pms_domain::domain::Charge {
+                amount: pms_domain::domain::Money::new(1000, config.currency),
                 description: "Parking".into(),
                 revenue_center: None,
                 reference: "op-park-1".into(),
@@ -234,7 +234,7 @@ async fn the_writers_retry_override_replaces_the_hotels_policy() {
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let (mut deps, _) = deps(API_KEY).await;
     // The writer retries through the queue: one attempt per delivery.
-    deps.retry_override = Some(pms_core::pms::RetryPolicy::none());
+    deps.retry_override = Some(pms_domain::pms::RetryPolicy::none());
     let adapter = CloudbedsAdapter::new(
         &config,
         VendorCredentials::Cloudbeds {
@@ -254,9 +254,9 @@ async fn the_writers_retry_override_replaces_the_hotels_policy() {
         .unwrap();
     let err = adapter
         .post_charge(
-            &pms_core::domain::ConfirmationNumber::parse(&hotel.reservations[0].id).unwrap(),
-            &pms_core::domain::Charge {
-                amount: pms_core::domain::Money::new(500, config.currency),
+            &pms_domain::domain::ConfirmationNumber::parse(&hotel.reservations[0].id).unwrap(),
+            &pms_domain::domain::Charge {
+                amount: pms_domain::domain::Money::new(500, config.currency),
                 description: "Laundry".into(),
                 revenue_center: None,
                 reference: "op-laundry".into(),

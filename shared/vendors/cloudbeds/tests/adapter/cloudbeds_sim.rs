@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
 use cloudbeds_support::*;
-use pms_core::domain::{
+use pms_domain::domain::{
     BusinessDate, Charge, CheckoutChange, ConfirmationNumber, ExternalId, GuestQuery, Housekeeping,
     Money, Note, Occupancy, Preference, PreferenceSource, ReservationStatus, RoomNumber,
 };
-use pms_core::pms::{ChangeWindow, PmsError};
-use pms_infra::sim::{SimConfig, SimSize, SimStatus, Vendor};
+use pms_domain::pms::{ChangeWindow, PmsError};
+use pms_sim::{SimConfig, SimSize, SimStatus, Vendor};
 
 fn conf(id: &str) -> ConfirmationNumber {
     ConfirmationNumber::parse(id).unwrap()
@@ -237,14 +237,12 @@ async fn rooms_keep_occupancy_and_cleanliness_apart() {
         };
         assert_eq!(r.occupancy, occupancy, "room {}", sim_room.number);
         let expected = match sim_room.housekeeping {
-            pms_infra::sim::data::SimHousekeeping::Clean => Housekeeping::Clean,
-            pms_infra::sim::data::SimHousekeeping::Dirty => Housekeeping::Dirty,
-            pms_infra::sim::data::SimHousekeeping::Inspected => Housekeeping::Inspected,
-            pms_infra::sim::data::SimHousekeeping::Pickup if !sim_room.occupied => {
-                Housekeeping::Pickup
-            }
+            pms_sim::data::SimHousekeeping::Clean => Housekeeping::Clean,
+            pms_sim::data::SimHousekeeping::Dirty => Housekeeping::Dirty,
+            pms_sim::data::SimHousekeeping::Inspected => Housekeeping::Inspected,
+            pms_sim::data::SimHousekeeping::Pickup if !sim_room.occupied => Housekeeping::Pickup,
             // Cloudbeds has pickup only for vacant rooms; an occupied one reads dirty.
-            pms_infra::sim::data::SimHousekeeping::Pickup => Housekeeping::Dirty,
+            pms_sim::data::SimHousekeeping::Pickup => Housekeeping::Dirty,
             _ => Housekeeping::OutOfOrder,
         };
         assert_eq!(r.housekeeping, expected, "room {}", sim_room.number);
@@ -490,7 +488,7 @@ async fn business_errors_on_http_200_are_typed() {
         .post_charge(
             &conf(&r.id),
             &Charge {
-                amount: Money::new(100, pms_core::domain::Currency::eur()),
+                amount: Money::new(100, pms_domain::domain::Currency::eur()),
                 description: "Spa".into(),
                 revenue_center: None,
                 reference: "op-eur".into(),
@@ -542,7 +540,7 @@ async fn a_record_the_vendor_cannot_serve_is_a_failure_not_a_lost_list() {
     sim.admin()
         .set_faults(
             Vendor::Cloudbeds,
-            &pms_infra::sim::FaultConfig {
+            &pms_sim::FaultConfig {
                 failing_entities: vec![bad.clone()],
                 ..Default::default()
             },
@@ -563,7 +561,7 @@ async fn a_record_the_vendor_cannot_serve_is_a_failure_not_a_lost_list() {
 
 #[tokio::test]
 async fn thin_events_are_fetched_with_one_room_read() {
-    use pms_core::pms::{EntityKind, EntityRef, Refreshed};
+    use pms_domain::pms::{EntityKind, EntityRef, Refreshed};
     let (sim, _config, adapter) = default_hotel().await;
     let hotel = sim
         .admin()

@@ -8,16 +8,16 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use cloudbeds_support::*;
-use pms_core::domain::BusinessDate;
-use pms_core::pms::ChangeWindow;
-use pms_infra::sim::data::SimReservation;
-use pms_infra::sim::{SimStatus, Vendor};
+use pms_domain::domain::BusinessDate;
+use pms_domain::pms::ChangeWindow;
+use pms_sim::data::SimReservation;
+use pms_sim::{SimStatus, Vendor};
 
 const HNL: &str = "900001";
 const AKL: &str = "900002";
 const NYC: &str = "900003";
 
-fn zones() -> pms_infra::sim::SimConfig {
+fn zones() -> pms_sim::SimConfig {
     config_with(&[
         (HNL, chrono_tz::Pacific::Honolulu, "cbat_hnl"),
         (AKL, chrono_tz::Pacific::Auckland, "cbat_akl"),
@@ -71,7 +71,7 @@ async fn arrivals_and_changes_follow_the_hotels_own_day_in_far_zones() {
                 Vendor::Cloudbeds,
                 property,
                 &r.id,
-                &pms_infra::sim::ReservationPatch {
+                &pms_sim::ReservationPatch {
                     rate_code: Some("CORP".into()),
                     ..Default::default()
                 },
@@ -176,7 +176,7 @@ async fn a_delta_across_the_fall_back_hour_misses_nothing() {
         .await
         .unwrap();
     let r = adapter
-        .get_reservation(&pms_core::domain::ConfirmationNumber::parse("777004").unwrap())
+        .get_reservation(&pms_domain::domain::ConfirmationNumber::parse("777004").unwrap())
         .await
         .unwrap()
         .unwrap();

@@ -7,15 +7,16 @@ use crate::mews_support;
 
 use std::collections::HashSet;
 
+use crate::vendor_factory;
 use chrono::{Duration, NaiveTime, Utc};
 use mews_support::{date, reservation, utc, MewsEnv, AUCKLAND, HONOLULU, NEW_YORK, PREFIX};
-use pms_core::domain::{
+use pms_domain::domain::{
     BusinessDate, Charge, CheckoutChange, ConfirmationNumber, Currency, ExternalId, GuestQuery,
     Housekeeping, Money, Note, Occupancy, Preference, PreferenceSource, PropertyTz, Provider,
     ReservationStatus, RoomNumber,
 };
-use pms_core::pms::{default_factory, ChangeWindow, EntityKind, EntityRef, PmsAdapter, Refreshed};
-use pms_infra::sim::{SimSize, SimStatus, Vendor};
+use pms_domain::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter, Refreshed};
+use pms_sim::{SimSize, SimStatus, Vendor};
 
 fn conf(s: &str) -> ConfirmationNumber {
     ConfirmationNumber::parse(s).unwrap()
@@ -25,7 +26,7 @@ fn conf(s: &str) -> ConfirmationNumber {
 async fn the_factory_builds_the_adapter_from_stored_credentials() {
     let env = MewsEnv::default().await;
     env.store_own_credentials(HONOLULU).await;
-    let factory = default_factory(env.cached.clone(), env.clock.clone(), PREFIX);
+    let factory = vendor_factory(env.cached.clone(), env.clock.clone(), PREFIX);
     let adapter = factory.adapter_for(&env.config(HONOLULU)).await.unwrap();
     assert_eq!(adapter.provider(), Provider::Mews);
     adapter.connect().await.unwrap();
@@ -35,7 +36,7 @@ async fn the_factory_builds_the_adapter_from_stored_credentials() {
     let caps = adapter.capabilities();
     assert!(!caps.search_by_phone && caps.search_by_email && caps.find_charge_by_reference);
     assert!(!caps.native_charge_idempotency);
-    assert_eq!(caps.delta, pms_core::domain::DeltaSupport::ModifiedSince);
+    assert_eq!(caps.delta, pms_domain::domain::DeltaSupport::ModifiedSince);
     // Credentials reach the wire only in the body, and never in Debug output of the error path.
     let body = env.captured("configuration/get").pop().unwrap();
     assert_eq!(body["AccessToken"], "sim-mews-access-token");

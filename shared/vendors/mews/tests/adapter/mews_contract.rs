@@ -8,15 +8,15 @@ use crate::mews_support;
 
 use std::collections::BTreeSet;
 
+use crate::mews_spec::MewsSpec;
 use chrono::{Duration, NaiveTime, Utc};
 use mews_support::{MewsEnv, HONOLULU};
-use pms_core::domain::{
+use pms_domain::domain::{
     BusinessDate, Charge, CheckoutChange, ConfirmationNumber, Currency, ExternalId, GuestQuery,
     Money, Note, Preference, PreferenceSource, RoomNumber,
 };
-use pms_core::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter};
-use pms_core::testing::mews_spec::MewsSpec;
-use pms_infra::sim::SimStatus;
+use pms_domain::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter};
+use pms_sim::SimStatus;
 
 /// Every operation the adapter uses.
 const OPERATIONS: [&str; 15] = [
@@ -233,14 +233,14 @@ async fn every_request_matches_the_mews_docs() {
     let expected: BTreeSet<String> = OPERATIONS.iter().map(|s| s.to_string()).collect();
     assert_eq!(seen, expected, "operations exercised");
     // Nothing failed on the simulated side either.
-    let c = env.sim.context.counters()[&pms_infra::sim::Vendor::Mews].clone();
+    let c = env.sim.context.counters()[&pms_sim::Vendor::Mews].clone();
     assert_eq!((c.unauthorized, c.rate_limit_violations), (0, 0));
 }
 
 #[tokio::test]
 async fn the_simulator_answers_wrong_addresses_as_mews_does() {
     let env = MewsEnv::default().await;
-    let base = env.sim.vendor_url(pms_infra::sim::Vendor::Mews);
+    let base = env.sim.vendor_url(pms_sim::Vendor::Mews);
     let http = reqwest::Client::new();
     let body = serde_json::json!({
         "ClientToken": "sim-mews-client-token",

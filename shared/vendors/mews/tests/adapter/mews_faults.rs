@@ -11,17 +11,17 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mews_support::{MewsEnv, HONOLULU};
-use pms_core::domain::{Charge, ConfirmationNumber, Currency, Money};
-use pms_core::memory::MemoryStore;
-use pms_core::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter, PmsError, Refreshed};
-use pms_core::ports::ItemStore;
-use pms_infra::sim::{FaultConfig, SimStatus, Vendor};
+use pms_domain::domain::{Charge, ConfirmationNumber, Currency, Money};
+use pms_domain::memory::MemoryStore;
+use pms_domain::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter, PmsError, Refreshed};
+use pms_domain::ports::ItemStore;
+use pms_sim::{FaultConfig, SimStatus, Vendor};
 
 fn conf(s: &str) -> ConfirmationNumber {
     ConfirmationNumber::parse(s).unwrap()
 }
 
-fn counters(env: &MewsEnv) -> pms_infra::sim::VendorCounters {
+fn counters(env: &MewsEnv) -> pms_sim::VendorCounters {
     env.sim.context.counters()[&Vendor::Mews].clone()
 }
 
@@ -306,7 +306,7 @@ async fn a_record_mews_cannot_serve_fails_alone() {
         .take(3)
         .map(|r| EntityRef {
             kind: EntityKind::Reservation,
-            id: pms_core::domain::ExternalId::parse(r.id.as_str()).unwrap(),
+            id: pms_domain::domain::ExternalId::parse(r.id.as_str()).unwrap(),
         })
         .collect();
     let results = adapter.fetch_entities(&refs).await;
@@ -328,7 +328,7 @@ async fn the_shared_rate_limiter_keeps_under_the_mews_limit() {
     let env = MewsEnv::start(config).await;
     env.store_own_credentials(HONOLULU).await;
     let mut hotel = env.config(HONOLULU);
-    hotel.rate_limit = Some(pms_core::config::RateLimitSettings {
+    hotel.rate_limit = Some(pms_domain::config::RateLimitSettings {
         requests: 10,
         per_seconds: 1,
     });

@@ -1,28 +1,15 @@
 //! The OPERA Cloud adapter (OHIP) against the simulator and the OHIP spec excerpts.
 
-// Phase-A facade (notes/split-facades.md): the moved tests' `pms_core::` and `pms_infra::`
-// paths resolve in this crate.
-extern crate self as pms_core;
-extern crate self as pms_infra;
-
 mod ohip_contract;
 mod ohip_sim;
 mod ohip_support;
 
-pub use pms_domain::{config, domain, memory, ports};
-pub use pms_sim as sim;
-pub use pms_vendor_kit::registry;
-
-pub mod pms {
-    pub use pms_opera as ohip;
-    pub use pms_vendor_kit::pms::*;
-
-    /// The factory with this vendor registered, as the functions register it.
-    pub fn default_factory(
-        secrets: std::sync::Arc<crate::ports::CachedSecrets>,
-        clock: std::sync::Arc<dyn crate::ports::Clock>,
-        secrets_prefix: &str,
-    ) -> AdapterFactory {
-        AdapterFactory::new(secrets, clock, secrets_prefix).with_vendor(pms_opera::vendor())
-    }
+/// The factory with this vendor registered, as the functions register it.
+pub fn vendor_factory(
+    secrets: std::sync::Arc<pms_domain::ports::CachedSecrets>,
+    clock: std::sync::Arc<dyn pms_domain::ports::Clock>,
+    secrets_prefix: &str,
+) -> pms_vendor_kit::pms::AdapterFactory {
+    pms_vendor_kit::pms::AdapterFactory::new(secrets, clock, secrets_prefix)
+        .with_vendor(pms_opera::vendor())
 }

@@ -8,15 +8,15 @@ use crate::ohip_support;
 use chrono::NaiveTime;
 use ohip_support::contract::{example, Spec};
 use ohip_support::*;
-use pms_core::domain::{
+use pms_domain::domain::{
     Charge, CheckoutChange, ExternalId, GuestQuery, Money, Note, Preference, PreferenceSource,
     RoomNumber,
 };
-use pms_core::pms::{ChangeWindow, PmsAdapter};
-use pms_infra::sim::{SimStatus, Vendor};
+use pms_domain::pms::{ChangeWindow, PmsAdapter};
+use pms_sim::{SimStatus, Vendor};
 
 /// Runs every operation of the adapter once (and the token's password grant).
-async fn exercise_everything() -> (pms_infra::sim::Simulator, Vec<String>) {
+async fn exercise_everything() -> (pms_sim::Simulator, Vec<String>) {
     let (sim, config, adapter) = setup(roomy()).await;
     let hotel = sim.admin().hotel(Vendor::Ohip, HOTEL).await.unwrap();
     let in_house = hotel
@@ -25,7 +25,8 @@ async fn exercise_everything() -> (pms_infra::sim::Simulator, Vec<String>) {
         .find(|r| r.status == SimStatus::InHouse)
         .unwrap()
         .clone();
-    let confirmation = pms_core::domain::ConfirmationNumber::parse(&in_house.confirmation).unwrap();
+    let confirmation =
+        pms_domain::domain::ConfirmationNumber::parse(&in_house.confirmation).unwrap();
     let guest = ExternalId::parse(&in_house.guest_id).unwrap();
     let today = config.time_zone.business_date(chrono::Utc::now());
     let mut ran = Vec::new();
@@ -77,7 +78,7 @@ async fn exercise_everything() -> (pms_infra::sim::Simulator, Vec<String>) {
         .update_checkout(
             &confirmation,
             &CheckoutChange {
-                date: pms_core::domain::BusinessDate::new(in_house.departure),
+                date: pms_domain::domain::BusinessDate::new(in_house.departure),
                 time: Some(NaiveTime::from_hms_opt(14, 0, 0).unwrap()),
             },
         )

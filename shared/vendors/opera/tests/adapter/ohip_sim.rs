@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, NaiveDate, NaiveTime, Utc};
 use ohip_support::*;
-use pms_core::domain::{
+use pms_domain::domain::{
     BusinessDate, Charge, CheckoutChange, ConfirmationNumber, DeltaSupport, ExternalId, GuestQuery,
     Housekeeping, Money, Note, Occupancy, Preference, PreferenceSource, ReservationStatus,
     RoomNumber,
 };
-use pms_core::pms::{ChangeWindow, PmsAdapter, PmsError, UnavailableCause};
-use pms_infra::sim::data::{SimReservation, SimStatus};
-use pms_infra::sim::{FaultConfig, PropertySetup, ReservationPatch, SimConfig, Vendor};
+use pms_domain::pms::{ChangeWindow, PmsAdapter, PmsError, UnavailableCause};
+use pms_sim::data::{SimReservation, SimStatus};
+use pms_sim::{FaultConfig, PropertySetup, ReservationPatch, SimConfig, Vendor};
 use secrecy::SecretString;
 
 fn conf(s: &str) -> ConfirmationNumber {
@@ -24,7 +24,7 @@ fn conf(s: &str) -> ConfirmationNumber {
 }
 
 fn reservation_where(
-    sim: &pms_infra::sim::Simulator,
+    sim: &pms_sim::Simulator,
     pred: impl Fn(&SimReservation) -> bool,
 ) -> SimReservation {
     sim.context
@@ -206,7 +206,7 @@ async fn reads_match_the_simulated_hotel() {
     sim.stop().await;
 }
 
-fn bulk_arrivals(sim: &pms_infra::sim::Simulator, day: NaiveDate, n: usize) {
+fn bulk_arrivals(sim: &pms_sim::Simulator, day: NaiveDate, n: usize) {
     sim.context.with_hotel(Vendor::Ohip, HOTEL, |h| {
         let template = h.reservations[0].clone();
         let guests: Vec<String> = h.guests.iter().map(|g| g.id.clone()).collect();
@@ -350,7 +350,7 @@ async fn refused_credentials_fail_without_leaking_them() {
     let (sim, config, _) = setup(roomy()).await;
     let p = property(&sim, HOTEL);
     let mut creds = client_credentials(&p);
-    if let pms_core::registry::VendorCredentials::Opera { client_secret, .. } = &mut creds {
+    if let pms_vendor_kit::registry::VendorCredentials::Opera { client_secret, .. } = &mut creds {
         *client_secret = SecretString::from("wrong-secret-7731".to_owned());
     }
     let adapter = adapter(&config, creds);
@@ -471,7 +471,7 @@ async fn a_4xx_fails_at_once_with_the_vendors_message() {
         .post_charge(
             &conf(&closed.confirmation),
             &Charge {
-                amount: Money::new(500, pms_core::domain::Currency::parse("GBP").unwrap()),
+                amount: Money::new(500, pms_domain::domain::Currency::parse("GBP").unwrap()),
                 description: "Late bar tab".into(),
                 revenue_center: Some("2000".into()),
                 reference: "op-closed-1".into(),
@@ -945,13 +945,13 @@ async fn hotel_local_times_and_dates_across_zones() {
 
 #[tokio::test]
 async fn the_factory_builds_the_ohip_adapter_from_the_hotels_secret() {
-    use pms_core::memory::MemorySecrets;
-    use pms_core::ports::{CachedSecrets, SecretStore, SystemClock};
+    use pms_domain::memory::MemorySecrets;
+    use pms_domain::ports::{CachedSecrets, SecretStore, SystemClock};
     let sim = start(roomy()).await;
     let p = property(&sim, HOTEL);
     let config = hotel_config(&sim, &p);
     let secrets = Arc::new(MemorySecrets::new());
-    let factory = pms_core::pms::default_factory(
+    let factory = crate::vendor_factory(
         Arc::new(CachedSecrets::new(
             secrets.clone(),
             Arc::new(SystemClock),
@@ -968,7 +968,7 @@ async fn the_factory_builds_the_ohip_adapter_from_the_hotels_secret() {
         .await
         .unwrap();
     let adapter = factory.adapter_for(&config).await.unwrap();
-    assert_eq!(adapter.provider(), pms_core::domain::Provider::Opera);
+    assert_eq!(adapter.provider(), pms_domain::domain::Provider::Opera);
     assert!(adapter.health_check().await.healthy);
     assert!(adapter.calls_made() >= 2, "token and one read");
     sim.stop().await;
@@ -976,9 +976,9 @@ async fn the_factory_builds_the_ohip_adapter_from_the_hotels_secret() {
 
 #[tokio::test]
 async fn the_shared_rate_limiter_keeps_calls_within_the_hotels_limit() {
-    use pms_core::config::RateLimitSettings;
-    use pms_core::memory::MemoryStore;
-    use pms_core::ports::SystemClock;
+    use pms_domain::config::RateLimitSettings;
+    use pms_domain::memory::MemoryStore;
+    use pms_domain::ports::SystemClock;
     let mut cfg = SimConfig::default();
     cfg.limits.ohip = (10, 1_000);
     let sim = start(cfg).await;
@@ -988,15 +988,11 @@ async fn the_shared_rate_limiter_keeps_calls_within_the_hotels_limit() {
         requests: 10,
         per_seconds: 1,
     });
-    let store: Arc<dyn pms_core::ports::ItemStore> =
+    let store: Arc<dyn pms_domain::ports::ItemStore> =
         Arc::new(MemoryStore::new(Arc::new(SystemClock)));
     let adapter = Arc::new(
-        pms_core::pms::ohip::OhipAdapter::from_config(
-            &config,
-            client_credentials(&p),
-            &deps(Some(store)),
-        )
-        .unwrap(),
+        pms_opera::OhipAdapter::from_config(&config, client_credentials(&p), &deps(Some(store)))
+            .unwrap(),
     );
     let r = reservation_where(&sim, |r| r.status == SimStatus::InHouse);
     let all = futures::future::join_all((0..25).map(|_| {

@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use chrono_tz::Tz;
-use pms_core::config::HotelConfig;
-use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
-use pms_core::memory::MemorySecrets;
-use pms_core::pms::cloudbeds::CloudbedsAdapter;
-use pms_core::pms::{AdapterDeps, PmsAdapter, RetrySettings};
-use pms_core::ports::{CachedSecrets, Clock, SecretStore, SystemClock};
-use pms_core::registry::VendorCredentials;
-use pms_infra::sim::{PropertySetup, SimConfig, Simulator, Vendor};
+use pms_cloudbeds::CloudbedsAdapter;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
+use pms_domain::memory::MemorySecrets;
+use pms_domain::pms::{PmsAdapter, RetrySettings};
+use pms_domain::ports::{CachedSecrets, Clock, SecretStore, SystemClock};
+use pms_sim::{PropertySetup, SimConfig, Simulator, Vendor};
+use pms_vendor_kit::pms::AdapterDeps;
+use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
 pub const PROPERTY: &str = "318267";
@@ -134,6 +135,6 @@ pub async fn calls(sim: &Simulator, endpoint: &str) -> u64 {
         .unwrap_or(0)
 }
 
-pub async fn counters(sim: &Simulator) -> pms_infra::sim::VendorCounters {
+pub async fn counters(sim: &Simulator) -> pms_sim::VendorCounters {
     sim.admin().counters().await.unwrap()[&Vendor::Cloudbeds].clone()
 }

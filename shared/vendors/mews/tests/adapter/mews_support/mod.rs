@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use pms_core::config::HotelConfig;
-use pms_core::domain::{HotelId, Provider};
-use pms_core::memory::MemorySecrets;
-use pms_core::pms::mews::MewsAdapter;
-use pms_core::pms::{credentials_secret_name, AdapterDeps};
-use pms_core::ports::{CachedSecrets, Clock, ItemStore, SecretStore, SystemClock};
-use pms_core::registry::VendorCredentials;
-use pms_infra::sim::data::SimReservation;
-use pms_infra::sim::{PropertySetup, SimConfig, SimHotel, SimStatus, Simulator, Vendor};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{HotelId, Provider};
+use pms_domain::memory::MemorySecrets;
+use pms_domain::ports::{CachedSecrets, Clock, ItemStore, SecretStore, SystemClock};
+use pms_mews::MewsAdapter;
+use pms_sim::data::SimReservation;
+use pms_sim::{PropertySetup, SimConfig, SimHotel, SimStatus, Simulator, Vendor};
+use pms_vendor_kit::pms::{credentials_secret_name, AdapterDeps};
+use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 use serde_json::json;
 

@@ -8,14 +8,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
-use pms_core::config::HotelConfig;
-use pms_core::domain::{Currency, HotelId, PropertyTz, Provider};
-use pms_core::memory::MemorySecrets;
-use pms_core::pms::ohip::OhipAdapter;
-use pms_core::pms::{AdapterDeps, RetrySettings};
-use pms_core::ports::{CachedSecrets, Clock, ItemStore, SystemClock};
-use pms_core::registry::{OperaGrant, VendorCredentials};
-use pms_infra::sim::{PropertySetup, SimConfig, Simulator, Vendor};
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
+use pms_domain::memory::MemorySecrets;
+use pms_domain::pms::RetrySettings;
+use pms_domain::ports::{CachedSecrets, Clock, ItemStore, SystemClock};
+use pms_opera::OhipAdapter;
+use pms_sim::{PropertySetup, SimConfig, Simulator, Vendor};
+use pms_vendor_kit::pms::AdapterDeps;
+use pms_vendor_kit::registry::{OperaGrant, VendorCredentials};
 use secrecy::SecretString;
 
 pub const HOTEL: &str = "SIMOHIP";
@@ -119,6 +120,6 @@ pub async fn setup(config: SimConfig) -> (Simulator, HotelConfig, OhipAdapter) {
     (sim, config, adapter)
 }
 
-pub fn counters(sim: &Simulator) -> pms_infra::sim::VendorCounters {
+pub fn counters(sim: &Simulator) -> pms_sim::VendorCounters {
     sim.context.counters()[&Vendor::Ohip].clone()
 }
