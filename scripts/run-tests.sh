@@ -9,6 +9,9 @@ cd "$root"
 echo "== cfn-lint template.yaml" >&2
 .venv/bin/cfn-lint template.yaml
 
+echo "== module cycles" >&2
+python3 scripts/module-cycles.py
+
 # Every test's output (the code's JSON logs included, at debug level) goes to one file that is
 # scanned for secrets and card numbers afterwards.
 log="$root/target/test-run.log"

@@ -9,6 +9,7 @@
 //! live in `pms_app::reads`, `pms_app::cache` and `pms_app::writes`.
 
 pub mod auth;
+mod context;
 pub mod errors;
 pub mod graphiql;
 pub mod http;

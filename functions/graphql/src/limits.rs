@@ -18,6 +18,11 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::parser::Positioned;
 use async_graphql::Name;
 
+/// Complexity of a field answered by the PMS (through the cache): high, so one query cannot
+/// fan out into many vendor calls (vendors rate-limit per hotel).
+pub const PMS_FIELD_COST: usize = 250;
+/// Assumed length of lists whose size is not an argument (a day's arrivals, rooms).
+pub const LIST_ESTIMATE: usize = 20;
 /// Lexical tokens (names, numbers, strings, punctuators) in one document. GraphiQL's full
 /// introspection query has about 400.
 pub const MAX_TOKENS: usize = 3000;

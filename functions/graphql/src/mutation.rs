@@ -4,48 +4,20 @@
 //! the queued [`Operation`].
 
 use async_graphql::{Context, Object, Result, ID};
-use pms_app::writes::{WriteError, WriteOperation, WriteSession};
+use pms_app::writes::{WriteError, WriteOperation};
 use pms_domain::domain::{
     Charge, CheckoutChange, ConfirmationNumber, Currency, HotelId, Money, RecordId, ValidationError,
 };
 
-use crate::errors::{self, Code, CorrelationId};
-use crate::query::PMS_FIELD_COST;
+use crate::context::{correlation, input_path, write_error, write_session};
+use crate::errors;
+use crate::limits::PMS_FIELD_COST;
 use crate::types::Date;
 use crate::write_types::*;
 
 /// Every mutation costs what a PMS read costs: each ends in a PMS call, so one request cannot
 /// queue more than 20 writes.
 pub struct MutationRoot;
-
-pub(crate) fn write_session<'a>(ctx: &Context<'a>) -> Result<&'a WriteSession> {
-    // Only the authentication gate puts a session in the context.
-    ctx.data::<WriteSession>()
-        .map_err(|_| errors::error(Code::Unauthenticated, "a bearer token is required"))
-}
-
-fn correlation<'a>(ctx: &Context<'a>) -> &'a str {
-    ctx.data::<CorrelationId>()
-        .map(|c| c.0.as_str())
-        .unwrap_or("")
-}
-
-pub(crate) fn write_error(ctx: &Context<'_>, e: WriteError) -> async_graphql::Error {
-    let field = e.field().map(input_path);
-    errors::from_write(e, field, correlation(ctx))
-}
-
-/// Where a core field sits in the mutations' arguments, so `extensions.field` names what the
-/// caller sent.
-fn input_path(field: &str) -> String {
-    match field {
-        "amount" => "charge.amountMinor".into(),
-        "currency" | "description" | "revenueCenter" | "reference" => format!("charge.{field}"),
-        "text" | "title" => format!("note.{field}"),
-        "category" | "key" | "value" => format!("preferences.{field}"),
-        other => other.into(),
-    }
-}
 
 fn invalid(e: ValidationError) -> async_graphql::Error {
     errors::from_write(

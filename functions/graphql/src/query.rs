@@ -8,16 +8,11 @@ use pms_domain::domain::{
     ConfirmationNumber, GuestQuery, HotelId, RecordId, RoomNumber, RoomTypeCode, ValidationError,
 };
 
+use crate::context::{write_error, write_session};
 use crate::errors::{self, Code, CorrelationId};
-use crate::mutation::{write_error, write_session};
+use crate::limits::{LIST_ESTIMATE, PMS_FIELD_COST};
 use crate::types::*;
 use crate::write_types::Operation;
-
-/// Complexity of a field answered by the PMS (through the cache): high, so one query cannot
-/// fan out into many vendor calls (vendors rate-limit per hotel).
-pub const PMS_FIELD_COST: usize = 250;
-/// Assumed length of lists whose size is not an argument (a day's arrivals, rooms).
-pub const LIST_ESTIMATE: usize = 20;
 
 pub struct QueryRoot;
 

@@ -12,7 +12,7 @@ pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// data query needs more than 6.
 pub const MAX_DEPTH: usize = 16;
 /// Largest query complexity accepted: a full page of 100 bookings with every field fits; a
-/// query asking the PMS for more than 20 entities does not (see `query::PMS_FIELD_COST`).
+/// query asking the PMS for more than 20 entities does not (see `limits::PMS_FIELD_COST`).
 pub const MAX_COMPLEXITY: usize = 5000;
 /// Recursion limit of the parser, against deeply nested input values.
 pub const MAX_RECURSION: usize = 32;

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
-use pms_app::jobs::{JobProcessor, Processed, SyncJob};
+use pms_app::jobs::SyncJob;
 use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
+use pms_app::processor::{JobProcessor, Processed};
 use pms_app::refresh::RefreshService;
 use pms_app::runtime::Services;
 use pms_app::sync::SyncService;

@@ -1,32 +1,10 @@
-//! Request and response plumbing shared by the routes: media type, size and JSON checks, and
-//! JSON answers that carry the correlation id.
+//! Request checks shared by the routes: media type, size and JSON, each failing as a
+//! [`Problem`].
 
-use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::{Body, Request, Response};
-use serde::Serialize;
+use lambda_http::http::header;
+use lambda_http::{Body, Request};
 
 use crate::problem::Problem;
-
-pub const CORRELATION_HEADER: &str = "x-correlation-id";
-
-pub fn json_response<T: Serialize>(
-    status: StatusCode,
-    body: &T,
-    correlation_id: &str,
-) -> Response<Body> {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
-    let mut resp = Response::new(Body::Text(text));
-    *resp.status_mut() = status;
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(correlation_id) {
-        headers.insert(CORRELATION_HEADER, v);
-    }
-    resp
-}
 
 pub fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers()

@@ -10,6 +10,7 @@ pub mod http;
 pub mod openapi;
 pub mod partner;
 pub mod problem;
+pub mod response;
 pub mod routes;
 pub mod vendor;
 
@@ -28,8 +29,8 @@ use pms_domain::domain::HotelId;
 use pms_domain::ports::{Clock, SecretStore};
 use tracing::Instrument;
 
-use crate::http::CORRELATION_HEADER;
 use crate::problem::Problem;
+use crate::response::CORRELATION_HEADER;
 use crate::routes::{route, Route, RouteError};
 
 /// Hotel ids on webhook URLs found unknown, remembered so repeats cost no read; a hotel added
@@ -156,7 +157,7 @@ impl App {
         match route {
             Route::OpenApi => {
                 let mut resp =
-                    http::json_response(StatusCode::OK, &openapi::document(), correlation_id);
+                    response::json_response(StatusCode::OK, &openapi::document(), correlation_id);
                 if *req.method() == Method::HEAD {
                     *resp.body_mut() = Body::Empty;
                 }

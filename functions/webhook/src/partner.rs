@@ -13,8 +13,9 @@ use pms_app::registry::{AuthError, PartnerSystem, Principal, Scope};
 use pms_domain::domain::HotelId;
 use serde_json::json;
 
-use crate::http::{body_bytes, check_json_media_type, header, json_response, parse_json};
+use crate::http::{body_bytes, check_json_media_type, header, parse_json};
 use crate::problem::Problem;
+use crate::response::json_response;
 use crate::App;
 
 pub const PROVIDER_KEY_HEADER: &str = "x-provider-key";

@@ -151,7 +151,7 @@ impl Problem {
         if !self.errors.is_empty() {
             body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
         }
-        let mut resp = crate::http::json_response(self.status, &body, correlation_id);
+        let mut resp = crate::response::json_response(self.status, &body, correlation_id);
         let headers = resp.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -15,8 +15,9 @@ use pms_domain::config::HotelConfig;
 use pms_domain::domain::{HotelId, Provider};
 use pms_vendor_kit::webhooks::{PayloadError, VendorDelivery};
 
-use crate::http::{body_bytes, check_json_media_type, json_response};
+use crate::http::{body_bytes, check_json_media_type};
 use crate::problem::Problem;
+use crate::response::json_response;
 use crate::App;
 
 fn unknown_webhook() -> Problem {

@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod names;
 pub mod obs;
+pub mod processor;
 pub mod reads;
 pub mod records;
 pub mod refresh;

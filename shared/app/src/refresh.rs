@@ -1,7 +1,7 @@
 //! Refreshing entities that thin events name: fetch each from the hotel's PMS once, through the
 //! adapter the factory gives for the hotel, and store it with the same merge rule as the sync
 //! ([`Merger`]). One entity that cannot be fetched does not stop the others; the report says
-//! which failed, and [`crate::jobs::JobProcessor`] decides how they are retried.
+//! which failed, and [`crate::processor::JobProcessor`] decides how they are retried.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::default_factory;
-use pms_app::jobs::{Backoff, JobProcessor};
 use pms_app::names::ResourceNames;
+use pms_app::processor::{Backoff, JobProcessor};
 use pms_app::refresh::RefreshService;
 use pms_app::runtime::Services;
 use pms_app::sync::SyncService;
