@@ -10,6 +10,8 @@
 //! every item of the table (`moto/dynamodb/models/table.py`), so its latency grows with the
 //! table; the time outside the store is what stays flat, as the whole request would on DynamoDB.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;

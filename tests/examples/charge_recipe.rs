@@ -7,6 +7,8 @@
 //! `scripts/with-moto.sh cargo run -p pms-tests --example charge_recipe` (about 4 minutes:
 //! the vendor client waits 20 s, the writer searches a folio 60 s after an unanswered charge).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::time::{Duration, Instant};
 
 use pms_app::registry::Scope;

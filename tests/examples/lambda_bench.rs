@@ -16,6 +16,8 @@
 //! (`make bench` builds the bootstraps and passes them.) Names: hello-lambda, webhook,
 //! sync-worker, graphql, writer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;

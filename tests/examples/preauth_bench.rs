@@ -11,6 +11,8 @@
 //!
 //! usage: scripts/with-moto.sh cargo run -p pms-tests --example preauth_bench
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

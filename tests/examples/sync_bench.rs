@@ -18,6 +18,8 @@
 //! which the shared limiter plans ~40 %; Mews 200/30 s; OHIP 100/min) and by moto, which writes
 //! far slower than DynamoDB.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -14,6 +14,8 @@
 //!
 //! usage: scripts/with-moto.sh cargo run --release -p pms-tests --example upsert_bench [-- ITEMS]
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};

@@ -6,6 +6,8 @@
 //!
 //! usage: scripts/with-moto.sh cargo run -p pms-tests --example writes_bench [--release]
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::time::{Duration, Instant};
 
 use pms_app::registry::Scope;

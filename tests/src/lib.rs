@@ -2,6 +2,8 @@
 //! `template.yaml` on the moto server that `make test` starts, so tests run in parallel
 //! (nextest: one process per test) without seeing each other's resources.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 pub mod chaos;
 pub mod graphql;
 pub mod writes;

@@ -6,6 +6,8 @@
 //! `cargo bench -p webhook --bench mews_batch` (in-memory ports). Set `BENCH_BATCHES` to change
 //! the number of batches (default 50).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -150,10 +150,9 @@ async fn run(cli: Cli) -> LocalResult<ExitCode> {
             let template = Template::load(&template_path)?;
             let sdk = sdk_config(&endpoint_for(&root, endpoint)).await;
             let outputs = local::provision(&sdk, &template, &stack).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&outputs).expect("serializable")
-            );
+            let text = serde_json::to_string_pretty(&outputs)
+                .map_err(|e| LocalError::Process(format!("the stack's outputs: {e}")))?;
+            println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify { stack, endpoint } => {

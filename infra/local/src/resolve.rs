@@ -133,8 +133,7 @@ impl Resolver {
                 Ok(Some(Value::Array(out)))
             }
             Value::Object(m) => {
-                if m.len() == 1 {
-                    let (k, arg) = m.iter().next().expect("one entry");
+                if let Some((k, arg)) = m.iter().next().filter(|_| m.len() == 1) {
                     if k == "Ref" || k.starts_with("Fn::") {
                         return self.intrinsic(k, arg, ctx);
                     }
@@ -362,8 +361,7 @@ fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
     match v {
         Value::Array(items) => items.iter().for_each(|i| collect_refs(i, out)),
         Value::Object(m) => {
-            if m.len() == 1 {
-                let (k, arg) = m.iter().next().expect("one entry");
+            if let Some((k, arg)) = m.iter().next().filter(|_| m.len() == 1) {
                 match (k.as_str(), arg) {
                     ("Ref", Value::String(s)) if !s.starts_with("AWS::") => {
                         out.insert(s.clone());

@@ -87,7 +87,9 @@ impl StackFile {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(io)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -95,7 +97,7 @@ impl StackFile {
             .mode(0o600)
             .open(&path)
             .map_err(io)?;
-        let text = serde_json::to_string_pretty(self).expect("serializable");
+        let text = serde_json::to_string_pretty(self).map_err(|e| io(e.into()))?;
         f.write_all(text.as_bytes()).map_err(io)?;
         f.write_all(b"\n").map_err(io)?;
         Ok(path)

@@ -1,6 +1,8 @@
 //! `pmsctl` as an operator runs it, against a stack provisioned from `template.yaml` on moto.
 //! Needs the moto server `make test` starts (`PMS_TEST_AWS_ENDPOINT`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,6 +1,8 @@
 //! `make chaos`: the chaos suite (see `pms_tests::chaos`). Prints what it did and the invariants;
 //! exits 1 when any invariant is broken, 2 when it could not run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::process::ExitCode;
 
 use pms_tests::chaos::{self, ChaosConfig};

@@ -5,6 +5,8 @@
 //!
 //! usage: scripts/with-moto.sh cargo run -p pms-tests --bin graphql-serve
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use axum::body::Body as AxumBody;
 use axum::extract::Request as AxumRequest;
 use axum::response::Response as AxumResponse;

@@ -9,6 +9,8 @@
 //! Environment: the environment contract (docs/ARCHITECTURE.md) and the AWS variables
 //! (`TestStack::env`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 use std::io::Write;
 
 use pms_app::runtime::Services;

@@ -1,6 +1,8 @@
 //! The integration tests: each area against moto's server (scripts/with-moto.sh) and the vendor
 //! simulators, one module per area, in one binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 mod common;
 // Its `for_each_vendor!` is used by the modules declared after it.
 #[macro_use]

@@ -203,11 +203,17 @@ impl Currency {
         self.exponent
     }
 
-    pub fn usd() -> Self {
-        Self::parse("USD").expect("USD is in the table")
+    pub const fn usd() -> Self {
+        Self {
+            code: *b"USD",
+            exponent: 2,
+        }
     }
-    pub fn eur() -> Self {
-        Self::parse("EUR").expect("EUR is in the table")
+    pub const fn eur() -> Self {
+        Self {
+            code: *b"EUR",
+            exponent: 2,
+        }
     }
 }
 
@@ -441,5 +447,11 @@ mod tests {
             let back = Money::from_decimal_str(&money.to_decimal_string(), currency).unwrap();
             prop_assert_eq!(back, money);
         }
+    }
+
+    #[test]
+    fn the_currency_constants_are_the_tables_entries() {
+        assert_eq!(Currency::usd(), Currency::parse("USD").unwrap());
+        assert_eq!(Currency::eur(), Currency::parse("EUR").unwrap());
     }
 }

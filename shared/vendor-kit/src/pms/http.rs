@@ -87,6 +87,10 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// travel in headers (OHIP's bearer token and application key, Cloudbeds' API key) and in
 /// bodies (Mews' tokens), and a 307 or 308 would resend them, body included, wherever the
 /// answer points. A 3xx is an error instead ([`VendorHttp::send_once`]).
+#[allow(
+    clippy::expect_used,
+    reason = "only a TLS backend that cannot initialise fails, at start-up, on every request alike"
+)]
 pub fn vendor_client(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -1,5 +1,7 @@
 //! The Cloudbeds adapter against the simulator and the v1.3 spec excerpt.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is the failure
+
 mod cloudbeds_contract;
 mod cloudbeds_factory;
 mod cloudbeds_faults;
