@@ -3,7 +3,7 @@
 #   make fuzz                                  # FUZZ_SECONDS=25 per target (CI)
 #   FUZZ_SECONDS=600 scripts/fuzz.sh           # the long run (docs/FUZZING.md)
 #   scripts/fuzz.sh decode_mews webhook_mews   # some targets only
-# Seeds are the committed vendor examples (shared/testdata) and partner examples
+# Seeds are the committed vendor examples (each vendor crate's testdata/) and partner examples
 # (tests/fuzz/seeds); the corpus grows in target/fuzz/corpus/<target> across runs, and a crash
 # is written to target/fuzz/artifacts/<target>/ and fails the run.
 set -euo pipefail
@@ -32,12 +32,12 @@ fi
 # Seed directories per target (each file one input).
 seeds() {
   case "$1" in
-    webhook_mews) echo shared/testdata/mews/wh-general.json ;;
-    webhook_cloudbeds) echo shared/testdata/cloudbeds/{reservation-created,guest-created,reservation-status-changed}.json ;;
+    webhook_mews) echo shared/vendors/mews/testdata/wh-general.json ;;
+    webhook_cloudbeds) echo shared/vendors/cloudbeds/testdata/{reservation-created,guest-created,reservation-status-changed}.json ;;
     ingest_partner) echo tests/fuzz/seeds/ingest_partner/*.json ;;
-    decode_ohip) echo shared/testdata/ohip/examples/*.json ;;
-    decode_mews) echo shared/testdata/mews/examples/*.json shared/testdata/mews/wh-general.json ;;
-    decode_cloudbeds) echo shared/testdata/cloudbeds/responses/*.json ;;
+    decode_ohip) echo shared/vendors/opera/testdata/examples/*.json ;;
+    decode_mews) echo shared/vendors/mews/testdata/examples/*.json shared/vendors/mews/testdata/wh-general.json ;;
+    decode_cloudbeds) echo shared/vendors/cloudbeds/testdata/responses/*.json ;;
     *) echo "fuzz: no seeds for $1" >&2; return 1 ;;
   esac
 }

@@ -122,8 +122,8 @@ def ingest(kind, single, summary):
 
 WEBHOOK_EXAMPLES = {
     # The official Mews general webhook example (6 events).
-    "MewsWebhook": json.load(open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../../shared/testdata/mews/wh-general.json"))),
-    "CloudbedsWebhook": json.load(open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../../shared/testdata/cloudbeds/reservation-created.json"))),
+    "MewsWebhook": json.load(open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../../shared/vendors/mews/testdata/wh-general.json"))),
+    "CloudbedsWebhook": json.load(open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../../shared/vendors/cloudbeds/testdata/reservation-created.json"))),
 }
 
 def webhook(vendor, schema, summary):

@@ -34,7 +34,7 @@ fn booking(n: u32) -> Reservation {
 /// The stored item of a booking, exactly as the merge rule writes it, for a bulk `batch_put`.
 fn item(hotel: &HotelId, r: &Reservation, at: chrono::DateTime<Utc>) -> Item {
     use pms_app::records::Mergeable;
-    r.to_item(hotel, at, vec![])
+    r.to_item(hotel, at, vec![]).expect("encode booking")
 }
 
 async fn seed_to(g: &GraphqlStack, target: &HotelId, other: &HotelId, total: u32, have: &mut u32) {

@@ -141,7 +141,9 @@ async fn main() {
     let late =
         json!({"latencyMs": 25000, "onlyEndpoints": ["orders/add"], "finishAbandoned": true});
 
-    run.say("== 1. The issue's recipe: a charge applied, answered 25 s late (client timeout 20 s)");
+    run.say(
+        "== 1. The late-answer recipe: a charge applied, answered 25 s late (client timeout 20 s)",
+    );
     run.faults(Some(late.clone())).await;
     let reply = run
         .w

@@ -1,4 +1,4 @@
-//! What a hostile GraphQL request costs before (and after) authentication: the 1 KB
+//! What a hostile GraphQL request costs before (and after) authentication: a 1 KB
 //! request of nested fragment spreads (`fragment F{i} on QueryRoot {...F{i-1} ...F{i-1}}`,
 //! 2^levels fields once expanded), sent to the graphql function's real handler on moto.
 //!

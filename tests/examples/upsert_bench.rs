@@ -40,7 +40,11 @@ fn booking(n: usize) -> Reservation {
 fn items(hotel: &HotelId, n: usize) -> Vec<Item> {
     let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     (0..n)
-        .map(|i| booking(i).to_item(hotel, at, vec![]))
+        .map(|i| {
+            booking(i)
+                .to_item(hotel, at, vec![])
+                .expect("encode booking")
+        })
         .collect()
 }
 

@@ -120,7 +120,7 @@ impl SlidingWindow {
 }
 
 /// The vendors' published limits: Mews 200 per 30 s per access token, Cloudbeds 5/s per
-/// property, OHIP configurable (the seed's 100 per minute per hotel).
+/// property, OHIP configurable (100 per minute per hotel by default).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {

@@ -1,7 +1,7 @@
 //! OHIP (OPERA Cloud) protocol over a [`SimHotel`]: OAuth tokens and the property APIs the
 //! adapter uses (crm profiles and preferences, rsv reservations, hsk housekeeping board, csh
 //! charges and folios, int business events). Paths, parameters and shapes follow the specs
-//! extracted in `shared/testdata/ohip/` (oracle/hospitality-api-docs).
+//! extracted in `shared/vendors/opera/testdata/` (oracle/hospitality-api-docs).
 //!
 //! Like the gateway it stands in for, it: validates Basic client credentials and the app key on
 //! the token endpoint and issues tokens that expire (`ohip_token_ttl_secs`); answers 401 to

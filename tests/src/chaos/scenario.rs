@@ -127,7 +127,7 @@ async fn deliver(
                 .queue
                 .send(
                     &d.names().sync_queue_url,
-                    SyncJob::Refresh(job).to_message(),
+                    SyncJob::Refresh(job).to_message().map_err(err)?,
                 )
                 .await
                 .map_err(err)?;

@@ -168,7 +168,8 @@ pub fn draw(rng: &mut impl Rng, charges: bool, round_fault: &mut SimFault) -> Sc
     let roll: f64 = rng.random();
     let mut steps = Vec::new();
     let sequence = if charges && roll < 0.3 {
-        // The sequence and its variations.
+        // The late-answer sequence (a charge applied after our client gave up, then an outage and
+        // redrives, which once posted a charge twice) and its variations.
         *round_fault = SimFault::SlowCharges {
             beyond_ms: rng.random_range(100..=800),
         };

@@ -36,7 +36,8 @@ pub enum Event {
     MessageExpired,
 }
 
-/// The sequence, after a charge applied late (seen whenever the PMS's posting landed):
+/// The late-answer sequence that once posted a charge twice, after a charge applied late (seen
+/// whenever the PMS's posting landed):
 /// dead-lettered, redriven into an outage, dead-lettered again, redriven once the PMS is back.
 pub const LATE_ANSWER_SEQUENCE: [Event; 4] = [
     Event::DeadLettered,

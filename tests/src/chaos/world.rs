@@ -239,7 +239,8 @@ impl Deployment {
 
         let (mut hotel, credentials) =
             hotel_for(vendor, &property, vendor_url, hotel_id).map_err(|e| e.to_string())?;
-        // Quick in-process retries (the seed's count, shorter delays), and the scaled limit.
+        // Quick in-process retries (the default attempt count, shorter delays), and the scaled
+        // limit.
         hotel.retry = RetrySettings {
             initial_delay: 50,
             max_delay: 400,

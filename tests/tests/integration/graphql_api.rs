@@ -196,7 +196,7 @@ async fn every_filter_pages_to_the_end_without_duplicates_or_gaps() {
             .filter(|r| pred(r))
             .map(|r| r.id.to_string())
             .collect();
-        assert!(!want.is_empty(), "the seed exercises {filter}");
+        assert!(!want.is_empty(), "the seeded data exercises {filter}");
         assert_eq!(unique, want, "{filter}");
         // An arrival range alone comes back in arrival order (with a narrower departure range
         // too, the departure index is read instead).
@@ -749,7 +749,8 @@ async fn protections_answer_before_any_store_read() {
     assert!(types.iter().any(|t| t["name"] == "Operation"));
 }
 
-/// The 1 KB request: `levels` fragments, each spreading the previous one twice, so the
+/// A 1 KB request, cheap to send and costly to validate: `levels` fragments, each spreading the
+/// previous one twice, so the
 /// query executes 2^levels fields (the engine's validation walks every one of them).
 fn doubling_fragments(levels: usize) -> String {
     let mut q = format!("query {{ ...F{levels} }}\nfragment F0 on QueryRoot {{ __typename }}\n");

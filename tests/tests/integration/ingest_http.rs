@@ -864,7 +864,7 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_and_aws_detail_go
         .webhook(
             "cloudbeds",
             &hotel,
-            include_str!("../../../shared/testdata/cloudbeds/reservation-created.json"),
+            include_str!("../../../shared/vendors/cloudbeds/testdata/reservation-created.json"),
         )
         .await;
     r.assert_problem(404, "WEBHOOK_NOT_FOUND");
@@ -881,7 +881,7 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_and_aws_detail_go
         .webhook(
             "cloudbeds",
             &hotel,
-            include_str!("../../../shared/testdata/cloudbeds/reservation-created.json"),
+            include_str!("../../../shared/vendors/cloudbeds/testdata/reservation-created.json"),
         )
         .await;
     r.assert_problem(500, "INTERNAL");

@@ -19,9 +19,9 @@ use pms_mock::MockFault;
 use pms_testkit::counting::CountingStore;
 use serde_json::{json, Value};
 
-const MEWS_GENERAL: &str = include_str!("../../../shared/testdata/mews/wh-general.json");
+const MEWS_GENERAL: &str = include_str!("../../../shared/vendors/mews/testdata/wh-general.json");
 const CB_CREATED: &str =
-    include_str!("../../../shared/testdata/cloudbeds/reservation-created.json");
+    include_str!("../../../shared/vendors/cloudbeds/testdata/reservation-created.json");
 const ENTERPRISE: &str = "851df8c8-90f2-4c4a-8e01-a4fc46b25178";
 const RESERVATION: &str = "bfee2c44-1f84-4326-a862-5289598f6e2d";
 const RESOURCE: &str = "7cccbdc6-73cf-4cd4-8056-6fd00f4d9699";

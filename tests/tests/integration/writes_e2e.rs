@@ -1,7 +1,8 @@
 //! Writes end to end on moto and the vendor simulators: GraphQL mutation -> write queue ->
 //! writer (its real handler, fed real SQS messages) -> simulator -> `operation` -> audit log.
 //! Duplicates and crashes never post a charge twice; poison messages reach the dead-letter
-//! records after the right number of attempts with the seed's backoff; `pmsctl dlq` (the real
+//! records after the right number of attempts with the default retry backoff; `pmsctl dlq` (the
+//! real
 //! binary) redrives and abandons them.
 
 use chrono::{Duration as ChronoDuration, NaiveTime};
@@ -765,7 +766,7 @@ async fn charge_outage(w: &WritesStack, on: bool) {
         .unwrap();
 }
 
-/// Three deliveries with the seed's backoff, the dead-letter record on the last, then SQS's
+/// Three deliveries with the default retry backoff, the dead-letter record on the last, then SQS's
 /// redrive policy moves the message to the DLQ. Returns the operation.
 async fn fail_three_times(w: &WritesStack, token: &str, h: &SimHotelRef, key: &str) -> Value {
     let r = w.sim_reservation(h, SimStatus::InHouse);
@@ -1141,7 +1142,8 @@ fn audit_results(entries: &[pms_app::writes::AuditEntry], id: &OperationId) -> V
         .collect()
 }
 
-/// The reproduction, on the Mews simulator: the PMS applies a charge but answers after
+/// The late-answer recipe that once posted a charge twice, on the Mews simulator: the PMS applies a
+/// charge but answers after
 /// the client gave up; the folio cannot be read (503) while the writer looks for it, so it is
 /// dead-lettered; ops redrive it during the outage (dead-lettered again), then once the PMS is
 /// back. Exactly one charge, and the operation SUCCEEDED.

@@ -1,5 +1,6 @@
 //! Hotel configuration: which PMS, where, in which time zone, and how to sync and cache it.
-//! Field names mirror the seed's YAML (`lookAheadDays`, `guestTTL`, `maxAttempts`...).
+//! Field names are the stored configuration's camelCase names (`lookAheadDays`, `guestTTL`,
+//! `maxAttempts`...): stored hotel configurations use them, so they must not change.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,8 @@ use crate::pms::RetrySettings;
 #[serde(rename_all = "camelCase", default)]
 pub struct FeedSettings {
     pub enabled: bool,
-    /// Cron in the seed's notation; the deployed schedule is the EventBridge rule, and a feed
+    /// Five-field cron (`*/5 * * * *`) in the hotel's time zone; the deployed schedule is the
+    /// EventBridge rule, and a feed
     /// whose schedule is slower than the tick is skipped on ticks that do not match it.
     pub schedule: String,
     pub look_ahead_days: u32,
@@ -32,7 +34,7 @@ impl Default for FeedSettings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GuestProfileMode {
-    /// Fetch profiles when asked (the seed's default).
+    /// Fetch profiles when asked (the default: no vendor reads for profiles nobody asks for).
     OnDemand,
     /// Refresh the profiles of synced reservations' guests during syncs.
     WithReservations,
@@ -106,7 +108,7 @@ impl Default for SyncSettings {
     }
 }
 
-/// Read-through cache TTLs in seconds (the seed's `cache:` block).
+/// Read-through cache TTLs in seconds (the hotel configuration's `cache` block).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CacheSettings {
@@ -141,7 +143,7 @@ pub struct RateLimitSettings {
 }
 
 impl RateLimitSettings {
-    /// The vendors' published limits (OHIP: the seed's 100/min per hotel).
+    /// The vendors' published limits (OHIP's is configurable; 100 per minute per hotel by default).
     pub fn default_for(provider: Provider) -> Option<Self> {
         match provider {
             Provider::Opera => Some(Self {
@@ -304,7 +306,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_yaml_names_and_defaults() {
+    fn config_names_and_defaults() {
         let json = serde_json::to_value(SyncSettings::default()).unwrap();
         assert_eq!(json["arrivals"]["lookAheadDays"], 1);
         assert_eq!(json["arrivals"]["schedule"], "*/5 * * * *");

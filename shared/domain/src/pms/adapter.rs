@@ -1,4 +1,5 @@
-//! The PMS adapter: the seed's interface plus what it lacked (capabilities, a delta read, and
+//! The PMS adapter: every read and write a vendor serves, plus what callers plan around
+//! (capabilities, a delta read, and
 //! writes that return receipts). One adapter instance serves one hotel.
 
 use async_trait::async_trait;

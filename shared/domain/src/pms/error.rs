@@ -22,7 +22,7 @@ pub enum UnavailableCause {
 }
 
 impl UnavailableCause {
-    /// The token the seed's retryable list uses for this cause.
+    /// The token a retryable list (`retry.retryableErrors`) uses for this cause.
     pub fn retry_token(self) -> String {
         match self {
             UnavailableCause::Timeout => "ETIMEDOUT".into(),
@@ -108,7 +108,8 @@ pub enum PmsError {
     Configuration { message: String },
 }
 
-/// The seed's retryable list: transport failures, 429 and the transient 5xx statuses.
+/// The default retryable list: transport failures, 429 and the transient 5xx statuses (what a
+/// repeat can fix); a hotel's `retry.retryableErrors` replaces it.
 pub const DEFAULT_RETRYABLE: &[&str] = &[
     "ETIMEDOUT",
     "ECONNRESET",
@@ -181,7 +182,7 @@ impl PmsError {
         }
     }
 
-    /// Retryable under the seed's default list.
+    /// Retryable under the default list ([`DEFAULT_RETRYABLE`]).
     pub fn is_retryable(&self) -> bool {
         self.retry_token()
             .is_some_and(|t| DEFAULT_RETRYABLE.contains(&t.as_str()))
@@ -283,7 +284,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classification_follows_the_seed_list() {
+    fn classification_follows_the_default_retryable_list() {
         let cases = [
             (PmsError::unavailable(UnavailableCause::Timeout, "t"), true),
             (

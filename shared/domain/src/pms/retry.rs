@@ -1,5 +1,6 @@
-//! The seed's retry policy: `maxAttempts` 3, 1 s initial delay, ×2, capped at 30 s, then 0–50 %
-//! jitter added (so a capped delay can reach 45 s), retrying only the seed's retryable list. A
+//! The default retry policy: `maxAttempts` 3, 1 s initial delay, ×2, capped at 30 s, then 0–50 %
+//! jitter added (so a capped delay can reach 45 s), retrying only the errors of the retryable list.
+//! A
 //! `Retry-After` from the vendor replaces the computed delay.
 
 use std::future::Future;
@@ -19,7 +20,7 @@ fn deadline_passed(operation: &str) -> PmsError {
     )
 }
 
-/// The hotel-configurable retry settings, mirroring the seed's YAML (`retry:` block).
+/// The hotel-configurable retry settings, (the hotel configuration's `retry` block).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RetrySettings {
@@ -99,7 +100,8 @@ impl RetryPolicy {
         Duration::from_millis(capped as u64)
     }
 
-    /// The delay after failed attempt `attempt`, with the seed's jitter: base + U[0, base/2),
+    /// The delay after failed attempt `attempt`, with jitter so that callers do not retry in step:
+    /// base + U[0, base/2),
     /// floored to whole milliseconds.
     pub fn backoff<R: Rng + ?Sized>(&self, attempt: u32, rng: &mut R) -> Duration {
         let base = self.base_delay(attempt).as_millis() as f64;
@@ -210,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_seeds() {
+    fn defaults_are_three_attempts_from_1s_to_30s() {
         let p = RetryPolicy::default();
         assert_eq!(p.max_attempts, 3);
         assert_eq!(p.initial_delay, Duration::from_secs(1));
@@ -243,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn jittered_delays_stay_within_the_seed_bounds() {
+    fn jittered_delays_stay_within_half_the_base_delay() {
         let p = RetryPolicy::default();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
         for attempt in 1..=8u32 {

@@ -125,9 +125,9 @@ pub fn response(body: &[u8]) -> VendorResponse {
 pub mod tests {
     use super::*;
 
-    /// A committed vendor example: `dir` under `shared/testdata/`, e.g. `mews/examples`.
+    /// A committed vendor example: `name` in `dir` (a vendor crate's `testdata/examples`).
     pub fn example(dir: &str, name: &str) -> Vec<u8> {
-        let path = format!("{}/../testdata/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{dir}/{name}");
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

@@ -160,7 +160,10 @@ mod tests {
     use pms_vendor_kit::pms::decode::tests::{decodes_whole, refuse_garbage};
 
     fn example(name: &str) -> Vec<u8> {
-        pms_vendor_kit::pms::decode::tests::example("cloudbeds/responses", name)
+        pms_vendor_kit::pms::decode::tests::example(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/responses"),
+            name,
+        )
     }
 
     #[test]

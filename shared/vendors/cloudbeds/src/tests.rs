@@ -1,4 +1,4 @@
-//! Mapping tests over the schema-built fixtures in `shared/testdata/cloudbeds/` (the v1.3 spec
+//! Mapping tests over the schema-built fixtures in `testdata/` (the v1.3 spec
 //! has no response examples; see the README there).
 
 use std::io::Write;
@@ -14,13 +14,13 @@ use pms_domain::domain::{
 };
 use pms_testkit::oas::check_value;
 
-const EXCERPT: &str = include_str!("../../../testdata/cloudbeds/pms-v1.3-excerpt.json");
+const EXCERPT: &str = include_str!("../testdata/pms-v1.3-excerpt.json");
 
 macro_rules! fixture {
     ($name:literal) => {
         (
             $name,
-            include_str!(concat!("../../../testdata/cloudbeds/responses/", $name)),
+            include_str!(concat!("../testdata/responses/", $name)),
         )
     };
 }
@@ -529,7 +529,7 @@ fn write_answers_are_read() {
 
 #[test]
 fn the_official_http_200_error_is_typed() {
-    let body = include_bytes!("../../../testdata/cloudbeds/responses/error.http200.official.json");
+    let body = include_bytes!("../testdata/responses/error.http200.official.json");
     let v: Value = serde_json::from_slice(body).unwrap();
     let err = transport::business_error(v["message"].as_str(), Some("rid-7".into()));
     assert!(

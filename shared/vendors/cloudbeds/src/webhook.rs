@@ -96,8 +96,8 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
 mod tests {
     use super::*;
 
-    const CREATED: &str = include_str!("../../../testdata/cloudbeds/reservation-created.json");
-    const GUEST: &str = include_str!("../../../testdata/cloudbeds/guest-created.json");
+    const CREATED: &str = include_str!("../testdata/reservation-created.json");
+    const GUEST: &str = include_str!("../testdata/guest-created.json");
 
     #[test]
     fn reservation_events_use_upper_id_and_integer_property() {

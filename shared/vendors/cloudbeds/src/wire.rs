@@ -397,7 +397,7 @@ pub struct CustomItem {
 
 /// Form fields of `postCustomItem`. The spec gives `items` as an array of objects in a
 /// form-urlencoded body without an `encoding` object; Cloudbeds (PHP) reads indexed brackets,
-/// `items[0][itemName]=...` (see `shared/testdata/cloudbeds/README.md`).
+/// `items[0][itemName]=...` (see `testdata/README.md`).
 pub fn custom_item_form(
     property_id: &str,
     reservation_id: &str,

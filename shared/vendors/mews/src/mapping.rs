@@ -680,12 +680,12 @@ mod tests {
         assert_eq!(join_notes("only staff", &[]), "only staff");
     }
 
-    // ---- the official examples (shared/testdata/mews/examples, see its README) ----
+    // ---- the official examples (testdata/examples, see its README) ----
 
     macro_rules! example {
         ($name:literal) => {
             serde_json::from_str::<serde_json::Value>(include_str!(concat!(
-                "../../../testdata/mews/examples/",
+                "../testdata/examples/",
                 $name
             )))
             .expect($name)

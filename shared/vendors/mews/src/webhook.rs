@@ -90,7 +90,7 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
 mod tests {
     use super::*;
 
-    const GENERAL: &str = include_str!("../../../testdata/mews/wh-general.json");
+    const GENERAL: &str = include_str!("../testdata/wh-general.json");
 
     #[test]
     fn the_official_example_names_four_entities_and_ignores_two_events() {

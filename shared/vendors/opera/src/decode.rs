@@ -179,7 +179,10 @@ mod tests {
     use pms_vendor_kit::pms::decode::tests::{decodes_whole, refuse_garbage};
 
     fn example(name: &str) -> Vec<u8> {
-        pms_vendor_kit::pms::decode::tests::example("ohip/examples", name)
+        pms_vendor_kit::pms::decode::tests::example(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/examples"),
+            name,
+        )
     }
 
     #[test]

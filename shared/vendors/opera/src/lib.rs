@@ -4,7 +4,7 @@
 //! - [`wire`]: the specs' JSON shapes, tolerant of unknown fields and loose scalar types.
 //! - [`mapping`]: wire -> canonical model, with the status tables.
 //!
-//! Facts this adapter relies on (specs in `shared/testdata/ohip/`, sources in its README):
+//! Facts this adapter relies on (specs in `testdata/`, sources in its README):
 //! reservation reads by confirmation number go through `getHotelReservations`
 //! (`confirmationNumberList`) to find the OPERA reservation id, then `getReservation` by id;
 //! "not found" is 204; lists page with `limit` <= 200 and cannot page past 1 000 records, so

@@ -829,19 +829,18 @@ mod tests {
     }
 }
 
-/// The specs' official response examples (copied into `shared/testdata/ohip/examples/`) map to
+/// The specs' official response examples (copied into `testdata/examples/`) map to
 /// the canonical model.
 #[cfg(test)]
 mod official_examples {
     use super::*;
     use crate::wire::{BusinessEvents, HousekeepingBoard, ProfileResponse, ReservationResponse};
 
-    const RESERVATION: &str =
-        include_str!("../../../testdata/ohip/examples/getReservation_200.json");
-    const PROFILE: &str = include_str!("../../../testdata/ohip/examples/getProfile_200.json");
+    const RESERVATION: &str = include_str!("../testdata/examples/getReservation_200.json");
+    const PROFILE: &str = include_str!("../testdata/examples/getProfile_200.json");
     const HOUSEKEEPING: &str =
-        include_str!("../../../testdata/ohip/examples/getHousekeepingOverview_200.json");
-    const EVENTS: &str = include_str!("../../../testdata/ohip/examples/getBusinessEvents_200.json");
+        include_str!("../testdata/examples/getHousekeepingOverview_200.json");
+    const EVENTS: &str = include_str!("../testdata/examples/getBusinessEvents_200.json");
 
     fn ctx() -> MapCtx {
         MapCtx {

@@ -198,7 +198,7 @@ impl Bed {
             .queue
             .send(
                 &self.p.services.names.sync_queue_url,
-                SyncJob::Feed(job.clone()).to_message(),
+                SyncJob::Feed(job.clone()).to_message().expect("encode job"),
             )
             .await
             .expect("send job");

@@ -1,5 +1,5 @@
 //! Contract tests: every request the Cloudbeds adapter sends is checked against the official
-//! v1.3 operation definitions (`shared/testdata/cloudbeds/pms-v1.3-excerpt.json`): method, path,
+//! v1.3 operation definitions (`testdata/pms-v1.3-excerpt.json`): method, path,
 //! auth and property headers, parameter names and value types, form body encoding. The server
 //! here captures requests and answers with the schema-built fixtures, which must map.
 
@@ -28,13 +28,13 @@ use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 use serde_json::Value;
 
-const EXCERPT: &str = include_str!("../../../../testdata/cloudbeds/pms-v1.3-excerpt.json");
+const EXCERPT: &str = include_str!("../../testdata/pms-v1.3-excerpt.json");
 const KEY: &str = "cbat_contract_key";
 const PROPERTY: &str = "318267";
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!("../../../../testdata/cloudbeds/responses/", $name))
+        include_str!(concat!("../../testdata/responses/", $name))
     };
 }
 

@@ -1,5 +1,5 @@
 //! Contract test: every request the Mews adapter sends, captured by the simulator while every
-//! adapter operation runs, matches the official Mews docs kept in `shared/testdata/mews/spec`:
+//! adapter operation runs, matches the official Mews docs kept in `testdata/spec`:
 //! `POST`, `Content-Type: application/json`, the exact documented address, and a body whose
 //! every property is documented (not deprecated), required ones present, values of the
 //! documented types, enums, sizes and interval lengths.

@@ -1,5 +1,5 @@
 //! Checks Mews request bodies against the property tables of the official docs kept in
-//! `shared/testdata/mews/spec/` (see its README): every property must be documented and not
+//! `testdata/spec/` (see its README): every property must be documented and not
 //! deprecated, every required property present, values of the documented type, arrays within
 //! `max N items`, intervals within `max length 3 months`, enum values among the documented ones,
 //! numbers within a documented `minimum`/`maximum`. Linked types (`[Time interval](...)`,
@@ -14,12 +14,12 @@ use serde_json::Value;
 
 /// The spec directory in this repository.
 pub fn spec_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mews/spec")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/spec")
 }
 
 /// The official examples directory in this repository.
 pub fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mews/examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/examples")
 }
 
 /// An official example by file name, e.g. `customers_getAll.response.json`.

@@ -1,7 +1,7 @@
 //! OHIP contract tests: every request the adapter sends matches the official spec (method,
 //! path, required headers, parameter names and values, body shape), and every answer the
 //! simulator gives matches the spec's response schema. The spec excerpts live in
-//! `shared/testdata/ohip/` (see its README for their source).
+//! `testdata/` (see its README for their source).
 
 use crate::ohip_support;
 

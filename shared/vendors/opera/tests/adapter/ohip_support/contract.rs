@@ -1,4 +1,4 @@
-//! Checks requests and responses against the OHIP spec excerpts in `shared/testdata/ohip/`
+//! Checks requests and responses against the OHIP spec excerpts in `testdata/`
 //! (operations with their parameters, and the schema definitions they reference).
 
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ const TRANSPORT_HEADERS: &[&str] = &[
 ];
 
 fn testdata() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/ohip")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
 
 pub fn example(name: &str) -> Value {
