@@ -24,7 +24,7 @@ pub const MAX_ENTITIES_PER_JOB: usize = 25;
 pub enum SyncJob {
     /// Fetch named entities from the hotel's PMS and merge them (thin webhook events).
     Refresh(RefreshJob),
-    /// One scheduled feed of one hotel (issue 6 adds the runner; see [`FeedRunner`]).
+    /// One scheduled feed of one hotel run by the worker's [`FeedRunner`].
     Feed(FeedJob),
 }
 
@@ -51,12 +51,17 @@ impl SyncJob {
     }
 
     /// The queue message: the job as JSON, with kind, hotel and correlation id also as message
-    /// attributes so tooling (DLQ listing) can filter without parsing bodies.
-    pub fn to_message(&self) -> OutgoingMessage {
-        OutgoingMessage::new(serde_json::to_string(self).unwrap_or_default())
+    /// attributes so tooling (DLQ listing) can filter without parsing bodies. A job that does not
+    /// encode (a bug) is a [`PortError::Encode`], never an empty body on the queue.
+    pub fn to_message(&self) -> Result<OutgoingMessage, PortError> {
+        let body = serde_json::to_string(self).map_err(|e| PortError::Encode {
+            what: format!("{} job", self.kind()),
+            message: e.to_string(),
+        })?;
+        Ok(OutgoingMessage::new(body)
             .with_attribute("kind", self.kind())
             .with_attribute("hotel", self.hotel().as_str())
-            .with_attribute("correlationId", self.correlation_id())
+            .with_attribute("correlationId", self.correlation_id()))
     }
 
     pub fn parse(body: &str) -> Result<SyncJob, JobError> {
@@ -145,8 +150,8 @@ pub struct FeedJob {
     pub correlation_id: String,
 }
 
-/// Runs scheduled feed jobs. The sync worker is given one when the feed sync exists; without
-/// one, feed jobs fail (and so reach the DLQ) instead of being dropped.
+/// Runs scheduled feed jobs (the scheduled sync's `SyncService`). A worker without one fails
+/// feed jobs (so they reach the DLQ) instead of dropping them.
 #[async_trait]
 pub trait FeedRunner: Send + Sync {
     async fn run(&self, job: &FeedJob) -> Result<(), JobError>;
@@ -244,7 +249,7 @@ mod tests {
             correlation_id: "c-1".into(),
             attempt: 1,
         });
-        let msg = job.to_message();
+        let msg = job.to_message().unwrap();
         assert_eq!(msg.attributes["kind"], "refresh");
         assert_eq!(msg.attributes["hotel"], "h1");
         assert_eq!(SyncJob::parse(&msg.body).unwrap(), job);

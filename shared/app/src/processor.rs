@@ -124,7 +124,7 @@ impl JobProcessor {
             attempt: job.attempt + 1,
             ..job.clone()
         };
-        let mut message = SyncJob::Refresh(follow_up).to_message();
+        let mut message = SyncJob::Refresh(follow_up).to_message()?;
         message.delay = Some(self.backoff.delay(job.attempt, retry_after));
         // If this send fails the whole message is retried: the good entities are fetched again,
         // which is wasteful but harmless (the merge finds them unchanged).

@@ -31,7 +31,7 @@ pub struct Services {
 
 impl Services {
     /// The same services with adapters that make one attempt per call (for the writer, whose
-    /// retries are the queue's redeliveries with the seed's backoff) and draw from the share of
+    /// retries are the queue's redeliveries delayed by the hotel's retry backoff) and draw from the share of
     /// each hotel's PMS budget kept for writes.
     pub fn without_in_process_retries(mut self) -> Self {
         self.adapters = Arc::new(

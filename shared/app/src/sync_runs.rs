@@ -197,11 +197,8 @@ impl SyncRuns {
     /// `retention_days` after it started.
     pub async fn record(&self, run: &SyncRun, retention_days: u32) -> PortResult<()> {
         let expires = run.started_at + Duration::days(i64::from(retention_days.max(1)));
-        let item = Item::new(
-            ItemKey::hotel(&run.hotel_id, run.sort_key()),
-            serde_json::to_value(run).unwrap_or_default(),
-        )
-        .expiring_at(expires.timestamp());
+        let item = Item::encode(ItemKey::hotel(&run.hotel_id, run.sort_key()), run)?
+            .expiring_at(expires.timestamp());
         self.store.put(item, Condition::Always).await?;
         Ok(())
     }

@@ -45,7 +45,13 @@ impl EventBus for EventBridgeBus {
                 let entries: Vec<PutEventsRequestEntry> = pending
                     .iter()
                     .map(|e| {
-                        PutEventsRequestEntry::builder()
+                        // An event that does not encode (a bug) fails the publish: an empty
+                        // detail would only be refused by EventBridge as if it were an outage.
+                        let detail = serde_json::to_string(e).map_err(|err| PortError::Encode {
+                            what: format!("{} event", e.event_type.as_str()),
+                            message: err.to_string(),
+                        })?;
+                        Ok(PutEventsRequestEntry::builder()
                             .event_bus_name(&self.bus)
                             .source(EVENT_SOURCE)
                             .detail_type(e.event_type.as_str())
@@ -53,10 +59,10 @@ impl EventBus for EventBridgeBus {
                                 e.occurred_at.timestamp_millis(),
                             ))
                             .resources(format!("hotel/{}", e.hotel_id))
-                            .detail(serde_json::to_string(e).unwrap_or_default())
-                            .build()
+                            .detail(detail)
+                            .build())
                     })
-                    .collect();
+                    .collect::<PortResult<_>>()?;
                 let out = self
                     .client
                     .put_events()

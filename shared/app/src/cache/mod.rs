@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use pms_domain::config::CacheSettings;
 use pms_domain::domain::HotelId;
 use pms_domain::pms::PmsError;
-use pms_domain::ports::ItemKey;
+use pms_domain::ports::{ItemKey, PortError};
 
 pub use read_through::ReadThrough;
 pub use single_flight::SingleFlight;
@@ -123,6 +123,9 @@ pub enum CacheError {
     /// A cached value no longer decodes as the type asked for.
     #[error("a cached value cannot be decoded: {0}")]
     Decode(String),
+    /// A value fetched from the PMS that we cannot encode for the cache (a bug). Not retryable.
+    #[error(transparent)]
+    Encode(Arc<PortError>),
 }
 
 impl CacheError {
@@ -130,7 +133,7 @@ impl CacheError {
         match self {
             CacheError::Unavailable { .. } => true,
             CacheError::Pms(e) => e.is_retryable(),
-            CacheError::Decode(_) => false,
+            CacheError::Decode(_) | CacheError::Encode(_) => false,
         }
     }
 }

@@ -11,7 +11,8 @@ use super::single_flight::SingleFlight;
 use super::{CacheError, CacheKey, Cached, Freshness};
 use pms_domain::domain::hash::content_hash;
 use pms_domain::pms::{PmsError, PmsResult};
-use pms_domain::ports::{Clock, Condition, Item, ItemStore};
+use pms_domain::ports::store::encode_value;
+use pms_domain::ports::{Clock, Condition, Item, ItemStore, PortError};
 
 /// A cache entry as stored: the value and when it was read from the PMS, or that the PMS said
 /// the entity does not exist.
@@ -38,7 +39,14 @@ impl Entry {
 }
 
 /// What one upstream flight produced, shared by every reader that joined it.
-type FlightOutcome = Result<Option<Entry>, Arc<PmsError>>;
+type FlightOutcome = Result<Option<Entry>, FlightError>;
+
+/// Why a flight produced no entry: the PMS's error, or a fetched value we could not encode.
+#[derive(Clone, Debug)]
+enum FlightError {
+    Pms(Arc<PmsError>),
+    Encode(Arc<PortError>),
+}
 
 /// Errors meaning "the PMS cannot answer now", as opposed to a definitive answer (invalid
 /// request, unsupported operation). Only these are bridged with a stale copy.
@@ -108,7 +116,8 @@ impl ReadThrough {
         match self.flights.run(&key.flight_key(), flight).await {
             Ok(Some(fresh)) => decode_entry(&fresh, false),
             Ok(None) => Ok(None),
-            Err(cause) if upstream_down(&cause) => {
+            Err(FlightError::Encode(e)) => Err(CacheError::Encode(e)),
+            Err(FlightError::Pms(cause)) if upstream_down(&cause) => {
                 let bridge =
                     stored.filter(|e| !e.not_found && now - e.fetched_at < freshness.tolerance);
                 match bridge {
@@ -127,7 +136,7 @@ impl ReadThrough {
                     }),
                 }
             }
-            Err(cause) => Err(CacheError::Pms(cause)),
+            Err(FlightError::Pms(cause)) => Err(CacheError::Pms(cause)),
         }
     }
 
@@ -173,10 +182,13 @@ impl ReadThrough {
             }
         }
         let (value, not_found) = match fetch.await {
-            Ok(Some(v)) => (serde_json::to_value(&v).unwrap_or_default(), false),
+            Ok(Some(v)) => (
+                encode_value("cached value", &v).map_err(|e| FlightError::Encode(Arc::new(e)))?,
+                false,
+            ),
             // Gone at the PMS (or never there): the old copy is never served again.
             Ok(None) | Err(PmsError::NotFound { .. }) => (serde_json::Value::Null, true),
-            Err(e) => return Err(Arc::new(e)),
+            Err(e) => return Err(FlightError::Pms(Arc::new(e))),
         };
         let fetched_at = clock.now();
         let entry = Entry {
@@ -191,15 +203,13 @@ impl ReadThrough {
         };
         let expires = fetched_at + kept + Duration::seconds(1);
         // Versioned by fetch time: a slower, older fetch never replaces a newer copy.
-        let item = Item::new(
-            key.item_key(),
-            serde_json::to_value(&entry).unwrap_or_default(),
-        )
-        .with_version(
-            fetched_at.timestamp_millis().max(0) as u64,
-            content_hash(&entry.value),
-        )
-        .expiring_at(expires.timestamp());
+        let item = Item::encode(key.item_key(), &entry)
+            .map_err(|e| FlightError::Encode(Arc::new(e)))?
+            .with_version(
+                fetched_at.timestamp_millis().max(0) as u64,
+                content_hash(&entry.value),
+            )
+            .expiring_at(expires.timestamp());
         if let Err(e) = store.put(item, Condition::IfNewer).await {
             tracing::warn!(cache_key = %key.sort_key(), error = %e, "cache write failed; value served uncached");
         }

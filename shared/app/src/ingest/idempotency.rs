@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use pms_domain::domain::hash::sha256_hex;
 use pms_domain::domain::HotelId;
+use pms_domain::ports::store::encode_value;
 use pms_domain::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
 
 /// How long an answer is remembered.
@@ -62,15 +63,10 @@ pub struct IdempotencyStore {
 }
 
 /// A hash identifying a request: its route and its canonical JSON body (so whitespace and key
-/// order do not make a retry look different).
+/// order do not make a retry look different). A `Value`'s `Display` is its compact JSON, the
+/// same text as `serde_json::to_string` (which cannot fail for a `Value`).
 pub fn request_hash(route: &str, body: &serde_json::Value) -> String {
-    sha256_hex(
-        format!(
-            "{route}|{}",
-            serde_json::to_string(body).unwrap_or_default()
-        )
-        .as_bytes(),
-    )
+    sha256_hex(format!("{route}|{body}").as_bytes())
 }
 
 impl IdempotencyStore {
@@ -98,8 +94,7 @@ impl IdempotencyStore {
             locked_until: (now + IDEMPOTENCY_LOCK).timestamp(),
             response: None,
         };
-        let item = Item::new(key, serde_json::to_value(&record).unwrap_or_default())
-            .expiring_at((now + IDEMPOTENCY_TTL).timestamp());
+        let item = Item::encode(key, &record)?.expiring_at((now + IDEMPOTENCY_TTL).timestamp());
         let existing = match self
             .store
             .put(item.clone(), Condition::IfAbsentOrExpired)
@@ -147,7 +142,7 @@ impl IdempotencyStore {
         record.state = State::Completed;
         record.response = Some(response);
         let item = Item {
-            data: serde_json::to_value(&record).unwrap_or_default(),
+            data: encode_value("idempotency record", &record)?,
             ..claimed
         };
         self.store.put(item, Condition::Always).await?;
@@ -229,5 +224,12 @@ mod tests {
         let b: serde_json::Value = serde_json::from_str(r#"{ "b": [1, 2], "a": 1 }"#).unwrap();
         assert_eq!(request_hash("/x", &a), request_hash("/x", &b));
         assert_ne!(request_hash("/x", &a), request_hash("/y", &a));
+        // Stored claims hold hashes of the compact JSON text: the hash must not change.
+        let compact = serde_json::to_string(&a).unwrap();
+        assert_eq!(compact, r#"{"a":1,"b":[1,2]}"#);
+        assert_eq!(
+            request_hash("/x", &a),
+            sha256_hex(format!("/x|{compact}").as_bytes())
+        );
     }
 }

@@ -147,6 +147,7 @@ impl From<CacheError> for ReadError {
                 other => ReadError::PmsUnavailable(other.code()),
             },
             CacheError::Decode(m) => ReadError::Internal(m),
+            CacheError::Encode(e) => ReadError::Internal(e.to_string()),
         }
     }
 }

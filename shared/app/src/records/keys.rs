@@ -7,7 +7,7 @@ use pms_domain::domain::{
     Availability, BusinessDate, ConfirmationNumber, Guest, HotelId, RecordId, Reservation,
     RoomNumber, RoomStatus,
 };
-use pms_domain::ports::{IndexKeys, Item, ItemKey, Partition};
+use pms_domain::ports::{IndexKeys, Item, ItemKey, Partition, PortResult};
 
 /// What a stored canonical record holds: the record, and the domain events its last change
 /// produced that are not yet known to be published (an outbox in the record itself, so a change
@@ -83,14 +83,13 @@ pub(crate) fn booking_item(
     r: &Reservation,
     stored_at: DateTime<Utc>,
     pending_events: Vec<DomainEvent>,
-) -> Item {
-    let data = serde_json::to_value(StoredRecord {
+) -> PortResult<Item> {
+    let stored = StoredRecord {
         record: r,
         stored_at,
         pending_events,
-    })
-    .unwrap_or_default();
-    Item::new(booking_key(hotel, &r.id), data)
+    };
+    Ok(Item::encode(booking_key(hotel, &r.id), &stored)?
         .with_version(r.version, content_hash(r))
         .with_index(IndexKeys {
             by_arrival: Some(date_index_key(r.arrival, &r.id)),
@@ -104,7 +103,7 @@ pub(crate) fn booking_item(
                     r.id.external()
                 ),
             )),
-        })
+        }))
 }
 
 pub(crate) fn guest_item(
@@ -112,14 +111,13 @@ pub(crate) fn guest_item(
     g: &Guest,
     stored_at: DateTime<Utc>,
     pending_events: Vec<DomainEvent>,
-) -> Item {
-    let data = serde_json::to_value(StoredRecord {
+) -> PortResult<Item> {
+    let stored = StoredRecord {
         record: g,
         stored_at,
         pending_events,
-    })
-    .unwrap_or_default();
-    Item::new(guest_key(hotel, &g.id), data).with_version(g.version, content_hash(g))
+    };
+    Ok(Item::encode(guest_key(hotel, &g.id), &stored)?.with_version(g.version, content_hash(g)))
 }
 
 pub(crate) fn room_item(
@@ -128,14 +126,14 @@ pub(crate) fn room_item(
     version: u64,
     stored_at: DateTime<Utc>,
     pending_events: Vec<DomainEvent>,
-) -> Item {
-    let data = serde_json::to_value(StoredRecord {
+) -> PortResult<Item> {
+    let stored = StoredRecord {
         record: r,
         stored_at,
         pending_events,
-    })
-    .unwrap_or_default();
-    Item::new(room_key(hotel, &r.room_number), data).with_version(version, content_hash(r))
+    };
+    Ok(Item::encode(room_key(hotel, &r.room_number), &stored)?
+        .with_version(version, content_hash(r)))
 }
 
 pub(crate) fn availability_item(
@@ -143,12 +141,11 @@ pub(crate) fn availability_item(
     a: &Availability,
     stored_at: DateTime<Utc>,
     pending_events: Vec<DomainEvent>,
-) -> Item {
-    let data = serde_json::to_value(StoredRecord {
+) -> PortResult<Item> {
+    let stored = StoredRecord {
         record: a,
         stored_at,
         pending_events,
-    })
-    .unwrap_or_default();
-    Item::new(availability_key(hotel, a), data).with_version(a.version, content_hash(a))
+    };
+    Ok(Item::encode(availability_key(hotel, a), &stored)?.with_version(a.version, content_hash(a)))
 }

@@ -27,6 +27,7 @@ use super::keys::{
 use pms_domain::domain::events::{DomainEvent, EventType};
 use pms_domain::domain::hash::content_hash;
 use pms_domain::domain::{Availability, Guest, HotelId, Provider, Reservation, RoomStatus};
+use pms_domain::ports::store::encode_value;
 use pms_domain::ports::{
     Clock, Condition, EventBus, Item, ItemKey, ItemStore, PortResult, PutOutcome,
 };
@@ -37,7 +38,14 @@ pub trait Mergeable: Serialize + DeserializeOwned + Clone + Send + Sync {
     fn entity_id(&self) -> String;
     fn provider(&self) -> Provider;
     fn version(&self, now: DateTime<Utc>) -> u64;
-    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item;
+    /// The stored item. A record that does not encode is a `PortError::Encode`, never a stored
+    /// `null`.
+    fn to_item(
+        &self,
+        hotel: &HotelId,
+        now: DateTime<Utc>,
+        pending: Vec<DomainEvent>,
+    ) -> PortResult<Item>;
     /// Event types a change from `previous` to `self` produces.
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType>;
     /// Whether an unchanged record at a newer version still moves the stored version forward,
@@ -62,7 +70,12 @@ impl Mergeable for Reservation {
     fn version(&self, _now: DateTime<Utc>) -> u64 {
         self.version
     }
-    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
+    fn to_item(
+        &self,
+        hotel: &HotelId,
+        now: DateTime<Utc>,
+        pending: Vec<DomainEvent>,
+    ) -> PortResult<Item> {
         booking_item(hotel, self, now, pending)
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
@@ -90,7 +103,12 @@ impl Mergeable for Guest {
     fn version(&self, _now: DateTime<Utc>) -> u64 {
         self.version
     }
-    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
+    fn to_item(
+        &self,
+        hotel: &HotelId,
+        now: DateTime<Utc>,
+        pending: Vec<DomainEvent>,
+    ) -> PortResult<Item> {
         guest_item(hotel, self, now, pending)
     }
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
@@ -121,13 +139,18 @@ impl Mergeable for ProvidedRoom {
         // Vendors rarely stamp room states; a later read is the newer one.
         Reservation::version_from(Some(self.room.source_updated_at.unwrap_or(now)))
     }
-    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
-        let mut item = room_item(hotel, &self.room, self.version(now), now, pending);
+    fn to_item(
+        &self,
+        hotel: &HotelId,
+        now: DateTime<Utc>,
+        pending: Vec<DomainEvent>,
+    ) -> PortResult<Item> {
+        let mut item = room_item(hotel, &self.room, self.version(now), now, pending)?;
         stamp_provider(&mut item, self.provider);
         // The merge compares this hash with `content_hash(self)`: hash the same value, or every
         // repeat of an unchanged room would count as a change.
         item.hash = Some(content_hash(self));
-        item
+        Ok(item)
     }
     fn keeps_newer_version(&self) -> bool {
         self.room.source_updated_at.is_some()
@@ -180,12 +203,17 @@ impl Mergeable for ProvidedAvailability {
     fn version(&self, _now: DateTime<Utc>) -> u64 {
         self.availability.version
     }
-    fn to_item(&self, hotel: &HotelId, now: DateTime<Utc>, pending: Vec<DomainEvent>) -> Item {
-        let mut item = availability_item(hotel, &self.availability, now, pending);
+    fn to_item(
+        &self,
+        hotel: &HotelId,
+        now: DateTime<Utc>,
+        pending: Vec<DomainEvent>,
+    ) -> PortResult<Item> {
+        let mut item = availability_item(hotel, &self.availability, now, pending)?;
         stamp_provider(&mut item, self.provider);
         // See `ProvidedRoom::to_item`.
         item.hash = Some(content_hash(self));
-        item
+        Ok(item)
     }
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
         vec![EventType::AvailabilitySynced]
@@ -317,7 +345,7 @@ impl Merger {
                         // Nothing a partner sees changed, but the source has moved on: store the
                         // version (no new events; any still pending go along), or a slower read
                         // of an older state that does differ could later be written over it.
-                        let item = record.to_item(hotel, now, pending.clone());
+                        let item = record.to_item(hotel, now, pending.clone())?;
                         bumps.push((item, e.clone(), pending));
                     } else if !pending.is_empty() {
                         republish.push((e.clone(), pending));
@@ -332,6 +360,7 @@ impl Merger {
                     continue;
                 }
             }
+            let payload = encode_value("event payload", record)?;
             let events: Vec<DomainEvent> = record
                 .event_types(previous.as_ref().map(|p| &p.record))
                 .into_iter()
@@ -344,7 +373,7 @@ impl Merger {
                         version,
                         now,
                         correlation_id.map(str::to_owned),
-                        serde_json::to_value(record).unwrap_or_default(),
+                        payload.clone(),
                     )
                 })
                 .collect();
@@ -355,7 +384,7 @@ impl Merger {
             };
             report.outcomes.push((record.entity_id(), outcome));
             let idx = report.outcomes.len() - 1;
-            writes.push((idx, record.to_item(hotel, now, events.clone()), events));
+            writes.push((idx, record.to_item(hotel, now, events.clone())?, events));
         }
 
         let items: Vec<Item> = writes.iter().map(|(_, i, _)| i.clone()).collect();
@@ -579,7 +608,7 @@ mod tests {
         )];
         store
             .put(
-                r.to_item(&h, Utc::now(), pending.clone()),
+                r.to_item(&h, Utc::now(), pending.clone()).unwrap(),
                 Condition::Always,
             )
             .await
@@ -613,7 +642,7 @@ mod tests {
         )];
         store
             .put(
-                r.to_item(&h, Utc::now(), pending.clone()),
+                r.to_item(&h, Utc::now(), pending.clone()).unwrap(),
                 Condition::Always,
             )
             .await

@@ -34,18 +34,15 @@ fn key(hotel: &HotelId) -> ItemKey {
     ItemKey::hotel(hotel, "CONFIG")
 }
 
-fn item(config: &HotelConfig) -> Item {
-    Item::new(
-        key(&config.hotel_id),
-        serde_json::to_value(config).unwrap_or_default(),
-    )
-    .with_index(IndexKeys {
+fn item(config: &HotelConfig) -> Result<Item, PortError> {
+    let item = Item::encode(key(&config.hotel_id), config)?;
+    Ok(item.with_index(IndexKeys {
         lookup: Some((
             Partition::System(SystemPartition::Hotels),
             config.hotel_id.to_string(),
         )),
         ..IndexKeys::default()
-    })
+    }))
 }
 
 impl HotelRegistry {
@@ -68,7 +65,7 @@ impl HotelRegistry {
 
     /// Adds a hotel; an existing one is never overwritten.
     pub async fn create(&self, config: &HotelConfig) -> Result<(), RegistryError> {
-        match self.store.put(item(config), Condition::IfAbsent).await? {
+        match self.store.put(item(config)?, Condition::IfAbsent).await? {
             PutOutcome::Applied => Ok(()),
             PutOutcome::Rejected { .. } => {
                 Err(RegistryError::AlreadyExists(config.hotel_id.clone()))
@@ -77,7 +74,7 @@ impl HotelRegistry {
     }
 
     pub async fn update(&self, config: &HotelConfig) -> Result<(), RegistryError> {
-        self.store.put(item(config), Condition::Always).await?;
+        self.store.put(item(config)?, Condition::Always).await?;
         Ok(())
     }
 

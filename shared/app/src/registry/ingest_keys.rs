@@ -157,7 +157,9 @@ impl IngestCredentials {
         })
     }
 
-    pub fn to_secret(&self) -> SecretString {
+    /// The secret's text. Credentials that do not encode (a bug) are a [`PortError::Encode`],
+    /// never an empty secret written over the hotel's keys.
+    pub fn to_secret(&self) -> PortResult<SecretString> {
         let stored = Stored {
             webhook_secret: self
                 .webhook_secret
@@ -169,7 +171,11 @@ impl IngestCredentials {
                 .map(|(k, v)| (k.to_string(), v.expose_secret().to_owned()))
                 .collect(),
         };
-        SecretString::from(serde_json::to_string(&stored).unwrap_or_default())
+        let text = serde_json::to_string(&stored).map_err(|e| PortError::Encode {
+            what: "ingestion credentials".into(),
+            message: e.to_string(),
+        })?;
+        Ok(SecretString::from(text))
     }
 
     pub fn has_webhook_secret(&self) -> bool {
@@ -254,7 +260,7 @@ impl IngestKeys {
 
     pub async fn put(&self, hotel: &HotelId, credentials: &IngestCredentials) -> PortResult<()> {
         self.secrets
-            .put(&self.secret_name(hotel), &credentials.to_secret())
+            .put(&self.secret_name(hotel), &credentials.to_secret()?)
             .await
     }
 }

@@ -101,14 +101,15 @@ pub enum AuthError {
     Revoked,
     #[error("the credential has expired")]
     Expired,
-    /// The signing key could not be read: fail closed, and let the caller retry.
+    /// The signing key could not be read: fail closed, and let the caller retry. (Also a token
+    /// record that does not encode, a bug that no retry mends.)
     #[error("credentials cannot be checked right now")]
     Unavailable(#[source] PortError),
 }
 
 impl AuthError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, AuthError::Unavailable(_))
+        matches!(self, AuthError::Unavailable(e) if !matches!(e, PortError::Encode { .. }))
     }
 }
 
@@ -207,10 +208,7 @@ impl TokenService {
             revoked_at: None,
             expires_at,
         };
-        let item = Item::new(
-            key(&token_id),
-            serde_json::to_value(&record).unwrap_or_default(),
-        );
+        let item = Item::encode(key(&token_id), &record).map_err(AuthError::Unavailable)?;
         match self
             .store
             .put(item, Condition::IfAbsent)
@@ -306,10 +304,7 @@ impl TokenService {
         };
         let mut record: PartnerToken = item.decode().map_err(AuthError::Unavailable)?;
         record.revoked_at = Some(self.clock.now());
-        let item = Item::new(
-            key(token_id),
-            serde_json::to_value(&record).unwrap_or_default(),
-        );
+        let item = Item::encode(key(token_id), &record).map_err(AuthError::Unavailable)?;
         self.store
             .put(item, Condition::Always)
             .await

@@ -87,11 +87,9 @@ impl Checkpoints {
     }
 
     pub async fn save(&self, c: &Checkpoint, retention_days: u32) -> PortResult<()> {
-        let item = Item::new(
-            key(&c.hotel_id, c.from, c.to),
-            serde_json::to_value(c).unwrap_or_default(),
-        )
-        .expiring_at((c.updated_at + Duration::days(i64::from(retention_days.max(1)))).timestamp());
+        let item = Item::encode(key(&c.hotel_id, c.from, c.to), c)?.expiring_at(
+            (c.updated_at + Duration::days(i64::from(retention_days.max(1)))).timestamp(),
+        );
         self.store.put(item, Condition::Always).await?;
         Ok(())
     }

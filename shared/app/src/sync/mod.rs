@@ -1,4 +1,4 @@
-//! The scheduled delta sync (issue 6): the scheduler's fan-out ([`SyncScheduler`]), the feed
+//! The scheduled delta sync: the scheduler's fan-out ([`SyncScheduler`]), the feed
 //! runs the sync worker executes ([`SyncService`], the [`crate::jobs::FeedRunner`]), their
 //! bookkeeping ([`FeedStates`]: tick, watermark, lease), and backfills. Records are stored with
 //! the same merge rule as webhooks ([`crate::records::Merger`]); runs are recorded as

@@ -348,7 +348,7 @@ impl SyncService {
         )
         .into_iter()
         .map(|j| SyncJob::Refresh(j).to_message())
-        .collect();
+        .collect::<Result<_, _>>()?;
         let failures = self
             .queue
             .send_batch(&self.sync_queue_url, messages)

@@ -1,5 +1,5 @@
-//! Per-feed schedules. The EventBridge rule ticks every few minutes; a feed's own schedule (the
-//! seed's five-field cron, in the hotel's time zone) says on which ticks it runs. A tick stands
+//! Per-feed schedules. The EventBridge rule ticks every few minutes; a feed's own schedule (a
+//! five-field cron, in the hotel's time zone) says on which ticks it runs. A tick stands
 //! for the minutes since the previous one, so a feed is due when its cron fires in
 //! `(tick - period, tick]`: rate() schedules are not aligned to the minute, and an aligned
 //! minute must still fall in exactly one tick.

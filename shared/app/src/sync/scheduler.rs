@@ -138,7 +138,7 @@ impl SyncScheduler {
                     scheduled_at: tick,
                     correlation_id: correlation_id.to_owned(),
                 });
-                jobs.push((hotel.clone(), job.to_message()));
+                jobs.push((hotel.clone(), job.to_message()?));
             }
             to_mark.push((hotel, feeds));
         }

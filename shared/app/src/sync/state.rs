@@ -62,11 +62,8 @@ pub struct FeedStates {
     store: Arc<dyn ItemStore>,
 }
 
-fn item(state: &FeedState) -> Item {
-    Item::new(
-        key(&state.hotel_id, state.feed),
-        serde_json::to_value(state).unwrap_or_default(),
-    )
+fn item(state: &FeedState) -> PortResult<Item> {
+    Item::encode(key(&state.hotel_id, state.feed), state)
 }
 
 fn revision() -> String {
@@ -94,7 +91,7 @@ impl FeedStates {
             },
         };
         Ok(matches!(
-            self.store.put(item(state), condition).await?,
+            self.store.put(item(state)?, condition).await?,
             PutOutcome::Applied
         ))
     }

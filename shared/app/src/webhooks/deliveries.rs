@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DedupePolicy, ThinEvent, VendorDelivery};
 use pms_domain::domain::{HotelId, Provider};
+use pms_domain::ports::store::encode_value;
 use pms_domain::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
 
 /// How long deliveries (and so their dedupe) are kept.
@@ -43,8 +44,8 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    fn json(self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn json(self) -> PortResult<serde_json::Value> {
+        encode_value("delivery status", &self)
     }
 }
 
@@ -134,10 +135,10 @@ impl WebhookDeliveries {
             jobs: 0,
             raw: String::from_utf8_lossy(raw).into_owned(),
         };
-        let item = Item::new(
+        let item = Item::encode(
             Self::key(hotel, delivery.provider, &delivery.delivery_id),
-            serde_json::to_value(&record).unwrap_or_default(),
-        )
+            &record,
+        )?
         .expiring_at((now + DELIVERY_RETENTION).timestamp());
         let bytes = stored_bytes(&item);
         if bytes > MAX_ITEM_BYTES {
@@ -171,7 +172,7 @@ impl WebhookDeliveries {
             (DeliveryStatus::Refreshed, DedupePolicy::WhilePending) => {
                 record.status = DeliveryStatus::Received;
                 let reopened = Item {
-                    data: serde_json::to_value(&record).unwrap_or_default(),
+                    data: encode_value("delivery", &record)?,
                     ..existing
                 };
                 let put = self
@@ -180,7 +181,7 @@ impl WebhookDeliveries {
                         reopened.clone(),
                         Condition::IfDataEquals {
                             field: "status".into(),
-                            value: DeliveryStatus::Refreshed.json(),
+                            value: DeliveryStatus::Refreshed.json()?,
                         },
                     )
                     .await?;
@@ -202,7 +203,7 @@ impl WebhookDeliveries {
         record.status = DeliveryStatus::Enqueued;
         record.jobs = jobs;
         let updated = Item {
-            data: serde_json::to_value(&record).unwrap_or_default(),
+            data: encode_value("delivery", &record)?,
             ..item
         };
         self.store
@@ -210,7 +211,7 @@ impl WebhookDeliveries {
                 updated,
                 Condition::IfDataEquals {
                     field: "status".into(),
-                    value: DeliveryStatus::Received.json(),
+                    value: DeliveryStatus::Received.json()?,
                 },
             )
             .await?;
@@ -247,7 +248,7 @@ impl WebhookDeliveries {
             }
             record.status = DeliveryStatus::Refreshed;
             let updated = Item {
-                data: serde_json::to_value(&record).unwrap_or_default(),
+                data: encode_value("delivery", &record)?,
                 ..item
             };
             let put = self
@@ -256,7 +257,7 @@ impl WebhookDeliveries {
                     updated,
                     Condition::IfDataEquals {
                         field: "status".into(),
-                        value: seen.json(),
+                        value: seen.json()?,
                     },
                 )
                 .await?;

@@ -15,7 +15,7 @@
 //!    again. Then the intent is written, before the call. Only an answer to this attempt's own
 //!    call that proves the vendor did not act (429, 503, connection refused, a refusal) voids
 //!    the intent.
-//! 3. Call the PMS once (no in-process retries: the queue retries, with the seed's backoff).
+//! 3. Call the PMS once (no in-process retries: the queue redelivers, after the hotel's retry backoff).
 //! 4. Success completes the key with the result. A retryable failure releases the lease and asks
 //!    for a retry after the backoff (the last allowed attempt also records the DLQ item); a
 //!    non-retryable failure records the DLQ item at once and is not retried.
@@ -77,7 +77,7 @@ pub struct Executor {
     /// SQS `maxReceiveCount` of the write queue: the delivery that must record the dead letter.
     max_receives: u32,
     /// Replaces the hotel's retry policy for delays (tests); by default the hotel's policy,
-    /// which is the seed's unless configured.
+    /// which is [`RetryPolicy::default`] unless the hotel configures its own.
     backoff: Option<RetryPolicy>,
     /// Runs right after the PMS accepted a write, before anything is recorded. Only test
     /// builds can set it (a test writer exits the process there, to prove a crash at that
@@ -93,8 +93,18 @@ const BUSY_POLL: Duration = Duration::from_secs(2);
 /// The longest vendor `Retry-After` honoured as a message delay.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
 
-fn result_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
+/// The PMS's answer as recorded. It only fails for a bug in our own types; the write is at the
+/// PMS by then (see [`CallError::Unrecorded`]).
+fn result_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, PortError> {
+    pms_domain::ports::store::encode_value("PMS result", v)
+}
+
+/// [`CallError::Unrecorded`] for an answer (with its vendor request id) that does not encode.
+fn unrecorded(request_id: &Option<String>) -> impl FnOnce(PortError) -> CallError + '_ {
+    move |error| CallError::Unrecorded {
+        request_id: request_id.clone(),
+        error,
+    }
 }
 
 impl Executor {
@@ -326,6 +336,34 @@ impl Executor {
                     })
                     .await?;
                 Ok(Disposition::Unstarted)
+            }
+            Err(CallError::Unrecorded { request_id, error }) => {
+                // The PMS applied the write (or an earlier attempt's charge was found), but its
+                // answer does not encode: a bug. Calling again would repeat the write, so the
+                // operation is dead-lettered, not retried. The intent stays: a redrive of a
+                // charge looks on the folio before it posts.
+                tracing::error!(operation_id = %msg.operation_id, error = %error, "the PMS applied a write whose answer cannot be recorded");
+                let recorded = RecordedError {
+                    code: "RESULT_NOT_RECORDED".into(),
+                    message: format!(
+                        "the PMS applied the write, but its answer could not be recorded ({error}); check the PMS before a redrive"
+                    ),
+                    retryable: false,
+                    request_id: request_id.clone(),
+                };
+                self.audit(
+                    msg,
+                    attempt,
+                    AuditResult::Failed,
+                    request_id,
+                    Some(recorded.clone()),
+                )
+                .await?;
+                self.records
+                    .release(hotel, key, &lease, &msg.payload_hash)
+                    .await?;
+                self.dead_letter(msg, recorded, false, metrics).await?;
+                Ok(Disposition::Done)
             }
             Err(CallError::Store(e)) => {
                 let _ = self
@@ -614,7 +652,8 @@ impl Executor {
                     Ok(Some(found)) => {
                         tracing::info!(operation_id = %msg.operation_id, "charge already on the folio; not posting again");
                         let id = found.request_id.clone();
-                        return Ok((result_json(&found), AuditResult::AlreadyApplied, id));
+                        let result = result_json(&found).map_err(unrecorded(&id))?;
+                        return Ok((result, AuditResult::AlreadyApplied, id));
                     }
                     Ok(None) => {}
                     Err(e) => return Err(CallError::Lookup(e)),
@@ -655,7 +694,8 @@ impl Executor {
                     }
                     // Our own earlier attempt posted it.
                     let id = r.request_id.clone();
-                    return Ok((result_json(&r), AuditResult::AlreadyApplied, id));
+                    let result = result_json(&r).map_err(unrecorded(&id))?;
+                    return Ok((result, AuditResult::AlreadyApplied, id));
                 }
                 (result_json(&r), r.request_id)
             }
@@ -670,6 +710,7 @@ impl Executor {
         if let Some(hook) = &self.after_pms_call {
             hook();
         }
+        let result = result.map_err(unrecorded(&request_id))?;
         Ok((result, AuditResult::Succeeded, request_id))
     }
 
@@ -807,6 +848,12 @@ enum CallError {
     /// The vendor already has a charge with this charge's reference that no attempt of this
     /// operation posted (with the vendor's request id): nothing was posted.
     ReferenceTaken(Option<String>),
+    /// The PMS applied the write (with the vendor's request id), but its answer does not
+    /// encode (a bug in our types): it is not retried, since a call again would repeat it.
+    Unrecorded {
+        request_id: Option<String>,
+        error: PortError,
+    },
     Store(PortError),
 }
 

@@ -13,7 +13,7 @@ use pms_domain::domain::{
     Preference, ValidationError,
 };
 
-/// The seed's four writes.
+/// The writes partners can ask of a PMS: one per GraphQL mutation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum WriteOperation {

@@ -211,19 +211,16 @@ impl WriteRecords {
 
     /// Operations are kept as long as their key: 30 days after their last change, and for as
     /// long as they are dead letters.
-    fn operation_item(&self, op: &OperationRecord) -> Item {
-        let item = Item::new(
-            op_key(&op.hotel_id, &op.id),
-            serde_json::to_value(op).unwrap_or_default(),
-        );
+    fn operation_item(&self, op: &OperationRecord) -> PortResult<Item> {
+        let item = Item::encode(op_key(&op.hotel_id, &op.id), op)?;
         if op.status == OperationStatus::DeadLettered {
-            return item;
+            return Ok(item);
         }
-        item.expiring_at((self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp())
+        Ok(item.expiring_at((self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp()))
     }
 
     pub async fn create_operation(&self, op: &OperationRecord) -> PortResult<bool> {
-        let item = self.operation_item(op);
+        let item = self.operation_item(op)?;
         Ok(self.store.put(item, Condition::IfAbsent).await?.applied())
     }
 
@@ -251,7 +248,7 @@ impl WriteRecords {
         };
         change(&mut op);
         op.updated_at = self.now();
-        let item = self.operation_item(&op);
+        let item = self.operation_item(&op)?;
         self.store.put(item, Condition::Always).await?;
         Ok(Some(op))
     }
@@ -265,7 +262,7 @@ impl WriteRecords {
         key: &IdempotencyKey,
         registration: &KeyRegistration,
     ) -> PortResult<Option<KeyRegistration>> {
-        let item = self.key_item(hotel, key, registration);
+        let item = self.key_item(hotel, key, registration)?;
         match self.store.put(item, Condition::IfAbsentOrExpired).await? {
             PutOutcome::Applied => Ok(None),
             PutOutcome::Rejected { existing } => match existing {
@@ -275,13 +272,14 @@ impl WriteRecords {
         }
     }
 
-    fn key_item(&self, hotel: &HotelId, key: &IdempotencyKey, r: &KeyRegistration) -> Item {
+    fn key_item(
+        &self,
+        hotel: &HotelId,
+        key: &IdempotencyKey,
+        r: &KeyRegistration,
+    ) -> PortResult<Item> {
         let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
-        Item::new(
-            ItemKey::hotel(hotel, format!("KEY#{key}")),
-            serde_json::to_value(r).unwrap_or_default(),
-        )
-        .expiring_at(expires)
+        Ok(Item::encode(ItemKey::hotel(hotel, format!("KEY#{key}")), r)?.expiring_at(expires))
     }
 
     pub async fn key_registration(
@@ -321,7 +319,7 @@ impl WriteRecords {
         };
         Ok(self
             .store
-            .put(self.key_item(hotel, key, next), condition)
+            .put(self.key_item(hotel, key, next)?, condition)
             .await?
             .applied())
     }
@@ -347,11 +345,8 @@ impl WriteRecords {
             lease_until: now + lease,
             payload_hash: payload_hash.to_owned(),
         };
-        let item = Item::new(
-            Self::idem_key(hotel, key),
-            serde_json::to_value(&state).unwrap_or_default(),
-        )
-        .expiring_at((now + lease).timestamp());
+        let item = Item::encode(Self::idem_key(hotel, key), &state)?
+            .expiring_at((now + lease).timestamp());
         match self.store.put(item, Condition::IfAbsentOrExpired).await? {
             PutOutcome::Applied => Ok(Acquired::Lease { token }),
             PutOutcome::Rejected { existing } => {
@@ -395,11 +390,8 @@ impl WriteRecords {
             result: result.clone(),
             completed_at: now,
         };
-        let item = Item::new(
-            Self::idem_key(hotel, key),
-            serde_json::to_value(&state).unwrap_or_default(),
-        )
-        .expiring_at((now + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp());
+        let item = Item::encode(Self::idem_key(hotel, key), &state)?
+            .expiring_at((now + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp());
         let held = Condition::IfDataEquals {
             field: "leaseToken".into(),
             value: serde_json::json!(token),
@@ -422,11 +414,8 @@ impl WriteRecords {
             lease_until: now,
             payload_hash: payload_hash.to_owned(),
         };
-        let item = Item::new(
-            Self::idem_key(hotel, key),
-            serde_json::to_value(&state).unwrap_or_default(),
-        )
-        .expiring_at(now.timestamp() - 1);
+        let item =
+            Item::encode(Self::idem_key(hotel, key), &state)?.expiring_at(now.timestamp() - 1);
         let held = Condition::IfDataEquals {
             field: "leaseToken".into(),
             value: serde_json::json!(token),
@@ -460,11 +449,7 @@ impl WriteRecords {
         intent: &Intent,
     ) -> PortResult<()> {
         let expires = (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp();
-        let item = Item::new(
-            Self::intent_key(hotel, key),
-            serde_json::to_value(intent).unwrap_or_default(),
-        )
-        .expiring_at(expires);
+        let item = Item::encode(Self::intent_key(hotel, key), intent)?.expiring_at(expires);
         self.store.put(item, Condition::Always).await?;
         Ok(())
     }
@@ -536,11 +521,8 @@ impl WriteRecords {
             entry.attempt
         );
         let expires = (entry.at + Duration::days(AUDIT_RETENTION_DAYS)).timestamp();
-        let mut item = Item::new(
-            ItemKey::hotel(&entry.hotel_id, sort),
-            serde_json::to_value(entry).unwrap_or_default(),
-        )
-        .expiring_at(expires);
+        let mut item =
+            Item::encode(ItemKey::hotel(&entry.hotel_id, sort), entry)?.expiring_at(expires);
         // Append-only: an entry is never replaced; a clash (same ms, op, attempt) gets a suffix.
         for n in 0..5 {
             if self
@@ -582,27 +564,27 @@ impl WriteRecords {
         ItemKey::hotel(hotel, format!("DLQ#{id}"))
     }
 
-    fn dlq_item(d: &DlqItem) -> Item {
-        Item::new(
-            Self::dlq_key(&d.hotel_id, &d.id),
-            serde_json::to_value(d).unwrap_or_default(),
+    fn dlq_item(d: &DlqItem) -> PortResult<Item> {
+        Ok(
+            Item::encode(Self::dlq_key(&d.hotel_id, &d.id), d)?.with_index(IndexKeys {
+                lookup: Some((
+                    Partition::System(SystemPartition::DeadLetters),
+                    format!(
+                        "{}#{}#{}",
+                        d.first_attempt_at.to_rfc3339(),
+                        d.hotel_id,
+                        d.id
+                    ),
+                )),
+                ..IndexKeys::default()
+            }),
         )
-        .with_index(IndexKeys {
-            lookup: Some((
-                Partition::System(SystemPartition::DeadLetters),
-                format!(
-                    "{}#{}#{}",
-                    d.first_attempt_at.to_rfc3339(),
-                    d.hotel_id,
-                    d.id
-                ),
-            )),
-            ..IndexKeys::default()
-        })
     }
 
     pub async fn put_dlq(&self, d: &DlqItem) -> PortResult<()> {
-        self.store.put(Self::dlq_item(d), Condition::Always).await?;
+        self.store
+            .put(Self::dlq_item(d)?, Condition::Always)
+            .await?;
         Ok(())
     }
 
@@ -610,7 +592,7 @@ impl WriteRecords {
     pub async fn create_dlq(&self, d: &DlqItem) -> PortResult<bool> {
         Ok(self
             .store
-            .put(Self::dlq_item(d), Condition::IfAbsent)
+            .put(Self::dlq_item(d)?, Condition::IfAbsent)
             .await?
             .applied())
     }

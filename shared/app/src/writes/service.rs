@@ -266,7 +266,10 @@ impl WriteService {
     }
 
     async fn send(&self, message: &WriteMessage, delay: Option<Duration>) -> Result<(), PortError> {
-        let body = serde_json::to_string(message).unwrap_or_default();
+        let body = serde_json::to_string(message).map_err(|e| PortError::Encode {
+            what: format!("{} message", message.operation.name()),
+            message: e.to_string(),
+        })?;
         let mut out = OutgoingMessage::new(body)
             .with_attribute("hotel", message.hotel_id.to_string())
             .with_attribute("operation", message.operation.name())

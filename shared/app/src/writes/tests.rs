@@ -505,7 +505,7 @@ async fn an_unknown_outcome_keeps_the_intent_so_a_redrive_looks_before_posting()
         .execute(&op.message, 1, &f.config, &f.adapter, &f.metrics)
         .await
         .unwrap();
-    // Not retryable (the seed's list has no protocol errors): dead-lettered at once...
+    // Not retryable (protocol errors are not in the default retryable list): dead-lettered at once...
     assert_eq!(out, Disposition::Done);
     let item = f
         .service

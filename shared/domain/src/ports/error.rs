@@ -21,6 +21,10 @@ pub enum PortError {
     /// A named resource (queue, secret, table) that does not exist.
     #[error("{service} has no {what}")]
     Missing { service: Service, what: String },
+    /// One of our own values that does not serialise (a bug: e.g. a map with non-string keys).
+    /// Not retryable. `what` names the kind of record, never its data.
+    #[error("cannot encode {what}: {message}")]
+    Encode { what: String, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +64,7 @@ impl PortError {
             PortError::InvalidCursor => "INVALID_CURSOR",
             PortError::Corrupt { .. } => "CORRUPT",
             PortError::Missing { .. } => "MISSING",
+            PortError::Encode { .. } => "ENCODE",
         }
     }
 }

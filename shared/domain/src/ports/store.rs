@@ -206,6 +206,15 @@ impl Item {
         self.expires_at.is_some_and(|t| t <= now_epoch_seconds)
     }
 
+    /// An item whose `data` is `value` serialised. A value that does not serialise is a
+    /// [`PortError::Encode`] (named by the sort key's kind, `BOOKING` of `BOOKING#...`), never a
+    /// stored `null`.
+    pub fn encode<T: serde::Serialize + ?Sized>(key: ItemKey, value: &T) -> PortResult<Self> {
+        let what = key.sort.split('#').next().unwrap_or_default();
+        let data = encode_value(what, value)?;
+        Ok(Self::new(key, data))
+    }
+
     /// Decodes `data` into a type.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> PortResult<T> {
         serde_json::from_value(self.data.clone()).map_err(|e| PortError::Corrupt {
@@ -213,6 +222,18 @@ impl Item {
             message: format!("{} {}: {e}", self.key.partition, self.key.sort),
         })
     }
+}
+
+/// `value` serialised to JSON, for stored data built outside [`Item::encode`]. A failure is a
+/// [`PortError::Encode`] naming `what` (a short kind name: keep data values out of it).
+pub fn encode_value<T: serde::Serialize + ?Sized>(
+    what: &str,
+    value: &T,
+) -> PortResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| PortError::Encode {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// When a put may apply.
@@ -474,5 +495,41 @@ mod tests {
             cursor::decode("!!", &qa),
             Err(PortError::InvalidCursor)
         ));
+    }
+
+    #[test]
+    fn encoded_items_round_trip() {
+        let hotel = HotelId::parse("h1").unwrap();
+        let value = BTreeMap::from([("amount".to_owned(), 1250_u64)]);
+        let item = Item::encode(ItemKey::hotel(&hotel, "CHARGE#1"), &value).unwrap();
+        assert_eq!(item.key.sort, "CHARGE#1");
+        assert_eq!(item.data, serde_json::json!({"amount": 1250}));
+        assert_eq!(item.decode::<BTreeMap<String, u64>>().unwrap(), value);
+        assert_eq!(
+            encode_value("charge", &value).unwrap(),
+            serde_json::json!({"amount": 1250})
+        );
+    }
+
+    #[test]
+    fn values_that_do_not_serialise_are_encode_errors() {
+        let hotel = HotelId::parse("h1").unwrap();
+        // JSON object keys must be strings: a tuple key does not serialise.
+        let value = std::collections::HashMap::from([((1_u8, 2_u8), 3_u8)]);
+        let err = Item::encode(ItemKey::hotel(&hotel, "CHARGE#secret-id"), &value).unwrap_err();
+        match &err {
+            PortError::Encode { what, .. } => assert_eq!(what, "CHARGE"),
+            other => panic!("expected an encode error, got {other:?}"),
+        }
+        assert!(!err.is_retryable());
+        assert_eq!(err.code(), "ENCODE");
+        assert!(!err.to_string().contains("secret-id"), "{err}");
+        let err = encode_value("delivery", &value).unwrap_err();
+        assert!(matches!(&err, PortError::Encode { what, .. } if what == "delivery"));
+        assert!(
+            err.to_string().starts_with("cannot encode delivery: "),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
     }
 }
