@@ -178,6 +178,19 @@ impl Executor {
             tracing::info!(operation_id = %msg.operation_id, "operation abandoned by ops; not executed");
             return Ok(Disposition::Done);
         }
+        // One copy of a message is live once a delivery replaced it (a wait, or not started):
+        // the others are strays (a duplicate delivery's copy, or the replaced message delivered
+        // again after a writer died), which would each make copies of their own.
+        if let Some(live) = self
+            .records
+            .live_copy(hotel, &msg.operation_id)
+            .await?
+            .filter(|live| msg.copy.as_deref() != Some(live))
+        {
+            tracing::info!(operation_id = %msg.operation_id, live_copy = %live, "not the operation's live copy; dropped");
+            metrics.count("WriteStrayCopiesDropped", 1);
+            return Ok(Disposition::Done);
+        }
         // A dead letter ops have not redriven is held by its record (which `pmsctl dlq redrive`
         // sends again, marked retrying first). A message of it arriving now is a stray copy (a
         // wait's copy, or a duplicate delivery, made before it was dead-lettered): executing it

@@ -328,6 +328,10 @@ pub struct WriteMessage {
     /// each time.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub waits: u32,
+    /// This copy's token (none on the message a partner's request sent): the writer records the
+    /// live copy's (`WriteRecords::set_live_copy`) and drops deliveries of any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
 }
 
 /// Deliveries of one operation that may go unstarted before the next one counts as an
@@ -353,6 +357,7 @@ impl WriteMessage {
         WriteMessage {
             prior_attempts: self.attempt(receive_count) - 1,
             waits: self.waits.saturating_add(1),
+            copy: Some(uuid::Uuid::new_v4().simple().to_string()),
             ..self.clone()
         }
     }

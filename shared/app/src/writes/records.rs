@@ -8,6 +8,7 @@
 //! | `INTENT#<key>` | written before a PMS call: a later attempt knows a call may have happened |
 //! | `AUDIT#<ms>#<id>#<n>` | append-only audit of PMS write attempts |
 //! | `DLQ#<id>` | dead-letter record; also listed across hotels through the lookup index `S#DLQ` |
+//! | `COPY#<id>` | which copy of the operation's message is the live one (see `live_copy`) |
 
 use std::sync::Arc;
 
@@ -31,6 +32,10 @@ pub const AUDIT_RETENTION_DAYS: i64 = 365;
 
 fn op_key(hotel: &HotelId, id: &OperationId) -> ItemKey {
     ItemKey::hotel(hotel, format!("OP#{id}"))
+}
+
+fn copy_key(hotel: &HotelId, id: &OperationId) -> ItemKey {
+    ItemKey::hotel(hotel, format!("COPY#{id}"))
 }
 
 /// Submission-side registration of an idempotency key, and whether the operation's message was
@@ -233,6 +238,40 @@ impl WriteRecords {
             Some(i) => Ok(Some(i.decode()?)),
             None => Ok(None),
         }
+    }
+
+    /// The token of the operation's live message copy, once a delivery replaced its message by
+    /// a copy (a wait, or a delivery not started): a message with another token is a stray
+    /// (a duplicate delivery's copy, or the original delivered again after its copy was made).
+    /// Its own item, so recording it never races the operation's updates.
+    pub async fn live_copy(&self, hotel: &HotelId, id: &OperationId) -> PortResult<Option<String>> {
+        Ok(self.store.get(&copy_key(hotel, id)).await?.and_then(|i| {
+            i.data
+                .get("copy")
+                .and_then(|c| c.as_str())
+                .map(str::to_owned)
+        }))
+    }
+
+    /// Records the live copy (the last one recorded wins: one copy is live), or forgets it
+    /// (`None`: any message of the operation is accepted again, as after a redrive).
+    pub async fn set_live_copy(
+        &self,
+        hotel: &HotelId,
+        id: &OperationId,
+        copy: Option<&str>,
+    ) -> PortResult<()> {
+        match copy {
+            Some(copy) => {
+                let item = Item::new(copy_key(hotel, id), serde_json::json!({ "copy": copy }))
+                    .expiring_at(
+                        (self.now() + Duration::days(IDEMPOTENCY_RETENTION_DAYS)).timestamp(),
+                    );
+                self.store.put(item, Condition::Always).await?;
+            }
+            None => self.store.delete(&copy_key(hotel, id)).await?,
+        }
+        Ok(())
     }
 
     /// Read-modify-write of an operation. Only the writer holding the key's lease updates an

@@ -449,6 +449,11 @@ impl DeadLetters {
     async fn mark_retrying(&self, item: &mut DlqItem) -> PortResult<()> {
         item.status = DlqStatus::Retrying;
         self.records.put_dlq(item).await?;
+        // The redriven message is whichever copy was dead-lettered: it must not be taken for a
+        // stray (the next wait records a live copy again).
+        self.records
+            .set_live_copy(&item.hotel_id, &item.id, None)
+            .await?;
         self.records
             .update_operation(&item.hotel_id, &item.id, |op| {
                 op.status = OperationStatus::Queued

@@ -149,6 +149,7 @@ impl WriteService {
             prior_attempts: 0,
             not_started: 0,
             waits: 0,
+            copy: None,
         };
         let record = OperationRecord {
             id: id.clone(),
@@ -341,10 +342,10 @@ impl WriteService {
                     // Waiting must not spend one of the message's deliveries (SQS counts every
                     // receive toward the redrive policy): a delayed copy replaces it.
                     let copy = msg.waited(d.receive_count);
-                    let result = match self.send(&copy, Some(delay)).await {
+                    let result = match self.replace(&copy, Some(delay)).await {
                         Ok(()) => DeliveryResult::Deferred(delay),
                         Err(e) => {
-                            tracing::warn!(message_id = %d.message_id, error = %e, "could not send the delayed copy; the message waits on the queue");
+                            tracing::warn!(message_id = %d.message_id, error = %e, "could not replace the message by a delayed copy; the message waits on the queue");
                             self.retry_after(d, delay).await;
                             DeliveryResult::RetryAfter(delay)
                         }
@@ -395,7 +396,7 @@ impl WriteService {
     /// be sent, the message itself goes back to the queue at once as a batch item failure.
     async fn unstarted(&self, d: &QueueDelivery, msg: &WriteMessage) -> DeliveryResult {
         let (copy, delay) = msg.not_started(d.receive_count);
-        match self.send(&copy, Some(delay)).await {
+        match self.replace(&copy, Some(delay)).await {
             Ok(()) => DeliveryResult::Unstarted(Some(delay)),
             Err(e) => {
                 tracing::warn!(message_id = %d.message_id, error = %e, "could not send the copy of an unstarted message; it goes back to the queue");
@@ -403,6 +404,16 @@ impl WriteService {
                 DeliveryResult::Unstarted(None)
             }
         }
+    }
+
+    /// Sends a copy that replaces a delivered message, then records it as the operation's live
+    /// copy. In this order: a writer dying in between leaves the message live (it comes back)
+    /// and the copy a stray; if the record fails, the message must stay (the caller keeps it).
+    async fn replace(&self, copy: &WriteMessage, delay: Option<Duration>) -> Result<(), PortError> {
+        self.send(copy, delay).await?;
+        self.records
+            .set_live_copy(&copy.hotel_id, &copy.operation_id, copy.copy.as_deref())
+            .await
     }
 
     /// Makes a delivery visible again after `delay` (it stays on the queue as a batch item

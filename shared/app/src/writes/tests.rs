@@ -1503,3 +1503,169 @@ async fn a_stray_copy_of_a_dead_letter_ops_have_not_redriven_is_dropped_without_
     assert_eq!(done.status, OperationStatus::Succeeded);
     assert_eq!(f.pms.charges(&c).len(), 1);
 }
+
+/// Each delivery that waits replaces its message by a copy. Before copies had tokens, every
+/// duplicate delivery (SQS delivering one message twice, or a writer dying before it deleted
+/// the message it replaced) added a live copy, and each copy kept making its own: a charge in
+/// its settle window was delivered 119 times in a chaos round. Only the copy recorded last is
+/// live; the others, and the replaced message delivered again, are dropped without a call.
+#[tokio::test]
+async fn a_replaced_message_has_one_live_copy_whatever_is_delivered_again() {
+    use crate::ports::CachedSecrets;
+    let f = fixture();
+    let hotels = crate::registry::HotelRegistry::new(f.store.clone());
+    hotels.create(&f.config).await.unwrap();
+    let secrets = Arc::new(CachedSecrets::new(
+        Arc::new(crate::memory::MemorySecrets::new()),
+        f.clock.clone(),
+        chrono::Duration::minutes(5),
+    ));
+    let adapters = crate::pms::default_factory(secrets, f.clock.clone(), "pms/test");
+    let pms = MockPms::shared(
+        &f.hotel,
+        f.config.time_zone,
+        Currency::eur(),
+        f.clock.clone(),
+    );
+    let c = pms
+        .reservations()
+        .into_iter()
+        .find(|r| r.status == ReservationStatus::CheckedIn)
+        .unwrap()
+        .confirmation_number;
+    let op = submit(&f, charge_op(c.clone(), "ref-live"), Some("live"))
+        .await
+        .unwrap();
+    // Another delivery holds the key, so this one waits (is replaced by a copy).
+    let records = f.service.records();
+    let Acquired::Lease { token } = records
+        .acquire(
+            &f.hotel,
+            &op.message.idempotency_key,
+            &op.payload_hash,
+            chrono::Duration::seconds(60),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the key is free")
+    };
+    let received = f
+        .queue
+        .receive(QUEUE, 10, Duration::ZERO, None)
+        .await
+        .unwrap();
+    assert_eq!(received.len(), 1);
+    let original = QueueDelivery {
+        message_id: received[0].message_id.clone(),
+        receipt_handle: received[0].receipt_handle.clone(),
+        body: received[0].body.clone(),
+        receive_count: received[0].receive_count,
+    };
+    // Delivered twice at once (two writers): each may replace it by a copy; a delivery that
+    // finds it already replaced drops it.
+    let once = [original.clone()];
+    let (a, b) = tokio::join!(
+        f.service
+            .process_batch(&once, &f.executor, &hotels, &adapters, &f.metrics),
+        f.service
+            .process_batch(&once, &f.executor, &hotels, &adapters, &f.metrics),
+    );
+    let outcomes: Vec<_> = a.outcomes.into_iter().chain(b.outcomes).collect();
+    let copies = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, DeliveryResult::Deferred(_)))
+        .count();
+    assert!(copies >= 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o.result, DeliveryResult::Deferred(_) | DeliveryResult::Done)),
+        "{outcomes:?}"
+    );
+    assert_eq!(f.queue.bodies(QUEUE).len(), 1 + copies);
+    // The writer died before deleting the original: it comes back too.
+    f.queue
+        .change_visibility(QUEUE, &original.receipt_handle, Duration::ZERO)
+        .await
+        .unwrap();
+    // Everything is delivered again while the key is still held: one copy stays live.
+    let round = deliver_all(&f, &hotels, &adapters).await;
+    assert_eq!(round.len(), 1 + copies);
+    assert_eq!(
+        f.queue.bodies(QUEUE).len(),
+        1,
+        "one live copy (was {round:?})"
+    );
+    records
+        .release(
+            &f.hotel,
+            &op.message.idempotency_key,
+            &token,
+            &op.payload_hash,
+        )
+        .await
+        .unwrap();
+    let calls = pms.calls("post_charge");
+    let last = deliver_all(&f, &hotels, &adapters).await;
+    assert_eq!(last, [DeliveryResult::Done]);
+    assert!(f.queue.bodies(QUEUE).is_empty());
+    assert_eq!(
+        pms.calls("post_charge") - calls,
+        1,
+        "one call, by the live copy"
+    );
+    assert_eq!(pms.charges(&c).len(), 1);
+    let done = f
+        .service
+        .operation(&f.hotel, &op.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.status, done.attempts),
+        (OperationStatus::Succeeded, 1)
+    );
+}
+
+/// One receive of every visible message of the write queue, processed as the writer does:
+/// finished and replaced messages are deleted, retried ones made visible again.
+async fn deliver_all(
+    f: &Fixture,
+    hotels: &crate::registry::HotelRegistry,
+    adapters: &crate::pms::AdapterFactory,
+) -> Vec<DeliveryResult> {
+    let batch = f
+        .queue
+        .receive(QUEUE, 10, Duration::ZERO, None)
+        .await
+        .unwrap();
+    let deliveries: Vec<QueueDelivery> = batch
+        .iter()
+        .map(|m| QueueDelivery {
+            message_id: m.message_id.clone(),
+            receipt_handle: m.receipt_handle.clone(),
+            body: m.body.clone(),
+            receive_count: m.receive_count,
+        })
+        .collect();
+    let report = f
+        .service
+        .process_batch(&deliveries, &f.executor, hotels, adapters, &f.metrics)
+        .await;
+    let mut out = Vec::new();
+    for (d, o) in deliveries.iter().zip(report.outcomes) {
+        match o.result {
+            DeliveryResult::Done | DeliveryResult::Deferred(_) => {
+                f.queue.delete(QUEUE, &d.receipt_handle).await.unwrap()
+            }
+            _ => f
+                .queue
+                .change_visibility(QUEUE, &d.receipt_handle, Duration::ZERO)
+                .await
+                .unwrap(),
+        }
+        out.push(o.result);
+    }
+    out
+}
