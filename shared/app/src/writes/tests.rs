@@ -1511,16 +1511,17 @@ async fn a_stray_copy_of_a_dead_letter_ops_have_not_redriven_is_dropped_without_
 /// live; the others, and the replaced message delivered again, are dropped without a call.
 #[tokio::test]
 async fn a_replaced_message_has_one_live_copy_whatever_is_delivered_again() {
-    use crate::ports::CachedSecrets;
+    use pms_domain::ports::CachedSecrets;
     let f = fixture();
     let hotels = crate::registry::HotelRegistry::new(f.store.clone());
     hotels.create(&f.config).await.unwrap();
     let secrets = Arc::new(CachedSecrets::new(
-        Arc::new(crate::memory::MemorySecrets::new()),
+        Arc::new(pms_domain::memory::MemorySecrets::new()),
         f.clock.clone(),
         chrono::Duration::minutes(5),
     ));
-    let adapters = crate::pms::default_factory(secrets, f.clock.clone(), "pms/test");
+    let adapters = pms_vendor_kit::pms::AdapterFactory::new(secrets, f.clock.clone(), "pms/test")
+        .with_vendor(pms_mock::vendor());
     let pms = MockPms::shared(
         &f.hotel,
         f.config.time_zone,
@@ -1633,7 +1634,7 @@ async fn a_replaced_message_has_one_live_copy_whatever_is_delivered_again() {
 async fn deliver_all(
     f: &Fixture,
     hotels: &crate::registry::HotelRegistry,
-    adapters: &crate::pms::AdapterFactory,
+    adapters: &pms_vendor_kit::pms::AdapterFactory,
 ) -> Vec<DeliveryResult> {
     let batch = f
         .queue
