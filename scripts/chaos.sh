@@ -18,6 +18,8 @@ if [ -z "${CHAOS_SEED:-}" ]; then
   CHAOS_SEED=$(printf '0x%016x' "$(( (RANDOM << 48) ^ (RANDOM << 32) ^ (RANDOM << 16) ^ RANDOM ))")
 fi
 export CHAOS_SEED
+# DynamoDB applies each conditional write atomically; threaded moto does not (scripts/moto-serial.py).
+export MOTO_SERIAL=${MOTO_SERIAL:-1}
 logs=$(mktemp -d -t chaos.XXXXXX)
 echo "chaos: CHAOS_SEED=$CHAOS_SEED rounds $first..$rounds in shards of $shard, $jobs at a time (logs: $logs)"
 

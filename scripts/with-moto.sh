@@ -10,7 +10,13 @@ venv="$root/.venv/bin"
 # Ask the kernel for a free port (a small race with other processes is possible, not likely).
 port=$("$venv/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp -t moto-test.XXXXXX.log)
-"$venv/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# MOTO_SERIAL=1: one request at a time, so conditional writes are atomic as in DynamoDB (see
+# scripts/moto-serial.py; the chaos suite runs so).
+if [ "${MOTO_SERIAL:-0}" = 1 ]; then
+  "$venv/python" "$root/scripts/moto-serial.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+else
+  "$venv/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+fi
 moto_pid=$!
 cleanup() {
   kill "$moto_pid" 2>/dev/null || true
@@ -36,5 +42,5 @@ fi
 
 export AWS_ENDPOINT_URL="$endpoint" PMS_TEST_AWS_ENDPOINT="$endpoint"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-echo "with-moto: moto_server on $endpoint (pid $moto_pid)" >&2
+echo "with-moto: moto_server on $endpoint (pid $moto_pid$([ "${MOTO_SERIAL:-0}" = 1 ] && echo ", serial"))" >&2
 "$@"

@@ -21,7 +21,7 @@ use super::model::{
 use pms_domain::domain::HotelId;
 use pms_domain::ports::{
     Clock, Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, Partition,
-    PortResult, PutOutcome, Query, SystemPartition,
+    PortError, PortResult, PutOutcome, Query, Service, SystemPartition,
 };
 
 /// How long completed idempotency records and key registrations are kept: a duplicate within
@@ -304,10 +304,18 @@ impl WriteRecords {
         let item = self.key_item(hotel, key, registration)?;
         match self.store.put(item, Condition::IfAbsentOrExpired).await? {
             PutOutcome::Applied => Ok(None),
-            PutOutcome::Rejected { existing } => match existing {
-                Some(e) => Ok(Some(e.decode()?)),
-                None => Ok(None),
-            },
+            PutOutcome::Rejected { existing: Some(e) } => Ok(Some(e.decode()?)),
+            // Refused without the item that refused it (a store that does not return it): the
+            // key is someone's, never this submission's; read whose.
+            PutOutcome::Rejected { existing: None } => {
+                match self.key_registration(hotel, key).await? {
+                    Some(r) => Ok(Some(r)),
+                    None => Err(PortError::Unavailable {
+                        service: Service::Store,
+                        message: "an idempotency key was refused but cannot be read".into(),
+                    }),
+                }
+            }
         }
     }
 

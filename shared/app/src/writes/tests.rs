@@ -1670,3 +1670,87 @@ async fn deliver_all(
     }
     out
 }
+
+/// A store whose refused conditional puts do not say what refused them.
+struct Unforthcoming(Arc<MemoryStore>);
+
+#[async_trait::async_trait]
+impl ItemStore for Unforthcoming {
+    async fn get(
+        &self,
+        key: &crate::ports::ItemKey,
+    ) -> crate::ports::PortResult<Option<crate::ports::Item>> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        item: crate::ports::Item,
+        condition: crate::ports::Condition,
+    ) -> crate::ports::PortResult<crate::ports::PutOutcome> {
+        Ok(match self.0.put(item, condition).await? {
+            crate::ports::PutOutcome::Rejected { .. } => {
+                crate::ports::PutOutcome::Rejected { existing: None }
+            }
+            applied => applied,
+        })
+    }
+    async fn delete(&self, key: &crate::ports::ItemKey) -> crate::ports::PortResult<()> {
+        self.0.delete(key).await
+    }
+    async fn batch_get(
+        &self,
+        keys: &[crate::ports::ItemKey],
+    ) -> crate::ports::PortResult<Vec<crate::ports::Item>> {
+        self.0.batch_get(keys).await
+    }
+    async fn batch_put(&self, items: Vec<crate::ports::Item>) -> crate::ports::PortResult<()> {
+        self.0.batch_put(items).await
+    }
+    async fn query(
+        &self,
+        query: &crate::ports::Query,
+    ) -> crate::ports::PortResult<crate::ports::Page> {
+        self.0.query(query).await
+    }
+    async fn increment(
+        &self,
+        key: &crate::ports::ItemKey,
+        field: &str,
+        by: i64,
+        expires_at: Option<i64>,
+    ) -> crate::ports::PortResult<i64> {
+        self.0.increment(key, field, by, expires_at).await
+    }
+}
+
+/// A registration refused without the item that refused it was taken for this submission's
+/// own: a repeated request made a second operation (and a second charge) for one key.
+#[tokio::test]
+async fn a_key_refused_without_its_holder_is_looked_up_not_taken() {
+    let f = fixture();
+    let store: Arc<dyn ItemStore> = Arc::new(Unforthcoming(f.store.clone()));
+    let service = WriteService::new(
+        WriteRecords::new(store, f.clock.clone()),
+        f.queue.clone(),
+        QUEUE,
+    );
+    let c = in_house(&f);
+    let caps = f.adapter.capabilities();
+    let first = service
+        .submit(
+            &f.hotel,
+            charge_op(c.clone(), "ref-k"),
+            Some("k"),
+            "t",
+            "c",
+            &caps,
+        )
+        .await
+        .unwrap();
+    let again = service
+        .submit(&f.hotel, charge_op(c, "ref-k"), Some("k"), "t", "c", &caps)
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(f.queue.bodies(QUEUE).len(), 1, "one message for one key");
+}
