@@ -1678,47 +1678,50 @@ struct Unforthcoming(Arc<MemoryStore>);
 impl ItemStore for Unforthcoming {
     async fn get(
         &self,
-        key: &crate::ports::ItemKey,
-    ) -> crate::ports::PortResult<Option<crate::ports::Item>> {
+        key: &pms_domain::ports::ItemKey,
+    ) -> pms_domain::ports::PortResult<Option<pms_domain::ports::Item>> {
         self.0.get(key).await
     }
     async fn put(
         &self,
-        item: crate::ports::Item,
-        condition: crate::ports::Condition,
-    ) -> crate::ports::PortResult<crate::ports::PutOutcome> {
+        item: pms_domain::ports::Item,
+        condition: pms_domain::ports::Condition,
+    ) -> pms_domain::ports::PortResult<pms_domain::ports::PutOutcome> {
         Ok(match self.0.put(item, condition).await? {
-            crate::ports::PutOutcome::Rejected { .. } => {
-                crate::ports::PutOutcome::Rejected { existing: None }
+            pms_domain::ports::PutOutcome::Rejected { .. } => {
+                pms_domain::ports::PutOutcome::Rejected { existing: None }
             }
             applied => applied,
         })
     }
-    async fn delete(&self, key: &crate::ports::ItemKey) -> crate::ports::PortResult<()> {
+    async fn delete(&self, key: &pms_domain::ports::ItemKey) -> pms_domain::ports::PortResult<()> {
         self.0.delete(key).await
     }
     async fn batch_get(
         &self,
-        keys: &[crate::ports::ItemKey],
-    ) -> crate::ports::PortResult<Vec<crate::ports::Item>> {
+        keys: &[pms_domain::ports::ItemKey],
+    ) -> pms_domain::ports::PortResult<Vec<pms_domain::ports::Item>> {
         self.0.batch_get(keys).await
     }
-    async fn batch_put(&self, items: Vec<crate::ports::Item>) -> crate::ports::PortResult<()> {
+    async fn batch_put(
+        &self,
+        items: Vec<pms_domain::ports::Item>,
+    ) -> pms_domain::ports::PortResult<()> {
         self.0.batch_put(items).await
     }
     async fn query(
         &self,
-        query: &crate::ports::Query,
-    ) -> crate::ports::PortResult<crate::ports::Page> {
+        query: &pms_domain::ports::Query,
+    ) -> pms_domain::ports::PortResult<pms_domain::ports::Page> {
         self.0.query(query).await
     }
     async fn increment(
         &self,
-        key: &crate::ports::ItemKey,
+        key: &pms_domain::ports::ItemKey,
         field: &str,
         by: i64,
         expires_at: Option<i64>,
-    ) -> crate::ports::PortResult<i64> {
+    ) -> pms_domain::ports::PortResult<i64> {
         self.0.increment(key, field, by, expires_at).await
     }
 }
