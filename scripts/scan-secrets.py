@@ -19,6 +19,9 @@ values = [
 ]
 CANARY = "zz-secret-canary"
 CARD = re.compile(r"(?<![\w.-])(?:\d[ -]?){12,18}\d(?![\w.-])")
+# Fields whose values are our own random hex ids: 16 hex characters are all digits now and then
+# (a partner token id "3757792901838087" was Luhn-valid in an Amex range), which is no card.
+HEX_ID_FIELDS = re.compile(r'"(?:token_id|tokenId)":"[0-9a-f]{16}"')
 
 
 def luhn(digits: str) -> bool:
@@ -48,7 +51,7 @@ with log_path.open(errors="replace") as f:
         for v in values:
             if v in line:
                 hits.append((lineno, f"secret value {mask(v)}"))
-        for m in CARD.finditer(line):
+        for m in CARD.finditer(HEX_ID_FIELDS.sub('"id":""', line)):
             digits = re.sub(r"\D", "", m.group(0))
             # Card brands' ranges (2 and 5 Mastercard, 3 Amex/Diners, 4 Visa, 6 Discover) at
             # card lengths; epoch timestamps (ms, ns) start with 1 and are not flagged.
