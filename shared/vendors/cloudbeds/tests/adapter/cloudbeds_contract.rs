@@ -166,6 +166,12 @@ fn answers() -> HashMap<&'static str, &'static str> {
 }
 
 async fn adapter(addr: SocketAddr, retry: RetrySettings) -> Arc<dyn PmsAdapter> {
+    adapter_paced(addr, retry, true).await
+}
+
+/// `paced: false`: without the property's rate limit (5/s, of which reads get about two slots
+/// a second), for tests that time the retry policy alone.
+async fn adapter_paced(addr: SocketAddr, retry: RetrySettings, paced: bool) -> Arc<dyn PmsAdapter> {
     let mut config = HotelConfig::new(
         HotelId::parse("contract").unwrap(),
         "Contract hotel",
@@ -179,6 +185,9 @@ async fn adapter(addr: SocketAddr, retry: RetrySettings) -> Arc<dyn PmsAdapter> 
     config.vendor.property_id = Some(PROPERTY.into());
     config.vendor.default_revenue_center = Some("F&B".into());
     config.retry = retry;
+    if !paced {
+        config.rate_limit = None;
+    }
     let clock = Arc::new(SystemClock);
     let deps = AdapterDeps {
         clock: clock.clone(),
@@ -470,7 +479,8 @@ async fn a_429_without_retry_after_backs_off_and_retries() {
         ..Default::default()
     })
     .await;
-    let a = adapter(addr, fast()).await;
+    // Unpaced: the property's rate limit alone spaces two reads by up to a second.
+    let a = adapter_paced(addr, fast(), false).await;
     let started = std::time::Instant::now();
     let g = a
         .get_guest(&ExternalId::parse("52014").unwrap())
