@@ -28,18 +28,29 @@ pub struct CallBudget {
     pub per_call: Duration,
 }
 
+/// 2001-09-09 in milliseconds since the epoch: no Lambda deadline is earlier.
+const EARLIEST_EPOCH_MS: u64 = 1_000_000_000_000;
+
 impl CallBudget {
     pub fn new(deadline: Instant, per_call: Duration) -> Self {
         Self { deadline, per_call }
     }
 
     /// From a Lambda context's deadline (milliseconds since the epoch; 0 means none).
+    ///
+    /// `cargo lambda watch` (the local stack) sends its invoke limit instead, as a duration
+    /// (`600000`): read as an epoch it lies in 1970, so every call would be refused. A value
+    /// before 2001 cannot be an invocation's deadline and is taken as the milliseconds left.
     pub fn from_epoch_ms(deadline_ms: u64, per_call: Duration) -> Option<Self> {
         if deadline_ms == 0 {
             return None;
         }
-        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default();
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        let left = if deadline_ms < EARLIEST_EPOCH_MS {
+            Duration::from_millis(deadline_ms)
+        } else {
+            let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default();
+            Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        };
         Some(Self::new(Instant::now() + left, per_call))
     }
 
@@ -198,5 +209,23 @@ mod tests {
         .await;
         assert!(is_refusal(&inner.unwrap_err()));
         assert_eq!(CallBudget::from_epoch_ms(0, Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn a_lambda_deadline_is_epoch_milliseconds_and_the_local_emulators_is_time_left() {
+        let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+        let per_call = Duration::from_secs(23);
+        // Lambda: 30 s from now, as epoch milliseconds.
+        let aws = CallBudget::from_epoch_ms(now_ms + 30_000, per_call).unwrap();
+        assert!(aws.admits_call());
+        assert!(aws.remaining() <= Duration::from_secs(30));
+        // Past: nothing may start.
+        let gone = CallBudget::from_epoch_ms(now_ms - 1_000, per_call).unwrap();
+        assert!(!gone.admits_call());
+        // cargo lambda watch: its 600 s invoke limit as a duration.
+        let local = CallBudget::from_epoch_ms(600_000, per_call).unwrap();
+        assert!(local.admits_call());
+        assert!(local.remaining() > Duration::from_secs(590));
+        assert!(CallBudget::from_epoch_ms(0, per_call).is_none());
     }
 }
