@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use pms_app::registry::Scope;
 use pms_sim::data::SimStatus;
-use pms_sim::Vendor;
 use pms_tests::writes::{confirmation_of, WritesStack};
 use serde_json::{json, Value};
 
@@ -128,10 +127,10 @@ async fn main() {
         http: reqwest::Client::new(),
         started: Instant::now(),
     };
-    let h = run.w.sim_hotel(Vendor::Mews).await;
+    let h = run.w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = run.w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = run.w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     let charge = |amount: i64, key: &str| {
         json!({"h": h.id.as_str(), "c": conf,
                "charge": {"amountMinor": amount, "currency": h.config.currency.code(),

@@ -35,7 +35,7 @@ use pms_app::writes::{WriteOperation, WriteRecords, WriteService};
 use pms_domain::domain::{ConfirmationNumber, HotelId, Note};
 use pms_domain::ports::SecretStore;
 use pms_sim::setup::hotel_for;
-use pms_sim::{SimConfig, Simulator, Vendor};
+use pms_sim::Simulator;
 use pms_tests::{repo_root, repo_template, TestStack};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -465,24 +465,24 @@ impl Bench {
     async fn new() -> Bench {
         let stack = TestStack::new().await;
         let services = stack.services();
-        let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("simulator");
-        let setup = sim.context.config.properties[&Vendor::Mews][0].clone();
+        let sim = Simulator::start(
+            pms_sim::default_config(),
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("simulator");
+        let setup = sim.context.config.properties[&pms_mews::PROVIDER][0].clone();
         let hotel = HotelId::parse("bench-mews").expect("hotel id");
         let (config, credentials) = hotel_for(
-            Vendor::Mews,
+            pms_mews::PROVIDER,
             &setup,
-            &sim.vendor_url(Vendor::Mews),
+            &sim.vendor_url(pms_mews::PROVIDER),
             hotel.clone(),
         )
         .expect("hotel config");
         services
             .secrets
-            .put(
-                &services.adapters.credentials_secret(&hotel),
-                &credentials.to_secret(),
-            )
+            .put(&services.adapters.credentials_secret(&hotel), &credentials)
             .await
             .expect("credentials");
         services.hotels.create(&config).await.expect("hotel");
@@ -498,7 +498,7 @@ impl Bench {
             .expect("token");
         let sim_hotel = sim
             .admin()
-            .hotel(Vendor::Mews, &setup.property_id)
+            .hotel(pms_mews::PROVIDER, &setup.property_id)
             .await
             .expect("simulated hotel");
         let reservations = sim_hotel

@@ -31,7 +31,7 @@ use pms_app::sync_runs::SyncRun;
 use pms_domain::domain::HotelId;
 use pms_domain::ports::SecretStore;
 use pms_sim::setup::hotel_for;
-use pms_sim::{SimAdmin, SimConfig, SimSize, Simulator, Vendor};
+use pms_sim::{Provider, SimAdmin, SimConfig, SimSize, Simulator};
 use pms_testkit::counting::CountingStore;
 use pms_tests::{CountingBus, TestStack};
 
@@ -41,11 +41,12 @@ const BOOKKEEPING: &[&str] = &["SYNCRUN#", "SYNCSTATE#", "SYNCTICK#", "RATE#"];
 /// The largest page each vendor serves: (reservations, rooms). OHIP `limit` 200
 /// (getHotelReservations, housekeeping), Mews `Limitation.Count` 1000, Cloudbeds `pageSize`
 /// 100 (getHousekeepingStatus 5000).
-fn largest_pages(vendor: Vendor) -> (u64, u64) {
+fn largest_pages(vendor: Provider) -> (u64, u64) {
     match vendor {
-        Vendor::Ohip => (200, 200),
-        Vendor::Mews => (1000, 1000),
-        Vendor::Cloudbeds => (100, 5000),
+        pms_opera::PROVIDER => (200, 200),
+        pms_mews::PROVIDER => (1000, 1000),
+        pms_cloudbeds::PROVIDER => (100, 5000),
+        other => panic!("{other} is not a simulated vendor"),
     }
 }
 
@@ -63,7 +64,7 @@ struct Pass {
 }
 
 struct Bed {
-    vendor: Vendor,
+    vendor: Provider,
     hotel: HotelId,
     admin: SimAdmin,
     store: Arc<CountingStore>,
@@ -71,7 +72,7 @@ struct Bed {
     sync: SyncService,
 }
 
-async fn counters(admin: &SimAdmin, vendor: Vendor) -> pms_sim::VendorCounters {
+async fn counters(admin: &SimAdmin, vendor: Provider) -> pms_sim::VendorCounters {
     admin.counters().await.expect("counters")[&vendor].clone()
 }
 
@@ -179,7 +180,7 @@ fn print_pass(name: &str, p: &Pass) {
     println!("      vendor endpoints: {}", endpoints.join(", "));
 }
 
-async fn bench(vendor: Vendor, reservations: u32) {
+async fn bench(vendor: Provider, reservations: u32) {
     let stack = TestStack::new().await;
     let size = SimSize {
         rooms: (reservations / 25).clamp(40, 2_000),
@@ -189,23 +190,20 @@ async fn bench(vendor: Vendor, reservations: u32) {
     let sim = Simulator::start(
         SimConfig {
             size,
-            ..SimConfig::default()
+            ..pms_sim::default_config()
         },
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
     .expect("simulator");
     let property = sim.context.config.properties[&vendor][0].clone();
-    let hotel = HotelId::parse(format!("bench-{}", pms_sim::setup::provider(vendor))).unwrap();
+    let hotel = HotelId::parse(format!("bench-{}", vendor)).unwrap();
     let (config, credentials) =
         hotel_for(vendor, &property, &sim.vendor_url(vendor), hotel.clone()).unwrap();
     let (store, bus, services) = stack.counted_services();
     services
         .secrets
-        .put(
-            &services.adapters.credentials_secret(&hotel),
-            &credentials.to_secret(),
-        )
+        .put(&services.adapters.credentials_secret(&hotel), &credentials)
         .await
         .unwrap();
     services.hotels.create(&config).await.unwrap();
@@ -232,7 +230,7 @@ async fn bench(vendor: Vendor, reservations: u32) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     let mut reservations = 10_000u32;
-    let mut vendors = Vendor::ALL.to_vec();
+    let mut vendors = pms_sim::providers().to_vec();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -240,9 +238,9 @@ async fn main() {
             ("--reservations", Some(n)) => reservations = n.parse().expect("--reservations N"),
             ("--vendor", Some(v)) => {
                 vendors = vec![match v.as_str() {
-                    "ohip" => Vendor::Ohip,
-                    "mews" => Vendor::Mews,
-                    "cloudbeds" => Vendor::Cloudbeds,
+                    "ohip" => pms_opera::PROVIDER,
+                    "mews" => pms_mews::PROVIDER,
+                    "cloudbeds" => pms_cloudbeds::PROVIDER,
                     other => panic!("unknown vendor {other}"),
                 }]
             }

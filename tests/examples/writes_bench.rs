@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use pms_app::registry::Scope;
 use pms_sim::data::SimStatus;
-use pms_sim::Vendor;
 use pms_tests::writes::{confirmation_of, WritesStack};
 use serde_json::json;
 
@@ -32,10 +31,10 @@ fn ms(d: Duration) -> String {
 #[tokio::main]
 async fn main() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     let vars = |n: usize| {
         json!({"h": h.id.as_str(), "c": conf, "k": format!("bench-{n}"),
                "charge": {"amountMinor": 100 + n as i64, "currency": h.config.currency.code(),
@@ -73,7 +72,7 @@ async fn main() {
         w.let_delays_pass(&round).await;
     }
     let drained = started.elapsed();
-    let posted = w.counters(Vendor::Mews).charges_posted;
+    let posted = w.counters(pms_mews::PROVIDER).charges_posted;
 
     println!(
         "postCharge mutation ({CHARGES} distinct keys): p50 {} p90 {}",

@@ -82,7 +82,7 @@ impl GraphqlStack {
             Arc::new(SecretsManagerStore::from_config(cfg)),
             Arc::new(EventBridgeBus::from_config(cfg, &names.event_bus)),
         )
-        .with_vendors(pmsctl::all_vendors());
+        .with_vendors(pms_vendors::all());
         // These tests are about the API's semantics under a manual clock; the 4 s read deadline
         // is tested in graphql_pms. On a loaded 2-core CI machine the stack's own moto reads
         // can eat 4 s, which would turn a fresh read into a silent PMS_UNAVAILABLE.
@@ -115,7 +115,7 @@ impl GraphqlStack {
         let config = HotelConfig::new(
             id.clone(),
             format!("Hotel {tag}"),
-            Provider::Mock,
+            Provider::named("mock"),
             PropertyTz::parse(time_zone).expect("zone"),
             Currency::eur(),
             self.clock.now(),

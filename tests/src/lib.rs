@@ -20,7 +20,7 @@ pub fn default_factory(
     secrets_prefix: &str,
 ) -> pms_vendor_kit::pms::AdapterFactory {
     let mut factory = pms_vendor_kit::pms::AdapterFactory::new(secrets, clock, secrets_prefix);
-    for vendor in pmsctl::all_vendors() {
+    for vendor in pms_vendors::all() {
         factory.add(vendor);
     }
     factory
@@ -40,7 +40,7 @@ pub fn bench_booking(n: u32) -> pms_domain::domain::Reservation {
         .add_days(i64::from(n % 365));
     Reservation {
         id: RecordId::new(
-            Provider::Mock,
+            Provider::named("mock"),
             ExternalId::parse(format!("b{n:07}")).expect("a valid id"),
         ),
         confirmation_number: ConfirmationNumber::parse(format!("C{n:07}"))
@@ -212,7 +212,7 @@ impl TestStack {
             Arc::new(pms_aws::SecretsManagerStore::from_config(&self.sdk_config)),
             bus.clone(),
         )
-        .with_vendors(pmsctl::all_vendors());
+        .with_vendors(pms_vendors::all());
         (store, bus, services)
     }
 
@@ -222,7 +222,7 @@ impl TestStack {
     ) -> pms_app::runtime::Services {
         init_test_logging();
         pms_app::runtime::Services::from_aws(self.names(), &self.sdk_config, clock)
-            .with_vendors(pmsctl::all_vendors())
+            .with_vendors(pms_vendors::all())
     }
 }
 

@@ -25,7 +25,7 @@ use pms_graphql::GraphqlApp;
 use pms_local::driver::{interpret, sqs_event, BatchOutcome, Invocation};
 use pms_sim::data::{SimReservation, SimStatus};
 use pms_sim::setup::hotel_for;
-use pms_sim::{SimConfig, SimHotel, Simulator, Vendor, VendorCounters};
+use pms_sim::{SimConfig, SimHotel, Simulator, VendorCounters};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -248,7 +248,7 @@ pub async fn invoke_within(
 /// A hotel configured against a simulated property.
 #[derive(Clone, Debug)]
 pub struct SimHotelRef {
-    pub vendor: Vendor,
+    pub vendor: Provider,
     pub id: HotelId,
     pub config: HotelConfig,
     pub property: String,
@@ -261,17 +261,18 @@ impl SimHotelRef {
 }
 
 /// How a vendor names a reservation in the canonical API (Cloudbeds: its reservation id).
-pub fn confirmation_of(vendor: Vendor, r: &SimReservation) -> String {
+pub fn confirmation_of(vendor: Provider, r: &SimReservation) -> String {
     match vendor {
-        Vendor::Cloudbeds => r.id.clone(),
-        Vendor::Ohip | Vendor::Mews => r.confirmation.clone(),
+        pms_cloudbeds::PROVIDER => r.id.clone(),
+        pms_opera::PROVIDER | pms_mews::PROVIDER => r.confirmation.clone(),
+        other => panic!("{other} is not a simulated vendor"),
     }
 }
 
 /// A guest's record id (`Guest.id`) at a vendor.
-pub fn guest_record_id(vendor: Vendor, guest_id: &str) -> String {
+pub fn guest_record_id(vendor: Provider, guest_id: &str) -> String {
     RecordId::new(
-        pms_sim::setup::provider(vendor),
+        vendor,
         pms_domain::domain::ExternalId::parse(guest_id).expect("guest id"),
     )
     .to_string()
@@ -305,7 +306,7 @@ pub struct WritesStack {
 
 impl WritesStack {
     pub async fn new() -> Self {
-        Self::with_sim(SimConfig::default()).await
+        Self::with_sim(pms_sim::default_config()).await
     }
 
     pub async fn with_sim(config: SimConfig) -> Self {
@@ -314,7 +315,7 @@ impl WritesStack {
 
     /// A stack whose writer has a shorter client timeout or settle window.
     pub async fn with_writer(options: WriterOptions) -> Self {
-        Self::with(SimConfig::default(), options).await
+        Self::with(pms_sim::default_config(), options).await
     }
 
     pub async fn with(config: SimConfig, options: WriterOptions) -> Self {
@@ -351,11 +352,11 @@ impl WritesStack {
     }
 
     /// A hotel (unique id) on the vendor's first simulated property, with its credentials.
-    pub async fn sim_hotel(&self, vendor: Vendor) -> SimHotelRef {
+    pub async fn sim_hotel(&self, vendor: Provider) -> SimHotelRef {
         let property = self.sim.context.config.properties[&vendor][0].clone();
         let id = HotelId::parse(format!(
             "w{}-{}",
-            pms_sim::setup::provider(vendor),
+            vendor,
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ))
         .expect("hotel id");
@@ -366,7 +367,7 @@ impl WritesStack {
             .secrets
             .put(
                 &self.services.adapters.credentials_secret(&id),
-                &credentials.to_secret(),
+                &credentials,
             )
             .await
             .expect("credentials stored");
@@ -445,7 +446,7 @@ impl WritesStack {
             .expect("a simulated reservation in that state")
     }
 
-    pub fn counters(&self, vendor: Vendor) -> VendorCounters {
+    pub fn counters(&self, vendor: Provider) -> VendorCounters {
         self.sim.context.counters()[&vendor].clone()
     }
 

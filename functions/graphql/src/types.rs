@@ -42,15 +42,47 @@ pub enum BookingStatus {
     NoShow,
 }
 
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "pms_domain::domain::Provider")]
-pub enum Provider {
-    Opera,
-    Mews,
-    Cloudbeds,
-    Mock,
-    /// Records a partner pushed through ingestion.
-    Partner,
+/// The schema's `Provider`: every vendor this build serves (`pms_vendors::for_each_vendor!`),
+/// and `PARTNER`.
+macro_rules! provider_enum {
+    ($($Name:ident),*) => {
+        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Provider {
+            $($Name,)*
+            /// Records a partner pushed through ingestion.
+            Partner,
+        }
+    };
+}
+pms_vendors::for_each_vendor!(provider_enum);
+
+impl From<pms_domain::domain::Provider> for Provider {
+    fn from(p: pms_domain::domain::Provider) -> Self {
+        // The schema lists every registered vendor, and a record's provider is one of them or
+        // the partner; a name the schema lacks (a record of a vendor this build no longer
+        // serves) reads as the partner's rather than failing the whole answer.
+        use async_graphql::resolver_utils::EnumType;
+        Provider::items()
+            .iter()
+            .find(|i| i.name.eq_ignore_ascii_case(p.as_str()))
+            .map(|i| i.value)
+            .unwrap_or_else(|| {
+                tracing::warn!(provider = %p, "a record of a provider this build does not serve");
+                Provider::Partner
+            })
+    }
+}
+
+impl From<Provider> for pms_domain::domain::Provider {
+    fn from(p: Provider) -> Self {
+        use async_graphql::resolver_utils::EnumType;
+        let name = Provider::items()
+            .iter()
+            .find(|i| i.value == p)
+            .map(|i| i.name.to_ascii_lowercase())
+            .unwrap_or_default();
+        pms_domain::domain::Provider::parse(&name).unwrap_or(pms_domain::domain::Provider::PARTNER)
+    }
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]

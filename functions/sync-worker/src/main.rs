@@ -12,11 +12,8 @@ async fn main() -> Result<(), Error> {
     init_logging();
     let services = Services::from_env()
         .await?
-        .with_vendor(pms_opera::vendor())
-        .with_vendor(pms_mews::vendor())
-        .with_vendor(pms_cloudbeds::vendor())
-        // The local stack's demo hotel.
-        .with_vendor(pms_mock::vendor());
+        // Every vendor this build serves (the local stack's demo hotel runs the mock).
+        .with_vendors(pms_vendors::all());
     let worker = Worker::new(&services);
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

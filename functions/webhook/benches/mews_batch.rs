@@ -88,7 +88,7 @@ fn seed(pms: &MockPms, batches: usize) {
         for i in 0..30 {
             let id = ExternalId::parse(guid(b, i)).expect("id");
             pms.insert_reservation(Reservation {
-                id: RecordId::new(Provider::Mock, id),
+                id: RecordId::new(Provider::named("mock"), id),
                 confirmation_number: ConfirmationNumber::parse(format!("B{b}-{i}")).expect("c"),
                 guest: None,
                 room_number: None,
@@ -112,7 +112,10 @@ fn seed(pms: &MockPms, batches: usize) {
         }
         for i in 30..50 {
             pms.insert_guest(Guest {
-                id: RecordId::new(Provider::Mock, ExternalId::parse(guid(b, i)).expect("id")),
+                id: RecordId::new(
+                    Provider::named("mock"),
+                    ExternalId::parse(guid(b, i)).expect("id"),
+                ),
                 external_ids: BTreeMap::new(),
                 first_name: Some("Bench".into()),
                 last_name: Some(format!("Guest {b}-{i}")),
@@ -183,7 +186,7 @@ async fn main() {
     let mut config = HotelConfig::new(
         hotel.clone(),
         "Bench",
-        Provider::Mock,
+        Provider::named("mock"),
         PropertyTz::parse("Europe/Prague").expect("tz"),
         Currency::eur(),
         Utc::now(),

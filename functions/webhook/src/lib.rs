@@ -171,10 +171,10 @@ impl App {
                 partner::ingest(self, req, hotel, kind, correlation_id).await
             }
             Route::Webhook {
-                provider,
+                vendor,
                 hotel,
                 secret,
-            } => vendor::webhook(self, req, provider, hotel, secret, correlation_id).await,
+            } => vendor::webhook(self, req, vendor, hotel, secret, correlation_id).await,
         }
     }
 }

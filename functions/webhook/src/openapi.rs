@@ -1,11 +1,45 @@
-//! The OpenAPI 3.1 document of every route, committed as `openapi.json` and served at
-//! `GET /openapi.json`. Tests keep it true: its paths are exactly [`crate::routes::ROUTES`],
-//! and the integration tests check each answer's status and body against it.
+//! The OpenAPI 3.1 document of every route, served at `GET /openapi.json`: the committed
+//! `openapi.json` (partner ingestion and what every webhook answers) with each webhook vendor's
+//! own path and body schema merged in (its crate's `webhook.openapi.json`). Tests keep it true:
+//! its paths are exactly [`crate::routes::routes`], and the integration tests check each
+//! answer's status and body against it.
 
 use std::sync::LazyLock;
 
-static DOCUMENT: LazyLock<serde_json::Value> =
-    LazyLock::new(|| serde_json::from_str(include_str!("../openapi.json")).unwrap_or_default());
+use serde_json::Value;
+
+static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+    let mut doc: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap_or_default();
+    for vendor in pms_vendors::webhooks() {
+        merge_vendor(
+            &mut doc,
+            &crate::routes::webhook_path(&vendor),
+            vendor.openapi,
+        );
+    }
+    doc
+});
+
+/// Adds a vendor's fragment (`{"pathItem": .., "schemas": ..}`) to the document. A fragment
+/// that does not parse adds nothing, and the route then fails the document's tests.
+fn merge_vendor(doc: &mut Value, path: &str, fragment: &str) {
+    let Ok(Value::Object(mut fragment)) = serde_json::from_str::<Value>(fragment) else {
+        return;
+    };
+    if let (Some(item), Some(paths)) = (
+        fragment.remove("pathItem"),
+        doc.get_mut("paths").and_then(Value::as_object_mut),
+    ) {
+        paths.insert(path.to_owned(), item);
+    }
+    if let (Some(Value::Object(schemas)), Some(all)) = (
+        fragment.remove("schemas"),
+        doc.pointer_mut("/components/schemas")
+            .and_then(Value::as_object_mut),
+    ) {
+        all.extend(schemas);
+    }
+}
 
 pub fn document() -> &'static serde_json::Value {
     &DOCUMENT
@@ -38,7 +72,6 @@ pub fn statuses(method: &str, path: &str) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::ROUTES;
 
     #[test]
     fn the_document_parses_and_is_openapi_3_1() {
@@ -48,12 +81,22 @@ mod tests {
 
     #[test]
     fn the_document_lists_exactly_the_routes() {
-        let mut routes: Vec<(String, String)> = ROUTES
-            .iter()
-            .map(|(m, p)| (m.to_string(), p.to_string()))
-            .collect();
+        let mut routes = crate::routes::routes();
         routes.sort();
         assert_eq!(operations(), routes);
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let text = document().to_string();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("\"$ref\":\"#/") {
+            rest = &rest[i + 9..];
+            let end = rest.find('"').unwrap();
+            let pointer = &rest[..end];
+            assert!(document().pointer(pointer).is_some(), "{pointer}");
+            rest = &rest[end..];
+        }
     }
 
     #[test]

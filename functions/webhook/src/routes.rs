@@ -3,7 +3,7 @@
 
 use lambda_http::http::Method;
 use pms_app::ingest::IngestKind;
-use pms_domain::domain::Provider;
+use pms_vendor_kit::webhooks::WebhookVendor;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route<'a> {
@@ -13,7 +13,7 @@ pub enum Route<'a> {
         kind: IngestKind,
     },
     Webhook {
-        provider: Provider,
+        vendor: WebhookVendor,
         hotel: &'a str,
         secret: &'a str,
     },
@@ -29,23 +29,36 @@ impl Route<'_> {
                 IngestKind::Guests => "POST /v1/hotels/{hotelId}/guests",
                 IngestKind::Availability => "POST /v1/hotels/{hotelId}/availability",
             },
-            Route::Webhook { provider, .. } => match provider {
-                Provider::Cloudbeds => "POST /v1/webhooks/cloudbeds/{hotelId}/{secret}",
-                _ => "POST /v1/webhooks/mews/{hotelId}/{secret}",
-            },
+            // The vendor is a property of the log line and metric (`provider`), not of the
+            // route: one route serves every vendor.
+            Route::Webhook { .. } => "POST /v1/webhooks/{provider}/{hotelId}/{secret}",
         }
     }
 }
 
-/// Every route as (method, path template), as the OpenAPI document must list them.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/openapi.json"),
-    ("POST", "/v1/hotels/{hotelId}/bookings"),
-    ("POST", "/v1/hotels/{hotelId}/guests"),
-    ("POST", "/v1/hotels/{hotelId}/availability"),
-    ("POST", "/v1/webhooks/mews/{hotelId}/{secret}"),
-    ("POST", "/v1/webhooks/cloudbeds/{hotelId}/{secret}"),
-];
+/// Every route as (method, path), as the OpenAPI document must list them: the fixed ones and
+/// one webhook path per vendor that pushes webhooks.
+pub fn routes() -> Vec<(String, String)> {
+    let fixed = [
+        ("GET", "/openapi.json"),
+        ("POST", "/v1/hotels/{hotelId}/bookings"),
+        ("POST", "/v1/hotels/{hotelId}/guests"),
+        ("POST", "/v1/hotels/{hotelId}/availability"),
+    ];
+    let mut out: Vec<(String, String)> = fixed
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    for v in pms_vendors::webhooks() {
+        out.push(("POST".into(), webhook_path(&v)));
+    }
+    out
+}
+
+/// The documented path of a vendor's webhooks.
+pub fn webhook_path(vendor: &WebhookVendor) -> String {
+    format!("/v1/webhooks/{}/{{hotelId}}/{{secret}}", vendor.provider)
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteError {
@@ -68,14 +81,12 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
             (Route::Ingest { hotel, kind }, "POST")
         }
         ["v1", "webhooks", vendor, hotel, secret] if !hotel.is_empty() && !secret.is_empty() => {
-            let provider = match *vendor {
-                "mews" => Provider::Mews,
-                "cloudbeds" => Provider::Cloudbeds,
-                _ => return Err(RouteError::NotFound),
+            let Some(vendor) = pms_vendors::webhook(vendor) else {
+                return Err(RouteError::NotFound);
             };
             (
                 Route::Webhook {
-                    provider,
+                    vendor,
                     hotel,
                     secret,
                 },
@@ -111,7 +122,7 @@ mod tests {
         assert_eq!(
             route(&Method::POST, "/v1/webhooks/cloudbeds/h1/s3cret"),
             Ok(Route::Webhook {
-                provider: Provider::Cloudbeds,
+                vendor: pms_vendors::webhook("cloudbeds").unwrap(),
                 hotel: "h1",
                 secret: "s3cret"
             })

@@ -1,4 +1,5 @@
-//! `POST /v1/webhooks/{mews|cloudbeds}/{hotelId}/{secret}`: vendor change notices.
+//! `POST /v1/webhooks/{provider}/{hotelId}/{secret}`: vendor change notices, for each vendor
+//! that pushes them (`pms_vendors::webhooks`).
 //!
 //! The secret path segment is the authentication (neither vendor signs): it is compared in
 //! constant time with the hotel's webhook secret, and any failure (no secret configured, wrong
@@ -12,8 +13,8 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use pms_app::webhooks::{IntakeError, IntakeOutcome};
 use pms_domain::config::HotelConfig;
-use pms_domain::domain::{HotelId, Provider};
-use pms_vendor_kit::webhooks::{PayloadError, VendorDelivery};
+use pms_domain::domain::HotelId;
+use pms_vendor_kit::webhooks::{PayloadError, VendorDelivery, WebhookVendor};
 
 use crate::http::{body_bytes, check_json_media_type};
 use crate::problem::Problem;
@@ -79,12 +80,8 @@ async fn authenticate(
     }
 }
 
-fn parse(provider: Provider, bytes: &[u8]) -> Result<VendorDelivery, Problem> {
-    let parsed = match provider {
-        Provider::Cloudbeds => pms_cloudbeds::webhook::parse(bytes),
-        _ => pms_mews::webhook::parse(bytes),
-    };
-    parsed.map_err(|e| match e {
+fn parse(vendor: &WebhookVendor, bytes: &[u8]) -> Result<VendorDelivery, Problem> {
+    (vendor.parse)(bytes).map_err(|e| match e {
         PayloadError::Malformed(m) => Problem::malformed_json(m),
         PayloadError::Invalid {
             field,
@@ -101,11 +98,12 @@ fn parse(provider: Provider, bytes: &[u8]) -> Result<VendorDelivery, Problem> {
 pub async fn webhook(
     app: &App,
     req: &Request,
-    provider: Provider,
+    vendor: WebhookVendor,
     hotel: &str,
     secret: &str,
     correlation_id: &str,
 ) -> Result<Response<Body>, Problem> {
+    let provider = vendor.provider;
     let (hotel, config) = authenticate(app, hotel, secret).await?;
     let span = tracing::Span::current();
     span.record("hotel", hotel.as_str());
@@ -114,9 +112,9 @@ pub async fn webhook(
     check_json_media_type(req, false)?;
     // Before anything is parsed or stored.
     let bytes = body_bytes(req, app.limits.max_webhook_body_bytes)?;
-    let delivery = parse(provider, bytes)?;
+    let delivery = parse(&vendor, bytes)?;
     // The mock PMS stands in for any vendor locally and in tests.
-    if config.provider != provider && config.provider != Provider::Mock {
+    if config.provider != provider && config.provider != pms_vendors::STAND_IN {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "PROVIDER_MISMATCH",

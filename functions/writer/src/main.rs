@@ -7,11 +7,8 @@ async fn main() -> Result<(), Error> {
     pms_app::obs::init_logging();
     let services = pms_app::runtime::Services::from_env()
         .await?
-        .with_vendor(pms_opera::vendor())
-        .with_vendor(pms_mews::vendor())
-        .with_vendor(pms_cloudbeds::vendor())
-        // The local stack's demo hotel.
-        .with_vendor(pms_mock::vendor())
+        // Every vendor this build serves (the local stack's demo hotel runs the mock).
+        .with_vendors(pms_vendors::all())
         .without_in_process_retries();
     let max_receives = std::env::var("WRITE_MAX_RECEIVE_COUNT")
         .ok()

@@ -1,6 +1,6 @@
-//! The local stack's vendor demo hotels: one hotel per simulated vendor (OHIP, Mews,
-//! Cloudbeds), configured against the simulator `pms-local up` runs, so every adapter's real
-//! code path (auth, pagination, rate limits, mapping) is exercised locally.
+//! The local stack's vendor demo hotels: one hotel per simulated vendor, configured against the
+//! simulator `pms-local up` runs, so every adapter's real code path (auth, pagination, rate
+//! limits, mapping) is exercised locally.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,7 @@ use pms_app::names::ResourceNames;
 use pms_domain::domain::HotelId;
 use pms_domain::ports::SecretStore;
 
-use pms_sim::{setup, SimConfig, Simulator, Vendor};
+use pms_sim::{setup, Provider, SimConfig, Simulator};
 use pmsctl::{services, Target};
 
 use super::REGION;
@@ -17,8 +17,8 @@ use super::REGION;
 pub const SIM_PORT: u16 = 7070;
 
 /// Our id for the demo hotel of a simulated vendor.
-pub fn hotel_id(vendor: Vendor) -> String {
-    format!("demo-{}", setup::provider(vendor))
+pub fn hotel_id(vendor: Provider) -> String {
+    format!("demo-{vendor}")
 }
 
 /// Registers (or keeps) one hotel per vendor, against the first simulated property of each.
@@ -44,7 +44,7 @@ pub async fn seed_vendor_hotels(
         region: Some(REGION.to_owned()),
     })
     .await;
-    for vendor in Vendor::ALL {
+    for vendor in pms_sim::providers() {
         let Some(property) = config.properties.get(&vendor).and_then(|p| p.first()) else {
             continue;
         };
@@ -67,7 +67,7 @@ pub async fn seed_vendor_hotels(
         match svc.hotels.get(&hotel).await {
             Ok(Some(_)) => {
                 tracing::info!(hotel = %id, "vendor demo hotel exists");
-                seeded.insert(setup::provider(vendor).to_string(), id);
+                seeded.insert(vendor.to_string(), id);
                 continue;
             }
             Ok(None) => {}
@@ -78,14 +78,14 @@ pub async fn seed_vendor_hotels(
         }
         // Credentials first: a hotel that exists can always build its adapter.
         let secret = svc.adapters.credentials_secret(&hotel);
-        if let Err(e) = svc.secrets.put(&secret, &credentials.to_secret()).await {
+        if let Err(e) = svc.secrets.put(&secret, &credentials).await {
             tracing::warn!(error = %e, hotel = %id, "cannot store the demo hotel's credentials");
             continue;
         }
         match svc.hotels.create(&hotel_config).await {
             Ok(()) => {
                 tracing::info!(hotel = %id, vendor = ?vendor, "vendor demo hotel added");
-                seeded.insert(setup::provider(vendor).to_string(), id);
+                seeded.insert(vendor.to_string(), id);
             }
             Err(e) => tracing::warn!(error = %e, hotel = %id, "cannot add the demo hotel"),
         }

@@ -18,7 +18,7 @@ use super::driver::{self, Driver, FunctionSpec, HttpInvoker};
 use super::stack::{provision, StackOutputs};
 use super::template::Template;
 use super::{aws_env, demo, sdk_config, LocalError, LocalResult, REGION};
-use pms_sim::{setup, SimConfig, Simulator, Vendor};
+use pms_sim::Simulator;
 
 #[derive(Clone, Debug)]
 pub struct UpOptions {
@@ -519,7 +519,7 @@ async fn run(
 
     // The vendor simulators run inside this process: the demo hotels of OHIP, Mews and
     // Cloudbeds talk to them over HTTP like to the real vendors.
-    let sim_config = SimConfig::default();
+    let sim_config = pms_sim::default_config();
     let sim = Simulator::start(
         sim_config.clone(),
         std::net::SocketAddr::from(([127, 0, 0, 1], opts.sim_port)),
@@ -596,9 +596,9 @@ async fn run(
                 )
             })
             .collect(),
-        simulators: Vendor::ALL
+        simulators: pms_sim::providers()
             .iter()
-            .map(|v| (setup::provider(*v).to_string(), sim.vendor_url(*v)))
+            .map(|v| (v.to_string(), sim.vendor_url(*v)))
             .chain([("admin".to_string(), format!("{}/_admin", sim.base_url()))])
             .collect(),
         demo: demo.clone(),

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use comfy_table::Table;
 use pms_app::registry::RegistryError;
-use pms_domain::config::{HotelConfig, RateLimitSettings};
-use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
-use pms_vendor_kit::registry::VendorCredentials;
+use pms_domain::config::HotelConfig;
+use pms_domain::domain::{Currency, HotelId, PropertyTz};
 use secrecy::SecretString;
 use url::Url;
 
@@ -36,7 +35,7 @@ pub struct AddArgs {
     pub hotel: String,
     #[arg(long)]
     pub name: Option<String>,
-    /// opera, mews, cloudbeds or mock.
+    /// A vendor this build serves (opera, mews, cloudbeds or mock; aliases such as ohip too).
     #[arg(long)]
     pub provider: String,
     /// IANA time zone of the property, e.g. Europe/Prague.
@@ -63,8 +62,9 @@ pub struct AddArgs {
     /// Mews tax rate code applied to posted charges, e.g. US-DC-G.
     #[arg(long)]
     pub tax_code: Option<String>,
-    /// A credential as KEY=VALUE (repeatable): opera clientId, clientSecret, appKey [scope |
-    /// username, password]; mews clientToken, accessToken; cloudbeds apiKey.
+    /// A credential as KEY=VALUE (repeatable), with the vendor's keys (opera clientId,
+    /// clientSecret, appKey [scope | username, password]; mews clientToken, accessToken;
+    /// cloudbeds apiKey); a missing or unknown key is named.
     #[arg(long = "credential", value_name = "KEY=VALUE")]
     pub credentials: Vec<String>,
     /// A JSON object of credentials (keeps secrets out of shell history).
@@ -78,12 +78,14 @@ pub struct AddArgs {
 /// Everything `hotel add` needs, validated before anything is written.
 struct NewHotel {
     config: HotelConfig,
-    credentials: Option<VendorCredentials>,
+    /// The secret to store (none for a vendor that needs no credentials).
+    credentials: Option<SecretString>,
 }
 
 fn parse_add(args: &AddArgs) -> CtlResult<NewHotel> {
     let hotel = HotelId::parse(&args.hotel)?;
-    let provider: Provider = args.provider.parse()?;
+    let vendors = pms_vendors::all();
+    let vendor = vendors.find(&args.provider)?;
     let tz = PropertyTz::parse(&args.time_zone)?;
     let currency = Currency::parse(&args.currency)?;
     let mut pairs: Vec<(String, SecretString)> = Vec::new();
@@ -111,28 +113,23 @@ fn parse_add(args: &AddArgs) -> CtlResult<NewHotel> {
             .ok_or_else(|| CtlError::Usage("a credential must be KEY=VALUE".into()))?;
         pairs.push((k.trim().to_owned(), SecretString::from(v.to_owned())));
     }
-    let credentials = match provider {
-        Provider::Mock => None,
-        p => {
-            if pairs.is_empty() {
-                return Err(CtlError::Usage(format!(
-                    "missing credentials: a {p} hotel needs --credential KEY=VALUE or --credentials-file"
-                )));
-            }
-            Some(VendorCredentials::from_pairs(p, &pairs)?)
-        }
-    };
+    if vendor.needs_credentials() && pairs.is_empty() {
+        return Err(CtlError::Usage(format!(
+            "missing credentials: a {} hotel needs --credential KEY=VALUE or --credentials-file ({})",
+            vendor.provider(),
+            vendor.credential_keys().join(", ")
+        )));
+    }
+    let credentials = vendor.credentials_from_pairs(&pairs)?;
     let now = chrono::Utc::now();
-    let mut config = HotelConfig::new(
+    let mut config = vendor.new_config(
         hotel.clone(),
         args.name.clone().unwrap_or_else(|| hotel.to_string()),
-        provider,
         tz,
         currency,
         now,
     );
     config.enabled = !args.disabled;
-    config.rate_limit = RateLimitSettings::default_for(provider);
     if let Some(u) = &args.base_url {
         config.vendor.base_url = Some(
             Url::parse(u).map_err(|e| CtlError::Usage(format!("invalid base URL {u:?}: {e}")))?,
@@ -143,7 +140,7 @@ fn parse_add(args: &AddArgs) -> CtlResult<NewHotel> {
     config.vendor.default_revenue_center = args.revenue_center.clone();
     config.vendor.external_system_code = args.external_system.clone();
     config.vendor.tax_code = args.tax_code.clone();
-    config.validate()?;
+    vendor.check_config(&config)?;
     Ok(NewHotel {
         config,
         credentials,
@@ -163,7 +160,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
             if let Some(creds) = &new.credentials {
                 use pms_domain::ports::SecretStore;
                 svc.secrets
-                    .put(&svc.adapters.credentials_secret(&id), &creds.to_secret())
+                    .put(&svc.adapters.credentials_secret(&id), creds)
                     .await
                     .map_err(failure)?;
             }

@@ -25,17 +25,6 @@ use pms_app::runtime::Services;
 use pms_domain::ports::SystemClock;
 use pms_runtime::AwsServices as _;
 
-/// Every vendor this build knows, the mock PMS included: pmsctl (and the tools and tests
-/// built on it) serves any hotel.
-pub fn all_vendors() -> [pms_vendor_kit::pms::Vendor; 4] {
-    [
-        pms_opera::vendor(),
-        pms_mews::vendor(),
-        pms_cloudbeds::vendor(),
-        pms_mock::vendor(),
-    ]
-}
-
 /// Exit code for bad input: nothing was written.
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for failures of the stack or the PMS.
@@ -145,5 +134,6 @@ pub async fn services(target: Target) -> Services {
         loader = loader.region(aws_config::Region::new(region));
     }
     let config = loader.load().await;
-    Services::from_aws(target.names, &config, Arc::new(SystemClock)).with_vendors(all_vendors())
+    Services::from_aws(target.names, &config, Arc::new(SystemClock))
+        .with_vendors(pms_vendors::all())
 }

@@ -37,24 +37,22 @@ pub enum WebhookCommand {
     },
 }
 
-/// The webhook paths of a hotel for the vendors it can receive from.
+/// The webhook paths of a hotel for the vendors it can receive from: its own vendor's, or
+/// every vendor's for a hotel of the stand-in (the mock PMS).
 fn webhook_urls(
     base: &str,
     hotel: &HotelId,
     provider: Provider,
     secret: &str,
 ) -> Vec<(Provider, String)> {
-    let vendors: &[Provider] = match provider {
-        Provider::Mews => &[Provider::Mews],
-        Provider::Cloudbeds => &[Provider::Cloudbeds],
-        // The mock stands in for either vendor locally.
-        Provider::Mock => &[Provider::Mews, Provider::Cloudbeds],
-        Provider::Opera | Provider::Partner => &[],
-    };
     let base = base.trim_end_matches('/');
-    vendors
-        .iter()
-        .map(|v| (*v, format!("{base}/v1/webhooks/{v}/{hotel}/{secret}")))
+    pms_vendors::webhooks()
+        .into_iter()
+        .filter(|w| w.provider == provider || provider == pms_vendors::STAND_IN)
+        .map(|w| {
+            let v = w.provider;
+            (v, format!("{base}/v1/webhooks/{v}/{hotel}/{secret}"))
+        })
         .collect()
 }
 
@@ -73,9 +71,10 @@ pub async fn run(cmd: WebhookCommand, target: impl FnOnce() -> CtlResult<Target>
                 .await
                 .map_err(failure)?
                 .ok_or_else(|| CtlError::Usage(format!("hotel {id} is not configured")))?;
-            if config.provider == Provider::Opera {
+            if webhook_urls("", &id, config.provider, "").is_empty() {
                 return Err(CtlError::Usage(format!(
-                    "hotel {id} runs OPERA, which has no HTTP webhooks (its changes come from business events)"
+                    "hotel {id} runs {}, which sends no HTTP webhooks",
+                    config.provider
                 )));
             }
             let secrets: std::sync::Arc<dyn SecretStore> = svc.secrets.clone();
@@ -159,15 +158,20 @@ mod tests {
     #[test]
     fn urls_follow_the_hotels_provider() {
         let h = HotelId::parse("h1").unwrap();
-        let u = webhook_urls("https://api.example.test/", &h, Provider::Mews, "s");
+        let u = webhook_urls(
+            "https://api.example.test/",
+            &h,
+            Provider::named("mews"),
+            "s",
+        );
         assert_eq!(
             u,
             [(
-                Provider::Mews,
+                Provider::named("mews"),
                 "https://api.example.test/v1/webhooks/mews/h1/s".to_string()
             )]
         );
-        assert_eq!(webhook_urls("x", &h, Provider::Mock, "s").len(), 2);
-        assert!(webhook_urls("x", &h, Provider::Opera, "s").is_empty());
+        assert_eq!(webhook_urls("x", &h, Provider::named("mock"), "s").len(), 2);
+        assert!(webhook_urls("x", &h, Provider::named("opera"), "s").is_empty());
     }
 }

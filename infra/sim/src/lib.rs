@@ -1,20 +1,12 @@
-//! Vendor simulators: one HTTP server speaking OHIP (`/ohip`), Mews (`/mews`) and Cloudbeds
-//! (`/cloudbeds`) over in-memory, deterministically seeded hotels, closely enough that the
-//! adapters cannot tell. It enforces each vendor's auth and rate limits, injects faults on
-//! demand, and counts what it saw, through an admin API under `/_admin` (see [`SimAdmin`]).
-//! Runs as the `pms-sim` binary (local stack) or in-process in tests ([`Simulator::start`]).
+//! `pms-sim`: every registered vendor's simulator (each vendor crate's `sim` module, through
+//! `pms_vendors::simulators`) on one loopback port, with an admin API for faults, counters and
+//! data changes "at the PMS", and a client of that API ([`SimAdmin`]) for tests and tools.
 
-pub mod cloudbeds;
-pub mod data;
-pub mod guard;
-pub mod mews;
-pub mod ohip;
 pub mod setup;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,269 +14,37 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
-use chrono_tz::Tz;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-pub use data::{ReservationPatch, RoomPatch, SimHotel, SimHousekeeping, SimSize, SimStatus};
-pub use guard::{Denied, FaultConfig, Limits, Vendor, VendorCounters};
+pub use pms_domain::domain::Provider;
+pub use pms_vendor_kit::sim::data;
+pub use pms_vendor_kit::sim::{
+    Denied, FaultConfig, Limits, PropertySetup, ReservationPatch, RoomPatch, SimConfig, SimContext,
+    SimHotel, SimHousekeeping, SimSize, SimStatus, SimVendor, VendorCounters,
+};
 
-use data::IdStyle;
-use guard::Guard;
-
-/// One simulated property of a vendor and the credentials the simulator accepts for it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PropertySetup {
-    pub property_id: String,
-    pub time_zone: Tz,
-    pub currency: String,
-    pub currency_exponent: u32,
-    /// Vendor-specific: OHIP `clientId`, `clientSecret`, `appKey` (and optionally `username`,
-    /// `password`, `externalSystemCode`); Mews `clientToken`,
-    /// `accessToken`, `serviceId`; Cloudbeds `apiKey`.
-    pub credentials: BTreeMap<String, String>,
+/// Every simulated vendor.
+pub fn vendors() -> Vec<SimVendor> {
+    pms_vendors::simulators()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SimConfig {
-    pub seed: u64,
-    pub size: SimSize,
-    pub limits: Limits,
-    /// OHIP token lifetime (the real one is 3600 s).
-    pub ohip_token_ttl_secs: u64,
-    pub properties: BTreeMap<Vendor, Vec<PropertySetup>>,
-    /// Properties of a vendor (by property id) that form one chain: their guest profiles (OPERA
-    /// profiles, Mews customers) are the chain's, readable by id through any member's
-    /// credentials, as at the real vendors. Properties in no chain keep their guests to
-    /// themselves.
-    #[serde(default)]
-    pub chains: BTreeMap<Vendor, Vec<String>>,
+/// The providers the simulator serves.
+pub fn providers() -> Vec<Provider> {
+    vendors().iter().map(|v| v.provider).collect()
 }
 
-fn creds(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
+/// Each vendor's default property and published limit.
+pub fn default_config() -> SimConfig {
+    SimConfig::for_vendors(&vendors())
+}
+
+/// The simulated vendor called `name` (or an alias of it: `ohip` is OPERA's API).
+fn simulated(ctx: &SimContext, name: &str) -> Option<Provider> {
+    let provider = pms_vendors::all().find(name).ok()?.provider();
+    ctx.vendors()
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        let mut properties = BTreeMap::new();
-        properties.insert(
-            Vendor::Ohip,
-            vec![PropertySetup {
-                property_id: "SIMOHIP".into(),
-                time_zone: chrono_tz::Europe::London,
-                currency: "GBP".into(),
-                currency_exponent: 2,
-                credentials: creds(&[
-                    ("clientId", "sim-ohip-client"),
-                    ("clientSecret", "sim-ohip-secret"),
-                    ("appKey", "6f1c5c5e-4a8a-4a55-9d2d-8d0f0f2b9a01"),
-                    // Password grant (Resource Owner environments).
-                    ("username", "SIM_INTEGRATION"),
-                    ("password", "sim-ohip-password"),
-                    // The business events consumer (OPERA Cloud > External Database).
-                    ("externalSystemCode", "SIMEXT"),
-                ]),
-            }],
-        );
-        properties.insert(
-            Vendor::Mews,
-            vec![PropertySetup {
-                property_id: "3fa85f64-5717-4562-b3fc-2c963f66afa6".into(),
-                time_zone: chrono_tz::Pacific::Honolulu,
-                currency: "USD".into(),
-                currency_exponent: 2,
-                credentials: creds(&[
-                    ("clientToken", "sim-mews-client-token"),
-                    ("accessToken", "sim-mews-access-token"),
-                    ("serviceId", "bd26d8db-86da-4f96-9efc-e5a4654a4a94"),
-                ]),
-            }],
-        );
-        properties.insert(
-            Vendor::Cloudbeds,
-            vec![PropertySetup {
-                property_id: "318267".into(),
-                time_zone: chrono_tz::America::New_York,
-                currency: "USD".into(),
-                currency_exponent: 2,
-                credentials: creds(&[("apiKey", "cbat_simulator_key_318267")]),
-            }],
-        );
-        Self {
-            seed: 42,
-            size: SimSize::default(),
-            limits: Limits::default(),
-            ohip_token_ttl_secs: 3600,
-            properties,
-            chains: BTreeMap::new(),
-        }
-    }
-}
-
-/// Shared state of the running simulator.
-pub struct SimContext {
-    pub config: SimConfig,
-    guard: Mutex<Guard>,
-    hotels: Mutex<HashMap<(Vendor, String), SimHotel>>,
-    rng: Mutex<Xoshiro256PlusPlus>,
-    pub ohip: ohip::State,
-    pub mews: mews::State,
-    pub cloudbeds: cloudbeds::State,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn seed_hotels(config: &SimConfig) -> HashMap<(Vendor, String), SimHotel> {
-    let now = Utc::now();
-    let mut out = HashMap::new();
-    for (vendor, props) in &config.properties {
-        for (i, p) in props.iter().enumerate() {
-            let style = if *vendor == Vendor::Mews {
-                IdStyle::Guid
-            } else {
-                IdStyle::Numeric
-            };
-            let seed = config.seed ^ ((*vendor as u64 + 1) << 32) ^ i as u64;
-            let hotel = SimHotel::seeded(
-                &p.property_id,
-                p.time_zone,
-                &p.currency,
-                p.currency_exponent,
-                config.size,
-                seed,
-                style,
-                now,
-            );
-            out.insert((*vendor, p.property_id.clone()), hotel);
-        }
-    }
-    // Numeric ids are per property; a chain's profiles share one id space.
-    for (vendor, chain) in &config.chains {
-        for (k, property) in chain.iter().enumerate().skip(1) {
-            if *vendor == Vendor::Mews {
-                // GUIDs: unique already.
-                continue;
-            }
-            if let Some(h) = out.get_mut(&(*vendor, property.clone())) {
-                h.renumber_guests(&format!("{}", k + 1));
-            }
-        }
-    }
-    out
-}
-
-impl SimContext {
-    pub fn new(config: SimConfig) -> Self {
-        Self {
-            guard: Mutex::new(Guard::new(config.limits.clone())),
-            hotels: Mutex::new(seed_hotels(&config)),
-            rng: Mutex::new(Xoshiro256PlusPlus::seed_from_u64(config.seed)),
-            ohip: ohip::State::default(),
-            mews: mews::State::default(),
-            cloudbeds: cloudbeds::State::default(),
-            config,
-        }
-    }
-
-    /// Runs the guard for a request: counts it, waits any injected latency, and says whether it
-    /// is refused (rate limit, storm, injected error or timeout). Call first in every handler.
-    pub async fn admit(
-        &self,
-        vendor: Vendor,
-        endpoint: &str,
-        rate_key: &str,
-    ) -> Result<(), Denied> {
-        let roll: f64 = lock(&self.rng).random();
-        let (delay, denied) =
-            lock(&self.guard).check(vendor, endpoint, rate_key, Instant::now(), roll);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        match denied {
-            Some(d) => Err(d),
-            None => Ok(()),
-        }
-    }
-
-    /// Whether reads of this entity are set to fail.
-    pub fn entity_fails(&self, vendor: Vendor, id: &str) -> bool {
-        lock(&self.guard).entity_fails(vendor, id)
-    }
-
-    pub fn count(&self, vendor: Vendor, f: impl FnOnce(&mut VendorCounters)) {
-        f(lock(&self.guard).counters_mut(vendor));
-    }
-
-    pub fn property(&self, vendor: Vendor, property_id: &str) -> Option<&PropertySetup> {
-        self.config
-            .properties
-            .get(&vendor)?
-            .iter()
-            .find(|p| p.property_id == property_id)
-    }
-
-    /// The property whose credential `key` has `value` (e.g. the Mews access token).
-    pub fn property_by_credential(
-        &self,
-        vendor: Vendor,
-        key: &str,
-        value: &str,
-    ) -> Option<&PropertySetup> {
-        self.config
-            .properties
-            .get(&vendor)?
-            .iter()
-            .find(|p| p.credentials.get(key).is_some_and(|v| v == value))
-    }
-
-    /// Runs `f` on a property's data.
-    /// The properties whose guest profiles `property`'s credentials read: itself first, then
-    /// the other members of its chain.
-    pub fn chain_of(&self, vendor: Vendor, property: &str) -> Vec<String> {
-        let mut out = vec![property.to_owned()];
-        if let Some(chain) = self.config.chains.get(&vendor) {
-            if chain.iter().any(|p| p == property) {
-                out.extend(chain.iter().filter(|p| *p != property).cloned());
-            }
-        }
-        out
-    }
-
-    pub fn with_hotel<R>(
-        &self,
-        vendor: Vendor,
-        property_id: &str,
-        f: impl FnOnce(&mut SimHotel) -> R,
-    ) -> Option<R> {
-        lock(&self.hotels)
-            .get_mut(&(vendor, property_id.to_owned()))
-            .map(f)
-    }
-
-    pub fn counters(&self) -> BTreeMap<Vendor, VendorCounters> {
-        let mut c = lock(&self.guard).counters.clone();
-        for v in Vendor::ALL {
-            c.entry(v).or_default();
-        }
-        c
-    }
-
-    pub fn reset(&self) {
-        *lock(&self.hotels) = seed_hotels(&self.config);
-        let limits = self.config.limits.clone();
-        *lock(&self.guard) = Guard::new(limits);
-        self.ohip.reset();
-        self.mews.reset();
-    }
+        .any(|v| v.provider == provider)
+        .then_some(provider)
 }
 
 // ---- admin API ------------------------------------------------------------------------------
@@ -311,37 +71,36 @@ fn not_found(what: &str) -> Response {
 
 async fn admin_counters(
     State(ctx): State<Arc<SimContext>>,
-) -> Json<BTreeMap<Vendor, VendorCounters>> {
+) -> Json<BTreeMap<Provider, VendorCounters>> {
     Json(ctx.counters())
 }
 
 async fn admin_set_faults(
     State(ctx): State<Arc<SimContext>>,
-    Path(vendor): Path<Vendor>,
+    Path(vendor): Path<String>,
     Json(cfg): Json<FaultConfig>,
-) -> StatusCode {
-    let mut g = lock(&ctx.guard);
-    let storm = g.faults.get(&vendor).and_then(|f| f.storm_until);
-    let mut cfg = cfg;
-    cfg.storm_until = storm;
-    g.faults.insert(vendor, cfg);
-    StatusCode::NO_CONTENT
+) -> Response {
+    let Some(vendor) = simulated(&ctx, &vendor) else {
+        return not_found("vendor");
+    };
+    ctx.set_faults(vendor, cfg);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn admin_storm(
     State(ctx): State<Arc<SimContext>>,
-    Path(vendor): Path<Vendor>,
+    Path(vendor): Path<String>,
     Json(req): Json<StormRequest>,
-) -> StatusCode {
-    let mut g = lock(&ctx.guard);
-    let f = g.faults.entry(vendor).or_default();
-    f.storm_until = Some(Instant::now() + Duration::from_secs(req.seconds));
-    f.storm_retry_after_secs = req.retry_after_secs;
-    StatusCode::NO_CONTENT
+) -> Response {
+    let Some(vendor) = simulated(&ctx, &vendor) else {
+        return not_found("vendor");
+    };
+    ctx.storm(vendor, req.seconds, req.retry_after_secs);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn admin_clear_faults(State(ctx): State<Arc<SimContext>>) -> StatusCode {
-    lock(&ctx.guard).faults.clear();
+    ctx.clear_faults();
     StatusCode::NO_CONTENT
 }
 
@@ -352,8 +111,11 @@ async fn admin_reset(State(ctx): State<Arc<SimContext>>) -> StatusCode {
 
 async fn admin_hotel(
     State(ctx): State<Arc<SimContext>>,
-    Path((vendor, property)): Path<(Vendor, String)>,
+    Path((vendor, property)): Path<(String, String)>,
 ) -> Response {
+    let Some(vendor) = simulated(&ctx, &vendor) else {
+        return not_found("vendor");
+    };
     match ctx.with_hotel(vendor, &property, |h| h.clone()) {
         Some(h) => Json(h).into_response(),
         None => not_found("property"),
@@ -362,19 +124,18 @@ async fn admin_hotel(
 
 async fn admin_patch_reservation(
     State(ctx): State<Arc<SimContext>>,
-    Path((vendor, property, id)): Path<(Vendor, String, String)>,
+    Path((vendor, property, id)): Path<(String, String, String)>,
     Json(p): Json<ReservationPatch>,
 ) -> Response {
+    let Some(vendor) = simulated(&ctx, &vendor) else {
+        return not_found("vendor");
+    };
     let now = Utc::now();
     match ctx.with_hotel(vendor, &property, |h| {
         h.apply_reservation_patch(&id, &p, now)
     }) {
         Some(Some(r)) => {
-            // OHIP publishes a business event for every change made at the PMS.
-            if vendor == Vendor::Ohip {
-                ctx.ohip
-                    .reservation_changed(&property, &r, "UPDATE RESERVATION");
-            }
+            ctx.reservation_changed(vendor, &property, &r, "UPDATE RESERVATION");
             Json(r).into_response()
         }
         Some(None) => not_found("reservation or room"),
@@ -384,9 +145,12 @@ async fn admin_patch_reservation(
 
 async fn admin_patch_room(
     State(ctx): State<Arc<SimContext>>,
-    Path((vendor, property, number)): Path<(Vendor, String, String)>,
+    Path((vendor, property, number)): Path<(String, String, String)>,
     Json(p): Json<RoomPatch>,
 ) -> Response {
+    let Some(vendor) = simulated(&ctx, &vendor) else {
+        return not_found("vendor");
+    };
     let now = Utc::now();
     match ctx.with_hotel(vendor, &property, |h| h.apply_room_patch(&number, &p, now)) {
         Some(Some(room)) => Json(room).into_response(),
@@ -397,37 +161,33 @@ async fn admin_patch_room(
 
 async fn admin_add_reservation(
     State(ctx): State<Arc<SimContext>>,
-    Path((vendor, property)): Path<(Vendor, String)>,
+    Path((vendor, property)): Path<(String, String)>,
     Json(r): Json<data::SimReservation>,
 ) -> Response {
+    let Some(vendor) = simulated(&ctx, &vendor) else {
+        return not_found("vendor");
+    };
     match ctx.with_hotel(vendor, &property, |h| {
         h.reservations.retain(|x| x.id != r.id);
         h.reservations.push(r.clone());
     }) {
         Some(()) => {
-            if vendor == Vendor::Ohip {
-                ctx.ohip
-                    .reservation_changed(&property, &r, "NEW RESERVATION");
-            }
+            ctx.reservation_changed(vendor, &property, &r, "NEW RESERVATION");
             StatusCode::CREATED.into_response()
         }
         None => not_found("property"),
     }
 }
 
-async fn admin_expire_tokens(State(ctx): State<Arc<SimContext>>) -> StatusCode {
-    ctx.ohip.expire_all();
-    StatusCode::NO_CONTENT
-}
-
+/// The simulator's routes: the admin API under `/_admin` (each vendor's own admin routes under
+/// `/_admin/{provider}`), and each vendor's API under its prefix.
 pub fn router(ctx: Arc<SimContext>) -> Router {
-    let admin = Router::new()
+    let mut admin = Router::new()
         .route("/counters", get(admin_counters))
         .route("/faults", axum::routing::delete(admin_clear_faults))
         .route("/faults/{vendor}", put(admin_set_faults))
         .route("/faults/{vendor}/storm", post(admin_storm))
         .route("/reset", post(admin_reset))
-        .route("/ohip/expire-tokens", post(admin_expire_tokens))
         .route("/{vendor}/hotels/{property}", get(admin_hotel))
         .route(
             "/{vendor}/hotels/{property}/reservations",
@@ -441,11 +201,14 @@ pub fn router(ctx: Arc<SimContext>) -> Router {
             "/{vendor}/hotels/{property}/rooms/{number}",
             patch(admin_patch_room),
         );
-    Router::new()
-        .nest("/_admin", admin)
-        .nest(ohip::PREFIX, ohip::router())
-        .nest(mews::PREFIX, mews::router())
-        .nest(cloudbeds::PREFIX, cloudbeds::router())
+    let mut app = Router::new();
+    for v in ctx.vendors() {
+        if let Some(own) = v.admin {
+            admin = admin.nest(&format!("/{}", v.provider), own());
+        }
+        app = app.nest(v.prefix, (v.router)());
+    }
+    app.nest("/_admin", admin)
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             finish_abandoned,
@@ -460,8 +223,7 @@ async fn finish_abandoned(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let detached = lock(&ctx.guard).faults.values().any(|f| f.finish_abandoned);
-    if !detached {
+    if !ctx.finishes_abandoned() {
         return next.run(req).await;
     }
     match tokio::spawn(next.run(req)).await {
@@ -483,7 +245,7 @@ impl Simulator {
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Simulator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let context = Arc::new(SimContext::new(config));
+        let context = Arc::new(SimContext::new(config, vendors()));
         let app = router(context.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -506,7 +268,7 @@ impl Simulator {
     }
 
     /// The API root an adapter is configured with for `vendor`.
-    pub fn vendor_url(&self, vendor: Vendor) -> String {
+    pub fn vendor_url(&self, vendor: Provider) -> String {
         vendor_url(&self.base_url(), vendor)
     }
 
@@ -522,14 +284,16 @@ impl Simulator {
     }
 }
 
-/// The API root of a vendor on a simulator at `base`.
-pub fn vendor_url(base: &str, vendor: Vendor) -> String {
+/// The API root of a vendor on a simulator at `base` (the simulator's address when the vendor
+/// is not simulated).
+pub fn vendor_url(base: &str, vendor: Provider) -> String {
     let base = base.trim_end_matches('/');
-    match vendor {
-        Vendor::Ohip => format!("{base}{}", ohip::PREFIX),
-        Vendor::Mews => format!("{base}{}", mews::PREFIX),
-        Vendor::Cloudbeds => format!("{base}{}", cloudbeds::API_ROOT),
-    }
+    let root = vendors()
+        .into_iter()
+        .find(|v| v.provider == vendor)
+        .map(|v| v.api_root)
+        .unwrap_or_default();
+    format!("{base}{root}")
 }
 
 /// A client of the admin API, for tests and the chaos suite (works across processes).
@@ -572,21 +336,21 @@ impl SimAdmin {
             .map_err(|e| AdminError(e.to_string()))
     }
 
-    pub async fn counters(&self) -> Result<BTreeMap<Vendor, VendorCounters>, AdminError> {
+    pub async fn counters(&self) -> Result<BTreeMap<Provider, VendorCounters>, AdminError> {
         Ok(self
             .call(self.http.get(format!("{}/_admin/counters", self.base)))
             .await?
             .unwrap_or_default())
     }
 
-    pub async fn set_faults(&self, vendor: Vendor, faults: &FaultConfig) -> Result<(), AdminError> {
+    pub async fn set_faults(
+        &self,
+        vendor: Provider,
+        faults: &FaultConfig,
+    ) -> Result<(), AdminError> {
         self.call::<()>(
             self.http
-                .put(format!(
-                    "{}/_admin/faults/{}",
-                    self.base,
-                    vendor_name(vendor)
-                ))
+                .put(format!("{}/_admin/faults/{}", self.base, vendor))
                 .json(faults),
         )
         .await
@@ -595,18 +359,14 @@ impl SimAdmin {
 
     pub async fn storm(
         &self,
-        vendor: Vendor,
+        vendor: Provider,
         seconds: u64,
         retry_after_secs: u64,
     ) -> Result<(), AdminError> {
         let body = serde_json::json!({"seconds": seconds, "retryAfterSecs": retry_after_secs});
         self.call::<()>(
             self.http
-                .post(format!(
-                    "{}/_admin/faults/{}/storm",
-                    self.base,
-                    vendor_name(vendor)
-                ))
+                .post(format!("{}/_admin/faults/{}/storm", self.base, vendor))
                 .json(&body),
         )
         .await
@@ -625,28 +385,29 @@ impl SimAdmin {
             .map(|_| ())
     }
 
-    pub async fn expire_ohip_tokens(&self) -> Result<(), AdminError> {
+    /// Runs one of a vendor's own admin actions (`POST /_admin/{vendor}/{action}`), such as
+    /// OPERA's `expire-tokens`.
+    pub async fn vendor_action(&self, vendor: Provider, action: &str) -> Result<(), AdminError> {
         self.call::<()>(
             self.http
-                .post(format!("{}/_admin/ohip/expire-tokens", self.base)),
+                .post(format!("{}/_admin/{vendor}/{action}", self.base)),
         )
         .await
         .map(|_| ())
     }
 
-    pub async fn hotel(&self, vendor: Vendor, property: &str) -> Result<SimHotel, AdminError> {
-        self.call(self.http.get(format!(
-            "{}/_admin/{}/hotels/{property}",
-            self.base,
-            vendor_name(vendor)
-        )))
+    pub async fn hotel(&self, vendor: Provider, property: &str) -> Result<SimHotel, AdminError> {
+        self.call(
+            self.http
+                .get(format!("{}/_admin/{}/hotels/{property}", self.base, vendor)),
+        )
         .await?
         .ok_or_else(|| AdminError("empty answer".into()))
     }
 
     pub async fn patch_reservation(
         &self,
-        vendor: Vendor,
+        vendor: Provider,
         property: &str,
         id: &str,
         patch: &ReservationPatch,
@@ -655,8 +416,7 @@ impl SimAdmin {
             self.http
                 .patch(format!(
                     "{}/_admin/{}/hotels/{property}/reservations/{id}",
-                    self.base,
-                    vendor_name(vendor)
+                    self.base, vendor
                 ))
                 .json(patch),
         )
@@ -666,7 +426,7 @@ impl SimAdmin {
 
     pub async fn patch_room(
         &self,
-        vendor: Vendor,
+        vendor: Provider,
         property: &str,
         number: &str,
         patch: &RoomPatch,
@@ -675,8 +435,7 @@ impl SimAdmin {
             self.http
                 .patch(format!(
                     "{}/_admin/{}/hotels/{property}/rooms/{number}",
-                    self.base,
-                    vendor_name(vendor)
+                    self.base, vendor
                 ))
                 .json(patch),
         )
@@ -686,7 +445,7 @@ impl SimAdmin {
 
     pub async fn add_reservation(
         &self,
-        vendor: Vendor,
+        vendor: Provider,
         property: &str,
         r: &data::SimReservation,
     ) -> Result<(), AdminError> {
@@ -694,20 +453,11 @@ impl SimAdmin {
             self.http
                 .post(format!(
                     "{}/_admin/{}/hotels/{property}/reservations",
-                    self.base,
-                    vendor_name(vendor)
+                    self.base, vendor
                 ))
                 .json(r),
         )
         .await
         .map(|_| ())
-    }
-}
-
-fn vendor_name(v: Vendor) -> &'static str {
-    match v {
-        Vendor::Ohip => "ohip",
-        Vendor::Mews => "mews",
-        Vendor::Cloudbeds => "cloudbeds",
     }
 }

@@ -1,14 +1,14 @@
-//! `pms-sim`: the OHIP, Mews and Cloudbeds simulators on one loopback port.
+//! `pms-sim`: every registered vendor's simulator on one loopback port.
 
 use std::net::SocketAddr;
 
 use clap::Parser;
-use pms_sim::{SimConfig, Simulator, Vendor};
+use pms_sim::{SimConfig, Simulator};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "pms-sim",
-    about = "Simulated OHIP, Mews and Cloudbeds APIs for local work and tests"
+    about = "Simulated vendor APIs (OHIP, Mews, Cloudbeds) for local work and tests"
 )]
 struct Args {
     #[arg(long, default_value = "127.0.0.1:7070")]
@@ -21,9 +21,9 @@ struct Args {
     reservations: u32,
     #[arg(long, default_value_t = 80)]
     guests: u32,
-    /// OHIP token lifetime in seconds.
-    #[arg(long, default_value_t = 3600)]
-    ohip_token_ttl: u64,
+    /// Lifetime of issued OAuth tokens (OHIP's) in seconds.
+    #[arg(long, alias = "ohip-token-ttl", default_value_t = 3600)]
+    token_ttl: u64,
 }
 
 #[tokio::main]
@@ -31,8 +31,8 @@ async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let mut config = SimConfig {
         seed: args.seed,
-        ohip_token_ttl_secs: args.ohip_token_ttl,
-        ..SimConfig::default()
+        token_ttl_secs: args.token_ttl,
+        ..pms_sim::default_config()
     };
     config.size.rooms = args.rooms;
     config.size.reservations = args.reservations;
@@ -40,16 +40,13 @@ async fn main() -> std::io::Result<()> {
     let sim = Simulator::start(config.clone(), args.listen).await?;
     // One line of JSON on stdout: where each vendor is and which properties it serves, so the
     // local stack can configure hotels against it.
-    let vendors: serde_json::Map<String, serde_json::Value> = Vendor::ALL
-        .iter()
+    let vendors: serde_json::Map<String, serde_json::Value> = pms_sim::providers()
+        .into_iter()
         .map(|v| {
-            let props: Vec<_> = config.properties.get(v).cloned().unwrap_or_default();
+            let props: Vec<_> = config.properties.get(&v).cloned().unwrap_or_default();
             (
-                serde_json::to_value(v)
-                    .ok()
-                    .and_then(|x| x.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                serde_json::json!({"baseUrl": sim.vendor_url(*v), "properties": props}),
+                v.to_string(),
+                serde_json::json!({"baseUrl": sim.vendor_url(v), "properties": props}),
             )
         })
         .collect();

@@ -2,38 +2,28 @@
 //! of each vendor, and what tests and the load tool register to talk to a simulator.
 
 use chrono::Utc;
-use pms_domain::config::{HotelConfig, RateLimitSettings};
+use pms_domain::config::HotelConfig;
 use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider, ValidationError};
-use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
-use super::{PropertySetup, Vendor};
+use super::PropertySetup;
 
-/// The provider a simulated vendor stands in for.
-pub fn provider(vendor: Vendor) -> Provider {
-    match vendor {
-        Vendor::Ohip => Provider::Opera,
-        Vendor::Mews => Provider::Mews,
-        Vendor::Cloudbeds => Provider::Cloudbeds,
-    }
-}
-
-/// A hotel configured against a simulated property (vendor defaults: OHIP transaction code
-/// 5016 and business events as `SIMEXT`, a Mews accounting category and tax code, a Cloudbeds
-/// item category), with the vendor's real rate limit, and its credentials.
+/// A hotel configured against a simulated property, with the vendor's published rate limit,
+/// the vendor settings its simulator knows (`SimVendor::configure`), and the credentials
+/// secret to store for it.
 pub fn hotel_for(
-    vendor: Vendor,
+    vendor: Provider,
     property: &PropertySetup,
     vendor_base_url: &str,
     hotel_id: HotelId,
-) -> Result<(HotelConfig, VendorCredentials), ValidationError> {
-    let provider = provider(vendor);
+) -> Result<(HotelConfig, SecretString), ValidationError> {
+    let vendors = pms_vendors::all();
+    let registered = vendors.find(vendor.as_str())?;
     let tz = PropertyTz::parse(property.time_zone.name())?;
     let currency = Currency::parse(&property.currency)?;
-    let mut config = HotelConfig::new(
+    let mut config = registered.new_config(
         hotel_id,
-        format!("Simulated {provider} hotel {}", property.property_id),
-        provider,
+        format!("Simulated {vendor} hotel {}", property.property_id),
         tz,
         currency,
         Utc::now(),
@@ -44,33 +34,22 @@ pub fn hotel_for(
             .map_err(|_| ValidationError::new("baseUrl", "is not a URL"))?,
     );
     config.vendor.property_id = Some(property.property_id.clone());
-    config.rate_limit = RateLimitSettings::default_for(provider);
-    let cred = |k: &str| property.credentials.get(k).cloned();
-    match vendor {
-        Vendor::Ohip => {
-            config.vendor.external_system_code = cred("externalSystemCode");
-            config.vendor.default_revenue_center = Some("5016".into());
-        }
-        Vendor::Mews => {
-            config.vendor.service_id = cred("serviceId");
-            config.vendor.default_revenue_center =
-                Some("90eff5aa-36b4-4689-80c0-ab3a00bb412e".into());
-            config.vendor.tax_code = Some("US-HI-G".into());
-        }
-        Vendor::Cloudbeds => {
-            config.vendor.default_revenue_center = Some("Guest services".into());
-        }
+    if let Some(sim) = super::vendors().into_iter().find(|v| v.provider == vendor) {
+        (sim.configure)(&mut config, property);
     }
-    config.validate()?;
-    let keys: &[&str] = match vendor {
-        Vendor::Ohip => &["clientId", "clientSecret", "appKey"],
-        Vendor::Mews => &["clientToken", "accessToken"],
-        Vendor::Cloudbeds => &["apiKey"],
-    };
-    let pairs: Vec<(String, SecretString)> = keys
+    registered.check_config(&config)?;
+    // The property's entries that are credentials (the rest are simulator settings).
+    let pairs: Vec<(String, SecretString)> = registered
+        .credential_keys()
         .iter()
-        .filter_map(|k| cred(k).map(|v| (k.to_string(), SecretString::from(v))))
+        .filter_map(|k| {
+            property
+                .credential(k)
+                .map(|v| (k.to_string(), SecretString::from(v)))
+        })
         .collect();
-    let credentials = VendorCredentials::from_pairs(provider, &pairs)?;
+    let credentials = registered
+        .credentials_from_pairs(&pairs)?
+        .ok_or_else(|| ValidationError::new("provider", format!("{vendor} is not simulated")))?;
     Ok((config, credentials))
 }

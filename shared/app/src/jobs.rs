@@ -81,6 +81,10 @@ pub enum JobSource {
         /// The stored delivery (`WEBHOOK#<provider>#<id>` in the hotel's partition).
         #[serde(rename = "deliveryId")]
         delivery_id: String,
+        /// How repeats of the delivery are recognised (absent in jobs sent before it was
+        /// carried).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dedupe: Option<pms_vendor_kit::webhooks::DedupePolicy>,
     },
     /// Requested by an operator or a tool.
     Manual,
@@ -242,8 +246,9 @@ mod tests {
             hotel: HotelId::parse("h1").unwrap(),
             entities: vec![entity(EntityKind::Guest, "g-1")],
             source: JobSource::Webhook {
-                provider: Provider::Mews,
+                provider: Provider::named("mews"),
                 delivery_id: "abc".into(),
+                dedupe: Some(pms_vendor_kit::webhooks::DedupePolicy::WhilePending),
             },
             received_at: Utc::now(),
             correlation_id: "c-1".into(),

@@ -86,12 +86,13 @@ impl RefreshService {
         if let JobSource::Webhook {
             provider,
             delivery_id,
+            dedupe,
         } = &job.source
         {
             // Before fetching: a repeat of this delivery that arrives from now on may carry a
             // change this fetch could miss, so it must get its own refresh.
             self.deliveries
-                .refresh_started(hotel, *provider, delivery_id)
+                .refresh_started(hotel, *provider, delivery_id, *dedupe)
                 .await?;
         }
         let adapter = match self.adapters.adapter_for(&config).await {

@@ -39,6 +39,8 @@ pub struct VendorDelivery {
     /// Identity of the delivery for deduplication (hex): the event's own identity where the
     /// vendor gives one, else a hash of the content.
     pub delivery_id: String,
+    /// How a repeat of it is recognised (the vendor's parser knows what its ids mean).
+    pub dedupe: DedupePolicy,
     pub events: Vec<ThinEvent>,
 }
 
@@ -64,10 +66,6 @@ impl VendorDelivery {
             .collect()
     }
 
-    pub fn dedupe_policy(&self) -> DedupePolicy {
-        DedupePolicy::for_provider(self.provider)
-    }
-
     /// The delivery, if it names at most [`MAX_ENTITIES`] entities.
     pub fn within_limits(self, field: &'static str) -> Result<Self, PayloadError> {
         let entities = self.entities().len();
@@ -85,7 +83,8 @@ impl VendorDelivery {
 }
 
 /// How a repeated delivery is recognised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DedupePolicy {
     /// The delivery id is the event's own identity (Cloudbeds: event, entity and timestamp): a
     /// repeat is always the same event and is dropped.
@@ -97,14 +96,27 @@ pub enum DedupePolicy {
     WhilePending,
 }
 
-impl DedupePolicy {
-    pub fn for_provider(provider: Provider) -> Self {
-        match provider {
-            Provider::Mews => DedupePolicy::WhilePending,
-            _ => DedupePolicy::ExactEvent,
-        }
+/// A vendor that pushes change notices, as its crate declares it (`pub fn webhook()`): the
+/// webhook function serves `POST /v1/webhooks/{provider}/{hotelId}/{secret}` for each one
+/// registered.
+#[derive(Clone, Copy, Debug)]
+pub struct WebhookVendor {
+    pub provider: Provider,
+    /// Reads an authenticated body into the entities it names.
+    pub parse: fn(&[u8]) -> Result<VendorDelivery, PayloadError>,
+    /// Its route's OpenAPI description: `{"pathItem": {..}, "schemas": {..}}`, merged into the
+    /// webhook function's document (the vendor documents its own body).
+    pub openapi: &'static str,
+}
+
+/// One registration per vendor: two are the same vendor's when they name the same provider.
+impl PartialEq for WebhookVendor {
+    fn eq(&self, other: &Self) -> bool {
+        self.provider == other.provider
     }
 }
+
+impl Eq for WebhookVendor {}
 
 /// Why a webhook body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

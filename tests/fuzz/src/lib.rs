@@ -54,7 +54,7 @@ pub fn check_ingest(body: &[u8]) {
             Records::Bookings(v) => {
                 for r in v {
                     r.validate().expect("an accepted booking is valid");
-                    assert_eq!(r.id.provider(), pms_domain::domain::Provider::Partner);
+                    assert_eq!(r.id.provider(), pms_domain::domain::Provider::PARTNER);
                     round_trip(r);
                 }
             }

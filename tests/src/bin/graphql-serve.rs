@@ -32,7 +32,7 @@ async fn main() {
     let bookings: Vec<Reservation> = (0..6u32)
         .map(|n| Reservation {
             id: RecordId::new(
-                Provider::Mock,
+                Provider::named("mock"),
                 ExternalId::parse(format!("demo-{n}")).unwrap(),
             ),
             confirmation_number: ConfirmationNumber::parse(format!("D{n:04}")).unwrap(),

@@ -38,7 +38,7 @@ async fn main() {
     let services = Services::from_env()
         .await
         .expect("the environment contract")
-        .with_vendors(pmsctl::all_vendors());
+        .with_vendors(pms_vendors::all());
     let queue_url = services.names.write_queue_url.clone();
     let sqs = aws_sdk_sqs::Client::new(&pms_aws::sdk_config().await);
     let writer = writer_for(services, Some(chrono::Duration::seconds(i64::from(lease))));

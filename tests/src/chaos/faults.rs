@@ -13,7 +13,7 @@ use pms_domain::ports::{
     BatchSendFailure, Condition, Item, ItemKey, ItemStore, OutgoingMessage, Page, PortResult,
     PutOutcome, Query, Queue, ReceivedMessage,
 };
-use pms_sim::{FaultConfig, SimAdmin, Vendor};
+use pms_sim::{FaultConfig, Provider, SimAdmin};
 use rand::{Rng, RngExt};
 use tokio::sync::oneshot;
 
@@ -68,16 +68,16 @@ impl SimFault {
     /// Whether, under this fault, the writer can find out whether a charge is on the folio:
     /// the reads it searches with answer (Cloudbeds: its re-posting with the same `referenceID`
     /// answers in time).
-    pub fn lookups_reachable(&self, vendor: Vendor) -> bool {
+    pub fn lookups_reachable(&self, vendor: Provider) -> bool {
         match self {
             SimFault::None => true,
-            SimFault::SlowCharges { .. } => vendor != Vendor::Cloudbeds,
+            SimFault::SlowCharges { .. } => vendor != pms_cloudbeds::PROVIDER,
             _ => false,
         }
     }
 
     /// A random fault for a round on `vendor` (token expiry is OHIP's; OAuth tokens are theirs).
-    pub fn pick(vendor: Vendor, rng: &mut impl Rng) -> SimFault {
+    pub fn pick(vendor: Provider, rng: &mut impl Rng) -> SimFault {
         let roll: f64 = rng.random();
         match roll {
             r if r < 0.25 => SimFault::None,
@@ -94,7 +94,7 @@ impl SimFault {
             r if r < 0.85 => SimFault::Storm {
                 seconds: rng.random_range(1..=2),
             },
-            _ if vendor == Vendor::Ohip => SimFault::TokenExpiry {
+            _ if vendor == pms_opera::PROVIDER => SimFault::TokenExpiry {
                 times: rng.random_range(1..=3),
             },
             _ => SimFault::Errors {
@@ -126,7 +126,7 @@ impl SimFault {
 pub async fn apply(
     admin: &SimAdmin,
     gate: Option<&Gate>,
-    vendor: Vendor,
+    vendor: Provider,
     fault: &SimFault,
     client_timeout: Duration,
 ) -> Result<(), String> {
@@ -181,26 +181,28 @@ pub async fn apply(
 }
 
 /// The simulator's name of the vendor's charge posting.
-fn charge_endpoint(vendor: Vendor) -> &'static str {
+fn charge_endpoint(vendor: Provider) -> &'static str {
     match vendor {
-        Vendor::Ohip => "postBillingCharges",
-        Vendor::Mews => "orders/add",
-        Vendor::Cloudbeds => "postCustomItem",
+        pms_opera::PROVIDER => "postBillingCharges",
+        pms_mews::PROVIDER => "orders/add",
+        pms_cloudbeds::PROVIDER => "postCustomItem",
+        other => panic!("{other} is not a simulated vendor"),
     }
 }
 
 /// The reads a charge is looked for with (Cloudbeds has none: its charge posting).
-fn lookup_endpoints(vendor: Vendor) -> &'static [&'static str] {
+fn lookup_endpoints(vendor: Provider) -> &'static [&'static str] {
     match vendor {
-        Vendor::Ohip => &["getFolio"],
-        Vendor::Mews => &["productServiceOrders/getAll", "orderItems/getAll"],
-        Vendor::Cloudbeds => &["postCustomItem"],
+        pms_opera::PROVIDER => &["getFolio"],
+        pms_mews::PROVIDER => &["productServiceOrders/getAll", "orderItems/getAll"],
+        pms_cloudbeds::PROVIDER => &["postCustomItem"],
+        other => panic!("{other} is not a simulated vendor"),
     }
 }
 
 /// Clears this vendor's faults only (other lanes run other vendors), ending any storm now, and
 /// opens the lane's gate.
-pub async fn clear(admin: &SimAdmin, gate: Option<&Gate>, vendor: Vendor) -> Result<(), String> {
+pub async fn clear(admin: &SimAdmin, gate: Option<&Gate>, vendor: Provider) -> Result<(), String> {
     if let Some(gate) = gate {
         gate.reopen().await.map_err(|e| e.to_string())?;
     }
@@ -215,7 +217,9 @@ pub async fn clear(admin: &SimAdmin, gate: Option<&Gate>, vendor: Vendor) -> Res
 pub async fn expire_tokens(admin: &SimAdmin, times: u32, over: Duration) {
     for _ in 0..times {
         tokio::time::sleep(over / (times + 1)).await;
-        let _ = admin.expire_ohip_tokens().await;
+        let _ = admin
+            .vendor_action(pms_opera::PROVIDER, "expire-tokens")
+            .await;
     }
 }
 

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pms_domain::domain::HotelId;
-use pms_sim::{PropertySetup, SimConfig, Simulator, Vendor};
+use pms_sim::{PropertySetup, Provider, SimConfig, Simulator};
 
 pub use report::Tally;
 use world::{Backend, Deployment};
@@ -63,7 +63,7 @@ pub struct ChaosConfig {
     /// little on the PMS's state the earlier rounds left, so it may differ slightly).
     pub from_round: u64,
     pub backends: BackendMix,
-    /// Vendor rate limits, multiplied (simulator and hotels alike).
+    /// Provider rate limits, multiplied (simulator and hotels alike).
     pub rate_scale: u32,
     /// Print a progress line every this many rounds (0: never).
     pub progress_every: u64,
@@ -166,24 +166,25 @@ impl ChaosReport {
 
 /// A second simulated property per vendor, so the memory and moto deployments of one vendor
 /// never share a rate-limit budget (each has its own limiter state).
-fn second_property(vendor: Vendor, first: &PropertySetup) -> PropertySetup {
+fn second_property(vendor: Provider, first: &PropertySetup) -> PropertySetup {
     let mut p = first.clone();
     let creds = &mut p.credentials;
     match vendor {
-        Vendor::Ohip => {
+        pms_opera::PROVIDER => {
             p.property_id = "SIMOHIP2".into();
             creds.insert("clientId".into(), "sim-ohip-client-2".into());
             creds.insert("clientSecret".into(), "sim-ohip-secret-2".into());
         }
-        Vendor::Mews => {
+        pms_mews::PROVIDER => {
             p.property_id = "7a1c3e58-2d4b-4f0e-9c61-5b8e2f9d0a37".into();
             creds.insert("clientToken".into(), "sim-mews-client-token-2".into());
             creds.insert("accessToken".into(), "sim-mews-access-token-2".into());
         }
-        Vendor::Cloudbeds => {
+        pms_cloudbeds::PROVIDER => {
             p.property_id = "318268".into();
             creds.insert("apiKey".into(), "cbat_simulator_key_318268".into());
         }
+        other => panic!("{other} is not a simulated vendor"),
     }
     p
 }
@@ -193,7 +194,7 @@ pub async fn run(config: &ChaosConfig) -> Result<ChaosReport, String> {
     let mut sim_config = SimConfig {
         seed: config.seed,
         limits: world::limits(config.rate_scale),
-        ..SimConfig::default()
+        ..pms_sim::default_config()
     };
     for (vendor, props) in sim_config.properties.iter_mut() {
         let second = second_property(*vendor, &props[0]);
@@ -206,8 +207,8 @@ pub async fn run(config: &ChaosConfig) -> Result<ChaosReport, String> {
     .await
     .map_err(|e| format!("simulator: {e}"))?;
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    let mut lanes: Vec<(Vendor, BTreeMap<Backend, Deployment>)> = Vec::new();
-    for vendor in Vendor::ALL {
+    let mut lanes: Vec<(Provider, BTreeMap<Backend, Deployment>)> = Vec::new();
+    for vendor in pms_sim::providers() {
         let mut deployments = BTreeMap::new();
         for (i, backend) in [Backend::Memory, Backend::Moto].into_iter().enumerate() {
             if !config.uses(backend) {

@@ -7,7 +7,7 @@ use chrono::Duration;
 use pms_app::writes::WriteOperation;
 use pms_domain::domain::{Charge, ConfirmationNumber, Currency, Money, Note};
 use pms_sim::data::SimReservation;
-use pms_sim::{ReservationPatch, SimHotel, SimStatus, Vendor};
+use pms_sim::{Provider, ReservationPatch, SimHotel, SimStatus};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, RngExt, SeedableRng};
@@ -182,8 +182,8 @@ fn second_partner(a: &mut WritePlan, identical: bool, round: u64, rng: &mut impl
 }
 
 /// The confirmation number the layer knows a reservation by (Cloudbeds: its id).
-pub fn confirmation(vendor: Vendor, r: &SimReservation) -> ConfirmationNumber {
-    let n = if vendor == Vendor::Cloudbeds {
+pub fn confirmation(vendor: Provider, r: &SimReservation) -> ConfirmationNumber {
+    let n = if vendor == pms_cloudbeds::PROVIDER {
         &r.id
     } else {
         &r.confirmation
@@ -194,7 +194,7 @@ pub fn confirmation(vendor: Vendor, r: &SimReservation) -> ConfirmationNumber {
 pub fn plan(
     seed: u64,
     round: u64,
-    vendor: Vendor,
+    vendor: Provider,
     hotel: &SimHotel,
     currency: Currency,
 ) -> RoundPlan {
@@ -256,8 +256,9 @@ pub fn plan(
             ingest.push(IngestStep::Pause(rng.random_range(5..=80)));
         }
     }
-    let intake_crash = (vendor != Vendor::Ohip && !deliveries.is_empty() && rng.random_bool(0.1))
-        .then(|| rng.random_range(0..deliveries.len()));
+    let intake_crash =
+        (vendor != pms_opera::PROVIDER && !deliveries.is_empty() && rng.random_bool(0.1))
+            .then(|| rng.random_range(0..deliveries.len()));
 
     let mut writes = Vec::new();
     for (n, t) in write_targets.iter().enumerate() {

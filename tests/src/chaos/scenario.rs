@@ -17,7 +17,7 @@ use pms_app::writes::{IdempotencyKey, OperationId, SubmitError};
 use pms_domain::domain::{ExternalId, Provider};
 use pms_domain::pms::{EntityKind, EntityRef};
 use pms_sim::data::SimReservation;
-use pms_sim::{ReservationPatch, Vendor};
+use pms_sim::ReservationPatch;
 use pms_vendor_kit::webhooks::VendorDelivery;
 
 use super::checks;
@@ -66,7 +66,7 @@ fn webhook_event(patch: &ReservationPatch) -> &'static str {
 /// change's time, or (OHIP) the business event's reservation id.
 fn notice(d: &Deployment, r: &SimReservation, patch: &ReservationPatch) -> Notice {
     match d.vendor {
-        Vendor::Mews => Notice::Webhook(
+        pms_mews::PROVIDER => Notice::Webhook(
             serde_json::to_vec(&serde_json::json!({
                 "EnterpriseId": d.property.property_id,
                 "IntegrationId": "c8bee838-7fb1-4f4e-8fac-ac87008b2f90",
@@ -74,7 +74,7 @@ fn notice(d: &Deployment, r: &SimReservation, patch: &ReservationPatch) -> Notic
             }))
             .unwrap_or_default(),
         ),
-        Vendor::Cloudbeds => {
+        pms_cloudbeds::PROVIDER => {
             let property: u64 = d.property.property_id.parse().unwrap_or_default();
             let stamp = r.updated_at.timestamp_micros() as f64 / 1e6;
             Notice::Webhook(
@@ -89,13 +89,14 @@ fn notice(d: &Deployment, r: &SimReservation, patch: &ReservationPatch) -> Notic
                 .unwrap_or_default(),
             )
         }
-        Vendor::Ohip => Notice::Event(r.id.clone()),
+        pms_opera::PROVIDER => Notice::Event(r.id.clone()),
+        other => panic!("{other} is not a simulated vendor"),
     }
 }
 
-fn parse(vendor: Vendor, body: &[u8]) -> Result<VendorDelivery, String> {
+fn parse(vendor: Provider, body: &[u8]) -> Result<VendorDelivery, String> {
     match vendor {
-        Vendor::Cloudbeds => pms_cloudbeds::webhook::parse(body),
+        pms_cloudbeds::PROVIDER => pms_cloudbeds::webhook::parse(body),
         _ => pms_mews::webhook::parse(body),
     }
     .map_err(err)
@@ -585,11 +586,11 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
     Ok(RoundResult { tally, failures })
 }
 
-pub fn provider_name(v: Vendor) -> &'static str {
-    match pms_sim::setup::provider(v) {
-        Provider::Opera => "OHIP",
-        Provider::Mews => "Mews",
-        Provider::Cloudbeds => "Cloudbeds",
+pub fn provider_name(v: Provider) -> &'static str {
+    match v {
+        pms_opera::PROVIDER => "OHIP",
+        pms_mews::PROVIDER => "Mews",
+        pms_cloudbeds::PROVIDER => "Cloudbeds",
         _ => "?",
     }
 }

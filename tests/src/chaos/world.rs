@@ -23,7 +23,7 @@ use pms_domain::memory::{MemoryBus, MemorySecrets, MemoryStore};
 use pms_domain::pms::{RetryPolicy, RetrySettings};
 use pms_domain::ports::{Clock, EventBus, ItemStore, Queue, SecretStore, SystemClock};
 use pms_sim::setup::hotel_for;
-use pms_sim::{PropertySetup, SimAdmin, Vendor};
+use pms_sim::{PropertySetup, Provider, SimAdmin};
 use pms_vendor_kit::pms::AdapterFactory;
 
 use super::clock::OffsetClock;
@@ -55,7 +55,7 @@ impl Backend {
 /// One deployment of the layer serving one hotel on one simulated property.
 pub struct Deployment {
     pub backend: Backend,
-    pub vendor: Vendor,
+    pub vendor: Provider,
     pub property: PropertySetup,
     pub hotel: HotelConfig,
     pub clock: Arc<OffsetClock>,
@@ -86,20 +86,16 @@ pub struct Deployment {
 /// Rate limits of the simulator and the hotels, scaled by `scale` (1 = the vendors' own).
 pub fn limits(scale: u32) -> pms_sim::Limits {
     let s = scale.max(1) as usize;
-    pms_sim::Limits {
-        ohip: (100 * s, 60_000),
-        mews: (200 * s, 30_000),
-        cloudbeds: (5 * s, 1_000),
+    let mut limits = pms_sim::default_config().limits;
+    for (requests, _) in limits.0.values_mut() {
+        *requests *= s;
     }
+    limits
 }
 
-fn rate_limit(vendor: Vendor, scale: u32) -> RateLimitSettings {
+fn rate_limit(vendor: Provider, scale: u32) -> RateLimitSettings {
     let l = limits(scale);
-    let (requests, ms) = match vendor {
-        Vendor::Ohip => l.ohip,
-        Vendor::Mews => l.mews,
-        Vendor::Cloudbeds => l.cloudbeds,
-    };
+    let (requests, ms) = l.0.get(&vendor).copied().unwrap_or((usize::MAX, 1_000));
     RateLimitSettings {
         requests: requests as u32,
         per_seconds: (ms / 1000) as u32,
@@ -171,7 +167,7 @@ impl Deployment {
     #[allow(clippy::too_many_arguments)]
     pub async fn new(
         backend: Backend,
-        vendor: Vendor,
+        vendor: Provider,
         property: PropertySetup,
         vendor_url: &str,
         admin: SimAdmin,
@@ -251,7 +247,7 @@ impl Deployment {
             .secrets
             .put(
                 &services.adapters.credentials_secret(&hotel.hotel_id),
-                &credentials.to_secret(),
+                &credentials,
             )
             .await
             .map_err(|e| e.to_string())?;

@@ -71,17 +71,17 @@ async fn the_checks_count_a_double_charge_and_a_lost_update() {
 
     use pms_app::writes::WriteOperation;
     use pms_domain::domain::{Charge, HotelId, Money};
-    use pms_sim::{ReservationPatch, SimConfig, SimStatus, Simulator, Vendor};
+    use pms_sim::{ReservationPatch, SimStatus, Simulator};
     use pms_tests::chaos::drive;
     use pms_tests::chaos::plan::{self, WritePlan};
     use pms_tests::chaos::trace::RoundState;
     use pms_tests::chaos::world::{Backend, Deployment};
     use pms_tests::chaos::{checks, Tally};
 
-    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+    let sim = Simulator::start(pms_sim::default_config(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let vendor = Vendor::Ohip;
+    let vendor = pms_opera::PROVIDER;
     let property = sim.context.config.properties[&vendor][0].clone();
     let d = Deployment::new(
         Backend::Memory,
@@ -205,16 +205,16 @@ async fn the_checks_count_a_charge_dead_lettered_on_the_folio_and_an_unlisted_de
     use pms_app::writes::{OperationStatus, WriteOperation};
     use pms_domain::domain::{Charge, HotelId, Money};
     use pms_domain::ports::OutgoingMessage;
-    use pms_sim::{SimConfig, SimStatus, Simulator, Vendor};
+    use pms_sim::{SimStatus, Simulator};
     use pms_tests::chaos::plan::{self, WritePlan};
     use pms_tests::chaos::trace::RoundState;
     use pms_tests::chaos::world::{Backend, Deployment};
     use pms_tests::chaos::{ops, timeline, Tally};
 
-    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+    let sim = Simulator::start(pms_sim::default_config(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let vendor = Vendor::Mews;
+    let vendor = pms_mews::PROVIDER;
     let property = sim.context.config.properties[&vendor][0].clone();
     let d = Deployment::new(
         Backend::Memory,

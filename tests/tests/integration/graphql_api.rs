@@ -40,9 +40,9 @@ const STATUSES: [ReservationStatus; 5] = [
 /// Booking `n` of a hotel: every fifth from Mews, statuses cycling, arrivals over 12 days.
 fn booking(tag: &str, n: u32) -> Reservation {
     let provider = if n % 5 == 4 {
-        Provider::Mews
+        Provider::named("mews")
     } else {
-        Provider::Mock
+        Provider::named("mock")
     };
     let arrival = today().add_days(i64::from(n % 12) - 3);
     Reservation {
@@ -165,12 +165,12 @@ async fn every_filter_pages_to_the_end_without_duplicates_or_gaps() {
         ),
         (
             json!({"provider": "MEWS"}),
-            Box::new(|r| r.id.provider() == Provider::Mews),
+            Box::new(|r| r.id.provider() == Provider::named("mews")),
         ),
         (
             json!({"provider": "MOCK", "status": ["CONFIRMED", "CHECKED_OUT"], "arrivalFrom": d(0)}),
             Box::new(|r| {
-                r.id.provider() == Provider::Mock
+                r.id.provider() == Provider::named("mock")
                     && matches!(
                         r.status,
                         ReservationStatus::Confirmed | ReservationStatus::CheckedOut
@@ -356,7 +356,7 @@ async fn lookups_day_views_availability_sync_runs_and_health() {
     for offset in 0..10 {
         for t in ["KING", "TWIN"] {
             nights.push(ProvidedAvailability {
-                provider: Provider::Mock,
+                provider: Provider::named("mock"),
                 availability: Availability {
                     date: today().add_days(offset),
                     room_type: RoomTypeCode::parse(t).unwrap(),

@@ -12,7 +12,7 @@ use pms_domain::ports::SecretStore;
 use pms_runtime::AwsServices as _;
 use pms_sim::data::SimStatus;
 use pms_sim::setup::hotel_for;
-use pms_sim::{FaultConfig, PropertySetup, SimConfig, Vendor};
+use pms_sim::{FaultConfig, PropertySetup, Provider, SimConfig};
 use pms_tests::graphql::Reply;
 use pms_tests::writes::{confirmation_of, guest_record_id, SimHotelRef, WritesStack};
 use serde_json::{json, Value};
@@ -38,17 +38,14 @@ fn unique(tag: &str) -> HotelId {
 
 /// A hotel on the vendor's `index`-th simulated property (what `WritesStack::sim_hotel` does
 /// for the first).
-async fn hotel_on(w: &WritesStack, vendor: Vendor, index: usize) -> SimHotelRef {
+async fn hotel_on(w: &WritesStack, vendor: Provider, index: usize) -> SimHotelRef {
     let property = w.sim.context.config.properties[&vendor][index].clone();
     let id = unique(&format!("g{index}"));
     let (config, credentials) =
         hotel_for(vendor, &property, &w.sim.vendor_url(vendor), id.clone()).expect("config");
     w.services
         .secrets
-        .put(
-            &w.services.adapters.credentials_secret(&id),
-            &credentials.to_secret(),
-        )
+        .put(&w.services.adapters.credentials_secret(&id), &credentials)
         .await
         .expect("credentials");
     w.services.hotels.create(&config).await.expect("hotel");
@@ -73,7 +70,7 @@ fn error_code(r: &Reply, field: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_under_a_hanging_pms_answers_stale_or_pms_unavailable_before_any_timeout() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     // Guests expire after 1 s here and may be served stale for an hour.
     let mut config = w.services.hotels.require(&h.id).await.unwrap();
     config.cache.guest_ttl = 1;
@@ -83,10 +80,10 @@ async fn a_read_under_a_hanging_pms_answers_stale_or_pms_unavailable_before_any_
     let (token, _) = w.token(&[&h.id], &[Scope::Read]).await;
     let data = w.sim_data(&h);
     let mut stays = data.reservations.iter().map(|r| r.guest_id.clone());
-    let cached = guest_record_id(Vendor::Mews, &stays.next().unwrap());
+    let cached = guest_record_id(pms_mews::PROVIDER, &stays.next().unwrap());
     let never_read = stays
-        .find(|g| guest_record_id(Vendor::Mews, g) != cached)
-        .map(|g| guest_record_id(Vendor::Mews, &g))
+        .find(|g| guest_record_id(pms_mews::PROVIDER, g) != cached)
+        .map(|g| guest_record_id(pms_mews::PROVIDER, &g))
         .unwrap();
 
     let first = w
@@ -100,7 +97,7 @@ async fn a_read_under_a_hanging_pms_answers_stale_or_pms_unavailable_before_any_
     w.sim
         .admin()
         .set_faults(
-            Vendor::Mews,
+            pms_mews::PROVIDER,
             &FaultConfig {
                 latency_ms: 60_000,
                 ..FaultConfig::default()
@@ -161,10 +158,10 @@ async fn a_read_under_a_hanging_pms_answers_stale_or_pms_unavailable_before_any_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_reads_cannot_take_the_pms_budget_share_kept_for_writes() {
     let w = std::sync::Arc::new(WritesStack::new().await);
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
 
     // 200 reads of reservations the PMS does not have, all at once: each costs a PMS call.
     let flood: Vec<_> = (0..200)
@@ -182,7 +179,7 @@ async fn a_flood_of_reads_cannot_take_the_pms_budget_share_kept_for_writes() {
         })
         .collect();
     // The flood holds the hotel's budget once the PMS has seen its first calls.
-    let calls = |w: &WritesStack| w.counters(Vendor::Mews).total_calls;
+    let calls = |w: &WritesStack| w.counters(pms_mews::PROVIDER).total_calls;
     let before = calls(&w);
     let waited = Instant::now();
     while calls(&w) < before + 8 && waited.elapsed() < Duration::from_secs(10) {
@@ -204,11 +201,14 @@ async fn a_flood_of_reads_cannot_take_the_pms_budget_share_kept_for_writes() {
         .as_str()
         .unwrap()
         .to_owned();
-    let charges_before = w.counters(Vendor::Mews).charges_posted;
+    let charges_before = w.counters(pms_mews::PROVIDER).charges_posted;
     w.drain().await;
     let op = w.graphql(&token, OPERATION, json!({"id": op_id})).await;
     assert_eq!(op.data()["operation"]["status"], "SUCCEEDED", "{}", op.body);
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, charges_before + 1);
+    assert_eq!(
+        w.counters(pms_mews::PROVIDER).charges_posted,
+        charges_before + 1
+    );
 
     let mut answered = 0;
     for t in flood {
@@ -224,7 +224,7 @@ async fn a_flood_of_reads_cannot_take_the_pms_budget_share_kept_for_writes() {
     }
     assert_eq!(answered, 200);
     assert_eq!(
-        w.counters(Vendor::Mews).rate_limit_violations,
+        w.counters(pms_mews::PROVIDER).rate_limit_violations,
         0,
         "the vendor's limit held"
     );
@@ -235,8 +235,8 @@ async fn a_flood_of_reads_cannot_take_the_pms_budget_share_kept_for_writes() {
 /// The default simulator plus a second OHIP and a second Mews property, each pair one chain
 /// (profiles and customers are the chain's, as at the vendors).
 fn chains() -> SimConfig {
-    let mut config = SimConfig::default();
-    let ohip = config.properties[&Vendor::Ohip][0].clone();
+    let mut config = pms_sim::default_config();
+    let ohip = config.properties[&pms_opera::PROVIDER][0].clone();
     let mut ohip2 = ohip.clone();
     ohip2.property_id = "SIMOHIP2".into();
     ohip2
@@ -245,7 +245,7 @@ fn chains() -> SimConfig {
     ohip2
         .credentials
         .insert("clientSecret".into(), "sim-ohip-secret-2".into());
-    let mews = config.properties[&Vendor::Mews][0].clone();
+    let mews = config.properties[&pms_mews::PROVIDER][0].clone();
     let mut mews2: PropertySetup = mews.clone();
     mews2.property_id = "7a1c3e58-2d4b-4f0e-9c61-5b8e2f9d0a37".into();
     mews2
@@ -256,27 +256,27 @@ fn chains() -> SimConfig {
         "c2b7f0a4-8d3e-4a51-9f6b-0e4d7c1a2b39".into(),
     );
     config.chains.insert(
-        Vendor::Ohip,
+        pms_opera::PROVIDER,
         vec![ohip.property_id.clone(), ohip2.property_id.clone()],
     );
     config.chains.insert(
-        Vendor::Mews,
+        pms_mews::PROVIDER,
         vec![mews.property_id.clone(), mews2.property_id.clone()],
     );
     config
         .properties
-        .get_mut(&Vendor::Ohip)
+        .get_mut(&pms_opera::PROVIDER)
         .unwrap()
         .push(ohip2);
     config
         .properties
-        .get_mut(&Vendor::Mews)
+        .get_mut(&pms_mews::PROVIDER)
         .unwrap()
         .push(mews2);
     config
 }
 
-async fn guests_are_the_hotels(w: &WritesStack, vendor: Vendor) {
+async fn guests_are_the_hotels(w: &WritesStack, vendor: Provider) {
     let here = hotel_on(w, vendor, 0).await;
     let elsewhere = hotel_on(w, vendor, 1).await;
     let (token, _) = w.token(&[&here.id], &[Scope::Read, Scope::Write]).await;
@@ -341,7 +341,7 @@ async fn guests_are_the_hotels(w: &WritesStack, vendor: Vendor) {
     // Ids that would be path steps or carry URL syntax never reach the PMS.
     let before = w.counters(vendor).total_calls;
     for bad in ["..", ".", "../../rsv", "1?hotelId=X", "a%2F..", "a&b=c"] {
-        let provider = pms_sim::setup::provider(vendor);
+        let provider = vendor;
         for q in [GUEST, PREFS] {
             let r = w
                 .graphql(
@@ -363,8 +363,8 @@ async fn guests_are_the_hotels(w: &WritesStack, vendor: Vendor) {
 #[tokio::test]
 async fn guest_reads_and_preference_writes_are_tied_to_the_hotels_property_or_its_reservations() {
     let w = WritesStack::with_sim(chains()).await;
-    guests_are_the_hotels(&w, Vendor::Mews).await;
-    guests_are_the_hotels(&w, Vendor::Ohip).await;
+    guests_are_the_hotels(&w, pms_mews::PROVIDER).await;
+    guests_are_the_hotels(&w, pms_opera::PROVIDER).await;
 }
 
 // ---- 13: partners read codes and safe messages -----------------------------------------------
@@ -383,7 +383,7 @@ fn assert_clean(what: &str, r: &Reply) {
 #[tokio::test]
 async fn partner_facing_errors_carry_a_code_and_a_safe_message_never_vendor_or_aws_text() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let vendor_says = |endpoints: &[&str]| FaultConfig {
         error_rate: 1.0,
@@ -397,10 +397,10 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_never_vendor_or_a
 
     // A write the PMS refuses with a body of its own.
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     w.sim
         .admin()
-        .set_faults(Vendor::Mews, &vendor_says(&["orders/add"]))
+        .set_faults(pms_mews::PROVIDER, &vendor_says(&["orders/add"]))
         .await
         .unwrap();
     let reply = w
@@ -450,7 +450,7 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_never_vendor_or_a
     w.sim
         .admin()
         .set_faults(
-            Vendor::Mews,
+            pms_mews::PROVIDER,
             &vendor_says(&["reservations/getAll/2023-06-06", "configuration/get"]),
         )
         .await
@@ -508,7 +508,7 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_never_vendor_or_a
         &w.stack.sdk_config,
         std::sync::Arc::new(pms_domain::ports::SystemClock),
     )
-    .with_vendors(pmsctl::all_vendors());
+    .with_vendors(pms_vendors::all());
     let app = pms_graphql::GraphqlApp::from_services(&broken);
     let mut req = lambda_http::Request::new(lambda_http::Body::Text(
         json!({"query": "{ __typename }"}).to_string(),

@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use pms_domain::ports::SecretStore;
 use pms_sim::setup::hotel_for;
-use pms_sim::{SimConfig, Simulator, Vendor};
+use pms_sim::Simulator;
 use pms_tests::TestStack;
 
 const PROCESSES: usize = 4;
@@ -25,23 +25,18 @@ async fn pms_load() -> PathBuf {
 async fn fifty_callers_in_four_processes_never_exceed_a_vendor_limit() {
     let stack = TestStack::new().await;
     let services = stack.services();
-    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+    let sim = Simulator::start(pms_sim::default_config(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let mut hotels = Vec::new();
-    for vendor in Vendor::ALL {
+    for vendor in pms_sim::providers() {
         let property = sim.context.config.properties[&vendor][0].clone();
-        let id =
-            pms_domain::domain::HotelId::parse(format!("rl-{}", pms_sim::setup::provider(vendor)))
-                .unwrap();
+        let id = pms_domain::domain::HotelId::parse(format!("rl-{}", vendor)).unwrap();
         let (config, credentials) =
             hotel_for(vendor, &property, &sim.vendor_url(vendor), id.clone()).unwrap();
         services
             .secrets
-            .put(
-                &services.adapters.credentials_secret(&id),
-                &credentials.to_secret(),
-            )
+            .put(&services.adapters.credentials_secret(&id), &credentials)
             .await
             .unwrap();
         services.hotels.create(&config).await.unwrap();
@@ -84,7 +79,7 @@ async fn fifty_callers_in_four_processes_never_exceed_a_vendor_limit() {
         "callers' outcomes per process: {}",
         serde_json::to_string(&outcomes).unwrap()
     );
-    for vendor in Vendor::ALL {
+    for vendor in pms_sim::providers() {
         let c = &counters[&vendor];
         println!(
             "{vendor:?}: {} requests in {SECONDS} s, {} over the limit, {} refused by storms",
@@ -98,19 +93,19 @@ async fn fifty_callers_in_four_processes_never_exceed_a_vendor_limit() {
     // The limiter must not starve the callers either: each vendor got a good share of its
     // budget (OHIP 100/min, Mews 200/30 s, Cloudbeds 5/s).
     assert!(
-        counters[&Vendor::Ohip].total_calls >= 30,
+        counters[&pms_opera::PROVIDER].total_calls >= 30,
         "{:?}",
-        counters[&Vendor::Ohip]
+        counters[&pms_opera::PROVIDER]
     );
     assert!(
-        counters[&Vendor::Mews].total_calls >= 120,
+        counters[&pms_mews::PROVIDER].total_calls >= 120,
         "{:?}",
-        counters[&Vendor::Mews]
+        counters[&pms_mews::PROVIDER]
     );
     assert!(
-        counters[&Vendor::Cloudbeds].total_calls >= 40,
+        counters[&pms_cloudbeds::PROVIDER].total_calls >= 40,
         "{:?}",
-        counters[&Vendor::Cloudbeds]
+        counters[&pms_cloudbeds::PROVIDER]
     );
     sim.stop().await;
 }

@@ -18,7 +18,7 @@ use pms_app::sync_runs::{SyncRun, SyncRunStatus};
 use pms_domain::domain::{BusinessDate, ReservationStatus};
 use pms_sim::data::SimReservation;
 use pms_sim::{
-    FaultConfig, ReservationPatch, RoomPatch, SimHotel, SimHousekeeping, SimStatus, Vendor,
+    FaultConfig, Provider, ReservationPatch, RoomPatch, SimHotel, SimHousekeeping, SimStatus,
 };
 use sync_support::{count_events, count_prefix, record_writes, Bed, Process};
 
@@ -74,16 +74,17 @@ fn latest(runs: &[SyncRun], feed: Feed) -> SyncRun {
 }
 
 /// The endpoint (as the simulator counts it) each vendor's reservations delta reads.
-fn delta_endpoint(vendor: Vendor) -> &'static str {
+fn delta_endpoint(vendor: Provider) -> &'static str {
     match vendor {
-        Vendor::Ohip => "getBusinessEvents",
-        Vendor::Mews => "reservations/getAll/2023-06-06",
-        Vendor::Cloudbeds => "getReservations",
+        pms_opera::PROVIDER => "getBusinessEvents",
+        pms_mews::PROVIDER => "reservations/getAll/2023-06-06",
+        pms_cloudbeds::PROVIDER => "getReservations",
+        other => panic!("{other} is not a simulated vendor"),
     }
 }
 
 async fn first_sync_creates_everything_and_an_identical_resync_writes_only_bookkeeping(
-    vendor: Vendor,
+    vendor: Provider,
 ) {
     let mut bed = Bed::new(vendor).await;
     let t0 = Utc::now() - chrono::Duration::seconds(1);
@@ -109,7 +110,7 @@ async fn first_sync_creates_everything_and_an_identical_resync_writes_only_bookk
     let stored = bed.bookings().await;
     for r in &data.reservations {
         let live = matches!(r.status, SimStatus::Confirmed | SimStatus::InHouse);
-        if live || vendor != Vendor::Ohip {
+        if live || vendor != pms_opera::PROVIDER {
             assert!(
                 stored.contains_key(&r.id),
                 "{:?} {} not stored",
@@ -123,7 +124,7 @@ async fn first_sync_creates_everything_and_an_identical_resync_writes_only_bookk
             .reservation(id)
             .expect("a stored booking the vendor has");
         // Cloudbeds has one number for both: its reservation id.
-        let confirmation = if vendor == Vendor::Cloudbeds {
+        let confirmation = if vendor == pms_cloudbeds::PROVIDER {
             &r.id
         } else {
             &r.confirmation
@@ -201,20 +202,21 @@ enum Field {
 /// The fields each vendor's reservation reads carry (what its adapter maps): OHIP has no
 /// special requests in its reservation payloads, Mews no stay total on a reservation (it is in
 /// its orders), Cloudbeds' lists neither rate plan, total nor requests.
-fn mapped_fields(vendor: Vendor) -> &'static [Field] {
+fn mapped_fields(vendor: Provider) -> &'static [Field] {
     match vendor {
-        Vendor::Ohip => &[Field::Room, Field::Rate, Field::Total, Field::GuestEmail],
-        Vendor::Mews => &[
+        pms_opera::PROVIDER => &[Field::Room, Field::Rate, Field::Total, Field::GuestEmail],
+        pms_mews::PROVIDER => &[
             Field::Room,
             Field::Rate,
             Field::SpecialRequests,
             Field::GuestEmail,
         ],
-        Vendor::Cloudbeds => &[Field::Room, Field::Total, Field::GuestEmail],
+        pms_cloudbeds::PROVIDER => &[Field::Room, Field::Total, Field::GuestEmail],
+        other => panic!("{other} is not a simulated vendor"),
     }
 }
 
-async fn every_mapped_field_change_is_stored_and_a_check_in_emits_one_event(vendor: Vendor) {
+async fn every_mapped_field_change_is_stored_and_a_check_in_emits_one_event(vendor: Provider) {
     let mut bed = Bed::new(vendor).await;
     bed.tick().await;
     let data = bed.vendor_data().await;
@@ -270,7 +272,7 @@ async fn every_mapped_field_change_is_stored_and_a_check_in_emits_one_event(vend
                 patch.room_number.as_deref()
             ),
             Field::Rate => assert_eq!(new.rate_code, patch.rate_code),
-            Field::Total if vendor == Vendor::Cloudbeds => {
+            Field::Total if vendor == pms_cloudbeds::PROVIDER => {
                 let nights = (r.departure - r.arrival).num_days();
                 assert_eq!(
                     new.balance.expect("balance").amount_minor
@@ -335,7 +337,7 @@ async fn every_mapped_field_change_is_stored_and_a_check_in_emits_one_event(vend
 }
 
 async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_the_watermark(
-    vendor: Vendor,
+    vendor: Provider,
 ) {
     let mut bed = Bed::new(vendor).await;
     let t0 = Utc::now() - chrono::Duration::seconds(1);
@@ -401,7 +403,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
     assert_eq!(state.watermark, Some(during.started_at));
     assert!(during.started_at < changed_at);
     let x_entity = bed.entity(&x.id);
-    if vendor != Vendor::Ohip {
+    if vendor != pms_opera::PROVIDER {
         // The window ended at the run's start: the change is after it.
         assert!(!during.updated.ids.contains(&x_entity), "{during:#?}");
     }
@@ -425,7 +427,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
     assert_eq!(next.created.count, 0, "{next:#?}");
     assert!(next.updated.count + next.unchanged <= 1, "{next:#?}");
     assert!(first.created.count + first.unchanged > 1, "{first:#?}");
-    if vendor != Vendor::Ohip {
+    if vendor != pms_opera::PROVIDER {
         assert_eq!(next.updated.ids, std::slice::from_ref(&x_entity));
     } else {
         // OHIP's business events: the change's event was queued while the slow dequeue was
@@ -436,7 +438,7 @@ async fn a_change_during_a_run_is_read_next_and_a_restarted_worker_resumes_from_
     assert_eq!(state.watermark, Some(next.started_at));
 }
 
-async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Vendor) {
+async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Provider) {
     let mut bed = Bed::new(vendor).await;
     // One Scheduled Event delivered twice (EventBridge delivers at least once), through the
     // scheduler function's handler.
@@ -524,7 +526,7 @@ async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Vendor) {
     assert_eq!(bed.runs_of("race").await.len(), 1);
 }
 
-async fn a_reservation_the_vendor_cannot_serve_makes_the_run_partial_with_its_id(vendor: Vendor) {
+async fn a_reservation_the_vendor_cannot_serve_makes_the_run_partial_with_its_id(vendor: Provider) {
     let mut bed = Bed::new(vendor).await;
     bed.tick().await;
     let data = bed.vendor_data().await;
@@ -588,7 +590,7 @@ async fn a_reservation_the_vendor_cannot_serve_makes_the_run_partial_with_its_id
     );
 }
 
-async fn a_429_storm_delays_the_run_without_any_rate_limit_violation(vendor: Vendor) {
+async fn a_429_storm_delays_the_run_without_any_rate_limit_violation(vendor: Provider) {
     let mut bed = Bed::new(vendor).await;
     bed.tick().await;
     let data = bed.vendor_data().await;
@@ -635,7 +637,7 @@ async fn a_429_storm_delays_the_run_without_any_rate_limit_violation(vendor: Ven
     assert!(bed.peek_queue().await.is_empty());
 }
 
-async fn a_pms_outage_fails_the_run_visibly_and_keeps_the_watermark(vendor: Vendor) {
+async fn a_pms_outage_fails_the_run_visibly_and_keeps_the_watermark(vendor: Provider) {
     let mut bed = Bed::new(vendor).await;
     bed.tick().await;
     let before = bed.feed_state(Feed::Reservations).await.expect("state");
@@ -704,7 +706,7 @@ impl BackfillProgress for Progress {
     }
 }
 
-async fn an_interrupted_backfill_resumes_where_it_stopped(vendor: Vendor) {
+async fn an_interrupted_backfill_resumes_where_it_stopped(vendor: Provider) {
     let bed = Bed::new(vendor).await;
     let data = bed.vendor_data().await;
     let today = BusinessDate::new(today(&data));
@@ -806,7 +808,7 @@ async fn an_interrupted_backfill_resumes_where_it_stopped(vendor: Vendor) {
     assert!(again.steps.lock().unwrap().is_empty());
 }
 
-async fn a_room_status_change_emits_one_event(vendor: Vendor) {
+async fn a_room_status_change_emits_one_event(vendor: Provider) {
     let mut bed = Bed::new(vendor).await;
     bed.tick().await;
     let data = bed.vendor_data().await;

@@ -16,7 +16,7 @@ use pms_domain::ports::SecretStore;
 use pms_local::driver::{self, BatchOutcome, Driver, Invocation, Invoker};
 use pms_local::schedule::ScheduleKind;
 use pms_sim::setup::hotel_for;
-use pms_sim::{SimConfig, Simulator, Vendor};
+use pms_sim::Simulator;
 use pms_tests::{repo_template, TestStack};
 use serde_json::Value;
 
@@ -63,24 +63,21 @@ impl Invoker for InProcess {
 async fn the_local_driver_fires_the_schedule_and_the_worker_syncs_the_hotel() {
     let stack = TestStack::new().await;
     let services = stack.services();
-    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+    let sim = Simulator::start(pms_sim::default_config(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let property = sim.context.config.properties[&Vendor::Cloudbeds][0].clone();
+    let property = sim.context.config.properties[&pms_cloudbeds::PROVIDER][0].clone();
     let hotel = HotelId::parse("local-cloudbeds").unwrap();
     let (config, credentials) = hotel_for(
-        Vendor::Cloudbeds,
+        pms_cloudbeds::PROVIDER,
         &property,
-        &sim.vendor_url(Vendor::Cloudbeds),
+        &sim.vendor_url(pms_cloudbeds::PROVIDER),
         hotel.clone(),
     )
     .unwrap();
     services
         .secrets
-        .put(
-            &services.adapters.credentials_secret(&hotel),
-            &credentials.to_secret(),
-        )
+        .put(&services.adapters.credentials_secret(&hotel), &credentials)
         .await
         .unwrap();
     services.hotels.create(&config).await.unwrap();
@@ -142,7 +139,7 @@ async fn the_local_driver_fires_the_schedule_and_the_worker_syncs_the_hotel() {
     assert_eq!(
         stored.bookings.len(),
         sim.admin()
-            .hotel(Vendor::Cloudbeds, &property.property_id)
+            .hotel(pms_cloudbeds::PROVIDER, &property.property_id)
             .await
             .unwrap()
             .reservations

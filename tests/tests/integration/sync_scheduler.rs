@@ -24,7 +24,7 @@ async fn a_tick_fans_out_one_job_per_enabled_hotel_and_due_feed_once() {
             let mut c = HotelConfig::new(
                 HotelId::parse(format!("fan-{i:04}")).unwrap(),
                 "Fan-out hotel",
-                Provider::Mock,
+                Provider::named("mock"),
                 PropertyTz::parse("Europe/Prague").unwrap(),
                 Currency::eur(),
                 Utc::now(),

@@ -358,7 +358,9 @@ fn the_http_api_is_throttled_before_any_function_runs() {
             }
         }
     }
-    assert!(routes >= 8, "HttpApi routes: {routes}");
+    // Partner ingestion (3), the OpenAPI document, one webhook route for every vendor, and
+    // GraphQL (POST and GET).
+    assert!(routes >= 7, "HttpApi routes: {routes}");
 }
 
 #[test]

@@ -16,7 +16,6 @@ use pms_domain::pms::PmsError;
 use pms_domain::ports::{CachedSecrets, Clock, SecretStore, SystemClock};
 use pms_tests::default_factory;
 use pms_vendor_kit::pms::credentials_secret_name;
-use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
 /// What reached the redirect's target: each request's path, headers and body, as text.
@@ -75,14 +74,14 @@ async fn redirector(target: String) -> String {
     serve(router).await
 }
 
-fn credentials(provider: Provider) -> VendorCredentials {
-    let pairs: Vec<(String, SecretString)> = match provider {
-        Provider::Opera => vec![
+fn credentials(provider: Provider) -> SecretString {
+    let pairs: Vec<(String, SecretString)> = match provider.as_str() {
+        "opera" => vec![
             ("clientId", "client-id-CRED"),
             ("clientSecret", "client-secret-CRED"),
             ("appKey", "app-key-CRED"),
         ],
-        Provider::Mews => vec![
+        "mews" => vec![
             ("clientToken", "client-token-CRED"),
             ("accessToken", "access-token-CRED"),
         ],
@@ -91,7 +90,12 @@ fn credentials(provider: Provider) -> VendorCredentials {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), SecretString::from(v.to_owned())))
     .collect();
-    VendorCredentials::from_pairs(provider, &pairs).expect("credentials")
+    pms_vendors::all()
+        .get(provider)
+        .expect("a registered vendor")
+        .credentials_from_pairs(&pairs)
+        .expect("credentials")
+        .expect("a vendor with credentials")
 }
 
 #[tokio::test]
@@ -106,7 +110,11 @@ async fn vendor_calls_never_follow_a_redirect_with_credentials() {
         chrono::Duration::minutes(5),
     ));
     let factory = default_factory(secrets, clock, "pms/t");
-    for provider in [Provider::Opera, Provider::Mews, Provider::Cloudbeds] {
+    for provider in [
+        Provider::named("opera"),
+        Provider::named("mews"),
+        Provider::named("cloudbeds"),
+    ] {
         let hotel = HotelId::parse(format!("redirect-{provider}")).expect("hotel");
         let mut config = HotelConfig::new(
             hotel.clone(),
@@ -116,6 +124,9 @@ async fn vendor_calls_never_follow_a_redirect_with_credentials() {
             Currency::eur(),
             Utc::now(),
         );
+        config.rate_limit = pms_vendors::all()
+            .get(provider)
+            .and_then(|v| v.default_rate_limit());
         config.vendor.base_url = Some(pms.parse().expect("url"));
         config.vendor.property_id = Some("P1".into());
         config.vendor.service_id = Some("S1".into());
@@ -123,7 +134,7 @@ async fn vendor_calls_never_follow_a_redirect_with_credentials() {
         inner
             .put(
                 &credentials_secret_name("pms/t", &hotel),
-                &credentials(provider).to_secret(),
+                &credentials(provider),
             )
             .await
             .expect("credentials stored");

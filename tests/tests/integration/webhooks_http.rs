@@ -34,7 +34,7 @@ fn ext(id: &str) -> ExternalId {
 
 fn reservation(id: &str, status: ReservationStatus, version: u64) -> Reservation {
     Reservation {
-        id: RecordId::new(Provider::Mock, ext(id)),
+        id: RecordId::new(Provider::named("mock"), ext(id)),
         confirmation_number: ConfirmationNumber::parse(format!("C-{}", &id[..8])).unwrap(),
         guest: None,
         room_number: Some(RoomNumber::parse("101").unwrap()),
@@ -59,7 +59,7 @@ fn reservation(id: &str, status: ReservationStatus, version: u64) -> Reservation
 
 fn guest(id: &str, last: &str) -> Guest {
     Guest {
-        id: RecordId::new(Provider::Mock, ext(id)),
+        id: RecordId::new(Provider::named("mock"), ext(id)),
         external_ids: BTreeMap::new(),
         first_name: Some("Jane".into()),
         last_name: Some(last.into()),

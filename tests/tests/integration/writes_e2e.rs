@@ -11,7 +11,7 @@ use pms_app::writes::{
     AuditResult, DeliveryResult, DlqStatus, OperationId, OperationRef, OperationStatus,
 };
 use pms_sim::data::SimStatus;
-use pms_sim::{FaultConfig, Vendor};
+use pms_sim::{FaultConfig, Provider};
 use pms_tests::writes::{
     confirmation_of, guest_record_id, wait_out_lease, SimHotelRef, WriterOptions, WritesStack,
     MAX_RECEIVES,
@@ -60,7 +60,7 @@ async fn queue_depth(w: &WritesStack) -> u64 {
 
 // ---- each mutation, end to end ------------------------------------------------------------
 
-async fn every_mutation_end_to_end(vendor: Vendor) {
+async fn every_mutation_end_to_end(vendor: Provider) {
     let w = WritesStack::new().await;
     let h = w.sim_hotel(vendor).await;
     let (token, token_id) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
@@ -216,17 +216,17 @@ async fn every_mutation_end_to_end(vendor: Vendor) {
 
 #[tokio::test]
 async fn every_mutation_end_to_end_on_opera() {
-    every_mutation_end_to_end(Vendor::Ohip).await;
+    every_mutation_end_to_end(pms_opera::PROVIDER).await;
 }
 
 #[tokio::test]
 async fn every_mutation_end_to_end_on_mews() {
-    every_mutation_end_to_end(Vendor::Mews).await;
+    every_mutation_end_to_end(pms_mews::PROVIDER).await;
 }
 
 #[tokio::test]
 async fn every_mutation_end_to_end_on_cloudbeds() {
-    every_mutation_end_to_end(Vendor::Cloudbeds).await;
+    every_mutation_end_to_end(pms_cloudbeds::PROVIDER).await;
 }
 
 // ---- refusals: input, scope, tenancy, idempotency ------------------------------------------
@@ -234,13 +234,13 @@ async fn every_mutation_end_to_end_on_cloudbeds() {
 #[tokio::test]
 async fn refused_mutations_name_the_field_and_queue_nothing() {
     let w = WritesStack::new().await;
-    let a = w.sim_hotel(Vendor::Mews).await;
-    let b = w.sim_hotel(Vendor::Ohip).await;
+    let a = w.sim_hotel(pms_mews::PROVIDER).await;
+    let b = w.sim_hotel(pms_opera::PROVIDER).await;
     let (writer_a, _) = w.token(&[&a.id], &[Scope::Read, Scope::Write]).await;
     let (reader_a, _) = w.token(&[&a.id], &[Scope::Read]).await;
     let (writer_b, _) = w.token(&[&b.id], &[Scope::Write]).await;
     let r = w.sim_reservation(&a, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
 
     let field_of = |reply: &pms_tests::graphql::Reply| {
         reply.body["errors"][0]["extensions"]["field"]
@@ -288,7 +288,7 @@ async fn refused_mutations_name_the_field_and_queue_nothing() {
         .graphql(
             &writer_a,
             PREFS,
-            json!({"h": a.id.as_str(), "g": guest_record_id(Vendor::Ohip, "12345"),
+            json!({"h": a.id.as_str(), "g": guest_record_id(pms_opera::PROVIDER, "12345"),
                    "p": [{"category": "ROOM", "key": "K"}]}),
         )
         .await;
@@ -298,7 +298,7 @@ async fn refused_mutations_name_the_field_and_queue_nothing() {
         .graphql(
             &writer_a,
             PREFS,
-            json!({"h": a.id.as_str(), "g": guest_record_id(Vendor::Mews, &r.guest_id), "p": []}),
+            json!({"h": a.id.as_str(), "g": guest_record_id(pms_mews::PROVIDER, &r.guest_id), "p": []}),
         )
         .await;
     assert_eq!(field_of(&reply), "preferences");
@@ -312,7 +312,7 @@ async fn refused_mutations_name_the_field_and_queue_nothing() {
     assert_eq!(reply.codes(), ["BAD_USER_INPUT"], "{}", reply.body);
 
     // Scope and tenancy: FORBIDDEN, for every mutation.
-    let guest = guest_record_id(Vendor::Mews, &r.guest_id);
+    let guest = guest_record_id(pms_mews::PROVIDER, &r.guest_id);
     let every: [(&str, Value); 4] = [
         (NOTE, json!({"h": a.id.as_str(), "c": conf, "text": "x"})),
         (
@@ -401,7 +401,7 @@ async fn refused_mutations_name_the_field_and_queue_nothing() {
 
 // ---- duplicates: one charge ------------------------------------------------------------------
 
-async fn the_same_charge_many_times_is_one_charge(vendor: Vendor) {
+async fn the_same_charge_many_times_is_one_charge(vendor: Provider) {
     let w = WritesStack::new().await;
     let h = w.sim_hotel(vendor).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
@@ -491,17 +491,17 @@ async fn the_same_charge_many_times_is_one_charge(vendor: Vendor) {
 
 #[tokio::test]
 async fn the_same_charge_many_times_is_one_charge_on_opera() {
-    the_same_charge_many_times_is_one_charge(Vendor::Ohip).await;
+    the_same_charge_many_times_is_one_charge(pms_opera::PROVIDER).await;
 }
 
 #[tokio::test]
 async fn the_same_charge_many_times_is_one_charge_on_mews() {
-    the_same_charge_many_times_is_one_charge(Vendor::Mews).await;
+    the_same_charge_many_times_is_one_charge(pms_mews::PROVIDER).await;
 }
 
 #[tokio::test]
 async fn the_same_charge_many_times_is_one_charge_on_cloudbeds() {
-    the_same_charge_many_times_is_one_charge(Vendor::Cloudbeds).await;
+    the_same_charge_many_times_is_one_charge(pms_cloudbeds::PROVIDER).await;
 }
 
 // ---- a crash after the PMS accepted the charge ----------------------------------------------
@@ -509,7 +509,7 @@ async fn the_same_charge_many_times_is_one_charge_on_cloudbeds() {
 /// The writer process dies right after the PMS accepted the charge, before it recorded
 /// anything; the message comes back once its visibility timeout ends, and a new writer process
 /// finishes the operation without posting again.
-async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it(vendor: Vendor) {
+async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it(vendor: Provider) {
     const LEASE: u32 = 2;
     let w = WritesStack::new().await;
     let h = w.sim_hotel(vendor).await;
@@ -586,9 +586,10 @@ async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it(vendor: Vendor
     // reference, not sent again. Either way: already applied.
     assert_eq!(entry.result, AuditResult::AlreadyApplied);
     let endpoint = match vendor {
-        Vendor::Cloudbeds => "postCustomItem",
-        Vendor::Mews => "orders/add",
-        Vendor::Ohip => "postBillingCharges",
+        pms_cloudbeds::PROVIDER => "postCustomItem",
+        pms_mews::PROVIDER => "orders/add",
+        pms_opera::PROVIDER => "postBillingCharges",
+        other => panic!("{other} is not a simulated vendor"),
     };
     let sent = w.counters(vendor).calls.get(endpoint).copied();
     let expected = if caps.native_charge_idempotency { 2 } else { 1 };
@@ -598,17 +599,17 @@ async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it(vendor: Vendor
 
 #[tokio::test]
 async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it_on_opera() {
-    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(Vendor::Ohip).await;
+    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(pms_opera::PROVIDER).await;
 }
 
 #[tokio::test]
 async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it_on_mews() {
-    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(Vendor::Mews).await;
+    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(pms_mews::PROVIDER).await;
 }
 
 #[tokio::test]
 async fn a_crash_after_the_pms_accepted_a_charge_never_doubles_it_on_cloudbeds() {
-    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(Vendor::Cloudbeds).await;
+    a_crash_after_the_pms_accepted_a_charge_never_doubles_it(pms_cloudbeds::PROVIDER).await;
 }
 
 // ---- poison messages, dead letters, pmsctl ---------------------------------------------------
@@ -620,11 +621,11 @@ fn stdout(o: &std::process::Output) -> String {
 #[tokio::test]
 async fn a_refused_write_is_dead_lettered_after_one_attempt_and_can_be_redriven_or_abandoned() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Ohip).await;
+    let h = w.sim_hotel(pms_opera::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     // OPERA refuses postings to a cancelled reservation (400): not worth a retry.
     let cancelled = w.sim_reservation(&h, SimStatus::Cancelled);
-    let conf = confirmation_of(Vendor::Ohip, &cancelled);
+    let conf = confirmation_of(pms_opera::PROVIDER, &cancelled);
     let op = operation_of(
         &w.graphql(
             &token,
@@ -655,7 +656,7 @@ async fn a_refused_write_is_dead_lettered_after_one_attempt_and_can_be_redriven_
     let now = w.operation(&token, op["id"].as_str().unwrap()).await;
     assert_eq!(now["status"], "DEAD_LETTERED");
     assert_eq!(now["error"]["code"], "PMS_REJECTED");
-    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 0);
+    assert_eq!(w.counters(pms_opera::PROVIDER).charges_posted, 0);
 
     // Listed and shown by the CLI.
     let out = w
@@ -761,7 +762,7 @@ async fn charge_outage(w: &WritesStack, on: bool) {
     };
     w.sim
         .admin()
-        .set_faults(Vendor::Ohip, &faults)
+        .set_faults(pms_opera::PROVIDER, &faults)
         .await
         .unwrap();
 }
@@ -831,12 +832,12 @@ async fn fail_three_times(w: &WritesStack, token: &str, h: &SimHotelRef, key: &s
 #[tokio::test]
 async fn an_outage_backs_off_dead_letters_after_three_deliveries_and_a_redrive_resolves_it() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Ohip).await;
+    let h = w.sim_hotel(pms_opera::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     charge_outage(&w, true).await;
     let op = fail_three_times(&w, &token, &h, "outage-1").await;
     let r_op = op_ref(&op);
-    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 0);
+    assert_eq!(w.counters(pms_opera::PROVIDER).charges_posted, 0);
     let audit = w.records().audit_log(&h.id, 10).await.unwrap();
     assert_eq!(
         audit
@@ -878,7 +879,11 @@ async fn an_outage_backs_off_dead_letters_after_three_deliveries_and_a_redrive_r
     assert!(item.resolved_at.is_some());
     let now = w.operation(&token, op["id"].as_str().unwrap()).await;
     assert_eq!(now["status"], "SUCCEEDED", "{now}");
-    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 1, "posted once");
+    assert_eq!(
+        w.counters(pms_opera::PROVIDER).charges_posted,
+        1,
+        "posted once"
+    );
     let out = w
         .pmsctl(&[
             "dlq",
@@ -896,7 +901,7 @@ async fn an_outage_backs_off_dead_letters_after_three_deliveries_and_a_redrive_r
 #[tokio::test]
 async fn abandoning_a_dead_letter_removes_its_message_from_the_dlq() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Ohip).await;
+    let h = w.sim_hotel(pms_opera::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     charge_outage(&w, true).await;
     let op = fail_three_times(&w, &token, &h, "outage-2").await;
@@ -942,7 +947,7 @@ async fn abandoning_a_dead_letter_removes_its_message_from_the_dlq() {
         OperationStatus::Abandoned
     );
     charge_outage(&w, false).await;
-    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 0);
+    assert_eq!(w.counters(pms_opera::PROVIDER).charges_posted, 0);
     w.sim.stop().await;
 }
 
@@ -951,10 +956,10 @@ async fn abandoning_a_dead_letter_removes_its_message_from_the_dlq() {
 #[tokio::test]
 async fn the_batch_response_names_every_failed_record_and_never_an_empty_id() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     // A good write and an unreadable message in one batch.
     operation_of(
         &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 111, None))
@@ -984,7 +989,7 @@ async fn the_batch_response_names_every_failed_record_and_never_an_empty_id() {
         round.outcome,
         pms_local::driver::BatchOutcome::PartialFailure(vec![poison_id])
     );
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+    assert_eq!(w.counters(pms_mews::PROVIDER).charges_posted, 1);
 
     // A record without a message id cannot be named: the whole batch fails (and is retried;
     // its writes are idempotent), rather than the record being deleted as if done.
@@ -1005,7 +1010,7 @@ async fn the_batch_response_names_every_failed_record_and_never_an_empty_id() {
 #[tokio::test]
 async fn redrive_all_brings_back_every_pending_dead_letter() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Ohip).await;
+    let h = w.sim_hotel(pms_opera::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     charge_outage(&w, true).await;
     // One in the SQS DLQ (an outage that outlasted three deliveries)...
@@ -1019,7 +1024,7 @@ async fn redrive_all_brings_back_every_pending_dead_letter() {
             CHARGE,
             charge_vars(
                 &h,
-                &confirmation_of(Vendor::Ohip, &cancelled),
+                &confirmation_of(pms_opera::PROVIDER, &cancelled),
                 77,
                 Some("all-2"),
             ),
@@ -1056,7 +1061,7 @@ async fn redrive_all_brings_back_every_pending_dead_letter() {
         (DlqStatus::Pending, 2),
         "refused again: pending, one attempt more"
     );
-    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 1);
+    assert_eq!(w.counters(pms_opera::PROVIDER).charges_posted, 1);
     // Nothing pending of this hotel but the refused one; --hotel limits the redrive.
     let out = w
         .pmsctl(&["dlq", "redrive", "--all", "--hotel", h.id.as_str()])
@@ -1080,7 +1085,7 @@ fn quick_writer() -> WriterOptions {
     }
 }
 
-async fn set_faults(w: &WritesStack, vendor: Vendor, faults: Value) {
+async fn set_faults(w: &WritesStack, vendor: Provider, faults: Value) {
     let faults: FaultConfig = serde_json::from_value(faults).unwrap();
     w.sim.admin().set_faults(vendor, &faults).await.unwrap();
 }
@@ -1149,7 +1154,7 @@ fn audit_results(entries: &[pms_app::writes::AuditEntry], id: &OperationId) -> V
 /// back. Exactly one charge, and the operation SUCCEEDED.
 #[tokio::test]
 async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_once() {
-    applied_late_and_redriven_through_an_outage(Vendor::Mews, "orders/add").await;
+    applied_late_and_redriven_through_an_outage(pms_mews::PROVIDER, "orders/add").await;
 }
 
 /// The same on a vendor that keeps charge references unique (Cloudbeds' `referenceID`): the
@@ -1159,10 +1164,10 @@ async fn a_charge_applied_late_and_redriven_through_an_outage_is_posted_exactly_
 /// chaos suite's find).
 #[tokio::test]
 async fn a_charge_applied_late_and_redriven_through_an_outage_is_one_charge_on_cloudbeds() {
-    applied_late_and_redriven_through_an_outage(Vendor::Cloudbeds, "postCustomItem").await;
+    applied_late_and_redriven_through_an_outage(pms_cloudbeds::PROVIDER, "postCustomItem").await;
 }
 
-async fn applied_late_and_redriven_through_an_outage(vendor: Vendor, endpoint: &str) {
+async fn applied_late_and_redriven_through_an_outage(vendor: Provider, endpoint: &str) {
     let w = WritesStack::with_writer(quick_writer()).await;
     let h = w.sim_hotel(vendor).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
@@ -1199,7 +1204,7 @@ async fn applied_late_and_redriven_through_an_outage(vendor: Vendor, endpoint: &
         "the late posting landed"
     );
     let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();
-    if vendor == Vendor::Mews {
+    if vendor == pms_mews::PROVIDER {
         // It cannot be looked for: the outcome stays unknown.
         assert_eq!(item.error.code, "OUTCOME_UNKNOWN");
         assert!(
@@ -1256,13 +1261,13 @@ async fn applied_late_and_redriven_through_an_outage(vendor: Vendor, endpoint: &
 #[tokio::test]
 async fn a_charge_answered_late_is_found_once_the_settle_window_passed() {
     let w = WritesStack::with_writer(quick_writer()).await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     set_faults(
         &w,
-        Vendor::Mews,
+        pms_mews::PROVIDER,
         json!({"latencyMs": 2500, "onlyEndpoints": ["orders/add"], "finishAbandoned": true}),
     )
     .await;
@@ -1282,7 +1287,7 @@ async fn a_charge_answered_late_is_found_once_the_settle_window_passed() {
         "nobody is asked to act"
     );
     assert!(w.dlq_messages().await.is_empty());
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+    assert_eq!(w.counters(pms_mews::PROVIDER).charges_posted, 1);
     let audit = w.records().audit_log(&h.id, 50).await.unwrap();
     assert_eq!(
         audit_results(&audit, &r_op.id).first().map(String::as_str),
@@ -1308,13 +1313,13 @@ async fn a_charge_answered_late_is_found_once_the_settle_window_passed() {
 #[tokio::test]
 async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced() {
     let w = WritesStack::with_writer(quick_writer()).await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     set_faults(
         &w,
-        Vendor::Mews,
+        pms_mews::PROVIDER,
         json!({"latencyMs": 2500, "onlyEndpoints": ["orders/add"], "finishAbandoned": true}),
     )
     .await;
@@ -1327,7 +1332,7 @@ async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced(
     w.writer_round().await.expect("delivered");
     set_faults(
         &w,
-        Vendor::Mews,
+        pms_mews::PROVIDER,
         json!({"errorRate": 1, "errorStatus": 503}),
     )
     .await;
@@ -1341,7 +1346,7 @@ async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced(
     .await;
     assert_eq!(status, "DEAD_LETTERED");
     w.sim.admin().clear_faults().await.unwrap();
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+    assert_eq!(w.counters(pms_mews::PROVIDER).charges_posted, 1);
 
     // Months later, or from before they were kept: the records have expired (the store treats
     // an item past `expires_at` as gone, swept or not).
@@ -1402,7 +1407,7 @@ async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced(
     .await;
     assert_eq!(status, "SUCCEEDED");
     assert_eq!(
-        w.counters(Vendor::Mews).charges_posted,
+        w.counters(pms_mews::PROVIDER).charges_posted,
         1,
         "exactly one charge"
     );
@@ -1424,12 +1429,12 @@ async fn redriving_a_dead_letter_whose_records_expired_is_refused_unless_forced(
 #[tokio::test]
 async fn idempotency_keys_and_charge_references_are_scoped_by_the_partner() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Cloudbeds).await;
+    let h = w.sim_hotel(pms_cloudbeds::PROVIDER).await;
     let (a, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let (b, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let (c, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Cloudbeds, &r);
+    let conf = confirmation_of(pms_cloudbeds::PROVIDER, &r);
     let vars = |amount: i64| {
         let mut v = charge_vars(&h, &conf, amount, Some("pos-1001"));
         v["charge"]["reference"] = json!("ticket-1001");
@@ -1454,7 +1459,7 @@ async fn idempotency_keys_and_charge_references_are_scoped_by_the_partner() {
         assert_eq!(now["status"], "SUCCEEDED", "{now}");
     }
     // Three charges posted, under three references at the PMS.
-    assert_eq!(w.counters(Vendor::Cloudbeds).charges_posted, 3);
+    assert_eq!(w.counters(pms_cloudbeds::PROVIDER).charges_posted, 3);
     let mut refs = std::collections::BTreeSet::new();
     for op in [&from_a, &from_b, &again] {
         refs.insert(vendor_reference(&w, &h, op).await);
@@ -1468,10 +1473,10 @@ async fn idempotency_keys_and_charge_references_are_scoped_by_the_partner() {
 #[tokio::test]
 async fn a_cloudbeds_reference_already_taken_on_a_first_attempt_is_a_conflict() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Cloudbeds).await;
+    let h = w.sim_hotel(pms_cloudbeds::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Cloudbeds, &r);
+    let conf = confirmation_of(pms_cloudbeds::PROVIDER, &r);
     let vars = |amount: i64, key: &str| {
         let mut v = charge_vars(&h, &conf, amount, Some(key));
         v["charge"]["reference"] = json!("room-service-88");
@@ -1496,7 +1501,7 @@ async fn a_cloudbeds_reference_already_taken_on_a_first_attempt_is_a_conflict() 
     assert_ne!(now["status"], "SUCCEEDED", "{now}");
     assert_eq!(now["status"], "DEAD_LETTERED", "{now}");
     assert_eq!(now["error"]["code"], "REFERENCE_CONFLICT", "{now}");
-    assert_eq!(w.counters(Vendor::Cloudbeds).charges_posted, 1);
+    assert_eq!(w.counters(pms_cloudbeds::PROVIDER).charges_posted, 1);
     w.sim.stop().await;
 }
 
@@ -1510,15 +1515,15 @@ async fn a_mews_charge_is_matched_on_its_external_identifier_never_on_free_text(
         settle: Some(ChronoDuration::seconds(2)),
     })
     .await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (a, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let (b, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     // A's first attempt: the gateway times out (504) before Mews takes it.
     set_faults(
         &w,
-        Vendor::Mews,
+        pms_mews::PROVIDER,
         json!({"timeoutRate": 1, "timeoutMs": 50, "onlyEndpoints": ["orders/add"]}),
     )
     .await;
@@ -1549,33 +1554,37 @@ async fn a_mews_charge_is_matched_on_its_external_identifier_never_on_free_text(
         1,
         "A's charge is on the folio"
     );
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 2);
+    assert_eq!(w.counters(pms_mews::PROVIDER).charges_posted, 2);
     w.sim.stop().await;
 }
 
 #[tokio::test]
 async fn without_a_key_two_identical_charges_are_two_charges() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Ohip).await;
+    let h = w.sim_hotel(pms_opera::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Ohip, &r);
+    let conf = confirmation_of(pms_opera::PROVIDER, &r);
     let coffee = || charge_vars(&h, &conf, 450, None);
     let one = operation_of(&w.graphql(&token, CHARGE, coffee()).await, "postCharge");
     let two = operation_of(&w.graphql(&token, CHARGE, coffee()).await, "postCharge");
     assert_ne!(one["id"], two["id"]);
     w.drain().await;
-    assert_eq!(w.counters(Vendor::Ohip).charges_posted, 2, "two coffees");
+    assert_eq!(
+        w.counters(pms_opera::PROVIDER).charges_posted,
+        2,
+        "two coffees"
+    );
     w.sim.stop().await;
 }
 
 #[tokio::test]
 async fn a_mutation_repeated_while_queued_enqueues_nothing_more() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Ohip).await;
+    let h = w.sim_hotel(pms_opera::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Ohip, &r);
+    let conf = confirmation_of(pms_opera::PROVIDER, &r);
     let vars = json!({"h": h.id.as_str(), "c": conf, "text": "Late arrival", "k": "note-1"});
     let first = operation_of(
         &w.graphql(&token, NOTE, vars.clone()).await,
@@ -1610,10 +1619,10 @@ async fn a_mutation_repeated_while_queued_enqueues_nothing_more() {
 #[tokio::test]
 async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     let ops: Vec<Value> = futures::future::join_all((0..3).map(|i| {
         w.graphql(
             &token,
@@ -1625,7 +1634,7 @@ async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline()
     .iter()
     .map(|reply| operation_of(reply, "postCharge"))
     .collect();
-    let before = w.counters(Vendor::Mews).total_calls;
+    let before = w.counters(pms_mews::PROVIDER).total_calls;
 
     // 10 s left: less than one vendor request may take (20 s client timeout): nothing starts.
     let mut messages = w.receive_writes(None).await;
@@ -1640,7 +1649,7 @@ async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline()
         round.report
     );
     assert_eq!(
-        w.counters(Vendor::Mews).total_calls,
+        w.counters(pms_mews::PROVIDER).total_calls,
         before,
         "no vendor call"
     );
@@ -1657,7 +1666,7 @@ async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline()
     // then less than a request's time is left, so the others are not started.
     set_faults(
         &w,
-        Vendor::Mews,
+        pms_mews::PROVIDER,
         json!({"latencyMs": 5000, "onlyEndpoints": ["orders/add"]}),
     )
     .await;
@@ -1677,8 +1686,11 @@ async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline()
         }
     }
     assert_eq!(untouched, 2, "{:?}", round.report);
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
-    assert_eq!(w.counters(Vendor::Mews).calls.get("orders/add"), Some(&1));
+    assert_eq!(w.counters(pms_mews::PROVIDER).charges_posted, 1);
+    assert_eq!(
+        w.counters(pms_mews::PROVIDER).calls.get("orders/add"),
+        Some(&1)
+    );
     w.sim.admin().clear_faults().await.unwrap();
     w.drain().await;
     for op in &ops {
@@ -1686,7 +1698,7 @@ async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline()
         assert_eq!(now["status"], "SUCCEEDED", "{now}");
         assert_eq!(now["attempts"], 1, "{now}");
     }
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 3);
+    assert_eq!(w.counters(pms_mews::PROVIDER).charges_posted, 3);
     w.sim.stop().await;
 }
 
@@ -1698,17 +1710,21 @@ async fn the_writer_starts_no_vendor_call_it_cannot_finish_before_its_deadline()
 #[tokio::test]
 async fn in_a_rate_limit_storm_each_delivery_of_a_write_is_a_counted_attempt() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     let op = operation_of(
         &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 901, Some("storm-1")))
             .await,
         "postCharge",
     );
     let id = op["id"].as_str().unwrap();
-    w.sim.admin().storm(Vendor::Mews, 600, 10).await.unwrap();
+    w.sim
+        .admin()
+        .storm(pms_mews::PROVIDER, 600, 10)
+        .await
+        .unwrap();
     let messages = w.receive_writes(None).await;
     assert_eq!(messages.len(), 1);
     let started = std::time::Instant::now();
@@ -1743,7 +1759,7 @@ async fn in_a_rate_limit_storm_each_delivery_of_a_write_is_a_counted_attempt() {
     assert_eq!(status, "SUCCEEDED");
     let now = w.operation(&token, id).await;
     assert_eq!(now["attempts"], 2, "{now}");
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+    assert_eq!(w.counters(pms_mews::PROVIDER).charges_posted, 1);
     w.sim.stop().await;
 }
 
@@ -1755,10 +1771,10 @@ async fn in_a_rate_limit_storm_each_delivery_of_a_write_is_a_counted_attempt() {
 async fn a_message_in_the_dlq_without_a_record_is_listed_counted_and_redriven_once() {
     const LEASE: u32 = 1;
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Mews).await;
+    let h = w.sim_hotel(pms_mews::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Mews, &r);
+    let conf = confirmation_of(pms_mews::PROVIDER, &r);
     let op = operation_of(
         &w.graphql(&token, CHARGE, charge_vars(&h, &conf, 777, Some("died-1")))
             .await,
@@ -1773,7 +1789,7 @@ async fn a_message_in_the_dlq_without_a_record_is_listed_counted_and_redriven_on
     // ...and a third whose writer died right after the PMS took the charge.
     let died = w.writer_process(true, 1, LEASE).await;
     assert_eq!(died.exit_code(), Some(137));
-    assert_eq!(w.counters(Vendor::Mews).charges_posted, 1);
+    assert_eq!(w.counters(pms_mews::PROVIDER).charges_posted, 1);
     wait_out_lease(LEASE).await;
     // The next receive finds the receive count used up: SQS moves it to the DLQ.
     assert!(w.writer_round().await.is_none());
@@ -1819,7 +1835,7 @@ async fn a_message_in_the_dlq_without_a_record_is_listed_counted_and_redriven_on
     let now = w.operation(&token, op["id"].as_str().unwrap()).await;
     assert_eq!(now["status"], "SUCCEEDED", "{now}");
     assert_eq!(
-        w.counters(Vendor::Mews).charges_posted,
+        w.counters(pms_mews::PROVIDER).charges_posted,
         1,
         "exactly one charge"
     );
@@ -1829,10 +1845,10 @@ async fn a_message_in_the_dlq_without_a_record_is_listed_counted_and_redriven_on
 #[tokio::test]
 async fn note_and_description_lengths_are_bounded() {
     let w = WritesStack::new().await;
-    let h = w.sim_hotel(Vendor::Ohip).await;
+    let h = w.sim_hotel(pms_opera::PROVIDER).await;
     let (token, _) = w.token(&[&h.id], &[Scope::Read, Scope::Write]).await;
     let r = w.sim_reservation(&h, SimStatus::InHouse);
-    let conf = confirmation_of(Vendor::Ohip, &r);
+    let conf = confirmation_of(pms_opera::PROVIDER, &r);
     let note = "mutation($h: ID!, $c: String!, $text: String!, $title: String) {
       addReservationNote(hotelId: $h, confirmationNumber: $c, note: {text: $text, title: $title}) {
         id } }";

@@ -37,7 +37,7 @@ pub(crate) struct Source<'a> {
 impl Source<'_> {
     fn record_id(&self, external: &str) -> Result<RecordId, ValidationError> {
         Ok(RecordId::new(
-            Provider::Partner,
+            Provider::PARTNER,
             ExternalId::parse(format!("{}:{external}", self.partner))?,
         ))
     }
@@ -310,7 +310,7 @@ pub(crate) fn availability(
         return None;
     }
     Some(ProvidedAvailability {
-        provider: Provider::Partner,
+        provider: Provider::PARTNER,
         availability: a,
     })
 }

@@ -85,7 +85,7 @@ mod tests {
         let mut config = HotelConfig::new(
             h.clone(),
             "H",
-            Provider::Mock,
+            Provider::named("mock"),
             PropertyTz::parse("Europe/Prague").unwrap(),
             Currency::eur(),
             Utc::now(),

@@ -340,7 +340,7 @@ mod tests {
             }
         );
         let f = BookingFilter {
-            provider: Some(Provider::Mews),
+            provider: Some(Provider::named("mews")),
             ..Default::default()
         };
         assert_eq!(

@@ -30,7 +30,7 @@ fn unique(tag: &str) -> HotelId {
 fn booking(n: u32, arrival: BusinessDate, nights: i64, status: ReservationStatus) -> Reservation {
     Reservation {
         id: RecordId::new(
-            Provider::Mock,
+            Provider::named("mock"),
             ExternalId::parse(format!("r{n:04}")).unwrap(),
         ),
         confirmation_number: ConfirmationNumber::parse(format!("C{n:04}")).unwrap(),
@@ -77,7 +77,7 @@ async fn world() -> World {
             .create(&HotelConfig::new(
                 h.clone(),
                 "Test hotel",
-                Provider::Mock,
+                Provider::named("mock"),
                 PropertyTz::parse("Pacific/Honolulu").unwrap(),
                 Currency::usd(),
                 clock.now(),
@@ -184,11 +184,11 @@ async fn pages_follow_filters_to_the_end_without_gaps() {
         },
         BookingFilter {
             statuses: vec![ReservationStatus::Cancelled],
-            provider: Some(Provider::Mock),
+            provider: Some(Provider::named("mock")),
             ..Default::default()
         },
         BookingFilter {
-            provider: Some(Provider::Mews),
+            provider: Some(Provider::named("mews")),
             ..Default::default()
         },
     ];
@@ -351,7 +351,7 @@ async fn availability_reads_a_key_range() {
     for day in 0..5 {
         for t in ["KING", "TWIN"] {
             records.push(ProvidedAvailability {
-                provider: Provider::Mock,
+                provider: Provider::named("mock"),
                 availability: pms_domain::domain::Availability {
                     date: date("2026-12-01").add_days(day),
                     room_type: RoomTypeCode::parse(t).unwrap(),
@@ -416,7 +416,10 @@ async fn pms_entities_go_through_the_cache() {
     pms.set_fault(None);
     assert!(s.health(&w.a).await.unwrap().pms.healthy);
     // A guest id of another provider is not at this PMS.
-    let mews = RecordId::new(Provider::Mews, ExternalId::parse("g-00001").unwrap());
+    let mews = RecordId::new(
+        Provider::named("mews"),
+        ExternalId::parse("g-00001").unwrap(),
+    );
     assert!(s.guest(&w.a, &mews).await.unwrap().is_none());
     let guest = pms.guests().remove(0);
     let found = s.guest(&w.a, &guest.id).await.unwrap().unwrap();

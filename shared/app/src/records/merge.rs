@@ -453,7 +453,7 @@ mod tests {
 
     fn reservation(version: u64, status: ReservationStatus) -> Reservation {
         Reservation {
-            id: RecordId::new(Provider::Mews, ExternalId::parse("r1").unwrap()),
+            id: RecordId::new(Provider::named("mews"), ExternalId::parse("r1").unwrap()),
             confirmation_number: ConfirmationNumber::parse("1001").unwrap(),
             guest: None,
             room_number: None,
@@ -599,7 +599,7 @@ mod tests {
         let pending = vec![DomainEvent::new(
             EventType::BookingSynced,
             h.clone(),
-            Provider::Mews,
+            Provider::named("mews"),
             r.id.to_string(),
             5,
             Utc::now(),
@@ -633,7 +633,7 @@ mod tests {
         let pending = vec![DomainEvent::new(
             EventType::BookingSynced,
             h.clone(),
-            Provider::Mews,
+            Provider::named("mews"),
             r.id.to_string(),
             5_000,
             Utc::now(),
@@ -663,7 +663,7 @@ mod tests {
         let (m, store, _) = merger();
         let h = HotelId::parse("h1").unwrap();
         let room = ProvidedRoom {
-            provider: Provider::Mock,
+            provider: Provider::named("mock"),
             room: RoomStatus {
                 room_number: pms_domain::domain::RoomNumber::parse("101").unwrap(),
                 room_type: None,
@@ -676,7 +676,7 @@ mod tests {
             },
         };
         let avail = ProvidedAvailability {
-            provider: Provider::Partner,
+            provider: Provider::PARTNER,
             availability: Availability {
                 date: BusinessDate::parse("2026-12-01").unwrap(),
                 room_type: pms_domain::domain::RoomTypeCode::parse("KING").unwrap(),
@@ -700,7 +700,7 @@ mod tests {
         let (m, _, bus) = merger();
         let h = HotelId::parse("h1").unwrap();
         let room = |hk| ProvidedRoom {
-            provider: Provider::Mews,
+            provider: Provider::named("mews"),
             room: RoomStatus {
                 room_number: pms_domain::domain::RoomNumber::parse("101").unwrap(),
                 room_type: None,

@@ -1,12 +1,11 @@
-//! Who and what: hotel configurations, vendor credentials, partner tokens, ingestion keys.
+//! Who and what: hotel configurations, partner tokens, ingestion keys (vendor credentials are
+//! each vendor crate's: `pms_vendor_kit::pms::Vendor`).
 
-mod credentials;
 mod hotels;
 mod ingest_keys;
 mod negative_cache;
 mod tokens;
 
-pub use credentials::{OperaGrant, VendorCredentials};
 pub use hotels::{HotelRegistry, RegistryError};
 pub use ingest_keys::{IngestCredentials, IngestKeys, PartnerSystem};
 pub use negative_cache::NegativeCache;

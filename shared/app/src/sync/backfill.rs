@@ -285,7 +285,7 @@ mod tests {
         let c = HotelConfig::new(
             HotelId::parse("h1").unwrap(),
             "H",
-            Provider::Mews,
+            Provider::named("mews"),
             PropertyTz::parse("Pacific/Honolulu").unwrap(),
             Currency::eur(),
             Utc::now(),

@@ -150,7 +150,7 @@ mod tests {
         HotelConfig::new(
             HotelId::parse("h1").unwrap(),
             "H",
-            Provider::Mock,
+            Provider::named("mock"),
             PropertyTz::parse("Pacific/Honolulu").unwrap(),
             Currency::eur(),
             Utc::now(),

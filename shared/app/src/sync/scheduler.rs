@@ -229,7 +229,7 @@ mod tests {
         let mut c = HotelConfig::new(
             HotelId::parse("h1").unwrap(),
             "H",
-            Provider::Mock,
+            Provider::named("mock"),
             PropertyTz::utc(),
             Currency::eur(),
             now,

@@ -158,7 +158,7 @@ impl WebhookDeliveries {
                     None => continue,
                 },
             };
-            return self.repeat(existing, delivery.dedupe_policy()).await;
+            return self.repeat(existing, delivery.dedupe).await;
         }
         // Created and expired between our two reads: treat as new work (a refresh is harmless).
         Ok(Begin::Resume(item))
@@ -219,7 +219,9 @@ impl WebhookDeliveries {
     }
 
     /// Called by the worker before it fetches a delivery's entities. Only content-hash
-    /// deliveries need it (see [`DedupePolicy::WhilePending`]).
+    /// deliveries need it (see [`DedupePolicy::WhilePending`]); a job that does not say which
+    /// policy its delivery has (sent before jobs carried it) is marked too, which is harmless
+    /// for an exact event (a repeat of it is dropped whatever its status).
     ///
     /// The delivery may still read `received`: the worker can take a job off the queue before
     /// the intake that sent it has marked the delivery `enqueued`. It is marked `refreshed` all
@@ -231,8 +233,9 @@ impl WebhookDeliveries {
         hotel: &HotelId,
         provider: Provider,
         delivery_id: &str,
+        dedupe: Option<DedupePolicy>,
     ) -> PortResult<()> {
-        if DedupePolicy::for_provider(provider) != DedupePolicy::WhilePending {
+        if dedupe == Some(DedupePolicy::ExactEvent) {
             return Ok(());
         }
         let key = Self::key(hotel, provider, delivery_id);
@@ -278,9 +281,10 @@ mod tests {
 
     fn delivery() -> VendorDelivery {
         VendorDelivery {
-            provider: Provider::Mews,
+            provider: Provider::named("mews"),
             property_id: "e".into(),
             delivery_id: "d1".into(),
+            dedupe: DedupePolicy::WhilePending,
             events: vec![ThinEvent {
                 name: "ServiceOrderUpdated".into(),
                 entities: vec![EntityRef {
@@ -302,12 +306,17 @@ mod tests {
         };
         // The worker takes the job as soon as it is sent, before the intake marks it enqueued.
         deliveries
-            .refresh_started(&hotel, Provider::Mews, "d1")
+            .refresh_started(
+                &hotel,
+                Provider::named("mews"),
+                "d1",
+                Some(DedupePolicy::WhilePending),
+            )
             .await
             .unwrap();
         deliveries.mark_enqueued(item, 1).await.unwrap();
         let stored = deliveries
-            .get(&hotel, Provider::Mews, "d1")
+            .get(&hotel, Provider::named("mews"), "d1")
             .await
             .unwrap()
             .unwrap();
@@ -330,7 +339,7 @@ mod tests {
             Begin::TooLarge(n) if n > MAX_ITEM_BYTES
         ));
         assert!(deliveries
-            .get(&hotel, Provider::Mews, "d1")
+            .get(&hotel, Provider::named("mews"), "d1")
             .await
             .unwrap()
             .is_none());

@@ -112,6 +112,7 @@ impl WebhookIntake {
             &JobSource::Webhook {
                 provider: delivery.provider,
                 delivery_id: delivery.delivery_id.clone(),
+                dedupe: Some(delivery.dedupe),
             },
             self.clock.now(),
             correlation_id,

@@ -57,7 +57,7 @@ fn fixture_with(clock: Arc<dyn Clock>) -> Fixture {
     let config = HotelConfig::new(
         hotel.clone(),
         "W",
-        Provider::Mock,
+        Provider::named("mock"),
         tz,
         Currency::eur(),
         Utc::now(),

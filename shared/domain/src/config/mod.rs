@@ -142,27 +142,6 @@ pub struct RateLimitSettings {
     pub per_seconds: u32,
 }
 
-impl RateLimitSettings {
-    /// The vendors' published limits (OHIP's is configurable; 100 per minute per hotel by default).
-    pub fn default_for(provider: Provider) -> Option<Self> {
-        match provider {
-            Provider::Opera => Some(Self {
-                requests: 100,
-                per_seconds: 60,
-            }),
-            Provider::Mews => Some(Self {
-                requests: 200,
-                per_seconds: 30,
-            }),
-            Provider::Cloudbeds => Some(Self {
-                requests: 5,
-                per_seconds: 1,
-            }),
-            Provider::Mock | Provider::Partner => None,
-        }
-    }
-}
-
 /// Vendor-specific, non-secret settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -247,7 +226,9 @@ impl HotelConfig {
             sync: SyncSettings::default(),
             cache: CacheSettings::default(),
             retry: RetrySettings::default(),
-            rate_limit: RateLimitSettings::default_for(provider),
+            // The vendor's published limit is set by whoever creates the hotel (its registration
+            // knows it).
+            rate_limit: None,
             created_at: now,
             updated_at: now,
         }
@@ -263,33 +244,8 @@ impl HotelConfig {
                 format!("{} is a record source, not a PMS", self.provider),
             ));
         }
-        if self.provider != Provider::Mock && self.vendor.base_url.is_none() {
-            return Err(ValidationError::new(
-                "baseUrl",
-                format!("a {} hotel needs the vendor's base URL", self.provider),
-            ));
-        }
         if let Some(url) = &self.vendor.base_url {
             check_base_url(url)?;
-        }
-        // Mews too: its id is the enterprise every request is scoped to, so a portfolio token
-        // can never read another property's data.
-        if matches!(
-            self.provider,
-            Provider::Opera | Provider::Cloudbeds | Provider::Mews
-        ) && self
-            .vendor
-            .property_id
-            .as_deref()
-            .is_none_or(|p| p.trim().is_empty())
-        {
-            return Err(ValidationError::new(
-                "propertyId",
-                format!(
-                    "a {} hotel needs its property id at the vendor",
-                    self.provider
-                ),
-            ));
         }
         if self.cache.stale_factor < 1 {
             return Err(ValidationError::new("staleFactor", "must be at least 1"));
@@ -326,7 +282,7 @@ mod tests {
             let mut c = HotelConfig::new(
                 HotelId::parse("h1").unwrap(),
                 "H",
-                Provider::Cloudbeds,
+                Provider::named("cloudbeds"),
                 PropertyTz::parse("Europe/Prague").unwrap(),
                 Currency::eur(),
                 Utc::now(),
@@ -367,24 +323,5 @@ mod tests {
         assert_eq!(s.arrivals.look_ahead_days, 3);
         assert!(s.arrivals.enabled);
         assert!(s.room_status.enabled);
-    }
-
-    #[test]
-    fn mews_hotels_are_scoped_to_their_enterprise_by_a_required_property_id() {
-        let now = chrono::Utc::now();
-        let mut c = HotelConfig::new(
-            crate::domain::HotelId::parse("m1").unwrap(),
-            "Mews hotel",
-            Provider::Mews,
-            crate::domain::PropertyTz::parse("Europe/Prague").unwrap(),
-            crate::domain::Currency::eur(),
-            now,
-        );
-        c.vendor.base_url = Some("https://api.mews.com".parse().unwrap());
-        assert_eq!(c.validate().unwrap_err().field, "propertyId");
-        c.vendor.property_id = Some("  ".into());
-        assert_eq!(c.validate().unwrap_err().field, "propertyId");
-        c.vendor.property_id = Some("3fa85f64-5717-4562-b3fc-2c963f66afa6".into());
-        assert!(c.validate().is_ok());
     }
 }

@@ -170,41 +170,77 @@ string_id!(
     |c: char| printable_char(c) || c == ' '
 );
 
-/// The source system of a record: the PMS a hotel runs (`Mock` is our deterministic in-memory
-/// PMS for local work and tests), or `Partner` for records partner systems push through REST
-/// ingestion. `Partner` is a record source only, never a hotel's PMS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Opera,
-    Mews,
-    Cloudbeds,
-    Mock,
-    Partner,
+/// The source system of a record: the PMS a hotel runs, named by its vendor crate (each
+/// declares its own `PROVIDER`, so adding a vendor changes nothing here), or
+/// [`Provider::PARTNER`] for records partner systems push through REST ingestion, which is a
+/// record source only, never a hotel's PMS.
+///
+/// A short lowercase name held inline, so it stays `Copy` and allocation-free in keys and ids.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Provider {
+    len: u8,
+    name: [u8; Provider::MAX_LEN],
 }
 
 impl Provider {
-    /// The providers a hotel can run (every variant but `Partner`).
-    pub const ALL: [Provider; 4] = [
-        Provider::Opera,
-        Provider::Mews,
-        Provider::Cloudbeds,
-        Provider::Mock,
-    ];
+    /// Longest provider name.
+    pub const MAX_LEN: usize = 15;
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Opera => "opera",
-            Provider::Mews => "mews",
-            Provider::Cloudbeds => "cloudbeds",
-            Provider::Mock => "mock",
-            Provider::Partner => "partner",
+    /// Records partners push through REST ingestion.
+    pub const PARTNER: Provider = Provider::named("partner");
+
+    /// A provider from a name written in the code (a vendor crate's `PROVIDER`); an invalid
+    /// name fails the build when used in a `const`.
+    pub const fn named(name: &'static str) -> Provider {
+        match Self::from_bytes(name.as_bytes()) {
+            Some(p) => p,
+            None => panic!("a provider name is 2 to 15 of a-z, 0-9 and _, starting with a letter"),
         }
+    }
+
+    const fn from_bytes(b: &[u8]) -> Option<Provider> {
+        if b.len() < 2 || b.len() > Self::MAX_LEN || !b[0].is_ascii_lowercase() {
+            return None;
+        }
+        let mut name = [0u8; Self::MAX_LEN];
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+                return None;
+            }
+            name[i] = c;
+            i += 1;
+        }
+        Some(Provider {
+            len: b.len() as u8,
+            name,
+        })
+    }
+
+    /// Parses a provider name (case-insensitive). Whether a vendor of that name is available
+    /// is the vendor registry's question, not this type's.
+    pub fn parse(s: &str) -> Result<Provider, ValidationError> {
+        let lower = s.trim().to_ascii_lowercase();
+        Self::from_bytes(lower.as_bytes()).ok_or_else(|| {
+            ValidationError::new(
+                "provider",
+                format!(
+                    "{:?} is not a provider name (2 to 15 of a-z, 0-9 and _)",
+                    s.chars().take(40).collect::<String>()
+                ),
+            )
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored (see `from_bytes`).
+        std::str::from_utf8(&self.name[..self.len as usize]).unwrap_or_default()
     }
 
     /// Whether a hotel can run this provider as its PMS.
     pub fn is_pms(self) -> bool {
-        self != Provider::Partner
+        self != Provider::PARTNER
     }
 }
 
@@ -214,22 +250,30 @@ impl fmt::Display for Provider {
     }
 }
 
+/// The bare name, as the enum it replaced printed a bare variant (logs and test labels).
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for Provider {
     type Err = ValidationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "opera" | "ohip" | "opera_cloud" => Ok(Provider::Opera),
-            "mews" => Ok(Provider::Mews),
-            "cloudbeds" => Ok(Provider::Cloudbeds),
-            "mock" => Ok(Provider::Mock),
-            "partner" => Ok(Provider::Partner),
-            other => Err(ValidationError::new(
-                "provider",
-                format!(
-                    "unknown provider {other:?} (expected opera, mews, cloudbeds, mock or partner)"
-                ),
-            )),
-        }
+        Self::parse(s)
+    }
+}
+
+impl Serialize for Provider {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Provider {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Provider::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -340,16 +384,29 @@ mod tests {
     }
 
     #[test]
-    fn provider_parses_aliases_and_rejects_unknown() {
-        assert_eq!("OHIP".parse::<Provider>().unwrap(), Provider::Opera);
-        let err = "protel".parse::<Provider>().unwrap_err();
-        assert_eq!(err.field, "provider");
+    fn provider_names_are_short_lowercase_tokens() {
+        assert_eq!("MEWS".parse::<Provider>().unwrap(), Provider::named("mews"));
+        assert_eq!(Provider::named("apaleo").to_string(), "apaleo");
+        for bad in ["", "x", "9lives", "me ws", "mews:1", "a_name_far_too_long"] {
+            assert_eq!(
+                bad.parse::<Provider>().unwrap_err().field,
+                "provider",
+                "{bad}"
+            );
+        }
+        let json = serde_json::to_string(&Provider::PARTNER).unwrap();
+        assert_eq!(json, "\"partner\"");
+        assert_eq!(
+            serde_json::from_str::<Provider>(&json).unwrap(),
+            Provider::PARTNER
+        );
+        assert!(!Provider::PARTNER.is_pms());
     }
 
     #[test]
     fn record_id_round_trips() {
         let id: RecordId = "mews:abc-1".parse().unwrap();
-        assert_eq!(id.provider(), Provider::Mews);
+        assert_eq!(id.provider(), Provider::named("mews"));
         assert_eq!(id.to_string(), "mews:abc-1");
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(json, "\"mews:abc-1\"");

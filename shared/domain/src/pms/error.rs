@@ -336,7 +336,7 @@ mod tests {
                 false,
             ),
             (
-                PmsError::unsupported(Provider::Cloudbeds, "update_checkout_time"),
+                PmsError::unsupported(Provider::named("cloudbeds"), "update_checkout_time"),
                 false,
             ),
             (PmsError::protocol("garbage"), false),

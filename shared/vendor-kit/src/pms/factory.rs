@@ -7,81 +7,13 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::registry::VendorCredentials;
+pub use super::vendor::AdapterDeps;
+use super::vendor::{Build, Vendor};
+use crate::registry::stored_provider;
 use pms_domain::config::HotelConfig;
 use pms_domain::domain::{HotelId, Provider};
 use pms_domain::pms::{PmsAdapter, PmsError, PmsResult};
 use pms_domain::ports::{CachedSecrets, Clock, ItemStore, SecretStore};
-
-/// Builds vendor adapters. Vendor modules register here as they are added.
-pub type VendorBuilder = Arc<
-    dyn Fn(&HotelConfig, VendorCredentials, &AdapterDeps) -> PmsResult<Arc<dyn PmsAdapter>>
-        + Send
-        + Sync,
->;
-
-/// Builds an adapter that needs no stored credentials (the mock PMS of the local demo hotel).
-pub type CredentialFreeBuilder =
-    Arc<dyn Fn(&HotelConfig, &AdapterDeps) -> PmsResult<Arc<dyn PmsAdapter>> + Send + Sync>;
-
-/// A vendor as a process registers it: each vendor crate offers one (`vendor()`), and each
-/// Lambda registers the ones it serves, so it links no other.
-#[derive(Clone)]
-pub struct Vendor {
-    provider: Provider,
-    build: Build,
-}
-
-#[derive(Clone)]
-enum Build {
-    WithCredentials(VendorBuilder),
-    WithoutCredentials(CredentialFreeBuilder),
-}
-
-impl Vendor {
-    pub fn new(provider: Provider, builder: VendorBuilder) -> Self {
-        Self {
-            provider,
-            build: Build::WithCredentials(builder),
-        }
-    }
-
-    /// A vendor whose adapter is built from the hotel's configuration alone.
-    pub fn without_credentials(provider: Provider, builder: CredentialFreeBuilder) -> Self {
-        Self {
-            provider,
-            build: Build::WithoutCredentials(builder),
-        }
-    }
-
-    pub fn provider(&self) -> Provider {
-        self.provider
-    }
-}
-
-/// What vendor adapters are built with.
-#[derive(Clone)]
-pub struct AdapterDeps {
-    pub clock: Arc<dyn Clock>,
-    /// The shared table, for state that must hold across Lambda instances (rate limits).
-    pub store: Option<Arc<dyn ItemStore>>,
-    pub http: reqwest::Client,
-    pub secrets: Arc<CachedSecrets>,
-    pub credentials_secret: String,
-    /// Replaces the hotel's retry policy (the writer retries through the queue instead).
-    pub retry_override: Option<pms_domain::pms::RetryPolicy>,
-    /// Which share of the hotel's rate-limit budget the adapters draw from.
-    pub priority: super::ratelimit::Priority,
-}
-
-impl AdapterDeps {
-    /// The policy vendor calls run under: the override, else the hotel's configured one.
-    pub fn retry_policy(&self, config: &HotelConfig) -> pms_domain::pms::RetryPolicy {
-        self.retry_override
-            .clone()
-            .unwrap_or_else(|| config.retry.clone().into())
-    }
-}
 
 /// How long one vendor request may take (the HTTP client's timeout).
 pub const VENDOR_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -96,10 +28,9 @@ pub struct AdapterFactory {
     store: Option<Arc<dyn ItemStore>>,
     retry_override: Option<pms_domain::pms::RetryPolicy>,
     priority: super::ratelimit::Priority,
-    vendors: HashMap<Provider, VendorBuilder>,
+    vendors: HashMap<Provider, Vendor>,
     /// Adapters by hotel, with the configuration version they were built for.
     cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
-    credential_free: HashMap<Provider, CredentialFreeBuilder>,
 }
 
 impl AdapterFactory {
@@ -120,7 +51,6 @@ impl AdapterFactory {
             priority: super::ratelimit::Priority::default(),
             vendors: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
-            credential_free: HashMap::new(),
         }
     }
 
@@ -148,18 +78,14 @@ impl AdapterFactory {
         self
     }
 
-    pub fn register(&mut self, provider: Provider, builder: VendorBuilder) {
-        self.vendors.insert(provider, builder);
-    }
-
     /// Registers a vendor (see [`Vendor`]).
     pub fn add(&mut self, vendor: Vendor) {
-        match vendor.build {
-            Build::WithCredentials(b) => self.register(vendor.provider, b),
-            Build::WithoutCredentials(b) => {
-                self.credential_free.insert(vendor.provider, b);
-            }
-        }
+        self.vendors.insert(vendor.provider(), vendor);
+    }
+
+    /// The vendor registered for `provider`.
+    pub fn vendor(&self, provider: Provider) -> Option<&Vendor> {
+        self.vendors.get(&provider)
     }
 
     pub fn with_vendor(mut self, vendor: Vendor) -> Self {
@@ -180,7 +106,6 @@ impl AdapterFactory {
             priority: self.priority,
             vendors: self.vendors.clone(),
             cache: Mutex::new(HashMap::new()),
-            credential_free: self.credential_free.clone(),
         }
     }
 
@@ -213,17 +138,25 @@ impl AdapterFactory {
     }
 
     async fn build(&self, config: &HotelConfig) -> PmsResult<Arc<dyn PmsAdapter>> {
-        if let Some(builder) = self.credential_free.get(&config.provider) {
-            let secret_name = self.credentials_secret(&config.hotel_id);
-            return builder(config, &self.deps(secret_name));
-        }
-        // Also for configurations stored before the rule: credentials never go out in clear.
-        if let Some(url) = &config.vendor.base_url {
-            pms_domain::config::check_base_url(url).map_err(|e| PmsError::Configuration {
+        let vendor = self
+            .vendors
+            .get(&config.provider)
+            .ok_or_else(|| PmsError::Configuration {
+                message: format!("no adapter is available for {}", config.provider),
+            })?;
+        // Also for configurations stored before a rule: credentials never go out in clear.
+        vendor
+            .check_config(config)
+            .map_err(|e| PmsError::Configuration {
                 message: format!("{} {}", e.field, e.message),
             })?;
-        }
         let secret_name = self.credentials_secret(&config.hotel_id);
+        let builder = match &vendor.build {
+            Build::WithoutCredentials(builder) => {
+                return builder(config, &self.deps(secret_name));
+            }
+            Build::WithCredentials(_, builder) => builder,
+        };
         let secret = self
             .secrets
             .get(&secret_name)
@@ -238,27 +171,18 @@ impl AdapterFactory {
             .ok_or_else(|| PmsError::Configuration {
                 message: format!("no credentials are stored for {}", config.hotel_id),
             })?;
-        let credentials =
-            VendorCredentials::parse(&secret).map_err(|e| PmsError::Configuration {
-                message: e.to_string(),
-            })?;
-        if credentials.provider() != config.provider {
+        let stored_for = stored_provider(&secret).map_err(|e| PmsError::Configuration {
+            message: e.to_string(),
+        })?;
+        if stored_for != config.provider {
             return Err(PmsError::Configuration {
                 message: format!(
                     "{} is configured for {} but its credentials are for {}",
-                    config.hotel_id,
-                    config.provider,
-                    credentials.provider()
+                    config.hotel_id, config.provider, stored_for
                 ),
             });
         }
-        let builder =
-            self.vendors
-                .get(&config.provider)
-                .ok_or_else(|| PmsError::Configuration {
-                    message: format!("no adapter is available for {}", config.provider),
-                })?;
-        builder(config, credentials, &self.deps(secret_name))
+        builder(config, &secret, &self.deps(secret_name))
     }
 
     fn deps(&self, credentials_secret: String) -> AdapterDeps {

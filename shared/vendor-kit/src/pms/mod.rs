@@ -6,8 +6,7 @@ pub mod decode;
 pub mod factory;
 pub mod http;
 pub mod ratelimit;
+pub mod vendor;
 
-pub use factory::{
-    credentials_secret_name, AdapterDeps, AdapterFactory, CredentialFreeBuilder, Vendor,
-    VendorBuilder, VENDOR_CALL_TIMEOUT,
-};
+pub use factory::{credentials_secret_name, AdapterDeps, AdapterFactory, VENDOR_CALL_TIMEOUT};
+pub use vendor::{CredentialFreeBuilder, CredentialSchema, Vendor, VendorBuilder, Vendors};

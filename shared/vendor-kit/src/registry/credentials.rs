@@ -1,201 +1,97 @@
-//! Vendor credentials, as stored (JSON) in each hotel's Secrets Manager secret.
+//! Vendor credentials as stored (JSON) in each hotel's Secrets Manager secret: the parts every
+//! vendor's credential schema is built from. Each vendor crate owns its own shape (its
+//! `credentials.rs`) and registers it with its [`crate::pms::Vendor`].
+//!
+//! A stored secret is a JSON object whose `provider` field names the vendor it is for, so a
+//! hotel moved to another vendor with stale credentials fails clearly.
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Map, Value};
 
 use pms_domain::domain::{Provider, ValidationError};
 
-/// OHIP OAuth grant.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "grantType", rename_all = "snake_case")]
-pub enum OperaGrant {
-    ClientCredentials {
-        /// e.g. `urn:opc:hgbu:ws:__myscopes__`
-        scope: String,
-        #[serde(rename = "enterpriseId", default)]
-        enterprise_id: Option<String>,
-    },
-    Password {
-        username: String,
-        password: SecretString,
-    },
+/// Parses a stored secret into a vendor's credentials type. The error never echoes the input
+/// (serde's messages can quote values): only the position.
+pub fn parse_secret<T: DeserializeOwned>(secret: &SecretString) -> Result<T, ValidationError> {
+    serde_json::from_str(secret.expose_secret()).map_err(|e| {
+        ValidationError::new(
+            "credentials",
+            format!(
+                "not valid vendor credentials JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
 }
 
-/// Secrets per vendor. `Debug` never shows a secret (`SecretString` redacts itself).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "provider", rename_all = "lowercase")]
-pub enum VendorCredentials {
-    Opera {
-        #[serde(rename = "clientId")]
-        client_id: String,
-        #[serde(rename = "clientSecret")]
-        client_secret: SecretString,
-        #[serde(rename = "appKey")]
-        app_key: SecretString,
-        #[serde(flatten)]
-        grant: OperaGrant,
-    },
-    Mews {
-        #[serde(rename = "clientToken")]
-        client_token: SecretString,
-        #[serde(rename = "accessToken")]
-        access_token: SecretString,
-        /// "Name and version" sent as `Client`.
-        #[serde(rename = "client", default = "default_client")]
-        client: String,
-    },
-    Cloudbeds {
-        #[serde(rename = "apiKey")]
-        api_key: SecretString,
-    },
-    Mock {},
+/// The vendor a stored secret is for (its `provider` field).
+pub fn stored_provider(secret: &SecretString) -> Result<Provider, ValidationError> {
+    #[derive(Deserialize)]
+    struct Tag {
+        provider: String,
+    }
+    let tag: Tag = parse_secret(secret)?;
+    Provider::parse(&tag.provider)
 }
 
-fn default_client() -> String {
-    concat!("pms-integration ", env!("CARGO_PKG_VERSION")).to_owned()
+/// The JSON stored for `provider`: `fields` with the `provider` tag added.
+pub fn secret_json(provider: Provider, mut fields: Map<String, Value>) -> SecretString {
+    fields.insert("provider".into(), Value::String(provider.to_string()));
+    SecretString::from(Value::Object(fields).to_string())
 }
 
-impl VendorCredentials {
-    pub fn provider(&self) -> Provider {
-        match self {
-            VendorCredentials::Opera { .. } => Provider::Opera,
-            VendorCredentials::Mews { .. } => Provider::Mews,
-            VendorCredentials::Cloudbeds { .. } => Provider::Cloudbeds,
-            VendorCredentials::Mock {} => Provider::Mock,
-        }
+/// `key=value` credentials given to the CLI (or a credentials file), for a vendor's schema to
+/// check and shape.
+pub struct CredentialPairs<'a> {
+    provider: Provider,
+    pairs: &'a [(String, SecretString)],
+}
+
+impl<'a> CredentialPairs<'a> {
+    pub fn new(provider: Provider, pairs: &'a [(String, SecretString)]) -> Self {
+        Self { provider, pairs }
     }
 
-    /// Parses a stored secret. The error never echoes the input.
-    pub fn parse(secret: &SecretString) -> Result<Self, ValidationError> {
-        serde_json::from_str(secret.expose_secret()).map_err(|e| {
-            // serde's message can quote values; keep only the position.
+    /// A value given for `key` (the last one wins), if any.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == key)
+            .map(|(_, v)| v.expose_secret().to_owned())
+    }
+
+    /// A value that must be given and not empty.
+    pub fn need(&self, key: &'static str) -> Result<String, ValidationError> {
+        self.get(key).filter(|v| !v.is_empty()).ok_or_else(|| {
             ValidationError::new(
-                "credentials",
-                format!(
-                    "not valid vendor credentials JSON (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
+                key,
+                format!("missing credential {key} for {}", self.provider),
             )
         })
     }
 
-    /// Builds credentials from `key=value` pairs given to the CLI, checking the required keys.
-    pub fn from_pairs(
-        provider: Provider,
-        pairs: &[(String, SecretString)],
-    ) -> Result<Self, ValidationError> {
-        let get = |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.expose_secret().to_owned())
-        };
-        let need = |k: &'static str| {
-            get(k).filter(|v| !v.is_empty()).ok_or_else(|| {
-                ValidationError::new(k, format!("missing credential {k} for {provider}"))
-            })
-        };
-        let value = match provider {
-            Provider::Opera => {
-                let mut v = json!({
-                    "provider": "opera",
-                    "clientId": need("clientId")?,
-                    "clientSecret": need("clientSecret")?,
-                    "appKey": need("appKey")?,
-                });
-                match get("username") {
-                    Some(u) => {
-                        v["grantType"] = json!("password");
-                        v["username"] = json!(u);
-                        v["password"] = json!(need("password")?);
-                    }
-                    None => {
-                        v["grantType"] = json!("client_credentials");
-                        v["scope"] =
-                            json!(get("scope")
-                                .unwrap_or_else(|| "urn:opc:hgbu:ws:__myscopes__".into()));
-                        if let Some(e) = get("enterpriseId") {
-                            v["enterpriseId"] = json!(e);
-                        }
-                    }
-                }
-                v
-            }
-            Provider::Mews => {
-                let mut v = json!({
-                    "provider": "mews",
-                    "clientToken": need("clientToken")?,
-                    "accessToken": need("accessToken")?,
-                });
-                if let Some(c) = get("client") {
-                    v["client"] = json!(c);
-                }
-                v
-            }
-            Provider::Cloudbeds => json!({"provider": "cloudbeds", "apiKey": need("apiKey")?}),
-            Provider::Mock => json!({"provider": "mock"}),
-            Provider::Partner => {
-                return Err(ValidationError::new(
-                    "provider",
-                    "partner is a record source, not a PMS: it has no vendor credentials",
-                ))
-            }
-        };
-        Self::parse(&SecretString::from(value.to_string()))
-    }
-
-    /// The JSON stored in Secrets Manager.
-    pub fn to_secret(&self) -> SecretString {
-        let v = match self {
-            VendorCredentials::Opera {
-                client_id,
-                client_secret,
-                app_key,
-                grant,
-            } => {
-                let mut v = json!({
-                    "provider": "opera",
-                    "clientId": client_id,
-                    "clientSecret": client_secret.expose_secret(),
-                    "appKey": app_key.expose_secret(),
-                });
-                match grant {
-                    OperaGrant::ClientCredentials {
-                        scope,
-                        enterprise_id,
-                    } => {
-                        v["grantType"] = json!("client_credentials");
-                        v["scope"] = json!(scope);
-                        if let Some(e) = enterprise_id {
-                            v["enterpriseId"] = json!(e);
-                        }
-                    }
-                    OperaGrant::Password { username, password } => {
-                        v["grantType"] = json!("password");
-                        v["username"] = json!(username);
-                        v["password"] = json!(password.expose_secret());
-                    }
-                }
-                v
-            }
-            VendorCredentials::Mews {
-                client_token,
-                access_token,
-                client,
-            } => json!({
-                "provider": "mews",
-                "clientToken": client_token.expose_secret(),
-                "accessToken": access_token.expose_secret(),
-                "client": client,
-            }),
-            VendorCredentials::Cloudbeds { api_key } => {
-                json!({"provider": "cloudbeds", "apiKey": api_key.expose_secret()})
-            }
-            VendorCredentials::Mock {} => json!({"provider": "mock"}),
-        };
-        SecretString::from(v.to_string())
+    /// Refuses keys the schema does not know: a typo would otherwise be dropped silently and
+    /// surface later as a PMS 401.
+    pub fn only(&self, known: &[&str]) -> Result<(), ValidationError> {
+        match self
+            .pairs
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
+            Some((k, _)) => Err(ValidationError::new(
+                "credentials",
+                format!(
+                    "{} credentials have no key {k:?} (known: {})",
+                    self.provider,
+                    known.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -203,54 +99,32 @@ impl VendorCredentials {
 mod tests {
     use super::*;
 
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, SecretString)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), SecretString::from(v.to_string())))
-            .collect()
+    #[test]
+    fn the_stored_provider_is_read_without_echoing_secrets() {
+        let secret = SecretString::from(r#"{"provider":"mews","accessToken":"TOPSECRET"}"#);
+        assert_eq!(stored_provider(&secret).unwrap(), Provider::named("mews"));
+        let err =
+            stored_provider(&SecretString::from(r#"{"accessToken":"TOPSECRET"}"#)).unwrap_err();
+        assert!(!err.to_string().contains("TOPSECRET"), "{err}");
+        let err = stored_provider(&SecretString::from(r#"{"provider":"TOPSECRET!"}"#));
+        assert!(err.is_err());
     }
 
     #[test]
-    fn round_trips_and_never_debug_prints_secrets() {
-        let c = VendorCredentials::from_pairs(
-            Provider::Mews,
-            &pairs(&[
-                ("clientToken", "ct-SECRET-1"),
-                ("accessToken", "at-SECRET-2"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.provider(), Provider::Mews);
-        let dbg = format!("{c:?}");
-        assert!(!dbg.contains("SECRET"), "{dbg}");
-        let back = VendorCredentials::parse(&c.to_secret()).unwrap();
-        assert!(matches!(back, VendorCredentials::Mews { .. }));
+    fn pairs_name_what_is_missing_and_what_is_unknown() {
+        let given = vec![("apiKey".to_owned(), SecretString::from("k"))];
+        let p = CredentialPairs::new(Provider::named("cloudbeds"), &given);
+        assert_eq!(p.need("apiKey").unwrap(), "k");
+        assert_eq!(p.need("other").unwrap_err().field, "other");
+        assert!(p.only(&["apiKey"]).is_ok());
+        assert!(p.only(&["apikey"]).unwrap_err().message.contains("apiKey"));
     }
 
     #[test]
-    fn missing_keys_are_named() {
-        let err = VendorCredentials::from_pairs(Provider::Opera, &pairs(&[("clientId", "x")]))
-            .unwrap_err();
-        assert_eq!(err.field, "clientSecret");
-        let c = VendorCredentials::from_pairs(
-            Provider::Opera,
-            &pairs(&[("clientId", "c"), ("clientSecret", "s"), ("appKey", "k")]),
-        )
-        .unwrap();
-        assert!(matches!(
-            c,
-            VendorCredentials::Opera {
-                grant: OperaGrant::ClientCredentials { .. },
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn parse_errors_do_not_echo_input() {
-        let err = VendorCredentials::parse(&SecretString::from(
-            "{\"provider\":\"mews\",\"clientToken\":\"TOPSECRET\"}".to_string(),
-        ))
-        .unwrap_err();
-        assert!(!err.to_string().contains("TOPSECRET"));
+    fn the_stored_json_carries_its_provider() {
+        let mut m = Map::new();
+        m.insert("apiKey".into(), "k".into());
+        let s = secret_json(Provider::named("cloudbeds"), m);
+        assert_eq!(stored_provider(&s).unwrap(), Provider::named("cloudbeds"));
     }
 }

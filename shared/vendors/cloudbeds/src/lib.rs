@@ -10,9 +10,12 @@
 //! charge cannot be looked up by our reference; `postCustomItem.referenceID` makes re-posting
 //! the same charge safe instead (a duplicate creates nothing).
 
+pub mod credentials;
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
 pub mod mapping;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod transport;
 pub mod webhook;
 pub mod wire;
@@ -23,6 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use self::credentials::CloudbedsCredentials;
 use self::mapping::Ctx;
 use self::transport::{KeySource, Replay, Transport, Verb};
 use pms_domain::config::HotelConfig;
@@ -38,23 +42,38 @@ use pms_domain::pms::{
     Refreshed,
 };
 use pms_domain::ports::{Clock, ItemStore};
-use pms_vendor_kit::pms::factory::{AdapterDeps, VendorBuilder};
 use pms_vendor_kit::pms::http::VendorHttp;
 use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
-use pms_vendor_kit::registry::VendorCredentials;
+use pms_vendor_kit::pms::{AdapterDeps, VendorBuilder};
 
-/// The builder the factory registers for Cloudbeds hotels.
+/// Cloudbeds, as records, keys and configurations name it.
+pub const PROVIDER: Provider = Provider::named("cloudbeds");
+
+/// Builds a hotel's adapter from its stored credentials.
 pub fn builder() -> VendorBuilder {
-    Arc::new(|config, credentials, deps| {
+    Arc::new(|config, secret, deps| {
+        let credentials =
+            CloudbedsCredentials::parse(secret).map_err(|e| config_error(e.to_string()))?;
         let adapter: Arc<dyn PmsAdapter> =
             Arc::new(CloudbedsAdapter::new(config, credentials, deps)?);
         Ok(adapter)
     })
 }
 
-/// This vendor, as a process registers it (`Services::with_vendor`).
+/// This vendor, as a build registers it (`pms-vendors`). Cloudbeds allows 5 requests per second
+/// per property (API v1.3, "Rate limits").
 pub fn vendor() -> pms_vendor_kit::pms::Vendor {
-    pms_vendor_kit::pms::Vendor::new(Provider::Cloudbeds, builder())
+    pms_vendor_kit::pms::Vendor::new(PROVIDER, credentials::schema(), builder())
+        .with_rate_limit(5, 1)
+}
+
+/// Cloudbeds pushes webhooks, one event each.
+pub fn webhook() -> Option<pms_vendor_kit::webhooks::WebhookVendor> {
+    Some(pms_vendor_kit::webhooks::WebhookVendor {
+        provider: PROVIDER,
+        parse: webhook::parse,
+        openapi: include_str!("../webhook.openapi.json"),
+    })
 }
 
 pub struct CloudbedsAdapter {
@@ -74,15 +93,10 @@ fn config_error(message: impl Into<String>) -> PmsError {
 impl CloudbedsAdapter {
     pub fn new(
         config: &HotelConfig,
-        credentials: VendorCredentials,
+        credentials: CloudbedsCredentials,
         deps: &AdapterDeps,
     ) -> PmsResult<Self> {
-        let VendorCredentials::Cloudbeds { api_key } = credentials else {
-            return Err(config_error(format!(
-                "{} needs Cloudbeds credentials",
-                config.hotel_id
-            )));
-        };
+        let api_key = credentials.api_key;
         let base = config
             .vendor
             .base_url
@@ -432,12 +446,12 @@ fn guest_searches(q: &GuestQuery) -> Vec<Vec<(&'static str, String)>> {
 #[async_trait]
 impl PmsAdapter for CloudbedsAdapter {
     fn provider(&self) -> Provider {
-        Provider::Cloudbeds
+        crate::PROVIDER
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            provider: Provider::Cloudbeds,
+            provider: crate::PROVIDER,
             search_by_name: true,
             search_by_email: true,
             search_by_phone: true,
@@ -480,7 +494,7 @@ impl PmsAdapter for CloudbedsAdapter {
             .call("getReservations", Verb::Get, &params, Replay::Safe)
             .await;
         HealthStatus {
-            provider: Provider::Cloudbeds,
+            provider: crate::PROVIDER,
             healthy: result.is_ok(),
             latency_ms: started.elapsed().as_millis() as u64,
             message: result.err().map(|e| e.to_string()),
@@ -542,7 +556,7 @@ impl PmsAdapter for CloudbedsAdapter {
         _preferences: &[Preference],
     ) -> PmsResult<WriteReceipt> {
         Err(PmsError::unsupported(
-            Provider::Cloudbeds,
+            crate::PROVIDER,
             "update_guest_preferences",
         ))
     }
@@ -653,7 +667,7 @@ impl PmsAdapter for CloudbedsAdapter {
         if change.time.is_some() {
             // Cloudbeds has no departure time on a reservation; never drop the time silently.
             return Err(PmsError::unsupported(
-                Provider::Cloudbeds,
+                crate::PROVIDER,
                 "update_checkout_time",
             ));
         }
@@ -750,7 +764,7 @@ impl PmsAdapter for CloudbedsAdapter {
         _confirmation: &ConfirmationNumber,
         _reference: &str,
     ) -> PmsResult<Option<ChargeReceipt>> {
-        Err(PmsError::unsupported(Provider::Cloudbeds, "find_charge"))
+        Err(PmsError::unsupported(crate::PROVIDER, "find_charge"))
     }
 
     async fn get_balance(&self, confirmation: &ConfirmationNumber) -> PmsResult<Money> {

@@ -26,8 +26,7 @@ use super::wire::{
 };
 use pms_domain::domain::{
     BusinessDate, Currency, ExternalId, Guest, GuestSummary, Housekeeping, Money, Occupancy,
-    PropertyTz, Provider, RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus,
-    RoomTypeCode,
+    PropertyTz, RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus, RoomTypeCode,
 };
 use pms_domain::pms::ChangeWindow;
 
@@ -200,7 +199,7 @@ pub fn money(amount: &Amount, currency: Currency) -> Result<Money, MapError> {
 
 fn record_id(id: &str, field: &str) -> Result<RecordId, MapError> {
     ExternalId::parse(id)
-        .map(|e| RecordId::new(Provider::Cloudbeds, e))
+        .map(|e| RecordId::new(crate::PROVIDER, e))
         .map_err(|_| MapError::invalid(field))
 }
 

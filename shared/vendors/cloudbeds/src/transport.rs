@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::wire;
+use crate::credentials::CloudbedsCredentials;
 use pms_domain::pms::{PmsError, PmsResult, RetryPolicy};
 use pms_domain::ports::{CachedSecrets, SecretStore};
 use pms_vendor_kit::pms::http::VendorHttp;
-use pms_vendor_kit::registry::VendorCredentials;
 
 /// Cloudbeds puts its request id here on every response (spec `info.description`).
 pub const REQUEST_ID_HEADERS: &[&str] = &["x-request-id"];
@@ -338,7 +338,7 @@ impl Transport {
         let Ok(Some(secret)) = source.secrets.get(&source.name).await else {
             return false;
         };
-        let Ok(VendorCredentials::Cloudbeds { api_key }) = VendorCredentials::parse(&secret) else {
+        let Ok(CloudbedsCredentials { api_key }) = CloudbedsCredentials::parse(&secret) else {
             return false;
         };
         let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());

@@ -6,9 +6,9 @@
 use serde_json::{Map, Value};
 
 use pms_domain::domain::hash::sha256_hex;
-use pms_domain::domain::{ExternalId, Provider};
+use pms_domain::domain::ExternalId;
 use pms_domain::pms::{EntityKind, EntityRef};
-use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery};
+use pms_vendor_kit::webhooks::{id_text, DedupePolicy, PayloadError, ThinEvent, VendorDelivery};
 
 /// The first present spelling of an id field (`propertyID`, `propertyId`, `propertyID_str`...).
 fn field(obj: &Map<String, Value>, base: &str) -> Option<String> {
@@ -67,12 +67,18 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
         .to_owned();
     let property = field(obj, "property").ok_or_else(|| PayloadError::required("propertyID"))?;
     let entities = entities(&event, obj);
-    // Cloudbeds stamps each event: event, entity and timestamp identify it. Without a stamp the
-    // whole (canonical) body is the identity.
-    let identity = match obj
+    // Cloudbeds stamps each event: event, entity and timestamp identify it, and a repeat is the
+    // same event. Without a stamp the whole (canonical) body is the identity, and the same
+    // content may be a later change.
+    let stamp = obj
         .get("timestamp")
-        .filter(|t| t.is_number() || t.is_string())
-    {
+        .filter(|t| t.is_number() || t.is_string());
+    let dedupe = if stamp.is_some() {
+        DedupePolicy::ExactEvent
+    } else {
+        DedupePolicy::WhilePending
+    };
+    let identity = match stamp {
         Some(ts) => {
             let ids: Vec<String> = entities.iter().map(|e| e.id.to_string()).collect();
             format!("{event}|{property}|{}|{ts}", ids.join(","))
@@ -81,9 +87,10 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
     };
     let delivery_id = sha256_hex(format!("cloudbeds|{identity}").as_bytes())[..40].to_owned();
     VendorDelivery {
-        provider: Provider::Cloudbeds,
+        provider: crate::PROVIDER,
         property_id: property,
         delivery_id,
+        dedupe,
         events: vec![ThinEvent {
             name: event,
             entities,
@@ -102,7 +109,7 @@ mod tests {
     #[test]
     fn reservation_events_use_upper_id_and_integer_property() {
         let d = parse(CREATED.as_bytes()).unwrap();
-        assert_eq!(d.provider, Provider::Cloudbeds);
+        assert_eq!(d.provider, crate::PROVIDER);
         assert_eq!(d.property_id, "318267");
         let e = d.entities();
         assert_eq!(e.len(), 1);

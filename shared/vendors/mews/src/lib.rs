@@ -20,9 +20,12 @@
 //!   `Notes` repeat it for people, but notes are free text a partner's description is part of,
 //!   so they are never matched).
 
+pub mod credentials;
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
 mod mapping;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod transport;
 pub mod webhook;
 mod wire;
@@ -37,6 +40,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use self::credentials::MewsCredentials;
 use self::mapping::{Lookups, PreferenceTarget};
 use self::transport::{MewsTransport, Retry};
 use pms_domain::config::HotelConfig;
@@ -53,7 +57,6 @@ use pms_domain::ports::Clock;
 use pms_vendor_kit::pms::factory::AdapterDeps;
 use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
 use pms_vendor_kit::pms::VendorBuilder;
-use pms_vendor_kit::registry::VendorCredentials;
 
 /// Customers asked per `customers/getAll` call when enriching reservations. Mews allows 1000
 /// ids, but customer records are the heaviest we read; 100 keeps each response small (and far
@@ -101,16 +104,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The builder the factory registers for [`Provider::Mews`].
+/// Mews, as records, keys and configurations name it.
+pub const PROVIDER: Provider = Provider::named("mews");
+
+/// Builds a hotel's adapter from its stored credentials.
 pub fn builder() -> VendorBuilder {
-    Arc::new(|config, credentials, deps| {
+    Arc::new(|config, secret, deps| {
+        let credentials = MewsCredentials::parse(secret).map_err(|e| PmsError::Configuration {
+            message: e.to_string(),
+        })?;
         Ok(Arc::new(MewsAdapter::new(config, credentials, deps)?) as Arc<dyn PmsAdapter>)
     })
 }
 
-/// This vendor, as a process registers it (`Services::with_vendor`).
+/// This vendor, as a build registers it (`pms-vendors`). Mews limits each access token to 200
+/// requests per 30 seconds (Connector API, "Request limits").
 pub fn vendor() -> pms_vendor_kit::pms::Vendor {
-    pms_vendor_kit::pms::Vendor::new(Provider::Mews, builder())
+    pms_vendor_kit::pms::Vendor::new(PROVIDER, credentials::schema(), builder())
+        .with_rate_limit(200, 30)
+}
+
+/// Mews pushes general webhooks (thin events; no id of their own, so a repeat is recognised
+/// only while its refresh is pending).
+pub fn webhook() -> Option<pms_vendor_kit::webhooks::WebhookVendor> {
+    Some(pms_vendor_kit::webhooks::WebhookVendor {
+        provider: PROVIDER,
+        parse: webhook::parse,
+        openapi: include_str!("../webhook.openapi.json"),
+    })
 }
 
 fn chunks<T: Clone>(items: &[T], size: usize) -> Vec<Vec<T>> {
@@ -158,7 +179,7 @@ fn classify(e: &serde_json::Error) -> String {
 impl MewsAdapter {
     pub fn new(
         config: &HotelConfig,
-        credentials: VendorCredentials,
+        credentials: MewsCredentials,
         deps: &AdapterDeps,
     ) -> PmsResult<Self> {
         let base = config
@@ -179,18 +200,7 @@ impl MewsAdapter {
                     config.hotel_id
                 ),
             })?;
-        let fingerprint = match &credentials {
-            VendorCredentials::Mews { access_token, .. } => token_fingerprint(access_token),
-            other => {
-                return Err(PmsError::Configuration {
-                    message: format!(
-                        "{} is a Mews hotel but its credentials are for {}",
-                        config.hotel_id,
-                        other.provider()
-                    ),
-                })
-            }
-        };
+        let fingerprint = token_fingerprint(&credentials.access_token);
         // Mews limits per access token; the budget is shared by every Lambda of the hotel.
         let limiter: Option<Arc<dyn RateLimiter>> = match (&deps.store, &config.rate_limit) {
             (Some(store), Some(limit)) => Some(Arc::new(
@@ -785,12 +795,12 @@ impl MewsAdapter {
 #[async_trait]
 impl PmsAdapter for MewsAdapter {
     fn provider(&self) -> Provider {
-        Provider::Mews
+        crate::PROVIDER
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            provider: Provider::Mews,
+            provider: crate::PROVIDER,
             search_by_name: true,
             search_by_email: true,
             // customers/getAll has no phone filter.
@@ -828,7 +838,7 @@ impl PmsAdapter for MewsAdapter {
         let started = std::time::Instant::now();
         let result = self.configuration().await;
         HealthStatus {
-            provider: Provider::Mews,
+            provider: crate::PROVIDER,
             healthy: result.is_ok(),
             latency_ms: started.elapsed().as_millis() as u64,
             message: result.err().map(|e| e.to_string()),
@@ -881,7 +891,7 @@ impl PmsAdapter for MewsAdapter {
             }
         } else {
             return Err(PmsError::unsupported(
-                Provider::Mews,
+                crate::PROVIDER,
                 "search_guests_by_phone",
             ));
         }

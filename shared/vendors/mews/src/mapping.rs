@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use super::wire;
 use pms_domain::domain::{
     Currency, ExternalId, Guest, GuestSummary, Housekeeping, Money, Occupancy, Preference,
-    PreferenceSource, PropertyTz, Provider, RecordId, Reservation, ReservationStatus, RoomNumber,
-    RoomStatus, RoomTypeCode,
+    PreferenceSource, PropertyTz, RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus,
+    RoomTypeCode,
 };
 use pms_domain::pms::{PmsError, PmsResult};
 
@@ -279,7 +279,7 @@ fn ext(id: &str) -> PmsResult<ExternalId> {
 }
 
 pub fn record_id(id: &str) -> PmsResult<RecordId> {
-    Ok(RecordId::new(Provider::Mews, ext(id)?))
+    Ok(RecordId::new(crate::PROVIDER, ext(id)?))
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {

@@ -12,11 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::wire::{self, TimeInterval};
+use crate::credentials::MewsCredentials;
 use pms_domain::pms::{PmsError, PmsResult, RetryPolicy};
 use pms_domain::ports::{CachedSecrets, SecretStore};
 use pms_vendor_kit::pms::http::{VendorHttp, VendorResponse};
 use pms_vendor_kit::pms::ratelimit::RateLimiter;
-use pms_vendor_kit::registry::VendorCredentials;
 
 /// Mews answers every response with this header (guidelines/responses.md).
 const REQUEST_ID_HEADERS: &[&str] = &["request-id"];
@@ -45,23 +45,11 @@ struct Tokens {
 }
 
 impl Tokens {
-    fn from_credentials(c: VendorCredentials) -> PmsResult<Tokens> {
-        match c {
-            VendorCredentials::Mews {
-                client_token,
-                access_token,
-                client,
-            } => Ok(Tokens {
-                client_token,
-                access_token,
-                client,
-            }),
-            other => Err(PmsError::Configuration {
-                message: format!(
-                    "Mews adapter given {} credentials",
-                    other.provider().as_str()
-                ),
-            }),
+    fn from_credentials(c: MewsCredentials) -> Tokens {
+        Tokens {
+            client_token: c.client_token,
+            access_token: c.access_token,
+            client: c.client,
         }
     }
 
@@ -121,13 +109,13 @@ pub fn not_applied_policy(policy: &RetryPolicy) -> RetryPolicy {
 impl MewsTransport {
     pub fn new(
         base: &str,
-        credentials: VendorCredentials,
+        credentials: MewsCredentials,
         client: reqwest::Client,
         policy: RetryPolicy,
         limiter: Option<Arc<dyn RateLimiter>>,
         secrets: Option<(Arc<CachedSecrets>, String)>,
     ) -> PmsResult<Self> {
-        let tokens = Tokens::from_credentials(credentials)?;
+        let tokens = Tokens::from_credentials(credentials);
         let once = not_applied_policy(&policy);
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
@@ -202,12 +190,10 @@ impl MewsTransport {
         let Ok(Some(secret)) = secrets.get(name).await else {
             return false;
         };
-        let Ok(parsed) = VendorCredentials::parse(&secret) else {
+        let Ok(parsed) = MewsCredentials::parse(&secret) else {
             return false;
         };
-        let Ok(fresh) = Tokens::from_credentials(parsed) else {
-            return false;
-        };
+        let fresh = Tokens::from_credentials(parsed);
         let mut current = self.tokens.write().unwrap_or_else(|p| p.into_inner());
         if current.same_as(&fresh) {
             return false;

@@ -5,9 +5,11 @@
 use serde_json::Value;
 
 use pms_domain::domain::hash::sha256_hex;
-use pms_domain::domain::{ExternalId, Provider};
+use pms_domain::domain::ExternalId;
 use pms_domain::pms::{EntityKind, EntityRef};
-use pms_vendor_kit::webhooks::{id_text, PayloadError, ThinEvent, VendorDelivery, MAX_EVENTS};
+use pms_vendor_kit::webhooks::{
+    id_text, DedupePolicy, PayloadError, ThinEvent, VendorDelivery, MAX_EVENTS,
+};
 
 /// The entity kind a discriminator names, for the ones a refresh can fetch.
 pub fn entity_kind(discriminator: &str) -> Option<EntityKind> {
@@ -78,9 +80,10 @@ pub fn parse(body: &[u8]) -> Result<VendorDelivery, PayloadError> {
     let delivery_id =
         sha256_hex(format!("mews|{enterprise}|{canonical}").as_bytes())[..40].to_owned();
     VendorDelivery {
-        provider: Provider::Mews,
+        provider: crate::PROVIDER,
         property_id: enterprise,
         delivery_id,
+        dedupe: DedupePolicy::WhilePending,
         events,
     }
     .within_limits("Events")
@@ -95,7 +98,7 @@ mod tests {
     #[test]
     fn the_official_example_names_four_entities_and_ignores_two_events() {
         let d = parse(GENERAL.as_bytes()).unwrap();
-        assert_eq!(d.provider, Provider::Mews);
+        assert_eq!(d.provider, crate::PROVIDER);
         assert_eq!(d.property_id, "851df8c8-90f2-4c4a-8e01-a4fc46b25178");
         assert_eq!(d.events.len(), 6);
         let kinds: Vec<EntityKind> = d.entities().iter().map(|e| e.kind).collect();

@@ -373,7 +373,7 @@ fn seed_state(
         guests.insert(
             id.clone(),
             Guest {
-                id: RecordId::new(Provider::Mock, id),
+                id: RecordId::new(crate::PROVIDER, id),
                 external_ids: BTreeMap::from([("profile".to_owned(), format!("P{}", 50000 + i))]),
                 first_name: Some(first.into()),
                 last_name: Some(last.into()),
@@ -472,7 +472,7 @@ fn seed_state(
             ReservationStatus::NoShow => "NO_SHOW",
         };
         let reservation = Reservation {
-            id: RecordId::new(Provider::Mock, ext),
+            id: RecordId::new(crate::PROVIDER, ext),
             confirmation_number: confirmation.clone(),
             guest: Some(GuestSummary {
                 id: Some(guest.id.clone()),
@@ -545,12 +545,12 @@ impl MockAdapter {
 #[async_trait]
 impl PmsAdapter for MockAdapter {
     fn provider(&self) -> Provider {
-        Provider::Mock
+        crate::PROVIDER
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            provider: Provider::Mock,
+            provider: crate::PROVIDER,
             search_by_name: true,
             search_by_email: true,
             search_by_phone: true,
@@ -583,7 +583,7 @@ impl PmsAdapter for MockAdapter {
         let started = std::time::Instant::now();
         let result = self.pms.enter("health_check").await;
         HealthStatus {
-            provider: Provider::Mock,
+            provider: crate::PROVIDER,
             healthy: result.is_ok(),
             latency_ms: started.elapsed().as_millis() as u64,
             message: result.err().map(|e| e.to_string()),

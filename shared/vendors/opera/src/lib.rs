@@ -12,9 +12,12 @@
 //! events, a dequeue-once feed. Search results carry no comments: list reads leave `notes`
 //! empty and reads by id fill them.
 
+pub mod credentials;
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
 pub mod mapping;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod transport;
 pub mod wire;
 
@@ -27,6 +30,7 @@ use chrono::NaiveDate;
 use reqwest::Method;
 use serde_json::json;
 
+use self::credentials::OperaCredentials;
 use self::mapping::MapCtx;
 use self::transport::{read_all, Call, NameRange, OhipCredentials, OhipTransport, Page};
 use self::wire::{
@@ -48,7 +52,6 @@ use pms_domain::ports::Clock;
 use pms_vendor_kit::pms::http::VendorHttp;
 use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
 use pms_vendor_kit::pms::{AdapterDeps, VendorBuilder};
-use pms_vendor_kit::registry::VendorCredentials;
 
 /// getBusinessEvents: "The maximum allowable limit for this API is 20".
 const EVENTS_LIMIT: usize = 20;
@@ -59,18 +62,33 @@ const REREAD_DAYS: i64 = 1;
 /// Reservation ids per `reservationIdList` search (one page; the query string stays short).
 const IDS_PER_SEARCH: usize = 50;
 
-/// The factory entry for OPERA Cloud hotels.
+/// OPERA Cloud (through OHIP), as records, keys and configurations name it.
+pub const PROVIDER: Provider = Provider::named("opera");
+
+/// Builds a hotel's adapter from its stored credentials.
 pub fn builder() -> VendorBuilder {
-    Arc::new(|config, credentials, deps| {
+    Arc::new(|config, secret, deps| {
+        let credentials = OperaCredentials::parse(secret).map_err(|e| PmsError::Configuration {
+            message: e.to_string(),
+        })?;
         let adapter: Arc<dyn PmsAdapter> =
             Arc::new(OhipAdapter::from_config(config, credentials, deps)?);
         Ok(adapter)
     })
 }
 
-/// This vendor, as a process registers it (`Services::with_vendor`).
+/// This vendor, as a build registers it (`pms-vendors`). OHIP's limit is set per
+/// integration; 100 requests per minute per hotel is the default we start hotels with.
 pub fn vendor() -> pms_vendor_kit::pms::Vendor {
-    pms_vendor_kit::pms::Vendor::new(Provider::Opera, builder())
+    pms_vendor_kit::pms::Vendor::new(PROVIDER, credentials::schema(), builder())
+        .with_aliases(&["ohip", "opera_cloud"])
+        .with_rate_limit(100, 60)
+}
+
+/// OPERA sends no HTTP webhooks: its changes come from business events, which the delta
+/// read follows.
+pub fn webhook() -> Option<pms_vendor_kit::webhooks::WebhookVendor> {
+    None
 }
 
 /// A reservation search: which `searchType`, which date parameters, and the slice of it.
@@ -233,20 +251,15 @@ fn is_fatal(e: &PmsError) -> bool {
 impl OhipAdapter {
     pub fn from_config(
         config: &HotelConfig,
-        credentials: VendorCredentials,
+        credentials: OperaCredentials,
         deps: &AdapterDeps,
     ) -> PmsResult<Self> {
-        let VendorCredentials::Opera {
+        let OperaCredentials {
             client_id,
             client_secret,
             app_key,
             grant,
-        } = credentials
-        else {
-            return Err(PmsError::Configuration {
-                message: format!("{} has credentials for another vendor", config.hotel_id),
-            });
-        };
+        } = credentials;
         let base = config
             .vendor
             .base_url
@@ -742,12 +755,12 @@ fn name_params(name: &str) -> Vec<(&'static str, String)> {
 #[async_trait]
 impl PmsAdapter for OhipAdapter {
     fn provider(&self) -> Provider {
-        Provider::Opera
+        crate::PROVIDER
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            provider: Provider::Opera,
+            provider: crate::PROVIDER,
             search_by_name: true,
             search_by_email: true,
             search_by_phone: true,
@@ -791,7 +804,7 @@ impl PmsAdapter for OhipAdapter {
         .query("limit", "1");
         let result = self.transport.call(&call).await;
         HealthStatus {
-            provider: Provider::Opera,
+            provider: crate::PROVIDER,
             healthy: result.is_ok(),
             latency_ms: started.elapsed().as_millis() as u64,
             message: result.err().map(|e| e.to_string()),

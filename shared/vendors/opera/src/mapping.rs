@@ -10,7 +10,7 @@ use super::wire::{
 };
 use pms_domain::domain::{
     BusinessDate, ConfirmationNumber, Currency, ExternalId, Guest, GuestSummary, Housekeeping,
-    Money, Occupancy, Preference, PreferenceSource, PropertyTz, Provider, RecordId, Reservation,
+    Money, Occupancy, Preference, PreferenceSource, PropertyTz, RecordId, Reservation,
     ReservationStatus, RoomNumber, RoomStatus, RoomTypeCode,
 };
 use pms_domain::pms::{PmsError, PmsResult};
@@ -412,7 +412,7 @@ pub fn guest_from_profile(id: &str, p: &Profile, ctx: &MapCtx) -> PmsResult<Gues
         .or(p.create_date_time.as_deref())
         .and_then(|s| parse_timestamp(s, ctx.tz));
     Ok(Guest {
-        id: RecordId::new(Provider::Opera, external),
+        id: RecordId::new(crate::PROVIDER, external),
         external_ids,
         first_name,
         last_name,
@@ -483,7 +483,7 @@ pub fn reservation_from_full(r: &HotelReservation, ctx: &MapCtx) -> PmsResult<Re
             let (first_name, last_name) = profile_names(&profile);
             let id = id_of_type(&info.profile_id_list, "Profile")
                 .and_then(|id| ExternalId::parse(id).ok())
-                .map(|e| RecordId::new(Provider::Opera, e));
+                .map(|e| RecordId::new(crate::PROVIDER, e));
             GuestSummary {
                 id,
                 first_name,
@@ -526,7 +526,7 @@ pub fn reservation_from_full(r: &HotelReservation, ctx: &MapCtx) -> PmsResult<Re
         .filter_map(|c| c.text.as_ref().and_then(|t| non_empty(t.value.as_deref())))
         .collect();
     Ok(Reservation {
-        id: RecordId::new(Provider::Opera, external),
+        id: RecordId::new(crate::PROVIDER, external),
         confirmation_number: confirmation,
         guest,
         room_number: room_number(
@@ -583,7 +583,7 @@ pub fn reservation_from_info(r: &ReservationInfo, ctx: &MapCtx) -> PmsResult<Res
             .id
             .as_ref()
             .and_then(|id| ExternalId::parse(id.as_str()).ok())
-            .map(|e| RecordId::new(Provider::Opera, e)),
+            .map(|e| RecordId::new(crate::PROVIDER, e)),
         first_name: non_empty(g.given_name.as_deref()),
         last_name: non_empty(g.surname.as_deref()),
         email: non_empty(g.email.as_deref()),
@@ -598,7 +598,7 @@ pub fn reservation_from_info(r: &ReservationInfo, ctx: &MapCtx) -> PmsResult<Res
         .and_then(|s| parse_timestamp(s, ctx.tz));
     let expected = stay.expected_times.clone().unwrap_or_default();
     Ok(Reservation {
-        id: RecordId::new(Provider::Opera, external),
+        id: RecordId::new(crate::PROVIDER, external),
         confirmation_number: confirmation,
         guest,
         room_number: room_number(stay.room_id.as_ref()),

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::wire::{ExceptionDetail, TokenResponse};
+use crate::credentials::OperaGrant;
 use pms_domain::pms::{PmsError, PmsResult};
 use pms_vendor_kit::pms::http::{VendorHttp, VendorResponse};
-use pms_vendor_kit::registry::OperaGrant;
 
 /// Response headers that may carry the gateway's id of a request, in order of preference.
 /// The specs declare `x-request-id` only as a request header; gateways commonly echo it, and

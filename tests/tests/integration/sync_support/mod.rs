@@ -23,7 +23,7 @@ use pms_app::webhooks::WebhookDeliveries;
 use pms_domain::domain::{HotelId, Reservation};
 use pms_domain::ports::{ItemKey, KeyCondition, Partition, Query, SecretStore};
 use pms_sim::setup::hotel_for;
-use pms_sim::{ReservationPatch, SimAdmin, SimConfig, SimHotel, Simulator, Vendor};
+use pms_sim::{Provider, ReservationPatch, SimAdmin, SimConfig, SimHotel, Simulator};
 use pms_testkit::counting::CountingStore;
 use serde_json::Value;
 use sync_worker_fn::Worker;
@@ -80,7 +80,7 @@ impl Process {
 }
 
 pub struct Bed {
-    pub vendor: Vendor,
+    pub vendor: Provider,
     pub stack: Stack,
     pub sim: Simulator,
     pub admin: SimAdmin,
@@ -99,18 +99,17 @@ pub type Event = (String, Value);
 impl Bed {
     /// A hotel on `vendor`'s simulated property (the simulator's default data: 120
     /// reservations around today, 40 rooms), registered with the vendor's real rate limit.
-    pub async fn new(vendor: Vendor) -> Bed {
-        Bed::with_config(vendor, SimConfig::default()).await
+    pub async fn new(vendor: Provider) -> Bed {
+        Bed::with_config(vendor, pms_sim::default_config()).await
     }
 
-    pub async fn with_config(vendor: Vendor, config: SimConfig) -> Bed {
+    pub async fn with_config(vendor: Provider, config: SimConfig) -> Bed {
         let stack = Stack::new().await;
         let sim = Simulator::start(config, "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("simulator");
         let setup = sim.context.config.properties[&vendor][0].clone();
-        let hotel =
-            HotelId::parse(format!("sync-{}", pms_sim::setup::provider(vendor))).expect("hotel id");
+        let hotel = HotelId::parse(format!("sync-{}", vendor)).expect("hotel id");
         let (config, credentials) =
             hotel_for(vendor, &setup, &sim.vendor_url(vendor), hotel.clone()).expect("hotel");
         let p = Process::new(&stack);
@@ -118,7 +117,7 @@ impl Bed {
             .secrets
             .put(
                 &p.services.adapters.credentials_secret(&hotel),
-                &credentials.to_secret(),
+                &credentials,
             )
             .await
             .expect("credentials");
@@ -431,7 +430,7 @@ impl Bed {
     /// The canonical id (`<provider>:<vendor id>`) of a vendor reservation id, as run records
     /// and events name it.
     pub fn entity(&self, vendor_id: &str) -> String {
-        format!("{}:{vendor_id}", pms_sim::setup::provider(self.vendor))
+        format!("{}:{vendor_id}", self.vendor)
     }
 }
 
@@ -456,7 +455,7 @@ pub fn count_events(events: &[Event], detail_type: &str, entity: &str) -> usize 
         .count()
 }
 
-/// Generates one `#[tokio::test]` per vendor for each scenario `async fn name(vendor: Vendor)`
+/// Generates one `#[tokio::test]` per vendor for each scenario `async fn name(vendor: Provider)`
 /// of the calling file: `mod ohip { fn name }`, `mod mews { .. }`, `mod cloudbeds { .. }`.
 #[macro_export]
 macro_rules! for_each_vendor {
@@ -465,7 +464,7 @@ macro_rules! for_each_vendor {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(pms_sim::Vendor::Ohip).await
+                    super::$name(pms_opera::PROVIDER).await
                 }
             )*
         }
@@ -473,7 +472,7 @@ macro_rules! for_each_vendor {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(pms_sim::Vendor::Mews).await
+                    super::$name(pms_mews::PROVIDER).await
                 }
             )*
         }
@@ -481,7 +480,7 @@ macro_rules! for_each_vendor {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(pms_sim::Vendor::Cloudbeds).await
+                    super::$name(pms_cloudbeds::PROVIDER).await
                 }
             )*
         }

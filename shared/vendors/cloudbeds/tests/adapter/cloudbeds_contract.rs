@@ -13,18 +13,18 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::{DateTime, Utc};
+use pms_cloudbeds::credentials::CloudbedsCredentials;
 use pms_cloudbeds::CloudbedsAdapter;
 use pms_domain::config::HotelConfig;
 use pms_domain::domain::{
     BusinessDate, Charge, CheckoutChange, ConfirmationNumber, Currency, ExternalId, GuestQuery,
-    HotelId, Housekeeping, Money, Note, PropertyTz, Provider, ReservationStatus,
+    HotelId, Housekeeping, Money, Note, PropertyTz, ReservationStatus,
 };
 use pms_domain::memory::MemorySecrets;
 use pms_domain::pms::{ChangeWindow, PmsAdapter, RetrySettings};
 use pms_domain::ports::{CachedSecrets, SystemClock};
 use pms_testkit::oas::{check_form, check_query};
 use pms_vendor_kit::pms::AdapterDeps;
-use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -175,11 +175,12 @@ async fn adapter_paced(addr: SocketAddr, retry: RetrySettings, paced: bool) -> A
     let mut config = HotelConfig::new(
         HotelId::parse("contract").unwrap(),
         "Contract hotel",
-        Provider::Cloudbeds,
+        pms_cloudbeds::PROVIDER,
         PropertyTz::parse("America/New_York").unwrap(),
         Currency::usd(),
         Utc::now(),
     );
+    config.rate_limit = pms_cloudbeds::vendor().default_rate_limit();
     // The API root as configured for production, minus the host: a path without a trailing /.
     config.vendor.base_url = Some(format!("http://{addr}/api/v1.3").parse().unwrap());
     config.vendor.property_id = Some(PROPERTY.into());
@@ -202,7 +203,7 @@ async fn adapter_paced(addr: SocketAddr, retry: RetrySettings, paced: bool) -> A
         retry_override: None,
         priority: Default::default(),
     };
-    let creds = VendorCredentials::Cloudbeds {
+    let creds = CloudbedsCredentials {
         api_key: SecretString::from(KEY.to_owned()),
     };
     Arc::new(CloudbedsAdapter::new(&config, creds, &deps).unwrap())

@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::vendor_factory;
 use cloudbeds_support::*;
+use pms_cloudbeds::credentials::CloudbedsCredentials;
 use pms_domain::memory::MemorySecrets;
 use pms_domain::pms::PmsError;
 use pms_domain::ports::{CachedSecrets, SecretStore, SystemClock};
-use pms_sim::SimConfig;
-use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
 #[derive(Clone, Default)]
@@ -58,7 +57,7 @@ async fn the_factory_builds_cloudbeds_from_the_secret_and_never_logs_the_key() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let mut config = hotel_config(&sim, PROPERTY, "America/New_York");
     let prefix = format!("pms/cbtest-{}", uuid::Uuid::new_v4().simple());
     let store = secret_store().await;
@@ -68,7 +67,7 @@ async fn the_factory_builds_cloudbeds_from_the_secret_and_never_logs_the_key() {
     store
         .put(
             &name,
-            &VendorCredentials::Cloudbeds {
+            &CloudbedsCredentials {
                 api_key: SecretString::from(wrong.to_owned()),
             }
             .to_secret(),
@@ -87,7 +86,7 @@ async fn the_factory_builds_cloudbeds_from_the_secret_and_never_logs_the_key() {
         .adapter_for(&config)
         .await
         .expect("registered builder");
-    assert_eq!(adapter.provider(), pms_domain::domain::Provider::Cloudbeds);
+    assert_eq!(adapter.provider(), pms_cloudbeds::PROVIDER);
     let err = adapter.in_house().await.unwrap_err();
     assert!(matches!(err, PmsError::Unauthorized { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains(wrong));
@@ -96,7 +95,7 @@ async fn the_factory_builds_cloudbeds_from_the_secret_and_never_logs_the_key() {
     store
         .put(
             &name,
-            &VendorCredentials::Cloudbeds {
+            &CloudbedsCredentials {
                 api_key: SecretString::from(API_KEY.to_owned()),
             }
             .to_secret(),
@@ -111,7 +110,7 @@ async fn the_factory_builds_cloudbeds_from_the_secret_and_never_logs_the_key() {
     let rebuilt = factory.adapter_for(&config).await.unwrap();
     assert!(rebuilt.health_check().await.healthy);
 
-    let creds = VendorCredentials::parse(&store.get(&name).await.unwrap().unwrap()).unwrap();
+    let creds = CloudbedsCredentials::parse(&store.get(&name).await.unwrap().unwrap()).unwrap();
     assert!(!format!("{creds:?}").contains(API_KEY));
     drop(_guard);
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
@@ -123,7 +122,7 @@ async fn the_factory_builds_cloudbeds_from_the_secret_and_never_logs_the_key() {
 
 #[tokio::test]
 async fn missing_or_foreign_credentials_are_configuration_errors() {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let store: Arc<dyn SecretStore> = Arc::new(MemorySecrets::new());
     let clock = Arc::new(SystemClock);
@@ -157,7 +156,7 @@ async fn missing_or_foreign_credentials_are_configuration_errors() {
     store
         .put(
             &name,
-            &VendorCredentials::Cloudbeds {
+            &CloudbedsCredentials {
                 api_key: SecretString::from(API_KEY.to_owned()),
             }
             .to_secret(),
@@ -178,14 +177,14 @@ async fn the_rate_budget_is_the_propertys_in_the_shared_table() {
     use pms_domain::memory::MemoryStore;
     use pms_domain::ports::{ItemStore, KeyCondition, Partition, Query};
 
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let (mut deps, _) = deps(API_KEY).await;
     let store = Arc::new(MemoryStore::new(deps.clock.clone()));
     deps.store = Some(store.clone());
     let adapter = CloudbedsAdapter::new(
         &config,
-        VendorCredentials::Cloudbeds {
+        CloudbedsCredentials {
             api_key: SecretString::from(API_KEY.to_owned()),
         },
         &deps,

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudbeds_support::*;
+use pms_cloudbeds::credentials::CloudbedsCredentials;
 use pms_cloudbeds::CloudbedsAdapter;
 use pms_domain::pms::{PmsAdapter, PmsError, UnavailableCause};
 use pms_domain::ports::SecretStore;
-use pms_sim::{FaultConfig, SimConfig, Vendor};
-use pms_vendor_kit::registry::VendorCredentials;
+use pms_sim::FaultConfig;
 use secrecy::SecretString;
 
 fn errors(rate: f64, status: u16) -> FaultConfig {
@@ -26,7 +26,7 @@ fn errors(rate: f64, status: u16) -> FaultConfig {
 
 #[tokio::test]
 async fn a_5xx_is_retried_until_it_succeeds() {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let mut config = hotel_config(&sim, PROPERTY, "America/New_York");
     // Long enough a pause to clear the fault after the first failure, short enough for a test.
     config.retry.initial_delay = 400;
@@ -35,7 +35,7 @@ async fn a_5xx_is_retried_until_it_succeeds() {
     let adapter = adapter_for(&config, API_KEY).await;
     let admin = sim.admin();
     admin
-        .set_faults(Vendor::Cloudbeds, &errors(1.0, 503))
+        .set_faults(pms_cloudbeds::PROVIDER, &errors(1.0, 503))
         .await
         .unwrap();
     let call = {
@@ -66,11 +66,14 @@ async fn a_5xx_is_retried_until_it_succeeds() {
 
 #[tokio::test]
 async fn a_429_waits_for_retry_after() {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let adapter = adapter_for(&config, API_KEY).await;
     // Every request is refused with Retry-After: 1 for the next second.
-    sim.admin().storm(Vendor::Cloudbeds, 1, 1).await.unwrap();
+    sim.admin()
+        .storm(pms_cloudbeds::PROVIDER, 1, 1)
+        .await
+        .unwrap();
     let started = Instant::now();
     let rooms = adapter
         .room_statuses()
@@ -87,11 +90,11 @@ async fn a_429_waits_for_retry_after() {
 
 #[tokio::test]
 async fn failures_past_the_retry_budget_are_returned_with_the_request_id() {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let adapter = adapter_for(&config, API_KEY).await;
     sim.admin()
-        .set_faults(Vendor::Cloudbeds, &errors(1.0, 503))
+        .set_faults(pms_cloudbeds::PROVIDER, &errors(1.0, 503))
         .await
         .unwrap();
     let err = adapter
@@ -110,7 +113,7 @@ async fn failures_past_the_retry_budget_are_returned_with_the_request_id() {
 
 #[tokio::test]
 async fn a_refused_key_fails_at_once_with_the_vendors_message() {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let adapter = adapter_for(&config, "cbat_wrong_key").await;
     let err = adapter.in_house().await.unwrap_err();
@@ -138,14 +141,14 @@ async fn a_refused_key_fails_at_once_with_the_vendors_message() {
 
 #[tokio::test]
 async fn a_rotated_key_is_read_again_after_a_401() {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     // The adapter was built with an old key; the secret has been rotated since.
     let (deps, store) = deps("cbat_old_key").await;
     let adapter: Arc<dyn PmsAdapter> = Arc::new(
         CloudbedsAdapter::new(
             &config,
-            VendorCredentials::Cloudbeds {
+            CloudbedsCredentials {
                 api_key: SecretString::from("cbat_old_key".to_owned()),
             },
             &deps,
@@ -155,7 +158,7 @@ async fn a_rotated_key_is_read_again_after_a_401() {
     store
         .put(
             &deps.credentials_secret,
-            &VendorCredentials::Cloudbeds {
+            &CloudbedsCredentials {
                 api_key: SecretString::from(API_KEY.to_owned()),
             }
             .to_secret(),
@@ -174,19 +177,19 @@ async fn a_rotated_key_is_read_again_after_a_401() {
 
 #[tokio::test]
 async fn business_errors_are_not_retried_and_writes_that_may_duplicate_are_not_replayed() {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let adapter = adapter_for(&config, API_KEY).await;
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let id = pms_domain::domain::ConfirmationNumber::parse(&hotel.reservations[0].id).unwrap();
 
     // A note after a 503 might already be on the reservation: it is not sent again.
     sim.admin()
-        .set_faults(Vendor::Cloudbeds, &errors(1.0, 503))
+        .set_faults(pms_cloudbeds::PROVIDER, &errors(1.0, 503))
         .await
         .unwrap();
     let err = adapter
@@ -230,26 +233,26 @@ async fn business_errors_are_not_retried_and_writes_that_may_duplicate_are_not_r
 
 #[tokio::test]
 async fn the_writers_retry_override_replaces_the_hotels_policy() {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let (mut deps, _) = deps(API_KEY).await;
     // The writer retries through the queue: one attempt per delivery.
     deps.retry_override = Some(pms_domain::pms::RetryPolicy::none());
     let adapter = CloudbedsAdapter::new(
         &config,
-        VendorCredentials::Cloudbeds {
+        CloudbedsCredentials {
             api_key: SecretString::from(API_KEY.to_owned()),
         },
         &deps,
     )
     .unwrap();
     sim.admin()
-        .set_faults(Vendor::Cloudbeds, &errors(1.0, 502))
+        .set_faults(pms_cloudbeds::PROVIDER, &errors(1.0, 502))
         .await
         .unwrap();
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let err = adapter

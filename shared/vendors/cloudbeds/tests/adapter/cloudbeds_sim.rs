@@ -12,7 +12,7 @@ use pms_domain::domain::{
     Money, Note, Occupancy, Preference, PreferenceSource, ReservationStatus, RoomNumber,
 };
 use pms_domain::pms::{ChangeWindow, PmsError};
-use pms_sim::{SimConfig, SimSize, SimStatus, Vendor};
+use pms_sim::{SimConfig, SimSize, SimStatus};
 
 fn conf(id: &str) -> ConfirmationNumber {
     ConfirmationNumber::parse(id).unwrap()
@@ -23,7 +23,7 @@ async fn reads_map_the_simulated_hotel() {
     let (sim, config, adapter) = default_hotel().await;
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let today = config.time_zone.business_date(Utc::now());
@@ -123,7 +123,7 @@ async fn lists_page_until_total() {
             reservations: 250,
             guests: 80,
         },
-        ..SimConfig::default()
+        ..pms_sim::default_config()
     };
     let sim = simulator(sc).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
@@ -149,7 +149,7 @@ async fn guests_are_read_and_searched() {
     let (sim, _config, adapter) = default_hotel().await;
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     // Cloudbeds lists guests through their reservations.
@@ -220,7 +220,7 @@ async fn rooms_keep_occupancy_and_cleanliness_apart() {
     let (sim, _config, adapter) = default_hotel().await;
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let rooms = adapter.room_statuses().await.unwrap();
@@ -273,7 +273,7 @@ async fn writes_change_the_hotel() {
     let (sim, config, adapter) = default_hotel().await;
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let r = hotel
@@ -301,7 +301,7 @@ async fn writes_change_the_hotel() {
     assert!(receipt.request_id.is_some());
     let after = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     assert_eq!(
@@ -348,7 +348,7 @@ async fn writes_change_the_hotel() {
     );
     let posted = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let charges: Vec<_> = posted.charges_of(&r.id).collect();
@@ -372,7 +372,7 @@ async fn writes_change_the_hotel() {
         .unwrap();
     let moved = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     assert_eq!(
@@ -424,7 +424,7 @@ async fn business_errors_on_http_200_are_typed() {
     let (sim, config, adapter) = default_hotel().await;
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let missing = conf("123");
@@ -527,7 +527,7 @@ async fn a_record_the_vendor_cannot_serve_is_a_failure_not_a_lost_list() {
     let (sim, _config, adapter) = default_hotel().await;
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let bad = hotel
@@ -539,7 +539,7 @@ async fn a_record_the_vendor_cannot_serve_is_a_failure_not_a_lost_list() {
         .clone();
     sim.admin()
         .set_faults(
-            Vendor::Cloudbeds,
+            pms_cloudbeds::PROVIDER,
             &pms_sim::FaultConfig {
                 failing_entities: vec![bad.clone()],
                 ..Default::default()
@@ -565,7 +565,7 @@ async fn thin_events_are_fetched_with_one_room_read() {
     let (sim, _config, adapter) = default_hotel().await;
     let hotel = sim
         .admin()
-        .hotel(Vendor::Cloudbeds, PROPERTY)
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
         .await
         .unwrap();
     let id = |s: &str| ExternalId::parse(s).unwrap();
@@ -623,8 +623,8 @@ async fn thin_events_are_fetched_with_one_room_read() {
 /// The simulator speaks the protocol itself, whatever client calls it.
 #[tokio::test]
 async fn the_simulator_enforces_the_protocol() {
-    let sim = simulator(SimConfig::default()).await;
-    let root = sim.vendor_url(Vendor::Cloudbeds);
+    let sim = simulator(pms_sim::default_config()).await;
+    let root = sim.vendor_url(pms_cloudbeds::PROVIDER);
     let client = http();
     let get = |path: &str| {
         client

@@ -11,7 +11,7 @@ use cloudbeds_support::*;
 use pms_domain::domain::BusinessDate;
 use pms_domain::pms::ChangeWindow;
 use pms_sim::data::SimReservation;
-use pms_sim::{SimStatus, Vendor};
+use pms_sim::SimStatus;
 
 const HNL: &str = "900001";
 const AKL: &str = "900002";
@@ -40,7 +40,7 @@ async fn arrivals_and_changes_follow_the_hotels_own_day_in_far_zones() {
         let adapter = adapter_for(&config, key).await;
         let hotel = sim
             .admin()
-            .hotel(Vendor::Cloudbeds, property)
+            .hotel(pms_cloudbeds::PROVIDER, property)
             .await
             .unwrap();
         // The hotel's today, not UTC's: for most of the day they differ in these zones.
@@ -68,7 +68,7 @@ async fn arrivals_and_changes_follow_the_hotels_own_day_in_far_zones() {
         let patched = sim
             .admin()
             .patch_reservation(
-                Vendor::Cloudbeds,
+                pms_cloudbeds::PROVIDER,
                 property,
                 &r.id,
                 &pms_sim::ReservationPatch {
@@ -131,7 +131,11 @@ async fn a_delta_across_the_fall_back_hour_misses_nothing() {
     let sim = simulator(zones()).await;
     let config = hotel_config(&sim, NYC, "America/New_York");
     let adapter = adapter_for(&config, "cbat_nyc").await;
-    let hotel = sim.admin().hotel(Vendor::Cloudbeds, NYC).await.unwrap();
+    let hotel = sim
+        .admin()
+        .hotel(pms_cloudbeds::PROVIDER, NYC)
+        .await
+        .unwrap();
     let guest = hotel.guests[0].id.clone();
     // 1 November 2026, New York: 01:00-02:00 happens twice (EDT, then EST at 06:00Z).
     let edt = utc("2026-11-01T05:55:00Z"); // 01:55 EDT
@@ -139,7 +143,7 @@ async fn a_delta_across_the_fall_back_hour_misses_nothing() {
     let outside = utc("2026-11-01T08:30:00Z"); // 03:30 EST
     for (id, at) in [("777001", edt), ("777002", est), ("777003", outside)] {
         sim.admin()
-            .add_reservation(Vendor::Cloudbeds, NYC, &stay(id, &guest, at))
+            .add_reservation(pms_cloudbeds::PROVIDER, NYC, &stay(id, &guest, at))
             .await
             .unwrap();
     }
@@ -172,7 +176,11 @@ async fn a_delta_across_the_fall_back_hour_misses_nothing() {
     // On the spring-forward day every local stamp is one instant.
     let spring = utc("2026-03-08T07:15:42Z"); // 03:15:42 EDT
     sim.admin()
-        .add_reservation(Vendor::Cloudbeds, NYC, &stay("777004", &guest, spring))
+        .add_reservation(
+            pms_cloudbeds::PROVIDER,
+            NYC,
+            &stay("777004", &guest, spring),
+        )
         .await
         .unwrap();
     let r = adapter

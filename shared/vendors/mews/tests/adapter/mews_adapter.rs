@@ -12,11 +12,11 @@ use chrono::{Duration, NaiveTime, Utc};
 use mews_support::{date, reservation, utc, MewsEnv, AUCKLAND, HONOLULU, NEW_YORK, PREFIX};
 use pms_domain::domain::{
     BusinessDate, Charge, CheckoutChange, ConfirmationNumber, Currency, ExternalId, GuestQuery,
-    Housekeeping, Money, Note, Occupancy, Preference, PreferenceSource, PropertyTz, Provider,
+    Housekeeping, Money, Note, Occupancy, Preference, PreferenceSource, PropertyTz,
     ReservationStatus, RoomNumber,
 };
 use pms_domain::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter, Refreshed};
-use pms_sim::{SimSize, SimStatus, Vendor};
+use pms_sim::{SimSize, SimStatus};
 
 fn conf(s: &str) -> ConfirmationNumber {
     ConfirmationNumber::parse(s).unwrap()
@@ -28,7 +28,7 @@ async fn the_factory_builds_the_adapter_from_stored_credentials() {
     env.store_own_credentials(HONOLULU).await;
     let factory = vendor_factory(env.cached.clone(), env.clock.clone(), PREFIX);
     let adapter = factory.adapter_for(&env.config(HONOLULU)).await.unwrap();
-    assert_eq!(adapter.provider(), Provider::Mews);
+    assert_eq!(adapter.provider(), pms_mews::PROVIDER);
     adapter.connect().await.unwrap();
     let health = adapter.health_check().await;
     assert!(health.healthy, "{health:?}");
@@ -274,7 +274,10 @@ async fn arrivals_and_departures_follow_local_days_in_honolulu_auckland_and_new_
             h.reservations.push(departing.clone());
             (arriving, departing)
         });
-        env.sim.context.mews.clear_captured();
+        env.sim
+            .context
+            .state::<pms_mews::sim::State>()
+            .clear_captured();
         let arrivals = adapter.arrivals(BusinessDate::new(a)).await.unwrap().items;
         let ids: Vec<String> = arrivals
             .iter()
@@ -305,7 +308,10 @@ async fn arrivals_and_departures_follow_local_days_in_honolulu_auckland_and_new_
             serde_json::json!(["Confirmed", "Optional", "Started"])
         );
 
-        env.sim.context.mews.clear_captured();
+        env.sim
+            .context
+            .state::<pms_mews::sim::State>()
+            .clear_captured();
         let departures = adapter
             .departures(BusinessDate::new(d))
             .await
@@ -555,7 +561,10 @@ async fn a_charge_changes_the_balance_and_is_found_by_reference() {
     };
     let receipt = adapter.post_charge(&c, &charge).await.unwrap();
     let order_id = receipt.vendor_id.clone().unwrap();
-    assert_eq!(env.sim.context.counters()[&Vendor::Mews].charges_posted, 1);
+    assert_eq!(
+        env.sim.context.counters()[&pms_mews::PROVIDER].charges_posted,
+        1
+    );
     let after = adapter.get_balance(&c).await.unwrap();
     assert_eq!(after.amount_minor - before.amount_minor, 2550);
     let found = adapter.find_charge(&c, "op-42").await.unwrap().unwrap();

@@ -197,7 +197,7 @@ async fn every_request_matches_the_mews_docs() {
     // Check every captured request against the docs.
     let spec = MewsSpec::load();
     let documented: BTreeSet<String> = spec.operations().into_iter().collect();
-    let captured = env.sim.context.mews.captured();
+    let captured = env.sim.context.state::<pms_mews::sim::State>().captured();
     assert!(captured.len() > 40, "{} requests", captured.len());
     let mut seen = BTreeSet::new();
     let mut problems = Vec::new();
@@ -233,14 +233,14 @@ async fn every_request_matches_the_mews_docs() {
     let expected: BTreeSet<String> = OPERATIONS.iter().map(|s| s.to_string()).collect();
     assert_eq!(seen, expected, "operations exercised");
     // Nothing failed on the simulated side either.
-    let c = env.sim.context.counters()[&pms_sim::Vendor::Mews].clone();
+    let c = env.sim.context.counters()[&pms_mews::PROVIDER].clone();
     assert_eq!((c.unauthorized, c.rate_limit_violations), (0, 0));
 }
 
 #[tokio::test]
 async fn the_simulator_answers_wrong_addresses_as_mews_does() {
     let env = MewsEnv::default().await;
-    let base = env.sim.vendor_url(pms_sim::Vendor::Mews);
+    let base = env.sim.vendor_url(pms_mews::PROVIDER);
     let http = reqwest::Client::new();
     let body = serde_json::json!({
         "ClientToken": "sim-mews-client-token",

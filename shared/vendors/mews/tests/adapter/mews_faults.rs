@@ -15,14 +15,14 @@ use pms_domain::domain::{Charge, ConfirmationNumber, Currency, Money};
 use pms_domain::memory::MemoryStore;
 use pms_domain::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter, PmsError, Refreshed};
 use pms_domain::ports::ItemStore;
-use pms_sim::{FaultConfig, SimStatus, Vendor};
+use pms_sim::{FaultConfig, SimStatus};
 
 fn conf(s: &str) -> ConfirmationNumber {
     ConfirmationNumber::parse(s).unwrap()
 }
 
 fn counters(env: &MewsEnv) -> pms_sim::VendorCounters {
-    env.sim.context.counters()[&Vendor::Mews].clone()
+    env.sim.context.counters()[&pms_mews::PROVIDER].clone()
 }
 
 #[tokio::test]
@@ -32,7 +32,7 @@ async fn a_5xx_is_retried_until_it_succeeds() {
     let admin = env.sim.admin();
     admin
         .set_faults(
-            Vendor::Mews,
+            pms_mews::PROVIDER,
             &FaultConfig {
                 error_rate: 1.0,
                 error_status: Some(503),
@@ -63,7 +63,7 @@ async fn failures_after_the_retry_budget_carry_the_request_id() {
     env.sim
         .admin()
         .set_faults(
-            Vendor::Mews,
+            pms_mews::PROVIDER,
             &FaultConfig {
                 error_rate: 1.0,
                 error_status: Some(502),
@@ -86,7 +86,11 @@ async fn failures_after_the_retry_budget_carry_the_request_id() {
 async fn a_429_storm_is_waited_out_as_retry_after_says() {
     let env = MewsEnv::default().await;
     let adapter = env.adapter(HONOLULU).await;
-    env.sim.admin().storm(Vendor::Mews, 1, 1).await.unwrap();
+    env.sim
+        .admin()
+        .storm(pms_mews::PROVIDER, 1, 1)
+        .await
+        .unwrap();
     let started = Instant::now();
     adapter.connect().await.unwrap();
     let waited = started.elapsed();
@@ -162,7 +166,7 @@ async fn a_charge_whose_outcome_is_unknown_is_not_resent() {
     let admin = env.sim.admin();
     // 504: Mews may have created the order. Sent once; the caller must look before resending.
     admin
-        .set_faults(Vendor::Mews, &only_orders(504))
+        .set_faults(pms_mews::PROVIDER, &only_orders(504))
         .await
         .unwrap();
     let err = adapter
@@ -174,7 +178,7 @@ async fn a_charge_whose_outcome_is_unknown_is_not_resent() {
     assert_eq!(env.calls("orders/add"), 1);
     // 503: Mews did not act, so the hotel's retry policy applies (3 attempts).
     admin
-        .set_faults(Vendor::Mews, &only_orders(503))
+        .set_faults(pms_mews::PROVIDER, &only_orders(503))
         .await
         .unwrap();
     let err = adapter
@@ -222,7 +226,7 @@ async fn a_408_is_answered_by_smaller_pages_then_smaller_windows() {
     env.sim
         .admin()
         .set_faults(
-            Vendor::Mews,
+            pms_mews::PROVIDER,
             &FaultConfig {
                 error_rate: 1.0,
                 error_status: Some(408),
@@ -288,7 +292,7 @@ async fn a_record_mews_cannot_serve_fails_alone() {
     env.sim
         .admin()
         .set_faults(
-            Vendor::Mews,
+            pms_mews::PROVIDER,
             &FaultConfig {
                 failing_entities: vec![bad.clone()],
                 ..FaultConfig::default()
@@ -324,7 +328,7 @@ async fn a_record_mews_cannot_serve_fails_alone() {
 async fn the_shared_rate_limiter_keeps_under_the_mews_limit() {
     let mut config = mews_support::sim_config();
     // A small limit so the test is quick: 10 requests per second per access token.
-    config.limits.mews = (10, 1000);
+    config.limits.set(pms_mews::PROVIDER, 10, 1000);
     let env = MewsEnv::start(config).await;
     env.store_own_credentials(HONOLULU).await;
     let mut hotel = env.config(HONOLULU);

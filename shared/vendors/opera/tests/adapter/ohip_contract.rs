@@ -13,12 +13,12 @@ use pms_domain::domain::{
     RoomNumber,
 };
 use pms_domain::pms::{ChangeWindow, PmsAdapter};
-use pms_sim::{SimStatus, Vendor};
+use pms_sim::SimStatus;
 
 /// Runs every operation of the adapter once (and the token's password grant).
 async fn exercise_everything() -> (pms_sim::Simulator, Vec<String>) {
     let (sim, config, adapter) = setup(roomy()).await;
-    let hotel = sim.admin().hotel(Vendor::Ohip, HOTEL).await.unwrap();
+    let hotel = sim.admin().hotel(pms_opera::PROVIDER, HOTEL).await.unwrap();
     let in_house = hotel
         .reservations
         .iter()
@@ -132,7 +132,7 @@ async fn exercise_everything() -> (pms_sim::Simulator, Vec<String>) {
 async fn every_request_and_answer_matches_the_spec() {
     let spec = Spec::load();
     let (sim, _) = exercise_everything().await;
-    let requests = sim.context.ohip.requests();
+    let requests = sim.context.state::<pms_opera::sim::State>().requests();
     let mut seen = std::collections::BTreeSet::new();
     let mut errors = Vec::new();
     for r in &requests {
@@ -179,7 +179,7 @@ async fn the_checker_catches_departures_from_the_spec() {
     // The checker is only worth something if it fails: feed it requests that are wrong.
     let spec = Spec::load();
     let (sim, _) = exercise_everything().await;
-    let requests = sim.context.ohip.requests();
+    let requests = sim.context.state::<pms_opera::sim::State>().requests();
     let charge = requests
         .iter()
         .find(|r| r.path.ends_with("/charges"))
@@ -221,7 +221,7 @@ async fn the_checker_catches_departures_from_the_spec() {
 async fn requests_follow_the_official_workflows() {
     // The workflow collection's token requests: form fields, Basic auth, the app key header.
     let (sim, _) = exercise_everything().await;
-    let requests = sim.context.ohip.requests();
+    let requests = sim.context.state::<pms_opera::sim::State>().requests();
     let token = requests
         .iter()
         .find(|r| {

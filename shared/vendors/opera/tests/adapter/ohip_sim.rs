@@ -16,7 +16,7 @@ use pms_domain::domain::{
 };
 use pms_domain::pms::{ChangeWindow, PmsAdapter, PmsError, UnavailableCause};
 use pms_sim::data::{SimReservation, SimStatus};
-use pms_sim::{FaultConfig, PropertySetup, ReservationPatch, SimConfig, Vendor};
+use pms_sim::{FaultConfig, PropertySetup, ReservationPatch, SimConfig};
 use secrecy::SecretString;
 
 fn conf(s: &str) -> ConfirmationNumber {
@@ -28,7 +28,7 @@ fn reservation_where(
     pred: impl Fn(&SimReservation) -> bool,
 ) -> SimReservation {
     sim.context
-        .with_hotel(Vendor::Ohip, HOTEL, |h| {
+        .with_hotel(pms_opera::PROVIDER, HOTEL, |h| {
             h.reservations.iter().find(|r| pred(r)).cloned()
         })
         .flatten()
@@ -38,7 +38,7 @@ fn reservation_where(
 #[tokio::test]
 async fn reads_match_the_simulated_hotel() {
     let (sim, config, adapter) = setup(roomy()).await;
-    let hotel = sim.admin().hotel(Vendor::Ohip, HOTEL).await.unwrap();
+    let hotel = sim.admin().hotel(pms_opera::PROVIDER, HOTEL).await.unwrap();
     let today = config.time_zone.business_date(Utc::now()).naive();
 
     // By confirmation number and by id, with notes only the full read carries.
@@ -207,7 +207,7 @@ async fn reads_match_the_simulated_hotel() {
 }
 
 fn bulk_arrivals(sim: &pms_sim::Simulator, day: NaiveDate, n: usize) {
-    sim.context.with_hotel(Vendor::Ohip, HOTEL, |h| {
+    sim.context.with_hotel(pms_opera::PROVIDER, HOTEL, |h| {
         let template = h.reservations[0].clone();
         let guests: Vec<String> = h.guests.iter().map(|g| g.id.clone()).collect();
         for i in 0..n {
@@ -232,7 +232,9 @@ async fn a_3000_arrival_day_is_read_whole_within_ohip_paging_limits() {
     let (sim, _config, adapter) = setup(roomy()).await;
     let day = (Utc::now() + ChronoDuration::days(40)).date_naive();
     bulk_arrivals(&sim, day, 3000);
-    sim.context.ohip.clear_requests();
+    sim.context
+        .state::<pms_opera::sim::State>()
+        .clear_requests();
     let arrivals = adapter.arrivals(BusinessDate::new(day)).await.unwrap();
     let ids: BTreeSet<String> = arrivals
         .items
@@ -242,7 +244,7 @@ async fn a_3000_arrival_day_is_read_whole_within_ohip_paging_limits() {
     assert_eq!(ids.len(), 3000, "every arrival of the day");
     assert_eq!(arrivals.items.len(), 3000, "no duplicates");
     assert!(arrivals.failures.is_empty());
-    let requests = sim.context.ohip.requests();
+    let requests = sim.context.state::<pms_opera::sim::State>().requests();
     let searches: Vec<_> = requests
         .iter()
         .filter(|r| r.path.ends_with("/reservations") && r.method == "GET")
@@ -288,7 +290,10 @@ async fn a_401_refreshes_the_token_once_and_replays_the_call() {
     adapter.in_house().await.unwrap();
     assert_eq!(counters(&sim).tokens_issued, 1);
     // The gateway forgets every token: the next calls get 401.
-    sim.admin().expire_ohip_tokens().await.unwrap();
+    sim.admin()
+        .vendor_action(pms_opera::PROVIDER, "expire-tokens")
+        .await
+        .unwrap();
     let r = reservation_where(&sim, |r| r.status == SimStatus::InHouse);
     let calls = (0..20).map(|_| {
         let a = adapter.clone();
@@ -314,7 +319,7 @@ async fn a_token_refused_again_after_the_refresh_is_unauthorized() {
     // Tokens that are dead on arrival: the refresh cannot help, and the call is not retried
     // forever.
     let mut cfg = roomy();
-    cfg.ohip_token_ttl_secs = 0;
+    cfg.token_ttl_secs = 0;
     let (sim, _config, adapter) = setup(cfg).await;
     let err = adapter.in_house().await.unwrap_err();
     assert!(matches!(err, PmsError::Unauthorized { .. }), "{err}");
@@ -328,7 +333,7 @@ async fn a_token_refused_again_after_the_refresh_is_unauthorized() {
 #[tokio::test]
 async fn a_token_is_replaced_before_it_expires() {
     let mut cfg = roomy();
-    cfg.ohip_token_ttl_secs = 3;
+    cfg.token_ttl_secs = 3;
     let (sim, _config, adapter) = setup(cfg).await;
     adapter.in_house().await.unwrap();
     adapter.in_house().await.unwrap();
@@ -350,9 +355,7 @@ async fn refused_credentials_fail_without_leaking_them() {
     let (sim, config, _) = setup(roomy()).await;
     let p = property(&sim, HOTEL);
     let mut creds = client_credentials(&p);
-    if let pms_vendor_kit::registry::VendorCredentials::Opera { client_secret, .. } = &mut creds {
-        *client_secret = SecretString::from("wrong-secret-7731".to_owned());
-    }
+    creds.client_secret = SecretString::from("wrong-secret-7731".to_owned());
     let adapter = adapter(&config, creds);
     let err = adapter.connect().await.unwrap_err();
     assert!(matches!(err, PmsError::Unauthorized { .. }), "{err}");
@@ -385,7 +388,7 @@ async fn a_5xx_is_retried_and_then_succeeds() {
     let admin = sim.admin();
     admin
         .set_faults(
-            Vendor::Ohip,
+            pms_opera::PROVIDER,
             &FaultConfig {
                 error_rate: 1.0,
                 error_status: Some(503),
@@ -414,7 +417,7 @@ async fn a_5xx_is_retried_and_then_succeeds() {
 async fn a_429_waits_for_retry_after() {
     let (sim, _config, adapter) = setup(roomy()).await;
     adapter.connect().await.unwrap();
-    sim.admin().storm(Vendor::Ohip, 1, 1).await.unwrap();
+    sim.admin().storm(pms_opera::PROVIDER, 1, 1).await.unwrap();
     let started = std::time::Instant::now();
     let result = adapter.in_house().await;
     assert!(result.is_ok(), "{:?}", result.err());
@@ -432,10 +435,12 @@ async fn a_429_waits_for_retry_after() {
 async fn failures_after_the_retry_budget_carry_the_gateways_request_id() {
     let (sim, _config, adapter) = setup(roomy()).await;
     adapter.connect().await.unwrap();
-    sim.context.ohip.clear_requests();
+    sim.context
+        .state::<pms_opera::sim::State>()
+        .clear_requests();
     sim.admin()
         .set_faults(
-            Vendor::Ohip,
+            pms_opera::PROVIDER,
             &FaultConfig {
                 error_rate: 1.0,
                 error_status: Some(502),
@@ -456,7 +461,12 @@ async fn failures_after_the_retry_budget_carry_the_gateways_request_id() {
         "{err}"
     );
     assert_eq!(counters(&sim).injected_errors, 3, "three attempts");
-    let last = sim.context.ohip.requests().pop().unwrap();
+    let last = sim
+        .context
+        .state::<pms_opera::sim::State>()
+        .requests()
+        .pop()
+        .unwrap();
     assert_eq!(err.request_id(), Some(last.response_request_id.as_str()));
     assert!(last.response_request_id.starts_with("sim-"));
     sim.stop().await;
@@ -466,7 +476,9 @@ async fn failures_after_the_retry_budget_carry_the_gateways_request_id() {
 async fn a_4xx_fails_at_once_with_the_vendors_message() {
     let (sim, _config, adapter) = setup(roomy()).await;
     let closed = reservation_where(&sim, |r| r.status == SimStatus::CheckedOut);
-    sim.context.ohip.clear_requests();
+    sim.context
+        .state::<pms_opera::sim::State>()
+        .clear_requests();
     let err = adapter
         .post_charge(
             &conf(&closed.confirmation),
@@ -491,7 +503,7 @@ async fn a_4xx_fails_at_once_with_the_vendors_message() {
     }
     let charges: Vec<_> = sim
         .context
-        .ohip
+        .state::<pms_opera::sim::State>()
         .requests()
         .into_iter()
         .filter(|r| r.path.ends_with("/charges"))
@@ -530,7 +542,7 @@ async fn errors_without_a_gateway_request_id_carry_ours() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let sim = start(SimConfig::default()).await;
+    let sim = start(pms_sim::default_config()).await;
     let p = property(&sim, HOTEL);
     let mut config = hotel_config(&sim, &p);
     config.vendor.base_url = Some(url::Url::parse(&format!("http://{addr}")).unwrap());
@@ -593,7 +605,7 @@ async fn writes_change_the_simulated_hotel() {
     assert!(adapter.find_charge(&c, "op-other").await.unwrap().is_none());
     let posted = sim
         .context
-        .with_hotel(Vendor::Ohip, HOTEL, |h| h.charges.clone())
+        .with_hotel(pms_opera::PROVIDER, HOTEL, |h| h.charges.clone())
         .unwrap();
     assert_eq!(posted[0].reference.as_deref(), Some("op-7f3a"));
     assert_eq!(posted[0].revenue_center.as_deref(), Some("5016"));
@@ -699,7 +711,7 @@ async fn the_delta_follows_business_events_and_reports_what_it_cannot_read() {
     let admin = sim.admin();
     admin
         .patch_reservation(
-            Vendor::Ohip,
+            pms_opera::PROVIDER,
             HOTEL,
             &a.id,
             &ReservationPatch {
@@ -711,7 +723,7 @@ async fn the_delta_follows_business_events_and_reports_what_it_cannot_read() {
         .unwrap();
     admin
         .patch_reservation(
-            Vendor::Ohip,
+            pms_opera::PROVIDER,
             HOTEL,
             &b.id,
             &ReservationPatch {
@@ -724,7 +736,7 @@ async fn the_delta_follows_business_events_and_reports_what_it_cannot_read() {
     // 30 more changes: more than one page of 20 events.
     let others: Vec<String> = sim
         .context
-        .with_hotel(Vendor::Ohip, HOTEL, |h| {
+        .with_hotel(pms_opera::PROVIDER, HOTEL, |h| {
             h.reservations
                 .iter()
                 .filter(|r| r.id != a.id && r.id != b.id)
@@ -737,7 +749,7 @@ async fn the_delta_follows_business_events_and_reports_what_it_cannot_read() {
     for id in &others {
         admin
             .patch_reservation(
-                Vendor::Ohip,
+                pms_opera::PROVIDER,
                 HOTEL,
                 id,
                 &ReservationPatch {
@@ -752,7 +764,7 @@ async fn the_delta_follows_business_events_and_reports_what_it_cannot_read() {
     let broken = others[3].clone();
     admin
         .set_faults(
-            Vendor::Ohip,
+            pms_opera::PROVIDER,
             &FaultConfig {
                 failing_entities: vec![broken.clone()],
                 ..FaultConfig::default()
@@ -778,7 +790,9 @@ async fn the_delta_follows_business_events_and_reports_what_it_cannot_read() {
     assert_eq!(changed.failures.len(), 1);
     assert_eq!(changed.failures[0].id, broken);
     assert_eq!(
-        sim.context.ohip.queued_events(HOTEL),
+        sim.context
+            .state::<pms_opera::sim::State>()
+            .queued_events(HOTEL),
         0,
         "the queue was read to its end"
     );
@@ -822,7 +836,7 @@ async fn without_business_events_the_delta_rereads_around_today() {
     let from = Utc::now();
     sim.admin()
         .patch_reservation(
-            Vendor::Ohip,
+            pms_opera::PROVIDER,
             HOTEL,
             &r.id,
             &ReservationPatch {
@@ -847,7 +861,7 @@ async fn without_business_events_the_delta_rereads_around_today() {
     assert_eq!(ids, [r.id.as_str()], "only what changed in the window");
     assert!(!sim
         .context
-        .ohip
+        .state::<pms_opera::sim::State>()
         .requests()
         .iter()
         .any(|q| q.path.ends_with("/businessEvents")));
@@ -856,7 +870,7 @@ async fn without_business_events_the_delta_rereads_around_today() {
 
 fn zoned(name: &str, tz: chrono_tz::Tz) -> SimConfig {
     let mut cfg = roomy();
-    let props = cfg.properties.get_mut(&Vendor::Ohip).unwrap();
+    let props = cfg.properties.get_mut(&pms_opera::PROVIDER).unwrap();
     let base = props[0].clone();
     props.push(PropertySetup {
         property_id: name.into(),
@@ -884,7 +898,7 @@ async fn hotel_local_times_and_dates_across_zones() {
         // Arrivals are the hotel's local date, whatever the UTC date is.
         let want: BTreeSet<String> = sim
             .context
-            .with_hotel(Vendor::Ohip, name, |h| {
+            .with_hotel(pms_opera::PROVIDER, name, |h| {
                 h.reservations
                     .iter()
                     .filter(|r| {
@@ -921,7 +935,7 @@ async fn hotel_local_times_and_dates_across_zones() {
                 .with_timezone(&Utc);
             let id = sim
                 .context
-                .with_hotel(Vendor::Ohip, name, |h| {
+                .with_hotel(pms_opera::PROVIDER, name, |h| {
                     let r = h
                         .reservations
                         .iter_mut()
@@ -968,7 +982,7 @@ async fn the_factory_builds_the_ohip_adapter_from_the_hotels_secret() {
         .await
         .unwrap();
     let adapter = factory.adapter_for(&config).await.unwrap();
-    assert_eq!(adapter.provider(), pms_domain::domain::Provider::Opera);
+    assert_eq!(adapter.provider(), pms_opera::PROVIDER);
     assert!(adapter.health_check().await.healthy);
     assert!(adapter.calls_made() >= 2, "token and one read");
     sim.stop().await;
@@ -979,8 +993,8 @@ async fn the_shared_rate_limiter_keeps_calls_within_the_hotels_limit() {
     use pms_domain::config::RateLimitSettings;
     use pms_domain::memory::MemoryStore;
     use pms_domain::ports::SystemClock;
-    let mut cfg = SimConfig::default();
-    cfg.limits.ohip = (10, 1_000);
+    let mut cfg = pms_sim::default_config();
+    cfg.limits.set(pms_opera::PROVIDER, 10, 1_000);
     let sim = start(cfg).await;
     let p = property(&sim, HOTEL);
     let mut config = hotel_config(&sim, &p);
@@ -1028,7 +1042,7 @@ async fn every_ohip_status_maps_and_keeps_its_raw_value() {
     for (raw, want) in cases {
         sim.admin()
             .patch_reservation(
-                Vendor::Ohip,
+                pms_opera::PROVIDER,
                 HOTEL,
                 &r.id,
                 &ReservationPatch {
@@ -1051,7 +1065,7 @@ async fn every_ohip_status_maps_and_keeps_its_raw_value() {
 #[tokio::test]
 async fn a_guest_search_past_ohips_cap_asks_for_narrower_criteria() {
     let (sim, _config, adapter) = setup(roomy()).await;
-    sim.context.with_hotel(Vendor::Ohip, HOTEL, |h| {
+    sim.context.with_hotel(pms_opera::PROVIDER, HOTEL, |h| {
         let template = h.guests[0].clone();
         for i in 0..1100 {
             let mut g = template.clone();
@@ -1069,7 +1083,7 @@ async fn a_guest_search_past_ohips_cap_asks_for_narrower_criteria() {
         .unwrap_err();
     assert!(matches!(err, PmsError::InvalidRequest { .. }), "{err}");
     assert!(err.to_string().contains("narrow the search"), "{err}");
-    let requests = sim.context.ohip.requests();
+    let requests = sim.context.state::<pms_opera::sim::State>().requests();
     assert!(requests
         .iter()
         .filter(|r| r.path == "/crm/v1/profiles")
@@ -1081,7 +1095,7 @@ async fn a_guest_search_past_ohips_cap_asks_for_narrower_criteria() {
 async fn the_simulator_refuses_what_ohip_refuses() {
     let sim = start(roomy()).await;
     let p = property(&sim, HOTEL);
-    let base = sim.vendor_url(Vendor::Ohip);
+    let base = sim.vendor_url(pms_opera::PROVIDER);
     let http = reqwest::Client::new();
     let token: serde_json::Value = http
         .post(format!("{base}/oauth/v1/tokens"))

@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use chrono_tz::Tz;
+use pms_cloudbeds::credentials::CloudbedsCredentials;
 use pms_cloudbeds::CloudbedsAdapter;
 use pms_domain::config::HotelConfig;
-use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
+use pms_domain::domain::{Currency, HotelId, PropertyTz};
 use pms_domain::memory::MemorySecrets;
 use pms_domain::pms::{PmsAdapter, RetrySettings};
 use pms_domain::ports::{CachedSecrets, Clock, SecretStore, SystemClock};
-use pms_sim::{PropertySetup, SimConfig, Simulator, Vendor};
+use pms_sim::{PropertySetup, SimConfig, Simulator};
 use pms_vendor_kit::pms::AdapterDeps;
-use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 
 pub const PROPERTY: &str = "318267";
@@ -30,9 +30,9 @@ pub async fn simulator(config: SimConfig) -> Simulator {
 
 /// A simulator whose Cloudbeds properties are these (id, zone, api key).
 pub fn config_with(properties: &[(&str, Tz, &str)]) -> SimConfig {
-    let mut config = SimConfig::default();
+    let mut config = pms_sim::default_config();
     config.properties.insert(
-        Vendor::Cloudbeds,
+        pms_cloudbeds::PROVIDER,
         properties
             .iter()
             .map(|(id, tz, key)| PropertySetup {
@@ -60,12 +60,13 @@ pub fn hotel_config(sim: &Simulator, property: &str, tz: &str) -> HotelConfig {
     let mut c = HotelConfig::new(
         HotelId::parse(format!("cb-{property}")).unwrap(),
         "Cloudbeds test hotel",
-        Provider::Cloudbeds,
+        pms_cloudbeds::PROVIDER,
         PropertyTz::parse(tz).unwrap(),
         Currency::usd(),
         Utc::now(),
     );
-    c.vendor.base_url = Some(sim.vendor_url(Vendor::Cloudbeds).parse().unwrap());
+    c.rate_limit = pms_cloudbeds::vendor().default_rate_limit();
+    c.vendor.base_url = Some(sim.vendor_url(pms_cloudbeds::PROVIDER).parse().unwrap());
     c.vendor.property_id = Some(property.into());
     c.vendor.default_revenue_center = Some("Guest services".into());
     c.retry = fast_retry();
@@ -86,7 +87,7 @@ pub async fn deps(api_key: &str) -> (AdapterDeps, Arc<MemorySecrets>) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let inner = Arc::new(MemorySecrets::new());
     let name = "pms/test/hotels/cb/pms".to_owned();
-    let creds = VendorCredentials::Cloudbeds {
+    let creds = CloudbedsCredentials {
         api_key: SecretString::from(api_key.to_owned()),
     };
     inner.put(&name, &creds.to_secret()).await.unwrap();
@@ -111,7 +112,7 @@ pub async fn deps(api_key: &str) -> (AdapterDeps, Arc<MemorySecrets>) {
 
 pub async fn adapter_for(config: &HotelConfig, api_key: &str) -> Arc<dyn PmsAdapter> {
     let (deps, _) = deps(api_key).await;
-    let creds = VendorCredentials::Cloudbeds {
+    let creds = CloudbedsCredentials {
         api_key: SecretString::from(api_key.to_owned()),
     };
     Arc::new(CloudbedsAdapter::new(config, creds, &deps).unwrap())
@@ -119,7 +120,7 @@ pub async fn adapter_for(config: &HotelConfig, api_key: &str) -> Arc<dyn PmsAdap
 
 /// The default simulator's Cloudbeds hotel (New York) and its adapter.
 pub async fn default_hotel() -> (Simulator, HotelConfig, Arc<dyn PmsAdapter>) {
-    let sim = simulator(SimConfig::default()).await;
+    let sim = simulator(pms_sim::default_config()).await;
     let config = hotel_config(&sim, PROPERTY, "America/New_York");
     let adapter = adapter_for(&config, API_KEY).await;
     (sim, config, adapter)
@@ -128,7 +129,7 @@ pub async fn default_hotel() -> (Simulator, HotelConfig, Arc<dyn PmsAdapter>) {
 /// Calls the simulator counted for one Cloudbeds endpoint.
 pub async fn calls(sim: &Simulator, endpoint: &str) -> u64 {
     let c = sim.admin().counters().await.unwrap();
-    c[&Vendor::Cloudbeds]
+    c[&pms_cloudbeds::PROVIDER]
         .calls
         .get(endpoint)
         .copied()
@@ -136,5 +137,5 @@ pub async fn calls(sim: &Simulator, endpoint: &str) -> u64 {
 }
 
 pub async fn counters(sim: &Simulator) -> pms_sim::VendorCounters {
-    sim.admin().counters().await.unwrap()[&Vendor::Cloudbeds].clone()
+    sim.admin().counters().await.unwrap()[&pms_cloudbeds::PROVIDER].clone()
 }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use pms_domain::config::HotelConfig;
-use pms_domain::domain::{HotelId, Provider};
+use pms_domain::domain::HotelId;
 use pms_domain::memory::MemorySecrets;
 use pms_domain::ports::{CachedSecrets, Clock, ItemStore, SecretStore, SystemClock};
+use pms_mews::credentials::MewsCredentials;
 use pms_mews::MewsAdapter;
 use pms_sim::data::SimReservation;
-use pms_sim::{PropertySetup, SimConfig, SimHotel, SimStatus, Simulator, Vendor};
+use pms_sim::{PropertySetup, SimConfig, SimHotel, SimStatus, Simulator};
 use pms_vendor_kit::pms::{credentials_secret_name, AdapterDeps};
-use pms_vendor_kit::registry::VendorCredentials;
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -36,8 +36,8 @@ fn creds(client: &str, access: &str, service: &str) -> BTreeMap<String, String> 
 
 /// The default simulator plus an Auckland and a New York enterprise (each with its own token).
 pub fn sim_config() -> SimConfig {
-    let mut config = SimConfig::default();
-    let mews = config.properties.entry(Vendor::Mews).or_default();
+    let mut config = pms_sim::default_config();
+    let mews = config.properties.entry(pms_mews::PROVIDER).or_default();
     mews.push(PropertySetup {
         property_id: AUCKLAND.into(),
         time_zone: chrono_tz::Pacific::Auckland,
@@ -97,7 +97,7 @@ impl MewsEnv {
     pub fn property(&self, id: &str) -> PropertySetup {
         self.sim
             .context
-            .property(Vendor::Mews, id)
+            .property(pms_mews::PROVIDER, id)
             .cloned()
             .expect("property")
     }
@@ -118,7 +118,7 @@ impl MewsEnv {
             "currency": p.currency,
             "enabled": true,
             "vendor": {
-                "baseUrl": self.sim.vendor_url(Vendor::Mews),
+                "baseUrl": self.sim.vendor_url(pms_mews::PROVIDER),
                 "propertyId": p.property_id,
                 "serviceId": p.credentials["serviceId"],
                 "defaultRevenueCenter": "90eff5aa-36b4-4689-80c0-ab3a00bb412e",
@@ -152,9 +152,12 @@ impl MewsEnv {
                 SecretString::from("pms-integration tests".to_owned()),
             ),
         ];
-        let c = VendorCredentials::from_pairs(Provider::Mews, &pairs).unwrap();
+        let c = pms_mews::vendor()
+            .credentials_from_pairs(&pairs)
+            .unwrap()
+            .unwrap();
         self.secrets
-            .put(&self.secret_name(property), &c.to_secret())
+            .put(&self.secret_name(property), &c)
             .await
             .unwrap();
         self.cached.invalidate(&self.secret_name(property)).await;
@@ -198,7 +201,7 @@ impl MewsEnv {
             .await
             .unwrap()
             .expect("credentials stored");
-        let credentials = VendorCredentials::parse(&secret).unwrap();
+        let credentials = MewsCredentials::parse(&secret).unwrap();
         MewsAdapter::new(config, credentials, &self.deps(&property, store)).unwrap()
     }
 
@@ -210,19 +213,19 @@ impl MewsEnv {
     pub fn hotel(&self, property: &str) -> SimHotel {
         self.sim
             .context
-            .with_hotel(Vendor::Mews, property, |h| h.clone())
+            .with_hotel(pms_mews::PROVIDER, property, |h| h.clone())
             .unwrap()
     }
 
     pub fn with_hotel<R>(&self, property: &str, f: impl FnOnce(&mut SimHotel) -> R) -> R {
         self.sim
             .context
-            .with_hotel(Vendor::Mews, property, f)
+            .with_hotel(pms_mews::PROVIDER, property, f)
             .unwrap()
     }
 
     pub fn calls(&self, operation: &str) -> u64 {
-        self.sim.context.counters()[&Vendor::Mews]
+        self.sim.context.counters()[&pms_mews::PROVIDER]
             .calls
             .get(operation)
             .copied()
@@ -232,7 +235,7 @@ impl MewsEnv {
     pub fn captured(&self, operation: &str) -> Vec<serde_json::Value> {
         self.sim
             .context
-            .mews
+            .state::<pms_mews::sim::State>()
             .captured()
             .into_iter()
             .filter(|r| r.operation() == operation)

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use pms_sim::ohip::RecordedRequest;
+use pms_opera::sim::RecordedRequest;
 use serde_json::Value;
 
 pub struct Spec {

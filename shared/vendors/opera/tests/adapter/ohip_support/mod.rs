@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use pms_domain::config::HotelConfig;
-use pms_domain::domain::{Currency, HotelId, PropertyTz, Provider};
+use pms_domain::domain::{Currency, HotelId, PropertyTz};
 use pms_domain::memory::MemorySecrets;
 use pms_domain::pms::RetrySettings;
 use pms_domain::ports::{CachedSecrets, Clock, ItemStore, SystemClock};
+use pms_opera::credentials::{OperaCredentials, OperaGrant};
 use pms_opera::OhipAdapter;
-use pms_sim::{PropertySetup, SimConfig, Simulator, Vendor};
+use pms_sim::{PropertySetup, SimConfig, Simulator};
 use pms_vendor_kit::pms::AdapterDeps;
-use pms_vendor_kit::registry::{OperaGrant, VendorCredentials};
 use secrecy::SecretString;
 
 pub const HOTEL: &str = "SIMOHIP";
@@ -28,14 +28,14 @@ pub async fn start(config: SimConfig) -> Simulator {
 
 /// The default config with rate limits high enough for load tests.
 pub fn roomy() -> SimConfig {
-    let mut c = SimConfig::default();
-    c.limits.ohip = (1_000_000, 60_000);
+    let mut c = pms_sim::default_config();
+    c.limits.set(pms_opera::PROVIDER, 1_000_000, 60_000);
     c
 }
 
 pub fn property(sim: &Simulator, id: &str) -> PropertySetup {
     sim.context
-        .property(Vendor::Ohip, id)
+        .property(pms_opera::PROVIDER, id)
         .cloned()
         .expect("simulated property")
 }
@@ -45,12 +45,13 @@ pub fn hotel_config(sim: &Simulator, p: &PropertySetup) -> HotelConfig {
     let mut c = HotelConfig::new(
         HotelId::parse(format!("h-{}", p.property_id.to_lowercase())).unwrap(),
         "Simulated OPERA hotel",
-        Provider::Opera,
+        pms_opera::PROVIDER,
         PropertyTz::parse(p.time_zone.name()).unwrap(),
         Currency::parse(&p.currency).unwrap(),
         Utc::now(),
     );
-    c.vendor.base_url = Some(url::Url::parse(&sim.vendor_url(Vendor::Ohip)).unwrap());
+    c.rate_limit = pms_opera::vendor().default_rate_limit();
+    c.vendor.base_url = Some(url::Url::parse(&sim.vendor_url(pms_opera::PROVIDER)).unwrap());
     c.vendor.property_id = Some(p.property_id.clone());
     c.vendor.external_system_code = p.credentials.get("externalSystemCode").cloned();
     c.vendor.default_revenue_center = Some("5016".into());
@@ -63,8 +64,8 @@ pub fn hotel_config(sim: &Simulator, p: &PropertySetup) -> HotelConfig {
     c
 }
 
-pub fn client_credentials(p: &PropertySetup) -> VendorCredentials {
-    VendorCredentials::Opera {
+pub fn client_credentials(p: &PropertySetup) -> OperaCredentials {
+    OperaCredentials {
         client_id: p.credentials["clientId"].clone(),
         client_secret: SecretString::from(p.credentials["clientSecret"].clone()),
         app_key: SecretString::from(p.credentials["appKey"].clone()),
@@ -75,8 +76,8 @@ pub fn client_credentials(p: &PropertySetup) -> VendorCredentials {
     }
 }
 
-pub fn password_credentials(p: &PropertySetup) -> VendorCredentials {
-    VendorCredentials::Opera {
+pub fn password_credentials(p: &PropertySetup) -> OperaCredentials {
+    OperaCredentials {
         client_id: p.credentials["clientId"].clone(),
         client_secret: SecretString::from(p.credentials["clientSecret"].clone()),
         app_key: SecretString::from(p.credentials["appKey"].clone()),
@@ -107,7 +108,7 @@ pub fn deps(store: Option<Arc<dyn ItemStore>>) -> AdapterDeps {
     }
 }
 
-pub fn adapter(config: &HotelConfig, credentials: VendorCredentials) -> OhipAdapter {
+pub fn adapter(config: &HotelConfig, credentials: OperaCredentials) -> OhipAdapter {
     OhipAdapter::from_config(config, credentials, &deps(None)).unwrap()
 }
 
@@ -121,5 +122,5 @@ pub async fn setup(config: SimConfig) -> (Simulator, HotelConfig, OhipAdapter) {
 }
 
 pub fn counters(sim: &Simulator) -> pms_sim::VendorCounters {
-    sim.context.counters()[&Vendor::Ohip].clone()
+    sim.context.counters()[&pms_opera::PROVIDER].clone()
 }

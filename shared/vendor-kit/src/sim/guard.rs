@@ -8,18 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// The three simulated vendors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Vendor {
-    Ohip,
-    Mews,
-    Cloudbeds,
-}
-
-impl Vendor {
-    pub const ALL: [Vendor; 3] = [Vendor::Ohip, Vendor::Mews, Vendor::Cloudbeds];
-}
+use pms_domain::domain::Provider;
 
 /// Faults injected into one vendor's endpoints.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -119,33 +108,20 @@ impl SlidingWindow {
     }
 }
 
-/// The vendors' published limits: Mews 200 per 30 s per access token, Cloudbeds 5/s per
-/// property, OHIP configurable (100 per minute per hotel by default).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Limits {
-    pub ohip: (usize, u64),
-    pub mews: (usize, u64),
-    pub cloudbeds: (usize, u64),
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            ohip: (100, 60_000),
-            mews: (200, 30_000),
-            cloudbeds: (5, 1_000),
-        }
-    }
-}
+/// The request limit each simulated vendor enforces, as (requests, window in ms): by default
+/// the vendor's published one (its [`super::SimVendor::limit`]). A vendor not listed is not
+/// limited.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Limits(pub BTreeMap<Provider, (usize, u64)>);
 
 impl Limits {
-    fn of(&self, v: Vendor) -> (usize, Duration) {
-        let (l, ms) = match v {
-            Vendor::Ohip => self.ohip,
-            Vendor::Mews => self.mews,
-            Vendor::Cloudbeds => self.cloudbeds,
-        };
+    pub fn set(&mut self, vendor: Provider, requests: usize, window_ms: u64) {
+        self.0.insert(vendor, (requests, window_ms));
+    }
+
+    fn of(&self, v: Provider) -> (usize, Duration) {
+        let (l, ms) = self.0.get(&v).copied().unwrap_or((usize::MAX, 1_000));
         (l, Duration::from_millis(ms))
     }
 }
@@ -153,9 +129,9 @@ impl Limits {
 #[derive(Debug, Default)]
 pub struct Guard {
     pub limits: Limits,
-    pub faults: HashMap<Vendor, FaultConfig>,
-    pub counters: BTreeMap<Vendor, VendorCounters>,
-    windows: HashMap<(Vendor, String), SlidingWindow>,
+    pub faults: HashMap<Provider, FaultConfig>,
+    pub counters: BTreeMap<Provider, VendorCounters>,
+    windows: HashMap<(Provider, String), SlidingWindow>,
 }
 
 impl Guard {
@@ -166,7 +142,7 @@ impl Guard {
         }
     }
 
-    pub fn counters_mut(&mut self, v: Vendor) -> &mut VendorCounters {
+    pub fn counters_mut(&mut self, v: Provider) -> &mut VendorCounters {
         self.counters.entry(v).or_default()
     }
 
@@ -175,7 +151,7 @@ impl Guard {
     /// for the probabilistic faults.
     pub fn check(
         &mut self,
-        v: Vendor,
+        v: Provider,
         endpoint: &str,
         rate_key: &str,
         now: Instant,
@@ -241,7 +217,7 @@ impl Guard {
         (latency, None)
     }
 
-    pub fn entity_fails(&self, v: Vendor, id: &str) -> bool {
+    pub fn entity_fails(&self, v: Provider, id: &str) -> bool {
         self.faults
             .get(&v)
             .is_some_and(|f| f.failing_entities.iter().any(|e| e == id))
@@ -265,25 +241,30 @@ mod tests {
 
     #[test]
     fn violations_and_storms_are_counted_apart() {
-        let mut g = Guard::new(Limits {
-            ohip: (1, 1000),
-            ..Limits::default()
-        });
+        let mut limits = Limits::default();
+        limits.set(Provider::named("opera"), 1, 1000);
+        limits.set(Provider::named("mews"), 200, 30_000);
+        let mut g = Guard::new(limits);
         let t = Instant::now();
-        assert!(g.check(Vendor::Ohip, "x", "H1", t, 0.9).1.is_none());
+        assert!(g
+            .check(Provider::named("opera"), "x", "H1", t, 0.9)
+            .1
+            .is_none());
         assert!(matches!(
-            g.check(Vendor::Ohip, "x", "H1", t, 0.9).1,
+            g.check(Provider::named("opera"), "x", "H1", t, 0.9).1,
             Some(Denied::RateLimited {
                 violation: true,
                 ..
             })
         ));
         assert!(
-            g.check(Vendor::Ohip, "x", "H2", t, 0.9).1.is_none(),
+            g.check(Provider::named("opera"), "x", "H2", t, 0.9)
+                .1
+                .is_none(),
             "limits are per key"
         );
         g.faults.insert(
-            Vendor::Mews,
+            Provider::named("mews"),
             FaultConfig {
                 storm_until: Some(t + Duration::from_secs(5)),
                 storm_retry_after_secs: 2,
@@ -291,14 +272,14 @@ mod tests {
             },
         );
         assert!(matches!(
-            g.check(Vendor::Mews, "x", "tok", t, 0.9).1,
+            g.check(Provider::named("mews"), "x", "tok", t, 0.9).1,
             Some(Denied::RateLimited {
                 violation: false,
                 ..
             })
         ));
-        let c = &g.counters[&Vendor::Ohip];
+        let c = &g.counters[&Provider::named("opera")];
         assert_eq!((c.total_calls, c.rate_limit_violations), (3, 1));
-        assert_eq!(g.counters[&Vendor::Mews].storm_rejections, 1);
+        assert_eq!(g.counters[&Provider::named("mews")].storm_rejections, 1);
     }
 }

@@ -4,7 +4,7 @@
 //! extracted in `shared/vendors/opera/testdata/` (oracle/hospitality-api-docs).
 //!
 //! Like the gateway it stands in for, it: validates Basic client credentials and the app key on
-//! the token endpoint and issues tokens that expire (`ohip_token_ttl_secs`); answers 401 to
+//! the token endpoint and issues tokens that expire (`token_ttl_secs`); answers 401 to
 //! missing, unknown or expired tokens, 403 to a wrong app key or hotel, 400 to a missing
 //! `x-hotelid`; limits by hotel; answers 204 for "not found"; refuses `limit` > 200 and
 //! `offset` > 1000 and never lists a record past the 1 000th; renders errors as
@@ -25,10 +25,12 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde_json::{json, Value};
 
-use super::data::{SimCharge, SimGuest, SimHotel, SimPreference, SimReservation, SimStatus};
-use super::{Denied, SimContext, Vendor};
+use pms_vendor_kit::sim::data::{
+    SimCharge, SimGuest, SimHotel, SimPreference, SimReservation, SimStatus,
+};
+use pms_vendor_kit::sim::{Denied, SimContext};
 
-pub const PREFIX: &str = "/ohip";
+pub const PREFIX: &str = "/opera";
 /// The documented page maximum.
 pub const MAX_LIMIT: usize = 200;
 /// Records past this index are cut off; larger offsets are refused.
@@ -464,8 +466,8 @@ fn reservation_info(h: &SimHotel, r: &SimReservation) -> Value {
     out
 }
 
-fn hk_status(h: super::data::SimHousekeeping) -> &'static str {
-    use super::data::SimHousekeeping as H;
+fn hk_status(h: pms_vendor_kit::sim::data::SimHousekeeping) -> &'static str {
+    use pms_vendor_kit::sim::data::SimHousekeeping as H;
     match h {
         H::Clean => "Clean",
         H::Dirty => "Dirty",
@@ -661,7 +663,7 @@ async fn dispatch(
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
-    ctx.ohip.record_request(entry);
+    ctx.state::<State>().record_request(entry);
     with_request_id(
         Response::from_parts(parts, axum::body::Body::from(bytes)),
         &req.request_id,
@@ -678,10 +680,14 @@ fn recorded(ctx: &SimContext, req: &Req, status: u16) -> RecordedRequest {
             let shown = match name.as_str() {
                 "authorization" => value.split_whitespace().next().unwrap_or("").to_owned(),
                 "x-app-key" => {
-                    let known = ctx.config.properties.get(&Vendor::Ohip).is_some_and(|ps| {
-                        ps.iter()
-                            .any(|p| p.credentials.get("appKey").is_some_and(|k| k == value))
-                    });
+                    let known = ctx
+                        .config
+                        .properties
+                        .get(&crate::PROVIDER)
+                        .is_some_and(|ps| {
+                            ps.iter()
+                                .any(|p| p.credentials.get("appKey").is_some_and(|k| k == value))
+                        });
                     if known { "known" } else { "unknown" }.to_owned()
                 }
                 _ => value.to_owned(),
@@ -795,7 +801,7 @@ async fn route(ctx: &SimContext, req: &Req) -> Response {
     } else {
         req.header("x-hotelid").unwrap_or("-").to_owned()
     };
-    if let Err(d) = ctx.admit(Vendor::Ohip, op, &rate_key).await {
+    if let Err(d) = ctx.admit(crate::PROVIDER, op, &rate_key).await {
         return denied(d);
     }
     if op == "getToken" {
@@ -840,7 +846,7 @@ async fn route(ctx: &SimContext, req: &Req) -> Response {
 }
 
 fn unauthorized(ctx: &SimContext, detail: &str) -> Problem {
-    ctx.count(Vendor::Ohip, |c| c.unauthorized += 1);
+    ctx.count(crate::PROVIDER, |c| c.unauthorized += 1);
     Problem::new(StatusCode::UNAUTHORIZED, detail, "OPERA-UNAUTHORIZED")
 }
 
@@ -858,7 +864,7 @@ fn token(ctx: &SimContext, req: &Req) -> Response {
     let Some((client_id, secret)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
         return unauthorized(ctx, "Basic client credentials are required").into_response();
     };
-    let Some(property) = ctx.property_by_credential(Vendor::Ohip, "clientId", client_id) else {
+    let Some(property) = ctx.property_by_credential(crate::PROVIDER, "clientId", client_id) else {
         return unauthorized(ctx, "invalid client id or secret").into_response();
     };
     if property.credentials.get("clientSecret").map(String::as_str) != Some(secret) {
@@ -909,15 +915,15 @@ fn token(ctx: &SimContext, req: &Req) -> Response {
         None => return bad("grant_type is required").into_response(),
     }
     let access = format!("sim-ohip-{}", uuid::Uuid::new_v4());
-    let ttl = ctx.config.ohip_token_ttl_secs;
-    lock(&ctx.ohip.tokens).insert(
+    let ttl = ctx.config.token_ttl_secs;
+    lock(&ctx.state::<State>().tokens).insert(
         access.clone(),
         Grant {
             client_id: client_id.to_owned(),
             expires: Instant::now() + Duration::from_secs(ttl),
         },
     );
-    ctx.count(Vendor::Ohip, |c| c.tokens_issued += 1);
+    ctx.count(crate::PROVIDER, |c| c.tokens_issued += 1);
     (
         StatusCode::OK,
         Json(json!({
@@ -940,7 +946,8 @@ fn authorize(ctx: &SimContext, req: &Req) -> Result<String, Problem> {
         return Err(unauthorized(ctx, "a Bearer token is required"));
     };
     let client = {
-        let tokens = lock(&ctx.ohip.tokens);
+        let state = ctx.state::<State>();
+        let tokens = lock(&state.tokens);
         match tokens.get(token) {
             Some(g) if g.expires > Instant::now() => g.client_id.clone(),
             Some(_) => return Err(unauthorized(ctx, "the token has expired")),
@@ -957,7 +964,7 @@ fn authorize(ctx: &SimContext, req: &Req) -> Result<String, Problem> {
     let Some(hotel) = req.header("x-hotelid") else {
         return Err(bad("the x-hotelid header is required"));
     };
-    let Some(property) = ctx.property(Vendor::Ohip, hotel) else {
+    let Some(property) = ctx.property(crate::PROVIDER, hotel) else {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             format!("hotel {hotel} is not available to this application"),
@@ -983,7 +990,7 @@ fn with_hotel<R>(
     hotel: &str,
     f: impl FnOnce(&mut SimHotel) -> R,
 ) -> Result<R, Problem> {
-    ctx.with_hotel(Vendor::Ohip, hotel, f).ok_or_else(|| {
+    ctx.with_hotel(crate::PROVIDER, hotel, f).ok_or_else(|| {
         Problem::new(
             StatusCode::FORBIDDEN,
             format!("hotel {hotel} is not available"),
@@ -995,7 +1002,7 @@ fn with_hotel<R>(
 // ---- crm ----------------------------------------------------------------------------------
 
 fn get_profile(ctx: &SimContext, hotel: &str, id: &str) -> Answer {
-    if ctx.entity_fails(Vendor::Ohip, id) {
+    if ctx.entity_fails(crate::PROVIDER, id) {
         return Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("profile {id} could not be read"),
@@ -1004,11 +1011,14 @@ fn get_profile(ctx: &SimContext, hotel: &str, id: &str) -> Answer {
     }
     with_hotel(ctx, hotel, |_| ())?;
     // Profiles are the chain's: found through any member, with the property they belong to.
-    let found = ctx.chain_of(Vendor::Ohip, hotel).into_iter().find_map(|p| {
-        ctx.with_hotel(Vendor::Ohip, &p, |h| h.guest(id).cloned())
-            .flatten()
-            .map(|g| (p, g))
-    });
+    let found = ctx
+        .chain_of(crate::PROVIDER, hotel)
+        .into_iter()
+        .find_map(|p| {
+            ctx.with_hotel(crate::PROVIDER, &p, |h| h.guest(id).cloned())
+                .flatten()
+                .map(|g| (p, g))
+        });
     Ok(match found {
         None => no_content(),
         Some((registered, g)) => {
@@ -1131,7 +1141,7 @@ fn post_preference(ctx: &SimContext, hotel: &str, id: &str, req: &Req) -> Answer
             "OPERA-NOT_FOUND",
         ));
     }
-    ctx.ohip.record_event(
+    ctx.state::<State>().record_event(
         hotel,
         "Profile",
         "UPDATE PROFILE",
@@ -1196,7 +1206,7 @@ fn get_reservations(ctx: &SimContext, hotel: &str, req: &Req) -> Answer {
     let to_name = req.param("toName").map(str::to_uppercase);
     let room = req.param("roomId");
     // Asked for by id, a record the vendor cannot serve fails the request (fault injection).
-    if let Some(id) = ids.iter().find(|id| ctx.entity_fails(Vendor::Ohip, id)) {
+    if let Some(id) = ids.iter().find(|id| ctx.entity_fails(crate::PROVIDER, id)) {
         return Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("reservation {id} could not be read"),
@@ -1262,7 +1272,7 @@ fn get_reservations(ctx: &SimContext, hotel: &str, req: &Req) -> Answer {
 }
 
 fn get_reservation(ctx: &SimContext, hotel: &str, id: &str) -> Answer {
-    if ctx.entity_fails(Vendor::Ohip, id) {
+    if ctx.entity_fails(crate::PROVIDER, id) {
         return Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("reservation {id} could not be read"),
@@ -1408,7 +1418,7 @@ fn put_reservation(ctx: &SimContext, hotel: &str, id: &str, req: &Req) -> Answer
             snapshot.departure.to_string(),
         ));
     }
-    ctx.ohip
+    ctx.state::<State>()
         .record_event(hotel, "Reservation", "UPDATE RESERVATION", id, details);
     Ok(Json(json!({ "reservations": { "reservation": [rendered] } })).into_response())
 }
@@ -1422,7 +1432,7 @@ fn housekeeping(ctx: &SimContext, hotel: &str, req: &Req) -> Answer {
     let hk = req.params("housekeepingRoomStatus");
     let fo = req.params("frontOfficeRoomStatus");
     with_hotel(ctx, hotel, |h| {
-        let mut rooms: Vec<&super::data::SimRoom> = h
+        let mut rooms: Vec<&pms_vendor_kit::sim::data::SimRoom> = h
             .rooms
             .iter()
             .filter(|r| from.is_none_or(|f| r.number.as_str() >= f))
@@ -1604,9 +1614,9 @@ fn post_charges(ctx: &SimContext, hotel: &str, id: &str, req: &Req) -> Answer {
         Ok((posted, rendered))
     })?;
     let (posted, rendered) = result?;
-    ctx.count(Vendor::Ohip, |c| c.charges_posted += posted.len() as u64);
+    ctx.count(crate::PROVIDER, |c| c.charges_posted += posted.len() as u64);
     for c in &posted {
-        ctx.ohip.record_event(
+        ctx.state::<State>().record_event(
             hotel,
             "Cashiering",
             "NEW POSTING",
@@ -1710,7 +1720,7 @@ fn get_folio(ctx: &SimContext, hotel: &str, id: &str, req: &Req) -> Answer {
 fn business_events(ctx: &SimContext, hotel: &str, code: &str, req: &Req) -> Answer {
     let (limit, _) = paging(req, MAX_EVENTS, MAX_EVENTS)?;
     let configured = ctx
-        .property(Vendor::Ohip, hotel)
+        .property(crate::PROVIDER, hotel)
         .and_then(|p| p.credentials.get("externalSystemCode").cloned());
     if configured.as_deref().is_some_and(|c| c != code) {
         return Err(bad(format!(
@@ -1718,7 +1728,8 @@ fn business_events(ctx: &SimContext, hotel: &str, code: &str, req: &Req) -> Answ
         )));
     }
     let events: Vec<SimEvent> = {
-        let mut queues = lock(&ctx.ohip.events);
+        let state = ctx.state::<State>();
+        let mut queues = lock(&state.events);
         let q = queues.entry(hotel.to_owned()).or_default();
         let n = limit.min(q.len());
         q.drain(..n).collect()
@@ -1760,6 +1771,74 @@ fn business_events(ctx: &SimContext, hotel: &str, code: &str, req: &Req) -> Answ
             .collect();
         Json(json!({ "businessEventData": data })).into_response()
     })
+}
+
+impl pms_vendor_kit::sim::SimState for State {
+    fn reset(&self) {
+        State::reset(self);
+    }
+}
+
+/// The OHIP simulator, as `pms-sim` mounts it.
+pub fn simulator() -> Option<pms_vendor_kit::sim::SimVendor> {
+    Some(pms_vendor_kit::sim::SimVendor {
+        provider: crate::PROVIDER,
+        prefix: PREFIX,
+        api_root: PREFIX,
+        id_style: pms_vendor_kit::sim::IdStyle::Numeric,
+        data_salt: 1,
+        // OHIP's default: 100 requests per minute per hotel.
+        limit: (100, 60_000),
+        router,
+        admin: Some(admin),
+        default_property,
+        configure,
+        on_reservation_change: Some(|ctx, property, r, change| {
+            // OHIP publishes a business event for every change made at the PMS.
+            ctx.state::<State>()
+                .reservation_changed(property, r, change);
+        }),
+    })
+}
+
+fn default_property() -> pms_vendor_kit::sim::PropertySetup {
+    pms_vendor_kit::sim::PropertySetup {
+        property_id: "SIMOHIP".into(),
+        time_zone: chrono_tz::Europe::London,
+        currency: "GBP".into(),
+        currency_exponent: 2,
+        credentials: pms_vendor_kit::sim::creds(&[
+            ("clientId", "sim-ohip-client"),
+            ("clientSecret", "sim-ohip-secret"),
+            ("appKey", "6f1c5c5e-4a8a-4a55-9d2d-8d0f0f2b9a01"),
+            // Password grant (Resource Owner environments).
+            ("username", "SIM_INTEGRATION"),
+            ("password", "sim-ohip-password"),
+            // The business events consumer (OPERA Cloud > External Database).
+            ("externalSystemCode", "SIMEXT"),
+        ]),
+    }
+}
+
+/// A hotel against a simulated property: transaction code 5016, business events as its
+/// external system.
+fn configure(
+    config: &mut pms_domain::config::HotelConfig,
+    property: &pms_vendor_kit::sim::PropertySetup,
+) {
+    config.vendor.external_system_code = property.credential("externalSystemCode");
+    config.vendor.default_revenue_center = Some("5016".into());
+}
+
+/// `POST /_admin/opera/expire-tokens`: every issued token expires now.
+fn admin() -> Router<Arc<SimContext>> {
+    Router::new().route(
+        "/expire-tokens",
+        axum::routing::post(|AxState(ctx): AxState<Arc<SimContext>>| async move {
+            ctx.state::<State>().expire_all();
+            StatusCode::NO_CONTENT
+        }),
+    )
 }
 
 #[cfg(test)]

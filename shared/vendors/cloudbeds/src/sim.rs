@@ -22,8 +22,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::data::{SimCharge, SimGuest, SimHousekeeping, SimReservation};
-use super::{Denied, SimContext, SimHotel, SimStatus, Vendor};
+use pms_vendor_kit::sim::data::{SimCharge, SimGuest, SimHousekeeping, SimReservation};
+use pms_vendor_kit::sim::{Denied, SimContext, SimHotel, SimStatus};
 
 pub const PREFIX: &str = "/cloudbeds";
 /// What a hotel's `baseUrl` points at (the Cloudbeds API root).
@@ -114,16 +114,16 @@ async fn enter(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let property = (!key.is_empty())
-        .then(|| ctx.property_by_credential(Vendor::Cloudbeds, "apiKey", key))
+        .then(|| ctx.property_by_credential(crate::PROVIDER, "apiKey", key))
         .flatten()
         .map(|p| p.property_id.clone());
     // Cloudbeds limits per property; unauthenticated calls share one budget.
     let rate_key = property.clone().unwrap_or_else(|| "-".into());
-    ctx.admit(Vendor::Cloudbeds, endpoint, &rate_key)
+    ctx.admit(crate::PROVIDER, endpoint, &rate_key)
         .await
         .map_err(denied)?;
     let Some(property) = property else {
-        ctx.count(Vendor::Cloudbeds, |c| c.unauthorized += 1);
+        ctx.count(crate::PROVIDER, |c| c.unauthorized += 1);
         return Err(error_status(
             StatusCode::UNAUTHORIZED,
             "Invalid or missing API key (x-api-key)",
@@ -437,7 +437,7 @@ fn reservation_row(
         row["guestList"] = guest_list(h, r);
     }
     // A record the vendor cannot serve properly (fault injection): PHP's zero date.
-    if ctx.entity_fails(Vendor::Cloudbeds, &r.id) {
+    if ctx.entity_fails(crate::PROVIDER, &r.id) {
         row["startDate"] = json!("0000-00-00");
     }
     row
@@ -457,10 +457,10 @@ async fn get_reservation(
     let Some(id) = param(&p, "reservationID").map(str::to_owned) else {
         return fail("Parameter reservationID is required");
     };
-    if ctx.entity_fails(Vendor::Cloudbeds, &id) {
+    if ctx.entity_fails(crate::PROVIDER, &id) {
         return error_status(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
     }
-    ctx.with_hotel(Vendor::Cloudbeds, &property, |h| match h.reservation(&id) {
+    ctx.with_hotel(crate::PROVIDER, &property, |h| match h.reservation(&id) {
         Some(r) => ok(json!({"success": true, "data": reservation_detail(h, r)})),
         None => fail("Reservation not found"),
     })
@@ -537,7 +537,7 @@ async fn get_reservations(
     };
     let guests = truthy(&p, "includeGuestsDetails");
     let rooms = truthy(&p, "includeAllRooms");
-    ctx.with_hotel(Vendor::Cloudbeds, &property, |h| {
+    ctx.with_hotel(crate::PROVIDER, &property, |h| {
         let mut matching: Vec<&SimReservation> = h
             .reservations
             .iter()
@@ -583,11 +583,11 @@ async fn get_guest(
         return fail("Parameter guestID or reservationID is required");
     }
     if let Some(id) = &guest_id {
-        if ctx.entity_fails(Vendor::Cloudbeds, id) {
+        if ctx.entity_fails(crate::PROVIDER, id) {
             return error_status(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
         }
     }
-    ctx.with_hotel(Vendor::Cloudbeds, &property, |h| {
+    ctx.with_hotel(crate::PROVIDER, &property, |h| {
         let id = match (&guest_id, &reservation_id) {
             (Some(g), _) => g.clone(),
             (None, Some(r)) => match h.reservation(r) {
@@ -664,7 +664,7 @@ async fn get_guest_list(
     let statuses: Option<Vec<&str>> =
         param(&p, "status").map(|s| s.split(',').map(str::trim).collect());
     let info = truthy(&p, "includeGuestInfo");
-    ctx.with_hotel(Vendor::Cloudbeds, &property, |h| {
+    ctx.with_hotel(crate::PROVIDER, &property, |h| {
         // Guests as Cloudbeds lists them: through their reservations, the latest one each.
         let mut entries: Vec<(String, Value)> = Vec::new();
         let mut guests: Vec<&SimGuest> = h.guests.iter().collect();
@@ -753,7 +753,7 @@ async fn get_housekeeping(
         return fail("roomCondition must be clean or dirty");
     }
     let occupied = param(&p, "roomOccupied").map(|v| matches!(v, "true" | "1"));
-    ctx.with_hotel(Vendor::Cloudbeds, &property, |h| {
+    ctx.with_hotel(crate::PROVIDER, &property, |h| {
         let day = today(h);
         let live =
             |r: &&SimReservation| !matches!(r.status, SimStatus::Cancelled | SimStatus::NoShow);
@@ -845,7 +845,7 @@ async fn post_reservation_note(
     ) else {
         return fail("Parameters reservationID and reservationNote are required");
     };
-    ctx.with_hotel(Vendor::Cloudbeds, &property, |h| {
+    ctx.with_hotel(crate::PROVIDER, &property, |h| {
         match h.reservation_mut(&id) {
             Some(r) => {
                 r.notes.push(note);
@@ -958,7 +958,7 @@ async fn post_custom_item(
     };
     let reference = param(&p, "referenceID").map(str::to_owned);
     let paid = truthy(&p, "itemPaid");
-    let outcome = ctx.with_hotel(Vendor::Cloudbeds, &property, |h| {
+    let outcome = ctx.with_hotel(crate::PROVIDER, &property, |h| {
         // The same referenceID again: nothing is created; the first posting is named.
         if let Some(reference) = &reference {
             if let Some(pos) = h
@@ -1025,7 +1025,7 @@ async fn post_custom_item(
     match outcome {
         Some((response, posted)) => {
             if posted {
-                ctx.count(Vendor::Cloudbeds, |c| c.charges_posted += 1);
+                ctx.count(crate::PROVIDER, |c| c.charges_posted += 1);
             }
             response
         }
@@ -1067,7 +1067,7 @@ async fn put_reservation(
             Err(_) => return fail("estimatedArrivalTime must be HH:MM"),
         },
     };
-    ctx.with_hotel(Vendor::Cloudbeds, &property, |h| {
+    ctx.with_hotel(crate::PROVIDER, &property, |h| {
         let Some(r) = h.reservation_mut(&id) else {
             return fail("Reservation not found");
         };
@@ -1095,6 +1095,44 @@ async fn put_reservation(
         ok(json!({"success": true, "message": Value::Null, "data": reservation_detail(h, &r)}))
     })
     .unwrap_or_else(|| fail("Property not found"))
+}
+
+impl pms_vendor_kit::sim::SimState for State {}
+
+/// The Cloudbeds simulator, as `pms-sim` mounts it.
+pub fn simulator() -> Option<pms_vendor_kit::sim::SimVendor> {
+    Some(pms_vendor_kit::sim::SimVendor {
+        provider: crate::PROVIDER,
+        prefix: PREFIX,
+        api_root: API_ROOT,
+        id_style: pms_vendor_kit::sim::IdStyle::Numeric,
+        data_salt: 3,
+        // 5 requests per second per property.
+        limit: (5, 1_000),
+        router,
+        admin: None,
+        default_property,
+        configure,
+        on_reservation_change: None,
+    })
+}
+
+fn default_property() -> pms_vendor_kit::sim::PropertySetup {
+    pms_vendor_kit::sim::PropertySetup {
+        property_id: "318267".into(),
+        time_zone: chrono_tz::America::New_York,
+        currency: "USD".into(),
+        currency_exponent: 2,
+        credentials: pms_vendor_kit::sim::creds(&[("apiKey", "cbat_simulator_key_318267")]),
+    }
+}
+
+/// A hotel against a simulated property: the item category charges default to.
+fn configure(
+    config: &mut pms_domain::config::HotelConfig,
+    _property: &pms_vendor_kit::sim::PropertySetup,
+) {
+    config.vendor.default_revenue_center = Some("Guest services".into());
 }
 
 #[cfg(test)]

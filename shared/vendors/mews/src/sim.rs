@@ -32,8 +32,10 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::data::{SimCharge, SimGuest, SimHotel, SimHousekeeping, SimReservation, SimRoom};
-use super::{Denied, SimContext, Vendor};
+use pms_vendor_kit::sim::data::{
+    SimCharge, SimGuest, SimHotel, SimHousekeeping, SimReservation, SimRoom,
+};
+use pms_vendor_kit::sim::{Denied, SimContext};
 
 pub const PREFIX: &str = "/mews";
 
@@ -215,7 +217,7 @@ async fn dispatch(
 ) -> Response {
     let rid = uuid::Uuid::new_v4().to_string();
     let content_type = header(&headers, "content-type");
-    ctx.mews.capture(CapturedRequest {
+    ctx.state::<State>().capture(CapturedRequest {
         method: method.to_string(),
         path: format!("/api/connector/v1/{operation}"),
         content_type: content_type.clone(),
@@ -239,7 +241,7 @@ async fn dispatch(
             .to_owned()
     };
     let access = token("AccessToken");
-    if let Err(d) = ctx.admit(Vendor::Mews, &operation, &access).await {
+    if let Err(d) = ctx.admit(crate::PROVIDER, &operation, &access).await {
         return denied_response(&rid, d);
     }
     if !content_type
@@ -250,7 +252,7 @@ async fn dispatch(
     }
     let client_token = token("ClientToken");
     let prop = ctx
-        .property_by_credential(Vendor::Mews, "accessToken", &access)
+        .property_by_credential(crate::PROVIDER, "accessToken", &access)
         .filter(|p| {
             !access.is_empty()
                 && p.credentials.get("clientToken").map(String::as_str) == Some(&client_token)
@@ -260,7 +262,7 @@ async fn dispatch(
             service_id: p.credentials.get("serviceId").cloned().unwrap_or_default(),
         });
     let Some(prop) = prop else {
-        ctx.count(Vendor::Mews, |c| c.unauthorized += 1);
+        ctx.count(crate::PROVIDER, |c| c.unauthorized += 1);
         return error_response(
             &rid,
             StatusCode::UNAUTHORIZED,
@@ -411,7 +413,7 @@ fn hotel<R>(
     prop: &Prop,
     f: impl FnOnce(&mut SimHotel) -> R,
 ) -> Result<R, ApiError> {
-    ctx.with_hotel(Vendor::Mews, &prop.id, f)
+    ctx.with_hotel(crate::PROVIDER, &prop.id, f)
         .ok_or_else(|| ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: "The enterprise has no data.".into(),
@@ -421,7 +423,7 @@ fn hotel<R>(
 /// Ids asked for explicitly that are set to fail: Mews cannot serve the request.
 fn failing(ctx: &SimContext, ids: &Option<Vec<String>>) -> Result<(), ApiError> {
     if let Some(ids) = ids {
-        if ids.iter().any(|id| ctx.entity_fails(Vendor::Mews, id)) {
+        if ids.iter().any(|id| ctx.entity_fails(crate::PROVIDER, id)) {
             return Err(ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 message: "Unexpected server error.".into(),
@@ -496,7 +498,7 @@ fn age_id(h: &SimHotel, class: &str) -> String {
 
 /// The Mews state (and cancellation reason) of a reservation.
 fn state_of(r: &SimReservation) -> (String, Option<&'static str>) {
-    use super::data::SimStatus;
+    use pms_vendor_kit::sim::data::SimStatus;
     if let Some(raw) = &r.raw_status {
         return (raw.clone(), None);
     }
@@ -781,7 +783,7 @@ fn reservations_get_all(
                 && actual_start.is_none_or(|i| started && i.contains(start))
                 && actual_end.is_none_or(|i| state == "Processed" && i.contains(end));
             if keep {
-                let corrupt = ids.is_none() && ctx.entity_fails(Vendor::Mews, &r.id);
+                let corrupt = ids.is_none() && ctx.entity_fails(crate::PROVIDER, &r.id);
                 items.push((pos, r.id.clone(), render_reservation(h, prop, r, corrupt)));
             }
         }
@@ -913,8 +915,8 @@ fn customers_get_all(
     let with_customers = extent.get("Customers").and_then(Value::as_bool) == Some(true);
     // Customers are the chain's: every member's, this enterprise's first.
     let mut guests = hotel(ctx, prop, |h| h.guests.clone())?;
-    for other in ctx.chain_of(Vendor::Mews, &prop.id).iter().skip(1) {
-        if let Some(more) = ctx.with_hotel(Vendor::Mews, other, |h| h.guests.clone()) {
+    for other in ctx.chain_of(crate::PROVIDER, &prop.id).iter().skip(1) {
+        if let Some(more) = ctx.with_hotel(crate::PROVIDER, other, |h| h.guests.clone()) {
             guests.extend(more);
         }
     }
@@ -940,7 +942,7 @@ fn customers_get_all(
                 && in_interval(&created, g.created_at)
                 && in_interval(&updated, g.updated_at);
             if keep {
-                let corrupt = ids.is_none() && ctx.entity_fails(Vendor::Mews, &g.id);
+                let corrupt = ids.is_none() && ctx.entity_fails(crate::PROVIDER, &g.id);
                 let v = if corrupt {
                     render_customer(g, *i, true)
                 } else {
@@ -1018,11 +1020,12 @@ fn customers_update(
         let mut replace = |category: &str, values: Vec<String>| {
             g.preferences.retain(|p| p.category != category);
             for v in values {
-                g.preferences.push(super::data::SimPreference {
-                    category: category.into(),
-                    code: v,
-                    description: String::new(),
-                });
+                g.preferences
+                    .push(pms_vendor_kit::sim::data::SimPreference {
+                        category: category.into(),
+                        code: v,
+                        description: String::new(),
+                    });
             }
         };
         if let Some(c) = classifications {
@@ -1036,11 +1039,12 @@ fn customers_update(
         if let Some(d) = dietary.filter(|d| !d.trim().is_empty()) {
             g.preferences
                 .retain(|p| p.category != "DietaryRequirements");
-            g.preferences.push(super::data::SimPreference {
-                category: "DietaryRequirements".into(),
-                code: "DietaryRequirements".into(),
-                description: d,
-            });
+            g.preferences
+                .push(pms_vendor_kit::sim::data::SimPreference {
+                    category: "DietaryRequirements".into(),
+                    code: "DietaryRequirements".into(),
+                    description: d,
+                });
         }
         g.updated_at = now.max(g.updated_at + Duration::milliseconds(1));
         Ok(render_customer(g, number, false))
@@ -1077,7 +1081,7 @@ fn resources_get_all(
                 && in_interval(&updated, room.updated_at)
                 && in_interval(&created, room.updated_at - Duration::days(365));
             if keep {
-                let corrupt = ids.is_none() && ctx.entity_fails(Vendor::Mews, &room.id);
+                let corrupt = ids.is_none() && ctx.entity_fails(crate::PROVIDER, &room.id);
                 items.push((pos, room.id.clone(), render_resource(h, room, corrupt)));
             }
         }
@@ -1320,7 +1324,7 @@ fn orders_add(
         h.charges.extend(charges);
         Ok(())
     })??;
-    ctx.count(Vendor::Mews, |c| c.charges_posted += 1);
+    ctx.count(crate::PROVIDER, |c| c.charges_posted += 1);
     Ok(json!({"OrderId": order_id}))
 }
 
@@ -1827,6 +1831,55 @@ pub fn derived_ids(h: &SimHotel) -> BTreeMap<String, String> {
     out.insert("age:Adult".into(), age_id(h, "Adult"));
     out.insert("age:Child".into(), age_id(h, "Child"));
     out
+}
+
+impl pms_vendor_kit::sim::SimState for State {
+    fn reset(&self) {
+        State::reset(self);
+    }
+}
+
+/// The Mews simulator, as `pms-sim` mounts it.
+pub fn simulator() -> Option<pms_vendor_kit::sim::SimVendor> {
+    Some(pms_vendor_kit::sim::SimVendor {
+        provider: crate::PROVIDER,
+        prefix: PREFIX,
+        api_root: PREFIX,
+        id_style: pms_vendor_kit::sim::IdStyle::Guid,
+        data_salt: 2,
+        // 200 requests per 30 s per access token.
+        limit: (200, 30_000),
+        router,
+        admin: None,
+        default_property,
+        configure,
+        on_reservation_change: None,
+    })
+}
+
+fn default_property() -> pms_vendor_kit::sim::PropertySetup {
+    pms_vendor_kit::sim::PropertySetup {
+        property_id: "3fa85f64-5717-4562-b3fc-2c963f66afa6".into(),
+        time_zone: chrono_tz::Pacific::Honolulu,
+        currency: "USD".into(),
+        currency_exponent: 2,
+        credentials: pms_vendor_kit::sim::creds(&[
+            ("clientToken", "sim-mews-client-token"),
+            ("accessToken", "sim-mews-access-token"),
+            ("serviceId", "bd26d8db-86da-4f96-9efc-e5a4654a4a94"),
+        ]),
+    }
+}
+
+/// A hotel against a simulated enterprise: its stay service, an accounting category and the
+/// tax code the simulator knows.
+fn configure(
+    config: &mut pms_domain::config::HotelConfig,
+    property: &pms_vendor_kit::sim::PropertySetup,
+) {
+    config.vendor.service_id = property.credential("serviceId");
+    config.vendor.default_revenue_center = Some("90eff5aa-36b4-4689-80c0-ab3a00bb412e".into());
+    config.vendor.tax_code = Some("US-HI-G".into());
 }
 
 #[cfg(test)]
