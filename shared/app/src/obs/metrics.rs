@@ -112,6 +112,12 @@ impl Metrics {
 
     /// Writes the EMF line to stdout (CloudWatch extracts the metrics from the log stream).
     pub fn flush(&self) {
+        // Optional vendor lookups left out during the invocation (see pms_vendor_kit's
+        // `degraded`): a process-wide count, taken by whichever invocation flushes next.
+        let degraded = pms_vendor_kit::pms::degraded::take();
+        if degraded > 0 {
+            self.count("EnrichmentsDegraded", degraded);
+        }
         if let Some(doc) = self.take_document(chrono::Utc::now().timestamp_millis()) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{doc}");

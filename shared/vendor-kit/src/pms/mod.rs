@@ -3,6 +3,7 @@
 
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
+pub mod degraded;
 pub mod factory;
 pub mod http;
 pub mod ratelimit;

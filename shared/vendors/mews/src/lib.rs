@@ -54,6 +54,7 @@ use pms_domain::pms::{
     Refreshed,
 };
 use pms_domain::ports::Clock;
+use pms_vendor_kit::pms::degraded::optional;
 use pms_vendor_kit::pms::factory::AdapterDeps;
 use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
 use pms_vendor_kit::pms::VendorBuilder;
@@ -515,13 +516,23 @@ impl MewsAdapter {
         let ids: Vec<String> = rs.iter().map(|r| r.id.clone()).collect();
         let customers: Vec<String> = customers.into_iter().collect();
         let resources: Vec<String> = resources.into_iter().collect();
+        // Each lookup is optional: a token scoped without one of these operations still reads
+        // reservations (see `degraded`).
         let (cs, res, notes, rates, categories, ages) = futures::try_join!(
-            self.customers_by_id(&customers),
-            self.resources_by_id(&resources),
-            self.notes_of(&ids),
-            self.references(RefKind::Rate, &rates),
-            self.references(RefKind::Category, &categories),
-            self.references(RefKind::AgeCategory, &ages),
+            optional(PROVIDER, "customers", self.customers_by_id(&customers)),
+            optional(PROVIDER, "resources", self.resources_by_id(&resources)),
+            optional(PROVIDER, "serviceOrderNotes", self.notes_of(&ids)),
+            optional(PROVIDER, "rates", self.references(RefKind::Rate, &rates)),
+            optional(
+                PROVIDER,
+                "resourceCategories",
+                self.references(RefKind::Category, &categories)
+            ),
+            optional(
+                PROVIDER,
+                "ageCategories",
+                self.references(RefKind::AgeCategory, &ages)
+            ),
         )?;
         Ok(Lookups {
             customers: cs.into_iter().map(|c| (c.id.clone(), c)).collect(),

@@ -1203,9 +1203,9 @@ impl PmsAdapter for OhipAdapter {
             .headers
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|l| l.rsplit('/').next())
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
+            .and_then(posting_in_location);
+        // Neither may name the posting (OHIP's Location can name the charges collection): the
+        // receipt then carries our reference only, which `find_charge` looks up.
         Ok(ChargeReceipt {
             vendor_id: posted.or(location),
             reference: charge.reference.clone(),
@@ -1455,8 +1455,36 @@ impl PmsAdapter for OhipAdapter {
     }
 }
 
+/// The posting a `Location` names, if it names one: `.../charges/{transactionNo}`. A Location
+/// that names the collection (`.../charges`, as OHIP answers `postBillingCharges`) or anything
+/// else identifies no posting.
+fn posting_in_location(location: &str) -> Option<String> {
+    let path = location.split(['?', '#']).next().unwrap_or_default();
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let last = segments.next()?;
+    let parent = segments.next()?;
+    (parent.eq_ignore_ascii_case("charges") && !last.is_empty()).then(|| last.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_location_identifies_a_posting_only_when_it_names_one() {
+        use super::posting_in_location as p;
+        assert_eq!(
+            p("/csh/v1/hotels/H/reservations/1/charges/8812"),
+            Some("8812".into())
+        );
+        assert_eq!(
+            p("https://gw.example/csh/v1/hotels/H/reservations/1/charges/8812?x=1"),
+            Some("8812".into())
+        );
+        assert_eq!(p("/csh/v1/hotels/H/reservations/1/charges"), None);
+        assert_eq!(p("/csh/v1/hotels/H/reservations/1/charges/"), None);
+        assert_eq!(p("/csh/v1/hotels/H/reservations/1"), None);
+        assert_eq!(p(""), None);
+    }
+
     use super::*;
 
     #[test]

@@ -1625,13 +1625,11 @@ fn post_charges(ctx: &SimContext, hotel: &str, id: &str, req: &Req) -> Answer {
         );
     }
     let mut r = (StatusCode::CREATED, Json(json!({ "postings": rendered }))).into_response();
-    if let Some(first) = posted.first() {
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "/csh/v1/hotels/{hotel}/reservations/{id}/charges/{}",
-            first.id
-        )) {
-            r.headers_mut().insert("location", v);
-        }
+    // As the gateway answers: the Location names the charges collection, not the posting.
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("/csh/v1/hotels/{hotel}/reservations/{id}/charges"))
+    {
+        r.headers_mut().insert("location", v);
     }
     Ok(r)
 }

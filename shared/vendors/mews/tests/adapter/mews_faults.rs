@@ -13,7 +13,9 @@ use chrono::Utc;
 use mews_support::{MewsEnv, HONOLULU};
 use pms_domain::domain::{Charge, ConfirmationNumber, Currency, Money};
 use pms_domain::memory::MemoryStore;
-use pms_domain::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter, PmsError, Refreshed};
+use pms_domain::pms::{
+    ChangeWindow, EntityKind, EntityRef, Fetched, PmsAdapter, PmsError, Refreshed,
+};
 use pms_domain::ports::ItemStore;
 use pms_sim::{FaultConfig, SimStatus};
 
@@ -355,4 +357,71 @@ async fn the_shared_rate_limiter_keeps_under_the_mews_limit() {
     assert_eq!(c.total_calls, 24);
     // 24 calls at under 10 per second take more than two seconds.
     assert!(started.elapsed() >= Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn a_token_without_the_optional_lookups_still_reads_reservations() {
+    let env = MewsEnv::default().await;
+    let adapter = env.adapter(HONOLULU).await;
+    let whole = adapter.in_house().await.unwrap();
+    assert!(!whole.items.is_empty());
+    assert!(
+        whole.items.iter().any(|r| r.rate_code.is_some()),
+        "the fixture has rate codes"
+    );
+    // A token scoped without rates and notes: Mews refuses those operations.
+    for status in [403, 404] {
+        env.sim
+            .admin()
+            .set_faults(
+                pms_mews::PROVIDER,
+                &FaultConfig {
+                    error_rate: 1.0,
+                    error_status: Some(status),
+                    only_endpoints: vec!["rates/getAll".into(), "serviceOrderNotes/getAll".into()],
+                    ..FaultConfig::default()
+                },
+            )
+            .await
+            .unwrap();
+        // A fresh adapter: no rates cached.
+        let fresh = env.adapter(HONOLULU).await;
+        let degraded = fresh.in_house().await.expect("the primary read answers");
+        assert_eq!(degraded.items.len(), whole.items.len(), "{status}");
+        assert!(
+            degraded.items.iter().all(|r| r.rate_code.is_none()),
+            "{status}"
+        );
+        assert!(
+            degraded
+                .items
+                .iter()
+                .all(|r| r.notes.is_empty() && r.special_requests.is_empty()),
+            "{status}"
+        );
+        // The rest of the enrichment is there: guests and rooms.
+        let named = |f: &Fetched<pms_domain::domain::Reservation>| {
+            f.items
+                .iter()
+                .filter(|r| r.guest.as_ref().is_some_and(|g| g.last_name.is_some()))
+                .count()
+        };
+        assert_eq!(named(&degraded), named(&whole), "{status}");
+    }
+    // A transient failure of a lookup still fails the read (its retry gets a whole answer).
+    env.sim
+        .admin()
+        .set_faults(
+            pms_mews::PROVIDER,
+            &FaultConfig {
+                error_rate: 1.0,
+                error_status: Some(503),
+                only_endpoints: vec!["customers/getAll".into()],
+                ..FaultConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = env.adapter(HONOLULU).await.in_house().await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
 }

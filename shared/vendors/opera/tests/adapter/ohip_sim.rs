@@ -594,7 +594,14 @@ async fn writes_change_the_simulated_hotel() {
         )
         .await
         .unwrap();
-    assert!(receipt.vendor_id.is_some());
+    // The posting's transaction number, from the answer's body (its Location names only the
+    // charges collection).
+    let posted_no = sim
+        .context
+        .with_hotel(pms_opera::PROVIDER, HOTEL, |h| h.charges[0].id.clone())
+        .unwrap();
+    assert_eq!(receipt.vendor_id.as_deref(), Some(posted_no.as_str()));
+    assert_eq!(receipt.reference, "op-7f3a");
     assert!(receipt.request_id.is_some());
     let after = adapter.get_balance(&c).await.unwrap();
     assert_eq!(after.amount_minor - before.amount_minor, 1999);
