@@ -164,6 +164,15 @@ impl VendorHttp {
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
         let response = request.send().await.map_err(|e| classify_transport(&e))?;
+        if response.status().as_u16() == 429 {
+            // The vendor refuses this credential for a while: every caller of it waits, not
+            // only this request's retry.
+            if let (Some(limiter), Some(after)) =
+                (&self.limiter, parse_retry_after(response.headers()))
+            {
+                limiter.pause(after).await;
+            }
+        }
         let status = response.status();
         let headers = response.headers().clone();
         let request_id = self.request_id(&headers);

@@ -10,12 +10,18 @@
 //! that finds its slot full takes a later one and sleeps until it starts; a permit whose slot has
 //! already passed (slow counter calls) is not used.
 //!
+//! A 429 pauses the whole credential until its `Retry-After` has passed ([`RateLimiter::pause`]):
+//! this process at once, and every other through the table, where the pause is an item and the
+//! slots it covers are closed (their counters pushed past any pool), so a caller that lands in
+//! one reads the pause and waits it out instead of sending into the vendor's refusal.
+//!
 //! Writes keep a share of every hotel's budget that reads cannot take ([`Priority`]): each slot's
 //! permits are split into a read pool and a write reserve, counted separately, so a flood of
 //! partner reads queues behind itself while a charge still finds a permit within a slot or two.
 //! Writes use the reserve first and then whatever the read pool has left. No caller waits past
 //! the [deadline](pms_domain::pms::deadline) it works to.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +31,7 @@ use pms_domain::config::RateLimitSettings;
 use pms_domain::domain::HotelId;
 use pms_domain::pms::deadline;
 use pms_domain::pms::{PmsError, PmsResult, UnavailableCause};
-use pms_domain::ports::{Clock, ItemKey, ItemStore};
+use pms_domain::ports::{Clock, Condition, Item, ItemKey, ItemStore};
 
 /// Which share of a hotel's budget a caller draws from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,7 +47,19 @@ pub enum Priority {
 pub trait RateLimiter: Send + Sync {
     /// Waits for a permit, or fails with `RateLimited` when the wait would be too long.
     async fn acquire(&self) -> PmsResult<()>;
+
+    /// The vendor answered 429 with `Retry-After`: no permit is given for `retry_after`, in
+    /// this process or (for a shared limiter) any other. Best effort: a failure to record the
+    /// pause is logged, never returned.
+    async fn pause(&self, _retry_after: Duration) {}
 }
+
+/// Added to a slot's counters by a pause: no pool reaches it, so a count at or above it means
+/// the slot is closed.
+const CLOSED: i64 = 1 << 40;
+/// Most slots one pause closes (minutes for every vendor's plan); a longer `Retry-After` is
+/// still kept by the pause item and this process.
+const MAX_CLOSED_SLOTS: u64 = 600;
 
 /// Slot length and permits per slot for a vendor limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +111,8 @@ pub struct DistributedLimiter {
     plan: SlotPlan,
     max_wait: Duration,
     priority: Priority,
+    /// Epoch ms before which no permit is given (a 429's `Retry-After`).
+    paused_until: AtomicU64,
 }
 
 impl DistributedLimiter {
@@ -111,6 +131,7 @@ impl DistributedLimiter {
             plan: SlotPlan::for_limit(limit),
             max_wait: Duration::from_secs(20),
             priority: Priority::Read,
+            paused_until: AtomicU64::new(0),
         }
     }
 
@@ -169,6 +190,24 @@ impl DistributedLimiter {
         slot
     }
 
+    fn pause_key(&self) -> ItemKey {
+        ItemKey::hotel(&self.hotel, format!("RATE#{}#PAUSE", self.name))
+    }
+
+    /// The pause another process recorded, if it is later than the one known here.
+    async fn learn_pause(&self) -> PmsResult<()> {
+        let item = self.store.get(&self.pause_key()).await.map_err(|e| {
+            PmsError::unavailable(
+                UnavailableCause::Transport,
+                format!("rate limiter store: {}", e.code()),
+            )
+        })?;
+        if let Some(until) = item.and_then(|i| i.data.get("until").and_then(|u| u.as_u64())) {
+            self.paused_until.fetch_max(until, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
     /// Takes one permit of `pool` in `slot`: the pool's count after ours, or `None` when the
     /// pool has no permits in this slot (nothing is counted then).
     async fn count(&self, slot: u64, pool: Pool, size: u64) -> PmsResult<Option<u64>> {
@@ -191,6 +230,11 @@ impl DistributedLimiter {
     }
 }
 
+/// Whether a pool's count says its slot was closed by a pause.
+fn closed(count: Option<u64>) -> bool {
+    count.is_some_and(|n| n >= CLOSED as u64)
+}
+
 #[async_trait]
 impl RateLimiter for DistributedLimiter {
     async fn acquire(&self) -> PmsResult<()> {
@@ -200,6 +244,11 @@ impl RateLimiter for DistributedLimiter {
             let now_ms = self.now_ms();
             // Slow counter calls can outlast a slot: never take a permit for one already gone.
             slot = slot.max(now_ms / slot_ms);
+            // Nothing before a pause ends: the first slot after it.
+            let paused_until = self.paused_until.load(Ordering::SeqCst);
+            if paused_until > now_ms {
+                slot = slot.max(paused_until.div_ceil(slot_ms));
+            }
             let starts = slot * slot_ms;
             let wait = Duration::from_millis(starts.saturating_sub(now_ms));
             if wait > self.wait_bound() {
@@ -211,6 +260,11 @@ impl RateLimiter for DistributedLimiter {
             let reads = self.plan.read_pool(slot);
             let granted = match self.priority {
                 Priority::Read => match self.count(slot, Pool::Reads, reads).await? {
+                    n if closed(n) => {
+                        self.learn_pause().await?;
+                        slot += 1;
+                        continue;
+                    }
                     Some(n) if n <= reads => true,
                     Some(n) => {
                         // Others are queued ahead of us in this slot's pool: skip as many
@@ -223,12 +277,22 @@ impl RateLimiter for DistributedLimiter {
                 Priority::Write => {
                     let reserve = self.plan.write_reserve(slot);
                     match self.count(slot, Pool::Writes, reserve).await? {
+                        n if closed(n) => {
+                            self.learn_pause().await?;
+                            slot += 1;
+                            continue;
+                        }
                         Some(n) if n <= reserve => true,
                         // The reserve is taken: what reads left of their pool.
-                        _ => matches!(
-                            self.count(slot, Pool::Reads, reads).await?,
-                            Some(n) if n <= reads
-                        ),
+                        _ => match self.count(slot, Pool::Reads, reads).await? {
+                            n if closed(n) => {
+                                self.learn_pause().await?;
+                                slot += 1;
+                                continue;
+                            }
+                            Some(n) => n <= reads,
+                            None => false,
+                        },
                     }
                 }
             };
@@ -247,6 +311,37 @@ impl RateLimiter for DistributedLimiter {
                 tokio::time::sleep(wait).await;
             }
             return Ok(());
+        }
+    }
+
+    async fn pause(&self, retry_after: Duration) {
+        let now_ms = self.now_ms();
+        let until = now_ms + retry_after.as_millis() as u64;
+        self.paused_until.fetch_max(until, Ordering::SeqCst);
+        let expires = (until / 1000) as i64 + 60;
+        let item =
+            Item::new(self.pause_key(), serde_json::json!({ "until": until })).expiring_at(expires);
+        if let Err(e) = self.store.put(item, Condition::Always).await {
+            tracing::warn!(error = %e, "the rate limiter could not share a pause");
+            return;
+        }
+        // Close the slots it covers, so other processes find it without reading it per call.
+        let slot_ms = self.plan.slot_ms;
+        let first = now_ms / slot_ms;
+        let last = (until / slot_ms).min(first + MAX_CLOSED_SLOTS);
+        let expires = ((last + 1) * slot_ms / 1000) as i64 + 60;
+        for slot in first..=last {
+            let key = ItemKey::hotel(&self.hotel, format!("RATE#{}#{slot}", self.name));
+            for pool in [Pool::Reads, Pool::Writes] {
+                if let Err(e) = self
+                    .store
+                    .increment(&key, pool.field(), CLOSED, Some(expires))
+                    .await
+                {
+                    tracing::warn!(error = %e, "the rate limiter could not close a paused slot");
+                    return;
+                }
+            }
         }
     }
 }
@@ -393,5 +488,52 @@ mod tests {
             "{admitted} reads admitted"
         );
         assert!(admitted >= 4, "reads still run");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pauses_every_caller_of_the_credential_until_retry_after() {
+        let clock = Arc::new(pms_domain::ports::ManualClock::new(chrono::Utc::now()));
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let limit = RateLimitSettings {
+            requests: 200,
+            per_seconds: 30,
+        };
+        let hotel = HotelId::parse("h").unwrap();
+        let limiter = |name: &str| {
+            DistributedLimiter::new(store.clone(), clock.clone(), hotel.clone(), name, &limit)
+        };
+        let this = limiter("t");
+        // Another process with the same credential, a writer, and another credential.
+        let other_process = limiter("t");
+        let writer = limiter("t").with_priority(Priority::Write);
+        let other_credential = limiter("u");
+        this.acquire().await.unwrap();
+        this.pause(Duration::from_secs(5)).await;
+
+        for (who, l) in [
+            ("this process", &this),
+            ("another process", &other_process),
+            ("a writer", &writer),
+        ] {
+            let t = tokio::time::Instant::now();
+            l.acquire().await.unwrap();
+            assert!(
+                t.elapsed() >= Duration::from_millis(4_900),
+                "{who} waited {:?}",
+                t.elapsed()
+            );
+        }
+        let t = tokio::time::Instant::now();
+        other_credential.acquire().await.unwrap();
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        // A caller that may not wait that long is told how long the pause lasts.
+        let impatient = limiter("t").with_max_wait(Duration::from_secs(1));
+        match impatient.acquire().await {
+            Err(PmsError::RateLimited {
+                retry_after: Some(d),
+                ..
+            }) => assert!(d >= Duration::from_secs(4), "{d:?}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
