@@ -63,6 +63,7 @@ pub fn bench_booking(n: u32) -> pms_domain::domain::Reservation {
         notes: vec![],
         source_updated_at: None,
         version: 1,
+        not_carried: Default::default(),
     }
 }
 

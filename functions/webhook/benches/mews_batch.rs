@@ -108,6 +108,7 @@ fn seed(pms: &MockPms, batches: usize) {
                 notes: vec![],
                 source_updated_at: Some(Utc::now()),
                 version: 1,
+                not_carried: Default::default(),
             });
         }
         for i in 30..50 {

@@ -60,6 +60,7 @@ async fn main() {
             notes: vec![],
             source_updated_at: None,
             version: 1,
+            not_carried: Default::default(),
         })
         .collect();
     g.services

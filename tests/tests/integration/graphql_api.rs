@@ -75,6 +75,7 @@ fn booking(tag: &str, n: u32) -> Reservation {
         notes: vec![],
         source_updated_at: None,
         version: 1,
+        not_carried: Default::default(),
     }
 }
 

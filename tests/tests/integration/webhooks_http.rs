@@ -54,6 +54,7 @@ fn reservation(id: &str, status: ReservationStatus, version: u64) -> Reservation
         notes: vec![],
         source_updated_at: Some(Utc::now()),
         version,
+        not_carried: Default::default(),
     }
 }
 

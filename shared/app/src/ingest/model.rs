@@ -211,6 +211,7 @@ pub(crate) fn booking(o: &mut Obj<'_>, ctx: &mut Ctx, src: &Source<'_>) -> Optio
         notes,
         source_updated_at: updated_at,
         version,
+        not_carried: Default::default(),
     };
     if let Err(e) = r.validate() {
         let field = match e.field {

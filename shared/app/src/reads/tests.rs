@@ -52,6 +52,7 @@ fn booking(n: u32, arrival: BusinessDate, nights: i64, status: ReservationStatus
         notes: vec![],
         source_updated_at: None,
         version: 1,
+        not_carried: Default::default(),
     }
 }
 

@@ -55,6 +55,9 @@ pub trait Mergeable: Serialize + DeserializeOwned + Clone + Send + Sync {
     fn keeps_newer_version(&self) -> bool {
         true
     }
+    /// Takes what this read did not carry from the stored record it is about to replace, so
+    /// a source that lacks a field never empties it (field-level merge).
+    fn keep_uncarried(&mut self, _stored: &Self) {}
 }
 
 impl Mergeable for Reservation {
@@ -77,6 +80,9 @@ impl Mergeable for Reservation {
         pending: Vec<DomainEvent>,
     ) -> PortResult<Item> {
         booking_item(hotel, self, now, pending)
+    }
+    fn keep_uncarried(&mut self, stored: &Self) {
+        Reservation::keep_uncarried(self, stored);
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
         let mut out = vec![EventType::BookingSynced];
@@ -325,10 +331,19 @@ impl Merger {
         // (the item at the newer version, the stored one, its pending events)
         let mut bumps: Vec<(Item, Item, Vec<DomainEvent>)> = Vec::new();
         for key in &order {
-            let record = &latest[key];
+            let Some(record) = latest.get_mut(key) else {
+                continue;
+            };
             let existing = stored.get(key);
             let previous: Option<StoredRecord<T>> = existing.and_then(|i| i.decode().ok());
             let version = record.version(now);
+            if let Some(p) = previous
+                .as_ref()
+                .filter(|p| p.record.version(now) <= version)
+            {
+                record.keep_uncarried(&p.record);
+            }
+            let record = &*record;
             if let Some(e) = existing {
                 let same = e.hash.as_deref() == Some(content_hash(record).as_str());
                 if e.version > version || same {
@@ -473,6 +488,7 @@ mod tests {
             notes: vec![],
             source_updated_at: None,
             version,
+            not_carried: Default::default(),
         }
     }
 
@@ -481,6 +497,46 @@ mod tests {
         let store = Arc::new(MemoryStore::new(clock.clone()));
         let bus = Arc::new(MemoryBus::new());
         (Merger::new(store.clone(), bus.clone(), clock), store, bus)
+    }
+
+    #[tokio::test]
+    async fn a_read_that_does_not_carry_a_field_keeps_the_stored_value() {
+        use pms_domain::domain::{Currency, Money, NotCarried, ReservationField};
+        let (m, _, _) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        // A detail read: total and arrival time.
+        let mut detail = reservation(1, ReservationStatus::Confirmed);
+        detail.total = Some(Money::new(61240, Currency::usd()));
+        detail.expected_arrival_time = chrono::NaiveTime::from_hms_opt(15, 30, 0);
+        m.merge(&h, vec![detail.clone()], None).await.unwrap();
+        // A newer list row that lacks both (and says so) and changes the status.
+        let mut row = reservation(2, ReservationStatus::CheckedIn);
+        row.not_carried = NotCarried(vec![
+            ReservationField::Total,
+            ReservationField::ExpectedArrivalTime,
+        ]);
+        let r = m.merge(&h, vec![row.clone()], None).await.unwrap();
+        assert_eq!(r.updated(), 1);
+        let stored = crate::records::ReservationQueries::new(m.store().clone())
+            .get(&h, &row.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.total, detail.total);
+        assert_eq!(stored.expected_arrival_time, detail.expected_arrival_time);
+        assert_eq!(stored.status, ReservationStatus::CheckedIn);
+        // The same row again: nothing changed.
+        let r = m.merge(&h, vec![row], None).await.unwrap();
+        assert_eq!(r.unchanged(), 1);
+        // A read that carries the field and has it empty clears it.
+        let cleared = reservation(3, ReservationStatus::CheckedIn);
+        m.merge(&h, vec![cleared.clone()], None).await.unwrap();
+        let stored = crate::records::ReservationQueries::new(m.store().clone())
+            .get(&h, &cleared.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.total, None);
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ pub use operations::{
     Capabilities, Charge, ChargeReceipt, CheckoutChange, DeltaSupport, HealthStatus, Note,
     WriteReceipt,
 };
-pub use reservation::{Booking, GuestSummary, Reservation};
+pub use reservation::{Booking, GuestSummary, NotCarried, Reservation, ReservationField};
 pub use room::{Housekeeping, Occupancy, RoomStatus};
 pub use status::ReservationStatus;
 pub use time::{BusinessDate, PropertyTz};

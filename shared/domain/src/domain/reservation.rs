@@ -17,6 +17,36 @@ pub struct GuestSummary {
     pub phone: Option<String>,
 }
 
+/// A reservation field that a read of it may not carry (a vendor's list rows lack what only its
+/// detail read has).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReservationField {
+    ExpectedArrivalTime,
+    ExpectedDepartureTime,
+    RateCode,
+    Total,
+    Balance,
+    SpecialRequests,
+    Notes,
+}
+
+/// The fields a read did not carry: the merge keeps the stored values of these instead of
+/// emptying them. Not part of the record's value (never stored, never compared).
+#[derive(Clone, Debug, Default)]
+pub struct NotCarried(pub Vec<ReservationField>);
+
+impl PartialEq for NotCarried {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl NotCarried {
+    pub fn contains(&self, f: ReservationField) -> bool {
+        self.0.contains(&f)
+    }
+}
+
 /// A reservation (a partner's "booking"): one stay of one room.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,12 +78,34 @@ pub struct Reservation {
     /// Ordering version. Larger is newer. Vendors without an explicit version use the source
     /// updated-at in epoch milliseconds, so a record never goes back to an older state.
     pub version: u64,
+    /// What this read did not carry (see [`NotCarried`]).
+    #[serde(skip)]
+    pub not_carried: NotCarried,
 }
 
 /// Partner APIs call it a booking; it is the same record.
 pub type Booking = Reservation;
 
 impl Reservation {
+    /// Takes the fields this read did not carry from `stored` (the same reservation as stored),
+    /// so a read that lacks them never empties them.
+    pub fn keep_uncarried(&mut self, stored: &Reservation) {
+        use ReservationField as F;
+        for f in std::mem::take(&mut self.not_carried.0) {
+            match f {
+                F::ExpectedArrivalTime => self.expected_arrival_time = stored.expected_arrival_time,
+                F::ExpectedDepartureTime => {
+                    self.expected_departure_time = stored.expected_departure_time
+                }
+                F::RateCode => self.rate_code.clone_from(&stored.rate_code),
+                F::Total => self.total = stored.total,
+                F::Balance => self.balance = stored.balance,
+                F::SpecialRequests => self.special_requests.clone_from(&stored.special_requests),
+                F::Notes => self.notes.clone_from(&stored.notes),
+            }
+        }
+    }
+
     /// Checks what the canonical model requires beyond its types.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.departure <= self.arrival {

@@ -8,10 +8,10 @@
 //! - **Local date-times** (`dateModified` "YYYY-MM-DD HH:MM:SS", no offset) are read in the
 //!   hotel's zone with [`PropertyTz::local_to_utc`]; UTC instants sent as filters are written in
 //!   the hotel's local time (see [`window_params`]).
-//! - **List rows and details map to the same fields.** `getReservations` rows lack `total` and
-//!   `estimatedArrivalTime`, which only `getReservation` has. Mapping them from details alone
-//!   would make the stored record flip between a sync (rows) and a webhook refresh (details) with
-//!   the same version, so neither is mapped; the balance, which both carry, is.
+//! - **Every field a read carries is mapped.** `getReservations` rows lack `total` and
+//!   `estimatedArrivalTime`, which only `getReservation` has: details map them, and a row says
+//!   it does not carry them (`Reservation::not_carried`), so the merge keeps the values a detail
+//!   read stored instead of emptying them when a sync reads the row.
 //! - **One reservation, one room.** The canonical reservation holds one room: the first assigned
 //!   room (multi-room bookings keep their first room's number and type).
 //! - **Guests have no modification stamp** in `getGuest`, and `getGuestList.dateModified` is the
@@ -25,8 +25,9 @@ use super::wire::{
     ReservationRow,
 };
 use pms_domain::domain::{
-    BusinessDate, Currency, ExternalId, Guest, GuestSummary, Housekeeping, Money, Occupancy,
-    PropertyTz, RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus, RoomTypeCode,
+    BusinessDate, Currency, ExternalId, Guest, GuestSummary, Housekeeping, Money, NotCarried,
+    Occupancy, PropertyTz, RecordId, Reservation, ReservationField, ReservationStatus, RoomNumber,
+    RoomStatus, RoomTypeCode,
 };
 use pms_domain::pms::ChangeWindow;
 
@@ -274,6 +275,11 @@ struct Common<'a> {
     balance: Option<Money>,
     date_modified: Option<&'a str>,
     date_created: Option<&'a str>,
+    /// Details only.
+    expected_arrival_time: Option<chrono::NaiveTime>,
+    total: Option<Money>,
+    /// What the read lacks (rows: the details-only fields).
+    not_carried: Vec<ReservationField>,
 }
 
 fn build(c: Common<'_>, ctx: &Ctx) -> Result<Reservation, MapError> {
@@ -292,19 +298,20 @@ fn build(c: Common<'_>, ctx: &Ctx) -> Result<Reservation, MapError> {
         room_type: c.room_type.and_then(|t| RoomTypeCode::parse(t).ok()),
         arrival: c.arrival,
         departure: c.departure,
-        expected_arrival_time: None,
+        expected_arrival_time: c.expected_arrival_time,
         expected_departure_time: None,
         status,
         raw_status: c.raw_status,
         adults: u32::try_from(c.adults).unwrap_or(u32::MAX),
         children: u32::try_from(c.children).unwrap_or(u32::MAX),
         rate_code: None,
-        total: None,
+        total: c.total,
         balance: c.balance,
         special_requests: Vec::new(),
         notes: Vec::new(),
         source_updated_at: updated,
         version: Reservation::version_from(updated),
+        not_carried: NotCarried(c.not_carried),
     })
 }
 
@@ -375,9 +382,25 @@ pub fn reservation_from_detail(d: &ReservationDetail, ctx: &Ctx) -> Result<Reser
             },
             date_modified: d.date_modified.as_deref(),
             date_created: d.date_created.as_deref(),
+            expected_arrival_time: d.estimated_arrival_time.as_deref().and_then(local_time),
+            total: d
+                .total
+                .as_ref()
+                .map(|t| money(t, ctx.currency))
+                .transpose()?,
+            not_carried: Vec::new(),
         },
         ctx,
     )
+}
+
+/// `estimatedArrivalTime` ("24-hour format": `15:30`, or with seconds). A value that is not a
+/// time is left out rather than failing the reservation.
+fn local_time(s: &str) -> Option<chrono::NaiveTime> {
+    let s = s.trim();
+    chrono::NaiveTime::parse_from_str(s, "%H:%M")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(s, "%H:%M:%S"))
+        .ok()
 }
 
 /// A `getReservations` row (with `includeAllRooms` and `includeGuestsDetails`) -> reservation.
@@ -425,6 +448,12 @@ pub fn reservation_from_row(r: &ReservationRow, ctx: &Ctx) -> Result<Reservation
                 .transpose()?,
             date_modified: r.date_modified.as_deref(),
             date_created: r.date_created.as_deref(),
+            expected_arrival_time: None,
+            total: None,
+            not_carried: vec![
+                ReservationField::ExpectedArrivalTime,
+                ReservationField::Total,
+            ],
         },
         ctx,
     )

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::mapping::{self, Ctx};
 use super::{entry_matches, guest_searches, transport, wire};
 use pms_domain::domain::{
-    Currency, GuestQuery, Housekeeping, Occupancy, PropertyTz, ReservationStatus,
+    Currency, GuestQuery, Housekeeping, Occupancy, PropertyTz, ReservationField, ReservationStatus,
 };
 use pms_testkit::oas::check_value;
 
@@ -196,9 +196,82 @@ fn list_rows_and_details_map_to_the_same_record() {
         )
         .unwrap(),
     ];
-    // A sync (rows) and a webhook refresh (details) must not flip the stored record.
-    assert_eq!(from_rows[0], details[0]);
-    assert_eq!(from_rows[1], details[1]);
+    // Rows lack what only details carry, and say so; merged over a stored detail they keep
+    // it, so a sync (rows) and a webhook refresh (details) never flip the stored record.
+    for (row, detail) in from_rows.iter().zip(&details) {
+        assert!(row.not_carried.contains(ReservationField::Total));
+        assert!(row
+            .not_carried
+            .contains(ReservationField::ExpectedArrivalTime));
+        let mut merged = row.clone();
+        merged.keep_uncarried(detail);
+        assert_eq!(&merged, detail);
+        assert_eq!(
+            pms_domain::domain::hash::content_hash(&merged),
+            pms_domain::domain::hash::content_hash(detail),
+            "the merge finds nothing changed"
+        );
+    }
+}
+
+/// Every field of the official (schema-built) examples that the canonical model has a place
+/// for arrives in the record: a field the example carries and the record leaves empty fails.
+#[test]
+fn every_field_of_the_examples_the_model_has_a_place_for_is_mapped() {
+    type Check = fn(&pms_domain::domain::Reservation) -> bool;
+    // (the example's field, whether the record holds it)
+    let detail_fields: &[(&str, Check)] = &[
+        ("/reservationID", |r| {
+            !r.confirmation_number.as_str().is_empty()
+        }),
+        ("/status", |r| !r.raw_status.is_empty()),
+        ("/guestName", |r| {
+            r.guest.as_ref().is_some_and(|g| g.last_name.is_some())
+        }),
+        ("/guestEmail", |r| {
+            r.guest.as_ref().is_some_and(|g| g.email.is_some())
+        }),
+        ("/estimatedArrivalTime", |r| {
+            r.expected_arrival_time.is_some()
+        }),
+        ("/total", |r| r.total.is_some()),
+        ("/balance", |r| r.balance.is_some()),
+        ("/assigned/0/roomName", |r| r.room_number.is_some()),
+        ("/assigned/0/roomTypeName", |r| r.room_type.is_some()),
+        ("/assigned/0/adults", |r| r.adults > 0),
+        ("/dateModified", |r| r.source_updated_at.is_some()),
+    ];
+    let mut checked = 0;
+    for name in [
+        "getReservation.from-schema.json",
+        "getReservation.balance-array.from-schema.json",
+    ] {
+        let v = fixture(name);
+        let r = mapping::reservation_from_detail(&detail(&v), &ny()).unwrap();
+        for (pointer, holds) in detail_fields {
+            let given = v["data"]
+                .pointer(pointer)
+                .is_some_and(|x| !x.is_null() && x != "" && x != 0);
+            if given {
+                checked += 1;
+                assert!(
+                    holds(&r),
+                    "{name}: {pointer} is given but not in the record"
+                );
+            }
+        }
+    }
+    assert!(checked >= 15, "{checked} fields checked");
+    let r = mapping::reservation_from_detail(
+        &detail(&fixture("getReservation.from-schema.json")),
+        &ny(),
+    )
+    .unwrap();
+    assert_eq!(
+        r.expected_arrival_time,
+        chrono::NaiveTime::from_hms_opt(15, 30, 0)
+    );
+    assert_eq!(r.total.unwrap().amount_minor, 61240);
 }
 
 #[test]

@@ -493,6 +493,7 @@ pub fn reservation(r: &wire::Reservation, tz: PropertyTz, lk: &Lookups) -> PmsRe
         notes,
         source_updated_at: r.updated_utc,
         version: Reservation::version_from(r.updated_utc),
+        not_carried: Default::default(),
     })
 }
 
@@ -789,6 +790,77 @@ mod tests {
             utc("2023-04-22T17:00:00Z").timestamp_millis() as u64
         );
         r.validate().unwrap();
+    }
+
+    /// Every field of the official examples (the reservation and the lookups that enrich it)
+    /// that the canonical model has a place for arrives in the record: a field the examples
+    /// carry and the record leaves empty fails.
+    #[test]
+    fn every_field_of_the_examples_the_model_has_a_place_for_is_mapped() {
+        type Check = fn(&Reservation) -> bool;
+        let tz = PropertyTz::parse("Europe/Budapest").unwrap();
+        let raw = example!("reservations_getAll_2023-06-06.response.json");
+        let row = &raw["Reservations"][0];
+        let r = reservation(&official_reservation(), tz, &official_lookups()).unwrap();
+        let customer = example!("customers_getAll.response.json")["Customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["Id"] == row["AccountId"])
+            .cloned()
+            .unwrap();
+        let fields: &[(&serde_json::Value, &str, Check)] = &[
+            (row, "/Number", |r| {
+                !r.confirmation_number.as_str().is_empty()
+            }),
+            (row, "/State", |r| !r.raw_status.is_empty()),
+            (row, "/ScheduledStartUtc", |r| {
+                r.expected_arrival_time.is_some()
+            }),
+            (row, "/ScheduledEndUtc", |r| {
+                r.expected_departure_time.is_some()
+            }),
+            (row, "/AccountId", |r| {
+                r.guest.as_ref().is_some_and(|g| g.id.is_some())
+            }),
+            (row, "/AssignedResourceId", |r| r.room_number.is_some()),
+            (row, "/RateId", |r| r.rate_code.is_some()),
+            (row, "/PersonCounts/0/Count", |r| r.adults + r.children > 0),
+            (row, "/UpdatedUtc", |r| r.source_updated_at.is_some()),
+            (&customer, "/FirstName", |r| {
+                r.guest.as_ref().is_some_and(|g| g.first_name.is_some())
+            }),
+            (&customer, "/LastName", |r| {
+                r.guest.as_ref().is_some_and(|g| g.last_name.is_some())
+            }),
+            (&customer, "/Email", |r| {
+                r.guest.as_ref().is_some_and(|g| g.email.is_some())
+            }),
+            (&customer, "/Phone", |r| {
+                r.guest.as_ref().is_some_and(|g| g.phone.is_some())
+            }),
+        ];
+        let mut checked = 0;
+        for (source, pointer, holds) in fields {
+            if source
+                .pointer(pointer)
+                .is_some_and(|x| !x.is_null() && x != "")
+            {
+                checked += 1;
+                assert!(holds(&r), "{pointer} is given but not in the record");
+            }
+        }
+        assert!(checked >= 12, "{checked} fields checked");
+        // The example's notes for this reservation reach the record.
+        let notes = example!("serviceOrderNotes_getAll.response.json");
+        let has_notes = notes["ServiceOrderNotes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["OrderId"] == row["Id"]);
+        if has_notes {
+            assert!(!(r.notes.is_empty() && r.special_requests.is_empty()));
+        }
     }
 
     #[test]

@@ -506,6 +506,7 @@ fn seed_state(
             notes: vec![],
             source_updated_at: Some(updated),
             version: Reservation::version_from(Some(updated)),
+            not_carried: Default::default(),
         };
         if status == ReservationStatus::CheckedIn {
             if let Some(r) = room.as_ref().and_then(|n| rooms.get_mut(n)) {

@@ -564,6 +564,7 @@ pub fn reservation_from_full(r: &HotelReservation, ctx: &MapCtx) -> PmsResult<Re
         notes,
         source_updated_at: updated,
         version: Reservation::version_from(updated),
+        not_carried: Default::default(),
     })
 }
 
@@ -630,6 +631,7 @@ pub fn reservation_from_info(r: &ReservationInfo, ctx: &MapCtx) -> PmsResult<Res
         notes: Vec::new(),
         source_updated_at: updated,
         version: Reservation::version_from(updated),
+        not_carried: Default::default(),
     })
 }
 
@@ -878,6 +880,58 @@ mod official_examples {
         let created = DateTime::parse_from_rfc3339("2020-01-28T22:33:54Z").unwrap();
         assert_eq!(m.source_updated_at, Some(created.with_timezone(&Utc)));
         assert_eq!(m.version, created.timestamp_millis() as u64);
+    }
+
+    /// Every field of the official example the canonical model has a place for arrives in the
+    /// record: a field the example carries and the record leaves empty fails.
+    #[test]
+    fn every_field_of_the_reservation_example_the_model_has_a_place_for_is_mapped() {
+        type Check = fn(&Reservation) -> bool;
+        let r0 = "/reservations/reservation/0";
+        let fields: &[(&str, Check)] = &[
+            ("/reservationIdList/0/id", |r| {
+                !r.id.external().as_str().is_empty()
+            }),
+            ("/reservationStatus", |r| !r.raw_status.is_empty()),
+            ("/roomStay/arrivalDate", |r| {
+                r.arrival.to_string() == "2020-01-13"
+            }),
+            ("/roomStay/departureDate", |r| {
+                r.departure.to_string() == "2020-01-14"
+            }),
+            ("/roomStay/roomType", |r| r.room_type.is_some()),
+            ("/roomStay/roomId", |r| r.room_number.is_some()),
+            ("/roomStay/ratePlanCode", |r| r.rate_code.is_some()),
+            ("/roomStay/adultCount", |r| r.adults > 0),
+            ("/roomStay/total/amountBeforeTax", |r| r.total.is_some()),
+            ("/reservationGuests/0/profileInfo/profileIdList/0/id", |r| {
+                r.guest.as_ref().is_some_and(|g| g.id.is_some())
+            }),
+            (
+                "/reservationGuests/0/profileInfo/profile/customer/personName/0/givenName",
+                |r| r.guest.as_ref().is_some_and(|g| g.first_name.is_some()),
+            ),
+            (
+                "/reservationGuests/0/profileInfo/profile/customer/personName/0/surname",
+                |r| r.guest.as_ref().is_some_and(|g| g.last_name.is_some()),
+            ),
+            ("/comments/0/comment/text/value", |r| !r.notes.is_empty()),
+            ("/createDateTime", |r| r.source_updated_at.is_some()),
+        ];
+        let raw: serde_json::Value = serde_json::from_str(RESERVATION).unwrap();
+        let wire: ReservationResponse = serde_json::from_str(RESERVATION).unwrap();
+        let m = reservation_from_full(&wire.reservations.unwrap().reservation[0], &ctx()).unwrap();
+        let mut checked = 0;
+        for (pointer, holds) in fields {
+            let given = raw
+                .pointer(&format!("{r0}{pointer}"))
+                .is_some_and(|x| !x.is_null() && x != "");
+            if given {
+                checked += 1;
+                assert!(holds(&m), "{pointer} is given but not in the record");
+            }
+        }
+        assert!(checked >= 9, "{checked} fields checked");
     }
 
     #[test]
