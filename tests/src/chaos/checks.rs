@@ -351,9 +351,18 @@ pub async fn check(
     }
     for id in touched {
         let ext = ExternalId::parse(id).map_err(err)?;
-        let now = fetch(&adapter, &ext).await?;
+        let detail = fetch(&adapter, &ext).await?;
+        let stored = stored(d, &ext).await?;
+        // What a sync can bring: Cloudbeds' list rows lack what only a detail read carries, and
+        // the store keeps what a detail read (a webhook refresh) stored, or nothing.
+        let mut now = detail.clone();
+        if let (Some(s), true) = (&stored, detail.id.provider() == pms_cloudbeds::PROVIDER) {
+            now.not_carried =
+                pms_domain::domain::NotCarried(pms_cloudbeds::mapping::ROW_LACKS.to_vec());
+            now.keep_uncarried(s);
+        }
         let now_json = serde_json::to_value(&now).unwrap_or_default();
-        let problem = match stored(d, &ext).await? {
+        let problem = match stored {
             None => Some("never stored".to_owned()),
             Some(s) if s.version == now.version && content_hash(&s) == content_hash(&now) => None,
             Some(s) => Some(diff(

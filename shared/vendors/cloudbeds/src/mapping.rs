@@ -403,6 +403,12 @@ fn local_time(s: &str) -> Option<chrono::NaiveTime> {
         .ok()
 }
 
+/// What `getReservations` rows lack that `getReservation` carries.
+pub const ROW_LACKS: &[ReservationField] = &[
+    ReservationField::ExpectedArrivalTime,
+    ReservationField::Total,
+];
+
 /// A `getReservations` row (with `includeAllRooms` and `includeGuestsDetails`) -> reservation.
 pub fn reservation_from_row(r: &ReservationRow, ctx: &Ctx) -> Result<Reservation, MapError> {
     let id = r
@@ -450,10 +456,7 @@ pub fn reservation_from_row(r: &ReservationRow, ctx: &Ctx) -> Result<Reservation
             date_created: r.date_created.as_deref(),
             expected_arrival_time: None,
             total: None,
-            not_carried: vec![
-                ReservationField::ExpectedArrivalTime,
-                ReservationField::Total,
-            ],
+            not_carried: ROW_LACKS.to_vec(),
         },
         ctx,
     )

@@ -82,15 +82,18 @@ async fn reads_map_the_simulated_hotel() {
         .collect();
     assert_eq!(got, want);
 
-    // The detail read of a reservation equals its list row (a sync and a webhook refresh agree),
-    // and its balance is the hotel's.
+    // The detail read of a reservation equals its list row merged over it (a sync and a webhook
+    // refresh agree), carries what rows lack, and its balance is the hotel's.
     for listed in in_house.items.iter().take(3) {
         let detail = adapter
             .get_reservation(&listed.confirmation_number)
             .await
             .unwrap()
             .expect("listed reservation exists");
-        assert_eq!(&detail, listed);
+        let mut merged = listed.clone();
+        merged.keep_uncarried(&detail);
+        assert_eq!(detail, merged);
+        assert!(detail.total.is_some() && detail.expected_arrival_time.is_some());
         let sim_r = hotel.reservation(listed.id.external().as_str()).unwrap();
         let room = hotel.room(sim_r.room_id.as_deref().unwrap()).unwrap();
         assert_eq!(detail.room_number.as_ref().unwrap().as_str(), room.number);
