@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """SAM template -> plain CloudFormation JSON, offline, with AWS's own transform (aws-sam-translator).
 
-Usage: sam-translate.py [TEMPLATE]   (YAML or JSON; standard input without TEMPLATE)
+Usage: sam-translate.py [--no-transform] [TEMPLATE]   (YAML or JSON; standard input without TEMPLATE)
+
+--no-transform only reads the template, as the transform does: YAML short forms (`!Ref`, `!Sub`...)
+become their long JSON forms.
 
 Each function's CodeUri becomes an S3 URI first, as `sam package` leaves it: the translator wants
 uploaded code, and the local stack never deploys code (cargo lambda watch serves the functions).
@@ -27,8 +30,15 @@ def no_managed_policies():
 
 
 def main() -> int:
-    text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
+    args = sys.argv[1:]
+    transform = "--no-transform" not in args
+    args = [a for a in args if a != "--no-transform"]
+    text = open(args[0]).read() if args else sys.stdin.read()
     sam = yaml_parse(text)
+    if not transform:
+        # YAML dates and times are strings to CloudFormation.
+        sys.stdout.write(json.dumps(sam, indent=1, default=str) + "\n")
+        return 0
     for logical_id, resource in (sam.get("Resources") or {}).items():
         if resource.get("Type") == "AWS::Serverless::Function":
             resource.setdefault("Properties", {})["CodeUri"] = f"s3://{CODE_BUCKET}/{logical_id}.zip"
@@ -39,8 +49,7 @@ def main() -> int:
         passthrough_metadata=True,
         get_managed_policy_map=no_managed_policies,
     )
-    json.dump(cfn, sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+    sys.stdout.write(json.dumps(cfn, indent=1, sort_keys=True, default=str) + "\n")
     return 0
 
 
