@@ -9,7 +9,7 @@
 //!
 //! A run takes a Python start (seconds on a loaded machine) and every test provisions from the
 //! same template, so results are kept under the target directory (and translations in memory),
-//! keyed by a hash of the input and the script.
+//! keyed by a hash of the input, the script and the pinned requirements.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -80,12 +80,18 @@ fn script_path() -> PathBuf {
     repo_root().join("scripts/sam-translate.py")
 }
 
+/// The input, the script and the translator's pinned version make an answer.
 fn cache_key(args: &[&str], input: &str) -> LocalResult<u64> {
-    let path = script_path();
-    let script =
-        std::fs::read_to_string(&path).map_err(|source| LocalError::Io { path, source })?;
     let mut h = DefaultHasher::new();
-    (args, input, script).hash(&mut h);
+    (args, input).hash(&mut h);
+    for path in [
+        script_path(),
+        repo_root().join("scripts/requirements-tools.txt"),
+    ] {
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| LocalError::Io { path, source })?;
+        text.hash(&mut h);
+    }
     Ok(h.finish())
 }
 

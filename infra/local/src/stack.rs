@@ -388,24 +388,10 @@ fn stack_outputs(template: &Template, resolver: &Resolver) -> LocalResult<StackO
             out.secrets.insert(r.logical_id.clone(), name.clone());
         }
     }
-    match resolver.resolve(
-        &Value::Object(contract(template)),
-        "the functions' Environment",
-    )? {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let v = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                out.env.insert(k, v);
-            }
-        }
-        _ => {
-            return Err(LocalError::template(
-                "Environment.Variables must be a mapping",
-            ))
-        }
+    let env = resolver.resolve(&Value::Object(contract(template)), "Environment")?;
+    for (k, v) in env.as_object().into_iter().flatten() {
+        let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        out.env.insert(k.clone(), v);
     }
     out.secrets_prefix = out
         .env
