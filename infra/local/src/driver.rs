@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::resolve::{references, Resolver};
-use super::sam;
 use super::schedule::Schedule;
 use super::stack::StackOutputs;
 use super::template::{Resource, Template};
@@ -98,7 +97,7 @@ fn u64_of(v: Option<&Value>) -> Option<u64> {
 /// `AWS::Lambda::Function`, and the `AWS::Lambda::EventSourceMapping`s, `AWS::Events::Rule`s,
 /// `AWS::Scheduler::Schedule`s and API routes that invoke it.
 pub fn functions(template: &Template, outputs: &StackOutputs) -> LocalResult<Vec<FunctionSpec>> {
-    let cfn = sam::plain(template)?;
+    let cfn = template.plain()?;
     let resolver = outputs.resolver(&cfn)?;
     let mut specs = BTreeMap::new();
     for r in cfn.resources_of("AWS::Lambda::Function") {

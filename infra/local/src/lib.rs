@@ -4,7 +4,8 @@
 //!
 //! The template is the one source of truth: the resources, their names and attributes and the
 //! environment contract are read from it, never listed a second time here. SAM is AWS's to
-//! interpret: `sam` has its transform make plain CloudFormation, which is all the rest reads.
+//! interpret: `sam` runs its transform (`Template::plain`), and plain CloudFormation is all the
+//! rest reads.
 
 pub mod demo;
 pub mod driver;

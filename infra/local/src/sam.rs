@@ -17,11 +17,10 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
-use super::template::Template;
 use super::{LocalError, LocalResult};
 
 /// The repository this crate belongs to: the script and the tools' venv live there.
@@ -45,8 +44,8 @@ fn cache_dir(root: &Path) -> PathBuf {
         .join("sam-translate")
 }
 
-fn memo() -> &'static Mutex<HashMap<u64, Arc<Template>>> {
-    static MEMO: OnceLock<Mutex<HashMap<u64, Arc<Template>>>> = OnceLock::new();
+fn memo() -> &'static Mutex<HashMap<u64, Value>> {
+    static MEMO: OnceLock<Mutex<HashMap<u64, Value>>> = OnceLock::new();
     MEMO.get_or_init(Default::default)
 }
 
@@ -59,21 +58,18 @@ pub fn read(text: &str) -> LocalResult<Value> {
     script(&["--no-transform"], text)
 }
 
-/// `template` as plain CloudFormation: translated if it is SAM, as it is otherwise.
-pub fn plain(template: &Template) -> LocalResult<Arc<Template>> {
-    if !template.is_sam() {
-        return Ok(Arc::new(template.clone()));
-    }
-    let input = template.to_json().to_string();
+/// A SAM template (a JSON document) as the plain CloudFormation the transform makes of it.
+pub fn translate(template: &Value) -> LocalResult<Value> {
+    let input = template.to_string();
     let key = cache_key(&[], &input)?;
-    if let Some(t) = memo().lock().ok().and_then(|m| m.get(&key).cloned()) {
-        return Ok(t);
+    if let Some(doc) = memo().lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(doc);
     }
-    let t = Arc::new(Template::from_json(script(&[], &input)?)?);
+    let doc = script(&[], &input)?;
     if let Ok(mut m) = memo().lock() {
-        m.insert(key, t.clone());
+        m.insert(key, doc.clone());
     }
-    Ok(t)
+    Ok(doc)
 }
 
 fn script_path() -> PathBuf {
@@ -155,30 +151,4 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_repository_template_becomes_plain_cloudformation() {
-        let t = Template::load(&repo_root().join("template.yaml")).unwrap();
-        let cfn = plain(&t).unwrap();
-        assert!(!cfn.is_sam());
-        assert_eq!(cfn.resources_of("AWS::Serverless::Function").count(), 0);
-        let writer = &cfn.resources["WriterFunction"];
-        assert_eq!(writer.kind, "AWS::Lambda::Function");
-        assert_eq!(writer.metadata["BuildProperties"]["Binary"], "writer");
-        // Globals are merged into every function by the transform.
-        let vars = &writer.properties["Environment"]["Variables"];
-        assert_eq!(vars["TABLE_NAME"], serde_json::json!({"Ref": "Table"}));
-        assert_eq!(vars["WRITE_MAX_RECEIVE_COUNT"], "3");
-        assert_eq!(
-            cfn.resources["WriterFunctionWriteOps"].kind,
-            "AWS::Lambda::EventSourceMapping"
-        );
-        // Plain templates pass through.
-        assert_eq!(*plain(&cfn).unwrap(), *cfn);
-    }
 }

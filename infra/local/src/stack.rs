@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::resolve::{references, Physical, Resolver};
-use super::sam;
 use super::spec::{
     BusSpec, KeyElement, Kind, QueueSpec, SecretSource, SecretSpec, TableSpec,
     QUEUE_JSON_ATTRIBUTES,
@@ -210,7 +209,7 @@ pub async fn provision_with(
 ) -> LocalResult<StackOutputs> {
     check_endpoint(sdk)?;
     validate_stack_name(stack_name)?;
-    let template = &*sam::plain(template)?;
+    let template = &template.plain()?;
     let clients = Clients::new(sdk);
     let mut resolver = Resolver::new(template, stack_name, parameters)?;
     for (r, kind) in plan(template)? {
@@ -269,7 +268,7 @@ pub async fn verify(
 ) -> LocalResult<VerifyReport> {
     check_endpoint(sdk)?;
     validate_stack_name(stack_name)?;
-    let template = &*sam::plain(template)?;
+    let template = &template.plain()?;
     let clients = Clients::new(sdk);
     let mut resolver = Resolver::new(template, stack_name, &BTreeMap::new())?;
     let mut report = VerifyReport::default();

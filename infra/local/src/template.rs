@@ -1,6 +1,7 @@
 //! A CloudFormation template (SAM or plain) as JSON, intrinsics in their long form
-//! (`{"Ref": ..}`, `{"Fn::Sub": ..}`), which is how [`crate::sam`] reads YAML. SAM is never
-//! interpreted here: AWS's transform turns it into plain CloudFormation first.
+//! (`{"Ref": ..}`, `{"Fn::Sub": ..}`), which is how AWS's SAM library reads YAML (`sam`). SAM is
+//! never interpreted here: AWS's transform turns it into plain CloudFormation first
+//! ([`Template::plain`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -163,6 +164,16 @@ impl Template {
         Value::Object(doc)
     }
 
+    /// The template as plain CloudFormation: translated by AWS's SAM transform if it is SAM, as
+    /// it is otherwise.
+    pub fn plain(&self) -> LocalResult<Template> {
+        if self.is_sam() {
+            Template::from_json(super::sam::translate(&self.to_json())?)
+        } else {
+            Ok(self.clone())
+        }
+    }
+
     /// Whether the template needs the SAM transform before CloudFormation can read it.
     pub fn is_sam(&self) -> bool {
         let named = |v: &Value| v.as_str().is_some_and(|s| s.starts_with("AWS::Serverless"));
@@ -253,5 +264,27 @@ Outputs:
         assert!(t.is_sam());
         // Written back, it reads the same.
         assert_eq!(Template::from_json(t.to_json()).unwrap(), t);
+    }
+
+    #[test]
+    fn the_repository_template_becomes_plain_cloudformation() {
+        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
+            .unwrap();
+        let cfn = t.plain().unwrap();
+        assert!(!cfn.is_sam());
+        assert_eq!(cfn.resources_of("AWS::Serverless::Function").count(), 0);
+        let writer = &cfn.resources["WriterFunction"];
+        assert_eq!(writer.kind, "AWS::Lambda::Function");
+        assert_eq!(writer.metadata["BuildProperties"]["Binary"], "writer");
+        // Globals are merged into every function by the transform.
+        let vars = &writer.properties["Environment"]["Variables"];
+        assert_eq!(vars["TABLE_NAME"], json!({"Ref": "Table"}));
+        assert_eq!(vars["WRITE_MAX_RECEIVE_COUNT"], "3");
+        assert_eq!(
+            cfn.resources["WriterFunctionWriteOps"].kind,
+            "AWS::Lambda::EventSourceMapping"
+        );
+        // Plain templates pass through.
+        assert_eq!(cfn.plain().unwrap(), cfn);
     }
 }

@@ -333,7 +333,7 @@ fn event_types(f: &Resource) -> Vec<(&str, &Value)> {
 fn the_http_api_is_throttled_before_any_function_runs() {
     let t = repo_template();
     // What is deployed: the transform puts the Globals' route settings on the API's stage.
-    let cfn = pms_local::sam::plain(&t).expect("the SAM transform");
+    let cfn = t.plain().expect("the SAM transform");
     let stages: Vec<&Resource> = cfn.resources_of("AWS::ApiGatewayV2::Stage").collect();
     assert_eq!(stages.len(), 1, "one HTTP API stage");
     let settings = &stages[0].properties["DefaultRouteSettings"];
@@ -435,7 +435,7 @@ fn every_function_logs_to_its_own_group_with_a_retention() {
     }
     // JSON, at the chosen level, for every function (Lambda's advanced logging controls), as
     // deployed: after the transform merged the Globals in.
-    let cfn = pms_local::sam::plain(&t).expect("the SAM transform");
+    let cfn = t.plain().expect("the SAM transform");
     let deployed: Vec<&Resource> = cfn.resources_of("AWS::Lambda::Function").collect();
     assert_eq!(deployed.len(), functions(&t).len());
     for f in deployed {
