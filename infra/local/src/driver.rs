@@ -1,5 +1,5 @@
-//! The event driver: what AWS does with a function's `Schedule`/`ScheduleV2` and `SQS` events,
-//! which neither moto nor cargo-lambda emulate.
+//! The event driver: what AWS does with a function's schedules (EventBridge rules, Scheduler
+//! schedules) and SQS event source mappings, which neither moto nor cargo-lambda emulate.
 //!
 //! - Schedules fire on their expression and invoke the function with an EventBridge
 //!   "Scheduled Event" (or the event's `Input`).
@@ -18,13 +18,13 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::resolve::Resolver;
+use super::resolve::{references, Resolver};
 use super::schedule::Schedule;
 use super::stack::StackOutputs;
 use super::template::{Resource, Template};
 use super::{LocalError, LocalResult, ACCOUNT_ID, PARTITION, REGION};
 
-/// SAM's default function timeout.
+/// Lambda's default function timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest SQS long poll.
 const MAX_WAIT: Duration = Duration::from_secs(20);
@@ -36,11 +36,11 @@ pub struct FunctionSpec {
     /// `cargo lambda watch` serves it under.
     pub binary: String,
     pub timeout: Duration,
-    /// The function's own `Environment.Variables` (on top of the globals), those that resolve.
+    /// The function's `Environment.Variables` (the contract included), those that resolve.
     pub env: BTreeMap<String, String>,
     pub schedules: Vec<ScheduleSource>,
     pub queues: Vec<SqsSource>,
-    /// `HttpApi`/`Api` events: served by `cargo lambda watch` under `/lambda-url/<binary>/`.
+    /// An API routes to it: served by `cargo lambda watch` under `/lambda-url/<binary>/`.
     pub http: bool,
 }
 
@@ -92,22 +92,37 @@ fn u64_of(v: Option<&Value>) -> Option<u64> {
     }
 }
 
-/// Every `AWS::Serverless::Function` of the template with its event sources, resolved
-/// against a provisioned stack.
+/// Every function of the template with its event sources, resolved against a provisioned
+/// stack. Read from the plain CloudFormation the SAM transform makes: each
+/// `AWS::Lambda::Function`, and the `AWS::Lambda::EventSourceMapping`s, `AWS::Events::Rule`s,
+/// `AWS::Scheduler::Schedule`s and API routes that invoke it.
 pub fn functions(template: &Template, outputs: &StackOutputs) -> LocalResult<Vec<FunctionSpec>> {
-    let resolver = outputs.resolver(template)?;
-    template
-        .resources_of("AWS::Serverless::Function")
-        .map(|r| function_spec(template, &resolver, outputs, r))
-        .collect()
+    let cfn = template.plain()?;
+    let resolver = outputs.resolver(&cfn)?;
+    let mut specs = BTreeMap::new();
+    for r in cfn.resources_of("AWS::Lambda::Function") {
+        specs.insert(r.logical_id.clone(), function_spec(&resolver, r)?);
+    }
+    for r in cfn.resources.values() {
+        match r.kind.as_str() {
+            "AWS::Lambda::EventSourceMapping" => sqs_source(&resolver, outputs, r, &mut specs)?,
+            "AWS::Events::Rule" | "AWS::Scheduler::Schedule" => {
+                schedule_sources(&resolver, outputs, r, &mut specs)?
+            }
+            "AWS::ApiGatewayV2::Api" | "AWS::ApiGateway::RestApi" => {
+                for id in routed_functions(r) {
+                    if let Some(f) = specs.get_mut(&id) {
+                        f.http = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(specs.into_values().collect())
 }
 
-fn function_spec(
-    template: &Template,
-    resolver: &Resolver,
-    outputs: &StackOutputs,
-    r: &Resource,
-) -> LocalResult<FunctionSpec> {
+fn function_spec(resolver: &Resolver, r: &Resource) -> LocalResult<FunctionSpec> {
     let id = r.logical_id.as_str();
     let binary = r
         .metadata
@@ -121,10 +136,6 @@ fn function_spec(
             )
         })?
         .to_string();
-    let timeout = u64_of(r.prop("Timeout"))
-        .or_else(|| u64_of(template.function_global("Timeout")))
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TIMEOUT);
     let mut env = BTreeMap::new();
     if let Some(Value::Object(vars)) = r.prop("Environment").and_then(|e| e.get("Variables")) {
         for (k, v) in vars {
@@ -138,121 +149,196 @@ fn function_spec(
             }
         }
     }
-    let mut spec = FunctionSpec {
+    Ok(FunctionSpec {
         logical_id: id.to_string(),
-        binary: binary.clone(),
-        timeout,
+        binary,
+        timeout: u64_of(r.prop("Timeout"))
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_TIMEOUT),
         env,
         schedules: Vec::new(),
         queues: Vec::new(),
         http: false,
+    })
+}
+
+/// The function of `specs` an expression names (`!Ref F`, `!GetAtt F.Arn`, `${F.Arn}`).
+fn invoked<'a>(
+    v: Option<&Value>,
+    specs: &'a mut BTreeMap<String, FunctionSpec>,
+) -> Option<&'a mut FunctionSpec> {
+    let id = references(v?)
+        .into_iter()
+        .find(|id| specs.contains_key(id))?;
+    specs.get_mut(&id)
+}
+
+/// The transform names a source `<Function><Event>`: the event's name in the SAM template.
+fn event_name(source_id: &str, function_id: &str) -> String {
+    source_id
+        .strip_prefix(function_id)
+        .filter(|e| !e.is_empty())
+        .unwrap_or(source_id)
+        .to_string()
+}
+
+fn resolved(resolver: &Resolver, r: &Resource, key: &str) -> LocalResult<Option<Value>> {
+    r.prop(key)
+        .map(|v| resolver.resolve(v, &format!("{}.{key}", r.logical_id)))
+        .transpose()
+}
+
+fn sqs_source(
+    resolver: &Resolver,
+    outputs: &StackOutputs,
+    r: &Resource,
+    specs: &mut BTreeMap<String, FunctionSpec>,
+) -> LocalResult<()> {
+    let id = r.logical_id.as_str();
+    let Some(f) = invoked(r.prop("FunctionName"), specs) else {
+        tracing::warn!(
+            source = id,
+            "event source of no function of this template; not driven"
+        );
+        return Ok(());
     };
-    let Some(Value::Object(events)) = r.prop("Events") else {
-        return Ok(spec);
+    let queue_arn = resolved(resolver, r, "EventSourceArn")?
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| bad(id, "EventSourceArn (an ARN) is required"))?;
+    let Some(queue_url) = outputs.queue_url_for_arn(&queue_arn) else {
+        return Err(bad(id, format!("{queue_arn} is not a queue of this stack")));
     };
-    for (name, ev) in events {
-        let ctx = format!("{id}.Events.{name}");
-        let kind = ev.get("Type").and_then(Value::as_str).unwrap_or_default();
-        let props = resolver.resolve(
-            ev.get("Properties").unwrap_or(&Value::Null),
-            &format!("{ctx}.Properties"),
-        )?;
-        match kind {
-            "Schedule" | "ScheduleV2" => {
-                let v2 = kind == "ScheduleV2";
-                let expr_key = if v2 { "ScheduleExpression" } else { "Schedule" };
-                let expr = props
-                    .get(expr_key)
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(&ctx, format!("{expr_key} is required")))?;
-                let tz = props
-                    .get("ScheduleExpressionTimezone")
-                    .and_then(Value::as_str);
-                let schedule = Schedule::parse(expr, tz)?;
-                let enabled = match props.get("State").and_then(Value::as_str) {
-                    Some(s) => s.eq_ignore_ascii_case("ENABLED"),
-                    None => bool_of(props.get("Enabled")).unwrap_or(true),
-                };
-                let input = match props.get("Input") {
-                    None => None,
-                    Some(Value::String(s)) => Some(
-                        serde_json::from_str(s)
-                            .map_err(|_| bad(&ctx, "Input must be a JSON document"))?,
-                    ),
-                    Some(other) => Some(other.clone()),
-                };
-                let rule_name = props
-                    .get("Name")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| {
-                        let mut n = format!("{}-{id}{name}", outputs.stack_name);
-                        n.truncate(64);
-                        n
-                    });
-                let rule_arn = if v2 {
-                    format!(
-                        "arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT_ID}:schedule/default/{rule_name}"
-                    )
-                } else {
-                    format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{rule_name}")
-                };
-                spec.schedules.push(ScheduleSource {
-                    function: id.to_string(),
-                    binary: binary.clone(),
-                    event: name.clone(),
-                    schedule,
-                    input,
-                    rule_arn,
-                    enabled,
-                    timeout,
-                });
-            }
-            "SQS" => {
-                let queue_arn = props
-                    .get("Queue")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(&ctx, "Queue (an ARN) is required"))?
-                    .to_string();
-                let queue_url = outputs
-                    .queue_url_for_arn(&queue_arn)
-                    .ok_or_else(|| bad(&ctx, format!("{queue_arn} is not a queue of this stack")))?
-                    .to_string();
-                let batch_size = u64_of(props.get("BatchSize")).unwrap_or(10);
-                if batch_size == 0 {
-                    return Err(bad(&ctx, "BatchSize must be at least 1"));
+    let batch_size = u64_of(resolved(resolver, r, "BatchSize")?.as_ref()).unwrap_or(10);
+    if batch_size == 0 {
+        return Err(bad(id, "BatchSize must be at least 1"));
+    }
+    let report = r
+        .prop("FunctionResponseTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|t| t == "ReportBatchItemFailures"));
+    for unsupported in ["FilterCriteria", "ScalingConfig"] {
+        if r.prop(unsupported).is_some() {
+            tracing::warn!(
+                source = id,
+                property = unsupported,
+                "not applied by the local driver"
+            );
+        }
+    }
+    let window = u64_of(resolved(resolver, r, "MaximumBatchingWindowInSeconds")?.as_ref());
+    let source = SqsSource {
+        function: f.logical_id.clone(),
+        binary: f.binary.clone(),
+        event: event_name(id, &f.logical_id),
+        queue_url: queue_url.to_string(),
+        queue_arn,
+        batch_size: batch_size as usize,
+        batching_window: Duration::from_secs(window.unwrap_or(0)),
+        report_batch_item_failures: report,
+        enabled: bool_of(resolved(resolver, r, "Enabled")?.as_ref()).unwrap_or(true),
+        timeout: f.timeout,
+    };
+    f.queues.push(source);
+    Ok(())
+}
+
+/// An EventBridge rule's or a Scheduler schedule's targets that are functions of the template.
+fn schedule_sources(
+    resolver: &Resolver,
+    outputs: &StackOutputs,
+    r: &Resource,
+    specs: &mut BTreeMap<String, FunctionSpec>,
+) -> LocalResult<()> {
+    let id = r.logical_id.as_str();
+    let scheduler = r.kind == "AWS::Scheduler::Schedule";
+    let Some(expr) = resolved(resolver, r, "ScheduleExpression")? else {
+        tracing::debug!(
+            rule = id,
+            "no schedule (an event pattern); not driven locally"
+        );
+        return Ok(());
+    };
+    let expr = expr
+        .as_str()
+        .ok_or_else(|| bad(id, "ScheduleExpression must be a string"))?;
+    let tz = resolved(resolver, r, "ScheduleExpressionTimezone")?;
+    let schedule = Schedule::parse(expr, tz.as_ref().and_then(Value::as_str))?;
+    let enabled = resolved(resolver, r, "State")?
+        .and_then(|s| s.as_str().map(|s| !s.eq_ignore_ascii_case("DISABLED")))
+        .unwrap_or(true);
+    let name = match resolved(resolver, r, "Name")? {
+        Some(Value::String(n)) => n,
+        _ => {
+            // CloudFormation's generated name starts so (it appends a random suffix).
+            let mut n = format!("{}-{id}", outputs.stack_name);
+            n.truncate(64);
+            n
+        }
+    };
+    let rule_arn = if scheduler {
+        let group = resolved(resolver, r, "GroupName")?;
+        let group = group.as_ref().and_then(Value::as_str).unwrap_or("default");
+        format!("arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT_ID}:schedule/{group}/{name}")
+    } else {
+        format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{name}")
+    };
+    let targets: Vec<&Value> = if scheduler {
+        r.prop("Target").into_iter().collect()
+    } else {
+        r.prop("Targets")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
+    };
+    for target in targets {
+        let Some(f) = invoked(target.get("Arn"), specs) else {
+            tracing::warn!(
+                rule = id,
+                "a target that is no function of this template; not driven"
+            );
+            continue;
+        };
+        let input = match target.get("Input") {
+            None => None,
+            Some(v) => match resolver.resolve(v, &format!("{id}.Input"))? {
+                Value::String(s) => Some(
+                    serde_json::from_str(&s)
+                        .map_err(|_| bad(id, "Input must be a JSON document"))?,
+                ),
+                other => Some(other),
+            },
+        };
+        let source = ScheduleSource {
+            function: f.logical_id.clone(),
+            binary: f.binary.clone(),
+            event: event_name(id, &f.logical_id),
+            schedule: schedule.clone(),
+            input,
+            rule_arn: rule_arn.clone(),
+            enabled,
+            timeout: f.timeout,
+        };
+        f.schedules.push(source);
+    }
+    Ok(())
+}
+
+/// The functions an API's OpenAPI body routes to (each route's Lambda proxy integration).
+fn routed_functions(api: &Resource) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Some(Value::Object(paths)) = api.prop("Body").and_then(|b| b.get("paths")) {
+        for methods in paths.values().filter_map(Value::as_object) {
+            for op in methods.values() {
+                if let Some(uri) = op
+                    .get("x-amazon-apigateway-integration")
+                    .and_then(|i| i.get("uri"))
+                {
+                    out.extend(references(uri));
                 }
-                let report = props
-                    .get("FunctionResponseTypes")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| a.iter().any(|t| t == "ReportBatchItemFailures"));
-                for unsupported in ["FilterCriteria", "ScalingConfig"] {
-                    if props.get(unsupported).is_some() {
-                        tracing::warn!(event = %ctx, property = unsupported, "not applied by the local driver");
-                    }
-                }
-                spec.queues.push(SqsSource {
-                    function: id.to_string(),
-                    binary: binary.clone(),
-                    event: name.clone(),
-                    queue_url,
-                    queue_arn,
-                    batch_size: batch_size as usize,
-                    batching_window: Duration::from_secs(
-                        u64_of(props.get("MaximumBatchingWindowInSeconds")).unwrap_or(0),
-                    ),
-                    report_batch_item_failures: report,
-                    enabled: bool_of(props.get("Enabled")).unwrap_or(true),
-                    timeout,
-                });
-            }
-            "HttpApi" | "Api" => spec.http = true,
-            other => {
-                tracing::warn!(event = %ctx, kind = other, "event type not driven locally");
             }
         }
     }
-    Ok(spec)
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 //! schedules and SQS event sources (neither emulator does that part).
 //!
 //! The template is the one source of truth: the resources, their names and attributes and the
-//! environment contract are read from it, never listed a second time here.
+//! environment contract are read from it, never listed a second time here. SAM is AWS's to
+//! interpret: `sam` runs its transform (`Template::plain`), and plain CloudFormation is all the
+//! rest reads.
 
 pub mod demo;
 pub mod driver;
 pub mod resolve;
+pub mod sam;
 pub mod schedule;
 pub mod spec;
 pub mod stack;
@@ -43,8 +46,6 @@ pub enum LocalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("template is not valid YAML: {0}")]
-    Yaml(String),
     #[error("template: {0}")]
     Template(String),
     #[error("cannot resolve {context}: {reason}")]

@@ -419,15 +419,13 @@ mod tests {
     use serde_json::json;
 
     fn resolver() -> Resolver {
-        let t = Template::parse(
-            r#"
-Parameters:
-  Stage: { Type: String, Default: dev, AllowedValues: [dev, prod] }
-  Names: { Type: CommaDelimitedList, Default: "a,b" }
-Resources:
-  Q: { Type: AWS::SQS::Queue }
-"#,
-        )
+        let t = Template::from_json(json!({
+            "Parameters": {
+                "Stage": {"Type": "String", "Default": "dev", "AllowedValues": ["dev", "prod"]},
+                "Names": {"Type": "CommaDelimitedList", "Default": "a,b"},
+            },
+            "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        }))
         .unwrap();
         let mut r = Resolver::new(&t, "st", &BTreeMap::new()).unwrap();
         r.set(
@@ -505,9 +503,10 @@ Resources:
 
     #[test]
     fn parameters_check_allowed_values_and_names() {
-        let t = Template::parse(
-            "Parameters:\n  Stage: { Type: String, AllowedValues: [dev, prod] }\nResources: {}\n",
-        )
+        let t = Template::from_json(json!({
+            "Parameters": {"Stage": {"Type": "String", "AllowedValues": ["dev", "prod"]}},
+            "Resources": {},
+        }))
         .unwrap();
         assert!(Resolver::new(&t, "s", &BTreeMap::new()).is_err());
         let bad = [("Stage".to_string(), "qa".to_string())].into();

@@ -35,7 +35,7 @@ pub struct StackOutputs {
     pub secrets: BTreeMap<String, String>,
     /// `SECRETS_PREFIX` of the contract (`pms/<stack>`).
     pub secrets_prefix: String,
-    /// `Globals.Function.Environment.Variables`, resolved: the environment contract.
+    /// The variables every function is given alike, resolved: the environment contract.
     pub env: BTreeMap<String, String>,
     /// The template's `Outputs` that resolve locally.
     pub outputs: BTreeMap<String, String>,
@@ -209,6 +209,7 @@ pub async fn provision_with(
 ) -> LocalResult<StackOutputs> {
     check_endpoint(sdk)?;
     validate_stack_name(stack_name)?;
+    let template = &template.plain()?;
     let clients = Clients::new(sdk);
     let mut resolver = Resolver::new(template, stack_name, parameters)?;
     for (r, kind) in plan(template)? {
@@ -267,6 +268,7 @@ pub async fn verify(
 ) -> LocalResult<VerifyReport> {
     check_endpoint(sdk)?;
     validate_stack_name(stack_name)?;
+    let template = &template.plain()?;
     let clients = Clients::new(sdk);
     let mut resolver = Resolver::new(template, stack_name, &BTreeMap::new())?;
     let mut report = VerifyReport::default();
@@ -324,6 +326,28 @@ impl Clients {
     }
 }
 
+/// The variables (unresolved) that every function has, with the same value: what SAM's
+/// `Globals` gave them all, which the transform has merged into each.
+fn contract(template: &Template) -> serde_json::Map<String, Value> {
+    let mut common: Option<serde_json::Map<String, Value>> = None;
+    for f in template.resources_of("AWS::Lambda::Function") {
+        let vars = f
+            .prop("Environment")
+            .and_then(|e| e.get("Variables"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        common = Some(match common {
+            None => vars,
+            Some(c) => c
+                .into_iter()
+                .filter(|(k, v)| vars.get(k) == Some(v))
+                .collect(),
+        });
+    }
+    common.unwrap_or_default()
+}
+
 fn stack_outputs(template: &Template, resolver: &Resolver) -> LocalResult<StackOutputs> {
     let mut out = StackOutputs {
         stack_name: resolver.stack_name().to_string(),
@@ -363,26 +387,10 @@ fn stack_outputs(template: &Template, resolver: &Resolver) -> LocalResult<StackO
             out.secrets.insert(r.logical_id.clone(), name.clone());
         }
     }
-    if let Some(vars) = template
-        .function_global("Environment")
-        .and_then(|e| e.get("Variables"))
-    {
-        match resolver.resolve(vars, "Globals.Function.Environment.Variables")? {
-            Value::Object(m) => {
-                for (k, v) in m {
-                    let v = match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    out.env.insert(k, v);
-                }
-            }
-            _ => {
-                return Err(LocalError::template(
-                    "Globals.Function.Environment.Variables must be a mapping",
-                ))
-            }
-        }
+    let env = resolver.resolve(&Value::Object(contract(template)), "Environment")?;
+    for (k, v) in env.as_object().into_iter().flatten() {
+        let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        out.env.insert(k.clone(), v);
     }
     out.secrets_prefix = out
         .env
@@ -1272,6 +1280,7 @@ async fn check_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::path::Path;
 
     #[test]
@@ -1291,14 +1300,18 @@ mod tests {
 
     #[test]
     fn plan_reports_cycles_and_unprovisioned_references() {
-        let t = Template::parse(
-            "Resources:\n  A: { Type: AWS::SQS::Queue, Properties: { QueueName: !GetAtt B.QueueName } }\n  B: { Type: AWS::SQS::Queue, Properties: { QueueName: !GetAtt A.QueueName } }\n",
-        )
+        let queue =
+            |name: Value| json!({"Type": "AWS::SQS::Queue", "Properties": {"QueueName": name}});
+        let t = Template::from_json(json!({"Resources": {
+            "A": queue(json!({"Fn::GetAtt": ["B", "QueueName"]})),
+            "B": queue(json!({"Fn::GetAtt": ["A", "QueueName"]})),
+        }}))
         .unwrap();
         assert!(plan(&t).unwrap_err().to_string().contains("circular"));
-        let t = Template::parse(
-            "Resources:\n  A: { Type: AWS::SQS::Queue, Properties: { QueueName: !Ref F } }\n  F: { Type: AWS::Serverless::Function }\n",
-        )
+        let t = Template::from_json(json!({"Resources": {
+            "A": queue(json!({"Ref": "F"})),
+            "F": {"Type": "AWS::Lambda::Function"},
+        }}))
         .unwrap();
         assert!(plan(&t)
             .unwrap_err()

@@ -1,8 +1,7 @@
-//! Reading a (SAM) CloudFormation template.
-//!
-//! YAML short-form intrinsics (`!Ref`, `!Sub`, `!GetAtt`...) arrive from the YAML parser as
-//! tagged values; they are rewritten to the long JSON form (`{"Ref": ..}`, `{"Fn::Sub": ..}`)
-//! so the resolver only has one form to understand, and tests can edit a template as JSON.
+//! A CloudFormation template (SAM or plain) as JSON, intrinsics in their long form
+//! (`{"Ref": ..}`, `{"Fn::Sub": ..}`), which is how AWS's SAM library reads YAML (`sam`). SAM is
+//! never interpreted here: AWS's transform turns it into plain CloudFormation first
+//! ([`Template::plain`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,6 +18,9 @@ pub struct Resource {
     pub properties: Value,
     pub metadata: Value,
     pub depends_on: Vec<String>,
+    /// The resource's other attributes (`Condition`, `DeletionPolicy`...), kept so the
+    /// template can be written back for the transform.
+    pub attributes: Map<String, Value>,
 }
 
 impl Resource {
@@ -38,11 +40,12 @@ pub struct Parameter {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Template {
     pub parameters: BTreeMap<String, Parameter>,
-    /// `Globals` (SAM), as written.
-    pub globals: Value,
     pub resources: BTreeMap<String, Resource>,
     /// `Outputs`: name -> the `Value` expression.
     pub outputs: BTreeMap<String, Value>,
+    /// Every top-level section but `Resources`, as written (`Transform`, `Globals`,
+    /// `Conditions`, `Parameters`, `Outputs`...).
+    pub sections: Map<String, Value>,
 }
 
 impl Template {
@@ -51,19 +54,15 @@ impl Template {
             path: path.to_path_buf(),
             source,
         })?;
-        Template::parse(&text)
-    }
-
-    pub fn parse(yaml: &str) -> LocalResult<Template> {
-        let doc: serde_norway::Value =
-            serde_norway::from_str(yaml).map_err(|e| LocalError::Yaml(e.to_string()))?;
-        Template::from_json(yaml_to_json(doc)?)
+        Template::from_json(super::sam::read(&text)?)
     }
 
     pub fn from_json(doc: Value) -> LocalResult<Template> {
         let Value::Object(mut doc) = doc else {
             return Err(LocalError::template("the document is not a mapping"));
         };
+        let mut sections = doc.clone();
+        sections.remove("Resources");
         let mut parameters = BTreeMap::new();
         if let Some(Value::Object(ps)) = doc.remove("Parameters") {
             for (name, p) in ps {
@@ -102,6 +101,10 @@ impl Template {
                             .collect(),
                         _ => Vec::new(),
                     };
+                    let mut attributes = r.as_object().cloned().unwrap_or_default();
+                    for known in ["Type", "Properties", "Metadata", "DependsOn"] {
+                        attributes.remove(known);
+                    }
                     resources.insert(
                         logical_id.clone(),
                         Resource {
@@ -113,6 +116,7 @@ impl Template {
                                 .unwrap_or(Value::Object(Map::new())),
                             metadata: r.get("Metadata").cloned().unwrap_or(Value::Null),
                             depends_on,
+                            attributes,
                         },
                     );
                 }
@@ -129,20 +133,60 @@ impl Template {
         }
         Ok(Template {
             parameters,
-            globals: doc.remove("Globals").unwrap_or(Value::Null),
             resources,
             outputs,
+            sections,
         })
+    }
+
+    /// The template as a JSON document (resources as they are now, edits included).
+    pub fn to_json(&self) -> Value {
+        let mut doc = self.sections.clone();
+        let resources: Map<String, Value> = self
+            .resources
+            .iter()
+            .map(|(id, r)| {
+                let mut m = r.attributes.clone();
+                m.insert("Type".into(), Value::String(r.kind.clone()));
+                if r.properties.as_object().is_none_or(|p| !p.is_empty()) {
+                    m.insert("Properties".into(), r.properties.clone());
+                }
+                if !r.metadata.is_null() {
+                    m.insert("Metadata".into(), r.metadata.clone());
+                }
+                if !r.depends_on.is_empty() {
+                    m.insert("DependsOn".into(), r.depends_on.clone().into());
+                }
+                (id.clone(), Value::Object(m))
+            })
+            .collect();
+        doc.insert("Resources".into(), Value::Object(resources));
+        Value::Object(doc)
+    }
+
+    /// The template as plain CloudFormation: translated by AWS's SAM transform if it is SAM, as
+    /// it is otherwise.
+    pub fn plain(&self) -> LocalResult<Template> {
+        if self.is_sam() {
+            Template::from_json(super::sam::translate(&self.to_json())?)
+        } else {
+            Ok(self.clone())
+        }
+    }
+
+    /// Whether the template needs the SAM transform before CloudFormation can read it.
+    pub fn is_sam(&self) -> bool {
+        let named = |v: &Value| v.as_str().is_some_and(|s| s.starts_with("AWS::Serverless"));
+        match self.sections.get("Transform") {
+            Some(Value::Array(list)) => list.iter().any(named),
+            Some(v) => named(v),
+            None => false,
+        }
     }
 
     /// Resources of one type, in logical-id order.
     pub fn resources_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> + 'a {
         self.resources.values().filter(move |r| r.kind == kind)
-    }
-
-    /// `Globals.Function.<key>`.
-    pub fn function_global(&self, key: &str) -> Option<&Value> {
-        self.globals.get("Function").and_then(|f| f.get(key))
     }
 
     /// A mutable resource's properties, for tests that edit a copy of the template.
@@ -153,96 +197,6 @@ impl Template {
     }
 }
 
-/// The long name of a short-form tag (`!GetAtt` -> `Fn::GetAtt`).
-fn long_intrinsic(tag: &str) -> Option<&'static str> {
-    Some(match tag {
-        "Ref" => "Ref",
-        "Condition" => "Condition",
-        "Sub" => "Fn::Sub",
-        "GetAtt" => "Fn::GetAtt",
-        "Join" => "Fn::Join",
-        "Select" => "Fn::Select",
-        "Split" => "Fn::Split",
-        "If" => "Fn::If",
-        "Equals" => "Fn::Equals",
-        "Not" => "Fn::Not",
-        "And" => "Fn::And",
-        "Or" => "Fn::Or",
-        "FindInMap" => "Fn::FindInMap",
-        "Base64" => "Fn::Base64",
-        "Cidr" => "Fn::Cidr",
-        "ImportValue" => "Fn::ImportValue",
-        "GetAZs" => "Fn::GetAZs",
-        "Transform" => "Fn::Transform",
-        "ToJsonString" => "Fn::ToJsonString",
-        "Length" => "Fn::Length",
-        _ => return None,
-    })
-}
-
-fn yaml_to_json(v: serde_norway::Value) -> LocalResult<Value> {
-    use serde_norway::Value as Y;
-    Ok(match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-                    .ok_or_else(|| LocalError::template(format!("number {n} is not finite")))?
-            }
-        }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(seq) => Value::Array(
-            seq.into_iter()
-                .map(yaml_to_json)
-                .collect::<LocalResult<_>>()?,
-        ),
-        Y::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Number(n) => n.to_string(),
-                    Y::Bool(b) => b.to_string(),
-                    other => {
-                        return Err(LocalError::template(format!(
-                            "unsupported mapping key {other:?}"
-                        )))
-                    }
-                };
-                out.insert(key, yaml_to_json(v)?);
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(t) => {
-            let tag = t.tag.to_string();
-            let tag = tag.trim_start_matches('!');
-            let name = long_intrinsic(tag)
-                .ok_or_else(|| LocalError::template(format!("unknown YAML tag !{tag}")))?;
-            let inner = yaml_to_json(t.value)?;
-            let inner = match (name, inner) {
-                // `!GetAtt A.B` is `["A", "B"]`; attribute names may contain dots themselves.
-                ("Fn::GetAtt", Value::String(s)) => {
-                    let (res, attr) = s.split_once('.').ok_or_else(|| {
-                        LocalError::template(format!("!GetAtt {s}: expected Resource.Attribute"))
-                    })?;
-                    Value::Array(vec![res.into(), attr.into()])
-                }
-                (_, inner) => inner,
-            };
-            let mut m = Map::new();
-            m.insert(name.to_string(), inner);
-            Value::Object(m)
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,14 +204,14 @@ mod tests {
 
     #[test]
     fn short_forms_become_long_forms() {
-        let t = Template::parse(
-            r#"
+        let text = r#"
 Parameters:
   Stage: { Type: String, Default: dev }
 Resources:
   Q:
     Type: AWS::SQS::Queue
     DependsOn: D
+    DeletionPolicy: Retain
     Properties:
       QueueName: !Sub "${AWS::StackName}-q"
       RedrivePolicy:
@@ -268,11 +222,11 @@ Resources:
   D: { Type: AWS::SQS::Queue }
 Outputs:
   Url: { Value: !Ref Q }
-"#,
-        )
-        .unwrap();
+"#;
+        let t = Template::from_json(crate::sam::read(text).unwrap()).unwrap();
         let q = &t.resources["Q"];
         assert_eq!(q.depends_on, vec!["D".to_string()]);
+        assert_eq!(q.attributes["DeletionPolicy"], "Retain");
         assert_eq!(
             q.properties["QueueName"],
             json!({"Fn::Sub": "${AWS::StackName}-q"})
@@ -289,16 +243,7 @@ Outputs:
         assert_eq!(t.outputs["Url"], json!({"Ref": "Q"}));
         assert_eq!(t.parameters["Stage"].default, Some(json!("dev")));
         assert_eq!(t.resources["D"].properties, json!({}));
-    }
-
-    #[test]
-    fn rejects_unknown_tags_and_bad_getatt() {
-        let e = Template::parse("Resources:\n  A: { Type: X, Properties: { P: !Bogus x } }\n")
-            .unwrap_err();
-        assert!(e.to_string().contains("!Bogus"), "{e}");
-        let e = Template::parse("Resources:\n  A: { Type: X, Properties: { P: !GetAtt Q } }\n")
-            .unwrap_err();
-        assert!(e.to_string().contains("Resource.Attribute"), "{e}");
+        assert!(!t.is_sam());
     }
 
     #[test]
@@ -316,6 +261,30 @@ Outputs:
         ] {
             assert!(t.resources.contains_key(id), "{id} missing");
         }
-        assert!(t.function_global("Environment").is_some());
+        assert!(t.is_sam());
+        // Written back, it reads the same.
+        assert_eq!(Template::from_json(t.to_json()).unwrap(), t);
+    }
+
+    #[test]
+    fn the_repository_template_becomes_plain_cloudformation() {
+        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
+            .unwrap();
+        let cfn = t.plain().unwrap();
+        assert!(!cfn.is_sam());
+        assert_eq!(cfn.resources_of("AWS::Serverless::Function").count(), 0);
+        let writer = &cfn.resources["WriterFunction"];
+        assert_eq!(writer.kind, "AWS::Lambda::Function");
+        assert_eq!(writer.metadata["BuildProperties"]["Binary"], "writer");
+        // Globals are merged into every function by the transform.
+        let vars = &writer.properties["Environment"]["Variables"];
+        assert_eq!(vars["TABLE_NAME"], json!({"Ref": "Table"}));
+        assert_eq!(vars["WRITE_MAX_RECEIVE_COUNT"], "3");
+        assert_eq!(
+            cfn.resources["WriterFunctionWriteOps"].kind,
+            "AWS::Lambda::EventSourceMapping"
+        );
+        // Plain templates pass through.
+        assert_eq!(cfn.plain().unwrap(), cfn);
     }
 }

@@ -332,7 +332,11 @@ fn event_types(f: &Resource) -> Vec<(&str, &Value)> {
 #[test]
 fn the_http_api_is_throttled_before_any_function_runs() {
     let t = repo_template();
-    let settings = &t.globals["HttpApi"]["DefaultRouteSettings"];
+    // What is deployed: the transform puts the Globals' route settings on the API's stage.
+    let cfn = t.plain().expect("the SAM transform");
+    let stages: Vec<&Resource> = cfn.resources_of("AWS::ApiGatewayV2::Stage").collect();
+    assert_eq!(stages.len(), 1, "one HTTP API stage");
+    let settings = &stages[0].properties["DefaultRouteSettings"];
     assert_eq!(
         param_ref(settings.get("ThrottlingRateLimit")),
         Some("ApiThrottlingRateLimit")
@@ -431,13 +435,21 @@ fn every_function_logs_to_its_own_group_with_a_retention() {
         assert!(!groups.contains(&group), "{group} is shared");
         groups.push(group);
     }
-    // JSON, at the chosen level, for every function (Lambda's advanced logging controls).
-    let logging = t.function_global("LoggingConfig").expect("LoggingConfig");
-    assert_eq!(logging["LogFormat"], "JSON");
-    assert_eq!(
-        param_ref(logging.get("ApplicationLogLevel")),
-        Some("LogLevel")
-    );
+    // JSON, at the chosen level, for every function (Lambda's advanced logging controls), as
+    // deployed: after the transform merged the Globals in.
+    let cfn = t.plain().expect("the SAM transform");
+    let deployed: Vec<&Resource> = cfn.resources_of("AWS::Lambda::Function").collect();
+    assert_eq!(deployed.len(), functions(&t).len());
+    for f in deployed {
+        let logging = f.prop("LoggingConfig").expect("LoggingConfig");
+        assert_eq!(logging["LogFormat"], "JSON", "{}", f.logical_id);
+        assert_eq!(
+            param_ref(logging.get("ApplicationLogLevel")),
+            Some("LogLevel"),
+            "{}",
+            f.logical_id
+        );
+    }
 }
 
 /// The gauges the dead-letter census writes (shared/app/src/writes/census.rs), by name.
