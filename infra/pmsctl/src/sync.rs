@@ -8,15 +8,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pms_app::jobs::{Feed, FeedJob};
 use pms_app::sync::backfill::BackfillProgress;
 use pms_app::sync::feeds::Step;
-use pms_app::sync::{Checkpoint, Checkpoints, FeedOutcome, SyncService};
+use pms_app::sync::{Checkpoint, Checkpoints, FeedOutcome, RunMode, SyncService};
 use pms_app::sync_runs::SyncRun;
+use pms_domain::config::HotelConfig;
 use pms_domain::domain::{BusinessDate, HotelId};
 
 use super::{failure, services, CtlError, CtlResult, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum SyncCommand {
-    /// Runs the hotel's enabled feeds (or one) now, exactly as the sync worker would.
+    /// Runs the hotel's enabled feeds (or one) now, exactly as the sync worker would. A
+    /// disabled hotel or feed is refused (exit 2) unless --force is given.
     Run {
         #[arg(long)]
         hotel: String,
@@ -24,6 +26,10 @@ pub enum SyncCommand {
         /// feed).
         #[arg(long)]
         feed: Option<String>,
+        /// Run even though the hotel (or the feed) is disabled, e.g. to check it before
+        /// `hotel enable`; with no --feed, every feed runs.
+        #[arg(long)]
+        force: bool,
     },
     /// Re-reads a date range (arrivals by date, and the reservations delta in windows where
     /// the vendor has one). Resumes where an interrupted backfill of the same range stopped.
@@ -141,9 +147,42 @@ fn summary(c: &Checkpoint) {
     }
 }
 
+/// Which of `feeds` run (with whether each is enabled), or why nothing may: a run the worker
+/// would skip is refused rather than reported as done, unless forced.
+fn runnable_feeds(
+    config: &HotelConfig,
+    feeds: Vec<Feed>,
+    named: bool,
+    force: bool,
+) -> CtlResult<Vec<(Feed, bool)>> {
+    if force {
+        return Ok(feeds.into_iter().map(|f| (f, true)).collect());
+    }
+    let hotel = &config.hotel_id;
+    if !config.enabled {
+        return Err(CtlError::Usage(format!(
+            "hotel {hotel} is disabled, so nothing was run (the scheduler skips it too): `pmsctl hotel enable --hotel {hotel}`, or add --force to run it anyway"
+        )));
+    }
+    let with_state: Vec<(Feed, bool)> = feeds
+        .into_iter()
+        .map(|f| (f, config.sync.feed(f).enabled))
+        .collect();
+    if with_state.iter().all(|(_, enabled)| !enabled) {
+        let which = match with_state.first() {
+            Some((feed, _)) if named => format!("feed {feed} of hotel {hotel} is disabled"),
+            _ => format!("every feed of hotel {hotel} is disabled"),
+        };
+        return Err(CtlError::Usage(format!(
+            "{which}, so nothing was run: add --force to run it anyway"
+        )));
+    }
+    Ok(with_state)
+}
+
 pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -> CtlResult<()> {
     match cmd {
-        SyncCommand::Run { hotel, feed } => {
+        SyncCommand::Run { hotel, feed, force } => {
             let hotel = HotelId::parse(hotel)?;
             let feeds: Vec<Feed> = match feed.as_deref() {
                 Some(f) => vec![Feed::parse(f).ok_or_else(|| {
@@ -160,14 +199,20 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
                 .await
                 .map_err(failure)?
                 .ok_or_else(|| CtlError::NotFound(format!("hotel {hotel} is not configured")))?;
+            let feeds = runnable_feeds(&config, feeds, feed.is_some(), force)?;
+            let mode = if force {
+                RunMode::Forced
+            } else {
+                RunMode::Scheduled
+            };
             let sync = SyncService::new(&svc);
             let now = Utc::now();
             let correlation = pms_app::obs::new_correlation_id();
             let mut runs = Vec::new();
             let mut failed = None;
-            for feed in feeds {
-                if !config.sync.feed(feed).enabled {
-                    crate::outln!("{feed}: disabled");
+            for (feed, enabled) in feeds {
+                if !enabled {
+                    crate::outln!("{feed}: disabled (not run)");
                     continue;
                 }
                 let job = FeedJob {
@@ -176,7 +221,7 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
                     scheduled_at: now,
                     correlation_id: correlation.clone(),
                 };
-                match sync.run_job(&job).await {
+                match sync.run_job_with(&job, mode).await {
                     Ok(FeedOutcome::Ran(run)) => runs.push(*run),
                     Ok(FeedOutcome::Skipped(why)) => {
                         crate::outln!("{feed}: skipped ({why:?})");

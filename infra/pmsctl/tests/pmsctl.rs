@@ -630,3 +630,49 @@ async fn pms_reads_go_through_each_vendors_adapter() {
     }
     sim.stop().await;
 }
+
+/// A disabled hotel's sync is refused, saying why (exit 2, nothing recorded), unless forced.
+#[tokio::test]
+async fn sync_run_on_a_disabled_hotel_is_refused_unless_forced() {
+    let s = stack().await;
+    let out = s.pmsctl(&[
+        "hotel",
+        "add",
+        "--hotel",
+        "off",
+        "--provider",
+        "mock",
+        "--time-zone",
+        "Europe/Prague",
+        "--disabled",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let items = s.table_items().await;
+    for args in [
+        &["sync", "run", "--hotel", "off"][..],
+        &["sync", "run", "--hotel", "off", "--feed", "arrivals"][..],
+    ] {
+        let out = s.pmsctl(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("disabled") && err.contains("--force"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        s.table_items().await,
+        items,
+        "nothing ran, nothing recorded"
+    );
+
+    let out = s.pmsctl(&[
+        "sync", "run", "--hotel", "off", "--feed", "arrivals", "--force",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("arrivals") && stdout.contains("succeeded"),
+        "{stdout}"
+    );
+}
