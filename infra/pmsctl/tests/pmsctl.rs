@@ -573,6 +573,50 @@ async fn pms_reads_go_through_each_vendors_adapter() {
             "{vendor:?}"
         );
 
+        // By the vendor's id in the forms the API shows it: `Booking.id` and `recordId`.
+        let provider = match vendor {
+            Vendor::Ohip => "opera",
+            Vendor::Mews => "mews",
+            Vendor::Cloudbeds => "cloudbeds",
+        };
+        for id in [
+            format!("{hotel}/{provider}:{}", wanted.id),
+            format!("{provider}:{}", wanted.id),
+            wanted.id.to_string(),
+        ] {
+            let out = s.pmsctl(&[
+                "pms",
+                "get-reservation-by-id",
+                "--hotel",
+                &hotel,
+                "--id",
+                &id,
+            ]);
+            assert!(out.status.success(), "{id}: {}", text(&out.stderr));
+            let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(got["confirmationNumber"], confirmation.as_str(), "{id}");
+        }
+        // Another hotel's or vendor's id is refused, not read as part of the vendor's id.
+        let other = if provider == "mews" {
+            "cloudbeds"
+        } else {
+            "mews"
+        };
+        for id in [
+            format!("elsewhere/{provider}:{}", wanted.id),
+            format!("{other}:{}", wanted.id),
+        ] {
+            let out = s.pmsctl(&[
+                "pms",
+                "get-reservation-by-id",
+                "--hotel",
+                &hotel,
+                "--id",
+                &id,
+            ]);
+            assert_eq!(out.status.code(), Some(2), "{id}: {}", text(&out.stderr));
+        }
+
         let out = s.pmsctl(&[
             "pms",
             "get-reservation",

@@ -6,6 +6,7 @@
 //! service: the processes register the vendors they serve and build the ports.
 
 pub mod cache;
+pub mod ids;
 pub mod ingest;
 pub mod jobs;
 pub mod names;
