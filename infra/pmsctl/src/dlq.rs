@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
+use pms_app::audit::{OpsAction, OpsEntry};
 use pms_app::ids::OperationSelector;
 use pms_app::writes::{
     DeadLetters, DlqError, DlqItem, DlqStatus, ForcedRedrive, OperationId, OperationRef,
@@ -10,7 +11,7 @@ use pms_app::writes::{
 };
 use pms_domain::domain::HotelId;
 
-use super::{failure, services, CtlError, CtlResult, Target};
+use super::{audited, failure, operator, services, CtlError, CtlResult, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
@@ -45,11 +46,12 @@ pub enum DlqCommand {
         /// Redrive the given ids even if unprotected (restores the records first).
         #[arg(long, conflicts_with = "all", requires_all = ["staff", "reason"])]
         force: bool,
-        /// Who forces it (for the audit log).
-        #[arg(long, requires = "force")]
+        /// Who redrives (for the audit log; required with --force; default PMSCTL_STAFF or
+        /// the login name).
+        #[arg(long)]
         staff: Option<String>,
-        /// Why (for the audit log), e.g. what the folio showed.
-        #[arg(long, requires = "force")]
+        /// Why (for the audit log; required with --force), e.g. what the folio showed.
+        #[arg(long)]
         reason: Option<String>,
     },
     /// Gives up on a dead letter, recording who and why.
@@ -267,9 +269,10 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             staff,
             reason,
         } => {
+            let who = staff.clone().unwrap_or_else(operator);
             let forced = force.then(|| ForcedRedrive {
                 staff: staff.unwrap_or_default(),
-                reason: reason.unwrap_or_default(),
+                reason: reason.clone().unwrap_or_default(),
             });
             let report = if all {
                 let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
@@ -307,6 +310,23 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 }
                 redrive_each(&dlq, ops, forced.as_ref()).await?
             };
+            let mut entries = Vec::new();
+            for id in &report.redriven {
+                if let Some(d) = records.find_dlq(id).await.map_err(failure)? {
+                    let mut e = OpsEntry::new(
+                        &d.hotel_id,
+                        &who,
+                        OpsAction::DeadLetterRedriven,
+                        records.now(),
+                    )
+                    .target(OperationRef::new(d.hotel_id.clone(), id.clone()).to_string());
+                    if let Some(r) = &reason {
+                        e = e.note(r.clone());
+                    }
+                    entries.push(e);
+                }
+            }
+            audited(&svc, entries).await?;
             crate::outln!(
                 "redriven {} ({} from the queue DLQ{})",
                 report.redriven.len(),
@@ -349,6 +369,18 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 .abandon(&found.id, &reason, &staff)
                 .await
                 .map_err(dlq_failed)?;
+            audited(
+                &svc,
+                [OpsEntry::new(
+                    &item.hotel_id,
+                    &staff,
+                    OpsAction::DeadLetterAbandoned,
+                    records.now(),
+                )
+                .target(OperationRef::new(item.hotel_id.clone(), item.id.clone()).to_string())
+                .note(reason.clone())],
+            )
+            .await?;
             crate::outln!(
                 "abandoned {} by {} ({})",
                 OperationRef::new(item.hotel_id.clone(), item.id.clone()),
