@@ -41,7 +41,7 @@ enum Command {
     /// Webhook secrets and partner provider keys (a hotel's ingestion credentials).
     #[command(subcommand)]
     Webhook(WebhookCommand),
-    /// Sync now, backfill a date range, runs and watermarks.
+    /// Sync now, backfill a date range, runs and watermarks, the sync DLQ.
     #[command(subcommand)]
     Sync(SyncCommand),
     /// The audit log: PMS writes and what staff did.

@@ -1113,6 +1113,137 @@ async fn credentials_set_takes_effect_in_a_warm_process_on_its_next_call() {
     sim.stop().await;
 }
 
+/// `pmsctl sync dlq list|show|redrive|purge` on the sync queue's DLQ (moto: received and
+/// sent; the whole-DLQ move uses StartMessageMoveTask where the endpoint has it).
+#[tokio::test]
+async fn sync_dlq_list_show_redrive_and_purge() {
+    use pms_app::jobs::{Feed, FeedJob, JobSource, RefreshJob, SyncJob};
+    use pms_domain::pms::{EntityKind, EntityRef};
+    use pms_domain::ports::OutgoingMessage;
+
+    let s = stack().await;
+    let svc = s.services();
+    let dlq_url = svc.names.sync_dlq_url.clone();
+    let queue_url = svc.names.sync_queue_url.clone();
+    let a = pms_domain::domain::HotelId::parse("a1").unwrap();
+    let b = pms_domain::domain::HotelId::parse("b1").unwrap();
+    for hotel in [&a, &b, &b] {
+        let job = SyncJob::Feed(FeedJob {
+            hotel: hotel.clone(),
+            feed: Feed::Arrivals,
+            scheduled_at: chrono::Utc::now(),
+            correlation_id: format!("corr-{hotel}"),
+        });
+        svc.queue
+            .send(&dlq_url, job.to_message().unwrap())
+            .await
+            .unwrap();
+    }
+    let refresh = SyncJob::Refresh(RefreshJob {
+        hotel: a.clone(),
+        entities: vec![EntityRef {
+            kind: EntityKind::Reservation,
+            id: pms_domain::domain::ExternalId::parse("r-9").unwrap(),
+        }],
+        source: JobSource::Manual,
+        received_at: chrono::Utc::now(),
+        correlation_id: "corr-refresh".into(),
+        attempt: 1,
+    });
+    svc.queue
+        .send(&dlq_url, refresh.to_message().unwrap())
+        .await
+        .unwrap();
+    svc.queue
+        .send(&dlq_url, OutgoingMessage::new("not a job"))
+        .await
+        .unwrap();
+
+    let list = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["sync", "dlq", "list", "--json"];
+        all.extend_from_slice(args);
+        let out = s.pmsctl(&all);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let all = list(&[]);
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(list(&["--hotel", "a1"]).len(), 2);
+    assert_eq!(all.iter().filter(|m| m["kind"] == "unreadable").count(), 1);
+    let out = s.pmsctl(&["sync", "dlq", "list"]);
+    assert!(
+        text(&out.stdout).contains("5 message(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Listing changes nothing: all still there.
+    assert_eq!(list(&[]).len(), 5);
+
+    let refresh_id = all.iter().find(|m| m["kind"] == "refresh").unwrap()["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = s.pmsctl(&["sync", "dlq", "show", &refresh_id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["job"]["entities"][0]["id"], "r-9", "{shown}");
+    assert_eq!(shown["correlationId"], "corr-refresh");
+    assert_eq!(
+        s.pmsctl(&["sync", "dlq", "show", "nope"]).status.code(),
+        Some(3)
+    );
+
+    // One by id, then one hotel's: back on the sync queue, with their attributes.
+    let out = s.pmsctl(&["sync", "dlq", "redrive", &refresh_id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = s.pmsctl(&["sync", "dlq", "redrive", "--all", "--hotel", "b1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("redriven 2"),
+        "{}",
+        text(&out.stdout)
+    );
+    let back = svc
+        .queue
+        .receive(&queue_url, 10, std::time::Duration::from_secs(1), None)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 3);
+    assert!(back.iter().all(|m| SyncJob::parse(&m.body).is_ok()));
+    assert_eq!(
+        back.iter()
+            .filter(|m| m.attributes.get("hotel").map(String::as_str) == Some("b1"))
+            .count(),
+        2
+    );
+    assert_eq!(list(&[]).len(), 2);
+
+    // Purge asks first.
+    let out = s.pmsctl(&["sync", "dlq", "purge", "--all"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(list(&[]).len(), 2);
+    let out = s.pmsctl(&["sync", "dlq", "purge", "--all", "--hotel", "a1", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The rest (the unreadable one) by the whole-DLQ redrive.
+    let out = s.pmsctl(&["sync", "dlq", "redrive", "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(list(&[]).is_empty());
+    let out = s.pmsctl(&["sync", "dlq", "redrive", "missing-id"]);
+    assert_eq!(out.status.code(), Some(3));
+
+    let audit = s.audit(&["--hotel", "b1"]);
+    assert_eq!(actions(&audit), ["sync_dead_letters_redriven"]);
+    let audit = s.audit(&["--hotel", "a1"]);
+    assert_eq!(
+        actions(&audit),
+        ["sync_dead_letters_purged", "sync_dead_letters_redriven"]
+    );
+}
+
 /// `pmsctl audit list`: PMS writes and ops actions, newest first, by kind and age, a page at
 /// a time.
 #[tokio::test]

@@ -20,6 +20,7 @@ pub mod refresh;
 pub mod registry;
 pub mod runtime;
 pub mod sync;
+pub mod sync_dlq;
 pub mod sync_runs;
 pub mod webhooks;
 pub mod writes;

@@ -11,7 +11,7 @@ pub mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PortError, PortResult, Service};
 pub use events::EventBus;
-pub use queue::{BatchSendFailure, OutgoingMessage, Queue, ReceivedMessage};
+pub use queue::{BatchSendFailure, MoveTask, OutgoingMessage, Queue, ReceivedMessage};
 pub use secrets::{CachedSecrets, Reread, SecretStore, REREAD_INTERVAL};
 pub use store::{
     Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, Page, Partition,
