@@ -153,6 +153,7 @@ impl SyncService {
             }
             Err(e) => return Err(e.into()),
         };
+        tracing::Span::current().record("provider", config.provider.as_str());
         let enabled = config.enabled && config.sync.feed(job.feed).enabled;
         if !enabled && mode == RunMode::Scheduled {
             return Ok(FeedOutcome::Skipped(Skipped::Disabled));
