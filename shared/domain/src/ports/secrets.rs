@@ -36,8 +36,11 @@ pub enum Reread {
 }
 
 /// The least time between two re-reads of one secret past the cache: a new key works on the
-/// next request, and a caller presenting wrong keys costs at most one read per interval.
-pub const REREAD_INTERVAL: Duration = Duration::seconds(5);
+/// first request made this long after the last re-read of its hotel's secret (two keys made
+/// within a second of each other), and wrong keys cost at most one read per interval. Partner
+/// requests reach it only with a valid token for the hotel; vendor webhooks only for a
+/// configured hotel.
+pub const REREAD_INTERVAL: Duration = Duration::seconds(1);
 
 /// Keeps secrets in process for a TTL (a Lambda container reuses them across invocations) and
 /// forgets one on demand, when a vendor answers 401 and the secret may have been rotated.
