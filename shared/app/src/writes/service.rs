@@ -336,9 +336,12 @@ impl WriteService {
                 // Unreadable: only the invocation's span says where it came from.
                 Err(_) => (tracing::Span::current(), None),
             };
-            let work = self
-                .one(budget, d, executor, hotels, adapters, metrics)
-                .instrument(span);
+            // Boxed: the whole write path's future is large, and kept on the stack inside the
+            // span and correlation wrappers it overflowed a test thread's stack.
+            let work = Box::pin(
+                self.one(budget, d, executor, hotels, adapters, metrics)
+                    .instrument(span),
+            );
             let outcome = match correlation {
                 Some(c) => pms_domain::pms::trace::scope(c, work).await,
                 None => work.await,
