@@ -13,7 +13,7 @@ STAMP := $(VENV)/.tools-installed
 help:
 	@echo "make dev    - local stack: moto, provisioned template, demo hotel, cargo lambda watch, event driver"
 	@echo "make test   - cfn-lint + every Rust test against a private moto server"
-	@echo "make lint   - rustfmt check + no module cycles + clippy (-D warnings)"
+	@echo "make lint   - rustfmt check + no module cycles + one feature set (workspace-hack) + clippy (-D warnings)"
 	@echo "make chaos  - 1000 seeded chaos rounds in shards on fresh motos (CHAOS_SEED, CHAOS_ROUNDS, CHAOS_SHARD, CHAOS_JOBS, CHAOS_BACKEND); fails on any broken invariant"
 	@echo "make graphiql-check - GraphiQL in headless Chromium against the graphql function"
 	@echo "make bench-sync - scheduled sync of 10 000 reservations per vendor: vendor calls, table writes, wall time"
@@ -38,6 +38,7 @@ dev: tools
 lint:
 	cargo fmt --all -- --check
 	python3 scripts/module-cycles.py
+	python3 scripts/workspace-hack.py
 	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 
 # with-moto.sh starts a private moto server on a free loopback port (so `make dev` can keep

@@ -77,7 +77,12 @@ impl GraphqlApp {
         );
         let span = invocation_span("graphql", &correlation);
         let started = Instant::now();
-        let (mut response, outcome) = self.route(req, &correlation).instrument(span.clone()).await;
+        // Mutations queue the id with the write; reads send it with their vendor requests.
+        let (mut response, outcome) = pms_domain::pms::trace::scope(
+            correlation.clone(),
+            self.route(req, &correlation).instrument(span.clone()),
+        )
+        .await;
         span.in_scope(|| {
             tracing::info!(
                 status = response.status().as_u16(),

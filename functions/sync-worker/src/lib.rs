@@ -139,7 +139,9 @@ impl Worker {
             let result = match &parsed {
                 Ok(job) => {
                     tracing::Span::current().record("hotel", job.hotel().as_str());
-                    self.processor.process(job).await
+                    // Vendor requests of this job carry its correlation id.
+                    pms_domain::pms::trace::scope(correlation.clone(), self.processor.process(job))
+                        .await
                 }
                 Err(_) => Err(pms_app::jobs::JobError::Malformed(
                     "the message body is not a sync job".into(),

@@ -66,22 +66,23 @@ async fn partner(app: &App, req: &Request, hotel: &HotelId) -> Result<PartnerSys
         )
     };
     let presented = header(req, PROVIDER_KEY_HEADER).ok_or_else(missing)?;
-    let credentials = match app.keys.get(hotel).await {
-        Ok(Some(c)) => c,
-        // No ingestion secret: no partner may push (fail closed).
-        Ok(None) => return Err(missing()),
+    // A key that matches nothing in the cached copy is looked for again in the stored one
+    // (rate-limited): a key just made works on the partner's next request. No ingestion
+    // secret: no partner may push (fail closed).
+    match app.keys.find(hotel, |c| c.partner_for_key(presented)).await {
+        Ok(Some(partner)) => Ok(partner),
+        Ok(None) => Err(missing()),
         Err(e) if e.is_retryable() => {
             tracing::warn!(error = %e, "ingestion secrets unavailable");
-            return Err(Problem::unavailable());
+            Err(Problem::unavailable())
         }
         Err(e) => {
             // Our fault, not the partner's key: the AWS detail (account, role, secret) is for
             // the logs, under the correlation id the partner is given.
             tracing::error!(error = %e, "the hotel's ingestion secret is unreadable");
-            return Err(Problem::internal());
+            Err(Problem::internal())
         }
-    };
-    credentials.partner_for_key(presented).ok_or_else(missing)
+    }
 }
 
 fn idempotency_key(req: &Request) -> Result<Option<&str>, Problem> {

@@ -57,26 +57,28 @@ async fn authenticate(
             return Err(Problem::internal());
         }
     };
-    let credentials = match app.keys.get(&hotel).await {
-        Ok(c) => c,
+    // A secret that matches nothing in the cached copy is looked for again in the stored one
+    // (rate-limited): a secret just rotated works on the vendor's next delivery.
+    let matched = app
+        .keys
+        .find(&hotel, |c| c.webhook_secret_matches(secret).then_some(()))
+        .await;
+    match matched {
+        Ok(Some(())) => Ok((hotel, config)),
+        Ok(None) => {
+            tracing::warn!(hotel = %hotel, "webhook with a wrong secret refused");
+            Err(unknown_webhook())
+        }
         Err(e) if e.is_retryable() => {
             tracing::warn!(error = %e, "webhook secrets unavailable");
-            return Err(Problem::unavailable());
+            Err(Problem::unavailable())
         }
         Err(e) => {
             // The vendor sees the same 404 as for any other address (it retries); the detail
             // is for operators.
             tracing::error!(hotel = %hotel, error = %e, "the hotel's webhook secret is unreadable");
-            None
-        }
-    };
-    match credentials {
-        Some(c) if c.webhook_secret_matches(secret) => Ok((hotel, config)),
-        Some(_) => {
-            tracing::warn!(hotel = %hotel, "webhook with a wrong secret refused");
             Err(unknown_webhook())
         }
-        None => Err(unknown_webhook()),
     }
 }
 

@@ -3,13 +3,15 @@
 use clap::Subcommand;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
+use pms_app::audit::{OpsAction, OpsEntry};
+use pms_app::ids::OperationSelector;
 use pms_app::writes::{
-    DeadLetters, DlqError, DlqItem, DlqStatus, ForcedRedrive, OperationId, RedriveReport,
-    Unrecorded, WriteRecords, WriteService,
+    DeadLetters, DlqError, DlqItem, DlqStatus, ForcedRedrive, OperationId, OperationRef,
+    RedriveReport, Unrecorded, WriteRecords, WriteService,
 };
 use pms_domain::domain::HotelId;
 
-use super::{failure, services, CtlError, CtlResult, Target};
+use super::{audited, failure, operator, services, CtlError, CtlResult, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
@@ -27,13 +29,14 @@ pub enum DlqCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Shows one dead letter in full (JSON).
+    /// Shows one dead letter in full (JSON). Ids are `op_…` or, as partners see them,
+    /// `<hotel>/op_…` (`Operation.id`).
     Show { id: String },
     /// Puts dead letters back on the write queue. A dead letter whose protecting records (its
     /// idempotency key, the record that a PMS call may have happened) are gone is refused:
     /// check the folio, then redrive it with --force, which restores them and is audited.
     Redrive {
-        /// Operation ids to redrive.
+        /// Operation ids to redrive (`op_…` or `<hotel>/op_…`).
         ids: Vec<String>,
         /// Every pending dead letter (of --hotel, if given); unprotected ones are left pending.
         #[arg(long, conflicts_with = "ids")]
@@ -43,11 +46,12 @@ pub enum DlqCommand {
         /// Redrive the given ids even if unprotected (restores the records first).
         #[arg(long, conflicts_with = "all", requires_all = ["staff", "reason"])]
         force: bool,
-        /// Who forces it (for the audit log).
-        #[arg(long, requires = "force")]
+        /// Who redrives (for the audit log; required with --force; default PMSCTL_STAFF or
+        /// the login name).
+        #[arg(long)]
         staff: Option<String>,
-        /// Why (for the audit log), e.g. what the folio showed.
-        #[arg(long, requires = "force")]
+        /// Why (for the audit log; required with --force), e.g. what the folio showed.
+        #[arg(long)]
         reason: Option<String>,
     },
     /// Gives up on a dead letter, recording who and why.
@@ -98,12 +102,12 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
     // Input first: bad ids or flags write nothing.
     let parse_ids = |ids: &[String]| {
         ids.iter()
-            .map(|i| OperationId::parse(i))
+            .map(|i| OperationSelector::parse(i))
             .collect::<Result<Vec<_>, _>>()
     };
     match &cmd {
         DlqCommand::Show { id } | DlqCommand::Abandon { id, .. } => {
-            OperationId::parse(id)?;
+            OperationSelector::parse(id)?;
         }
         DlqCommand::Redrive {
             ids,
@@ -209,7 +213,7 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             ]);
             for d in &items {
                 table.add_row([
-                    d.id.to_string(),
+                    OperationRef::new(d.hotel_id.clone(), d.id.clone()).to_string(),
                     d.hotel_id.to_string(),
                     d.operation.clone(),
                     format!("{:?}", d.status).to_lowercase(),
@@ -224,7 +228,10 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 table.add_row([
                     m.map_or_else(
                         || format!("(message {})", u.message_id),
-                        |m| m.operation_id.to_string(),
+                        |m| {
+                            OperationRef::new(m.hotel_id.clone(), m.operation_id.clone())
+                                .to_string()
+                        },
                     ),
                     m.map_or("?".into(), |m| m.hotel_id.to_string()),
                     m.map_or("?".into(), |m| m.operation.name().to_owned()),
@@ -250,12 +257,7 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             Ok(())
         }
         DlqCommand::Show { id } => {
-            let id = OperationId::parse(&id)?;
-            let item = records
-                .find_dlq(&id)
-                .await
-                .map_err(failure)?
-                .ok_or_else(|| CtlError::NotFound(format!("no dead letter {id}")))?;
+            let item = dead_letter(&records, &OperationSelector::parse(&id)?).await?;
             crate::outln!("{}", serde_json::to_string_pretty(&item).map_err(failure)?);
             Ok(())
         }
@@ -267,9 +269,10 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             staff,
             reason,
         } => {
+            let who = staff.clone().unwrap_or_else(operator);
             let forced = force.then(|| ForcedRedrive {
                 staff: staff.unwrap_or_default(),
-                reason: reason.unwrap_or_default(),
+                reason: reason.clone().unwrap_or_default(),
             });
             let report = if all {
                 let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
@@ -292,8 +295,38 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                     }
                 }
             } else {
-                redrive_each(&dlq, parse_ids(&ids)?, forced.as_ref()).await?
+                let mut ops = Vec::new();
+                for selector in parse_ids(&ids)? {
+                    // A hotel-qualified id must be that hotel's dead letter; one the writer
+                    // never recorded is checked by the redrive against its message.
+                    if selector.hotel.is_some() {
+                        if let Some(d) = records.find_dlq(&selector.id).await.map_err(failure)? {
+                            if !selector.matches_hotel(&d.hotel_id) {
+                                return Err(not_found(&selector));
+                            }
+                        }
+                    }
+                    ops.push(selector.id);
+                }
+                redrive_each(&dlq, ops, forced.as_ref()).await?
             };
+            let mut entries = Vec::new();
+            for id in &report.redriven {
+                if let Some(d) = records.find_dlq(id).await.map_err(failure)? {
+                    let mut e = OpsEntry::new(
+                        &d.hotel_id,
+                        &who,
+                        OpsAction::DeadLetterRedriven,
+                        records.now(),
+                    )
+                    .target(OperationRef::new(d.hotel_id.clone(), id.clone()).to_string());
+                    if let Some(r) = &reason {
+                        e = e.note(r.clone());
+                    }
+                    entries.push(e);
+                }
+            }
+            audited(&svc, entries).await?;
             crate::outln!(
                 "redriven {} ({} from the queue DLQ{})",
                 report.redriven.len(),
@@ -325,19 +358,52 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             Ok(())
         }
         DlqCommand::Abandon { id, reason, staff } => {
-            let id = OperationId::parse(&id)?;
+            let selector = OperationSelector::parse(&id)?;
             if reason.trim().is_empty() || staff.trim().is_empty() {
                 return Err(CtlError::Usage(
                     "--reason and --staff must not be empty".into(),
                 ));
             }
+            let found = dead_letter(&records, &selector).await?;
             let item = dlq
-                .abandon(&id, &reason, &staff)
+                .abandon(&found.id, &reason, &staff)
                 .await
                 .map_err(dlq_failed)?;
-            crate::outln!("abandoned {} by {} ({})", item.id, staff, reason);
+            audited(
+                &svc,
+                [OpsEntry::new(
+                    &item.hotel_id,
+                    &staff,
+                    OpsAction::DeadLetterAbandoned,
+                    records.now(),
+                )
+                .target(OperationRef::new(item.hotel_id.clone(), item.id.clone()).to_string())
+                .note(reason.clone())],
+            )
+            .await?;
+            crate::outln!(
+                "abandoned {} by {} ({})",
+                OperationRef::new(item.hotel_id.clone(), item.id.clone()),
+                staff,
+                reason
+            );
             Ok(())
         }
+    }
+}
+
+fn not_found(selector: &OperationSelector) -> CtlError {
+    match &selector.hotel {
+        Some(h) => CtlError::NotFound(format!("no dead letter {h}/{}", selector.id)),
+        None => CtlError::NotFound(format!("no dead letter {}", selector.id)),
+    }
+}
+
+/// The dead letter an id names (of its hotel, when the id names one).
+async fn dead_letter(records: &WriteRecords, selector: &OperationSelector) -> CtlResult<DlqItem> {
+    match records.find_dlq(&selector.id).await.map_err(failure)? {
+        Some(d) if selector.matches_hotel(&d.hotel_id) => Ok(d),
+        _ => Err(not_found(selector)),
     }
 }
 

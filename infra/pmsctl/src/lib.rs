@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+pub mod audit;
 pub mod dlq;
 pub mod hotel;
 pub mod pms;
@@ -62,6 +63,33 @@ impl From<pms_domain::domain::ValidationError> for CtlError {
 }
 
 pub type CtlResult<T> = Result<T, CtlError>;
+
+/// Who is acting, for the audit log: `PMSCTL_STAFF`, else the login name.
+pub fn operator() -> String {
+    ["PMSCTL_STAFF", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .map_or_else(|| "unknown".to_owned(), |v| v.trim().to_owned())
+}
+
+/// Records what staff did. An action that was done but could not be audited is reported,
+/// not undone: the operator must know the audit log lacks it.
+pub async fn audited(
+    svc: &Services,
+    entries: impl IntoIterator<Item = pms_app::audit::OpsEntry>,
+) -> CtlResult<()> {
+    let log = pms_app::audit::AuditLog::new(svc.store.clone(), svc.clock.clone());
+    for e in entries {
+        log.record(&e).await.map_err(|err| {
+            CtlError::Failure(format!(
+                "{} on {} was done, but could not be audited: {err}",
+                e.action.as_str(),
+                e.hotel_id
+            ))
+        })?;
+    }
+    Ok(())
+}
 
 pub fn failure(e: impl std::fmt::Display) -> CtlError {
     CtlError::Failure(e.to_string())

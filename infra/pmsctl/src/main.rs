@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pmsctl::{
-    self as ctl, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand, sync::SyncCommand,
-    token::TokenCommand, webhook::WebhookCommand, CtlError,
+    self as ctl, audit::AuditCommand, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand,
+    sync::SyncCommand, token::TokenCommand, webhook::WebhookCommand, CtlError,
 };
 
 #[derive(Debug, Parser)]
@@ -41,9 +41,12 @@ enum Command {
     /// Webhook secrets and partner provider keys (a hotel's ingestion credentials).
     #[command(subcommand)]
     Webhook(WebhookCommand),
-    /// Sync now, backfill a date range, runs and watermarks.
+    /// Sync now, backfill a date range, runs and watermarks, the sync DLQ.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// The audit log: PMS writes and what staff did.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             Command::Dlq(cmd) => ctl::dlq::run(cmd, target).await,
             Command::Webhook(cmd) => ctl::webhook::run(cmd, target).await,
             Command::Sync(cmd) => ctl::sync::run(cmd, target).await,
+            Command::Audit(cmd) => ctl::audit::run(cmd, target).await,
         }
     });
     match result {

@@ -5,9 +5,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
-use pms_domain::domain::{
-    BusinessDate, ConfirmationNumber, ExternalId, GuestQuery, HotelId, RoomNumber,
-};
+use pms_app::ids::vendor_id;
+use pms_domain::domain::{BusinessDate, ConfirmationNumber, GuestQuery, HotelId, RoomNumber};
 use pms_domain::pms::{ChangeWindow, PmsError};
 use serde::Serialize;
 
@@ -22,7 +21,8 @@ pub enum PmsCommand {
     GetGuest {
         #[command(flatten)]
         hotel: HotelArg,
-        /// The vendor's guest / profile id.
+        /// The vendor's guest / profile id, or `Guest.id` as the API shows it
+        /// (`<provider>:<id>`).
         #[arg(long)]
         id: String,
     },
@@ -42,7 +42,8 @@ pub enum PmsCommand {
         #[arg(long)]
         confirmation: String,
     },
-    /// A reservation by the vendor's own id (what webhooks carry).
+    /// A reservation by the vendor's own id (what webhooks carry), or as the API shows it:
+    /// `Booking.recordId` (`<provider>:<id>`) or `Booking.id` (`<hotel>/<provider>:<id>`).
     GetReservationById {
         #[command(flatten)]
         hotel: HotelArg,
@@ -194,7 +195,7 @@ pub async fn run(cmd: PmsCommand, target: impl FnOnce() -> CtlResult<Target>) ->
         PmsCommand::Health(_) => print_json(&adapter.health_check().await),
         PmsCommand::Capabilities(_) => print_json(&adapter.capabilities()),
         PmsCommand::GetGuest { id, .. } => {
-            let id = ExternalId::parse(id)?;
+            let id = vendor_id(&hotel, config.provider, &id)?;
             print_json(&adapter.get_guest(&id).await.map_err(pms_failed)?)
         }
         PmsCommand::SearchGuests {
@@ -209,7 +210,7 @@ pub async fn run(cmd: PmsCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             print_json(&adapter.get_reservation(&c).await.map_err(pms_failed)?)
         }
         PmsCommand::GetReservationById { id, .. } => {
-            let id = ExternalId::parse(id)?;
+            let id = vendor_id(&hotel, config.provider, &id)?;
             print_json(
                 &adapter
                     .get_reservation_by_id(&id)

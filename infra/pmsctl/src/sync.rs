@@ -5,18 +5,22 @@ use chrono::Utc;
 use clap::Subcommand;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
+use pms_app::audit::{OpsAction, OpsEntry};
 use pms_app::jobs::{Feed, FeedJob};
 use pms_app::sync::backfill::BackfillProgress;
 use pms_app::sync::feeds::Step;
-use pms_app::sync::{Checkpoint, Checkpoints, FeedOutcome, SyncService};
+use pms_app::sync::{Checkpoint, Checkpoints, FeedOutcome, RunMode, SyncService};
+use pms_app::sync_dlq::{Progress, Selection, SyncDeadLetters};
 use pms_app::sync_runs::SyncRun;
+use pms_domain::config::HotelConfig;
 use pms_domain::domain::{BusinessDate, HotelId};
 
-use super::{failure, services, CtlError, CtlResult, Target};
+use super::{audited, failure, operator, services, CtlError, CtlResult, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum SyncCommand {
-    /// Runs the hotel's enabled feeds (or one) now, exactly as the sync worker would.
+    /// Runs the hotel's enabled feeds (or one) now, exactly as the sync worker would. A
+    /// disabled hotel or feed is refused (exit 2) unless --force is given.
     Run {
         #[arg(long)]
         hotel: String,
@@ -24,6 +28,10 @@ pub enum SyncCommand {
         /// feed).
         #[arg(long)]
         feed: Option<String>,
+        /// Run even though the hotel (or the feed) is disabled, e.g. to check it before
+        /// `hotel enable`; with no --feed, every feed runs.
+        #[arg(long)]
+        force: bool,
     },
     /// Re-reads a date range (arrivals by date, and the reservations delta in windows where
     /// the vendor has one). Resumes where an interrupted backfill of the same range stopped.
@@ -40,6 +48,9 @@ pub enum SyncCommand {
         #[arg(long)]
         restart: bool,
     },
+    /// The sync queue's dead letters: refresh and feed jobs that failed every delivery.
+    #[command(subcommand)]
+    Dlq(SyncDlqCommand),
     /// The hotel's latest sync runs and its feeds' tick and watermark.
     Status {
         #[arg(long)]
@@ -47,6 +58,229 @@ pub enum SyncCommand {
         #[arg(long, default_value_t = 10)]
         last: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncDlqCommand {
+    /// Lists the sync DLQ's messages (oldest first): kind, hotel, what for, correlation id.
+    List {
+        #[arg(long)]
+        hotel: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one message in full: what `list` shows and the job's JSON.
+    Show { message_id: String },
+    /// Puts messages back on the sync queue: these ids, or --all (of --hotel). The whole DLQ
+    /// moves by SQS StartMessageMoveTask where the endpoint has it; with progress.
+    Redrive {
+        message_ids: Vec<String>,
+        #[arg(long, conflicts_with = "message_ids")]
+        all: bool,
+        #[arg(long, requires = "all")]
+        hotel: Option<String>,
+    },
+    /// Deletes messages for good: these ids, or --all (of --hotel). Asks first unless --yes.
+    Purge {
+        message_ids: Vec<String>,
+        #[arg(long, conflicts_with = "message_ids")]
+        all: bool,
+        #[arg(long, requires = "all")]
+        hotel: Option<String>,
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+struct MoveBar(ProgressBar);
+
+impl Progress for MoveBar {
+    fn begin(&self, total: u64) {
+        self.0.set_length(total);
+    }
+
+    fn advanced(&self, done: u64, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(done);
+    }
+}
+
+fn move_bar() -> MoveBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    MoveBar(bar)
+}
+
+fn selection(ids: Vec<String>, all: bool, hotel: Option<String>) -> CtlResult<Selection> {
+    if all {
+        return Ok(Selection::All {
+            hotel: hotel.as_deref().map(HotelId::parse).transpose()?,
+        });
+    }
+    if ids.is_empty() {
+        return Err(CtlError::Usage("give message ids or --all".into()));
+    }
+    if let Some(bad) = ids
+        .iter()
+        .find(|i| i.is_empty() || i.len() > 100 || !i.chars().all(|c| c.is_ascii_graphic()))
+    {
+        return Err(CtlError::Usage(format!("{bad:?} is not a message id")));
+    }
+    Ok(Selection::Ids(ids))
+}
+
+async fn sync_dlq(
+    cmd: SyncDlqCommand,
+    target: impl FnOnce() -> CtlResult<Target>,
+) -> CtlResult<()> {
+    // Input first: bad flags touch nothing.
+    let (sel, purge, yes) = match &cmd {
+        SyncDlqCommand::Redrive {
+            message_ids,
+            all,
+            hotel,
+        } => (
+            Some(selection(message_ids.clone(), *all, hotel.clone())?),
+            false,
+            true,
+        ),
+        SyncDlqCommand::Purge {
+            message_ids,
+            all,
+            hotel,
+            yes,
+        } => (
+            Some(selection(message_ids.clone(), *all, hotel.clone())?),
+            true,
+            *yes,
+        ),
+        SyncDlqCommand::List { hotel, .. } => {
+            hotel.as_deref().map(HotelId::parse).transpose()?;
+            (None, false, true)
+        }
+        SyncDlqCommand::Show { .. } => (None, false, true),
+    };
+    if purge && !yes {
+        use std::io::IsTerminal as _;
+        if !std::io::stdin().is_terminal() {
+            return Err(CtlError::Usage(
+                "purging deletes the jobs for good: confirm with --yes".into(),
+            ));
+        }
+        eprintln!("purge deletes these jobs for good; type purge to confirm:");
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        if line.trim() != "purge" {
+            return Err(CtlError::Usage("not confirmed: nothing was purged".into()));
+        }
+    }
+    let svc = services(target()?).await;
+    let dlq = SyncDeadLetters::new(
+        svc.queue.clone(),
+        svc.names.sync_dlq_url.clone(),
+        svc.names.sync_queue_url.clone(),
+    );
+    match cmd {
+        SyncDlqCommand::List { hotel, json } => {
+            let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
+            let items = dlq.list(hotel.as_ref()).await.map_err(failure)?;
+            if json {
+                crate::outln!("{}", serde_json::to_string_pretty(&items).map_err(failure)?);
+                return Ok(());
+            }
+            let mut table = Table::new();
+            table.set_header([
+                "message id",
+                "kind",
+                "hotel",
+                "what",
+                "sent",
+                "correlation id",
+            ]);
+            for d in &items {
+                table.add_row([
+                    d.message_id.clone(),
+                    d.kind.clone(),
+                    d.hotel
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    d.detail.clone(),
+                    d.sent_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_default(),
+                    d.correlation_id.clone().unwrap_or_default(),
+                ]);
+            }
+            crate::outln!("{table}");
+            crate::outln!("{} message(s) in the sync DLQ", items.len());
+            Ok(())
+        }
+        SyncDlqCommand::Show { message_id } => {
+            let d = dlq
+                .show(&message_id)
+                .await
+                .map_err(failure)?
+                .ok_or_else(|| {
+                    CtlError::NotFound(format!("no message {message_id} in the sync DLQ"))
+                })?;
+            let mut v = serde_json::to_value(&d).map_err(failure)?;
+            v["job"] = serde_json::from_str(d.body()).unwrap_or_else(|_| d.body().into());
+            crate::outln!("{}", serde_json::to_string_pretty(&v).map_err(failure)?);
+            Ok(())
+        }
+        SyncDlqCommand::Redrive { .. } | SyncDlqCommand::Purge { .. } => {
+            let sel = sel.ok_or_else(|| CtlError::Usage("nothing selected".into()))?;
+            let bar = move_bar();
+            let result = if purge {
+                dlq.purge(&sel, &bar).await
+            } else {
+                dlq.redrive(&sel, &bar).await
+            };
+            bar.0.finish_and_clear();
+            let report = result.map_err(failure)?;
+            let (action, verb) = if purge {
+                (OpsAction::SyncDeadLettersPurged, "purged")
+            } else {
+                (OpsAction::SyncDeadLettersRedriven, "redriven")
+            };
+            let who = operator();
+            let now = svc.clock.now();
+            audited(
+                &svc,
+                report.by_hotel.iter().filter_map(|(h, n)| {
+                    let h = HotelId::parse(h).ok()?;
+                    Some(OpsEntry::new(&h, &who, action, now).note(format!("{n} job(s) {verb}")))
+                }),
+            )
+            .await?;
+            crate::outln!(
+                "{verb} {} message(s){}",
+                report.done,
+                if report.used_move_task {
+                    " by StartMessageMoveTask"
+                } else {
+                    ""
+                }
+            );
+            for (h, n) in &report.by_hotel {
+                crate::outln!("  {h}: {n}");
+            }
+            if let Some(f) = report.move_task_failure {
+                return Err(CtlError::Failure(format!("the move task stopped: {f}")));
+            }
+            if !report.missing.is_empty() {
+                return Err(CtlError::NotFound(format!(
+                    "not in the sync DLQ: {}",
+                    report.missing.join(", ")
+                )));
+            }
+            Ok(())
+        }
+    }
 }
 
 fn runs_table(runs: &[SyncRun]) -> Table {
@@ -141,9 +375,43 @@ fn summary(c: &Checkpoint) {
     }
 }
 
+/// Which of `feeds` run (with whether each is enabled), or why nothing may: a run the worker
+/// would skip is refused rather than reported as done, unless forced.
+fn runnable_feeds(
+    config: &HotelConfig,
+    feeds: Vec<Feed>,
+    named: bool,
+    force: bool,
+) -> CtlResult<Vec<(Feed, bool)>> {
+    if force {
+        return Ok(feeds.into_iter().map(|f| (f, true)).collect());
+    }
+    let hotel = &config.hotel_id;
+    if !config.enabled {
+        return Err(CtlError::Usage(format!(
+            "hotel {hotel} is disabled, so nothing was run (the scheduler skips it too): `pmsctl hotel enable --hotel {hotel}`, or add --force to run it anyway"
+        )));
+    }
+    let with_state: Vec<(Feed, bool)> = feeds
+        .into_iter()
+        .map(|f| (f, config.sync.feed(f).enabled))
+        .collect();
+    if with_state.iter().all(|(_, enabled)| !enabled) {
+        let which = match with_state.first() {
+            Some((feed, _)) if named => format!("feed {feed} of hotel {hotel} is disabled"),
+            _ => format!("every feed of hotel {hotel} is disabled"),
+        };
+        return Err(CtlError::Usage(format!(
+            "{which}, so nothing was run: add --force to run it anyway"
+        )));
+    }
+    Ok(with_state)
+}
+
 pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -> CtlResult<()> {
     match cmd {
-        SyncCommand::Run { hotel, feed } => {
+        SyncCommand::Dlq(cmd) => sync_dlq(cmd, target).await,
+        SyncCommand::Run { hotel, feed, force } => {
             let hotel = HotelId::parse(hotel)?;
             let feeds: Vec<Feed> = match feed.as_deref() {
                 Some(f) => vec![Feed::parse(f).ok_or_else(|| {
@@ -160,14 +428,20 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
                 .await
                 .map_err(failure)?
                 .ok_or_else(|| CtlError::NotFound(format!("hotel {hotel} is not configured")))?;
+            let feeds = runnable_feeds(&config, feeds, feed.is_some(), force)?;
+            let mode = if force {
+                RunMode::Forced
+            } else {
+                RunMode::Scheduled
+            };
             let sync = SyncService::new(&svc);
             let now = Utc::now();
             let correlation = pms_app::obs::new_correlation_id();
             let mut runs = Vec::new();
             let mut failed = None;
-            for feed in feeds {
-                if !config.sync.feed(feed).enabled {
-                    crate::outln!("{feed}: disabled");
+            for (feed, enabled) in feeds {
+                if !enabled {
+                    crate::outln!("{feed}: disabled (not run)");
                     continue;
                 }
                 let job = FeedJob {
@@ -176,7 +450,7 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
                     scheduled_at: now,
                     correlation_id: correlation.clone(),
                 };
-                match sync.run_job(&job).await {
+                match sync.run_job_with(&job, mode).await {
                     Ok(FeedOutcome::Ran(run)) => runs.push(*run),
                     Ok(FeedOutcome::Skipped(why)) => {
                         crate::outln!("{feed}: skipped ({why:?})");

@@ -1,11 +1,12 @@
 //! `pmsctl token create|revoke|migrate`.
 
 use clap::Subcommand;
+use pms_app::audit::{OpsAction, OpsEntry};
 use pms_app::registry::Scope;
 use pms_domain::domain::HotelId;
 use secrecy::ExposeSecret;
 
-use super::{failure, services, CtlError, CtlResult, Target};
+use super::{audited, failure, operator, services, CtlError, CtlResult, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -100,6 +101,23 @@ pub async fn run(cmd: TokenCommand, target: impl FnOnce() -> CtlResult<Target>) 
                 .await
                 .map_err(failure)?;
             let expires = record.expires_at.map(|t| t.to_rfc3339());
+            let who = operator();
+            let scopes: Vec<String> = record.scopes.iter().map(|s| format!("{s:?}")).collect();
+            let note = format!(
+                "label {:?}, scopes {}, expires {}",
+                record.label,
+                scopes.join(" ").to_lowercase(),
+                expires.as_deref().unwrap_or("never")
+            );
+            audited(
+                &svc,
+                record.hotels.iter().map(|h| {
+                    OpsEntry::new(h, &who, OpsAction::TokenCreated, record.created_at)
+                        .target(record.token_id.clone())
+                        .note(note.clone())
+                }),
+            )
+            .await?;
             if json {
                 crate::outln!(
                     "{}",
@@ -119,11 +137,27 @@ pub async fn run(cmd: TokenCommand, target: impl FnOnce() -> CtlResult<Target>) 
         }
         TokenCommand::Revoke { token_id } => {
             let svc = services(target()?).await;
-            if svc.tokens.revoke(&token_id).await.map_err(failure)? {
-                crate::outln!("revoked {token_id}");
-                Ok(())
-            } else {
-                Err(CtlError::NotFound(format!("no token {token_id}")))
+            match svc
+                .tokens
+                .revoke_returning(&token_id)
+                .await
+                .map_err(failure)?
+            {
+                Some(record) => {
+                    let who = operator();
+                    let at = record.revoked_at.unwrap_or_else(|| svc.clock.now());
+                    audited(
+                        &svc,
+                        record.hotels.iter().map(|h| {
+                            OpsEntry::new(h, &who, OpsAction::TokenRevoked, at)
+                                .target(record.token_id.clone())
+                        }),
+                    )
+                    .await?;
+                    crate::outln!("revoked {token_id}");
+                    Ok(())
+                }
+                None => Err(CtlError::NotFound(format!("no token {token_id}"))),
             }
         }
         TokenCommand::Migrate => {

@@ -2,12 +2,13 @@
 //! (`<prefix>/hotels/<hotel>/webhook` in Secrets Manager).
 
 use clap::Subcommand;
+use pms_app::audit::{OpsAction, OpsEntry};
 use pms_app::registry::{IngestCredentials, IngestKeys, PartnerSystem};
 use pms_domain::domain::{HotelId, Provider};
 use pms_domain::ports::SecretStore;
 use secrecy::ExposeSecret;
 
-use super::{failure, services, CtlError, CtlResult, Target};
+use super::{audited, failure, operator, services, CtlError, CtlResult, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -86,6 +87,16 @@ pub async fn run(cmd: WebhookCommand, target: impl FnOnce() -> CtlResult<Target>
                 .unwrap_or_else(IngestCredentials::default);
             let secret = credentials.rotate_webhook_secret();
             keys.put(&id, &credentials).await.map_err(failure)?;
+            audited(
+                &svc,
+                [OpsEntry::new(
+                    &id,
+                    &operator(),
+                    OpsAction::WebhookSecretRotated,
+                    svc.clock.now(),
+                )],
+            )
+            .await?;
             let base = base_url.unwrap_or_else(|| "<api-base-url>".into());
             let urls = webhook_urls(&base, &id, config.provider, secret.expose_secret());
             if json {
@@ -134,6 +145,17 @@ pub async fn run(cmd: WebhookCommand, target: impl FnOnce() -> CtlResult<Target>
                 .unwrap_or_else(IngestCredentials::default);
             let key = credentials.rotate_partner_key(&partner);
             keys.put(&id, &credentials).await.map_err(failure)?;
+            audited(
+                &svc,
+                [OpsEntry::new(
+                    &id,
+                    &operator(),
+                    OpsAction::PartnerKeyRotated,
+                    svc.clock.now(),
+                )
+                .target(partner.to_string())],
+            )
+            .await?;
             if json {
                 println!(
                     "{}",

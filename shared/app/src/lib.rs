@@ -5,9 +5,12 @@
 //! keys, and the [`runtime::Services`] a process wires them from. It names no vendor and no AWS
 //! service: the processes register the vendors they serve and build the ports.
 
+pub mod audit;
 pub mod cache;
+pub mod ids;
 pub mod ingest;
 pub mod jobs;
+pub mod lifecycle;
 pub mod names;
 pub mod obs;
 pub mod processor;
@@ -17,6 +20,7 @@ pub mod refresh;
 pub mod registry;
 pub mod runtime;
 pub mod sync;
+pub mod sync_dlq;
 pub mod sync_runs;
 pub mod webhooks;
 pub mod writes;

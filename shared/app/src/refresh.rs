@@ -83,6 +83,7 @@ impl RefreshService {
     pub async fn run(&self, job: &RefreshJob) -> Result<RefreshReport, JobError> {
         let hotel = &job.hotel;
         let config = self.hotels.require(hotel).await?;
+        tracing::Span::current().record("provider", config.provider.as_str());
         if let JobSource::Webhook {
             provider,
             delivery_id,

@@ -13,7 +13,8 @@ use chrono::{TimeZone, Utc};
 
 use super::errors::port_error;
 use pms_domain::ports::{
-    BatchSendFailure, OutgoingMessage, PortError, PortResult, Queue, ReceivedMessage, Service,
+    BatchSendFailure, MoveTask, OutgoingMessage, PortError, PortResult, Queue, ReceivedMessage,
+    Service,
 };
 
 const SERVICE: Service = Service::Sqs;
@@ -36,6 +37,22 @@ impl SqsQueue {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    async fn queue_arn(&self, url: &str) -> PortResult<String> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, e))
+            .map(|o| {
+                o.attributes()
+                    .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+                    .cloned()
+                    .unwrap_or_default()
+            })
     }
 }
 
@@ -235,6 +252,45 @@ impl Queue for SqsQueue {
             .await
             .map_err(|e| port_error(SERVICE, e))?;
         Ok(())
+    }
+
+    async fn move_task(&self, dlq_url: &str) -> PortResult<Option<MoveTask>> {
+        let arn = self.queue_arn(dlq_url).await?;
+        let out = match self
+            .client
+            .list_message_move_tasks()
+            .source_arn(arn)
+            .max_results(1)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                // Emulators (moto) lack the API: no progress to report.
+                tracing::warn!(error = %port_error(SERVICE, e), "ListMessageMoveTasks unavailable");
+                return Ok(None);
+            }
+        };
+        let Some(task) = out.results().first() else {
+            return Ok(None);
+        };
+        let moved = u64::try_from(task.approximate_number_of_messages_moved()).unwrap_or(0);
+        Ok(Some(match task.status().unwrap_or_default() {
+            "RUNNING" => MoveTask::Running {
+                moved,
+                to_move: task
+                    .approximate_number_of_messages_to_move()
+                    .and_then(|n| u64::try_from(n).ok()),
+            },
+            "COMPLETED" => MoveTask::Completed { moved },
+            other => MoveTask::Failed {
+                moved,
+                reason: format!(
+                    "{other}: {}",
+                    task.failure_reason().unwrap_or("no reason given")
+                ),
+            },
+        }))
     }
 
     async fn start_move_all(&self, dlq_url: &str, source_url: &str) -> PortResult<bool> {

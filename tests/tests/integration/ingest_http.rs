@@ -895,3 +895,86 @@ async fn partner_facing_errors_carry_a_code_and_a_safe_message_and_aws_detail_go
     store_failing.store(false, Ordering::SeqCst);
     assert_eq!(stored_bookings(&h, &hotel).await, 0);
 }
+
+/// A provider key or webhook secret made by `pmsctl` (another process, straight to Secrets
+/// Manager) works on the next request, though the function has the hotel's secret cached;
+/// a wrong key right after costs no further read of the secret.
+#[tokio::test]
+async fn a_new_provider_key_and_webhook_secret_work_on_the_next_request() {
+    let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = reads.clone();
+    let h = Harness::with_ports(Ports {
+        secrets: Box::new(move |inner| Arc::new(CountReads(inner, counted))),
+        ..Ports::default()
+    })
+    .await;
+    let hotel = h.hotel(Some("e-1"), true).await;
+    // Warm: the function has read and cached the hotel's ingestion secret.
+    let b = booking("BK-N1", "confirmed", 1);
+    assert_eq!(h.push(&hotel, "bookings", &b, &[]).await.status, 201);
+
+    // pmsctl, elsewhere: a new partner's key and a rotated webhook secret.
+    let outside = IngestKeys::new(
+        Arc::new(pms_aws::SecretsManagerStore::from_config(
+            &h.stack.sdk_config,
+        )),
+        h.services.names.secrets_prefix.clone(),
+    );
+    let mut creds = outside.get(&hotel.id).await.unwrap().unwrap();
+    let globex = creds.rotate_partner_key(&PartnerSystem::parse("globex").unwrap());
+    let secret = creds.rotate_webhook_secret();
+    outside.put(&hotel.id, &creds).await.unwrap();
+
+    let r = push_as(
+        &h,
+        &hotel,
+        globex.expose_secret(),
+        "bookings",
+        &booking("BK-N2", "confirmed", 1),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:#}", r.json);
+    let rotated = TestHotel {
+        id: hotel.id.clone(),
+        token: hotel.token.clone(),
+        provider_key: hotel.provider_key.clone(),
+        webhook_secret: Some(secret.expose_secret().to_owned()),
+        pms: hotel.pms.clone(),
+    };
+    let body = json!({"EnterpriseId": "e-1", "IntegrationId": "i", "Events": [
+        {"Discriminator": "CustomerUpdated", "Value": {"Id": "c-1"}}
+    ]});
+    let r = h.webhook("mews", &rotated, &body.to_string()).await;
+    assert_eq!(r.status, 202, "{:#}", r.json);
+
+    // Wrong keys right after: refused, and at most one read of the secret per interval.
+    let before = reads.load(Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        push_as(&h, &hotel, "pk_wrong", "bookings", &b)
+            .await
+            .assert_problem(401, "INVALID_PROVIDER_KEY");
+    }
+    let reads_made = reads.load(Ordering::SeqCst) - before;
+    assert!(
+        reads_made <= 1 + started.elapsed().as_secs(),
+        "{reads_made} reads in {:?}",
+        started.elapsed()
+    );
+}
+
+struct CountReads(Arc<dyn SecretStore>, Arc<std::sync::atomic::AtomicU64>);
+
+#[async_trait::async_trait]
+impl SecretStore for CountReads {
+    async fn get(&self, name: &str) -> PortResult<Option<SecretString>> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.get(name).await
+    }
+    async fn put(&self, name: &str, value: &SecretString) -> PortResult<()> {
+        self.0.put(name, value).await
+    }
+    async fn delete(&self, name: &str) -> PortResult<()> {
+        self.0.delete(name).await
+    }
+}

@@ -670,14 +670,28 @@ async fn a_refused_write_is_dead_lettered_after_one_attempt_and_can_be_redriven_
         ])
         .await;
     assert!(out.status.success());
-    assert!(stdout(&out).contains(r_op.id.as_str()), "{}", stdout(&out));
+    // Listed by the id partners are given (`Operation.id`, `<hotel>/op_…`), so either side's
+    // id can be pasted into the other.
+    let partner_id = op["id"].as_str().unwrap();
+    assert_eq!(partner_id, r_op.to_string());
+    assert!(stdout(&out).contains(partner_id), "{}", stdout(&out));
     assert!(stdout(&out).contains("PMS_REJECTED"));
-    let out = w.pmsctl(&["dlq", "show", r_op.id.as_str()]).await;
-    let shown: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(shown["status"], "pending");
+    for id in [r_op.id.to_string(), partner_id.to_owned()] {
+        let out = w.pmsctl(&["dlq", "show", &id]).await;
+        assert!(out.status.success(), "{id}");
+        let shown: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(shown["status"], "pending");
+    }
+    // The partner form names the hotel: another hotel's prefix is not this dead letter.
+    let elsewhere = format!("some-other-hotel/{}", r_op.id);
+    let out = w.pmsctl(&["dlq", "show", &elsewhere]).await;
+    assert_eq!(out.status.code(), Some(3));
+    let out = w.pmsctl(&["dlq", "redrive", &elsewhere]).await;
+    assert_eq!(out.status.code(), Some(3));
 
-    // Redriven while still refused: back to pending with one more attempt, after one try.
-    let out = w.pmsctl(&["dlq", "redrive", r_op.id.as_str()]).await;
+    // Redriven while still refused (by the partner's id): back to pending with one more
+    // attempt, after one try.
+    let out = w.pmsctl(&["dlq", "redrive", partner_id]).await;
     assert!(out.status.success());
     assert!(stdout(&out).contains("retrying"), "{}", stdout(&out));
     let item = w.records().dlq(&h.id, &r_op.id).await.unwrap().unwrap();

@@ -89,6 +89,20 @@ pub fn invocation_span(function: &'static str, correlation_id: &str) -> Span {
     )
 }
 
+/// The span of one queued unit of work (a write message): the correlation id it carries (the
+/// partner's request's, not the Lambda invocation's), its hotel and provider once known and
+/// the operation, so a partner's id finds every line of its work.
+pub fn message_span(function: &'static str, correlation_id: &str) -> Span {
+    tracing::info_span!(
+        "message",
+        function,
+        correlation_id,
+        hotel = tracing::field::Empty,
+        provider = tracing::field::Empty,
+        operation_id = tracing::field::Empty
+    )
+}
+
 pub fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

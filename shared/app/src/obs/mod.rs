@@ -6,7 +6,7 @@ mod logging;
 mod metrics;
 
 pub use logging::{
-    configured_level, correlation_id_from, init_logging, invocation_span, new_correlation_id,
-    subscriber,
+    configured_level, correlation_id_from, init_logging, invocation_span, message_span,
+    new_correlation_id, subscriber,
 };
 pub use metrics::Metrics;

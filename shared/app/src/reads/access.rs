@@ -59,6 +59,11 @@ impl HotelAccess {
         if !config.enabled {
             return Err(ReadError::Forbidden);
         }
+        // The request's log lines name the hotel and its PMS (the last one, for a query
+        // naming several).
+        let span = tracing::Span::current();
+        span.record("hotel", hotel.as_str());
+        span.record("provider", config.provider.as_str());
         let config = Arc::new(config);
         self.lock().insert(hotel.clone(), config.clone());
         Ok(config)

@@ -78,6 +78,36 @@ impl HotelRegistry {
         Ok(())
     }
 
+    /// Stores a changed configuration if the stored one is still the one read (its
+    /// `updatedAt` is `read_at`); `false` when someone changed or removed it meanwhile.
+    pub async fn replace(
+        &self,
+        config: &HotelConfig,
+        read_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, RegistryError> {
+        let expected = serde_json::to_value(read_at).map_err(|e| PortError::Encode {
+            what: "hotel configuration".into(),
+            message: e.to_string(),
+        })?;
+        let outcome = self
+            .store
+            .put(
+                item(config)?,
+                Condition::IfDataEquals {
+                    field: "updatedAt".into(),
+                    value: expected,
+                },
+            )
+            .await?;
+        Ok(outcome.applied())
+    }
+
+    /// Deletes the configuration (and with it the hotel's entry in the listing).
+    pub async fn remove(&self, hotel: &HotelId) -> Result<(), RegistryError> {
+        self.store.delete(&key(hotel)).await?;
+        Ok(())
+    }
+
     /// Every configured hotel, by id.
     pub async fn list(&self) -> Result<Vec<HotelConfig>, RegistryError> {
         let q = Query::on(

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use pms_domain::domain::{HotelId, ValidationError};
-use pms_domain::ports::{PortError, PortResult, SecretStore, Service};
+use pms_domain::ports::{PortError, PortResult, Reread, SecretStore, Service};
 
 /// A partner system that pushes data for a hotel ("acme-booking"): letters, digits, `-`, `_`,
 /// at most 32.
@@ -250,12 +250,34 @@ impl IngestKeys {
         let Some(secret) = self.secrets.get(&self.secret_name(hotel)).await? else {
             return Ok(None);
         };
-        IngestCredentials::parse(&secret)
-            .map(Some)
-            .map_err(|e| PortError::Corrupt {
-                service: Service::SecretsManager,
-                message: format!("ingestion credentials of {hotel}: {}", e.message),
-            })
+        self.decode(hotel, &secret).map(Some)
+    }
+
+    /// What `check` finds in the hotel's credentials: a value it accepts, else `None`. A
+    /// presented value that matches nothing in the cached copy may be new (a key or secret
+    /// just made with `pmsctl`), so the secret is read again past the cache, at most once per
+    /// [`pms_domain::ports::REREAD_INTERVAL`] per hotel: a new value works on the next request, and only an old
+    /// one lingers, for the cache's lifetime.
+    pub async fn find<T>(
+        &self,
+        hotel: &HotelId,
+        check: impl Fn(&IngestCredentials) -> Option<T>,
+    ) -> PortResult<Option<T>> {
+        if let Some(found) = self.get(hotel).await?.as_ref().and_then(&check) {
+            return Ok(Some(found));
+        }
+        let secret = match self.secrets.reread(&self.secret_name(hotel)).await? {
+            Reread::Read(Some(secret)) => secret,
+            Reread::Read(None) | Reread::TooSoon => return Ok(None),
+        };
+        Ok(check(&self.decode(hotel, &secret)?))
+    }
+
+    fn decode(&self, hotel: &HotelId, secret: &SecretString) -> PortResult<IngestCredentials> {
+        IngestCredentials::parse(secret).map_err(|e| PortError::Corrupt {
+            service: Service::SecretsManager,
+            message: format!("ingestion credentials of {hotel}: {}", e.message),
+        })
     }
 
     pub async fn put(&self, hotel: &HotelId, credentials: &IngestCredentials) -> PortResult<()> {
@@ -318,6 +340,60 @@ mod tests {
             .unwrap();
         let err = keys.get(&h).await.unwrap_err();
         assert!(!err.to_string().contains("TOPSECRET"));
+    }
+
+    #[tokio::test]
+    async fn a_new_key_is_found_through_a_warm_cache_and_an_old_one_lingers() {
+        use pms_domain::ports::{CachedSecrets, ManualClock, REREAD_INTERVAL};
+        let inner = Arc::new(MemorySecrets::new());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let cached = Arc::new(CachedSecrets::new(
+            inner.clone(),
+            clock.clone(),
+            chrono::Duration::minutes(5),
+        ));
+        let h = HotelId::parse("h1").unwrap();
+        // pmsctl writes straight to the store; the function reads through its own cache.
+        let admin = IngestKeys::new(inner.clone(), "pms/t");
+        let keys = IngestKeys::new(cached.clone(), "pms/t");
+        let acme = PartnerSystem::parse("acme").unwrap();
+        let mut c = IngestCredentials::default();
+        let old = c.rotate_partner_key(&acme);
+        admin.put(&h, &c).await.unwrap();
+        let by_key = |k: &SecretString| {
+            let k = k.expose_secret().to_owned();
+            move |c: &IngestCredentials| c.partner_for_key(&k)
+        };
+        assert_eq!(
+            keys.find(&h, by_key(&old)).await.unwrap(),
+            Some(acme.clone())
+        );
+        let new = c.rotate_partner_key(&acme);
+        admin.put(&h, &c).await.unwrap();
+        // The next request with the new key works, though the cache is warm.
+        assert_eq!(
+            keys.find(&h, by_key(&new)).await.unwrap(),
+            Some(acme.clone())
+        );
+        // A wrong key right after costs no read of the secret.
+        let reads = inner.reads();
+        assert_eq!(
+            keys.find(&h, |c| c.partner_for_key("pk_wrong"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(inner.reads(), reads);
+        clock.advance(REREAD_INTERVAL);
+        assert_eq!(
+            keys.find(&h, |c| c.partner_for_key("pk_wrong"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(inner.reads(), reads + 1, "one re-read per interval");
+        // The old key is no longer in the (re-read) copy: it does not linger past a re-read.
+        assert_eq!(keys.find(&h, by_key(&old)).await.unwrap(), None);
     }
 
     #[test]

@@ -292,6 +292,15 @@ impl TokenService {
     /// Revokes a token. A token still in the pre-upgrade location is revoked in its own
     /// partition, which every lookup reads first.
     pub async fn revoke(&self, token_id: &str) -> Result<bool, AuthError> {
+        Ok(self.revoke_returning(token_id).await?.is_some())
+    }
+
+    /// Revokes a token and returns it as revoked (`None`: no such token), so the caller can
+    /// audit the hotels it was for.
+    pub async fn revoke_returning(
+        &self,
+        token_id: &str,
+    ) -> Result<Option<PartnerToken>, AuthError> {
         let mut found = None;
         for k in [key(token_id), legacy_key(token_id)] {
             found = self.store.get(&k).await.map_err(AuthError::Unavailable)?;
@@ -300,7 +309,7 @@ impl TokenService {
             }
         }
         let Some(item) = found else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut record: PartnerToken = item.decode().map_err(AuthError::Unavailable)?;
         record.revoked_at = Some(self.clock.now());
@@ -309,7 +318,7 @@ impl TokenService {
             .put(item, Condition::Always)
             .await
             .map_err(AuthError::Unavailable)?;
-        Ok(true)
+        Ok(Some(record))
     }
 
     /// Moves tokens stored in the registry partition of earlier versions to a partition each

@@ -14,6 +14,6 @@ mod state;
 
 pub use backfill::{BackfillProgress, BackfillStatus, Checkpoint, Checkpoints};
 pub use error::SyncError;
-pub use runner::{FeedOutcome, RunTally, Skipped, SyncService, DEFAULT_LEASE};
+pub use runner::{FeedOutcome, RunMode, RunTally, Skipped, SyncService, DEFAULT_LEASE};
 pub use scheduler::{due_feeds, tick_key, SyncScheduler, TickReport};
 pub use state::{Claim, FeedState, FeedStates, Lease};

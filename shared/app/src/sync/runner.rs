@@ -51,6 +51,17 @@ pub enum Skipped {
     Superseded,
 }
 
+/// Whether a run honours the hotel's and the feed's `enabled` switches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunMode {
+    /// The worker's runs: a disabled hotel or feed does nothing.
+    #[default]
+    Scheduled,
+    /// An operator's explicit run (`pmsctl sync run --force`): runs even when disabled, so a
+    /// hotel can be checked before it is enabled again.
+    Forced,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum FeedOutcome {
     Ran(Box<SyncRun>),
@@ -125,6 +136,15 @@ impl SyncService {
 
     /// Runs one feed job (the worker's path, and `pmsctl sync run`'s).
     pub async fn run_job(&self, job: &FeedJob) -> Result<FeedOutcome, SyncError> {
+        self.run_job_with(job, RunMode::Scheduled).await
+    }
+
+    /// Runs one feed job, honouring the enabled switches or not (see [`RunMode`]).
+    pub async fn run_job_with(
+        &self,
+        job: &FeedJob,
+        mode: RunMode,
+    ) -> Result<FeedOutcome, SyncError> {
         let start = self.clock.now();
         let config = match self.hotels.require(&job.hotel).await {
             Ok(c) => c,
@@ -133,7 +153,9 @@ impl SyncService {
             }
             Err(e) => return Err(e.into()),
         };
-        if !config.enabled || !config.sync.feed(job.feed).enabled {
+        tracing::Span::current().record("provider", config.provider.as_str());
+        let enabled = config.enabled && config.sync.feed(job.feed).enabled;
+        if !enabled && mode == RunMode::Scheduled {
             return Ok(FeedOutcome::Skipped(Skipped::Disabled));
         }
         let run_id = uuid::Uuid::new_v4().to_string();

@@ -748,6 +748,7 @@ impl Executor {
                 vendor_request_id,
                 error,
                 note: None,
+                correlation_id: Some(msg.correlation_id.clone()),
             })
             .await
     }

@@ -19,7 +19,7 @@ pub use model::{
 pub use partner::{PartnerWrites, WriteError, WriteSession};
 pub use records::{
     Acquired, AuditEntry, AuditResult, DlqItem, DlqStatus, IdempotencyState, Intent,
-    KeyRegistration, WriteRecords, IDEMPOTENCY_RETENTION_DAYS,
+    KeyRegistration, WriteRecords, AUDIT_RETENTION_DAYS, IDEMPOTENCY_RETENTION_DAYS,
 };
 pub use redrive::{DeadLetters, DlqError, ForcedRedrive, RedriveReport};
 pub use service::{

@@ -146,6 +146,10 @@ pub struct AuditEntry {
     /// What ops said (a forced redrive's reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The correlation id of the partner's request that queued the write, so a partner's
+    /// complaint leads to the PMS call (absent on entries written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

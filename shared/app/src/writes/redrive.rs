@@ -249,6 +249,7 @@ impl DeadLetters {
                 vendor_request_id: None,
                 error: None,
                 note: Some(note.clone()),
+                correlation_id: Some(item.message.correlation_id.clone()),
             })
             .await?;
         item.notes = Some(match item.notes.take() {

@@ -9,12 +9,13 @@ use super::model::{
     IdempotencyKey, OperationId, OperationRecord, OperationStatus, WriteMessage, WriteOperation,
 };
 use super::records::{KeyRegistration, WriteRecords};
-use crate::obs::Metrics;
+use crate::obs::{correlation_id_from, message_span, Metrics};
 use crate::registry::HotelRegistry;
 use pms_domain::domain::{Capabilities, HotelId, ValidationError};
 use pms_domain::pms::deadline::{self, CallBudget};
 use pms_domain::ports::{OutgoingMessage, PortError, Queue};
 use pms_vendor_kit::pms::AdapterFactory;
+use tracing::Instrument as _;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -321,73 +322,107 @@ impl WriteService {
         metrics: &Metrics,
     ) -> BatchReport {
         let mut report = BatchReport::default();
+        // Each message's lines carry the correlation id of the partner's request that queued
+        // it (not the Lambda request's), with its hotel and provider.
         for d in deliveries {
-            let processed = if budget.is_none_or(|b| b.admits_call()) {
-                deadline::within(
-                    budget,
-                    self.process_one(d, executor, hotels, adapters, metrics),
-                )
-                .await
-            } else {
-                read_message(d).map(|msg| (msg, Disposition::Unstarted))
+            let (span, correlation) = match read_message(d) {
+                Ok(msg) => {
+                    let correlation = correlation_id_from(Some(&msg.correlation_id));
+                    let span = message_span("writer", &correlation);
+                    span.record("hotel", msg.hotel_id.as_str());
+                    span.record("operation_id", msg.operation_id.as_str());
+                    (span, Some(correlation))
+                }
+                // Unreadable: only the invocation's span says where it came from.
+                Err(_) => (tracing::Span::current(), None),
             };
-            let outcome = match processed {
-                Ok((msg, Disposition::Done)) => DeliveryOutcome {
-                    message_id: d.message_id.clone(),
-                    operation_id: Some(msg.operation_id),
-                    receive_count: d.receive_count,
-                    result: DeliveryResult::Done,
-                },
-                Ok((msg, Disposition::Wait(delay))) => {
-                    // Waiting must not spend one of the message's deliveries (SQS counts every
-                    // receive toward the redrive policy): a delayed copy replaces it.
-                    let copy = msg.waited(d.receive_count);
-                    let result = match self.replace(&copy, Some(delay)).await {
-                        Ok(()) => DeliveryResult::Deferred(delay),
-                        Err(e) => {
-                            tracing::warn!(message_id = %d.message_id, error = %e, "could not replace the message by a delayed copy; the message waits on the queue");
-                            self.retry_after(d, delay).await;
-                            DeliveryResult::RetryAfter(delay)
-                        }
-                    };
-                    DeliveryOutcome {
-                        message_id: d.message_id.clone(),
-                        operation_id: Some(msg.operation_id),
-                        receive_count: d.receive_count,
-                        result,
-                    }
-                }
-                Ok((msg, Disposition::Unstarted)) => {
-                    let result = self.unstarted(d, &msg).await;
-                    DeliveryOutcome {
-                        message_id: d.message_id.clone(),
-                        operation_id: Some(msg.operation_id),
-                        receive_count: d.receive_count,
-                        result,
-                    }
-                }
-                Ok((msg, Disposition::RetryAfter(delay))) => {
-                    self.retry_after(d, delay).await;
-                    DeliveryOutcome {
-                        message_id: d.message_id.clone(),
-                        operation_id: Some(msg.operation_id),
-                        receive_count: d.receive_count,
-                        result: DeliveryResult::RetryAfter(delay),
-                    }
-                }
-                Err(reason) => {
-                    tracing::error!(message_id = %d.message_id, reason = %reason, "write message failed; the queue will retry it");
-                    DeliveryOutcome {
-                        message_id: d.message_id.clone(),
-                        operation_id: None,
-                        receive_count: d.receive_count,
-                        result: DeliveryResult::Failed(reason),
-                    }
-                }
+            // Boxed: the whole write path's future is large, and kept on the stack inside the
+            // span and correlation wrappers it overflowed a test thread's stack.
+            let work = Box::pin(
+                self.one(budget, d, executor, hotels, adapters, metrics)
+                    .instrument(span),
+            );
+            let outcome = match correlation {
+                Some(c) => pms_domain::pms::trace::scope(c, work).await,
+                None => work.await,
             };
             report.outcomes.push(outcome);
         }
         report
+    }
+
+    async fn one(
+        &self,
+        budget: Option<CallBudget>,
+        d: &QueueDelivery,
+        executor: &Executor,
+        hotels: &HotelRegistry,
+        adapters: &AdapterFactory,
+        metrics: &Metrics,
+    ) -> DeliveryOutcome {
+        let processed = if budget.is_none_or(|b| b.admits_call()) {
+            deadline::within(
+                budget,
+                self.process_one(d, executor, hotels, adapters, metrics),
+            )
+            .await
+        } else {
+            read_message(d).map(|msg| (msg, Disposition::Unstarted))
+        };
+        match processed {
+            Ok((msg, Disposition::Done)) => DeliveryOutcome {
+                message_id: d.message_id.clone(),
+                operation_id: Some(msg.operation_id),
+                receive_count: d.receive_count,
+                result: DeliveryResult::Done,
+            },
+            Ok((msg, Disposition::Wait(delay))) => {
+                // Waiting must not spend one of the message's deliveries (SQS counts every
+                // receive toward the redrive policy): a delayed copy replaces it.
+                let copy = msg.waited(d.receive_count);
+                let result = match self.replace(&copy, Some(delay)).await {
+                    Ok(()) => DeliveryResult::Deferred(delay),
+                    Err(e) => {
+                        tracing::warn!(message_id = %d.message_id, error = %e, "could not replace the message by a delayed copy; the message waits on the queue");
+                        self.retry_after(d, delay).await;
+                        DeliveryResult::RetryAfter(delay)
+                    }
+                };
+                DeliveryOutcome {
+                    message_id: d.message_id.clone(),
+                    operation_id: Some(msg.operation_id),
+                    receive_count: d.receive_count,
+                    result,
+                }
+            }
+            Ok((msg, Disposition::Unstarted)) => {
+                let result = self.unstarted(d, &msg).await;
+                DeliveryOutcome {
+                    message_id: d.message_id.clone(),
+                    operation_id: Some(msg.operation_id),
+                    receive_count: d.receive_count,
+                    result,
+                }
+            }
+            Ok((msg, Disposition::RetryAfter(delay))) => {
+                self.retry_after(d, delay).await;
+                DeliveryOutcome {
+                    message_id: d.message_id.clone(),
+                    operation_id: Some(msg.operation_id),
+                    receive_count: d.receive_count,
+                    result: DeliveryResult::RetryAfter(delay),
+                }
+            }
+            Err(reason) => {
+                tracing::error!(message_id = %d.message_id, reason = %reason, "write message failed; the queue will retry it");
+                DeliveryOutcome {
+                    message_id: d.message_id.clone(),
+                    operation_id: None,
+                    receive_count: d.receive_count,
+                    result: DeliveryResult::Failed(reason),
+                }
+            }
+        }
     }
 
     /// A delivery not started for the deadline is replaced by a copy (so it spends none of the
@@ -471,6 +506,7 @@ impl WriteService {
             }
         };
         metrics.set_provider(config.provider.as_str());
+        tracing::Span::current().record("provider", config.provider.as_str());
         let adapter = match adapters.adapter_for(&config).await {
             Ok(a) => a,
             Err(e) => {

@@ -5,6 +5,7 @@ pub mod adapter;
 pub mod deadline;
 pub mod error;
 pub mod retry;
+pub mod trace;
 
 pub use adapter::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, Refreshed,

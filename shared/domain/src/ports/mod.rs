@@ -11,8 +11,8 @@ pub mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PortError, PortResult, Service};
 pub use events::EventBus;
-pub use queue::{BatchSendFailure, OutgoingMessage, Queue, ReceivedMessage};
-pub use secrets::{CachedSecrets, SecretStore};
+pub use queue::{BatchSendFailure, MoveTask, OutgoingMessage, Queue, ReceivedMessage};
+pub use secrets::{CachedSecrets, Reread, SecretStore, REREAD_INTERVAL};
 pub use store::{
     Condition, Index, IndexKeys, Item, ItemKey, ItemStore, KeyCondition, Page, Partition,
     PutOutcome, Query, SystemPartition,

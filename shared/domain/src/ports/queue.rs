@@ -85,4 +85,27 @@ pub trait Queue: Send + Sync {
     async fn start_move_all(&self, _dlq_url: &str, _source_url: &str) -> PortResult<bool> {
         Ok(false)
     }
+
+    /// The latest move task out of this dead-letter queue (SQS `ListMessageMoveTasks`), for
+    /// progress; `None` when the endpoint has none or does not support move tasks.
+    async fn move_task(&self, _dlq_url: &str) -> PortResult<Option<MoveTask>> {
+        Ok(None)
+    }
+}
+
+/// A move task's state, as the queue service reports it (counts are approximate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MoveTask {
+    Running {
+        moved: u64,
+        to_move: Option<u64>,
+    },
+    Completed {
+        moved: u64,
+    },
+    /// Failed or cancelled, with the service's reason.
+    Failed {
+        moved: u64,
+        reason: String,
+    },
 }

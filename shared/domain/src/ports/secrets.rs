@@ -16,7 +16,31 @@ pub trait SecretStore: Send + Sync {
     /// Creates the secret or stores a new version of it.
     async fn put(&self, name: &str, value: &SecretString) -> PortResult<()>;
     async fn delete(&self, name: &str) -> PortResult<()>;
+
+    /// The secret as stored now, past any cache, for a caller whose presented value matched
+    /// nothing in the copy it read (the value may be new). A cache answers
+    /// [`Reread::TooSoon`] when it re-read that secret moments ago, so wrong values cannot
+    /// turn every request into a read of the secret; a store without a cache simply reads.
+    async fn reread(&self, name: &str) -> PortResult<Reread> {
+        self.get(name).await.map(Reread::Read)
+    }
 }
+
+/// The outcome of [`SecretStore::reread`].
+#[derive(Clone, Debug)]
+pub enum Reread {
+    /// The stored value (`None`: there is no such secret).
+    Read(Option<SecretString>),
+    /// Re-read less than [`REREAD_INTERVAL`] ago: the cached copy is that recent.
+    TooSoon,
+}
+
+/// The least time between two re-reads of one secret past the cache: a new key works on the
+/// first request made this long after the last re-read of its hotel's secret (two keys made
+/// within a second of each other), and wrong keys cost at most one read per interval. Partner
+/// requests reach it only with a valid token for the hotel; vendor webhooks only for a
+/// configured hotel.
+pub const REREAD_INTERVAL: Duration = Duration::seconds(1);
 
 /// Keeps secrets in process for a TTL (a Lambda container reuses them across invocations) and
 /// forgets one on demand, when a vendor answers 401 and the secret may have been rotated.
@@ -28,6 +52,9 @@ pub struct CachedSecrets {
     ttl: Duration,
     /// Values by name with the time they were read.
     cache: Mutex<HashMap<String, Cached>>,
+    /// When each secret was last re-read past the cache (one entry per secret name, and
+    /// names are per configured hotel, so this stays small).
+    rereads: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl CachedSecrets {
@@ -37,6 +64,7 @@ impl CachedSecrets {
             clock,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            rereads: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,5 +102,95 @@ impl SecretStore for CachedSecrets {
         self.inner.delete(name).await?;
         self.invalidate(name).await;
         Ok(())
+    }
+
+    async fn reread(&self, name: &str) -> PortResult<Reread> {
+        let now = self.clock.now();
+        {
+            // Claimed before the read, so concurrent misses make one read, not one each.
+            let mut rereads = self.rereads.lock().await;
+            if rereads
+                .get(name)
+                .is_some_and(|at| now - *at < REREAD_INTERVAL)
+            {
+                return Ok(Reread::TooSoon);
+            }
+            rereads.insert(name.to_owned(), now);
+        }
+        let value = self.inner.get(name).await?;
+        self.cache
+            .lock()
+            .await
+            .insert(name.to_owned(), (now, value.clone()));
+        Ok(Reread::Read(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::ManualClock;
+    use secrecy::ExposeSecret;
+
+    /// A plain store (the in-memory adapters live beside the ports, not under them).
+    #[derive(Default)]
+    struct MemorySecrets(std::sync::Mutex<HashMap<String, String>>);
+
+    impl MemorySecrets {
+        fn new() -> Self {
+            Self::default()
+        }
+    }
+
+    #[async_trait]
+    impl SecretStore for MemorySecrets {
+        async fn get(&self, name: &str) -> PortResult<Option<SecretString>> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .get(name)
+                .cloned()
+                .map(SecretString::from))
+        }
+        async fn put(&self, name: &str, value: &SecretString) -> PortResult<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .insert(name.to_owned(), value.expose_secret().to_owned());
+            Ok(())
+        }
+        async fn delete(&self, name: &str) -> PortResult<()> {
+            self.0.lock().unwrap().remove(name);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reread_sees_a_new_value_at_most_once_per_interval() {
+        let inner = Arc::new(MemorySecrets::new());
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let cached = CachedSecrets::new(inner.clone(), clock.clone(), Duration::minutes(5));
+        inner.put("s", &SecretString::from("v1")).await.unwrap();
+        let read = |v: Option<SecretString>| v.map(|s| s.expose_secret().to_owned());
+        assert_eq!(read(cached.get("s").await.unwrap()).as_deref(), Some("v1"));
+        // Changed behind the cache (another process): the cached copy is still served...
+        inner.put("s", &SecretString::from("v2")).await.unwrap();
+        assert_eq!(read(cached.get("s").await.unwrap()).as_deref(), Some("v1"));
+        // ...until a caller that found no match re-reads it, which refreshes the cache too.
+        match cached.reread("s").await.unwrap() {
+            Reread::Read(v) => assert_eq!(read(v).as_deref(), Some("v2")),
+            Reread::TooSoon => panic!("first re-read refused"),
+        }
+        assert_eq!(read(cached.get("s").await.unwrap()).as_deref(), Some("v2"));
+        // Another at once is refused; after the interval it reads again.
+        inner.put("s", &SecretString::from("v3")).await.unwrap();
+        assert!(matches!(cached.reread("s").await.unwrap(), Reread::TooSoon));
+        clock.advance(REREAD_INTERVAL);
+        assert!(matches!(
+            cached.reread("s").await.unwrap(),
+            Reread::Read(Some(_))
+        ));
+        assert_eq!(read(cached.get("s").await.unwrap()).as_deref(), Some("v3"));
     }
 }

@@ -113,13 +113,18 @@ impl AdapterFactory {
         format!("{}/hotels/{hotel}/pms", self.secrets_prefix)
     }
 
-    /// The hotel's adapter; rebuilt when the configuration changed since it was built.
+    /// The hotel's adapter; rebuilt when the configuration changed since it was built. A
+    /// rebuild also reads the credentials again: `pmsctl hotel credentials set` stores new
+    /// ones and touches the configuration, so every process uses them from its next call.
     pub async fn adapter_for(&self, config: &HotelConfig) -> PmsResult<Arc<dyn PmsAdapter>> {
         let mut cache = self.cache.lock().await;
         if let Some((built_for, adapter)) = cache.get(&config.hotel_id) {
             if *built_for == config.updated_at {
                 return Ok(adapter.clone());
             }
+            self.secrets
+                .invalidate(&self.credentials_secret(&config.hotel_id))
+                .await;
         }
         let adapter = self.build(config).await?;
         cache.insert(

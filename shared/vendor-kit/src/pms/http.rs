@@ -163,6 +163,12 @@ impl VendorHttp {
             pms_domain::pms::deadline::admit()?;
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
+        // The partner's (or the job's) correlation id goes to the vendor too: one id from the
+        // partner's request to the PMS call, and to a vendor's support when a call is in doubt.
+        let request = match pms_domain::pms::trace::current() {
+            Some(id) => request.header(pms_domain::pms::trace::CORRELATION_HEADER, id),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| classify_transport(&e))?;
         if response.status().as_u16() == 429 {
             // The vendor refuses this credential for a while: every caller of it waits, not
