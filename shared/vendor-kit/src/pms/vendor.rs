@@ -154,6 +154,26 @@ impl Vendor {
         &self,
         pairs: &[(String, SecretString)],
     ) -> Result<Option<SecretString>, ValidationError> {
+        // A stored secret used as a credentials file names its vendor: that is fine when it is
+        // this one.
+        let mut given: Vec<(String, SecretString)> = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            if k == "provider" {
+                use secrecy::ExposeSecret as _;
+                if !self.answers_to(v.expose_secret()) {
+                    return Err(ValidationError::new(
+                        "provider",
+                        format!(
+                            "the credentials are for another vendor than {}",
+                            self.provider
+                        ),
+                    ));
+                }
+                continue;
+            }
+            given.push((k.clone(), v.clone()));
+        }
+        let pairs = given.as_slice();
         match &self.build {
             Build::WithCredentials(schema, _) => {
                 let pairs = CredentialPairs::new(self.provider, pairs);
@@ -349,5 +369,16 @@ mod tests {
         assert!(v
             .credentials_from_pairs(&pairs(&[("apiKey", "k"), ("apikey", "k")]))
             .is_err());
+        // A stored secret as a file names its vendor.
+        assert!(v
+            .credentials_from_pairs(&pairs(&[("provider", "cloudbeds"), ("apiKey", "k")]))
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            v.credentials_from_pairs(&pairs(&[("provider", "mews"), ("apiKey", "k")]))
+                .unwrap_err()
+                .field,
+            "provider"
+        );
     }
 }
