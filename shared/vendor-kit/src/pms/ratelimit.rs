@@ -137,7 +137,7 @@ impl SlotPlan {
         // slot is below 5 * (index + 1): the last slot whose count before it is at most index.
         let (mut lo, mut hi) = (0u64, index.saturating_add(1).saturating_mul(5));
         while lo < hi {
-            let mid = lo + (hi - lo + 1) / 2;
+            let mid = lo + (hi - lo).div_ceil(2);
             if before(mid) <= index {
                 lo = mid;
             } else {
