@@ -36,7 +36,7 @@ use pms_testkit::counting::CountingStore;
 use pms_tests::{CountingBus, TestStack};
 
 /// The sync's own sort-key prefixes (everything else written is a record).
-const BOOKKEEPING: &[&str] = &["SYNCRUN#", "SYNCSTATE#", "SYNCTICK#", "RATE#"];
+const BOOKKEEPING: &[&str] = &["SYNCRUN#", "SYNCSTATE#", "SYNCTICK#", "RATE#", "REF#"];
 
 /// The largest page each vendor serves: (reservations, rooms). OHIP `limit` 200
 /// (getHotelReservations, housekeeping), Mews `Limitation.Count` 1000, Cloudbeds `pageSize`
@@ -57,6 +57,8 @@ struct Pass {
     records_read: u64,
     record_writes: usize,
     bookkeeping_writes: usize,
+    /// The rate limiter's share of the bookkeeping.
+    limiter_writes: usize,
     events: u64,
     longest: (String, u64),
     endpoints: BTreeMap<String, u64>,
@@ -105,6 +107,10 @@ impl Bed {
             .iter()
             .filter(|k| BOOKKEEPING.iter().any(|p| k.sort.starts_with(p)))
             .count();
+        let limiter_writes = writes
+            .iter()
+            .filter(|k| k.sort.starts_with("RATE#"))
+            .count();
         let (reservation_page, room_page) = largest_pages(self.vendor);
         let read = |r: &SyncRun| r.created.count + r.updated.count + r.unchanged + r.failed.count;
         let minimum = runs
@@ -136,6 +142,7 @@ impl Bed {
             records_read: runs.iter().map(read).sum(),
             record_writes: writes.len() - bookkeeping,
             bookkeeping_writes: bookkeeping,
+            limiter_writes,
             events: self.bus.events() - events,
             longest,
             endpoints,
@@ -168,6 +175,12 @@ fn print_pass(name: &str, p: &Pass) {
             )
         })
         .collect();
+    println!(
+        "      table writes in all {} (rate limiter {}, {:.2} per vendor call)",
+        p.record_writes + p.bookkeeping_writes,
+        p.limiter_writes,
+        p.limiter_writes as f64 / p.calls.max(1) as f64,
+    );
     println!(
         "      feeds (created+updated~unchanged): {}",
         per_feed.join(" | ")

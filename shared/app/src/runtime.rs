@@ -71,7 +71,10 @@ impl Services {
         ));
         let adapters = Arc::new(
             AdapterFactory::new(secrets.clone(), clock.clone(), &names.secrets_prefix)
-                .with_store(store.clone()),
+                .with_store(store.clone())
+                .with_stored_reservations(Arc::new(crate::records::StoredBookings::new(
+                    store.clone(),
+                ))),
         );
         Self {
             hotels: HotelRegistry::new(store.clone()),

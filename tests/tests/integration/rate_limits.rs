@@ -109,3 +109,45 @@ async fn fifty_callers_in_four_processes_never_exceed_a_vendor_limit() {
     );
     sim.stop().await;
 }
+
+/// A caller that keeps asking (a sync) leases permits in chunks: at most one table write per
+/// five permits, at the planned pace, on moto.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_caller_leases_permits_at_a_fifth_of_a_table_write_each() {
+    use pms_domain::config::RateLimitSettings;
+    use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
+
+    let stack = TestStack::new().await;
+    let (store, _bus, services) = stack.counted_services();
+    // Mews: 200 per 30 s, four read permits per 810 ms slot.
+    let limit = RateLimitSettings {
+        requests: 200,
+        per_seconds: 30,
+    };
+    let limiter = DistributedLimiter::new(
+        store.clone(),
+        services.clock.clone(),
+        pms_domain::domain::HotelId::parse("rl-lease").unwrap(),
+        "mews#t",
+        &limit,
+    );
+    let plan = limiter.plan();
+    store.take_writes();
+    let permits = 80u64;
+    let started = std::time::Instant::now();
+    for _ in 0..permits {
+        limiter.acquire().await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let writes = store.take_writes().len() as u64;
+    assert!(
+        writes * 5 <= permits,
+        "{writes} table writes for {permits} permits"
+    );
+    // Never faster than the plan: at most 4 read permits per slot.
+    let slots = permits / 4 - 2;
+    assert!(
+        elapsed.as_millis() as u64 >= slots * plan.slot_ms,
+        "{permits} permits in {elapsed:?}"
+    );
+}

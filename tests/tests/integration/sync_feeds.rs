@@ -861,3 +861,65 @@ async fn a_room_status_change_emits_one_event(vendor: Provider) {
     assert!(record_writes(&bed.take_writes()).is_empty());
     assert!(bed.new_events().await.is_empty());
 }
+
+/// Calls of `op` between two counter readings.
+fn calls_between(
+    before: &pms_sim::VendorCounters,
+    after: &pms_sim::VendorCounters,
+    op: &str,
+) -> u64 {
+    after.calls.get(op).copied().unwrap_or(0) - before.calls.get(op).copied().unwrap_or(0)
+}
+
+/// A new Lambda instance re-syncing an unchanged Mews hotel asks for reservations and rooms
+/// alone: reference data comes from the table, and unchanged reservations from their stored
+/// copies (no customer or note lookups). A changed reservation is looked up and stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mews_resync_in_a_new_process_looks_up_only_what_changed() {
+    let mut bed = Bed::new(pms_mews::PROVIDER).await;
+    let before = bed.counters().await;
+    bed.tick().await;
+    let after = bed.counters().await;
+    assert!(calls_between(&before, &after, "customers/getAll") > 0);
+    assert!(calls_between(&before, &after, "rates/getAll") > 0);
+
+    bed.restart();
+    let before = bed.counters().await;
+    bed.tick().await;
+    let after = bed.counters().await;
+    for op in [
+        "customers/getAll",
+        "serviceOrderNotes/getAll",
+        "rates/getAll",
+        "resourceCategories/getAll",
+        "ageCategories/getAll",
+    ] {
+        assert_eq!(calls_between(&before, &after, op), 0, "{op}");
+    }
+    // The room status feed lists the rooms; no feed looks resources up by id.
+    assert_eq!(calls_between(&before, &after, "resources/getAll"), 1);
+
+    let data = bed.vendor_data().await;
+    let changed = upcoming(&data)[0].id.clone();
+    let wish = "a quiet room, far from the lift".to_owned();
+    bed.patch(
+        &changed,
+        &ReservationPatch {
+            special_requests: Some(vec![wish.clone()]),
+            ..Default::default()
+        },
+    )
+    .await;
+    bed.restart();
+    let before = bed.counters().await;
+    bed.tick().await;
+    let after = bed.counters().await;
+    assert!(calls_between(&before, &after, "customers/getAll") > 0);
+    assert!(calls_between(&before, &after, "serviceOrderNotes/getAll") > 0);
+    let stored = bed.bookings().await;
+    assert!(
+        stored[&changed].special_requests.contains(&wish),
+        "{:?}",
+        stored[&changed]
+    );
+}

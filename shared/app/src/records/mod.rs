@@ -4,6 +4,7 @@
 mod keys;
 mod merge;
 mod queries;
+mod stored;
 
 pub use keys::{
     availability_key, booking_key, confirmation_lookup, date_index_key, date_range_bounds,
@@ -13,3 +14,4 @@ pub use keys::{RecordKind, StoredRecord};
 pub use merge::{MergeOutcome, MergeReport, Merger, NotApplied};
 pub use merge::{Mergeable, ProvidedAvailability, ProvidedRoom};
 pub use queries::{BookingPage, ReservationQueries};
+pub use stored::StoredBookings;

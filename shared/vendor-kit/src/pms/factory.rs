@@ -28,6 +28,7 @@ pub struct AdapterFactory {
     store: Option<Arc<dyn ItemStore>>,
     retry_override: Option<pms_domain::pms::RetryPolicy>,
     priority: super::ratelimit::Priority,
+    stored: Option<Arc<dyn super::known::StoredReservations>>,
     vendors: HashMap<Provider, Vendor>,
     /// Adapters by hotel, with the configuration version they were built for.
     cache: Mutex<HashMap<HotelId, BuiltAdapter>>,
@@ -49,9 +50,19 @@ impl AdapterFactory {
             store: None,
             retry_override: None,
             priority: super::ratelimit::Priority::default(),
+            stored: None,
             vendors: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// What adapters may answer unchanged records of list reads with.
+    pub fn with_stored_reservations(
+        mut self,
+        stored: Arc<dyn super::known::StoredReservations>,
+    ) -> Self {
+        self.stored = Some(stored);
+        self
     }
 
     /// Shares the table with adapters (cross-instance rate limits).
@@ -104,6 +115,7 @@ impl AdapterFactory {
             store: self.store.clone(),
             retry_override: self.retry_override.clone(),
             priority: self.priority,
+            stored: self.stored.clone(),
             vendors: self.vendors.clone(),
             cache: Mutex::new(HashMap::new()),
         }
@@ -199,6 +211,7 @@ impl AdapterFactory {
             credentials_secret,
             retry_override: self.retry_override.clone(),
             priority: self.priority,
+            stored: self.stored.clone(),
         }
     }
 }

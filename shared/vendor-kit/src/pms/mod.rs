@@ -6,7 +6,9 @@ pub mod decode;
 pub mod degraded;
 pub mod factory;
 pub mod http;
+pub mod known;
 pub mod ratelimit;
+pub mod refcache;
 pub mod vendor;
 
 pub use factory::{credentials_secret_name, AdapterDeps, AdapterFactory, VENDOR_CALL_TIMEOUT};

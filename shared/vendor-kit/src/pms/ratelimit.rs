@@ -2,36 +2,47 @@
 //! in the shared table, so every process calling one vendor credential draws from one budget.
 //!
 //! A vendor limit "L requests per W" is enforced by slots: time is cut into slots of `W / k`,
-//! and each slot admits `n` requests (atomic counters per slot). The vendor counts arrivals,
-//! which lag permits by network and scheduling delay; any window of length W, with arrivals late
-//! by up to two slots, overlaps at most `k + 3` slots, so choosing `k = L/n - 3` keeps every
-//! such window at or under L — about 90 % of the vendor's rate for Mews and OHIP, 40 % for
-//! Cloudbeds' tiny 5/s budget (whose overuse suspends the key), and never a violation. A caller
-//! that finds its slot full takes a later one and sleeps until it starts; a permit whose slot has
-//! already passed (slow counter calls) is not used.
+//! and each slot admits `n` requests. The vendor counts arrivals, which lag permits by network
+//! and scheduling delay; any window of length W, with arrivals late by up to two slots, overlaps
+//! at most `k + 3` slots, so choosing `k = L/n - 3` keeps every such window at or under L —
+//! about 90 % of the vendor's rate for Mews and OHIP, 40 % for Cloudbeds' tiny 5/s budget (whose
+//! overuse suspends the key), and never a violation.
+//!
+//! The permits of all slots form one sequence in time order, and one item per credential holds
+//! a cursor into it: every permit before the cursor is taken. A process leases the next few
+//! permits with one conditional write that moves the cursor on (never behind the current slot),
+//! then spends them locally, each no earlier than its slot starts and never after it ends (a
+//! permit whose slot has passed is dropped: it would crowd a later slot). Each permit still
+//! belongs to exactly one slot and one process, so the bound above is unchanged, while the
+//! table sees one write per lease instead of one per call. A lease starts at one permit and
+//! doubles while its permits are all spent (a sync), up to [`MAX_LEASE`]; permits that expire
+//! unused halve it, so an occasional caller (a partner read) takes one at a time and wastes
+//! nothing of the budget.
 //!
 //! A 429 pauses the whole credential until its `Retry-After` has passed ([`RateLimiter::pause`]):
-//! this process at once, and every other through the table, where the pause is an item and the
-//! slots it covers are closed (their counters pushed past any pool), so a caller that lands in
-//! one reads the pause and waits it out instead of sending into the vendor's refusal.
+//! this process at once, and every other through the same item (`until`), which every lease
+//! reads; a process holding leased permits re-reads the item before spending one more than
+//! [`RECHECK`] after it last looked, so a pause reaches it within that.
 //!
 //! Writes keep a share of every hotel's budget that reads cannot take ([`Priority`]): each slot's
-//! permits are split into a read pool and a write reserve, counted separately, so a flood of
+//! permits are split into a read pool and a write reserve, with a cursor each, so a flood of
 //! partner reads queues behind itself while a charge still finds a permit within a slot or two.
-//! Writes use the reserve first and then whatever the read pool has left. No caller waits past
-//! the [deadline](pms_domain::pms::deadline) it works to.
+//! Writes take the earlier of the next reserved and the next read permit, one at a time. No
+//! caller waits past the [deadline](pms_domain::pms::deadline) it works to.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::json;
 
 use pms_domain::config::RateLimitSettings;
 use pms_domain::domain::HotelId;
 use pms_domain::pms::deadline;
 use pms_domain::pms::{PmsError, PmsResult, UnavailableCause};
-use pms_domain::ports::{Clock, Condition, Item, ItemKey, ItemStore};
+use pms_domain::ports::{Clock, Condition, Item, ItemKey, ItemStore, PortError, PutOutcome};
 
 /// Which share of a hotel's budget a caller draws from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,12 +65,15 @@ pub trait RateLimiter: Send + Sync {
     async fn pause(&self, _retry_after: Duration) {}
 }
 
-/// Added to a slot's counters by a pause: no pool reaches it, so a count at or above it means
-/// the slot is closed.
-const CLOSED: i64 = 1 << 40;
-/// Most slots one pause closes (minutes for every vendor's plan); a longer `Retry-After` is
-/// still kept by the pause item and this process.
-const MAX_CLOSED_SLOTS: u64 = 600;
+/// Most permits one lease takes: 16 keeps a sync at about one write per 16 calls, and what a
+/// process leases ahead of others at a few seconds of any vendor's budget.
+pub const MAX_LEASE: u64 = 16;
+/// How long a process spends leased permits on what it last read of the shared item (a pause
+/// recorded by another process reaches it within this).
+pub const RECHECK: Duration = Duration::from_secs(1);
+/// Conditional writes one lease or pause tries before giving up (others moved the cursor each
+/// time in between).
+const MAX_RACES: usize = 32;
 
 /// Slot length and permits per slot for a vendor limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,10 +110,85 @@ impl SlotPlan {
     /// slots (with one permit per slot, every third slot), so a write never waits more than
     /// three slots for one.
     pub fn write_reserve(&self, slot: u64) -> u64 {
-        let share = (3 * self.per_slot).min(5);
-        let upto = |s: u64| s.saturating_mul(self.per_slot) / share;
-        upto(slot + 1) - upto(slot)
+        self.reserve_before(slot + 1) - self.reserve_before(slot)
     }
+
+    fn share(&self) -> u64 {
+        (3 * self.per_slot).min(5)
+    }
+
+    /// Reserved permits of every slot before `slot`.
+    fn reserve_before(&self, slot: u64) -> u64 {
+        slot.saturating_mul(self.per_slot) / self.share()
+    }
+
+    /// Read permits of every slot before `slot`: the index of `slot`'s first read permit.
+    fn reads_before(&self, slot: u64) -> u64 {
+        slot.saturating_mul(self.per_slot) - self.reserve_before(slot)
+    }
+
+    /// The slot of the `index`th permit of `pool`.
+    fn slot_of(&self, pool: Pool, index: u64) -> u64 {
+        let before = |s: u64| match pool {
+            Pool::Reads => self.reads_before(s),
+            Pool::Writes => self.reserve_before(s),
+        };
+        // Every pool gets at least a fifth of all permits and slots hold at least one, so the
+        // slot is below 5 * (index + 1): the last slot whose count before it is at most index.
+        let (mut lo, mut hi) = (0u64, index.saturating_add(1).saturating_mul(5));
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if before(mid) <= index {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+}
+
+/// One of a slot's two pools of permits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pool {
+    Reads,
+    Writes,
+}
+
+/// The shared item as last read: both cursors, the pause, and the revision a write is
+/// conditional on (`None`: no item yet).
+#[derive(Clone, Copy, Debug, Default)]
+struct Shared {
+    reads: u64,
+    writes: u64,
+    until: u64,
+    rev: Option<u64>,
+}
+
+impl Shared {
+    fn from_item(item: Option<&Item>) -> Shared {
+        let Some(item) = item else {
+            return Shared::default();
+        };
+        let n = |f: &str| item.data.get(f).and_then(serde_json::Value::as_u64);
+        Shared {
+            reads: n("r").unwrap_or(0),
+            writes: n("w").unwrap_or(0),
+            until: n("until").unwrap_or(0),
+            rev: Some(n("rev").unwrap_or(0)),
+        }
+    }
+}
+
+/// What this process holds: leased permits (their slots, in order) and how big the next lease is.
+#[derive(Debug)]
+struct Local {
+    permits: VecDeque<u64>,
+    lease: u64,
+    /// A permit of the current lease expired unused.
+    wasted: bool,
+    /// When the shared item was last read or written (epoch ms).
+    seen_ms: u64,
 }
 
 pub struct DistributedLimiter {
@@ -113,6 +202,7 @@ pub struct DistributedLimiter {
     priority: Priority,
     /// Epoch ms before which no permit is given (a 429's `Retry-After`).
     paused_until: AtomicU64,
+    local: tokio::sync::Mutex<Local>,
 }
 
 impl DistributedLimiter {
@@ -132,6 +222,12 @@ impl DistributedLimiter {
             max_wait: Duration::from_secs(20),
             priority: Priority::Read,
             paused_until: AtomicU64::new(0),
+            local: tokio::sync::Mutex::new(Local {
+                permits: VecDeque::new(),
+                lease: 1,
+                wasted: false,
+                seen_ms: 0,
+            }),
         }
     }
 
@@ -149,25 +245,7 @@ impl DistributedLimiter {
     pub fn plan(&self) -> SlotPlan {
         self.plan
     }
-}
 
-/// One pool of one slot's permits.
-#[derive(Clone, Copy)]
-enum Pool {
-    Reads,
-    Writes,
-}
-
-impl Pool {
-    fn field(self) -> &'static str {
-        match self {
-            Pool::Reads => "r",
-            Pool::Writes => "w",
-        }
-    }
-}
-
-impl DistributedLimiter {
     fn now_ms(&self) -> u64 {
         self.clock.now().timestamp_millis().max(0) as u64
     }
@@ -177,172 +255,215 @@ impl DistributedLimiter {
         deadline::remaining().map_or(self.max_wait, |left| left.min(self.max_wait))
     }
 
-    /// The slot after `pools` more non-empty read pools (at most as far as any caller waits).
-    fn after_read_pools(&self, mut slot: u64, pools: u64) -> u64 {
-        let horizon = slot + self.max_wait.as_millis() as u64 / self.plan.slot_ms + 2;
-        let mut left = pools.max(1);
-        while left > 0 && slot < horizon {
-            slot += 1;
-            if self.plan.read_pool(slot) > 0 {
-                left -= 1;
+    fn key(&self) -> ItemKey {
+        ItemKey::hotel(&self.hotel, format!("RATE#{}#LEASE", self.name))
+    }
+
+    fn store_error(e: PortError) -> PmsError {
+        PmsError::unavailable(
+            UnavailableCause::Transport,
+            format!("rate limiter store: {}", e.code()),
+        )
+    }
+
+    async fn read_shared(&self) -> PmsResult<Shared> {
+        let item = self
+            .store
+            .get(&self.key())
+            .await
+            .map_err(Self::store_error)?;
+        let shared = Shared::from_item(item.as_ref());
+        self.paused_until.fetch_max(shared.until, Ordering::SeqCst);
+        Ok(shared)
+    }
+
+    /// Writes `next` if the item is still at `seen`'s revision: `Ok(None)` when written, or the
+    /// item as another process left it.
+    async fn swap(&self, seen: &Shared, next: &Shared) -> PmsResult<Option<Shared>> {
+        let rev = seen.rev.map_or(0, |r| r + 1);
+        // The item outlives any lease by far; it only has to vanish once the credential is idle.
+        let expires = (self.now_ms() / 1000) as i64 + 86_400;
+        let item = Item::new(
+            self.key(),
+            json!({ "r": next.reads, "w": next.writes, "until": next.until, "rev": rev }),
+        )
+        .expiring_at(expires);
+        let condition = match seen.rev {
+            Some(r) => Condition::IfDataEquals {
+                field: "rev".into(),
+                value: json!(r),
+            },
+            None => Condition::IfAbsent,
+        };
+        match self
+            .store
+            .put(item, condition)
+            .await
+            .map_err(Self::store_error)?
+        {
+            PutOutcome::Applied => Ok(None),
+            PutOutcome::Rejected { existing } => {
+                let shared = Shared::from_item(existing.as_deref());
+                self.paused_until.fetch_max(shared.until, Ordering::SeqCst);
+                match existing {
+                    Some(_) => Ok(Some(shared)),
+                    // Rejected without an item to show: read it.
+                    None => self.read_shared().await.map(Some),
+                }
             }
         }
-        slot
     }
 
-    fn pause_key(&self) -> ItemKey {
-        ItemKey::hotel(&self.hotel, format!("RATE#{}#PAUSE", self.name))
-    }
-
-    /// The pause another process recorded, if it is later than the one known here.
-    async fn learn_pause(&self) -> PmsResult<()> {
-        let item = self.store.get(&self.pause_key()).await.map_err(|e| {
-            PmsError::unavailable(
-                UnavailableCause::Transport,
-                format!("rate limiter store: {}", e.code()),
-            )
-        })?;
-        if let Some(until) = item.and_then(|i| i.data.get("until").and_then(|u| u.as_u64())) {
-            self.paused_until.fetch_max(until, Ordering::SeqCst);
+    /// Leases up to `wanted` permits: their slots, in order. Fails with `RateLimited` when the
+    /// first would start past the wait bound.
+    async fn lease(&self, wanted: u64) -> PmsResult<Vec<u64>> {
+        let plan = self.plan;
+        let mut shared = self.read_shared().await?;
+        for _ in 0..MAX_RACES {
+            let now_ms = self.now_ms();
+            let mut first_slot = now_ms / plan.slot_ms;
+            // Nothing before a pause ends: the first slot after it.
+            let paused_until = self.paused_until.load(Ordering::SeqCst);
+            if paused_until > now_ms {
+                first_slot = first_slot.max(paused_until.div_ceil(plan.slot_ms));
+            }
+            let horizon_ms = now_ms + self.wait_bound().as_millis() as u64;
+            let from_reads = shared.reads.max(plan.reads_before(first_slot));
+            let from_writes = shared.writes.max(plan.reserve_before(first_slot));
+            let (pool, from) = match self.priority {
+                Priority::Read => (Pool::Reads, from_reads),
+                Priority::Write => {
+                    if plan.slot_of(Pool::Writes, from_writes)
+                        <= plan.slot_of(Pool::Reads, from_reads)
+                    {
+                        (Pool::Writes, from_writes)
+                    } else {
+                        (Pool::Reads, from_reads)
+                    }
+                }
+            };
+            let starts = plan.slot_of(pool, from) * plan.slot_ms;
+            if starts > horizon_ms {
+                return Err(PmsError::RateLimited {
+                    retry_after: Some(Duration::from_millis(starts - now_ms)),
+                    request_id: None,
+                });
+            }
+            // Only permits this process could still spend within its wait bound.
+            let slots: Vec<u64> = (from..from + wanted.max(1))
+                .map(|i| plan.slot_of(pool, i))
+                .take_while(|s| s * plan.slot_ms <= horizon_ms)
+                .collect();
+            let mut next = shared;
+            match pool {
+                Pool::Reads => next.reads = from + slots.len() as u64,
+                Pool::Writes => next.writes = from + slots.len() as u64,
+            }
+            next.until = next.until.max(paused_until);
+            match self.swap(&shared, &next).await? {
+                None => return Ok(slots),
+                Some(current) => shared = current,
+            }
         }
-        Ok(())
+        Err(PmsError::unavailable(
+            UnavailableCause::Transport,
+            format!("rate limiter: {MAX_RACES} lease races lost in a row"),
+        ))
     }
-
-    /// Takes one permit of `pool` in `slot`: the pool's count after ours, or `None` when the
-    /// pool has no permits in this slot (nothing is counted then).
-    async fn count(&self, slot: u64, pool: Pool, size: u64) -> PmsResult<Option<u64>> {
-        if size == 0 {
-            return Ok(None);
-        }
-        let key = ItemKey::hotel(&self.hotel, format!("RATE#{}#{slot}", self.name));
-        let expires = ((slot * self.plan.slot_ms + self.plan.slot_ms) / 1000) as i64 + 60;
-        let count = self
-            .store
-            .increment(&key, pool.field(), 1, Some(expires))
-            .await
-            .map_err(|e| {
-                PmsError::unavailable(
-                    UnavailableCause::Transport,
-                    format!("rate limiter store: {}", e.code()),
-                )
-            })?;
-        Ok(Some(count.max(0) as u64))
-    }
-}
-
-/// Whether a pool's count says its slot was closed by a pause.
-fn closed(count: Option<u64>) -> bool {
-    count.is_some_and(|n| n >= CLOSED as u64)
 }
 
 #[async_trait]
 impl RateLimiter for DistributedLimiter {
     async fn acquire(&self) -> PmsResult<()> {
         let slot_ms = self.plan.slot_ms;
-        let mut slot = self.now_ms() / slot_ms;
-        loop {
-            let now_ms = self.now_ms();
-            // Slow counter calls can outlast a slot: never take a permit for one already gone.
-            slot = slot.max(now_ms / slot_ms);
-            // Nothing before a pause ends: the first slot after it.
-            let paused_until = self.paused_until.load(Ordering::SeqCst);
-            if paused_until > now_ms {
-                slot = slot.max(paused_until.div_ceil(slot_ms));
-            }
-            let starts = slot * slot_ms;
-            let wait = Duration::from_millis(starts.saturating_sub(now_ms));
-            if wait > self.wait_bound() {
-                return Err(PmsError::RateLimited {
-                    retry_after: Some(wait),
-                    request_id: None,
-                });
-            }
-            let reads = self.plan.read_pool(slot);
-            let granted = match self.priority {
-                Priority::Read => match self.count(slot, Pool::Reads, reads).await? {
-                    n if closed(n) => {
-                        self.learn_pause().await?;
-                        slot += 1;
-                        continue;
-                    }
-                    Some(n) if n <= reads => true,
-                    Some(n) => {
-                        // Others are queued ahead of us in this slot's pool: skip as many
-                        // read pools as they fill.
-                        slot = self.after_read_pools(slot, (n - reads).div_ceil(reads));
-                        continue;
-                    }
-                    None => false,
-                },
-                Priority::Write => {
-                    let reserve = self.plan.write_reserve(slot);
-                    match self.count(slot, Pool::Writes, reserve).await? {
-                        n if closed(n) => {
-                            self.learn_pause().await?;
-                            slot += 1;
-                            continue;
-                        }
-                        Some(n) if n <= reserve => true,
-                        // The reserve is taken: what reads left of their pool.
-                        _ => match self.count(slot, Pool::Reads, reads).await? {
-                            n if closed(n) => {
-                                self.learn_pause().await?;
-                                slot += 1;
-                                continue;
-                            }
-                            Some(n) => n <= reads,
-                            None => false,
-                        },
+        let starts = {
+            let mut local = self.local.lock().await;
+            loop {
+                let now_ms = self.now_ms();
+                if now_ms.saturating_sub(local.seen_ms) >= RECHECK.as_millis() as u64
+                    && !local.permits.is_empty()
+                {
+                    // Another process may have been told to pause since we last looked.
+                    self.read_shared().await?;
+                    local.seen_ms = self.now_ms();
+                }
+                let paused_until = self.paused_until.load(Ordering::SeqCst);
+                let now_slot = now_ms / slot_ms;
+                let mut dropped = false;
+                while let Some(&slot) = local.permits.front() {
+                    // Passed, or inside a pause: never spent.
+                    if slot < now_slot || slot * slot_ms < paused_until {
+                        local.permits.pop_front();
+                        dropped = true;
+                    } else {
+                        break;
                     }
                 }
-            };
-            if !granted {
-                slot += 1;
-                continue;
+                if dropped {
+                    local.wasted = true;
+                }
+                if let Some(slot) = local.permits.pop_front() {
+                    let starts = slot * slot_ms;
+                    if Duration::from_millis(starts.saturating_sub(now_ms)) > self.wait_bound() {
+                        local.permits.clear();
+                        return Err(PmsError::RateLimited {
+                            retry_after: Some(Duration::from_millis(starts - now_ms)),
+                            request_id: None,
+                        });
+                    }
+                    break starts;
+                }
+                // A new lease: larger while leases are spent in full, smaller after waste.
+                // Writes take one permit at a time: the reserve is for the next write.
+                let wanted = match self.priority {
+                    Priority::Write => 1,
+                    Priority::Read => local.lease,
+                };
+                let slots = self.lease(wanted).await?;
+                if self.priority == Priority::Read {
+                    local.lease = if local.wasted {
+                        (local.lease / 2).max(1)
+                    } else {
+                        (local.lease * 2).min(MAX_LEASE)
+                    };
+                }
+                local.wasted = false;
+                local.seen_ms = self.now_ms();
+                local.permits.extend(slots);
             }
-            let now_ms = self.now_ms();
-            if now_ms >= starts + slot_ms {
-                // The permit's slot passed while we asked; using it now would crowd a later
-                // slot. Its count is wasted, which only costs throughput.
-                continue;
-            }
-            let wait = Duration::from_millis(starts.saturating_sub(now_ms));
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            return Ok(());
+        };
+        let wait = Duration::from_millis(starts.saturating_sub(self.now_ms()));
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
+        Ok(())
     }
 
     async fn pause(&self, retry_after: Duration) {
-        let now_ms = self.now_ms();
-        let until = now_ms + retry_after.as_millis() as u64;
+        let until = self.now_ms() + retry_after.as_millis() as u64;
         self.paused_until.fetch_max(until, Ordering::SeqCst);
-        let expires = (until / 1000) as i64 + 60;
-        let item =
-            Item::new(self.pause_key(), serde_json::json!({ "until": until })).expiring_at(expires);
-        if let Err(e) = self.store.put(item, Condition::Always).await {
-            tracing::warn!(error = %e, "the rate limiter could not share a pause");
-            return;
-        }
-        // Close the slots it covers, so other processes find it without reading it per call.
-        let slot_ms = self.plan.slot_ms;
-        let first = now_ms / slot_ms;
-        let last = (until / slot_ms).min(first + MAX_CLOSED_SLOTS);
-        let expires = ((last + 1) * slot_ms / 1000) as i64 + 60;
-        for slot in first..=last {
-            let key = ItemKey::hotel(&self.hotel, format!("RATE#{}#{slot}", self.name));
-            for pool in [Pool::Reads, Pool::Writes] {
-                if let Err(e) = self
-                    .store
-                    .increment(&key, pool.field(), CLOSED, Some(expires))
-                    .await
-                {
-                    tracing::warn!(error = %e, "the rate limiter could not close a paused slot");
+        let mut shared = match self.read_shared().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "the rate limiter could not share a pause");
+                return;
+            }
+        };
+        for _ in 0..MAX_RACES {
+            if shared.until >= until {
+                return;
+            }
+            let next = Shared { until, ..shared };
+            match self.swap(&shared, &next).await {
+                Ok(None) => return,
+                Ok(Some(current)) => shared = current,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the rate limiter could not share a pause");
                     return;
                 }
             }
         }
+        tracing::warn!("the rate limiter could not share a pause: lost every race");
     }
 }
 
@@ -535,5 +656,68 @@ mod tests {
             }) => assert!(d >= Duration::from_secs(4), "{d:?}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Leases the shared item recorded (its revision counts successful writes).
+    async fn lease_writes(store: &MemoryStore, hotel: &HotelId, name: &str) -> u64 {
+        let key = ItemKey::hotel(hotel, format!("RATE#{name}#LEASE"));
+        let item = store.get(&key).await.unwrap().unwrap();
+        item.data["rev"].as_u64().unwrap() + 1
+    }
+
+    #[tokio::test]
+    async fn a_busy_reader_leases_permits_in_chunks_and_keeps_to_the_limit() {
+        let clock = Arc::new(SystemClock);
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let limit = RateLimitSettings {
+            requests: 10,
+            per_seconds: 1,
+        };
+        let hotel = HotelId::parse("h").unwrap();
+        let limiter = DistributedLimiter::new(store.clone(), clock, hotel.clone(), "t", &limit);
+        let started = std::time::Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..30 {
+            limiter.acquire().await.unwrap();
+            times.push(started.elapsed().as_millis());
+        }
+        // Leases of 1, 2, 4, 8, 16 permits: five writes for thirty permits.
+        let writes = lease_writes(&store, &hotel, "t").await;
+        assert!(writes * 5 <= 30, "{writes} writes");
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..].iter().take_while(|u| **u < t + 1000).count();
+            assert!(
+                in_window <= 10,
+                "{in_window} permits within 1 s from {t} ms"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_reaches_a_process_holding_leased_permits() {
+        let clock = Arc::new(pms_domain::ports::ManualClock::new(chrono::Utc::now()));
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let limit = RateLimitSettings {
+            requests: 200,
+            per_seconds: 30,
+        };
+        let hotel = HotelId::parse("h").unwrap();
+        let holder =
+            DistributedLimiter::new(store.clone(), clock.clone(), hotel.clone(), "t", &limit);
+        let other = DistributedLimiter::new(store, clock.clone(), hotel, "t", &limit);
+        // Leases of 1, 2, 4 and then 8: the holder keeps seven permits ahead.
+        for _ in 0..8 {
+            holder.acquire().await.unwrap();
+        }
+        assert_eq!(holder.local.lock().await.permits.len(), 7);
+        other.pause(Duration::from_secs(5)).await;
+        clock.advance(chrono::Duration::from_std(RECHECK).unwrap());
+        let t = tokio::time::Instant::now();
+        holder.acquire().await.unwrap();
+        assert!(
+            t.elapsed() >= Duration::from_millis(3_900),
+            "the holder spent a leased permit inside the pause: waited {:?}",
+            t.elapsed()
+        );
     }
 }

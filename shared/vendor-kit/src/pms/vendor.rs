@@ -26,6 +26,8 @@ pub struct AdapterDeps {
     pub retry_override: Option<pms_domain::pms::RetryPolicy>,
     /// Which share of the hotel's rate-limit budget the adapters draw from.
     pub priority: super::ratelimit::Priority,
+    /// What the sync stored, for list reads that skip lookups of unchanged records.
+    pub stored: Option<Arc<dyn super::known::StoredReservations>>,
 }
 
 impl AdapterDeps {

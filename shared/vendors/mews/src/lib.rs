@@ -46,8 +46,8 @@ use self::transport::{MewsTransport, Retry};
 use pms_domain::config::HotelConfig;
 use pms_domain::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
-    Currency, DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference,
-    PropertyTz, Provider, Reservation, RoomNumber, RoomStatus, WriteReceipt,
+    Currency, DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, HotelId, Money, Note,
+    Preference, PropertyTz, Provider, RecordId, Reservation, RoomNumber, RoomStatus, WriteReceipt,
 };
 use pms_domain::pms::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
@@ -56,7 +56,9 @@ use pms_domain::pms::{
 use pms_domain::ports::Clock;
 use pms_vendor_kit::pms::degraded::optional;
 use pms_vendor_kit::pms::factory::AdapterDeps;
+use pms_vendor_kit::pms::known::{self, StoredReservations};
 use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
+use pms_vendor_kit::pms::refcache::TableRefCache;
 use pms_vendor_kit::pms::VendorBuilder;
 
 /// Customers asked per `customers/getAll` call when enriching reservations. Mews allows 1000
@@ -65,13 +67,14 @@ use pms_vendor_kit::pms::VendorBuilder;
 pub const CUSTOMER_BATCH: usize = 100;
 /// Ids per call for the light lookups (resources, notes, reservations, order items).
 pub const ID_BATCH: usize = 1000;
-/// Default `Limitation.Count` of listings.
-pub const DEFAULT_PAGE_SIZE: u32 = 500;
-/// How long rates, resource categories and age categories are reused (Mews' best practices
-/// ask to cache such rarely changing data).
-const REFERENCE_TTL: chrono::Duration = chrono::Duration::hours(1);
+/// Default `Limitation.Count` of listings: the most Mews serves, so a sync reads as few pages
+/// as it can.
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+/// How long rates, resource categories, age categories and resource names are reused, by every
+/// invocation through the table (Mews' best practices ask to cache such rarely changing data).
+pub const REFERENCE_TTL: chrono::Duration = chrono::Duration::hours(1);
 
-/// Reference data cached per adapter.
+/// Reference data cached in the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum RefKind {
     Rate,
@@ -79,11 +82,14 @@ enum RefKind {
     AgeCategory,
 }
 
-type RefEntry = (DateTime<Utc>, Option<String>);
-
-#[derive(Default)]
-struct RefCache {
-    entries: HashMap<(RefKind, String), RefEntry>,
+impl RefKind {
+    fn name(self) -> &'static str {
+        match self {
+            RefKind::Rate => "rates",
+            RefKind::Category => "resourceCategories",
+            RefKind::AgeCategory => "ageCategories",
+        }
+    }
 }
 
 pub struct MewsAdapter {
@@ -96,7 +102,10 @@ pub struct MewsAdapter {
     tax_code: Option<String>,
     page_size: u32,
     clock: Arc<dyn Clock>,
-    refs: Mutex<RefCache>,
+    hotel: HotelId,
+    refs: TableRefCache,
+    /// What the sync last stored, so unchanged reservations are not looked up again.
+    stored: Option<Arc<dyn StoredReservations>>,
     /// `Gross` or `Net`, from `configuration/get`, once known.
     pricing: Mutex<Option<String>>,
 }
@@ -256,7 +265,15 @@ impl MewsAdapter {
                 .filter(|s| !s.trim().is_empty()),
             page_size: DEFAULT_PAGE_SIZE,
             clock: deps.clock.clone(),
-            refs: Mutex::new(RefCache::default()),
+            hotel: config.hotel_id.clone(),
+            refs: TableRefCache::new(
+                deps.store.clone(),
+                deps.clock.clone(),
+                config.hotel_id.clone(),
+                PROVIDER.as_str(),
+                REFERENCE_TTL,
+            ),
+            stored: deps.stored.clone(),
             pricing: Mutex::new(None),
         })
     }
@@ -334,85 +351,84 @@ impl MewsAdapter {
         kind: RefKind,
         ids: &BTreeSet<String>,
     ) -> PmsResult<HashMap<String, String>> {
-        let now = self.clock.now();
-        let mut out = HashMap::new();
-        let mut missing = Vec::new();
-        {
-            let cache = lock(&self.refs);
-            for id in ids {
-                match cache.entries.get(&(kind, id.clone())) {
-                    Some((at, value)) if now - *at < REFERENCE_TTL => {
-                        if let Some(v) = value {
-                            out.insert(id.clone(), v.clone());
-                        }
-                    }
-                    _ => missing.push(id.clone()),
+        self.refs
+            .lookup(kind.name(), ids, |missing| async move {
+                let mut found = HashMap::new();
+                for batch in chunks(&missing, ID_BATCH) {
+                    found.extend(self.fetch_references(kind, batch).await?);
                 }
-            }
-        }
-        for batch in chunks(&missing, ID_BATCH) {
-            let (op, key, body): (&'static str, &str, Value) = match kind {
-                RefKind::Rate => (
-                    "rates/getAll",
-                    "Rates",
-                    json!({
-                        "ServiceIds": [self.service_id],
-                        "RateIds": batch,
-                        "Extent": {"Rates": true, "AvailabilityBlockAssignments": false},
-                    }),
-                ),
-                RefKind::Category => (
-                    "resourceCategories/getAll",
-                    "ResourceCategories",
-                    json!({"ServiceIds": [self.service_id], "ResourceCategoryIds": batch}),
-                ),
-                RefKind::AgeCategory => (
-                    "ageCategories/getAll",
-                    "AgeCategories",
-                    json!({"ServiceIds": [self.service_id], "AgeCategoryIds": batch}),
-                ),
-            };
-            let raw = self
-                .t
-                .get_all(
-                    op,
-                    self.scoped(body),
-                    key,
-                    self.page_size,
-                    Some(batch.len()),
-                )
-                .await?;
-            let found: HashMap<String, Option<String>> = match kind {
-                RefKind::Rate => decode_items::<wire::Rate>(raw, "rate")
-                    .0
-                    .iter()
-                    .map(|r| (r.id.clone(), mapping::rate_code(r)))
-                    .collect(),
-                RefKind::Category => {
-                    decode_items::<wire::ResourceCategory>(raw, "resource category")
-                        .0
-                        .iter()
-                        .map(|c| (c.id.clone(), mapping::category_code(c)))
-                        .collect()
-                }
-                RefKind::AgeCategory => decode_items::<wire::AgeCategory>(raw, "age category")
-                    .0
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn fetch_references(
+        &self,
+        kind: RefKind,
+        batch: Vec<String>,
+    ) -> PmsResult<HashMap<String, Option<String>>> {
+        let (op, key, body): (&'static str, &str, Value) = match kind {
+            RefKind::Rate => (
+                "rates/getAll",
+                "Rates",
+                json!({
+                    "ServiceIds": [self.service_id],
+                    "RateIds": batch,
+                    "Extent": {"Rates": true, "AvailabilityBlockAssignments": false},
+                }),
+            ),
+            RefKind::Category => (
+                "resourceCategories/getAll",
+                "ResourceCategories",
+                json!({"ServiceIds": [self.service_id], "ResourceCategoryIds": batch}),
+            ),
+            RefKind::AgeCategory => (
+                "ageCategories/getAll",
+                "AgeCategories",
+                json!({"ServiceIds": [self.service_id], "AgeCategoryIds": batch}),
+            ),
+        };
+        let raw = self
+            .t
+            .get_all(
+                op,
+                self.scoped(body),
+                key,
+                self.page_size,
+                Some(batch.len()),
+            )
+            .await?;
+        Ok(match kind {
+            RefKind::Rate => decode_items::<wire::Rate>(raw, "rate")
+                .0
+                .iter()
+                .map(|r| (r.id.clone(), mapping::rate_code(r)))
+                .collect(),
+            RefKind::Category => decode_items::<wire::ResourceCategory>(raw, "resource category")
+                .0
+                .iter()
+                .map(|c| (c.id.clone(), mapping::category_code(c)))
+                .collect(),
+            RefKind::AgeCategory => decode_items::<wire::AgeCategory>(raw, "age category")
+                .0
+                .into_iter()
+                .map(|a| (a.id, a.classification))
+                .collect(),
+        })
+    }
+
+    /// Resource id -> name (room number), through the table's reference cache.
+    async fn resource_names(&self, ids: &BTreeSet<String>) -> PmsResult<HashMap<String, String>> {
+        self.refs
+            .lookup("resources", ids, |missing| async move {
+                Ok(self
+                    .resources_by_id(&missing)
+                    .await?
                     .into_iter()
-                    .map(|a| (a.id, a.classification))
-                    .collect(),
-            };
-            let mut cache = lock(&self.refs);
-            for id in batch {
-                // Ids Mews did not return are remembered as unknown, so they are not asked for
-                // again on every read.
-                let value = found.get(&id).cloned().flatten();
-                if let Some(v) = &value {
-                    out.insert(id.clone(), v.clone());
-                }
-                cache.entries.insert((kind, id), (now, value));
-            }
-        }
-        Ok(out)
+                    .map(|r| (r.id, Some(r.name)))
+                    .collect())
+            })
+            .await
     }
 
     // ---- lookups --------------------------------------------------------------------------
@@ -515,12 +531,11 @@ impl MewsAdapter {
         }
         let ids: Vec<String> = rs.iter().map(|r| r.id.clone()).collect();
         let customers: Vec<String> = customers.into_iter().collect();
-        let resources: Vec<String> = resources.into_iter().collect();
         // Each lookup is optional: a token scoped without one of these operations still reads
         // reservations (see `degraded`).
         let (cs, res, notes, rates, categories, ages) = futures::try_join!(
             optional(PROVIDER, "customers", self.customers_by_id(&customers)),
-            optional(PROVIDER, "resources", self.resources_by_id(&resources)),
+            optional(PROVIDER, "resources", self.resource_names(&resources)),
             optional(PROVIDER, "serviceOrderNotes", self.notes_of(&ids)),
             optional(PROVIDER, "rates", self.references(RefKind::Rate, &rates)),
             optional(
@@ -536,7 +551,7 @@ impl MewsAdapter {
         )?;
         Ok(Lookups {
             customers: cs.into_iter().map(|c| (c.id.clone(), c)).collect(),
-            resources: res.into_iter().map(|r| (r.id, r.name)).collect(),
+            resources: res,
             notes,
             rates,
             categories,
@@ -592,9 +607,61 @@ impl MewsAdapter {
         window: Option<(&str, DateTime<Utc>, DateTime<Utc>)>,
         expect: Option<usize>,
     ) -> PmsResult<Fetched<Reservation>> {
+        self.read_reservations(filter, window, expect, false).await
+    }
+
+    /// A list read of the sync's: a reservation whose `UpdatedUtc` is the version already
+    /// stored is answered with the stored copy, so only changed ones cost customer, note and
+    /// resource lookups. (A customer edited without its reservation is picked up when the
+    /// reservation next changes, or by a refresh.)
+    async fn listing(
+        &self,
+        filter: Value,
+        window: Option<(&str, DateTime<Utc>, DateTime<Utc>)>,
+    ) -> PmsResult<Fetched<Reservation>> {
+        self.read_reservations(filter, window, None, true).await
+    }
+
+    async fn read_reservations(
+        &self,
+        filter: Value,
+        window: Option<(&str, DateTime<Utc>, DateTime<Utc>)>,
+        expect: Option<usize>,
+        reuse: bool,
+    ) -> PmsResult<Fetched<Reservation>> {
         let (raw, mut failures) = self.wire_reservations(filter, window, expect).await?;
-        let lookups = self.enrich(&raw).await?;
         let mut items = Vec::with_capacity(raw.len());
+        let mut known = if reuse {
+            let wanted: Vec<(RecordId, u64)> = raw
+                .iter()
+                .filter_map(|r| {
+                    let id = ExternalId::parse(r.id.as_str()).ok()?;
+                    Some((
+                        RecordId::new(PROVIDER, id),
+                        Reservation::version_from(r.updated_utc),
+                    ))
+                })
+                .collect();
+            known::unchanged(self.stored.as_deref(), &self.hotel, &wanted).await
+        } else {
+            HashMap::new()
+        };
+        let raw: Vec<wire::Reservation> = raw
+            .into_iter()
+            .filter(|r| {
+                let stored = ExternalId::parse(r.id.as_str())
+                    .ok()
+                    .and_then(|id| known.remove(&RecordId::new(PROVIDER, id)));
+                match stored {
+                    Some(stored) => {
+                        items.push(stored);
+                        false
+                    }
+                    None => true,
+                }
+            })
+            .collect();
+        let lookups = self.enrich(&raw).await?;
         for r in &raw {
             match mapping::reservation(r, self.tz, &lookups) {
                 Ok(m) => items.push(m),
@@ -840,7 +907,7 @@ impl PmsAdapter for MewsAdapter {
     }
 
     async fn disconnect(&self) -> PmsResult<()> {
-        lock(&self.refs).entries.clear();
+        self.refs.forget();
         *lock(&self.pricing) = None;
         Ok(())
     }
@@ -1031,10 +1098,9 @@ impl PmsAdapter for MewsAdapter {
     async fn arrivals(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         let (from, to) = self.tz.day_bounds(date);
         let mut fetched = self
-            .reservations(
+            .listing(
                 json!({"States": ["Confirmed", "Optional", "Started"]}),
                 Some(("ScheduledStartUtc", from, to)),
-                None,
             )
             .await?;
         // The docs disagree on whether an interval's end is inclusive; the local date decides.
@@ -1051,10 +1117,9 @@ impl PmsAdapter for MewsAdapter {
         let (start, _) = self.tz.day_bounds(from);
         let (_, end) = self.tz.day_bounds(to);
         let mut fetched = self
-            .reservations(
+            .listing(
                 json!({"States": ["Confirmed", "Optional", "Started"]}),
                 Some(("ScheduledStartUtc", start, end)),
-                None,
             )
             .await?;
         fetched
@@ -1067,10 +1132,9 @@ impl PmsAdapter for MewsAdapter {
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         let (from, to) = self.tz.day_bounds(date);
         let mut fetched = self
-            .reservations(
+            .listing(
                 json!({"States": ["Started", "Processed"]}),
                 Some(("ScheduledEndUtc", from, to)),
-                None,
             )
             .await?;
         fetched.items.retain(|r| r.departure == date);
@@ -1078,8 +1142,7 @@ impl PmsAdapter for MewsAdapter {
     }
 
     async fn in_house(&self) -> PmsResult<Fetched<Reservation>> {
-        self.reservations(json!({"States": ["Started"]}), None, None)
-            .await
+        self.listing(json!({"States": ["Started"]}), None).await
     }
 
     async fn add_reservation_note(
@@ -1456,7 +1519,7 @@ impl PmsAdapter for MewsAdapter {
         }
         // Inclusive end: the half-open Mews interval must reach past `to`.
         let to = window.to + chrono::Duration::nanoseconds(1);
-        self.reservations(json!({}), Some(("UpdatedUtc", window.from, to)), None)
+        self.listing(json!({}), Some(("UpdatedUtc", window.from, to)))
             .await
     }
 }

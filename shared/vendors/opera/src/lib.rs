@@ -1030,7 +1030,14 @@ impl PmsAdapter for OhipAdapter {
         to: BusinessDate,
     ) -> PmsResult<Fetched<Reservation>> {
         let mut c = Collected::default();
-        for kind in ["Arrival", "Arrived"] {
+        // Nobody has arrived on a date still to come: no "Arrived" search there.
+        let today = self.ctx.tz.business_date(self.clock.now());
+        let kinds: &[&'static str] = if from > today {
+            &["Arrival"]
+        } else {
+            &["Arrival", "Arrived"]
+        };
+        for kind in kinds {
             let dates = DateParams {
                 start_param: "arrivalStartDate",
                 end_param: "arrivalEndDate",

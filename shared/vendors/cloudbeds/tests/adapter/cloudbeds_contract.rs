@@ -202,6 +202,7 @@ async fn adapter_paced(addr: SocketAddr, retry: RetrySettings, paced: bool) -> A
         credentials_secret: String::new(),
         retry_override: None,
         priority: Default::default(),
+        stored: None,
     };
     let creds = CloudbedsCredentials {
         api_key: SecretString::from(KEY.to_owned()),

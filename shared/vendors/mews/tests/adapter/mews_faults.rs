@@ -267,9 +267,9 @@ async fn a_408_is_answered_by_smaller_pages_then_smaller_windows() {
             )
         })
         .collect();
-    // Each window is first asked in smaller pages (500 down to 50), then halved: two hours,
+    // Each window is first asked in smaller pages (1000 down to 50), then halved: two hours,
     // its first hour, its first half hour, where splitting stops and the 408 is returned.
-    let pages = [500, 250, 125, 62, 50];
+    let pages = [1000, 500, 250, 125, 62, 50];
     assert_eq!(asked.len(), 3 * pages.len(), "{asked:?}");
     for (i, chunk) in asked.chunks(pages.len()).enumerate() {
         let counts: Vec<u64> = chunk.iter().map(|(_, c)| *c).collect();

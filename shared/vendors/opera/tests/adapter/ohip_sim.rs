@@ -1210,3 +1210,31 @@ async fn the_simulator_refuses_what_ohip_refuses() {
     assert_eq!(status(bad_key).await, 403);
     sim.stop().await;
 }
+
+/// Nobody has arrived on a date still to come: a future arrivals range is one "Arrival"
+/// search, not also an "Arrived" one.
+#[tokio::test]
+async fn a_future_arrivals_range_asks_only_for_expected_arrivals() {
+    let (sim, config, adapter) = setup(roomy()).await;
+    let today = config.time_zone.business_date(Utc::now());
+    let calls = |sim: &pms_sim::Simulator| {
+        counters(sim)
+            .calls
+            .get("getHotelReservations")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = calls(&sim);
+    adapter
+        .arrivals_between(today.add_days(1), today.add_days(3))
+        .await
+        .unwrap();
+    // The default hotel's few arrivals of three days fit in one page.
+    assert_eq!(calls(&sim) - before, 1);
+    let before = calls(&sim);
+    adapter
+        .arrivals_between(today, today.add_days(1))
+        .await
+        .unwrap();
+    assert_eq!(calls(&sim) - before, 2, "today's range asks for both");
+}

@@ -105,6 +105,7 @@ pub async fn deps(api_key: &str) -> (AdapterDeps, Arc<MemorySecrets>) {
             credentials_secret: name,
             retry_override: None,
             priority: Default::default(),
+            stored: None,
         },
         inner,
     )

@@ -185,6 +185,7 @@ impl MewsEnv {
             credentials_secret: self.secret_name(property),
             retry_override: None,
             priority: Default::default(),
+            stored: None,
         }
     }
 

@@ -105,6 +105,7 @@ pub fn deps(store: Option<Arc<dyn ItemStore>>) -> AdapterDeps {
         credentials_secret: "unused".into(),
         retry_override: None,
         priority: Default::default(),
+        stored: None,
     }
 }
 
