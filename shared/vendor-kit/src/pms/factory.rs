@@ -94,11 +94,6 @@ impl AdapterFactory {
         self.vendors.insert(vendor.provider(), vendor);
     }
 
-    /// The vendor registered for `provider`.
-    pub fn vendor(&self, provider: Provider) -> Option<&Vendor> {
-        self.vendors.get(&provider)
-    }
-
     pub fn with_vendor(mut self, vendor: Vendor) -> Self {
         self.add(vendor);
         self
