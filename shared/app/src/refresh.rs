@@ -149,12 +149,14 @@ impl RefreshService {
             self.adapters.invalidate(hotel).await;
         }
         let correlation = Some(job.correlation_id.as_str());
-        if !reservations.is_empty() {
-            let m = self.merger.merge(hotel, reservations, correlation).await?;
-            report.absorb(&m);
-        }
+        // Guests first: a booking written after its guest extends the guest's retention to its
+        // own (records::retention); written before it, it would find no guest to extend.
         if !guests.is_empty() {
             let m = self.merger.merge(hotel, guests, correlation).await?;
+            report.absorb(&m);
+        }
+        if !reservations.is_empty() {
+            let m = self.merger.merge(hotel, reservations, correlation).await?;
             report.absorb(&m);
         }
         if !rooms.is_empty() {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 pub use crate::names::{MissingEnv, ResourceNames};
-use crate::records::{Merger, ReservationQueries};
+use crate::records::{Merger, ReservationQueries, Retention};
 use crate::registry::{HotelRegistry, TokenService};
 use pms_domain::pms::RetryPolicy;
 use pms_domain::ports::{CachedSecrets, Clock, EventBus, ItemStore, Queue, SecretStore};
@@ -84,7 +84,9 @@ impl Services {
                 names.token_key_secret.clone(),
                 clock.clone(),
             ),
-            merger: Merger::new(store.clone(), bus.clone(), clock.clone()),
+            merger: Merger::new(store.clone(), bus.clone(), clock.clone()).with_retention(
+                Retention::from_source(Arc::new(HotelRegistry::new(store.clone()))),
+            ),
             reservations: ReservationQueries::new(store.clone()),
             names,
             clock,

@@ -116,7 +116,8 @@ pub struct ItemResult {
     pub applied: bool,
     /// `created`, `updated` or `not_applied`.
     pub outcome: &'static str,
-    /// Why it was not applied: `older_version`, `unchanged` or `duplicate_in_batch`.
+    /// Why it was not applied: `older_version`, `unchanged`, `duplicate_in_batch` or
+    /// `past_retention`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
     pub version: u64,
@@ -221,6 +222,7 @@ impl IngestService {
                         reason: Some(match reason {
                             NotApplied::OlderVersion => "older_version",
                             NotApplied::Unchanged => "unchanged",
+                            NotApplied::PastRetention => "past_retention",
                         }),
                         stored_version: Some(*stored_version),
                         ..base

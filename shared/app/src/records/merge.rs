@@ -24,6 +24,8 @@ use super::keys::{
     availability_item, availability_key, booking_item, booking_key, guest_item, guest_key,
     room_item, room_key, StoredRecord,
 };
+use super::retention::{self, Retention};
+use pms_domain::config::RetentionSettings;
 use pms_domain::domain::events::{DomainEvent, EventType};
 use pms_domain::domain::hash::content_hash;
 use pms_domain::domain::{Availability, Guest, HotelId, Provider, Reservation, RoomStatus};
@@ -58,6 +60,15 @@ pub trait Mergeable: Serialize + DeserializeOwned + Clone + Send + Sync {
     /// Takes what this read did not carry from the stored record it is about to replace, so
     /// a source that lacks a field never empties it (field-level merge).
     fn keep_uncarried(&mut self, _stored: &Self) {}
+    /// When the stored record may go (epoch seconds) under the hotel's retention
+    /// ([`super::retention`]); `None` keeps it until it is deleted.
+    fn expires_at(&self, _retention: &RetentionSettings, _now: DateTime<Utc>) -> Option<i64> {
+        None
+    }
+    /// Stored records this one keeps alive: their expiry is extended to at least this one's.
+    fn keeps_alive(&self, _hotel: &HotelId) -> Vec<ItemKey> {
+        Vec::new()
+    }
 }
 
 impl Mergeable for Reservation {
@@ -83,6 +94,13 @@ impl Mergeable for Reservation {
     }
     fn keep_uncarried(&mut self, stored: &Self) {
         Reservation::keep_uncarried(self, stored);
+    }
+    fn expires_at(&self, retention: &RetentionSettings, _now: DateTime<Utc>) -> Option<i64> {
+        Some(retention::after_date(self.departure, retention))
+    }
+    fn keeps_alive(&self, hotel: &HotelId) -> Vec<ItemKey> {
+        let guest = self.guest.as_ref().and_then(|g| g.id.as_ref());
+        guest.map(|id| guest_key(hotel, id)).into_iter().collect()
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
         let mut out = vec![EventType::BookingSynced];
@@ -119,6 +137,9 @@ impl Mergeable for Guest {
     }
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
         vec![EventType::GuestSynced]
+    }
+    fn expires_at(&self, retention: &RetentionSettings, now: DateTime<Utc>) -> Option<i64> {
+        Some(retention::after_write(now, retention))
     }
 }
 
@@ -160,6 +181,9 @@ impl Mergeable for ProvidedRoom {
     }
     fn keeps_newer_version(&self) -> bool {
         self.room.source_updated_at.is_some()
+    }
+    fn expires_at(&self, retention: &RetentionSettings, now: DateTime<Utc>) -> Option<i64> {
+        Some(retention::after_write(now, retention))
     }
     fn event_types(&self, previous: Option<&Self>) -> Vec<EventType> {
         match previous {
@@ -224,6 +248,9 @@ impl Mergeable for ProvidedAvailability {
     fn event_types(&self, _previous: Option<&Self>) -> Vec<EventType> {
         vec![EventType::AvailabilitySynced]
     }
+    fn expires_at(&self, retention: &RetentionSettings, _now: DateTime<Utc>) -> Option<i64> {
+        Some(retention::after_date(self.availability.date, retention))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +260,8 @@ pub enum NotApplied {
     OlderVersion,
     /// Nothing a partner can see changed.
     Unchanged,
+    /// The record is past its hotel's retention (a stay departed long ago): not stored.
+    PastRetention,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,11 +311,23 @@ pub struct Merger {
     store: Arc<dyn ItemStore>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
+    retention: Retention,
 }
 
 impl Merger {
     pub fn new(store: Arc<dyn ItemStore>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, bus, clock }
+        Self {
+            store,
+            bus,
+            clock,
+            retention: Retention::default(),
+        }
+    }
+
+    /// Expiries follow each hotel's retention setting (without this, the default's).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ItemStore> {
@@ -301,6 +342,7 @@ impl Merger {
         correlation_id: Option<&str>,
     ) -> PortResult<MergeReport> {
         let now = self.clock.now();
+        let retention = self.retention.for_hotel(hotel).await?;
         // Highest version per key, in first-seen order.
         let mut order: Vec<ItemKey> = Vec::new();
         let mut latest: HashMap<ItemKey, T> = HashMap::new();
@@ -330,11 +372,33 @@ impl Merger {
         let mut republish: Vec<(Item, Vec<DomainEvent>)> = Vec::new();
         // (the item at the newer version, the stored one, its pending events)
         let mut bumps: Vec<(Item, Item, Vec<DomainEvent>)> = Vec::new();
+        // Unchanged records whose stored expiry is re-stamped (no events).
+        let mut restamps: Vec<Item> = Vec::new();
+        // Records kept alive by those written here, and until when.
+        let mut alive: HashMap<ItemKey, i64> = HashMap::new();
         for key in &order {
             let Some(record) = latest.get_mut(key) else {
                 continue;
             };
             let existing = stored.get(key);
+            let expiry = record.expires_at(&retention, now);
+            if expiry.is_some_and(|t| t <= now.timestamp()) {
+                report.outcomes.push((
+                    record.entity_id(),
+                    MergeOutcome::NotApplied {
+                        reason: NotApplied::PastRetention,
+                        stored_version: existing.map(|e| e.version).unwrap_or(0),
+                    },
+                ));
+                continue;
+            }
+            let stored_expiry = existing.and_then(|e| e.expires_at);
+            if let Some(t) = expiry {
+                for k in record.keeps_alive(hotel) {
+                    let at = alive.entry(k).or_insert(t);
+                    *at = (*at).max(t);
+                }
+            }
             let previous: Option<StoredRecord<T>> = existing.and_then(|i| i.decode().ok());
             let version = record.version(now);
             if let Some(p) = previous
@@ -360,10 +424,15 @@ impl Merger {
                         // Nothing a partner sees changed, but the source has moved on: store the
                         // version (no new events; any still pending go along), or a slower read
                         // of an older state that does differ could later be written over it.
-                        let item = record.to_item(hotel, now, pending.clone())?;
+                        let mut item = record.to_item(hotel, now, pending.clone())?;
+                        item.expires_at = retention::kept(expiry, stored_expiry);
                         bumps.push((item, e.clone(), pending));
                     } else if !pending.is_empty() {
                         republish.push((e.clone(), pending));
+                    } else if same && retention::needs_restamp(expiry, stored_expiry, &retention) {
+                        let mut item = e.clone();
+                        item.expires_at = retention::kept(expiry, stored_expiry);
+                        restamps.push(item);
                     }
                     report.outcomes.push((
                         record.entity_id(),
@@ -399,7 +468,9 @@ impl Merger {
             };
             report.outcomes.push((record.entity_id(), outcome));
             let idx = report.outcomes.len() - 1;
-            writes.push((idx, record.to_item(hotel, now, events.clone())?, events));
+            let mut item = record.to_item(hotel, now, events.clone())?;
+            item.expires_at = retention::kept(expiry, stored_expiry);
+            writes.push((idx, item, events));
         }
 
         let items: Vec<Item> = writes.iter().map(|(_, i, _)| i.clone()).collect();
@@ -452,8 +523,46 @@ impl Merger {
                 report.writes += 1;
             }
         }
+        report.writes += self.put_unchanged(restamps).await?;
+        report.writes += self.keep_alive(alive).await?;
         report.events = events;
         Ok(report)
+    }
+
+    /// Extends the expiry of the stored records in `alive` that would go sooner. A record not
+    /// stored (yet) is left alone: its own write sets its expiry.
+    async fn keep_alive(&self, alive: HashMap<ItemKey, i64>) -> PortResult<u64> {
+        if alive.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<ItemKey> = alive.keys().cloned().collect();
+        let extended = self
+            .store
+            .batch_get(&keys)
+            .await?
+            .into_iter()
+            .filter_map(|mut item| {
+                let until = *alive.get(&item.key)?;
+                if item.expires_at.is_some_and(|s| s >= until) {
+                    return None;
+                }
+                item.expires_at = Some(until);
+                Some(item)
+            })
+            .collect();
+        self.put_unchanged(extended).await
+    }
+
+    /// Rewrites items as read, but for their expiry; one that changed meanwhile is left (its
+    /// writer stamped it). Returns the writes applied.
+    async fn put_unchanged(&self, items: Vec<Item>) -> PortResult<u64> {
+        let mut applied = 0;
+        for r in self.store.put_all(items, Condition::IfUnchanged).await? {
+            if r?.applied() {
+                applied += 1;
+            }
+        }
+        Ok(applied)
     }
 }
 
@@ -492,11 +601,178 @@ mod tests {
         }
     }
 
+    /// A fixed "now", two days after [`reservation`]'s departure: expiries depend on it.
+    fn today() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-05T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
     fn merger() -> (Merger, Arc<MemoryStore>, Arc<MemoryBus>) {
-        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let (m, store, bus, _) = merger_with_clock();
+        (m, store, bus)
+    }
+
+    fn merger_with_clock() -> (Merger, Arc<MemoryStore>, Arc<MemoryBus>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(today()));
         let store = Arc::new(MemoryStore::new(clock.clone()));
         let bus = Arc::new(MemoryBus::new());
-        (Merger::new(store.clone(), bus.clone(), clock), store, bus)
+        (
+            Merger::new(store.clone(), bus.clone(), clock.clone()),
+            store,
+            bus,
+            clock,
+        )
+    }
+
+    fn guest(version: u64, email: &str) -> Guest {
+        Guest {
+            id: RecordId::new(Provider::named("mews"), ExternalId::parse("g1").unwrap()),
+            external_ids: Default::default(),
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            email: Some(email.into()),
+            phone: None,
+            language: None,
+            loyalty_tier: None,
+            vip: false,
+            preferences: vec![],
+            source_updated_at: None,
+            version,
+        }
+    }
+
+    fn stay(departure: &str, version: u64) -> Reservation {
+        let mut r = reservation(version, ReservationStatus::Confirmed);
+        r.departure = BusinessDate::parse(departure).unwrap();
+        r.guest = Some(pms_domain::domain::GuestSummary {
+            id: Some(guest(1, "a@example.com").id),
+            first_name: Some("Ada".into()),
+            last_name: None,
+            email: None,
+            phone: None,
+        });
+        r
+    }
+
+    fn at(rfc3339: &str) -> i64 {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp()
+    }
+
+    async fn expiry(store: &MemoryStore, key: &ItemKey) -> Option<i64> {
+        store.get(key).await.unwrap().unwrap().expires_at
+    }
+
+    #[tokio::test]
+    async fn bookings_expire_after_departure_and_keep_their_guest_alive_as_long() {
+        let (m, store, _, _) = merger_with_clock();
+        let h = HotelId::parse("h1").unwrap();
+        // Written on 2026-12-05: the guest alone would go 90 days later, on 2027-03-05.
+        m.merge(&h, vec![guest(1, "a@example.com")], None)
+            .await
+            .unwrap();
+        let gk = guest_key(&h, &guest(1, "a@example.com").id);
+        assert_eq!(expiry(&store, &gk).await, Some(at("2027-03-05T12:00:00Z")));
+
+        // A stay departing 2027-06-01 keeps booking and guest until 91 days past it.
+        let r = m
+            .merge(&h, vec![stay("2027-06-01", 1)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.created(), 1);
+        let until = at("2027-08-31T00:00:00Z");
+        let bk = booking_key(&h, &stay("2027-06-01", 1).id);
+        assert_eq!(expiry(&store, &bk).await, Some(until));
+        assert_eq!(expiry(&store, &gk).await, Some(until));
+
+        // The guest's own later change does not cut that short.
+        m.merge(&h, vec![guest(2, "new@example.com")], None)
+            .await
+            .unwrap();
+        assert_eq!(expiry(&store, &gk).await, Some(until));
+    }
+
+    #[tokio::test]
+    async fn a_stay_past_its_retention_is_not_stored() {
+        let (m, store, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        // Departed 2026-09-05: 91 days before "today", past the default 90.
+        let old = stay("2026-09-05", 1);
+        let r = m.merge(&h, vec![old.clone()], None).await.unwrap();
+        assert_eq!(
+            r.outcomes[0].1,
+            MergeOutcome::NotApplied {
+                reason: NotApplied::PastRetention,
+                stored_version: 0
+            }
+        );
+        assert!(store
+            .get(&booking_key(&h, &old.id))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(bus.events().is_empty());
+        // Departed a day later, 90 days ago: still kept (until the end of the day).
+        let r = m
+            .merge(&h, vec![stay("2026-09-06", 1)], None)
+            .await
+            .unwrap();
+        assert_eq!(r.created(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_room_is_restamped_once_half_its_window_has_passed() {
+        let (m, store, bus, clock) = merger_with_clock();
+        let h = HotelId::parse("h1").unwrap();
+        let room = ProvidedRoom {
+            provider: Provider::named("mews"),
+            room: RoomStatus {
+                room_number: pms_domain::domain::RoomNumber::parse("101").unwrap(),
+                room_type: None,
+                occupancy: pms_domain::domain::Occupancy::Vacant,
+                housekeeping: pms_domain::domain::Housekeeping::Clean,
+                raw_status: None,
+                floor: None,
+                do_not_disturb: false,
+                source_updated_at: None,
+            },
+        };
+        let key = room_key(&h, &room.room.room_number);
+        m.merge(&h, vec![room.clone()], None).await.unwrap();
+        let first = expiry(&store, &key).await.unwrap();
+
+        // 40 days on: unchanged, nothing written.
+        clock.advance(chrono::Duration::days(40));
+        let r = m.merge(&h, vec![room.clone()], None).await.unwrap();
+        assert_eq!((r.unchanged(), r.writes), (1, 0));
+        assert_eq!(expiry(&store, &key).await, Some(first));
+
+        // 50 days on (past half of 90): re-stamped, still without an event.
+        clock.advance(chrono::Duration::days(10));
+        let events_before = bus.events().len();
+        let r = m.merge(&h, vec![room], None).await.unwrap();
+        assert_eq!((r.unchanged(), r.writes), (1, 1));
+        assert_eq!(
+            expiry(&store, &key).await,
+            Some(first + chrono::Duration::days(50).num_seconds())
+        );
+        assert_eq!(bus.events().len(), events_before);
+    }
+
+    #[tokio::test]
+    async fn a_record_stored_before_retention_gets_its_expiry_from_an_unchanged_read() {
+        let (m, store, _) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let r = stay("2026-12-20", 1);
+        m.merge(&h, vec![r.clone()], None).await.unwrap();
+        let key = booking_key(&h, &r.id);
+        let mut legacy = store.get(&key).await.unwrap().unwrap();
+        legacy.expires_at = None;
+        store.put(legacy, Condition::Always).await.unwrap();
+
+        let report = m.merge(&h, vec![r], None).await.unwrap();
+        assert_eq!((report.unchanged(), report.writes), (1, 1));
+        assert_eq!(expiry(&store, &key).await, Some(at("2027-03-21T00:00:00Z")));
     }
 
     #[tokio::test]

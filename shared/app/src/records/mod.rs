@@ -4,6 +4,7 @@
 mod keys;
 mod merge;
 mod queries;
+pub mod retention;
 mod stored;
 
 pub use keys::{
@@ -14,4 +15,5 @@ pub use keys::{RecordKind, StoredRecord};
 pub use merge::{MergeOutcome, MergeReport, Merger, NotApplied};
 pub use merge::{Mergeable, ProvidedAvailability, ProvidedRoom};
 pub use queries::{BookingPage, ReservationQueries};
+pub use retention::{Retention, RetentionSource};
 pub use stored::StoredBookings;

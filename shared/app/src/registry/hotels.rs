@@ -134,3 +134,18 @@ impl HotelRegistry {
         Ok(configs)
     }
 }
+
+/// Each hotel's retention setting, from its configuration (the default for a hotel no longer
+/// configured: its records are still written by jobs already queued).
+#[async_trait::async_trait]
+impl crate::records::RetentionSource for HotelRegistry {
+    async fn retention(
+        &self,
+        hotel: &HotelId,
+    ) -> Result<pms_domain::config::RetentionSettings, PortError> {
+        match self.store.get(&key(hotel)).await? {
+            Some(i) => Ok(i.decode::<HotelConfig>()?.retention),
+            None => Ok(Default::default()),
+        }
+    }
+}

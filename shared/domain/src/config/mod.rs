@@ -135,6 +135,33 @@ impl Default for CacheSettings {
 }
 
 /// Client-side rate limit for the vendor API, shared by every Lambda instance of the hotel.
+/// How long the canonical records of a hotel are kept (the table's TTL sweeps them): guests'
+/// personal data must not outlive its purpose. Departed stays are kept a while for the questions
+/// that follow a stay (folio disputes, chargebacks, lost property, a returning guest's
+/// preferences) and then go; the PMS stays the system of record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RetentionSettings {
+    /// Days after a stay's departure date its booking is kept; guest records live as long as a
+    /// stored booking references them, room records this long after their last change.
+    pub departed_days: u32,
+}
+
+impl RetentionSettings {
+    /// The longest retention a hotel may set (ten years: beyond any tax or dispute horizon).
+    pub const MAX_DAYS: u32 = 3650;
+
+    pub fn window(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.departed_days))
+    }
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self { departed_days: 90 }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimitSettings {
@@ -199,6 +226,8 @@ pub struct HotelConfig {
     #[serde(default)]
     pub cache: CacheSettings,
     #[serde(default)]
+    pub retention: RetentionSettings,
+    #[serde(default)]
     pub retry: RetrySettings,
     #[serde(default)]
     pub rate_limit: Option<RateLimitSettings>,
@@ -225,6 +254,7 @@ impl HotelConfig {
             vendor: VendorSettings::default(),
             sync: SyncSettings::default(),
             cache: CacheSettings::default(),
+            retention: RetentionSettings::default(),
             retry: RetrySettings::default(),
             // The vendor's published limit is set by whoever creates the hotel (its registration
             // knows it).
@@ -249,6 +279,12 @@ impl HotelConfig {
         }
         if self.cache.stale_factor < 1 {
             return Err(ValidationError::new("staleFactor", "must be at least 1"));
+        }
+        if !(1..=RetentionSettings::MAX_DAYS).contains(&self.retention.departed_days) {
+            return Err(ValidationError::new(
+                "retention.departedDays",
+                format!("must be 1 to {} days", RetentionSettings::MAX_DAYS),
+            ));
         }
         if self.retry.max_attempts == 0 {
             return Err(ValidationError::new("maxAttempts", "must be at least 1"));
