@@ -396,6 +396,17 @@ impl WritesStack {
     }
 
     pub async fn graphql(&self, token: &str, query: &str, variables: Value) -> Reply {
+        self.graphql_traced(token, query, variables, None).await
+    }
+
+    /// [`Self::graphql`] with the partner's `x-correlation-id`.
+    pub async fn graphql_traced(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+        correlation_id: Option<&str>,
+    ) -> Reply {
         use lambda_http::http::{header, Method};
         use lambda_http::{Body, Request};
         let body = json!({"query": query, "variables": variables});
@@ -408,6 +419,10 @@ impl WritesStack {
             header::AUTHORIZATION,
             format!("Bearer {token}").parse().expect("h"),
         );
+        if let Some(id) = correlation_id {
+            req.headers_mut()
+                .insert("x-correlation-id", id.parse().expect("h"));
+        }
         let resp = self.app.handle(req).await;
         let status = resp.status();
         let body = serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null);

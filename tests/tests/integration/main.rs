@@ -22,6 +22,7 @@ mod sync_scheduler;
 mod template_deploy;
 mod template_drift;
 mod tenancy_matrix;
+mod trace_logs;
 mod vendor_redirects;
 mod webhooks_http;
 mod writes_e2e;

@@ -339,8 +339,21 @@ impl WriteService {
             // Boxed: the whole write path's future is large, and kept on the stack inside the
             // span and correlation wrappers it overflowed a test thread's stack.
             let work = Box::pin(
-                self.one(budget, d, executor, hotels, adapters, metrics)
-                    .instrument(span),
+                async {
+                    let outcome = self
+                        .one(budget, d, executor, hotels, adapters, metrics)
+                        .await;
+                    // One line per message, whatever happened: what a partner's complaint is
+                    // traced to.
+                    tracing::info!(
+                        message_id = %d.message_id,
+                        receive_count = d.receive_count,
+                        result = ?outcome.result,
+                        "write message handled"
+                    );
+                    outcome
+                }
+                .instrument(span),
             );
             let outcome = match correlation {
                 Some(c) => pms_domain::pms::trace::scope(c, work).await,
