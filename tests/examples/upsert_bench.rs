@@ -31,8 +31,12 @@ const ROUNDS: usize = 3;
 const BATCH: usize = 25;
 
 fn booking(n: usize) -> Reservation {
+    // Stays ahead of today: the merge does not store stays past their retention.
+    let arrival = pms_tests::fixture_day(0).add_days((n % 365) as i64);
     Reservation {
         rate_code: Some("BAR".into()),
+        arrival,
+        departure: arrival.add_days(2),
         ..pms_tests::bench_booking(n as u32)
     }
 }

@@ -28,6 +28,13 @@ pub fn default_factory(
 pub use pms_local::{StackOutputs, Template};
 
 /// The repository root.
+/// A stay date for fixtures that go through the merge rule on the real clock: `offset` days
+/// after a day a month from now, so such a stay is never past its hotel's retention (fixed
+/// dates would be refused as `past_retention` once they are 90 days old).
+pub fn fixture_day(offset: i64) -> pms_domain::domain::BusinessDate {
+    pms_domain::domain::BusinessDate::new(chrono::Utc::now().date_naive()).add_days(30 + offset)
+}
+
 /// Bulk booking `n` for the benchmarks: a confirmed two-night stay, arrivals spread over the 365
 /// days from 2026-01-01 (a one-day range holds ~1/365 of a hotel).
 pub fn bench_booking(n: u32) -> pms_domain::domain::Reservation {

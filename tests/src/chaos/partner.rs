@@ -48,8 +48,9 @@ fn booking(id: &str, version: u64, rng: &mut impl Rng) -> Value {
     json!({
         "externalId": id,
         "status": STATUSES.choose(rng).copied().unwrap_or("confirmed"),
-        "checkIn": "2026-12-01",
-        "checkOut": format!("2026-12-{:02}", 1 + nights),
+        // A month ahead of the real clock the merge runs on: never past retention.
+        "checkIn": crate::fixture_day(0).to_string(),
+        "checkOut": crate::fixture_day(nights).to_string(),
         "guest": {"externalId": format!("{id}-G"), "firstName": "Ada", "lastName": "Chaos"},
         "roomType": room_type,
         "adults": rng.random_range(1..=3),

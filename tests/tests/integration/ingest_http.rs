@@ -17,12 +17,17 @@ use pms_domain::ports::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
+/// A stay date (see [`pms_tests::fixture_day`]), as the REST body gives it.
+fn day(offset: i64) -> String {
+    pms_tests::fixture_day(offset).to_string()
+}
+
 fn booking(ext: &str, status: &str, version: u64) -> Value {
     json!({
         "externalId": ext,
         "status": status,
-        "checkIn": "2026-12-01",
-        "checkOut": "2026-12-03",
+        "checkIn": day(0),
+        "checkOut": day(2),
         "guest": {"externalId": "G-1", "firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"},
         "roomType": "KING",
         "adults": 2,
@@ -197,7 +202,7 @@ async fn every_status_code_with_its_body() {
 
     // 422 naming the field.
     let cases = [
-        ("checkOut", json!("2026-12-01"), "checkOut", "INVALID_DATES"),
+        ("checkOut", json!(day(0)), "checkOut", "INVALID_DATES"),
         ("status", json!("on_hold"), "status", "UNKNOWN_STATUS"),
         (
             "total",
@@ -425,8 +430,8 @@ async fn guests_and_availability_in_batches_with_unknown_fields() {
     assert_eq!(r.json["applied"], 2);
     assert_eq!(r.json["results"][0]["id"], "partner:acme:G-1");
     let avail = json!({"items": [
-        {"date": "2026-12-01", "roomType": "KING", "available": 3, "total": 10, "rate": {"amount": 129, "currency": "EUR"}, "version": 1},
-        {"date": "2026-12-01", "roomType": "KING", "available": 2, "total": 10, "version": 2}
+        {"date": day(0), "roomType": "KING", "available": 3, "total": 10, "rate": {"amount": 129, "currency": "EUR"}, "version": 1},
+        {"date": day(0), "roomType": "KING", "available": 2, "total": 10, "version": 2}
     ]});
     let r = h.push(&hotel, "availability", &avail, &[]).await;
     assert_eq!(r.status, 200, "{:#}", r.json);
@@ -436,7 +441,7 @@ async fn guests_and_availability_in_batches_with_unknown_fields() {
         .push(
             &hotel,
             "availability",
-            &json!({"date": "2026-12-02", "roomType": "KING", "available": 11, "total": 10}),
+            &json!({"date": day(1), "roomType": "KING", "available": 11, "total": 10}),
             &[],
         )
         .await;
@@ -513,8 +518,8 @@ async fn a_partner_version_beyond_a_day_ahead_is_refused_naming_the_field() {
         ("bookings", booking("BK-F", "confirmed", far), "version"),
         (
             "availability",
-            json!({"items": [{"date": "2026-12-01", "roomType": "KING", "available": 1, "version": 1},
-                             {"date": "2026-12-01", "roomType": "QUEEN", "available": 1, "version": i64::MAX}]}),
+            json!({"items": [{"date": day(0), "roomType": "KING", "available": 1, "version": 1},
+                             {"date": day(0), "roomType": "QUEEN", "available": 1, "version": i64::MAX}]}),
             "items[1].version",
         ),
     ] {
@@ -538,7 +543,7 @@ async fn one_partner_cannot_pin_another_partners_availability_forever() {
     let hotel = h.hotel(None, false).await;
     let globex = second_partner(&h, &hotel, "globex").await;
     let night =
-        |available: u64| json!({"date": "2026-12-01", "roomType": "KING", "available": available});
+        |available: u64| json!({"date": day(0), "roomType": "KING", "available": available});
     // acme tries to pin the night with the largest version there is: refused.
     let mut pinned = night(0);
     pinned["version"] = json!(i64::MAX);
@@ -567,7 +572,7 @@ async fn one_partner_cannot_pin_another_partners_availability_forever() {
         .store
         .query_all(&Query::primary(
             Partition::Hotel(hotel.id.clone()),
-            KeyCondition::BeginsWith("AVAIL#2026-12-01#".into()),
+            KeyCondition::BeginsWith(format!("AVAIL#{}#", day(0))),
         ))
         .await
         .unwrap();
@@ -622,7 +627,7 @@ async fn a_disabled_hotel_refuses_partner_ingestion() {
         ("guests", json!({"externalId": "G-D", "lastName": "Doe"})),
         (
             "availability",
-            json!({"date": "2026-12-01", "roomType": "KING", "available": 1}),
+            json!({"date": day(0), "roomType": "KING", "available": 1}),
         ),
     ] {
         let r = h.push(&hotel, kind, &body, &[]).await;

@@ -110,8 +110,8 @@ async fn hotel_a_credentials_never_reach_hotel_b() {
     let booking = json!({
         "externalId": B_BOOKING,
         "status": "confirmed",
-        "checkIn": "2026-12-01",
-        "checkOut": "2026-12-03",
+        "checkIn": pms_tests::fixture_day(0).to_string(),
+        "checkOut": pms_tests::fixture_day(2).to_string(),
         "guest": {"externalId": "B-GUEST", "firstName": "Bea", "lastName": "Hidden", "email": "bea@b.example"},
         "roomType": "KING",
         "adults": 1,

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use common::{Harness, Ports, TestHotel};
 use pms_domain::domain::{
-    BusinessDate, ConfirmationNumber, ExternalId, Guest, Housekeeping, Occupancy, Provider,
-    RecordId, Reservation, ReservationStatus, RoomNumber, RoomStatus,
+    ConfirmationNumber, ExternalId, Guest, Housekeeping, Occupancy, Provider, RecordId,
+    Reservation, ReservationStatus, RoomNumber, RoomStatus,
 };
 use pms_domain::ports::{KeyCondition, Partition, PortResult, Query, SecretStore};
 use pms_mock::MockFault;
@@ -39,8 +39,8 @@ fn reservation(id: &str, status: ReservationStatus, version: u64) -> Reservation
         guest: None,
         room_number: Some(RoomNumber::parse("101").unwrap()),
         room_type: None,
-        arrival: BusinessDate::parse("2026-12-01").unwrap(),
-        departure: BusinessDate::parse("2026-12-04").unwrap(),
+        arrival: pms_tests::fixture_day(0),
+        departure: pms_tests::fixture_day(3),
         expected_arrival_time: None,
         expected_departure_time: None,
         status,

@@ -380,7 +380,12 @@ mod tests {
 
     #[tokio::test]
     async fn upserts_report_per_item_and_emit_events_once() {
-        let clock = Arc::new(ManualClock::new(Utc::now()));
+        // The stays' own time (their dates are fixed): never past their retention.
+        let clock = Arc::new(ManualClock::new(
+            chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        ));
         let store = Arc::new(MemoryStore::new(clock.clone()));
         let bus = Arc::new(MemoryBus::new());
         let svc = IngestService::new(
