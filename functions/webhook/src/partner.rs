@@ -156,6 +156,12 @@ pub async fn ingest(
         ));
     }
     match app.hotels.get(&hotel).await {
+        Ok(Some(config)) if !principal.grants(&config) => {
+            return Err(forbidden(
+                "FORBIDDEN_HOTEL",
+                "the partner token is not valid for this hotel",
+            ))
+        }
         Ok(Some(config)) if config.enabled => {}
         Ok(Some(_)) => {
             return Err(forbidden(

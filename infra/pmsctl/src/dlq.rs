@@ -311,8 +311,15 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
                 redrive_each(&dlq, ops, forced.as_ref()).await?
             };
             let mut entries = Vec::new();
+            // Printed as the API shows them to partners (`hotel/op_...`) when the hotel is known.
+            let mut shown = Vec::new();
             for id in &report.redriven {
-                if let Some(d) = records.find_dlq(id).await.map_err(failure)? {
+                let found = records.find_dlq(id).await.map_err(failure)?;
+                shown.push(found.as_ref().map_or_else(
+                    || id.to_string(),
+                    |d| OperationRef::new(d.hotel_id.clone(), id.clone()).to_string(),
+                ));
+                if let Some(d) = found {
                     let mut e = OpsEntry::new(
                         &d.hotel_id,
                         &who,
@@ -339,8 +346,8 @@ pub async fn run(cmd: DlqCommand, target: impl FnOnce() -> CtlResult<Target>) ->
             );
             let mut table = Table::new();
             table.set_header(["id", "status"]);
-            for id in &report.redriven {
-                table.add_row([id.to_string(), "retrying".to_owned()]);
+            for id in shown {
+                table.add_row([id, "retrying".to_owned()]);
             }
             crate::outln!("{table}");
             if !report.refused.is_empty() {

@@ -56,7 +56,7 @@ impl HotelAccess {
                 other => ReadError::Internal(other.to_string()),
             })?
             .ok_or_else(|| ReadError::HotelNotConfigured(hotel.clone()))?;
-        if !config.enabled {
+        if !config.enabled || !self.principal.grants(&config) {
             return Err(ReadError::Forbidden);
         }
         // The request's log lines name the hotel and its PMS (the last one, for a query
@@ -101,6 +101,7 @@ mod tests {
             token_id: "t".into(),
             hotels: vec![h.clone()],
             scopes: vec![Scope::Read, Scope::Write],
+            issued_at: Utc::now(),
         };
         let access = HotelAccess::new(principal.clone(), hotels.clone());
         for scope in [Scope::Read, Scope::Write] {
@@ -113,5 +114,49 @@ mod tests {
         hotels.update(&config).await.unwrap();
         let access = HotelAccess::new(principal, hotels);
         assert!(access.authorize(&h, Scope::Read).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_hotel_removed_and_added_again_does_not_open_to_its_old_tokens() {
+        let hotels = HotelRegistry::new(Arc::new(MemoryStore::new(Arc::new(SystemClock))));
+        let h = HotelId::parse("h1").unwrap();
+        let config = |at| {
+            HotelConfig::new(
+                h.clone(),
+                "H",
+                Provider::named("mock"),
+                PropertyTz::parse("Europe/Prague").unwrap(),
+                Currency::eur(),
+                at,
+            )
+        };
+        let first = Utc::now() - chrono::Duration::days(30);
+        hotels.create(&config(first)).await.unwrap();
+        let token = |issued_at| Principal {
+            token_id: "t".into(),
+            hotels: vec![h.clone()],
+            scopes: vec![Scope::Read],
+            issued_at,
+        };
+        let old = token(first + chrono::Duration::days(1));
+        assert!(HotelAccess::new(old.clone(), hotels.clone())
+            .authorize(&h, Scope::Read)
+            .await
+            .is_ok());
+
+        hotels.remove(&h).await.unwrap();
+        let again = Utc::now();
+        hotels.create(&config(again)).await.unwrap();
+        assert!(matches!(
+            HotelAccess::new(old, hotels.clone())
+                .authorize(&h, Scope::Read)
+                .await,
+            Err(ReadError::Forbidden)
+        ));
+        // A token issued for the new hotel works.
+        assert!(HotelAccess::new(token(again), hotels)
+            .authorize(&h, Scope::Read)
+            .await
+            .is_ok());
     }
 }

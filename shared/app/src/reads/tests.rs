@@ -101,6 +101,7 @@ impl World {
             token_id: "t".into(),
             hotels: hotels.iter().map(|h| (*h).clone()).collect(),
             scopes: vec![Scope::Read],
+            issued_at: chrono::Utc::now(),
         })
     }
 
@@ -135,6 +136,7 @@ async fn hotels_outside_the_token_are_forbidden_before_any_read() {
         token_id: "t".into(),
         hotels: vec![w.a.clone()],
         scopes: vec![Scope::Write],
+        issued_at: chrono::Utc::now(),
     });
     assert_eq!(
         write_only.in_house(&w.a).await.unwrap_err().code(),

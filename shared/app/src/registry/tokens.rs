@@ -80,6 +80,9 @@ pub struct Principal {
     pub token_id: String,
     pub hotels: Vec<HotelId>,
     pub scopes: Vec<Scope>,
+    /// When the token was created: it grants only hotels configured before then, so a removed
+    /// hotel added again under the same id is not opened to the tokens of its earlier life.
+    pub issued_at: DateTime<Utc>,
 }
 
 impl Principal {
@@ -88,6 +91,11 @@ impl Principal {
     }
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+    }
+    /// Whether the token grants this configured hotel: named by it, and configured before the
+    /// token was issued (a hotel removed and added again under its id is a new hotel).
+    pub fn grants(&self, config: &pms_domain::config::HotelConfig) -> bool {
+        self.can_see(&config.hotel_id) && config.created_at <= self.issued_at
     }
 }
 
@@ -286,6 +294,7 @@ impl TokenService {
             token_id: record.token_id,
             hotels: record.hotels,
             scopes: record.scopes,
+            issued_at: record.created_at,
         })
     }
 
