@@ -26,7 +26,7 @@ use super::keys::{
 };
 use super::retention::{self, Retention};
 use pms_domain::config::RetentionSettings;
-use pms_domain::domain::events::{DomainEvent, EventType};
+use pms_domain::domain::events::{field_changes, DomainEvent, EventType};
 use pms_domain::domain::hash::content_hash;
 use pms_domain::domain::{Availability, Guest, HotelId, Provider, Reservation, RoomStatus};
 use pms_domain::ports::store::encode_value;
@@ -445,6 +445,11 @@ impl Merger {
                 }
             }
             let payload = encode_value("event payload", record)?;
+            let before = previous
+                .as_ref()
+                .map(|p| encode_value("event payload", &p.record))
+                .transpose()?;
+            let changes = field_changes(before.as_ref(), &payload);
             let events: Vec<DomainEvent> = record
                 .event_types(previous.as_ref().map(|p| &p.record))
                 .into_iter()
@@ -459,6 +464,7 @@ impl Merger {
                         correlation_id.map(str::to_owned),
                         payload.clone(),
                     )
+                    .with_changes(changes.clone())
                 })
                 .collect();
             let outcome = if existing.is_some() {
@@ -574,6 +580,7 @@ mod tests {
     };
     use pms_domain::memory::{MemoryBus, MemoryStore};
     use pms_domain::ports::ManualClock;
+    use serde_json::json;
 
     fn reservation(version: u64, status: ReservationStatus) -> Reservation {
         Reservation {
@@ -690,6 +697,48 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(expiry(&store, &gk).await, Some(until));
+    }
+
+    #[tokio::test]
+    async fn events_say_what_changed_from_the_stored_record() {
+        let (m, _, bus) = merger();
+        let h = HotelId::parse("h1").unwrap();
+        let mut r = reservation(1, ReservationStatus::CheckedIn);
+        r.room_number = Some(pms_domain::domain::RoomNumber::parse("101").unwrap());
+        m.merge(&h, vec![r.clone()], None).await.unwrap();
+        let created = bus.events();
+        // New: every field from null (the booking's own fields, not its version).
+        let room = created[0]
+            .changes
+            .iter()
+            .find(|c| c.field == "roomNumber")
+            .unwrap();
+        assert_eq!((&room.before, &room.after), (&json!(null), &json!("101")));
+        assert!(created[0].changes.iter().all(|c| c.field != "version"));
+
+        r.version = 2;
+        r.room_number = Some(pms_domain::domain::RoomNumber::parse("204").unwrap());
+        r.status = ReservationStatus::CheckedOut;
+        m.merge(&h, vec![r], None).await.unwrap();
+        let events = bus.events();
+        let moved: Vec<_> = events[created.len()..].to_vec();
+        assert_eq!(moved.len(), 2, "synced and checked_out");
+        for e in &moved {
+            let fields: Vec<(&str, &serde_json::Value, &serde_json::Value)> = e
+                .changes
+                .iter()
+                .map(|c| (c.field.as_str(), &c.before, &c.after))
+                .filter(|(f, _, _)| *f != "rawStatus")
+                .collect();
+            assert_eq!(
+                fields,
+                [
+                    ("roomNumber", &json!("101"), &json!("204")),
+                    ("status", &json!("checked_in"), &json!("checked_out")),
+                ],
+                "{e:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -72,6 +72,50 @@ pub struct DomainEvent {
     pub occurred_at: DateTime<Utc>,
     pub correlation_id: Option<String>,
     pub data: serde_json::Value,
+    /// What changed: each canonical field whose value differs from the stored record's, with
+    /// both values (`before` null when the record is new), so a receiver needs no copy of its
+    /// own to see "room 101 -> 204". Events stored before this field existed have none.
+    #[serde(default)]
+    pub changes: Vec<FieldChange>,
+}
+
+/// One field of a record, before and after a change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// The record's field name, as the event's `data` names it (`roomNumber`, `status`).
+    pub field: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// The fields of `after` (a record as JSON) that differ from `before` (the stored one; `None`
+/// for a new record), in field-name order. Bookkeeping fields (version, source stamps) are not
+/// changes, as they are not for the content hash; a field that disappears is a change to null.
+pub fn field_changes(
+    before: Option<&serde_json::Value>,
+    after: &serde_json::Value,
+) -> Vec<FieldChange> {
+    use serde_json::Value;
+    let empty = serde_json::Map::new();
+    let fields = |v: Option<&Value>| match v {
+        Some(Value::Object(m)) => m.clone(),
+        _ => empty.clone(),
+    };
+    let (old, new) = (fields(before), fields(Some(after)));
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| !super::hash::VOLATILE.contains(&name.as_str()))
+        .filter_map(|name| {
+            let was = old.get(name).cloned().unwrap_or(Value::Null);
+            let is = new.get(name).cloned().unwrap_or(Value::Null);
+            (was != is).then(|| FieldChange {
+                field: name.clone(),
+                before: was,
+                after: is,
+            })
+        })
+        .collect()
 }
 
 impl DomainEvent {
@@ -108,6 +152,59 @@ impl DomainEvent {
             occurred_at,
             correlation_id,
             data,
+            changes: Vec::new(),
         }
+    }
+
+    /// The event with what changed (see [`field_changes`]).
+    pub fn with_changes(mut self, changes: Vec<FieldChange>) -> Self {
+        self.changes = changes;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changes_name_each_field_that_differs_with_both_values() {
+        let before = json!({"roomNumber": "101", "status": "checked_in", "adults": 2,
+                            "version": 1, "sourceUpdatedAt": "t1", "notes": ["a"]});
+        let after = json!({"roomNumber": "204", "status": "checked_in", "adults": 2,
+                           "version": 2, "sourceUpdatedAt": "t2"});
+        let c = field_changes(Some(&before), &after);
+        assert_eq!(
+            c,
+            [
+                FieldChange {
+                    field: "notes".into(),
+                    before: json!(["a"]),
+                    after: json!(null)
+                },
+                FieldChange {
+                    field: "roomNumber".into(),
+                    before: json!("101"),
+                    after: json!("204")
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_record_changes_every_field_from_null() {
+        let c = field_changes(
+            None,
+            &json!({"status": "confirmed", "version": 1, "x": null}),
+        );
+        assert_eq!(
+            c,
+            [FieldChange {
+                field: "status".into(),
+                before: json!(null),
+                after: json!("confirmed")
+            }]
+        );
     }
 }

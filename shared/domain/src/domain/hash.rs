@@ -5,7 +5,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// Fields that describe the copy rather than the content.
-const VOLATILE: &[&str] = &["version", "sourceUpdatedAt", "fetchedAt"];
+pub(crate) const VOLATILE: &[&str] = &["version", "sourceUpdatedAt", "fetchedAt"];
 
 /// A stable hex digest of a record's mapped fields (SHA-256, first 128 bits).
 pub fn content_hash<T: Serialize>(value: &T) -> String {
