@@ -41,6 +41,22 @@ impl EventType {
         }
     }
 
+    /// Every event type, in the order partners see them listed.
+    pub const ALL: [EventType; 7] = [
+        EventType::BookingSynced,
+        EventType::BookingCheckedIn,
+        EventType::BookingCheckedOut,
+        EventType::BookingCancelled,
+        EventType::GuestSynced,
+        EventType::RoomStatusChanged,
+        EventType::AvailabilitySynced,
+    ];
+
+    /// The type named `name` (its detail-type, `pms.booking.checked_in`).
+    pub fn parse(name: &str) -> Option<EventType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name.trim())
+    }
+
     /// The transition event for a status change, if the new status is one partners act on.
     pub fn for_transition(
         from: Option<ReservationStatus>,
