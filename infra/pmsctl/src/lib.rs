@@ -14,6 +14,7 @@ pub mod audit;
 pub mod dlq;
 pub mod hotel;
 pub mod pms;
+pub mod subscription;
 pub mod sync;
 pub mod token;
 pub mod webhook;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use pmsctl::{
     self as ctl, audit::AuditCommand, dlq::DlqCommand, hotel::HotelCommand, pms::PmsCommand,
-    sync::SyncCommand, token::TokenCommand, webhook::WebhookCommand, CtlError,
+    subscription::SubscriptionCommand, sync::SyncCommand, token::TokenCommand,
+    webhook::WebhookCommand, CtlError,
 };
 
 #[derive(Debug, Parser)]
@@ -47,6 +48,9 @@ enum Command {
     /// The audit log: PMS writes and what staff did.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Partner event subscriptions: signed webhooks of a hotel's events.
+    #[command(subcommand)]
+    Subscription(SubscriptionCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
             Command::Webhook(cmd) => ctl::webhook::run(cmd, target).await,
             Command::Sync(cmd) => ctl::sync::run(cmd, target).await,
             Command::Audit(cmd) => ctl::audit::run(cmd, target).await,
+            Command::Subscription(cmd) => ctl::subscription::run(cmd, target).await,
         }
     });
     match result {

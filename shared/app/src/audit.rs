@@ -44,6 +44,11 @@ pub enum OpsAction {
     DeadLetterAbandoned,
     SyncDeadLettersRedriven,
     SyncDeadLettersPurged,
+    SubscriptionCreated,
+    SubscriptionEnabled,
+    SubscriptionDisabled,
+    SubscriptionSecretRotated,
+    SubscriptionDeleted,
 }
 
 impl OpsAction {
@@ -64,6 +69,11 @@ impl OpsAction {
             OpsAction::DeadLetterAbandoned => "dead_letter_abandoned",
             OpsAction::SyncDeadLettersRedriven => "sync_dead_letters_redriven",
             OpsAction::SyncDeadLettersPurged => "sync_dead_letters_purged",
+            OpsAction::SubscriptionCreated => "subscription_created",
+            OpsAction::SubscriptionEnabled => "subscription_enabled",
+            OpsAction::SubscriptionDisabled => "subscription_disabled",
+            OpsAction::SubscriptionSecretRotated => "subscription_secret_rotated",
+            OpsAction::SubscriptionDeleted => "subscription_deleted",
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod records;
 pub mod refresh;
 pub mod registry;
 pub mod runtime;
+pub mod subscriptions;
 pub mod sync;
 pub mod sync_dlq;
 pub mod sync_runs;

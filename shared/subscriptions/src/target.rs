@@ -44,6 +44,22 @@ pub enum TargetPolicy {
     AllowLoopback,
 }
 
+impl TargetPolicy {
+    /// Where deliveries may go in this environment: a local stack (its AWS endpoint on
+    /// loopback, `AWS_ENDPOINT_URL`) may deliver to a receiver on loopback; AWS only to public
+    /// addresses.
+    pub fn for_endpoint(aws_endpoint: Option<&str>) -> Self {
+        let local = aws_endpoint
+            .and_then(|e| Url::parse(e).ok())
+            .is_some_and(|u| host_is_loopback(&u));
+        if local {
+            TargetPolicy::AllowLoopback
+        } else {
+            TargetPolicy::PublicOnly
+        }
+    }
+}
+
 /// A checked subscription URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target(Url);
@@ -184,6 +200,19 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_targets_only_on_a_local_stack() {
+        assert_eq!(
+            TargetPolicy::for_endpoint(Some("http://127.0.0.1:5055")),
+            TargetPolicy::AllowLoopback
+        );
+        assert_eq!(TargetPolicy::for_endpoint(None), TargetPolicy::PublicOnly);
+        assert_eq!(
+            TargetPolicy::for_endpoint(Some("https://dynamodb.eu-west-1.amazonaws.com")),
+            TargetPolicy::PublicOnly
+        );
+    }
 
     #[test]
     fn only_https_urls_without_credentials() {

@@ -1,0 +1,135 @@
+//! Partner event subscriptions as staff (`pmsctl subscription`) and partners (GraphQL, with the
+//! `subscribe` scope) manage them: [`pms_subscriptions::Subscriptions`] with every change
+//! audited (who, what, never the secret).
+
+use std::sync::Arc;
+
+use pms_domain::domain::events::EventType;
+use pms_domain::domain::HotelId;
+use pms_domain::ports::Clock;
+use pms_subscriptions::{
+    Created, SigningSecret, Subscription, SubscriptionError, SubscriptionId, Subscriptions,
+    TargetPolicy,
+};
+
+use crate::audit::{AuditLog, OpsAction, OpsEntry};
+use crate::runtime::Services;
+
+#[derive(Clone)]
+pub struct SubscriptionService {
+    subs: Subscriptions,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+}
+
+impl SubscriptionService {
+    pub fn new(services: &Services, policy: TargetPolicy) -> Self {
+        Self {
+            subs: Subscriptions::new(
+                services.store.clone(),
+                services.secrets.clone(),
+                services.clock.clone(),
+                services.names.secrets_prefix.clone(),
+                policy,
+            ),
+            audit: AuditLog::new(services.store.clone(), services.clock.clone()),
+            clock: services.clock.clone(),
+        }
+    }
+
+    pub fn registry(&self) -> &Subscriptions {
+        &self.subs
+    }
+
+    async fn audit(
+        &self,
+        s: &Subscription,
+        actor: &str,
+        action: OpsAction,
+        note: Option<String>,
+    ) -> Result<(), SubscriptionError> {
+        let mut e =
+            OpsEntry::new(&s.hotel_id, actor, action, self.clock.now()).target(s.reference());
+        if let Some(n) = note {
+            e = e.note(n);
+        }
+        Ok(self.audit.record(&e).await?)
+    }
+
+    pub async fn create(
+        &self,
+        hotel: &HotelId,
+        url: &str,
+        events: Vec<EventType>,
+        actor: &str,
+    ) -> Result<Created, SubscriptionError> {
+        let created = self.subs.create(hotel, url, events, actor).await?;
+        let s = &created.subscription;
+        let names: Vec<&str> = s.events.iter().map(|e| e.as_str()).collect();
+        self.audit(
+            s,
+            actor,
+            OpsAction::SubscriptionCreated,
+            Some(format!("{} for {}", s.url, names.join(","))),
+        )
+        .await?;
+        Ok(created)
+    }
+
+    pub async fn set_enabled(
+        &self,
+        hotel: &HotelId,
+        id: &SubscriptionId,
+        enabled: bool,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<Subscription, SubscriptionError> {
+        let why = reason.map(|r| format!("{actor}: {r}"));
+        let s = self
+            .subs
+            .set_enabled(hotel, id, enabled, why.clone())
+            .await?;
+        let action = if enabled {
+            OpsAction::SubscriptionEnabled
+        } else {
+            OpsAction::SubscriptionDisabled
+        };
+        self.audit(&s, actor, action, why).await?;
+        Ok(s)
+    }
+
+    pub async fn rotate_secret(
+        &self,
+        hotel: &HotelId,
+        id: &SubscriptionId,
+        actor: &str,
+    ) -> Result<SigningSecret, SubscriptionError> {
+        let secret = self.subs.rotate_secret(hotel, id).await?;
+        let s = self.subs.get(hotel, id).await?;
+        self.audit(
+            &s,
+            actor,
+            OpsAction::SubscriptionSecretRotated,
+            Some("the previous secret signs for 24 hours more".into()),
+        )
+        .await?;
+        Ok(secret)
+    }
+
+    pub async fn delete(
+        &self,
+        hotel: &HotelId,
+        id: &SubscriptionId,
+        actor: &str,
+    ) -> Result<Subscription, SubscriptionError> {
+        let s = self.subs.delete(hotel, id).await?;
+        self.audit(
+            &s,
+            actor,
+            OpsAction::SubscriptionDeleted,
+            Some(s.url.clone()),
+        )
+        .await?;
+        Ok(s)
+    }
+}
