@@ -3,6 +3,7 @@
 //! is signed with ([`signing`], the Standard Webhooks scheme, so receivers verify with existing
 //! libraries) and where a delivery may go ([`target`]: `https` only, never into our network).
 
+pub mod deliver;
 pub mod model;
 pub mod registry;
 pub mod signing;
