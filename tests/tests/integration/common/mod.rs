@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use chrono::Utc;
 use lambda_http::http::HeaderMap;
 use pms_app::names::ResourceNames;
 use pms_app::processor::{Backoff, JobProcessor};
@@ -217,7 +216,8 @@ impl Harness {
             Provider::named("mock"),
             PropertyTz::parse("Europe/Prague").expect("tz"),
             Currency::eur(),
-            Utc::now(),
+            // The harness's clock, as its tokens' (a token grants hotels made before it).
+            self.services.clock.now(),
         );
         config.vendor.property_id = property_id.map(str::to_owned);
         self.services.hotels.create(&config).await.expect("hotel");
