@@ -17,7 +17,7 @@ use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_app::processor::{JobProcessor, Processed};
 use pms_app::refresh::RefreshService;
 use pms_app::runtime::Services;
-use pms_app::sync::SyncService;
+use pms_app::sync::{budget, SyncService};
 use pms_app::webhooks::WebhookDeliveries;
 use pms_domain::ports::Queue;
 use tracing::Instrument;
@@ -77,6 +77,18 @@ impl Worker {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, WorkerError> {
+        self.handle_within(event, None).await
+    }
+
+    /// Handles a batch in an invocation with `remaining` before its timeout: feed runs stop
+    /// between pages once [`budget::SHARE`] of it is spent and continue in another invocation
+    /// (see `pms_app::sync::budget`).
+    pub async fn handle_within(
+        &self,
+        event: SqsEvent,
+        remaining: Option<Duration>,
+    ) -> Result<SqsBatchResponse, WorkerError> {
+        let deadline = remaining.map(budget::invocation_deadline);
         // Group by hotel, keeping the batch's order within a hotel.
         let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
         for m in event.records {
@@ -91,7 +103,11 @@ impl Worker {
                 let mut out = Vec::with_capacity(group.len());
                 for m in group {
                     let id = m.message_id.clone().filter(|id| !id.is_empty());
-                    out.push((id, self.one(m).await));
+                    let outcome = match deadline {
+                        Some(d) => budget::scope(d, self.one(m)).await,
+                        None => self.one(m).await,
+                    };
+                    out.push((id, outcome));
                 }
                 out
             }))
