@@ -16,6 +16,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 
+use super::budget::Budget;
 use super::feeds::{self, Read, Step};
 use super::state::{Claim, FeedStates, Progress};
 use super::SyncError;
@@ -182,8 +183,10 @@ impl SyncService {
         mode: RunMode,
     ) -> Result<FeedOutcome, SyncError> {
         let now = self.clock.now();
-        let deadline = super::budget::current()
-            .or_else(|| self.budget.map(|b| tokio::time::Instant::now() + b));
+        let budget = super::budget::current().or_else(|| {
+            self.budget
+                .map(|b| Budget::until(tokio::time::Instant::now() + b))
+        });
         let config = match self.hotels.require(&job.hotel).await {
             Ok(c) => c,
             Err(RegistryError::NotConfigured(_)) => {
@@ -196,7 +199,7 @@ impl SyncService {
         if !enabled && mode == RunMode::Scheduled {
             return Ok(FeedOutcome::Skipped(Skipped::Disabled));
         }
-        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+        if budget.as_ref().is_some_and(|b| b.spent()) {
             // Not even one page would end in time: another invocation takes the job whole.
             self.queue
                 .send(
@@ -265,7 +268,7 @@ impl SyncService {
                 &mut tally,
                 &job.correlation_id,
                 at.clone(),
-                deadline,
+                budget.as_deref(),
             )
             .await;
         run.vendor_calls = calls_before + calls;
@@ -386,7 +389,7 @@ impl SyncService {
     }
 
     /// Reads and merges the steps `plan` gives for the vendor's delta mechanism, in order and
-    /// page by page from `at`, into `run`, until they are done or the `deadline` is near.
+    /// page by page from `at`, into `run`, until they are done or the `budget` is spent.
     /// Returns the outcome, the vendor calls made, and where the run stands when it stopped
     /// before the end (for an error: the page that failed).
     #[allow(clippy::too_many_arguments)]
@@ -398,7 +401,7 @@ impl SyncService {
         tally: &mut RunTally,
         correlation: &str,
         mut at: Position,
-        deadline: Option<tokio::time::Instant>,
+        budget: Option<&Budget>,
     ) -> (Result<(), SyncError>, u64, Option<Position>) {
         let adapter = match self.adapter(config).await {
             Ok(a) => a,
@@ -407,11 +410,11 @@ impl SyncService {
         let steps = plan(adapter.capabilities().delta);
         let calls_before = adapter.calls_made();
         let calls = |a: &dyn PmsAdapter| a.calls_made().saturating_sub(calls_before);
-        let mut longest = StdDuration::ZERO;
         let mut pages = 0u32;
         while let Some(step) = steps.get(at.step) {
-            // At least one page per invocation, so a run always moves on.
-            if pages > 0 && super::budget::spent(deadline, longest) {
+            // At least one page per job, so a run always moves on (a job that starts with the
+            // budget spent does not start: see `run_job_with`).
+            if pages > 0 && budget.is_some_and(Budget::spent) {
                 return (Ok(()), calls(adapter.as_ref()), Some(at));
             }
             let began = tokio::time::Instant::now();
@@ -437,7 +440,9 @@ impl SyncService {
                 Err(e) => return (Err(e), calls(adapter.as_ref()), Some(at)),
             }
             pages += 1;
-            longest = longest.max(began.elapsed());
+            if let Some(b) = budget {
+                b.record_page(began.elapsed());
+            }
         }
         (Ok(()), calls(adapter.as_ref()), None)
     }
