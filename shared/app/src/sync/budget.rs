@@ -22,6 +22,9 @@ use tokio::time::Instant;
 /// included; the rest covers the run's bookkeeping and the continuation's send.
 pub const SHARE: f64 = 0.6;
 
+/// How much longer than the longest page so far the next page is assumed to take.
+pub const PAGE_MARGIN: f64 = 1.5;
+
 /// One invocation's time for feed runs.
 #[derive(Debug)]
 pub struct Budget {
@@ -54,10 +57,12 @@ impl Budget {
         self.longest_page_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
-    /// Whether another page (as long as the longest so far) would end after the deadline.
+    /// Whether another page would end after the deadline. The next page is taken to last half
+    /// as long again as the longest so far: pages grow slower as a run goes on (the store's
+    /// merges, the vendor's pacing), and the run's bookkeeping follows the last one.
     pub fn spent(&self) -> bool {
-        let next = Duration::from_millis(self.longest_page_ms.load(Ordering::Relaxed));
-        Instant::now() + next >= self.deadline
+        let longest = Duration::from_millis(self.longest_page_ms.load(Ordering::Relaxed));
+        Instant::now() + longest.mul_f64(PAGE_MARGIN) >= self.deadline
     }
 }
 
@@ -90,9 +95,10 @@ mod tests {
             assert!(!b.spent());
             b.record_page(Duration::from_secs(10));
             assert!(!b.spent());
+            // 1.5 x 110 s is past the 180 s left; 110 s alone would not be.
+            b.record_page(Duration::from_secs(110));
+            assert!(b.spent());
             // The longest page counts, not the last.
-            b.record_page(Duration::from_secs(1));
-            b.record_page(Duration::from_secs(200));
             b.record_page(Duration::from_secs(2));
             assert!(b.spent());
         })
