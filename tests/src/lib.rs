@@ -309,4 +309,3 @@ pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> serde_j
         .collect();
     serde_json::json!({ "Records": records })
 }
-

@@ -27,11 +27,10 @@ fn mews_in_pages_of(n: u32) -> Vendor {
         pms_mews::PROVIDER,
         pms_mews::credentials::schema(),
         Arc::new(move |config, secret, deps| {
-            let credentials = MewsCredentials::parse(secret).map_err(|e| {
-                PmsError::Configuration {
+            let credentials =
+                MewsCredentials::parse(secret).map_err(|e| PmsError::Configuration {
                     message: e.to_string(),
-                }
-            })?;
+                })?;
             Ok(
                 Arc::new(MewsAdapter::new(config, credentials, deps)?.with_page_size(n))
                     as Arc<dyn PmsAdapter>,

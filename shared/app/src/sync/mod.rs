@@ -13,9 +13,9 @@ pub mod schedule;
 mod scheduler;
 mod state;
 
+pub use crate::jobs::Continuation;
 pub use backfill::{BackfillProgress, BackfillStatus, Checkpoint, Checkpoints};
 pub use error::SyncError;
 pub use runner::{FeedOutcome, RunMode, RunTally, Skipped, SyncService, DEFAULT_LEASE};
 pub use scheduler::{due_feeds, tick_key, SyncScheduler, TickReport};
-pub use crate::jobs::Continuation;
 pub use state::{Claim, FeedState, FeedStates, Lease, Progress};

@@ -341,8 +341,7 @@ impl SyncService {
                     run.record_fatal(e.code(), &e.to_string());
                     run.finish(self.clock.now(), run.vendor_calls);
                     self.report(&config, &run, &tally, Some(&e));
-                    if let Err(re) = self.runs.record(&run, config.sync.run_retention_days).await
-                    {
+                    if let Err(re) = self.runs.record(&run, config.sync.run_retention_days).await {
                         tracing::warn!(code = re.code(), "the failed run could not be recorded");
                     }
                     return Err(e);

@@ -96,7 +96,6 @@ pub enum Claim {
     Stale,
 }
 
-
 #[derive(Clone)]
 pub struct FeedStates {
     store: Arc<dyn ItemStore>,

@@ -55,7 +55,10 @@ pub enum ListRead {
     /// [`PmsAdapter::reservations_changed`].
     Changed { window: ChangeWindow },
     /// [`PmsAdapter::arrivals_between`].
-    ArrivalsBetween { from: BusinessDate, to: BusinessDate },
+    ArrivalsBetween {
+        from: BusinessDate,
+        to: BusinessDate,
+    },
     /// [`PmsAdapter::departures`].
     Departures { date: BusinessDate },
     /// [`PmsAdapter::in_house`].

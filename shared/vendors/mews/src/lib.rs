@@ -654,7 +654,10 @@ impl MewsAdapter {
         window: Option<(&str, DateTime<Utc>, DateTime<Utc>)>,
         cursor: Option<&PageCursor>,
     ) -> PmsResult<Page<Reservation>> {
-        let at: ListingCursor = cursor.map(PageCursor::decode).transpose()?.unwrap_or_default();
+        let at: ListingCursor = cursor
+            .map(PageCursor::decode)
+            .transpose()?
+            .unwrap_or_default();
         let mut body = self.reservation_body(filter);
         let windows = window.map(|(field, from, to)| (field, split_windows(from, to, MAX_WINDOW)));
         if let Some((field, windows)) = &windows {
@@ -662,7 +665,10 @@ impl MewsAdapter {
                 return Ok(Page::default());
             };
             if let Some(obj) = body.as_object_mut() {
-                obj.insert((*field).to_owned(), json!(wire::TimeInterval::new(*start, *end)));
+                obj.insert(
+                    (*field).to_owned(),
+                    json!(wire::TimeInterval::new(*start, *end)),
+                );
             }
         }
         let (raw, next) = self
@@ -677,7 +683,10 @@ impl MewsAdapter {
             .await?;
         let (items, failures) = decode_items::<wire::Reservation>(raw, "reservation");
         let mut seen = HashSet::new();
-        let items = items.into_iter().filter(|r| seen.insert(r.id.clone())).collect();
+        let items = items
+            .into_iter()
+            .filter(|r| seen.insert(r.id.clone()))
+            .collect();
         let fetched = self.complete(items, failures, true).await?;
         let windows = windows.map_or(1, |(_, w)| w.len());
         let next = match next {
@@ -1610,7 +1619,12 @@ impl PmsAdapter for MewsAdapter {
             ),
             ListRead::Departures { date } => {
                 let (from, to) = self.tz.day_bounds(date);
-                (json!({"States": ["Started", "Processed"]}), "ScheduledEndUtc", from, to)
+                (
+                    json!({"States": ["Started", "Processed"]}),
+                    "ScheduledEndUtc",
+                    from,
+                    to,
+                )
             }
             ListRead::InHouse => {
                 return self

@@ -1612,7 +1612,10 @@ impl PmsAdapter for OhipAdapter {
                 next: None,
             });
         };
-        let at: SearchCursor = cursor.map(PageCursor::decode).transpose()?.unwrap_or_default();
+        let at: SearchCursor = cursor
+            .map(PageCursor::decode)
+            .transpose()?
+            .unwrap_or_default();
         let mut c = Collected::default();
         let next = self.list_page(&searches, at, &mut c).await?;
         Ok(pms_domain::pms::Page {

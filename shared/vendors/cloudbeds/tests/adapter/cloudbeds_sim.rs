@@ -184,8 +184,12 @@ async fn a_list_read_page_by_page_through_stored_cursors_equals_the_whole_read()
     let (mut got, mut stored, mut pages) = (Vec::new(), None::<String>, 0);
     loop {
         let adapter = adapter_for(&config, API_KEY).await;
-        let cursor: Option<PageCursor> = stored.as_deref().map(|s| serde_json::from_str(s).unwrap());
-        let page = adapter.reservations_page(&read, cursor.as_ref()).await.unwrap();
+        let cursor: Option<PageCursor> =
+            stored.as_deref().map(|s| serde_json::from_str(s).unwrap());
+        let page = adapter
+            .reservations_page(&read, cursor.as_ref())
+            .await
+            .unwrap();
         got.extend(page.fetched.items.iter().map(|r| r.id.to_string()));
         pages += 1;
         match page.next {

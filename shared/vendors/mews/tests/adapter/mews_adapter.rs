@@ -196,7 +196,10 @@ async fn a_listing_read_page_by_page_through_stored_cursors_equals_the_whole_rea
             let adapter = adapter_with_pages(&env, &config, 20).await;
             let cursor: Option<PageCursor> =
                 stored.as_deref().map(|s| serde_json::from_str(s).unwrap());
-            let page = adapter.reservations_page(&read, cursor.as_ref()).await.unwrap();
+            let page = adapter
+                .reservations_page(&read, cursor.as_ref())
+                .await
+                .unwrap();
             assert!(page.fetched.failures.is_empty());
             got.extend(ids(&page.fetched.items));
             pages += 1;

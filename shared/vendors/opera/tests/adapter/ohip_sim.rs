@@ -14,9 +14,7 @@ use pms_domain::domain::{
     Housekeeping, Money, Note, Occupancy, Preference, PreferenceSource, ReservationStatus,
     RoomNumber,
 };
-use pms_domain::pms::{
-    ChangeWindow, ListRead, PageCursor, PmsAdapter, PmsError, UnavailableCause,
-};
+use pms_domain::pms::{ChangeWindow, ListRead, PageCursor, PmsAdapter, PmsError, UnavailableCause};
 use pms_sim::data::{SimReservation, SimStatus};
 use pms_sim::{FaultConfig, PropertySetup, ReservationPatch, SimConfig};
 use secrecy::SecretString;
@@ -304,7 +302,12 @@ async fn an_arrivals_range_read_page_by_page_through_stored_cursors_equals_the_w
             .await
             .unwrap();
         assert!(page.fetched.failures.is_empty());
-        got.extend(page.fetched.items.iter().map(|r| r.id.external().to_string()));
+        got.extend(
+            page.fetched
+                .items
+                .iter()
+                .map(|r| r.id.external().to_string()),
+        );
         pages += 1;
         match page.next {
             Some(next) => stored = Some(serde_json::to_string(&next).unwrap()),
