@@ -95,8 +95,8 @@ mod tests {
             assert!(!b.spent());
             b.record_page(Duration::from_secs(10));
             assert!(!b.spent());
-            // 1.5 x 110 s is past the 180 s left; 110 s alone would not be.
-            b.record_page(Duration::from_secs(110));
+            // 1.5 x 130 s is past the 180 s left; 130 s alone would not be.
+            b.record_page(Duration::from_secs(130));
             assert!(b.spent());
             // The longest page counts, not the last.
             b.record_page(Duration::from_secs(2));
