@@ -78,6 +78,8 @@ bench: tools
 
 # The scheduled sync of one hotel with 10 000 reservations, per vendor, on the simulators and a
 # private moto: vendor calls against a lower bound, table writes of a first and an unchanged
-# re-sync, wall time. BENCH_SYNC_ARGS="--vendor mews --reservations 2000" narrows it.
+# re-sync, wall time, worker invocations and the longest (feed runs continue across invocations
+# at 60 % of the 300 s timeout). BENCH_SYNC_ARGS="--vendor mews --reservations 2000" narrows it;
+# "--vendor mews --reservations 100000 --first-only" is the large-property first sync.
 bench-sync: tools
 	RUST_LOG=error scripts/with-moto.sh cargo run $(CARGO_FLAGS) --release -q -p pms-tests --example sync_bench -- $(BENCH_SYNC_ARGS)

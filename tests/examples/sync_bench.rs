@@ -2,17 +2,25 @@
 //! against the vendor simulators (with the vendors' real rate limits) and a stack on moto.
 //!
 //! usage: scripts/with-moto.sh cargo run --release -p pms-tests --example sync_bench
-//!        [-- --reservations 10000 --vendor ohip|mews|cloudbeds]     (or `make bench-sync`)
+//!        [-- --reservations 10000 --vendor ohip|mews|cloudbeds --timeout 300 --first-only]
+//!        (or `make bench-sync`, with `BENCH_SYNC_ARGS`)
 //!
-//! For each vendor it runs every feed of one tick the way the sync worker does (one hotel's jobs
-//! one after another, through `SyncService::run_job`), twice: the first sync of an empty table,
-//! then an unchanged re-sync. It prints, per pass:
+//! For each vendor it runs one tick of every feed the way production does, twice: the first
+//! sync of an empty table, then an unchanged re-sync. The tick's feed jobs go on the sync queue
+//! (as the scheduler sends them) and the real sync worker (`Worker::handle_within`) takes them
+//! in batches of up to 10 received from the queue, one batch per invocation, each invocation
+//! given the Lambda's timeout (`--timeout`, template.yaml's 300 s) as its remaining time: a
+//! feed run stops between pages once 60 % of it is spent and sends a continuation job, which a
+//! later invocation receives. Invocations run one after another until the queue is empty.
+//! It prints, per pass:
 //! - vendor calls made (the simulator's count, token requests included) against a lower bound:
-//!   one request per feed, or one per largest page the vendor allows of the records the feed
-//!   read, with no authentication and no lookups;
+//!   per feed, one request per largest page the vendor allows of the records the feed read (at
+//!   least one), plus the lookups the vendor's listing cannot spare for records that changed
+//!   (Mews: customers and notes, one each per 1000; see `required_lookups`), with no
+//!   authentication and no reference data;
 //! - table writes, split into records (bookings, rooms) and the sync's bookkeeping (run
 //!   records, feed state, the rate limiter's shared counters);
-//! - events published, wall time, and the longest single feed run (a worker has 300 s).
+//! - events published, wall time, invocations and the longest (against 60 % of the timeout).
 //!
 //! Wall time is bound by the vendors' rate limits (Cloudbeds: 5 requests/s per property, of
 //! which the shared limiter plans ~40 %; Mews 200/30 s; OHIP 100/min) and by moto, which writes
@@ -24,16 +32,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::Utc;
-use pms_app::jobs::{Feed, FeedJob};
-use pms_app::sync::{FeedOutcome, SyncService};
+use pms_app::jobs::{Feed, FeedJob, SyncJob};
+use pms_app::sync::SyncService;
 use pms_app::sync_runs::SyncRun;
 use pms_domain::domain::HotelId;
 use pms_domain::ports::SecretStore;
 use pms_sim::setup::hotel_for;
 use pms_sim::{Provider, SimAdmin, SimConfig, SimSize, Simulator};
 use pms_testkit::counting::CountingStore;
-use pms_tests::{CountingBus, TestStack};
+use pms_tests::{sqs_event, CountingBus, TestStack};
+use sync_worker_fn::Worker;
 
 /// The sync's own sort-key prefixes (everything else written is a record).
 const BOOKKEEPING: &[&str] = &["SYNCRUN#", "SYNCSTATE#", "SYNCTICK#", "RATE#", "REF#"];
@@ -50,6 +61,18 @@ fn largest_pages(vendor: Provider) -> (u64, u64) {
     }
 }
 
+/// Requests per page of changed reservations that the vendor's listing cannot spare: Mews'
+/// `reservations/getAll` (2023-06-06) carries neither the guest nor the notes (its `Extent`
+/// went with the 2017 version), so each page of changed reservations needs one
+/// `customers/getAll` (up to 1000 `CustomerIds`) and one `serviceOrderNotes/getAll` (up to
+/// 1000 `ServiceOrderIds`). OHIP and Cloudbeds lists carry what a record needs.
+fn required_lookups(vendor: Provider) -> u64 {
+    match vendor {
+        pms_mews::PROVIDER => 2,
+        _ => 0,
+    }
+}
+
 struct Pass {
     wall: Duration,
     calls: u64,
@@ -61,6 +84,8 @@ struct Pass {
     limiter_writes: usize,
     events: u64,
     longest: (String, u64),
+    invocations: u32,
+    longest_invocation: Duration,
     endpoints: BTreeMap<String, u64>,
     runs: Vec<SyncRun>,
 }
@@ -72,6 +97,12 @@ struct Bed {
     store: Arc<CountingStore>,
     bus: Arc<CountingBus>,
     sync: SyncService,
+    worker: Worker,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    queue_arn: String,
+    /// The worker's Lambda timeout: each invocation starts with this much time left.
+    timeout: Duration,
 }
 
 async fn counters(admin: &SimAdmin, vendor: Provider) -> pms_sim::VendorCounters {
@@ -87,19 +118,95 @@ impl Bed {
         self.store.take_writes();
         let events = self.bus.events();
         let started = Instant::now();
-        let mut runs = Vec::new();
+        let correlation = format!("bench-{}", tick.timestamp());
+        // The scheduler's fan-out: one job per feed on the sync queue.
         for feed in Feed::ALL {
             let job = FeedJob {
                 hotel: self.hotel.clone(),
                 feed,
                 scheduled_at: tick,
-                correlation_id: format!("bench-{}", tick.timestamp()),
+                correlation_id: correlation.clone(),
+                continuation: None,
             };
-            match self.sync.run_job(&job).await {
-                Ok(FeedOutcome::Ran(run)) => runs.push(*run),
-                other => panic!("{feed}: {other:?}"),
+            let message = SyncJob::Feed(job).to_message().unwrap();
+            let mut send = self
+                .sqs
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(message.body);
+            for (k, v) in message.attributes {
+                send = send.message_attributes(
+                    k,
+                    aws_sdk_sqs::types::MessageAttributeValue::builder()
+                        .data_type("String")
+                        .string_value(v)
+                        .build()
+                        .unwrap(),
+                );
             }
+            send.send().await.unwrap();
         }
+        // The event source mapping: a batch per invocation until the queue is empty.
+        let (mut invocations, mut longest_invocation) = (0u32, Duration::ZERO);
+        loop {
+            let messages = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            let event: SqsEvent =
+                serde_json::from_value(sqs_event(&messages, &self.queue_arn)).unwrap();
+            let began = Instant::now();
+            let response = self
+                .worker
+                .handle_within(event, Some(self.timeout))
+                .await
+                .unwrap();
+            let took = began.elapsed();
+            invocations += 1;
+            longest_invocation = longest_invocation.max(took);
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "a job failed: {:?}",
+                response.batch_item_failures
+            );
+            for m in &messages {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            eprintln!(
+                "    invocation {invocations}: {} jobs, {:.1} s",
+                messages.len(),
+                took.as_secs_f64()
+            );
+        }
+        // The tick's completed runs, one per feed.
+        let runs: Vec<SyncRun> = self
+            .sync
+            .runs()
+            .list(&self.hotel, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.correlation_id.as_deref() == Some(correlation.as_str()))
+            .collect();
+        assert_eq!(runs.len(), Feed::ALL.len(), "one run per feed: {runs:?}");
         let wall = started.elapsed();
         let after = counters(&self.admin, self.vendor).await;
         let writes = self.store.take_writes();
@@ -113,15 +220,16 @@ impl Bed {
             .count();
         let (reservation_page, room_page) = largest_pages(self.vendor);
         let read = |r: &SyncRun| r.created.count + r.updated.count + r.unchanged + r.failed.count;
+        let lookups = required_lookups(self.vendor);
         let minimum = runs
             .iter()
             .map(|r| {
-                let page = if r.feed == Feed::RoomStatus.as_str() {
-                    room_page
-                } else {
-                    reservation_page
-                };
-                read(r).div_ceil(page).max(1)
+                if r.feed == Feed::RoomStatus.as_str() {
+                    return read(r).div_ceil(room_page).max(1);
+                }
+                let changed = r.created.count + r.updated.count + r.failed.count;
+                read(r).div_ceil(reservation_page).max(1)
+                    + lookups * changed.div_ceil(reservation_page)
             })
             .sum();
         let endpoints = after
@@ -145,15 +253,17 @@ impl Bed {
             limiter_writes,
             events: self.bus.events() - events,
             longest,
+            invocations,
+            longest_invocation,
             endpoints,
             runs,
         }
     }
 }
 
-fn print_pass(name: &str, p: &Pass) {
+fn print_pass(name: &str, p: &Pass, timeout: Duration) {
     println!(
-        "  {name:<18} vendor calls {:>5} (lower bound {:>4}, {:.1}x)   table writes {:>6} records + {:>4} bookkeeping   events {:>6}   records read {:>6}   wall {:>6.1} s (longest feed: {} {:.1} s)",
+        "  {name:<18} vendor calls {:>5} (lower bound {:>4}, {:.1}x)   table writes {:>6} records + {:>4} bookkeeping   events {:>6}   records read {:>6}   wall {:>6.1} s (longest feed run: {} {:.1} s)",
         p.calls,
         p.minimum,
         p.calls as f64 / p.minimum.max(1) as f64,
@@ -176,6 +286,13 @@ fn print_pass(name: &str, p: &Pass) {
         })
         .collect();
     println!(
+        "      invocations {} (timeout {:.0} s; the longest {:.1} s, {:.0} % of it)",
+        p.invocations,
+        timeout.as_secs_f64(),
+        p.longest_invocation.as_secs_f64(),
+        100.0 * p.longest_invocation.as_secs_f64() / timeout.as_secs_f64(),
+    );
+    println!(
         "      table writes in all {} (rate limiter {}, {:.2} per vendor call)",
         p.record_writes + p.bookkeeping_writes,
         p.limiter_writes,
@@ -193,7 +310,7 @@ fn print_pass(name: &str, p: &Pass) {
     println!("      vendor endpoints: {}", endpoints.join(", "));
 }
 
-async fn bench(vendor: Provider, reservations: u32) {
+async fn bench(vendor: Provider, reservations: u32, timeout: Duration, first_only: bool) {
     let stack = TestStack::new().await;
     let size = SimSize {
         rooms: (reservations / 25).clamp(40, 2_000),
@@ -220,6 +337,18 @@ async fn bench(vendor: Provider, reservations: u32) {
         .await
         .unwrap();
     services.hotels.create(&config).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk_config);
+    let queue_url = stack.queue_url("SyncJobsQueue").to_owned();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap();
     let bed = Bed {
         vendor,
         hotel,
@@ -227,28 +356,46 @@ async fn bench(vendor: Provider, reservations: u32) {
         store,
         bus,
         sync: SyncService::new(&services),
+        worker: Worker::new(&services),
+        sqs,
+        queue_url,
+        queue_arn,
+        timeout,
     };
     println!(
         "{vendor:?}: {} reservations, {} rooms, {} guests",
         size.reservations, size.rooms, size.guests
     );
     let first = bed.pass().await;
-    print_pass("first sync", &first);
-    let again = bed.pass().await;
-    print_pass("unchanged re-sync", &again);
-    assert_eq!(again.record_writes, 0, "an unchanged re-sync wrote records");
+    print_pass("first sync", &first, bed.timeout);
+    if !first_only {
+        let again = bed.pass().await;
+        print_pass("unchanged re-sync", &again, bed.timeout);
+        assert_eq!(again.record_writes, 0, "an unchanged re-sync wrote records");
+    }
     sim.stop().await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     let mut reservations = 10_000u32;
+    // template.yaml: SyncWorkerFunction's Timeout.
+    let mut timeout = Duration::from_secs(300);
+    let mut first_only = false;
     let mut vendors = pms_sim::providers().to_vec();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--first-only" {
+            first_only = true;
+            i += 1;
+            continue;
+        }
         match (args[i].as_str(), args.get(i + 1)) {
             ("--reservations", Some(n)) => reservations = n.parse().expect("--reservations N"),
+            ("--timeout", Some(n)) => {
+                timeout = Duration::from_secs(n.parse().expect("--timeout SECONDS"))
+            }
             ("--vendor", Some(v)) => {
                 vendors = vec![match v.as_str() {
                     "ohip" => pms_opera::PROVIDER,
@@ -262,6 +409,6 @@ async fn main() {
         i += 2;
     }
     for vendor in vendors {
-        bench(vendor, reservations).await;
+        bench(vendor, reservations, timeout, first_only).await;
     }
 }

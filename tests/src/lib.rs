@@ -273,3 +273,46 @@ impl pms_domain::ports::EventBus for CountingBus {
         Ok(())
     }
 }
+
+/// A Lambda SQS event for received messages, in the shape the event source mapping sends.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, serde_json::Value> = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), serde_json::json!(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let message_attributes: serde_json::Map<String, serde_json::Value> = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                serde_json::json!({"stringValue": v.string_value(), "stringListValues": [],
+                                       "binaryListValues": [], "dataType": v.data_type()}),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            serde_json::json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}

@@ -17,6 +17,7 @@ use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_app::processor::{JobProcessor, Processed};
 use pms_app::refresh::RefreshService;
 use pms_app::runtime::Services;
+use pms_app::sync::budget::{self, Budget};
 use pms_app::sync::SyncService;
 use pms_app::webhooks::WebhookDeliveries;
 use pms_domain::ports::Queue;
@@ -77,6 +78,19 @@ impl Worker {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, WorkerError> {
+        self.handle_within(event, None).await
+    }
+
+    /// Handles a batch in an invocation with `remaining` before its timeout: feed runs stop
+    /// between pages so that the batch keeps within [`budget::SHARE`] of it, and continue in
+    /// another invocation (see `pms_app::sync::budget`).
+    pub async fn handle_within(
+        &self,
+        event: SqsEvent,
+        remaining: Option<Duration>,
+    ) -> Result<SqsBatchResponse, WorkerError> {
+        // One budget for the batch: its jobs share the invocation's time.
+        let budget = remaining.map(Budget::for_invocation);
         // Group by hotel, keeping the batch's order within a hotel.
         let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
         for m in event.records {
@@ -87,13 +101,20 @@ impl Worker {
             }
         }
         let results: Vec<(Option<String>, Outcome)> =
-            futures::stream::iter(groups.into_iter().map(|(_, group)| async move {
-                let mut out = Vec::with_capacity(group.len());
-                for m in group {
-                    let id = m.message_id.clone().filter(|id| !id.is_empty());
-                    out.push((id, self.one(m).await));
+            futures::stream::iter(groups.into_iter().map(|(_, group)| {
+                let budget = budget.clone();
+                async move {
+                    let mut out = Vec::with_capacity(group.len());
+                    for m in group {
+                        let id = m.message_id.clone().filter(|id| !id.is_empty());
+                        let outcome = match &budget {
+                            Some(b) => budget::scope(b.clone(), self.one(m)).await,
+                            None => self.one(m).await,
+                        };
+                        out.push((id, outcome));
+                    }
+                    out
                 }
-                out
             }))
             .buffer_unordered(CONCURRENCY)
             .flat_map(futures::stream::iter)

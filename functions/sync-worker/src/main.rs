@@ -17,7 +17,16 @@ async fn main() -> Result<(), Error> {
     let worker = Worker::new(&services);
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        worker.handle(event.payload).await.map_err(Error::from)
+        // The invocation's deadline (epoch milliseconds): feed runs keep within a share of it.
+        let remaining = pms_domain::pms::deadline::CallBudget::from_epoch_ms(
+            event.context.deadline,
+            std::time::Duration::ZERO,
+        )
+        .map(|b| b.remaining());
+        worker
+            .handle_within(event.payload, remaining)
+            .await
+            .map_err(Error::from)
     }))
     .await
 }

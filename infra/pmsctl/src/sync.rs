@@ -449,11 +449,20 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
                     feed,
                     scheduled_at: now,
                     correlation_id: correlation.clone(),
+                    continuation: None,
                 };
                 match sync.run_job_with(&job, mode).await {
                     Ok(FeedOutcome::Ran(run)) => runs.push(*run),
                     Ok(FeedOutcome::Skipped(why)) => {
                         crate::outln!("{feed}: skipped ({why:?})");
+                    }
+                    // Only with a run budget, which `sync run` does not set; said if it happens.
+                    Ok(FeedOutcome::Paused(p)) => {
+                        crate::outln!(
+                            "{feed}: paused at step {} (run {}); the sync worker goes on with it",
+                            p.step,
+                            p.run_id
+                        );
                     }
                     Err(e) => {
                         crate::outln!("{feed}: failed ({}): {e}", e.code());

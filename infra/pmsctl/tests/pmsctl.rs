@@ -1124,6 +1124,7 @@ async fn sync_dlq_list_show_redrive_and_purge() {
             feed: Feed::Arrivals,
             scheduled_at: chrono::Utc::now(),
             correlation_id: format!("corr-{hotel}"),
+            continuation: None,
         });
         svc.queue
             .send(&dlq_url, job.to_message().unwrap())

@@ -152,6 +152,19 @@ pub struct FeedJob {
     /// The schedule tick this job belongs to (one run per hotel, feed and tick).
     pub scheduled_at: DateTime<Utc>,
     pub correlation_id: String,
+    /// Set on the job a run sends when it stops between pages, its time budget spent: the run
+    /// and the segment this job goes on with (see `sync::Progress`). Absent on scheduled jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Continuation>,
+}
+
+/// What a continuation job carries: the run it goes on with and the segment it may run (see
+/// `sync::Progress`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Continuation {
+    pub run_id: String,
+    pub segment: u32,
 }
 
 /// Runs scheduled feed jobs (the scheduled sync's `SyncService`). A worker without one fails

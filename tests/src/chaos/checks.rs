@@ -103,6 +103,7 @@ pub async fn sync_run(d: &Deployment, tally: &Mutex<Tally>) -> Result<(), String
         feed: Feed::Reservations,
         scheduled_at: chrono::Utc::now(),
         correlation_id: pms_app::obs::new_correlation_id(),
+        continuation: None,
     };
     let mut last = String::new();
     for _ in 0..3 {
@@ -118,6 +119,9 @@ pub async fn sync_run(d: &Deployment, tally: &Mutex<Tally>) -> Result<(), String
                 return Ok(());
             }
             Ok(FeedOutcome::Skipped(s)) => return Err(format!("the run was skipped: {s:?}")),
+            Ok(FeedOutcome::Paused(p)) => {
+                return Err(format!("the run paused without a budget: {}", p.run_id))
+            }
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -16,6 +16,7 @@ mod rate_limits;
 mod sqs_driver;
 mod store;
 mod store_contract;
+mod sync_continuation;
 mod sync_feeds;
 mod sync_local;
 mod sync_scheduler;

@@ -496,6 +496,7 @@ async fn duplicate_ticks_and_deliveries_do_no_duplicate_work(vendor: Provider) {
         feed: Feed::Reservations,
         scheduled_at: tick,
         correlation_id: "race".into(),
+        continuation: None,
     };
     let (a, b) = tokio::join!(bed.p.sync.run_job(&job), other.sync.run_job(&job));
     let ran = [&a, &b]

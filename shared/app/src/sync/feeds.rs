@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::jobs::Feed;
 use pms_domain::config::HotelConfig;
 use pms_domain::domain::{BusinessDate, DeltaSupport, Reservation, RoomStatus};
-use pms_domain::pms::{ChangeWindow, Fetched, PmsAdapter, PmsResult};
+use pms_domain::pms::{ChangeWindow, Fetched, ListRead, PageCursor, PmsAdapter, PmsResult};
 
 /// One vendor read of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +35,19 @@ impl Step {
                 w.to.format("%Y-%m-%dT%H:%M:%SZ")
             ),
             Step::ArrivalsBetween(from, to) => format!("arrivals {from} .. {to}"),
+        }
+    }
+}
+
+impl Step {
+    /// The step as a paged list read, where it is one (room statuses are read whole).
+    pub fn list_read(&self) -> Option<ListRead> {
+        match *self {
+            Step::Departures(date) => Some(ListRead::Departures { date }),
+            Step::InHouse => Some(ListRead::InHouse),
+            Step::RoomStatuses => None,
+            Step::Changed(window) => Some(ListRead::Changed { window }),
+            Step::ArrivalsBetween(from, to) => Some(ListRead::ArrivalsBetween { from, to }),
         }
     }
 }
@@ -139,6 +152,22 @@ pub async fn read(adapter: &dyn PmsAdapter, step: &Step) -> PmsResult<Read> {
             Read::Reservations(adapter.arrivals_between(*from, *to).await?)
         }
     })
+}
+
+/// One page of a step from `cursor`, and where the next page starts (`None`: the step is
+/// done). A run that stops between pages stores that cursor for its continuation.
+pub async fn read_page(
+    adapter: &dyn PmsAdapter,
+    step: &Step,
+    cursor: Option<&PageCursor>,
+) -> PmsResult<(Read, Option<PageCursor>)> {
+    match step.list_read() {
+        Some(list) => {
+            let page = adapter.reservations_page(&list, cursor).await?;
+            Ok((Read::Reservations(page.fetched), page.next))
+        }
+        None => Ok((read(adapter, step).await?, None)),
+    }
 }
 
 #[cfg(test)]

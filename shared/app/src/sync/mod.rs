@@ -5,6 +5,7 @@
 //! [`crate::sync_runs::SyncRun`]s.
 
 pub mod backfill;
+pub mod budget;
 mod error;
 pub mod feeds;
 mod runner;
@@ -12,8 +13,9 @@ pub mod schedule;
 mod scheduler;
 mod state;
 
+pub use crate::jobs::Continuation;
 pub use backfill::{BackfillProgress, BackfillStatus, Checkpoint, Checkpoints};
 pub use error::SyncError;
 pub use runner::{FeedOutcome, RunMode, RunTally, Skipped, SyncService, DEFAULT_LEASE};
 pub use scheduler::{due_feeds, tick_key, SyncScheduler, TickReport};
-pub use state::{Claim, FeedState, FeedStates, Lease};
+pub use state::{Claim, FeedState, FeedStates, Lease, Progress};

@@ -16,17 +16,20 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 
+use super::budget::Budget;
 use super::feeds::{self, Read, Step};
-use super::state::{Claim, FeedStates};
+use super::state::{Claim, FeedStates, Progress};
 use super::SyncError;
-use crate::jobs::{Feed, FeedJob, FeedRunner, JobError, JobSource, RefreshJob, SyncJob};
+use crate::jobs::{
+    Continuation, Feed, FeedJob, FeedRunner, JobError, JobSource, RefreshJob, SyncJob,
+};
 use crate::obs::Metrics;
 use crate::records::{MergeOutcome, MergeReport, Merger, ProvidedRoom};
 use crate::registry::{HotelRegistry, RegistryError};
 use crate::sync_runs::{SyncRun, SyncRuns};
 use pms_domain::config::HotelConfig;
 use pms_domain::domain::{DeltaSupport, ExternalId, HotelId, Provider, Reservation};
-use pms_domain::pms::{EntityKind, EntityRef, PmsAdapter, PmsError};
+use pms_domain::pms::{EntityKind, EntityRef, PageCursor, PmsAdapter, PmsError};
 use pms_domain::ports::{Clock, Queue};
 use pms_vendor_kit::pms::AdapterFactory;
 
@@ -49,6 +52,20 @@ pub enum Skipped {
     AlreadyRan,
     /// A run of another tick holds the feed; the next tick covers this one.
     Superseded,
+    /// A continuation the run no longer waits for (a duplicate delivery, or one a later tick's
+    /// job overtook by resuming the run first).
+    Stale,
+    /// The invocation's time budget was spent before the job started (jobs before it in the
+    /// batch used it): the job went back on the queue as it was, for another invocation.
+    Deferred,
+}
+
+/// Where a run stands: steps before `step` are done; `cursor` is the vendor's position in
+/// `step` (`None`: its first page).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Position {
+    step: usize,
+    cursor: Option<PageCursor>,
 }
 
 /// Whether a run honours the hotel's and the feed's `enabled` switches.
@@ -66,6 +83,9 @@ pub enum RunMode {
 pub enum FeedOutcome {
     Ran(Box<SyncRun>),
     Skipped(Skipped),
+    /// The run's time budget was spent between pages: its progress is saved and a
+    /// continuation job was sent, which goes on with it.
+    Paused(Box<Progress>),
 }
 
 /// What a run did beyond its record: events published and table writes of merged records.
@@ -89,6 +109,8 @@ pub struct SyncService {
     clock: Arc<dyn Clock>,
     lease: Duration,
     metrics_namespace: Option<String>,
+    /// How long a run reads before it pauses, when no budget is in scope (`None`: to its end).
+    budget: Option<StdDuration>,
 }
 
 impl SyncService {
@@ -104,7 +126,15 @@ impl SyncService {
             clock: services.clock.clone(),
             lease: DEFAULT_LEASE,
             metrics_namespace: None,
+            budget: None,
         }
+    }
+
+    /// A run outside a worker's budget scope reads for at most `budget`, then pauses and sends
+    /// its continuation (see [`super::budget`]).
+    pub fn with_run_budget(mut self, budget: StdDuration) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Writes one EMF metrics line per run (the worker; the CLI prints instead).
@@ -140,12 +170,23 @@ impl SyncService {
     }
 
     /// Runs one feed job, honouring the enabled switches or not (see [`RunMode`]).
+    ///
+    /// A run reads page by page. When a time budget is in force ([`super::budget`], or the
+    /// service's default) and the next page could not end before it, the run stops between
+    /// pages: its progress (step, vendor cursor, record so far) is kept in the feed's state and
+    /// a continuation job goes on the queue, which the next invocation resumes. The watermark
+    /// and the tick move only when the whole run completes, so a run that dies mid-way is
+    /// re-read from its last saved page, never skipped.
     pub async fn run_job_with(
         &self,
         job: &FeedJob,
         mode: RunMode,
     ) -> Result<FeedOutcome, SyncError> {
-        let start = self.clock.now();
+        let now = self.clock.now();
+        let budget = super::budget::current().or_else(|| {
+            self.budget
+                .map(|b| Budget::until(tokio::time::Instant::now() + b))
+        });
         let config = match self.hotels.require(&job.hotel).await {
             Ok(c) => c,
             Err(RegistryError::NotConfigured(_)) => {
@@ -158,23 +199,35 @@ impl SyncService {
         if !enabled && mode == RunMode::Scheduled {
             return Ok(FeedOutcome::Skipped(Skipped::Disabled));
         }
-        let run_id = uuid::Uuid::new_v4().to_string();
+        if budget.as_ref().is_some_and(|b| b.spent()) {
+            // Not even one page would end in time: another invocation takes the job whole.
+            self.queue
+                .send(
+                    &self.sync_queue_url,
+                    SyncJob::Feed(job.clone()).to_message()?,
+                )
+                .await?;
+            return Ok(FeedOutcome::Skipped(Skipped::Deferred));
+        }
+        let fresh_id = uuid::Uuid::new_v4().to_string();
         let claimed = match self
             .states
-            .claim(
+            .claim_run(
                 &job.hotel,
                 job.feed,
                 job.scheduled_at,
-                &run_id,
-                start,
+                &fresh_id,
+                job.continuation.as_ref(),
+                now,
                 self.lease,
             )
             .await?
         {
             Claim::AlreadyRan { .. } => return Ok(FeedOutcome::Skipped(Skipped::AlreadyRan)),
+            Claim::Stale => return Ok(FeedOutcome::Skipped(Skipped::Stale)),
             Claim::Busy { lease } if lease.tick == job.scheduled_at => {
                 // Our own tick: the holder may yet fail, so this delivery must not be dropped.
-                let left = (lease.until - start).to_std().unwrap_or_default();
+                let left = (lease.until - now).to_std().unwrap_or_default();
                 return Err(SyncError::InProgress {
                     feed: job.feed,
                     retry_after: left.max(StdDuration::from_secs(1)),
@@ -184,19 +237,121 @@ impl SyncService {
             Claim::Acquired { claimed, .. } => claimed,
         };
 
-        let mut run = SyncRun::start(run_id, job.hotel.clone(), job.feed.as_str(), start);
-        run.correlation_id = Some(job.correlation_id.clone());
+        let resumed = claimed.progress.clone();
+        let (mut run, start, at, mut tally, segment, invocations) = match resumed {
+            Some(p) => {
+                let p = *p;
+                let tally = RunTally {
+                    events: p.events,
+                    record_writes: p.record_writes,
+                    failed_refs: p.failed_refs,
+                };
+                let at = Position {
+                    step: p.step,
+                    cursor: p.cursor,
+                };
+                (p.run, p.started_at, at, tally, p.segment, p.invocations + 1)
+            }
+            None => {
+                let mut run = SyncRun::start(fresh_id, job.hotel.clone(), job.feed.as_str(), now);
+                run.correlation_id = Some(job.correlation_id.clone());
+                (run, now, Position::default(), RunTally::default(), 0, 1)
+            }
+        };
+        let calls_before = run.vendor_calls;
         let plan = |delta| feeds::steps(job.feed, &config, delta, claimed.watermark, start);
-        let (result, calls, tally) = self
-            .execute(&config, plan, &mut run, &job.correlation_id)
+        let (result, calls, left) = self
+            .execute(
+                &config,
+                plan,
+                &mut run,
+                &mut tally,
+                &job.correlation_id,
+                at.clone(),
+                budget.as_deref(),
+            )
             .await;
-        let result = match result {
-            Ok(()) => self.follow_up(&job.hotel, job.feed, &run, &tally).await,
-            Err(e) => Err(e),
+        run.vendor_calls = calls_before + calls;
+        let progress = |at: Position, segment: u32, run: &SyncRun, tally: &RunTally| Progress {
+            run_id: run.run_id.clone(),
+            tick: claimed.lease.as_ref().map_or(job.scheduled_at, |l| l.tick),
+            started_at: start,
+            step: at.step,
+            cursor: at.cursor,
+            segment,
+            invocations,
+            run: run.clone(),
+            events: tally.events,
+            record_writes: tally.record_writes,
+            failed_refs: tally.failed_refs.clone(),
+        };
+        let result = match (result, left) {
+            (Ok(()), Some(next)) => {
+                // The budget is spent: keep the progress, send the continuation.
+                let segment = segment + 1;
+                let p = progress(next, segment, &run, &tally);
+                if !self.states.pause(&claimed, p.clone()).await? {
+                    tracing::warn!(
+                        feed = %job.feed,
+                        run_id = %run.run_id,
+                        "the feed's lease was taken over before this run could pause"
+                    );
+                    return Ok(FeedOutcome::Skipped(Skipped::Superseded));
+                }
+                let continuation = FeedJob {
+                    continuation: Some(Continuation {
+                        run_id: run.run_id.clone(),
+                        segment,
+                    }),
+                    ..job.clone()
+                };
+                // If this send fails the job fails and its retry (or the next tick's job) takes
+                // the run up from the progress just saved.
+                self.queue
+                    .send(
+                        &self.sync_queue_url,
+                        SyncJob::Feed(continuation).to_message()?,
+                    )
+                    .await?;
+                tracing::info!(
+                    feed = %job.feed,
+                    run_id = %run.run_id,
+                    step = p.step,
+                    segment,
+                    invocations,
+                    vendor_calls = run.vendor_calls,
+                    "sync run paused between pages; a continuation job goes on"
+                );
+                return Ok(FeedOutcome::Paused(Box::new(p)));
+            }
+            (Ok(()), None) => self.follow_up(&job.hotel, job.feed, &run, &tally).await,
+            (Err(e), left) => {
+                // Pages already stored are kept: the retry resumes at the page that failed.
+                let moved = left.as_ref().is_some_and(|l| *l != Position::default());
+                if let Some(next) = left.filter(|_| moved) {
+                    let p = progress(next, segment, &run, &tally);
+                    match self.states.pause(&claimed, p).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!("the feed's lease was taken over"),
+                        Err(re) => tracing::warn!(
+                            code = re.code(),
+                            "the failed run's progress could not be kept; its lease runs out"
+                        ),
+                    }
+                    run.record_fatal(e.code(), &e.to_string());
+                    run.finish(self.clock.now(), run.vendor_calls);
+                    self.report(&config, &run, &tally, Some(&e));
+                    if let Err(re) = self.runs.record(&run, config.sync.run_retention_days).await {
+                        tracing::warn!(code = re.code(), "the failed run could not be recorded");
+                    }
+                    return Err(e);
+                }
+                Err(e)
+            }
         };
         match result {
             Ok(()) => {
-                run.finish(self.clock.now(), calls);
+                run.finish(self.clock.now(), run.vendor_calls);
                 self.runs
                     .record(&run, config.sync.run_retention_days)
                     .await?;
@@ -215,7 +370,7 @@ impl SyncService {
             }
             Err(e) => {
                 run.record_fatal(e.code(), &e.to_string());
-                run.finish(self.clock.now(), calls);
+                run.finish(self.clock.now(), run.vendor_calls);
                 self.report(&config, &run, &tally, Some(&e));
                 // Best effort: the error itself is what the queue must see.
                 if let Err(re) = self.runs.record(&run, config.sync.run_retention_days).await {
@@ -232,34 +387,63 @@ impl SyncService {
         }
     }
 
-    /// Reads and merges the steps `plan` gives for the vendor's delta mechanism, in order, into
-    /// `run`. Returns the outcome, the vendor calls made and the tally.
+    /// Reads and merges the steps `plan` gives for the vendor's delta mechanism, in order and
+    /// page by page from `at`, into `run`, until they are done or the `budget` is spent.
+    /// Returns the outcome, the vendor calls made, and where the run stands when it stopped
+    /// before the end (for an error: the page that failed).
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         config: &HotelConfig,
         plan: impl FnOnce(DeltaSupport) -> Vec<Step>,
         run: &mut SyncRun,
+        tally: &mut RunTally,
         correlation: &str,
-    ) -> (Result<(), SyncError>, u64, RunTally) {
-        let mut tally = RunTally::default();
+        mut at: Position,
+        budget: Option<&Budget>,
+    ) -> (Result<(), SyncError>, u64, Option<Position>) {
         let adapter = match self.adapter(config).await {
             Ok(a) => a,
-            Err(e) => return (Err(e), 0, tally),
+            Err(e) => return (Err(e), 0, Some(at)),
         };
         let steps = plan(adapter.capabilities().delta);
         let calls_before = adapter.calls_made();
-        let mut result = Ok(());
-        for step in &steps {
-            if let Err(e) = self
-                .step(config, adapter.as_ref(), step, run, &mut tally, correlation)
+        let calls = |a: &dyn PmsAdapter| a.calls_made().saturating_sub(calls_before);
+        let mut pages = 0u32;
+        while let Some(step) = steps.get(at.step) {
+            // At least one page per job, so a run always moves on (a job that starts with the
+            // budget spent does not start: see `run_job_with`).
+            if pages > 0 && budget.is_some_and(Budget::spent) {
+                return (Ok(()), calls(adapter.as_ref()), Some(at));
+            }
+            let began = tokio::time::Instant::now();
+            match self
+                .page(
+                    config,
+                    adapter.as_ref(),
+                    step,
+                    at.cursor.as_ref(),
+                    run,
+                    tally,
+                    correlation,
+                )
                 .await
             {
-                result = Err(e);
-                break;
+                Ok(Some(next)) => at.cursor = Some(next),
+                Ok(None) => {
+                    at = Position {
+                        step: at.step + 1,
+                        cursor: None,
+                    }
+                }
+                Err(e) => return (Err(e), calls(adapter.as_ref()), Some(at)),
+            }
+            pages += 1;
+            if let Some(b) = budget {
+                b.record_page(began.elapsed());
             }
         }
-        let calls = adapter.calls_made().saturating_sub(calls_before);
-        (result, calls, tally)
+        (Ok(()), calls(adapter.as_ref()), None)
     }
 
     pub(super) async fn adapter(
@@ -286,8 +470,46 @@ impl SyncService {
         tally: &mut RunTally,
         correlation: &str,
     ) -> Result<(), SyncError> {
+        let read = feeds::read(adapter, step).await;
+        self.store(config, adapter, step, read, run, tally, correlation)
+            .await
+    }
+
+    /// One page of `step` from `cursor`, stored; the cursor of the next page, if any.
+    #[allow(clippy::too_many_arguments)]
+    async fn page(
+        &self,
+        config: &HotelConfig,
+        adapter: &dyn PmsAdapter,
+        step: &Step,
+        cursor: Option<&PageCursor>,
+        run: &mut SyncRun,
+        tally: &mut RunTally,
+        correlation: &str,
+    ) -> Result<Option<PageCursor>, SyncError> {
+        let (read, next) = match feeds::read_page(adapter, step, cursor).await {
+            Ok((read, next)) => (Ok(read), next),
+            Err(e) => (Err(e), None),
+        };
+        self.store(config, adapter, step, read, run, tally, correlation)
+            .await?;
+        Ok(next)
+    }
+
+    /// Merges what a step (or a page of it) read.
+    #[allow(clippy::too_many_arguments)]
+    async fn store(
+        &self,
+        config: &HotelConfig,
+        adapter: &dyn PmsAdapter,
+        step: &Step,
+        read: Result<Read, PmsError>,
+        run: &mut SyncRun,
+        tally: &mut RunTally,
+        correlation: &str,
+    ) -> Result<(), SyncError> {
         let hotel = &config.hotel_id;
-        let read = match feeds::read(adapter, step).await {
+        let read = match read {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, PmsError::Unauthorized { .. }) {
@@ -436,7 +658,7 @@ fn absorb(run: &mut SyncRun, tally: &mut RunTally, report: &MergeReport) {
 impl FeedRunner for SyncService {
     async fn run(&self, job: &FeedJob) -> Result<(), JobError> {
         match self.run_job(job).await {
-            Ok(FeedOutcome::Ran(_)) => Ok(()),
+            Ok(FeedOutcome::Ran(_) | FeedOutcome::Paused(_)) => Ok(()),
             Ok(FeedOutcome::Skipped(why)) => {
                 tracing::info!(feed = %job.feed, skipped = ?why, "feed job skipped");
                 Ok(())

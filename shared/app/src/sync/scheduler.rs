@@ -137,6 +137,7 @@ impl SyncScheduler {
                     feed: *feed,
                     scheduled_at: tick,
                     correlation_id: correlation_id.to_owned(),
+                    continuation: None,
                 });
                 jobs.push((hotel.clone(), job.to_message()?));
             }

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::Feed;
+use crate::jobs::{Continuation, Feed};
+use crate::sync_runs::SyncRun;
 use pms_domain::domain::HotelId;
+use pms_domain::pms::{EntityRef, PageCursor};
 use pms_domain::ports::{Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
 
 fn key(hotel: &HotelId, feed: Feed) -> ItemKey {
@@ -26,7 +28,38 @@ pub struct Lease {
     pub until: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A run that stopped between pages, its time budget spent, to go on in another invocation.
+/// Everything the next invocation needs is here: the run's start (its plan and, at the end,
+/// the watermark are computed from it, so every invocation reads the same steps and windows),
+/// the step and the vendor's page position, and the run's record so far.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub run_id: String,
+    /// The tick the run belongs to.
+    pub tick: DateTime<Utc>,
+    /// The run's start.
+    pub started_at: DateTime<Utc>,
+    /// Steps `0..step` are done.
+    pub step: usize,
+    /// Where step `step` stands at the vendor (`None`: its first page).
+    pub cursor: Option<PageCursor>,
+    /// Continuations sent so far. A continuation job names the segment it may run; one naming
+    /// another (a duplicate delivery, or one overtaken by a tick that resumed the run) is
+    /// dropped, so a run is never read twice at once.
+    pub segment: u32,
+    /// Invocations that worked on the run (for reports).
+    pub invocations: u32,
+    /// The run's record so far (counts, first ids, errors).
+    pub run: SyncRun,
+    pub events: u64,
+    pub record_writes: u64,
+    /// Reservations that failed so far, handed to refresh jobs when the run completes.
+    #[serde(default)]
+    pub failed_refs: Vec<EntityRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeedState {
     pub hotel_id: HotelId,
@@ -38,12 +71,15 @@ pub struct FeedState {
     pub watermark: Option<DateTime<Utc>>,
     pub last_run_id: Option<String>,
     pub lease: Option<Lease>,
+    /// The run under way across invocations, if one stopped between pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Box<Progress>>,
     /// Changes on every write; writes are conditional on the revision they read.
     pub revision: String,
 }
 
 /// What a claim found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Claim {
     /// The feed is ours until the lease ends. `first` when the feed had no state before (its
     /// first run).
@@ -55,6 +91,9 @@ pub enum Claim {
     AlreadyRan { last_tick: DateTime<Utc> },
     /// Another run holds the feed.
     Busy { lease: Lease },
+    /// A continuation that is not the one the run waits for (a duplicate delivery, or one a
+    /// tick's resumption overtook): nothing to do.
+    Stale,
 }
 
 #[derive(Clone)]
@@ -107,15 +146,46 @@ impl FeedStates {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> PortResult<Claim> {
+        self.claim_run(hotel, feed, tick, run_id, None, now, lease)
+            .await
+    }
+
+    /// [`Self::claim`] for a job that may go on with a run stopped between pages. A run under
+    /// way ([`FeedState::progress`]) is taken up by its continuation (`continuation` naming
+    /// its run and segment) or by any later tick's job, whose own tick it then stands for; the
+    /// claimed state keeps the progress, whose run id and tick the lease carries.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_run(
+        &self,
+        hotel: &HotelId,
+        feed: Feed,
+        tick: DateTime<Utc>,
+        run_id: &str,
+        continuation: Option<&Continuation>,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> PortResult<Claim> {
         let previous = self.get(hotel, feed).await?;
+        let under_way = previous.as_ref().and_then(|p| p.progress.as_deref());
+        if let Some(c) = continuation {
+            match under_way {
+                Some(p) if p.run_id == c.run_id && p.segment == c.segment => {}
+                _ => return Ok(Claim::Stale),
+            }
+        }
         if let Some(p) = &previous {
-            if let Some(last) = p.last_tick.filter(|last| tick <= *last) {
+            let resuming = continuation.is_some() || p.progress.is_some();
+            if let Some(last) = p.last_tick.filter(|last| tick <= *last && !resuming) {
                 return Ok(Claim::AlreadyRan { last_tick: last });
             }
             if let Some(l) = p.lease.as_ref().filter(|l| l.until > now) {
                 return Ok(Claim::Busy { lease: l.clone() });
             }
         }
+        let (run_id, tick) = match under_way {
+            Some(p) => (p.run_id.as_str(), p.tick.max(tick)),
+            None => (run_id, tick),
+        };
         let claimed = FeedState {
             lease: Some(Lease {
                 run_id: run_id.to_owned(),
@@ -130,6 +200,7 @@ impl FeedStates {
                 watermark: None,
                 last_run_id: None,
                 lease: None,
+                progress: None,
                 revision: String::new(),
             })
         };
@@ -177,6 +248,21 @@ impl FeedStates {
             watermark: claimed.watermark.max(watermark),
             last_run_id: run_id.or_else(|| claimed.last_run_id.clone()),
             lease: None,
+            progress: None,
+            revision: revision(),
+            ..claimed.clone()
+        };
+        self.put_after(&next, Some(claimed)).await
+    }
+
+    /// Releases the feed with the run's progress kept, for its continuation (or a later tick's
+    /// job, or the retry of a job that failed) to take up; tick and watermark stay as they
+    /// were, so the window the run reads is re-read rather than skipped if it never completes.
+    /// `false` when the lease was taken over meanwhile.
+    pub async fn pause(&self, claimed: &FeedState, progress: Progress) -> PortResult<bool> {
+        let next = FeedState {
+            lease: None,
+            progress: Some(Box::new(progress)),
             revision: revision(),
             ..claimed.clone()
         };
@@ -271,5 +357,90 @@ mod tests {
         let s = states.get(&h, Feed::Reservations).await.unwrap().unwrap();
         assert_eq!(s.watermark, Some(t1));
         assert_eq!(s.last_tick, Some(t2));
+    }
+
+    #[tokio::test]
+    async fn a_paused_run_is_taken_up_by_its_continuation_or_a_later_tick_never_twice() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let states = FeedStates::new(Arc::new(MemoryStore::new(clock.clone())));
+        let h = HotelId::parse("h1").unwrap();
+        let (t1, lease) = (Utc::now(), Duration::seconds(60));
+        let feed = Feed::Reservations;
+        let Claim::Acquired { claimed, .. } =
+            states.claim(&h, feed, t1, "r1", t1, lease).await.unwrap()
+        else {
+            panic!("first claim")
+        };
+        let progress = |segment| Progress {
+            run_id: "r1".into(),
+            tick: t1,
+            started_at: t1,
+            step: 1,
+            cursor: Some(PageCursor(serde_json::json!({"page": 3}))),
+            segment,
+            invocations: 1,
+            run: SyncRun::start("r1", h.clone(), "reservations", t1),
+            events: 4,
+            record_writes: 8,
+            failed_refs: Vec::new(),
+        };
+        assert!(states.pause(&claimed, progress(1)).await.unwrap());
+        let c = |run: &str, segment| Continuation {
+            run_id: run.into(),
+            segment,
+        };
+        // Another segment, another run, or no run under way: stale.
+        for wrong in [c("r1", 0), c("r1", 2), c("r9", 1)] {
+            assert_eq!(
+                states
+                    .claim_run(&h, feed, t1, "x", Some(&wrong), t1, lease)
+                    .await
+                    .unwrap(),
+                Claim::Stale
+            );
+        }
+        // The continuation the run waits for takes it up, progress and run id included...
+        let Claim::Acquired { claimed, .. } = states
+            .claim_run(&h, feed, t1, "x", Some(&c("r1", 1)), t1, lease)
+            .await
+            .unwrap()
+        else {
+            panic!("continuation")
+        };
+        assert_eq!(claimed.progress.as_deref(), Some(&progress(1)));
+        assert_eq!(claimed.lease.as_ref().unwrap().run_id, "r1");
+        // ...and while it runs, its duplicate is told to wait, not run.
+        assert!(matches!(
+            states
+                .claim_run(&h, feed, t1, "y", Some(&c("r1", 1)), t1, lease)
+                .await
+                .unwrap(),
+            Claim::Busy { .. }
+        ));
+        assert!(states.pause(&claimed, progress(2)).await.unwrap());
+        // A later tick's job finding the run paused takes it up for its own tick.
+        let t2 = t1 + Duration::minutes(5);
+        let Claim::Acquired { claimed, .. } = states
+            .claim_run(&h, feed, t2, "r2", None, t2, lease)
+            .await
+            .unwrap()
+        else {
+            panic!("a later tick resumes")
+        };
+        assert_eq!(claimed.progress.as_ref().unwrap().segment, 2);
+        let l = claimed.lease.clone().unwrap();
+        assert_eq!((l.run_id.as_str(), l.tick), ("r1", t2));
+        // Completed: no progress, the tick done, and segment 2's continuation is stale.
+        assert!(states.complete(&claimed, Some(t1)).await.unwrap());
+        let s = states.get(&h, feed).await.unwrap().unwrap();
+        assert!(s.progress.is_none());
+        assert_eq!((s.last_tick, s.watermark), (Some(t2), Some(t1)));
+        assert_eq!(
+            states
+                .claim_run(&h, feed, t1, "z", Some(&c("r1", 2)), t2, lease)
+                .await
+                .unwrap(),
+            Claim::Stale
+        );
     }
 }

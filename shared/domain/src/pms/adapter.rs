@@ -47,6 +47,65 @@ pub struct ChangeWindow {
     pub to: DateTime<Utc>,
 }
 
+/// A list read a sync takes in pages, possibly across worker invocations
+/// ([`PmsAdapter::reservations_page`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "read")]
+pub enum ListRead {
+    /// [`PmsAdapter::reservations_changed`].
+    Changed { window: ChangeWindow },
+    /// [`PmsAdapter::arrivals_between`].
+    ArrivalsBetween {
+        from: BusinessDate,
+        to: BusinessDate,
+    },
+    /// [`PmsAdapter::departures`].
+    Departures { date: BusinessDate },
+    /// [`PmsAdapter::in_house`].
+    InHouse,
+}
+
+/// Where a paged read stands: the vendor's own position (a page token, an offset, a page
+/// number, which window of a split range), opaque to callers. It is stored between worker
+/// invocations (in the feed's state item), so it is plain JSON and each vendor crate owns its
+/// shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PageCursor(pub serde_json::Value);
+
+impl PageCursor {
+    /// A vendor's position as a cursor.
+    pub fn encode<T: Serialize>(position: &T) -> PmsResult<Self> {
+        serde_json::to_value(position)
+            .map(Self)
+            .map_err(|e| super::PmsError::protocol(format!("page cursor: {e}")))
+    }
+
+    /// The vendor's position back; a cursor of another shape (written by another build or
+    /// vendor) is an invalid request, never a panic.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> PmsResult<T> {
+        serde_json::from_value(self.0.clone())
+            .map_err(|e| super::PmsError::invalid(format!("not a page cursor of this vendor: {e}")))
+    }
+}
+
+/// One page of a list read and where the next one starts (`None`: the read is complete).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub fetched: Fetched<T>,
+    pub next: Option<PageCursor>,
+}
+
+impl<T> Default for Page<T> {
+    /// An empty last page.
+    fn default() -> Self {
+        Self {
+            fetched: Fetched::ok(Vec::new()),
+            next: None,
+        }
+    }
+}
+
 /// What a thin vendor event (webhook, business event) names: an entity to fetch by its id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -171,6 +230,32 @@ pub trait PmsAdapter: Send + Sync {
 
     /// Reservations created or changed within `window`, by the vendor's delta mechanism.
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>>;
+
+    /// One page of `read`, from `cursor` (`None`: the first page). Vendors whose listings page
+    /// override this so a long read can stop between pages and resume in another invocation;
+    /// the default answers the whole read as one page.
+    async fn reservations_page(
+        &self,
+        read: &ListRead,
+        cursor: Option<&PageCursor>,
+    ) -> PmsResult<Page<Reservation>> {
+        if cursor.is_some() {
+            return Err(super::PmsError::invalid(format!(
+                "{} answers {read:?} in one page; there is no next page to resume",
+                self.provider()
+            )));
+        }
+        let fetched = match *read {
+            ListRead::Changed { window } => self.reservations_changed(window).await?,
+            ListRead::ArrivalsBetween { from, to } => self.arrivals_between(from, to).await?,
+            ListRead::Departures { date } => self.departures(date).await?,
+            ListRead::InHouse => self.in_house().await?,
+        };
+        Ok(Page {
+            fetched,
+            next: None,
+        })
+    }
 
     /// Arrivals (as [`PmsAdapter::arrivals`] lists them) of every property-local date in
     /// `[from, to]`: what a first sync and a backfill load. The default reads date by date;

@@ -8,7 +8,8 @@ pub mod retry;
 pub mod trace;
 
 pub use adapter::{
-    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, Refreshed,
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, ListRead, Page, PageCursor,
+    PmsAdapter, Refreshed,
 };
 pub use error::{classify_transport, PmsError, PmsResult, UnavailableCause, DEFAULT_RETRYABLE};
 pub use retry::{RetryPolicy, RetrySettings};

@@ -38,13 +38,26 @@ use pms_domain::domain::{
 };
 use pms_domain::memory::MemoryStore;
 use pms_domain::pms::{
-    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
-    Refreshed,
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, ListRead, Page, PageCursor,
+    PmsAdapter, PmsError, PmsResult, Refreshed,
 };
 use pms_domain::ports::{Clock, ItemStore};
 use pms_vendor_kit::pms::http::VendorHttp;
 use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
 use pms_vendor_kit::pms::{AdapterDeps, VendorBuilder};
+
+/// Where a paged `getReservations` list stands, kept between worker invocations as a
+/// [`PageCursor`]: the next `pageNumber` (from 1). Offset pages shift when records leave the
+/// filter between two pages; a record that moved is read by the next delta (its modification
+/// time is after the window), and the overlap of windows covers the vendor's clock.
+/// Which rows of a list a read keeps.
+type RowFilter = Box<dyn Fn(&Reservation) -> bool + Send + Sync>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListCursor {
+    pub page: u32,
+}
 
 /// Cloudbeds, as records, keys and configurations name it.
 pub const PROVIDER: Provider = Provider::named("cloudbeds");
@@ -214,9 +227,99 @@ impl CloudbedsAdapter {
             .transport
             .get_all("getReservations", &self.params(&extra), transport::MAX_PAGE)
             .await?;
+        Ok(self.rows(&pages, keep))
+    }
+
+    /// The `getReservations` filters of a list read, and which of its rows the read keeps
+    /// (the vendor's ranges are coarser than ours: dates at both ends, statuses).
+    fn list_filters(&self, read: &ListRead) -> (Vec<(&'static str, String)>, RowFilter) {
+        match *read {
+            ListRead::Changed { window } => {
+                let (from, to) = mapping::window_params(&window, self.ctx.tz);
+                (
+                    vec![("modifiedFrom", from), ("modifiedTo", to)],
+                    Box::new(|_| true),
+                )
+            }
+            ListRead::ArrivalsBetween { from, to } => (
+                vec![
+                    ("checkInFrom", from.to_string()),
+                    ("checkInTo", to.to_string()),
+                ],
+                Box::new(move |r| {
+                    r.arrival >= from
+                        && r.arrival <= to
+                        && matches!(
+                            r.status,
+                            ReservationStatus::Confirmed | ReservationStatus::CheckedIn
+                        )
+                }),
+            ),
+            ListRead::Departures { date } => (
+                vec![
+                    ("checkOutFrom", date.to_string()),
+                    ("checkOutTo", date.to_string()),
+                ],
+                Box::new(move |r| {
+                    r.departure == date
+                        && matches!(
+                            r.status,
+                            ReservationStatus::CheckedIn | ReservationStatus::CheckedOut
+                        )
+                }),
+            ),
+            ListRead::InHouse => (
+                vec![("status", "checked_in".into())],
+                Box::new(|r| r.status == ReservationStatus::CheckedIn),
+            ),
+        }
+    }
+
+    /// One page of [`Self::reservation_list`] from `cursor` (a [`ListCursor`]), and the cursor
+    /// of the next page, if any.
+    async fn reservation_page(
+        &self,
+        filters: &[(&str, String)],
+        keep: impl Fn(&Reservation) -> bool,
+        cursor: Option<&PageCursor>,
+    ) -> PmsResult<Page<Reservation>> {
+        let at = match cursor {
+            Some(c) => c.decode::<ListCursor>()?,
+            None => ListCursor { page: 1 },
+        };
+        if at.page == 0 {
+            return Err(PmsError::invalid("Cloudbeds pages are numbered from 1"));
+        }
+        let mut extra = filters.to_vec();
+        extra.push(("includeGuestsDetails", "true".into()));
+        extra.push(("includeAllRooms", "true".into()));
+        let (env, more) = self
+            .transport
+            .get_page(
+                "getReservations",
+                &self.params(&extra),
+                transport::MAX_PAGE,
+                at.page,
+            )
+            .await?;
+        let next = more
+            .then(|| PageCursor::encode(&ListCursor { page: at.page + 1 }))
+            .transpose()?;
+        Ok(Page {
+            fetched: self.rows(std::slice::from_ref(&env), keep),
+            next,
+        })
+    }
+
+    /// The reservations of list pages; rows that cannot be read are failures beside them.
+    fn rows(
+        &self,
+        pages: &[transport::Envelope],
+        keep: impl Fn(&Reservation) -> bool,
+    ) -> Fetched<Reservation> {
         let mut out = Fetched::ok(Vec::new());
         let mut seen = BTreeSet::new();
-        for page in &pages {
+        for page in pages {
             for (_, row) in entries(page.data()) {
                 let id = row.get("reservationID").map(scalar).unwrap_or_default();
                 // Offset pages can repeat a record that moved while we paged.
@@ -253,7 +356,7 @@ impl CloudbedsAdapter {
                 }
             }
         }
-        Ok(out)
+        out
     }
 
     /// Every room of `getHousekeepingStatus` (pages of up to 5000), as wire records.
@@ -591,40 +694,18 @@ impl PmsAdapter for CloudbedsAdapter {
         from: BusinessDate,
         to: BusinessDate,
     ) -> PmsResult<Fetched<Reservation>> {
-        self.reservation_list(
-            &[
-                ("checkInFrom", from.to_string()),
-                ("checkInTo", to.to_string()),
-            ],
-            |r| {
-                r.arrival >= from
-                    && r.arrival <= to
-                    && matches!(
-                        r.status,
-                        ReservationStatus::Confirmed | ReservationStatus::CheckedIn
-                    )
-            },
-        )
-        .await
+        let (filters, keep) = self.list_filters(&ListRead::ArrivalsBetween { from, to });
+        self.reservation_list(&filters, keep).await
     }
 
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
-        let d = date.to_string();
-        self.reservation_list(&[("checkOutFrom", d.clone()), ("checkOutTo", d)], |r| {
-            r.departure == date
-                && matches!(
-                    r.status,
-                    ReservationStatus::CheckedIn | ReservationStatus::CheckedOut
-                )
-        })
-        .await
+        let (filters, keep) = self.list_filters(&ListRead::Departures { date });
+        self.reservation_list(&filters, keep).await
     }
 
     async fn in_house(&self) -> PmsResult<Fetched<Reservation>> {
-        self.reservation_list(&[("status", "checked_in".into())], |r| {
-            r.status == ReservationStatus::CheckedIn
-        })
-        .await
+        let (filters, keep) = self.list_filters(&ListRead::InHouse);
+        self.reservation_list(&filters, keep).await
     }
 
     async fn add_reservation_note(
@@ -843,11 +924,21 @@ impl PmsAdapter for CloudbedsAdapter {
         out
     }
 
+    /// The lists of the feeds' reads, one `getReservations` page (100 rows) at a time; the
+    /// cursor is a [`ListCursor`].
+    async fn reservations_page(
+        &self,
+        read: &ListRead,
+        cursor: Option<&PageCursor>,
+    ) -> PmsResult<Page<Reservation>> {
+        let (filters, keep) = self.list_filters(read);
+        self.reservation_page(&filters, keep, cursor).await
+    }
+
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {
-        let (from, to) = mapping::window_params(&window, self.ctx.tz);
         // The local range may be a little wider than the window (DST); more is harmless.
-        self.reservation_list(&[("modifiedFrom", from), ("modifiedTo", to)], |_| true)
-            .await
+        let (filters, keep) = self.list_filters(&ListRead::Changed { window });
+        self.reservation_list(&filters, keep).await
     }
 }
 

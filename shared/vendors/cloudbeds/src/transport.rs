@@ -353,6 +353,29 @@ impl Transport {
         true
     }
 
+    /// Page `page` (from 1) of a list in pages of `page_size`, and whether another follows:
+    /// while the entries up to this page are fewer than `total` (without `total`, while pages
+    /// come back full). What a sync that stops between pages resumes from.
+    pub async fn get_page(
+        &self,
+        endpoint: &'static str,
+        params: &[(String, String)],
+        page_size: u32,
+        page: u32,
+    ) -> PmsResult<(Envelope, bool)> {
+        let mut p = params.to_vec();
+        p.push(("pageNumber".into(), page.to_string()));
+        p.push(("pageSize".into(), page_size.to_string()));
+        let env = self.call(endpoint, Verb::Get, &p, Replay::Safe).await?;
+        let n = env.data_len() as u64;
+        let through = u64::from(page.saturating_sub(1)) * u64::from(page_size) + n;
+        let more = match env.total() {
+            Some(t) => n > 0 && through < t,
+            None => n >= u64::from(page_size),
+        };
+        Ok((env, more))
+    }
+
     /// Every page of a list (`pageNumber` from 1, `pageSize` = `page_size`) until `total`
     /// entries have been read; never truncated. Without `total`, a short page ends the list.
     pub async fn get_all(

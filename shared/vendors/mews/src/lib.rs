@@ -50,8 +50,8 @@ use pms_domain::domain::{
     Preference, PropertyTz, Provider, RecordId, Reservation, RoomNumber, RoomStatus, WriteReceipt,
 };
 use pms_domain::pms::{
-    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
-    Refreshed,
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, ListRead, Page, PageCursor,
+    PmsAdapter, PmsError, PmsResult, Refreshed,
 };
 use pms_domain::ports::Clock;
 use pms_vendor_kit::pms::degraded::optional;
@@ -61,10 +61,22 @@ use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
 use pms_vendor_kit::pms::refcache::TableRefCache;
 use pms_vendor_kit::pms::VendorBuilder;
 
-/// Customers asked per `customers/getAll` call when enriching reservations. Mews allows 1000
-/// ids, but customer records are the heaviest we read; 100 keeps each response small (and far
-/// from a 408) at a cost of one call per 100 guests.
-pub const CUSTOMER_BATCH: usize = 100;
+/// Customers asked per `customers/getAll` call when enriching reservations: the most Mews takes
+/// (`CustomerIds`, max 1000 items, operations/customers.md). A response Mews finds too heavy
+/// (408) is asked again in smaller pages by the transport, so the batch need not be smaller.
+pub const CUSTOMER_BATCH: usize = 1000;
+/// The reservations listing every sync read goes through.
+const RESERVATIONS_GET_ALL: &str = "reservations/getAll/2023-06-06";
+
+/// Where a paged Mews listing stands, kept between worker invocations as a [`PageCursor`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListingCursor {
+    /// Which window of the read's interval (split at [`MAX_WINDOW`]) is being read.
+    pub window: usize,
+    /// Mews' `Limitation.Cursor` within that window (`None`: the window's first page).
+    pub cursor: Option<String>,
+}
 /// Ids per call for the light lookups (resources, notes, reservations, order items).
 pub const ID_BATCH: usize = 1000;
 /// Default `Limitation.Count` of listings: the most Mews serves, so a sync reads as few pages
@@ -576,7 +588,7 @@ impl MewsAdapter {
         window: Option<(&str, DateTime<Utc>, DateTime<Utc>)>,
         expect: Option<usize>,
     ) -> PmsResult<(Vec<wire::Reservation>, Vec<ItemFailure>)> {
-        const OP: &str = "reservations/getAll/2023-06-06";
+        const OP: &str = RESERVATIONS_GET_ALL;
         let body = self.reservation_body(filter);
         let raw = match window {
             Some((field, from, to)) => {
@@ -629,7 +641,79 @@ impl MewsAdapter {
         expect: Option<usize>,
         reuse: bool,
     ) -> PmsResult<Fetched<Reservation>> {
-        let (raw, mut failures) = self.wire_reservations(filter, window, expect).await?;
+        let (raw, failures) = self.wire_reservations(filter, window, expect).await?;
+        self.complete(raw, failures, reuse).await
+    }
+
+    /// One page of a sync listing (see [`PmsAdapter::reservations_page`]): one
+    /// `reservations/getAll` request from `cursor`, then the page's lookups, as
+    /// [`Self::listing`] does for a whole listing.
+    async fn listing_page(
+        &self,
+        filter: Value,
+        window: Option<(&str, DateTime<Utc>, DateTime<Utc>)>,
+        cursor: Option<&PageCursor>,
+    ) -> PmsResult<Page<Reservation>> {
+        let at: ListingCursor = cursor
+            .map(PageCursor::decode)
+            .transpose()?
+            .unwrap_or_default();
+        let mut body = self.reservation_body(filter);
+        let windows = window.map(|(field, from, to)| (field, split_windows(from, to, MAX_WINDOW)));
+        if let Some((field, windows)) = &windows {
+            let Some((start, end)) = windows.get(at.window) else {
+                return Ok(Page::default());
+            };
+            if let Some(obj) = body.as_object_mut() {
+                obj.insert(
+                    (*field).to_owned(),
+                    json!(wire::TimeInterval::new(*start, *end)),
+                );
+            }
+        }
+        let (raw, next) = self
+            .t
+            .get_page(
+                RESERVATIONS_GET_ALL,
+                body,
+                "Reservations",
+                self.page_size,
+                at.cursor.as_deref(),
+            )
+            .await?;
+        let (items, failures) = decode_items::<wire::Reservation>(raw, "reservation");
+        let mut seen = HashSet::new();
+        let items = items
+            .into_iter()
+            .filter(|r| seen.insert(r.id.clone()))
+            .collect();
+        let fetched = self.complete(items, failures, true).await?;
+        let windows = windows.map_or(1, |(_, w)| w.len());
+        let next = match next {
+            Some(c) => Some(ListingCursor {
+                window: at.window,
+                cursor: Some(c),
+            }),
+            None if at.window + 1 < windows => Some(ListingCursor {
+                window: at.window + 1,
+                cursor: None,
+            }),
+            None => None,
+        };
+        Ok(Page {
+            fetched,
+            next: next.as_ref().map(PageCursor::encode).transpose()?,
+        })
+    }
+
+    /// Maps raw reservations: stored copies for unchanged ones when `reuse`, lookups for the
+    /// rest; records that cannot be mapped are reported as failures, never hidden.
+    async fn complete(
+        &self,
+        raw: Vec<wire::Reservation>,
+        mut failures: Vec<ItemFailure>,
+        reuse: bool,
+    ) -> PmsResult<Fetched<Reservation>> {
         let mut items = Vec::with_capacity(raw.len());
         let mut known = if reuse {
             let wanted: Vec<(RecordId, u64)> = raw
@@ -1509,6 +1593,58 @@ impl PmsAdapter for MewsAdapter {
                 (r, result)
             })
             .collect()
+    }
+
+    /// The listings of [`Self::reservations_changed`], [`Self::arrivals_between`],
+    /// [`Self::departures`] and [`Self::in_house`], one Mews page (`Limitation.Count`, 1000 by
+    /// default) at a time; the cursor is a [`ListingCursor`].
+    async fn reservations_page(
+        &self,
+        read: &ListRead,
+        cursor: Option<&PageCursor>,
+    ) -> PmsResult<Page<Reservation>> {
+        let (filter, field, from, to) = match *read {
+            ListRead::Changed { window } => {
+                if window.to < window.from {
+                    return Err(PmsError::invalid("the change window ends before it starts"));
+                }
+                let to = window.to + chrono::Duration::nanoseconds(1);
+                (json!({}), "UpdatedUtc", window.from, to)
+            }
+            ListRead::ArrivalsBetween { from, to } => (
+                json!({"States": ["Confirmed", "Optional", "Started"]}),
+                "ScheduledStartUtc",
+                self.tz.day_bounds(from).0,
+                self.tz.day_bounds(to).1,
+            ),
+            ListRead::Departures { date } => {
+                let (from, to) = self.tz.day_bounds(date);
+                (
+                    json!({"States": ["Started", "Processed"]}),
+                    "ScheduledEndUtc",
+                    from,
+                    to,
+                )
+            }
+            ListRead::InHouse => {
+                return self
+                    .listing_page(json!({"States": ["Started"]}), None, cursor)
+                    .await
+            }
+        };
+        let mut page = self
+            .listing_page(filter, Some((field, from, to)), cursor)
+            .await?;
+        // As the whole reads do: the local dates decide at the interval's ends.
+        match *read {
+            ListRead::ArrivalsBetween { from, to } => page
+                .fetched
+                .items
+                .retain(|r| r.arrival >= from && r.arrival <= to),
+            ListRead::Departures { date } => page.fetched.items.retain(|r| r.departure == date),
+            ListRead::Changed { .. } | ListRead::InHouse => {}
+        }
+        Ok(page)
     }
 
     /// Reservations whose `UpdatedUtc` is within the window (both ends inclusive), asked in

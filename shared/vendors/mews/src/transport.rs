@@ -308,6 +308,62 @@ impl MewsTransport {
         )))
     }
 
+    /// One page of a `getAll` listing: `count` items (1 to 1000) after `cursor` (`None`: the
+    /// first page). Returns the raw items and the cursor of the next page, `None` when this page
+    /// was the last (short, or without a cursor): what a sync that stops between pages stores.
+    /// A 408 asks the same page again smaller, as [`Self::get_all`] does.
+    pub async fn get_page(
+        &self,
+        operation: &'static str,
+        body: Value,
+        items_key: &str,
+        count: u32,
+        cursor: Option<&str>,
+    ) -> PmsResult<(Vec<Value>, Option<String>)> {
+        let mut count = count.clamp(1, 1000);
+        loop {
+            let mut page_body = body.clone();
+            let mut limitation = Map::new();
+            limitation.insert("Count".into(), json!(count));
+            if let Some(c) = cursor {
+                limitation.insert("Cursor".into(), json!(c));
+            }
+            if let Some(obj) = page_body.as_object_mut() {
+                obj.insert("Limitation".into(), Value::Object(limitation));
+            }
+            let resp = match self.call(operation, page_body, Retry::Policy).await {
+                Ok(r) => r,
+                Err(PmsError::InvalidRequest {
+                    status: Some(408), ..
+                }) if count > MIN_PAGE_ON_408 => {
+                    count = (count / 2).max(MIN_PAGE_ON_408);
+                    tracing::warn!(operation, count, "Mews answered 408; asking smaller pages");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if resp.is_empty() {
+                return Ok((Vec::new(), None));
+            }
+            let page: wire::Page = resp.json()?;
+            let Some(items) = page.items(items_key) else {
+                return Err(PmsError::Protocol {
+                    message: format!("{operation}: {items_key} is not an array"),
+                    request_id: resp.request_id,
+                });
+            };
+            let last = items.is_empty() || items.len() < count as usize;
+            let next = if last { None } else { page.cursor };
+            if next.is_some() && next.as_deref() == cursor {
+                return Err(PmsError::Protocol {
+                    message: format!("{operation}: the cursor did not advance"),
+                    request_id: resp.request_id,
+                });
+            }
+            return Ok((items, next));
+        }
+    }
+
     /// A listing filtered by a time interval `[from, to)` on `field` (e.g. `UpdatedUtc`), split
     /// into windows of at most [`MAX_WINDOW`], each followed to exhaustion. A window Mews still
     /// refuses as too heavy (408) with small pages is halved and asked again

@@ -32,7 +32,9 @@ use serde_json::json;
 
 use self::credentials::OperaCredentials;
 use self::mapping::MapCtx;
-use self::transport::{read_all, Call, NameRange, OhipCredentials, OhipTransport, Page};
+use self::transport::{
+    read_all, Call, NameRange, OhipCredentials, OhipTransport, Page, OFFSET_CAP, PAGE_LIMIT,
+};
 use self::wire::{
     id_of_type, BillingChargesDetails, BusinessEvents, FolioResponse, HousekeepingBoard, Profile,
     ProfileResponse, ProfileSummaries, ReservationResponse, ReservationsDetails,
@@ -45,8 +47,8 @@ use pms_domain::domain::{
     Reservation, RoomNumber, RoomStatus, WriteReceipt,
 };
 use pms_domain::pms::{
-    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,
-    Refreshed,
+    ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, ListRead, PageCursor, PmsAdapter,
+    PmsError, PmsResult, Refreshed,
 };
 use pms_domain::ports::Clock;
 use pms_vendor_kit::pms::http::VendorHttp;
@@ -160,6 +162,50 @@ impl Search {
                 })
                 .collect()
         })
+    }
+}
+
+/// Where a paged list read stands, kept between worker invocations as a [`PageCursor`]: which
+/// of the read's searches (e.g. `Arrival`, then `Arrived`), the slices of it still to read
+/// (the search split by dates, then surnames, where it holds more than OHIP's offset cap of
+/// 1000; the last one is read next), and the offset reached in that slice (pages of 200).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SearchCursor {
+    pub search: usize,
+    pub pending: Vec<SliceAt>,
+    pub offset: usize,
+}
+
+/// One slice of a search: its date range (when the search has one) and surname range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SliceAt {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub names: NameRange,
+}
+
+impl SliceAt {
+    fn of(s: &Search) -> SliceAt {
+        SliceAt {
+            from: s.dates.map(|d| d.from),
+            to: s.dates.map(|d| d.to),
+            names: s.names,
+        }
+    }
+
+    /// The slice of `root` this describes.
+    fn search(&self, root: &Search) -> Search {
+        Search {
+            dates: root.dates.map(|d| DateParams {
+                from: self.from.unwrap_or(d.from),
+                to: self.to.unwrap_or(d.to),
+                ..d
+            }),
+            names: self.names,
+            ..root.clone()
+        }
     }
 }
 
@@ -433,48 +479,63 @@ impl OhipAdapter {
     /// Every reservation of a search, split as needed; one bad record is a failure, not an
     /// error.
     async fn search(&self, search: Search, into: &mut Collected) -> PmsResult<()> {
-        let hotel = self.hotel_code.as_str();
         let infos = read_all(search, Search::split, |s, offset, limit| {
-            let mut call = Call::get(
-                "ohip.getHotelReservations",
-                vec!["rsv", "v1", "hotels", hotel, "reservations"],
-            )
-            .query("searchType", s.search_type)
-            .query("limit", limit.to_string())
-            .query("offset", offset.to_string());
-            if let Some(d) = s.dates {
-                call = call
-                    .query(d.start_param, d.from.format("%Y-%m-%d").to_string())
-                    .query(d.end_param, d.to.format("%Y-%m-%d").to_string());
-            }
-            for (k, v) in s.names.params() {
-                call = call.query(k, v);
-            }
-            for id in &s.ids {
-                call = call.query("reservationIdList", id.clone());
-            }
-            async move {
-                let Some(details) = self
-                    .transport
-                    .get_json::<ReservationsDetails>(&call)
-                    .await?
-                else {
-                    return Ok(Page::empty());
-                };
-                let list = details.reservations.unwrap_or_default();
-                Ok(Page {
-                    has_more: list.paging.has_more.map(|b| b.0),
-                    total: list
-                        .paging
-                        .total_results
-                        .as_ref()
-                        .and_then(|t| t.as_u64())
-                        .map(|t| t as usize),
-                    items: list.reservation_info,
-                })
-            }
+            let s = s.clone();
+            async move { self.search_page(&s, offset, limit).await }
         })
         .await?;
+        self.collect(infos, into);
+        Ok(())
+    }
+
+    /// One `getHotelReservations` page of a search slice.
+    async fn search_page(
+        &self,
+        s: &Search,
+        offset: usize,
+        limit: usize,
+    ) -> PmsResult<Page<wire::ReservationInfo>> {
+        let hotel = self.hotel_code.as_str();
+        let mut call = Call::get(
+            "ohip.getHotelReservations",
+            vec!["rsv", "v1", "hotels", hotel, "reservations"],
+        )
+        .query("searchType", s.search_type)
+        .query("limit", limit.to_string())
+        .query("offset", offset.to_string());
+        if let Some(d) = s.dates {
+            call = call
+                .query(d.start_param, d.from.format("%Y-%m-%d").to_string())
+                .query(d.end_param, d.to.format("%Y-%m-%d").to_string());
+        }
+        for (k, v) in s.names.params() {
+            call = call.query(k, v);
+        }
+        for id in &s.ids {
+            call = call.query("reservationIdList", id.clone());
+        }
+        let Some(details) = self
+            .transport
+            .get_json::<ReservationsDetails>(&call)
+            .await?
+        else {
+            return Ok(Page::empty());
+        };
+        let list = details.reservations.unwrap_or_default();
+        Ok(Page {
+            has_more: list.paging.has_more.map(|b| b.0),
+            total: list
+                .paging
+                .total_results
+                .as_ref()
+                .and_then(|t| t.as_u64())
+                .map(|t| t as usize),
+            items: list.reservation_info,
+        })
+    }
+
+    /// Maps search results into `into`; a record that cannot be mapped is a failure.
+    fn collect(&self, infos: Vec<wire::ReservationInfo>, into: &mut Collected) {
         for info in infos {
             match mapping::reservation_from_info(&info, &self.ctx) {
                 Ok(r) => {
@@ -490,7 +551,107 @@ impl OhipAdapter {
                 }
             }
         }
-        Ok(())
+    }
+
+    /// The searches of a list read, in order (OPERA lists expected and arrived guests, or
+    /// departing and departed ones, apart). `None` for the delta, which follows business
+    /// events.
+    fn searches(&self, read: &ListRead) -> Option<Vec<Search>> {
+        Some(match *read {
+            ListRead::ArrivalsBetween { from, to } => {
+                // Nobody has arrived on a date still to come: no "Arrived" search there.
+                let today = self.ctx.tz.business_date(self.clock.now());
+                let kinds: &[&'static str] = if from > today {
+                    &["Arrival"]
+                } else {
+                    &["Arrival", "Arrived"]
+                };
+                let dates = DateParams {
+                    start_param: "arrivalStartDate",
+                    end_param: "arrivalEndDate",
+                    from: from.naive(),
+                    to: to.naive(),
+                };
+                kinds
+                    .iter()
+                    .map(|&kind| Search::new(kind, Some(dates)))
+                    .collect()
+            }
+            ListRead::Departures { date } => ["Departure", "CheckedOut"]
+                .into_iter()
+                .map(|kind| {
+                    Search::new(
+                        kind,
+                        Some(Self::day(date, "departureStartDate", "departureEndDate")),
+                    )
+                })
+                .collect(),
+            ListRead::InHouse => vec![Search::new("InHouse", None)],
+            ListRead::Changed { .. } => return None,
+        })
+    }
+
+    /// One request of a paged list read from `at`: a page of up to [`PAGE_LIMIT`] of the
+    /// current slice, or, where the slice holds [`OFFSET_CAP`] or more, the probe that splits
+    /// it. Returns where the read stands after it (`None`: done).
+    async fn list_page(
+        &self,
+        searches: &[Search],
+        mut at: SearchCursor,
+        into: &mut Collected,
+    ) -> PmsResult<Option<SearchCursor>> {
+        let Some(root) = searches.get(at.search) else {
+            return Ok(None);
+        };
+        if at.pending.is_empty() {
+            at.pending.push(SliceAt::of(root));
+            at.offset = 0;
+        }
+        let Some(slice) = at.pending.last().map(|s| s.search(root)) else {
+            return Ok(None);
+        };
+        let page = self.search_page(&slice, at.offset, PAGE_LIMIT).await?;
+        let n = page.items.len();
+        let probe_too_big = at.offset == 0 && page.total.is_some_and(|t| t >= OFFSET_CAP);
+        let more = match (page.has_more, page.total) {
+            (_, Some(total)) if at.offset + n >= total => false,
+            (Some(more), _) => more && n > 0,
+            (None, _) => n >= PAGE_LIMIT,
+        };
+        // Past the cap without a total: the pages already given are read again by the
+        // slice's halves (the merge finds them unchanged).
+        let too_big = probe_too_big || (more && at.offset + n >= OFFSET_CAP);
+        if too_big {
+            let Some(children) = slice.split() else {
+                return Err(PmsError::protocol(format!(
+                    "more than {OFFSET_CAP} records match {slice:?} and the query cannot be narrowed further; OHIP cannot page past {OFFSET_CAP}"
+                )));
+            };
+            at.pending.pop();
+            at.pending.extend(children.iter().map(SliceAt::of));
+            at.offset = 0;
+            return Ok(Some(at));
+        }
+        self.collect(page.items, into);
+        if more {
+            at.offset += n;
+        } else {
+            at.pending.pop();
+            at.offset = 0;
+            if at.pending.is_empty() {
+                at.search += 1;
+            }
+        }
+        Ok((at.search < searches.len()).then_some(at))
+    }
+
+    /// Every search of a list read, whole.
+    async fn read_searches(&self, read: &ListRead) -> PmsResult<Fetched<Reservation>> {
+        let mut c = Collected::default();
+        for search in self.searches(read).unwrap_or_default() {
+            self.search(search, &mut c).await?;
+        }
+        Ok(c.into_fetched())
     }
 
     fn day(date: BusinessDate, start: &'static str, end: &'static str) -> DateParams {
@@ -1029,39 +1190,16 @@ impl PmsAdapter for OhipAdapter {
         from: BusinessDate,
         to: BusinessDate,
     ) -> PmsResult<Fetched<Reservation>> {
-        let mut c = Collected::default();
-        // Nobody has arrived on a date still to come: no "Arrived" search there.
-        let today = self.ctx.tz.business_date(self.clock.now());
-        let kinds: &[&'static str] = if from > today {
-            &["Arrival"]
-        } else {
-            &["Arrival", "Arrived"]
-        };
-        for kind in kinds {
-            let dates = DateParams {
-                start_param: "arrivalStartDate",
-                end_param: "arrivalEndDate",
-                from: from.naive(),
-                to: to.naive(),
-            };
-            self.search(Search::new(kind, Some(dates)), &mut c).await?;
-        }
-        Ok(c.into_fetched())
+        self.read_searches(&ListRead::ArrivalsBetween { from, to })
+            .await
     }
 
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
-        let mut c = Collected::default();
-        for kind in ["Departure", "CheckedOut"] {
-            let dates = Self::day(date, "departureStartDate", "departureEndDate");
-            self.search(Search::new(kind, Some(dates)), &mut c).await?;
-        }
-        Ok(c.into_fetched())
+        self.read_searches(&ListRead::Departures { date }).await
     }
 
     async fn in_house(&self) -> PmsResult<Fetched<Reservation>> {
-        let mut c = Collected::default();
-        self.search(Search::new("InHouse", None), &mut c).await?;
-        Ok(c.into_fetched())
+        self.read_searches(&ListRead::InHouse).await
     }
 
     async fn add_reservation_note(
@@ -1450,6 +1588,40 @@ impl PmsAdapter for OhipAdapter {
             out.push((r, result));
         }
         out
+    }
+
+    /// Arrivals, departures and in-house one `getHotelReservations` request at a time (pages
+    /// of 200, slices split under the 1000 offset cap); the cursor is a [`SearchCursor`]. The
+    /// delta consumes business events and is answered whole.
+    async fn reservations_page(
+        &self,
+        read: &ListRead,
+        cursor: Option<&PageCursor>,
+    ) -> PmsResult<pms_domain::pms::Page<Reservation>> {
+        let Some(searches) = self.searches(read) else {
+            if cursor.is_some() {
+                return Err(PmsError::invalid(
+                    "the OHIP delta is read whole; there is no page to resume",
+                ));
+            }
+            let ListRead::Changed { window } = *read else {
+                return Err(PmsError::invalid("not a paged read"));
+            };
+            return Ok(pms_domain::pms::Page {
+                fetched: self.reservations_changed(window).await?,
+                next: None,
+            });
+        };
+        let at: SearchCursor = cursor
+            .map(PageCursor::decode)
+            .transpose()?
+            .unwrap_or_default();
+        let mut c = Collected::default();
+        let next = self.list_page(&searches, at, &mut c).await?;
+        Ok(pms_domain::pms::Page {
+            fetched: c.into_fetched(),
+            next: next.as_ref().map(PageCursor::encode).transpose()?,
+        })
     }
 
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {

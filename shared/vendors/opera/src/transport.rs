@@ -560,7 +560,7 @@ pub const NAME_DEPTH: u32 = 6;
 const NAME_SPACE: u64 = 26u64.pow(NAME_DEPTH);
 
 /// A surname range: `None` is open-ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct NameRange {
     pub from: Option<u64>,
     pub to: Option<u64>,

@@ -463,48 +463,7 @@ pub async fn observe_bus(stack: &Stack) -> EventTap {
     }
 }
 
-/// A Lambda SQS event for received messages, in the shape the event source mapping sends.
-pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let message_attributes: serde_json::Map<String, Value> = m
-                .message_attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| {
-                            (
-                                k.clone(),
-                                json!({"stringValue": v.string_value(), "stringListValues": [],
-                                       "binaryListValues": [], "dataType": v.data_type()}),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": attributes,
-                "messageAttributes": message_attributes,
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "us-east-1",
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
+pub use pms_tests::sqs_event;
 
 /// Domain events the bus delivered, read from the tap queue.
 pub struct EventTap {

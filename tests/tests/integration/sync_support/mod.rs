@@ -48,7 +48,17 @@ pub struct Process {
 
 impl Process {
     pub fn new(stack: &Stack) -> Process {
+        Process::serving(stack, None)
+    }
+
+    /// A process whose build registers `vendor` in place of the stock one of its provider
+    /// (a vendor adapter with test settings, e.g. small pages).
+    pub fn serving(stack: &Stack, vendor: Option<pms_vendor_kit::pms::Vendor>) -> Process {
         let (store, _, services) = stack.counted_services();
+        let services = match vendor {
+            Some(v) => services.with_vendor(v),
+            None => services,
+        };
         let sync = SyncService::new(&services);
         let refresh = RefreshService::new(
             services.hotels.clone(),
@@ -191,6 +201,7 @@ impl Bed {
             feed,
             scheduled_at: tick,
             correlation_id: format!("test-{}-{}", feed, tick.timestamp()),
+            continuation: None,
         };
         self.p
             .services
@@ -237,13 +248,27 @@ impl Bed {
     /// One round of the Lambda SQS event source: receive a batch, invoke the worker with it,
     /// delete what it did not report as failed. `None` when the queue is empty.
     pub async fn worker_round(&self) -> Option<(Vec<Value>, SqsBatchResponse)> {
+        self.worker_round_within(None).await
+    }
+
+    /// [`Self::worker_round`] in an invocation with `remaining` before its timeout (feed runs
+    /// stop between pages once their share of it is spent).
+    pub async fn worker_round_within(
+        &self,
+        remaining: Option<Duration>,
+    ) -> Option<(Vec<Value>, SqsBatchResponse)> {
         let messages = self.receive().await;
         if messages.is_empty() {
             return None;
         }
         let event = sqs_event(&messages, &self.queue_arn().await);
         let event: SqsEvent = serde_json::from_value(event).expect("SQS event");
-        let response = self.p.worker.handle(event).await.expect("worker");
+        let response = self
+            .p
+            .worker
+            .handle_within(event, remaining)
+            .await
+            .expect("worker");
         for f in &response.batch_item_failures {
             assert!(
                 !f.item_identifier.is_empty(),
@@ -346,8 +371,13 @@ impl Bed {
 
     /// Stored bookings by vendor id.
     pub async fn bookings(&self) -> BTreeMap<String, Reservation> {
+        self.bookings_of(&self.hotel).await
+    }
+
+    /// Stored bookings of `hotel` (another hotel of the same stack) by vendor id.
+    pub async fn bookings_of(&self, hotel: &HotelId) -> BTreeMap<String, Reservation> {
         let q = Query::primary(
-            Partition::Hotel(self.hotel.clone()),
+            Partition::Hotel(hotel.clone()),
             KeyCondition::BeginsWith("BOOKING#".into()),
         )
         .limit(1000);

@@ -11,7 +11,7 @@ use pms_domain::domain::{
     BusinessDate, Charge, CheckoutChange, ConfirmationNumber, ExternalId, GuestQuery, Housekeeping,
     Money, Note, Occupancy, Preference, PreferenceSource, ReservationStatus, RoomNumber,
 };
-use pms_domain::pms::{ChangeWindow, PmsError};
+use pms_domain::pms::{ChangeWindow, ListRead, PageCursor, PmsError};
 use pms_sim::{SimConfig, SimSize, SimStatus};
 
 fn conf(id: &str) -> ConfirmationNumber {
@@ -144,6 +144,73 @@ async fn lists_page_until_total() {
     // 250 at 100 a page: three pages, and not one more.
     assert_eq!(calls(&sim, "getReservations").await, 3);
     assert_eq!(counters(&sim).await.rate_limit_violations, 0);
+    sim.stop().await;
+}
+
+/// A sync that stops between pages stores the cursor as JSON; a new adapter (a later
+/// invocation) resumes from it, and the pages together are the whole list.
+#[tokio::test]
+async fn a_list_read_page_by_page_through_stored_cursors_equals_the_whole_read() {
+    let sc = SimConfig {
+        size: SimSize {
+            rooms: 40,
+            reservations: 250,
+            guests: 80,
+        },
+        ..pms_sim::default_config()
+    };
+    let sim = simulator(sc).await;
+    let config = hotel_config(&sim, PROPERTY, "America/New_York");
+    let read = ListRead::Changed {
+        window: ChangeWindow {
+            from: Utc::now() - Duration::days(30),
+            to: Utc::now() + Duration::minutes(1),
+        },
+    };
+    let whole = adapter_for(&config, API_KEY).await;
+    let ListRead::Changed { window } = read else {
+        unreachable!()
+    };
+    let want: BTreeSet<String> = whole
+        .reservations_changed(window)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    assert_eq!(want.len(), 250);
+    let before = calls(&sim, "getReservations").await;
+    let (mut got, mut stored, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let adapter = adapter_for(&config, API_KEY).await;
+        let cursor: Option<PageCursor> =
+            stored.as_deref().map(|s| serde_json::from_str(s).unwrap());
+        let page = adapter
+            .reservations_page(&read, cursor.as_ref())
+            .await
+            .unwrap();
+        got.extend(page.fetched.items.iter().map(|r| r.id.to_string()));
+        pages += 1;
+        match page.next {
+            Some(next) => stored = Some(serde_json::to_string(&next).unwrap()),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor does not end");
+    }
+    // 250 at 100 a page: three pages, one request each, and not one more.
+    assert_eq!(pages, 3);
+    assert_eq!(calls(&sim, "getReservations").await - before, 3);
+    assert_eq!(got.len(), 250, "no record is read twice");
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
+    // A cursor of another vendor's shape is refused.
+    let adapter = adapter_for(&config, API_KEY).await;
+    let foreign = PageCursor(serde_json::json!({"window": 0, "cursor": "abc"}));
+    let err = adapter
+        .reservations_page(&ListRead::InHouse, Some(&foreign))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "PMS_REJECTED", "{err}");
     sim.stop().await;
 }
 

@@ -15,7 +15,9 @@ use pms_domain::domain::{
     Housekeeping, Money, Note, Occupancy, Preference, PreferenceSource, PropertyTz,
     ReservationStatus, RoomNumber,
 };
-use pms_domain::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter, Refreshed};
+use pms_domain::pms::{
+    ChangeWindow, EntityKind, EntityRef, ListRead, PageCursor, PmsAdapter, Refreshed,
+};
 use pms_sim::{SimSize, SimStatus};
 
 fn conf(s: &str) -> ConfirmationNumber {
@@ -146,6 +148,96 @@ async fn listings_follow_the_cursor_to_the_end() {
         assert!(p["Limitation"]["Cursor"].is_string());
         assert_eq!(p["Limitation"]["Count"], 7);
     }
+}
+
+/// A sync that stops between pages stores the cursor as JSON and a later invocation (another
+/// adapter instance) resumes from it: read that way, page by page, a seven-month delta (three
+/// windows) and an arrivals range give exactly what the whole reads give.
+#[tokio::test]
+async fn a_listing_read_page_by_page_through_stored_cursors_equals_the_whole_read() {
+    let env = MewsEnv::default().await;
+    env.store_own_credentials(HONOLULU).await;
+    let config = env.config(HONOLULU);
+    let now = Utc::now();
+    let today = config.time_zone.business_date(now);
+    let reads = [
+        ListRead::Changed {
+            window: ChangeWindow {
+                from: now - Duration::days(213),
+                to: now,
+            },
+        },
+        ListRead::ArrivalsBetween {
+            from: today.add_days(-3),
+            to: today.add_days(20),
+        },
+        ListRead::InHouse,
+    ];
+    for read in reads {
+        let whole = adapter_with_pages(&env, &config, 1000).await;
+        let whole = match read {
+            ListRead::Changed { window } => whole.reservations_changed(window).await,
+            ListRead::ArrivalsBetween { from, to } => whole.arrivals_between(from, to).await,
+            ListRead::Departures { date } => whole.departures(date).await,
+            ListRead::InHouse => whole.in_house().await,
+        }
+        .unwrap();
+        let mut want: Vec<String> = ids(&whole.items);
+        want.sort();
+        assert!(!want.is_empty(), "{read:?}");
+
+        let before = env.calls("reservations/getAll/2023-06-06");
+        let mut stored: Option<String> = None;
+        let mut got = Vec::new();
+        let mut pages = 0;
+        loop {
+            // Each page from a new adapter, as a new invocation builds one.
+            // Pages of 20 keep the test's requests under Mews' 200 per 30 s.
+            let adapter = adapter_with_pages(&env, &config, 20).await;
+            let cursor: Option<PageCursor> =
+                stored.as_deref().map(|s| serde_json::from_str(s).unwrap());
+            let page = adapter
+                .reservations_page(&read, cursor.as_ref())
+                .await
+                .unwrap();
+            assert!(page.fetched.failures.is_empty());
+            got.extend(ids(&page.fetched.items));
+            pages += 1;
+            match page.next {
+                Some(next) => stored = Some(serde_json::to_string(&next).unwrap()),
+                None => break,
+            }
+            assert!(pages < 100, "{read:?}: the cursor does not end");
+        }
+        let asked = env.calls("reservations/getAll/2023-06-06") - before;
+        assert_eq!(asked, pages, "one request per page");
+        assert!(pages > 1, "{read:?}: pages of 20 take several requests");
+        got.sort();
+        let n = got.len();
+        got.dedup();
+        assert_eq!(n, got.len(), "{read:?}: a reservation came twice");
+        assert_eq!(got, want, "{read:?}");
+    }
+    // A cursor of another shape is refused, never read as the first page.
+    let adapter = adapter_with_pages(&env, &config, 7).await;
+    let foreign = PageCursor(serde_json::json!({"offset": 200}));
+    let err = adapter
+        .reservations_page(&ListRead::InHouse, Some(&foreign))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "PMS_REJECTED", "{err}");
+}
+
+async fn adapter_with_pages(
+    env: &MewsEnv,
+    config: &pms_domain::config::HotelConfig,
+    n: u32,
+) -> pms_mews::MewsAdapter {
+    env.adapter_with(config, None).await.with_page_size(n)
+}
+
+fn ids(items: &[pms_domain::domain::Reservation]) -> Vec<String> {
+    items.iter().map(|r| r.id.external().to_string()).collect()
 }
 
 #[tokio::test]
