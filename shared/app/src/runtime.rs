@@ -27,6 +27,8 @@ pub struct Services {
     pub merger: Merger,
     pub reservations: ReservationQueries,
     pub adapters: Arc<AdapterFactory>,
+    /// Each hotel's PMS circuit breaker (`pms_app::health`), shared through the table.
+    pub breakers: crate::health::Breakers,
 }
 
 impl Services {
@@ -86,6 +88,8 @@ impl Services {
             ),
             merger: Merger::new(store.clone(), bus.clone(), clock.clone()),
             reservations: ReservationQueries::new(store.clone()),
+            breakers: crate::health::Breakers::new(store.clone(), clock.clone())
+                .with_metrics(names.metrics_namespace.clone()),
             names,
             clock,
             store,
