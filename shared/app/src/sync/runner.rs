@@ -19,7 +19,7 @@ use chrono::Duration;
 use super::feeds::{self, Read, Step};
 use super::state::{Claim, FeedStates};
 use super::SyncError;
-use crate::jobs::{Feed, FeedJob, FeedRunner, JobError, JobSource, RefreshJob, SyncJob};
+use crate::jobs::{Feed, FeedJob, FeedRan, FeedRunner, JobError, JobSource, RefreshJob, SyncJob};
 use crate::obs::Metrics;
 use crate::records::{MergeOutcome, MergeReport, Merger, ProvidedRoom};
 use crate::registry::{HotelRegistry, RegistryError};
@@ -434,12 +434,12 @@ fn absorb(run: &mut SyncRun, tally: &mut RunTally, report: &MergeReport) {
 
 #[async_trait::async_trait]
 impl FeedRunner for SyncService {
-    async fn run(&self, job: &FeedJob) -> Result<(), JobError> {
+    async fn run(&self, job: &FeedJob) -> Result<FeedRan, JobError> {
         match self.run_job(job).await {
-            Ok(FeedOutcome::Ran(_)) => Ok(()),
+            Ok(FeedOutcome::Ran(_)) => Ok(FeedRan::Ran),
             Ok(FeedOutcome::Skipped(why)) => {
                 tracing::info!(feed = %job.feed, skipped = ?why, "feed job skipped");
-                Ok(())
+                Ok(FeedRan::Skipped)
             }
             Err(e) => Err(e.into()),
         }
