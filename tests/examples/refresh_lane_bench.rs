@@ -13,6 +13,8 @@
 //! simulator, posts Cloudbeds' webhook for it to the webhook function, and times the POST until
 //! the change is in the table. Printed: each sample, the queues' depths, and the breakers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step is the failure
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -105,10 +107,19 @@ async fn main() {
     ]));
     assert_eq!(code, 0, "pmsctl webhook secret: {out}");
     let urls: Value = serde_json::from_str(&out).expect("json");
-    let url = urls["urls"]["cloudbeds"].as_str().expect("cloudbeds URL").to_owned();
-    let config = services.hotels.require(&hotel).await.expect("healthy hotel");
+    let url = urls["urls"]["cloudbeds"]
+        .as_str()
+        .expect("cloudbeds URL")
+        .to_owned();
+    let config = services
+        .hotels
+        .require(&hotel)
+        .await
+        .expect("healthy hotel");
     let property = config.vendor.property_id.clone().expect("property id");
-    let admin_url = file.simulators["admin"].trim_end_matches("/_admin").to_owned();
+    let admin_url = file.simulators["admin"]
+        .trim_end_matches("/_admin")
+        .to_owned();
     let admin = SimAdmin::new(&admin_url);
     let sim_hotel = admin
         .hotel(pms_cloudbeds::PROVIDER, &property)

@@ -65,10 +65,8 @@ impl Scheduler {
                 metrics.count("HotelsScheduled", r.due_hotels as u64);
                 metrics.count("HotelsSkippedCircuitOpen", r.skipped_circuit_open as u64);
                 // The breaker alarm's gauge, under the breaker's own dimension.
-                let circuits = Metrics::new(
-                    &self.metrics_namespace,
-                    pms_app::health::METRICS_FUNCTION,
-                );
+                let circuits =
+                    Metrics::new(&self.metrics_namespace, pms_app::health::METRICS_FUNCTION);
                 circuits.gauge("CircuitsOpen", r.circuits_open as f64, "Count");
                 circuits.flush();
             }

@@ -203,8 +203,16 @@ impl Worker {
     /// the event source's ARN names it (an ARN ends with the queue's name, as its URL does),
     /// else the sync queue.
     fn source_queue(&self, m: &SqsMessage) -> &str {
-        let refresh_name = self.refresh_queue_url.rsplit('/').next().unwrap_or_default();
-        match m.event_source_arn.as_deref().and_then(|arn| arn.rsplit(':').next()) {
+        let refresh_name = self
+            .refresh_queue_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        match m
+            .event_source_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit(':').next())
+        {
             Some(name) if !refresh_name.is_empty() && name == refresh_name => {
                 &self.refresh_queue_url
             }

@@ -34,9 +34,13 @@ pub enum Processed {
     },
     Feed,
     /// The hotel's circuit breaker is open: the feed job was completed without calling the PMS.
-    FeedSkipped { until: DateTime<Utc> },
+    FeedSkipped {
+        until: DateTime<Utc>,
+    },
     /// The hotel's circuit breaker is open: the refresh was put back on its queue, delayed.
-    RefreshHeld { until: DateTime<Utc> },
+    RefreshHeld {
+        until: DateTime<Utc>,
+    },
 }
 
 /// Exponential backoff for retried jobs: `base × 2^(attempt-1)`, capped; a vendor's

@@ -71,11 +71,13 @@ impl Fleet {
         let mut ids = Vec::new();
         for (tag, url) in [
             ("healthy", sim_url.clone()),
-            ("dead", format!("http://127.0.0.1:{}/api/v1.3", closed_port())),
+            (
+                "dead",
+                format!("http://127.0.0.1:{}/api/v1.3", closed_port()),
+            ),
         ] {
             let id = HotelId::parse(format!("cb-{tag}")).unwrap();
-            let (mut config, credentials) =
-                hotel_for(vendor, &setup, &url, id.clone()).unwrap();
+            let (mut config, credentials) = hotel_for(vendor, &setup, &url, id.clone()).unwrap();
             // One attempt per call: the breaker, not in-process retries, is under test.
             config.retry.max_attempts = 1;
             services
@@ -289,7 +291,11 @@ async fn a_pms_refusing_connections_is_contained_probed_with_back_off_and_closes
     let (fourth, failures) = f.tick().await;
     assert_eq!(fourth.skipped_circuit_open, 0);
     assert_eq!(failures, 0);
-    assert_eq!(f.breaker(&f.dead).await, Breaker::default(), "closed by itself");
+    assert_eq!(
+        f.breaker(&f.dead).await,
+        Breaker::default(),
+        "closed by itself"
+    );
     let (fifth, _) = f.tick().await;
     assert_eq!((fifth.circuits_open, fifth.skipped_circuit_open), (0, 0));
     let runs = SyncService::new(&f.services)
@@ -313,12 +319,19 @@ async fn webhook_refreshes_and_their_follow_ups_travel_on_the_refresh_queue() {
     let job = f.refresh_of(&f.healthy);
     f.services
         .queue
-        .send(&f.services.names.refresh_queue_url, job.to_message().unwrap())
+        .send(
+            &f.services.names.refresh_queue_url,
+            job.to_message().unwrap(),
+        )
         .await
         .unwrap();
     let r = f.round("RefreshJobsQueue").await.expect("the refresh");
     assert!(r.batch_item_failures.is_empty(), "{r:?}");
-    assert_eq!(f.depth("SyncJobsQueue").await, 0, "nothing spilled on the bulk queue");
+    assert_eq!(
+        f.depth("SyncJobsQueue").await,
+        0,
+        "nothing spilled on the bulk queue"
+    );
     assert_eq!(f.depth("RefreshJobsQueue").await, 0);
     assert_eq!(job.lane(), pms_app::jobs::Lane::Refresh);
     f.sim.stop().await;
@@ -326,7 +339,8 @@ async fn webhook_refreshes_and_their_follow_ups_travel_on_the_refresh_queue() {
 
 // ---- partner reads while the breaker is open -----------------------------------------------
 
-const GUEST: &str = "query($h: ID!, $id: ID!) { guest(hotelId: $h, id: $id) { stale value { id } } }";
+const GUEST: &str =
+    "query($h: ID!, $id: ID!) { guest(hotelId: $h, id: $id) { stale value { id } } }";
 const HEALTH: &str = "query($h: ID!) { health(hotelId: $h) {
     pms { healthy } circuit { state failures lastError nextProbeAt } } }";
 
@@ -362,7 +376,11 @@ async fn reads_while_open_answer_stale_or_pms_unavailable_without_calling_the_pm
         error_status: Some(503),
         ..FaultConfig::default()
     };
-    w.sim.admin().set_faults(pms_mews::PROVIDER, &faults).await.unwrap();
+    w.sim
+        .admin()
+        .set_faults(pms_mews::PROVIDER, &faults)
+        .await
+        .unwrap();
     for _ in 0..5 {
         let r = w
             .graphql(&token, GUEST, json!({"h": h.id.as_str(), "id": never_read}))
@@ -387,7 +405,10 @@ async fn reads_while_open_answer_stale_or_pms_unavailable_without_calling_the_pm
         .await;
     assert!(stale.codes().is_empty(), "{}", stale.body);
     assert_eq!(stale.data()["guest"]["stale"], true);
-    assert_eq!(stale.data()["guest"]["value"], first.data()["guest"]["value"]);
+    assert_eq!(
+        stale.data()["guest"]["value"],
+        first.data()["guest"]["value"]
+    );
     let missing = w
         .graphql(&token, GUEST, json!({"h": h.id.as_str(), "id": never_read}))
         .await;

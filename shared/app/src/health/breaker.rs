@@ -52,7 +52,11 @@ pub struct Probe {
 /// What the breaker holds. Stored as JSON (`state` tag), with the failure code of the last
 /// counted failure (a code such as `PMS_UNAVAILABLE`, never a vendor's text).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "state",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Breaker {
     Closed {
         failures: u32,
@@ -145,7 +149,9 @@ pub enum Admission {
 pub enum Transition {
     Opened,
     /// A probe failed: open again for `backoff`.
-    ProbeFailed { backoff: Duration },
+    ProbeFailed {
+        backoff: Duration,
+    },
     Closed,
 }
 
@@ -173,9 +179,7 @@ impl Breaker {
     pub fn state(&self, now: DateTime<Utc>) -> CircuitState {
         match self {
             Breaker::Closed { .. } => CircuitState::Closed,
-            Breaker::Open {
-                probe: Some(p), ..
-            } if p.until > now => CircuitState::HalfOpen,
+            Breaker::Open { probe: Some(p), .. } if p.until > now => CircuitState::HalfOpen,
             Breaker::Open { .. } => CircuitState::Open,
         }
     }
@@ -193,9 +197,9 @@ impl Breaker {
     pub fn admit(&self, now: DateTime<Utc>) -> Admission {
         match self {
             Breaker::Closed { .. } => Admission::Call,
-            Breaker::Open {
-                probe: Some(p), ..
-            } if p.until > now => Admission::Skip { until: p.until },
+            Breaker::Open { probe: Some(p), .. } if p.until > now => {
+                Admission::Skip { until: p.until }
+            }
             Breaker::Open { next_probe_at, .. } if *next_probe_at > now => Admission::Skip {
                 until: *next_probe_at,
             },
@@ -423,7 +427,9 @@ mod tests {
     fn a_success_resets_the_count_and_needs_no_write_when_clean() {
         let p = BreakerPolicy::default();
         assert!(Breaker::default().succeeded().is_none());
-        let b = Breaker::default().failed(t0(), "PMS_UNAUTHORIZED", None, &p).0;
+        let b = Breaker::default()
+            .failed(t0(), "PMS_UNAUTHORIZED", None, &p)
+            .0;
         let (b, t) = b.succeeded().unwrap();
         assert_eq!((b, t), (Breaker::default(), None));
     }

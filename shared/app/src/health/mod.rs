@@ -143,7 +143,11 @@ impl Breakers {
 
     /// A hotel's breaker (closed when it has none).
     pub async fn get(&self, hotel: &HotelId) -> PortResult<Breaker> {
-        Ok(self.load(hotel).await?.map(|s| s.breaker).unwrap_or_default())
+        Ok(self
+            .load(hotel)
+            .await?
+            .map(|s| s.breaker)
+            .unwrap_or_default())
     }
 
     /// The breaker as a partner read sees it: an eventually consistent read (half the cost; a
@@ -171,7 +175,12 @@ impl Breakers {
         Ok(out)
     }
 
-    async fn put_after(&self, hotel: &HotelId, next: Breaker, previous: Option<&Stored>) -> PortResult<bool> {
+    async fn put_after(
+        &self,
+        hotel: &HotelId,
+        next: Breaker,
+        previous: Option<&Stored>,
+    ) -> PortResult<bool> {
         let stored = Stored {
             breaker: next,
             revision: revision(),
@@ -185,7 +194,10 @@ impl Breakers {
             },
         };
         let item = Item::encode(key(hotel), &stored)?;
-        Ok(matches!(self.store.put(item, condition).await?, PutOutcome::Applied))
+        Ok(matches!(
+            self.store.put(item, condition).await?,
+            PutOutcome::Applied
+        ))
     }
 
     /// What a job of `hotel` may do now. When a probe is due, this job claims it (a
@@ -193,7 +205,10 @@ impl Breakers {
     pub async fn gate(&self, hotel: &HotelId) -> PortResult<Gate> {
         for _ in 0..WRITE_ATTEMPTS {
             let stored = self.load(hotel).await?;
-            let breaker = stored.as_ref().map(|s| s.breaker.clone()).unwrap_or_default();
+            let breaker = stored
+                .as_ref()
+                .map(|s| s.breaker.clone())
+                .unwrap_or_default();
             let now = self.clock.now();
             match breaker.admit(now) {
                 Admission::Call => return Ok(Gate::Call),
@@ -227,7 +242,10 @@ impl Breakers {
     ) -> PortResult<Observed> {
         for _ in 0..WRITE_ATTEMPTS {
             let stored = self.load(hotel).await?;
-            let breaker = stored.as_ref().map(|s| s.breaker.clone()).unwrap_or_default();
+            let breaker = stored
+                .as_ref()
+                .map(|s| s.breaker.clone())
+                .unwrap_or_default();
             let now = self.clock.now();
             let (next, transition) = match observation {
                 Observation::Answered => match breaker.succeeded() {
@@ -312,7 +330,10 @@ mod tests {
             })
             .collect();
         assert_eq!(probes.len(), 1);
-        assert_eq!(b.get(&hotel).await.unwrap().state(clock.now()), CircuitState::HalfOpen);
+        assert_eq!(
+            b.get(&hotel).await.unwrap().state(clock.now()),
+            CircuitState::HalfOpen
+        );
         let t = b
             .observe(&hotel, Observation::Answered, Some(&probes[0]))
             .await

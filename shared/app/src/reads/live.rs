@@ -33,7 +33,10 @@ pub(crate) struct Live {
 /// may well answer; the read's own deadline still bounds it).
 async fn breaker_for_read(breakers: &Breakers, hotel: &pms_domain::domain::HotelId) -> Breaker {
     breakers.get_for_read(hotel).await.unwrap_or_else(|e| {
-        tracing::warn!(code = e.code(), "circuit breaker unreadable; reading through");
+        tracing::warn!(
+            code = e.code(),
+            "circuit breaker unreadable; reading through"
+        );
         Breaker::default()
     })
 }

@@ -136,7 +136,10 @@ impl SyncScheduler {
         let breakers = match self.breakers.get_many(&enabled).await {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(code = e.code(), "circuit breakers not read; scheduling every due hotel");
+                tracing::warn!(
+                    code = e.code(),
+                    "circuit breakers not read; scheduling every due hotel"
+                );
                 Default::default()
             }
         };
