@@ -113,14 +113,16 @@ where
         .cache
         .read(&key, freshness, move || {
             by_deadline(until, async move {
-                let breaker = breaker_for_read(&breakers, &config.hotel_id).await;
+                // Boxed: the breaker's store calls would otherwise grow every read's future,
+                // which async-graphql nests deep (debug builds overflowed a test's stack).
+                let breaker = Box::pin(breaker_for_read(&breakers, &config.hotel_id)).await;
                 if breaker.is_open() {
                     return Err(circuit_open());
                 }
                 let adapter = adapters.adapter_for(&config).await?;
                 let result = call(adapter).await;
                 let observation = read_observation(&breaker, &result);
-                observe_read(&breakers, &config.hotel_id, observation).await;
+                Box::pin(observe_read(&breakers, &config.hotel_id, observation)).await;
                 result
             })
         })
@@ -272,7 +274,7 @@ impl Live {
         config: &HotelConfig,
         now: chrono::DateTime<chrono::Utc>,
     ) -> CircuitView {
-        breaker_for_read(&self.breakers, &config.hotel_id)
+        Box::pin(breaker_for_read(&self.breakers, &config.hotel_id))
             .await
             .view(now)
     }
