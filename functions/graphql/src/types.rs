@@ -552,11 +552,53 @@ pub struct PmsHealth {
     pub checked_at: DateTime<Utc>,
 }
 
+/// A hotel's PMS circuit breaker: opened by repeated connection errors, 5xx or refused
+/// credentials; while open, scheduled syncs are skipped and PMS reads answer from the cache
+/// (`stale`) or `PMS_UNAVAILABLE` at once; it closes by itself when a probe succeeds.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    /// Open, with one probe of the PMS running.
+    HalfOpen,
+}
+
+#[derive(SimpleObject)]
+pub struct Circuit {
+    pub state: CircuitState,
+    /// Failures counted since the PMS last answered.
+    pub failures: u32,
+    pub opened_at: Option<DateTime<Utc>>,
+    /// When the PMS is tried again (while open).
+    pub next_probe_at: Option<DateTime<Utc>>,
+    /// The code of the last failure counted, e.g. `PMS_UNAVAILABLE`.
+    pub last_error: Option<String>,
+}
+
+impl From<pms_app::health::CircuitView> for Circuit {
+    fn from(v: pms_app::health::CircuitView) -> Self {
+        use pms_app::health::CircuitState as S;
+        Self {
+            state: match v.state {
+                S::Closed => CircuitState::Closed,
+                S::Open => CircuitState::Open,
+                S::HalfOpen => CircuitState::HalfOpen,
+            },
+            failures: v.failures,
+            opened_at: v.opened_at,
+            next_probe_at: v.next_probe_at,
+            last_error: v.last_error,
+        }
+    }
+}
+
 #[derive(SimpleObject)]
 pub struct Health {
     pub hotel_id: ID,
-    /// The adapter's live health check.
+    /// The adapter's live health check (not made while the circuit is open).
     pub pms: PmsHealth,
+    /// The hotel's PMS circuit breaker.
+    pub circuit: Circuit,
     /// The outcome of the latest sync run, if any ran.
     pub last_sync: Option<SyncRun>,
 }
@@ -572,6 +614,7 @@ impl Health {
                 message: h.pms.message,
                 checked_at: h.pms.checked_at,
             },
+            circuit: h.circuit.into(),
             last_sync: h.last_sync.map(Into::into),
         }
     }

@@ -63,6 +63,12 @@ impl Scheduler {
                 metrics.count("SyncJobsEnqueued", r.jobs_enqueued as u64);
                 metrics.count("SyncTickDuplicates", r.already_enqueued as u64);
                 metrics.count("HotelsScheduled", r.due_hotels as u64);
+                metrics.count("HotelsSkippedCircuitOpen", r.skipped_circuit_open as u64);
+                // The breaker alarm's gauge, under the breaker's own dimension.
+                let circuits =
+                    Metrics::new(&self.metrics_namespace, pms_app::health::METRICS_FUNCTION);
+                circuits.gauge("CircuitsOpen", r.circuits_open as f64, "Count");
+                circuits.flush();
             }
             Err(SyncError::Enqueue { failed, total }) => {
                 metrics.count("SyncJobsEnqueued", (total - failed) as u64);

@@ -1,6 +1,8 @@
-//! The sync worker: consumes the sync queue (SQS event source with `ReportBatchItemFailures`)
-//! and runs each message's job through [`JobProcessor`]: webhook refreshes, and scheduled feed
-//! syncs through [`SyncService`] (the feed runner). Messages of one hotel run one after another
+//! The sync worker: consumes the sync queue and the refresh queue (two SQS event sources with
+//! `ReportBatchItemFailures`; webhook refreshes have a queue of their own so they never wait
+//! behind scheduled bulk work) and runs each message's job through [`JobProcessor`]: webhook
+//! refreshes, and scheduled feed syncs through [`SyncService`] (the feed runner), each behind
+//! the hotel's circuit breaker. Messages of one hotel run one after another
 //! (one vendor rate budget, and each run's vendor-call count is its own); hotels run side by
 //! side. A message whose job fails is reported
 //! as a batch item failure, so only it is retried and, after the queue's `maxReceiveCount`,
@@ -40,6 +42,7 @@ pub struct Worker {
     processor: JobProcessor,
     queue: Arc<dyn Queue>,
     sync_queue_url: String,
+    refresh_queue_url: String,
     metrics_namespace: String,
 }
 
@@ -63,7 +66,9 @@ impl Worker {
             services.queue.clone(),
             services.names.sync_queue_url.clone(),
         )
-        .with_feed_runner(Arc::new(feeds));
+        .with_feed_runner(Arc::new(feeds))
+        .with_refresh_queue(services.names.refresh_queue_url.clone())
+        .with_breakers(services.breakers.clone());
         Self::with_processor(services, processor)
     }
 
@@ -73,6 +78,7 @@ impl Worker {
             processor,
             queue: services.queue.clone(),
             sync_queue_url: services.names.sync_queue_url.clone(),
+            refresh_queue_url: services.names.refresh_queue_url.clone(),
             metrics_namespace: services.names.metrics_namespace.clone(),
         }
     }
@@ -140,6 +146,7 @@ impl Worker {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
+        let queue_url = self.source_queue(&message).to_owned();
         let body = message.body.as_deref().unwrap_or("");
         let parsed = SyncJob::parse(body);
         let correlation = correlation_id_from(
@@ -202,13 +209,36 @@ impl Worker {
             // timeout, which is only slower.
             if let Err(e) = self
                 .queue
-                .change_visibility(&self.sync_queue_url, handle, *retry_in)
+                .change_visibility(&queue_url, handle, *retry_in)
                 .await
             {
                 tracing::warn!(code = e.code(), "could not set the retry delay");
             }
         }
         outcome
+    }
+}
+
+impl Worker {
+    /// The queue a message came from (its retry delay is set there): the refresh queue when
+    /// the event source's ARN names it (an ARN ends with the queue's name, as its URL does),
+    /// else the sync queue.
+    fn source_queue(&self, m: &SqsMessage) -> &str {
+        let refresh_name = self
+            .refresh_queue_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        match m
+            .event_source_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit(':').next())
+        {
+            Some(name) if !refresh_name.is_empty() && name == refresh_name => {
+                &self.refresh_queue_url
+            }
+            _ => &self.sync_queue_url,
+        }
     }
 }
 
@@ -255,6 +285,12 @@ fn log_processed(processed: &Processed, metrics: &Metrics) {
         }
         Processed::Feed => {
             metrics.count("FeedJobs", 1);
+        }
+        Processed::FeedSkipped { .. } => {
+            metrics.count("FeedJobsSkippedCircuitOpen", 1);
+        }
+        Processed::RefreshHeld { .. } => {
+            metrics.count("RefreshJobsHeldCircuitOpen", 1);
         }
     }
 }

@@ -86,7 +86,7 @@ impl App {
             intake: WebhookIntake::new(
                 WebhookDeliveries::new(services.store.clone(), services.clock.clone()),
                 services.queue.clone(),
-                services.names.sync_queue_url.clone(),
+                services.names.refresh_queue_url.clone(),
                 services.clock.clone(),
             ),
             clock: services.clock.clone(),

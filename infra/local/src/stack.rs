@@ -1295,7 +1295,8 @@ mod tests {
         let pos = |id: &str| order.iter().position(|x| *x == id).unwrap();
         assert!(pos("SyncJobsDLQ") < pos("SyncJobsQueue"));
         assert!(pos("WriteOpsDLQ") < pos("WriteOpsQueue"));
-        assert_eq!(order.len(), 7);
+        assert!(pos("RefreshJobsDLQ") < pos("RefreshJobsQueue"));
+        assert_eq!(order.len(), 9);
     }
 
     #[test]

@@ -254,6 +254,8 @@ Outputs:
             "Table",
             "SyncJobsQueue",
             "SyncJobsDLQ",
+            "RefreshJobsQueue",
+            "RefreshJobsDLQ",
             "WriteOpsQueue",
             "WriteOpsDLQ",
             "EventBus",

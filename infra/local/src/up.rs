@@ -558,6 +558,17 @@ async fn run(
         let mut path = bin.as_os_str().to_owned();
         path.push(":");
         path.push(std::env::var_os("PATH").unwrap_or_default());
+        // The driver keeps one batch in flight per SQS source: a function with two sources
+        // (the sync worker's bulk and refresh queues) needs an instance for each, or a
+        // webhook refresh waits behind a bulk batch as it would not in AWS (where each source
+        // has its own MaximumConcurrency).
+        let concurrency = functions
+            .iter()
+            .map(|f| f.queues.len())
+            .max()
+            .unwrap_or(1)
+            .max(1)
+            .to_string();
         children.spawn(
             "cargo lambda watch",
             Command::new(bin.join("cargo-lambda"))
@@ -568,6 +579,8 @@ async fn run(
                     "127.0.0.1",
                     "--invoke-port",
                     &opts.watch_port.to_string(),
+                    "--concurrency",
+                    &concurrency,
                 ])
                 .current_dir(root)
                 .envs(watch_env(&outputs, &functions, &endpoint))

@@ -386,11 +386,25 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
         HotelCommand::List { json } => {
             let svc = services(target()?).await;
             let hotels = svc.hotels.list().await.map_err(failure)?;
+            // Each hotel's PMS circuit breaker (absent: closed, nothing counted).
+            let ids: Vec<HotelId> = hotels.iter().map(|h| h.hotel_id.clone()).collect();
+            let breakers = svc.breakers.get_many(&ids).await.map_err(failure)?;
+            let now = svc.clock.now();
+            let health = |h: &HotelConfig| {
+                breakers
+                    .get(&h.hotel_id)
+                    .cloned()
+                    .unwrap_or_default()
+                    .view(now)
+            };
             if json {
-                crate::outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&hotels).map_err(failure)?
-                );
+                let mut out = Vec::with_capacity(hotels.len());
+                for h in &hotels {
+                    let mut v = serde_json::to_value(h).map_err(failure)?;
+                    v["health"] = serde_json::to_value(health(h)).map_err(failure)?;
+                    out.push(v);
+                }
+                crate::outln!("{}", serde_json::to_string_pretty(&out).map_err(failure)?);
             } else {
                 let mut table = Table::new();
                 table.set_header([
@@ -400,6 +414,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
                     "time zone",
                     "currency",
                     "enabled",
+                    "health",
                     "base URL",
                 ]);
                 for h in &hotels {
@@ -410,6 +425,7 @@ pub async fn run(cmd: HotelCommand, target: impl FnOnce() -> CtlResult<Target>) 
                         h.time_zone.to_string(),
                         h.currency.to_string(),
                         h.enabled.to_string(),
+                        health(h).summary(),
                         h.vendor
                             .base_url
                             .as_ref()

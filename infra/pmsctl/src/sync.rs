@@ -6,7 +6,7 @@ use clap::Subcommand;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use pms_app::audit::{OpsAction, OpsEntry};
-use pms_app::jobs::{Feed, FeedJob};
+use pms_app::jobs::{Feed, FeedJob, Lane};
 use pms_app::sync::backfill::BackfillProgress;
 use pms_app::sync::feeds::Step;
 use pms_app::sync::{Checkpoint, Checkpoints, FeedOutcome, RunMode, SyncService};
@@ -48,9 +48,16 @@ pub enum SyncCommand {
         #[arg(long)]
         restart: bool,
     },
-    /// The sync queue's dead letters: refresh and feed jobs that failed every delivery.
-    #[command(subcommand)]
-    Dlq(SyncDlqCommand),
+    /// The dead letters of the sync queue (feed jobs and the refreshes they hand on) or, with
+    /// `--queue refresh`, of the refresh queue (webhook refreshes): jobs that failed every
+    /// delivery.
+    Dlq {
+        /// Which queue's DLQ: `sync` (scheduled feeds) or `refresh` (webhook refreshes).
+        #[arg(long, global = true, value_enum, default_value_t = DlqQueue::Sync)]
+        queue: DlqQueue,
+        #[command(subcommand)]
+        cmd: SyncDlqCommand,
+    },
     /// The hotel's latest sync runs and its feeds' tick and watermark.
     Status {
         #[arg(long)]
@@ -58,6 +65,22 @@ pub enum SyncCommand {
         #[arg(long, default_value_t = 10)]
         last: u32,
     },
+}
+
+/// The worker's two queues, each with its DLQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DlqQueue {
+    Sync,
+    Refresh,
+}
+
+impl DlqQueue {
+    fn lane(self) -> Lane {
+        match self {
+            DlqQueue::Sync => Lane::Bulk,
+            DlqQueue::Refresh => Lane::Refresh,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +156,7 @@ fn selection(ids: Vec<String>, all: bool, hotel: Option<String>) -> CtlResult<Se
 }
 
 async fn sync_dlq(
+    queue: DlqQueue,
     cmd: SyncDlqCommand,
     target: impl FnOnce() -> CtlResult<Target>,
 ) -> CtlResult<()> {
@@ -178,11 +202,13 @@ async fn sync_dlq(
         }
     }
     let svc = services(target()?).await;
-    let dlq = SyncDeadLetters::new(
-        svc.queue.clone(),
-        svc.names.sync_dlq_url.clone(),
-        svc.names.sync_queue_url.clone(),
-    );
+    let lane = queue.lane();
+    let (dlq_url, source_url) = match lane {
+        Lane::Bulk => (&svc.names.sync_dlq_url, &svc.names.sync_queue_url),
+        Lane::Refresh => (&svc.names.refresh_dlq_url, &svc.names.refresh_queue_url),
+    };
+    let dlq = SyncDeadLetters::new(svc.queue.clone(), dlq_url.clone(), source_url.clone());
+    let dlq_name = format!("{} DLQ", lane.as_str());
     match cmd {
         SyncDlqCommand::List { hotel, json } => {
             let hotel = hotel.as_deref().map(HotelId::parse).transpose()?;
@@ -216,7 +242,7 @@ async fn sync_dlq(
                 ]);
             }
             crate::outln!("{table}");
-            crate::outln!("{} message(s) in the sync DLQ", items.len());
+            crate::outln!("{} message(s) in the {dlq_name}", items.len());
             Ok(())
         }
         SyncDlqCommand::Show { message_id } => {
@@ -225,7 +251,7 @@ async fn sync_dlq(
                 .await
                 .map_err(failure)?
                 .ok_or_else(|| {
-                    CtlError::NotFound(format!("no message {message_id} in the sync DLQ"))
+                    CtlError::NotFound(format!("no message {message_id} in the {dlq_name}"))
                 })?;
             let mut v = serde_json::to_value(&d).map_err(failure)?;
             v["job"] = serde_json::from_str(d.body()).unwrap_or_else(|_| d.body().into());
@@ -253,7 +279,10 @@ async fn sync_dlq(
                 &svc,
                 report.by_hotel.iter().filter_map(|(h, n)| {
                     let h = HotelId::parse(h).ok()?;
-                    Some(OpsEntry::new(&h, &who, action, now).note(format!("{n} job(s) {verb}")))
+                    Some(
+                        OpsEntry::new(&h, &who, action, now)
+                            .note(format!("{n} job(s) {verb} ({dlq_name})")),
+                    )
                 }),
             )
             .await?;
@@ -274,7 +303,7 @@ async fn sync_dlq(
             }
             if !report.missing.is_empty() {
                 return Err(CtlError::NotFound(format!(
-                    "not in the sync DLQ: {}",
+                    "not in the {dlq_name}: {}",
                     report.missing.join(", ")
                 )));
             }
@@ -410,7 +439,7 @@ fn runnable_feeds(
 
 pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -> CtlResult<()> {
     match cmd {
-        SyncCommand::Dlq(cmd) => sync_dlq(cmd, target).await,
+        SyncCommand::Dlq { queue, cmd } => sync_dlq(queue, cmd, target).await,
         SyncCommand::Run { hotel, feed, force } => {
             let hotel = HotelId::parse(hotel)?;
             let feeds: Vec<Feed> = match feed.as_deref() {

@@ -50,6 +50,18 @@ impl SyncJob {
         }
     }
 
+    /// The queue this job belongs on: a refresh a webhook or an operator asked for is
+    /// interactive; feeds and what they hand on are bulk.
+    pub fn lane(&self) -> Lane {
+        match self {
+            SyncJob::Refresh(RefreshJob {
+                source: JobSource::Webhook { .. } | JobSource::Manual,
+                ..
+            }) => Lane::Refresh,
+            SyncJob::Refresh(_) | SyncJob::Feed(_) => Lane::Bulk,
+        }
+    }
+
     /// The queue message: the job as JSON, with kind, hotel and correlation id also as message
     /// attributes so tooling (DLQ listing) can filter without parsing bodies. A job that does not
     /// encode (a bug) is a [`PortError::Encode`], never an empty body on the queue.
@@ -167,11 +179,39 @@ pub struct Continuation {
     pub segment: u32,
 }
 
+/// What a feed job did, for the circuit breaker: whether the PMS was asked at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedRan {
+    /// The run read the PMS (it answered).
+    Ran,
+    /// Nothing was asked of the PMS (disabled, already run, superseded).
+    Skipped,
+}
+
 /// Runs scheduled feed jobs (the scheduled sync's `SyncService`). A worker without one fails
 /// feed jobs (so they reach the DLQ) instead of dropping them.
 #[async_trait]
 pub trait FeedRunner: Send + Sync {
-    async fn run(&self, job: &FeedJob) -> Result<(), JobError>;
+    async fn run(&self, job: &FeedJob) -> Result<FeedRan, JobError>;
+}
+
+/// The queue a job travels on. Webhook (and operator) refreshes have their own queue, so they
+/// never wait behind the scheduled bulk work of every hotel, and their own DLQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// `REFRESH_QUEUE_URL`: refreshes a webhook or an operator asked for.
+    Refresh,
+    /// `SYNC_QUEUE_URL`: scheduled feeds, and the refreshes a feed run hands on.
+    Bulk,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Refresh => "refresh",
+            Lane::Bulk => "sync",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,9 @@ pub struct ResourceNames {
     pub table: String,
     pub sync_queue_url: String,
     pub sync_dlq_url: String,
+    /// Webhook and operator refreshes: their own queue, so they never wait behind bulk work.
+    pub refresh_queue_url: String,
+    pub refresh_dlq_url: String,
     pub write_queue_url: String,
     pub write_dlq_url: String,
     pub event_bus: String,
@@ -32,6 +35,8 @@ impl ResourceNames {
             table: req("TABLE_NAME")?,
             sync_queue_url: req("SYNC_QUEUE_URL")?,
             sync_dlq_url: req("SYNC_DLQ_URL")?,
+            refresh_queue_url: req("REFRESH_QUEUE_URL")?,
+            refresh_dlq_url: req("REFRESH_DLQ_URL")?,
             write_queue_url: req("WRITE_QUEUE_URL")?,
             write_dlq_url: req("WRITE_DLQ_URL")?,
             event_bus: req("EVENT_BUS_NAME")?,
@@ -39,6 +44,14 @@ impl ResourceNames {
             token_key_secret: req("TOKEN_KEY_SECRET")?,
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "PmsIntegration".into()),
         })
+    }
+
+    /// The queue of a lane.
+    pub fn queue_url(&self, lane: crate::jobs::Lane) -> &str {
+        match lane {
+            crate::jobs::Lane::Refresh => &self.refresh_queue_url,
+            crate::jobs::Lane::Bulk => &self.sync_queue_url,
+        }
     }
 
     /// Name of a hotel's vendor-credentials secret.

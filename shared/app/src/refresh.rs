@@ -25,6 +25,9 @@ pub struct EntityFailure {
     pub retryable: bool,
     #[serde(skip)]
     pub retry_after: Option<Duration>,
+    /// The failure says the PMS is unhealthy (`crate::health::counts`).
+    #[serde(skip)]
+    pub unhealthy: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -140,6 +143,7 @@ impl RefreshService {
                         code: e.code(),
                         retryable: e.is_retryable(),
                         retry_after: e.retry_after(),
+                        unhealthy: crate::health::counts(&e),
                     });
                 }
             }

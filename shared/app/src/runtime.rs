@@ -27,6 +27,8 @@ pub struct Services {
     pub merger: Merger,
     pub reservations: ReservationQueries,
     pub adapters: Arc<AdapterFactory>,
+    /// Each hotel's PMS circuit breaker (`pms_app::health`), shared through the table.
+    pub breakers: crate::health::Breakers,
 }
 
 impl Services {
@@ -88,6 +90,8 @@ impl Services {
                 Retention::from_source(Arc::new(HotelRegistry::new(store.clone()))),
             ),
             reservations: ReservationQueries::new(store.clone()),
+            breakers: crate::health::Breakers::new(store.clone(), clock.clone())
+                .with_metrics(names.metrics_namespace.clone()),
             names,
             clock,
             store,

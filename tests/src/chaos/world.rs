@@ -116,6 +116,10 @@ fn memory_ports(clock: Arc<dyn Clock>) -> Ports {
         table: "chaos".into(),
         sync_queue_url: "memory://SyncJobsQueue".into(),
         sync_dlq_url: "memory://SyncJobsDLQ".into(),
+        // One lane: the chaos driver works the sync queue (its intake and processor are given
+        // that queue), so webhook refreshes share it here.
+        refresh_queue_url: "memory://SyncJobsQueue".into(),
+        refresh_dlq_url: "memory://SyncJobsDLQ".into(),
         write_queue_url: "memory://WriteOpsQueue".into(),
         write_dlq_url: "memory://WriteOpsDLQ".into(),
         event_bus: "chaos".into(),

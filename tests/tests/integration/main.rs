@@ -9,6 +9,7 @@ mod common;
 mod sync_support;
 
 mod chaos_smoke;
+mod circuit_breaker;
 mod graphql_api;
 mod graphql_pms;
 mod ingest_http;

@@ -28,6 +28,14 @@ async fn outputs_carry_the_environment_contract() {
     assert_eq!(env["TABLE_NAME"], stack.table_name());
     assert_eq!(env["SYNC_QUEUE_URL"], stack.queue_url("SyncJobsQueue"));
     assert_eq!(env["SYNC_DLQ_URL"], stack.queue_url("SyncJobsDLQ"));
+    assert_eq!(
+        env["REFRESH_QUEUE_URL"],
+        stack.queue_url("RefreshJobsQueue")
+    );
+    assert_eq!(env["REFRESH_DLQ_URL"], stack.queue_url("RefreshJobsDLQ"));
+    assert!(stack
+        .queue_url("RefreshJobsQueue")
+        .ends_with(&format!("/{s}-refresh-jobs")));
     assert_eq!(env["WRITE_QUEUE_URL"], stack.queue_url("WriteOpsQueue"));
     assert_eq!(env["WRITE_DLQ_URL"], stack.queue_url("WriteOpsDLQ"));
     assert!(stack

@@ -132,7 +132,7 @@ async fn the_official_mews_batch_is_acknowledged_enqueued_and_fully_processed() 
         serde_json::from_str::<Value>(deliveries[0]["raw"].as_str().unwrap()).unwrap(),
         serde_json::from_str::<Value>(MEWS_GENERAL).unwrap()
     );
-    let jobs = h.queue_bodies("SyncJobsQueue").await;
+    let jobs = h.queue_bodies("RefreshJobsQueue").await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["kind"], "refresh");
     assert_eq!(jobs[0]["entities"].as_array().unwrap().len(), 4);
@@ -198,7 +198,7 @@ async fn one_failing_entity_is_retried_alone_and_the_others_are_stored_once() {
     assert_eq!(stored(&h, &hotel, "ROOM#").await.len(), 1);
     assert!(stored(&h, &hotel, "BOOKING#").await.is_empty());
     // The failed one is back on the queue as its own job.
-    let jobs = h.queue_bodies("SyncJobsQueue").await;
+    let jobs = h.queue_bodies("RefreshJobsQueue").await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(
         jobs[0]["entities"],
@@ -238,7 +238,7 @@ async fn a_refresh_that_keeps_failing_is_retried_by_the_queue_and_ends_in_the_dl
         }
     }
     assert_eq!(failures, 3, "maxReceiveCount deliveries");
-    let dlq = h.queue_bodies("SyncJobsDLQ").await;
+    let dlq = h.queue_bodies("RefreshJobsDLQ").await;
     assert_eq!(dlq.len(), 1, "the job is in the DLQ, not only in a log");
     assert_eq!(dlq[0]["hotel"], hotel.id.as_str());
     assert!(stored(&h, &hotel, "BOOKING#").await.is_empty());
@@ -257,7 +257,7 @@ async fn a_repeated_delivery_changes_nothing() {
         (r.status, r.json["status"].clone()),
         (200, json!("duplicate"))
     );
-    assert_eq!(h.queue_bodies("SyncJobsQueue").await.len(), 1);
+    assert_eq!(h.queue_bodies("RefreshJobsQueue").await.len(), 1);
     h.drain().await;
     let events = tap.events().await.len();
     let bookings = stored(&h, &hotel, "BOOKING#").await;
@@ -291,7 +291,7 @@ async fn a_repeated_delivery_changes_nothing() {
         (r.status, r.json["status"].clone()),
         (200, json!("duplicate"))
     );
-    assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
+    assert!(h.queue_bodies("RefreshJobsQueue").await.is_empty());
     assert_eq!(cb.pms.calls("get_reservation_by_id"), 1);
 }
 
@@ -305,7 +305,7 @@ async fn cloudbeds_events_for_a_property_that_is_not_configured_are_rejected() {
     let r = h.webhook("cloudbeds", &no_property, CB_CREATED).await;
     r.assert_problem(403, "PROPERTY_NOT_CONFIGURED");
     assert!(stored(&h, &hotel, "WEBHOOK#").await.is_empty());
-    assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
+    assert!(h.queue_bodies("RefreshJobsQueue").await.is_empty());
     // A hotel that does not exist at all: nothing at that address.
     let r = h
         .call(
@@ -341,7 +341,7 @@ async fn webhooks_fail_closed_without_a_secret_or_with_a_wrong_one() {
     r.assert_problem(404, "WEBHOOK_NOT_FOUND");
     assert!(stored(&h, &without, "WEBHOOK#").await.is_empty());
     assert!(stored(&h, &with, "WEBHOOK#").await.is_empty());
-    assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
+    assert!(h.queue_bodies("RefreshJobsQueue").await.is_empty());
 }
 
 #[tokio::test]
@@ -387,7 +387,7 @@ async fn webhook_validation_and_unknown_events() {
         (r.json["jobs"].clone(), r.json["ignored"].clone()),
         (json!(0), json!(["night_audit/completed"]))
     );
-    assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
+    assert!(h.queue_bodies("RefreshJobsQueue").await.is_empty());
 }
 
 #[tokio::test]
@@ -530,7 +530,7 @@ async fn a_webhook_body_too_large_for_one_stored_item_is_refused_with_413_before
     let r = h.webhook("mews", &hotel, &body).await;
     r.assert_problem(413, "PAYLOAD_TOO_LARGE");
     assert!(stored(&h, &hotel, "WEBHOOK#").await.is_empty());
-    assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
+    assert!(h.queue_bodies("RefreshJobsQueue").await.is_empty());
     // The largest body taken is stored whole.
     let body = mews_body(90, 1300);
     assert!(
@@ -583,7 +583,7 @@ async fn a_webhook_naming_too_many_entities_is_refused_with_a_clear_4xx() {
         [("Events".to_owned(), "TOO_MANY_EVENTS".to_owned())]
     );
     assert!(stored(&h, &hotel, "WEBHOOK#").await.is_empty());
-    assert!(h.queue_bodies("SyncJobsQueue").await.is_empty());
+    assert!(h.queue_bodies("RefreshJobsQueue").await.is_empty());
     // At the cap, every entity is refreshed (jobs of 25).
     let r = h
         .webhook(

@@ -1,13 +1,16 @@
 //! Entities read from the hotel's PMS on demand, through the read-through cache. Each read
 //! names its cache slot, its TTL class, and the adapter call that refreshes it, and works to the
 //! session's deadline: an answer the PMS has not given by then is a timeout, which the cache
-//! bridges with its stale copy (or answers `PMS_UNAVAILABLE`).
+//! bridges with its stale copy (or answers `PMS_UNAVAILABLE`). While the hotel's circuit
+//! breaker is open ([`crate::health`]) a read the cache cannot answer fresh does not call the
+//! PMS at all: it gets the same stale copy or `PMS_UNAVAILABLE`, at once.
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use crate::cache::{CacheClass, CacheKey, Cached, Freshness, ReadThrough};
+use crate::health::{Breaker, Breakers, CircuitView, Observation};
 use pms_domain::config::HotelConfig;
 use pms_domain::domain::hash::sha256_hex;
 use pms_domain::domain::{
@@ -23,6 +26,50 @@ use super::ReadError;
 pub(crate) struct Live {
     pub(crate) cache: ReadThrough,
     pub(crate) adapters: Arc<AdapterFactory>,
+    pub(crate) breakers: Breakers,
+}
+
+/// The hotel's breaker for a read: a breaker that cannot be read is taken as closed (the PMS
+/// may well answer; the read's own deadline still bounds it).
+async fn breaker_for_read(breakers: &Breakers, hotel: &pms_domain::domain::HotelId) -> Breaker {
+    breakers.get_for_read(hotel).await.unwrap_or_else(|e| {
+        tracing::warn!(
+            code = e.code(),
+            "circuit breaker unreadable; reading through"
+        );
+        Breaker::default()
+    })
+}
+
+fn circuit_open() -> PmsError {
+    PmsError::unavailable(
+        UnavailableCause::CircuitOpen,
+        "the hotel's PMS circuit breaker is open",
+    )
+}
+
+/// What a read showed the breaker: an answer (only when there is a count to reset) or a
+/// failure that says the PMS is unhealthy.
+fn read_observation<T>(before: &Breaker, result: &PmsResult<T>) -> Option<Observation> {
+    match result {
+        Ok(_) | Err(PmsError::NotFound { .. }) => {
+            (before.failures() > 0).then_some(Observation::Answered)
+        }
+        Err(e) => Observation::of_error(e),
+    }
+}
+
+/// Tells the breaker, best effort: the read's answer does not depend on it.
+async fn observe_read(
+    breakers: &Breakers,
+    hotel: &pms_domain::domain::HotelId,
+    observation: Option<Observation>,
+) {
+    if let Some(o) = observation {
+        if let Err(e) = breakers.observe(hotel, o, None).await {
+            tracing::warn!(code = e.code(), "circuit breaker not updated");
+        }
+    }
 }
 
 /// Runs PMS work to `until`: every retry and rate-limit wait inside it knows the deadline, and
@@ -60,13 +107,23 @@ where
 {
     let freshness = Freshness::of(class, &config.cache);
     let adapters = live.adapters.clone();
+    let breakers = live.breakers.clone();
     let config = config.clone();
     Ok(live
         .cache
         .read(&key, freshness, move || {
             by_deadline(until, async move {
+                // Boxed: the breaker's store calls would otherwise grow every read's future,
+                // which async-graphql nests deep (debug builds overflowed a test's stack).
+                let breaker = Box::pin(breaker_for_read(&breakers, &config.hotel_id)).await;
+                if breaker.is_open() {
+                    return Err(circuit_open());
+                }
                 let adapter = adapters.adapter_for(&config).await?;
-                call(adapter).await
+                let result = call(adapter).await;
+                let observation = read_observation(&breaker, &result);
+                Box::pin(observe_read(&breakers, &config.hotel_id, observation)).await;
+                result
             })
         })
         .await?)
@@ -211,16 +268,33 @@ impl Live {
         .ok_or_else(|| ReadError::Internal("room statuses answered nothing".into()))
     }
 
-    /// The adapter's own health check (never cached: it is the live answer), by the deadline.
+    /// The hotel's circuit breaker as shown.
+    pub(crate) async fn circuit(
+        &self,
+        config: &HotelConfig,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> CircuitView {
+        Box::pin(breaker_for_read(&self.breakers, &config.hotel_id))
+            .await
+            .view(now)
+    }
+
+    /// The adapter's own health check (never cached: it is the live answer), by the deadline;
+    /// while the hotel's circuit breaker is open, unhealthy at once without calling the PMS.
     /// Its message is a fixed text: what the vendor answered is logged for ops.
     pub(crate) async fn health(
         &self,
         config: &HotelConfig,
         until: Instant,
         now: chrono::DateTime<chrono::Utc>,
+        circuit: &CircuitView,
     ) -> HealthStatus {
         let started = std::time::Instant::now();
+        let open = circuit.state != crate::health::CircuitState::Closed;
         let checked = by_deadline(until, async {
+            if open {
+                return Err(circuit_open());
+            }
             let adapter = self.adapters.adapter_for(config).await?;
             Ok(adapter.health_check().await)
         })

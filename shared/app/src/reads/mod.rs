@@ -64,6 +64,8 @@ pub const READ_DEADLINE: Duration = Duration::from_secs(4);
 #[derive(Clone, Debug, PartialEq)]
 pub struct HotelHealth {
     pub pms: HealthStatus,
+    /// The hotel's PMS circuit breaker (`crate::health`).
+    pub circuit: crate::health::CircuitView,
     pub last_sync: Option<SyncRun>,
 }
 
@@ -92,6 +94,7 @@ impl PartnerReads {
                 live: Live {
                     cache: ReadThrough::new(store.clone(), clock.clone()),
                     adapters,
+                    breakers: crate::health::Breakers::new(store.clone(), clock.clone()),
                 },
                 store,
                 clock,
@@ -119,6 +122,23 @@ impl PartnerReads {
             services.clock.clone(),
             services.adapters.clone(),
         )
+        .with_breakers(services.breakers.clone())
+    }
+
+    /// Reads consult (and report to) these circuit breakers (the process's, with metrics).
+    pub fn with_breakers(self, breakers: crate::health::Breakers) -> Self {
+        let inner = &*self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                store: inner.store.clone(),
+                clock: inner.clock.clone(),
+                live: Live {
+                    breakers,
+                    ..inner.live.clone()
+                },
+                deadline: inner.deadline,
+            }),
+        }
     }
 
     /// The reads one verified caller may make in one request: its budgets start now.
@@ -352,13 +372,17 @@ impl ReadSession {
 
     pub async fn health(&self, hotel: &HotelId) -> Result<HotelHealth, ReadError> {
         let config = self.hotel(hotel).await?;
-        let pms = self
-            .inner()
-            .live
-            .health(&config, self.deadline, self.now())
+        let live = &self.inner().live;
+        let circuit = live.circuit(&config, self.now()).await;
+        let pms = live
+            .health(&config, self.deadline, self.now(), &circuit)
             .await;
         let last_sync = self.sync_runs.latest(hotel).await?.map(public_run);
-        Ok(HotelHealth { pms, last_sync })
+        Ok(HotelHealth {
+            pms,
+            circuit,
+            last_sync,
+        })
     }
 }
 

@@ -21,7 +21,7 @@ use super::feeds::{self, Read, Step};
 use super::state::{Claim, FeedStates, Progress};
 use super::SyncError;
 use crate::jobs::{
-    Continuation, Feed, FeedJob, FeedRunner, JobError, JobSource, RefreshJob, SyncJob,
+    Continuation, Feed, FeedJob, FeedRan, FeedRunner, JobError, JobSource, RefreshJob, SyncJob,
 };
 use crate::obs::Metrics;
 use crate::records::{MergeOutcome, MergeReport, Merger, ProvidedRoom};
@@ -656,12 +656,13 @@ fn absorb(run: &mut SyncRun, tally: &mut RunTally, report: &MergeReport) {
 
 #[async_trait::async_trait]
 impl FeedRunner for SyncService {
-    async fn run(&self, job: &FeedJob) -> Result<(), JobError> {
+    async fn run(&self, job: &FeedJob) -> Result<FeedRan, JobError> {
         match self.run_job(job).await {
-            Ok(FeedOutcome::Ran(_) | FeedOutcome::Paused(_)) => Ok(()),
+            // A paused run read pages: the PMS answered.
+            Ok(FeedOutcome::Ran(_) | FeedOutcome::Paused(_)) => Ok(FeedRan::Ran),
             Ok(FeedOutcome::Skipped(why)) => {
                 tracing::info!(feed = %job.feed, skipped = ?why, "feed job skipped");
-                Ok(())
+                Ok(FeedRan::Skipped)
             }
             Err(e) => Err(e.into()),
         }

@@ -9,6 +9,10 @@
 //! feed and tick), which absorbs those resends, concurrent duplicate schedulers and the queue's
 //! own at-least-once deliveries: no job is run twice.
 //!
+//! A hotel whose PMS circuit breaker is open ([`crate::health`]) gets no jobs until its next
+//! probe is due; then its due feeds go out and the worker lets one of them probe. The tick also
+//! counts the enabled hotels whose breaker is open (`circuits_open`, the alarm's gauge).
+//!
 //! Thousands of hotels fit in one invocation: the registry and the markers are read in batches
 //! (1000 per query page, 100 per batch get), markers are written 25 per batch write, and
 //! messages go out ten per SQS call, several calls at once.
@@ -21,6 +25,7 @@ use futures::StreamExt;
 
 use super::schedule::Cron;
 use super::SyncError;
+use crate::health::{Admission, Breakers};
 use crate::jobs::{Feed, FeedJob, SyncJob};
 use crate::registry::HotelRegistry;
 use pms_domain::config::HotelConfig;
@@ -44,6 +49,10 @@ pub struct TickReport {
     /// Hotels whose jobs for this tick were already enqueued (a repeated tick).
     pub already_enqueued: usize,
     pub jobs_failed: usize,
+    /// Enabled hotels whose PMS circuit breaker is open (or half open).
+    pub circuits_open: usize,
+    /// Due hotels left out because their breaker is open and no probe is due.
+    pub skipped_circuit_open: usize,
 }
 
 /// The feeds of `config` due at `tick` for a scheduler ticking every `period`. A schedule that
@@ -82,6 +91,7 @@ pub struct SyncScheduler {
     queue: Arc<dyn Queue>,
     sync_queue_url: String,
     period: Duration,
+    breakers: Breakers,
 }
 
 impl SyncScheduler {
@@ -93,6 +103,7 @@ impl SyncScheduler {
             queue: services.queue.clone(),
             sync_queue_url: services.names.sync_queue_url.clone(),
             period,
+            breakers: services.breakers.clone(),
         }
     }
 
@@ -114,6 +125,37 @@ impl SyncScheduler {
             .filter(|(_, f)| !f.is_empty())
             .collect();
         report.due_hotels = due.len();
+
+        // Open breakers: their hotels get nothing until a probe is due. A breaker that cannot
+        // be read leaves the tick as it was (the worker asks the breaker again anyway).
+        let enabled: Vec<HotelId> = hotels
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.hotel_id.clone())
+            .collect();
+        let breakers = match self.breakers.get_many(&enabled).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    "circuit breakers not read; scheduling every due hotel"
+                );
+                Default::default()
+            }
+        };
+        report.circuits_open = breakers.values().filter(|b| b.is_open()).count();
+        let due: Vec<(HotelId, Vec<Feed>)> = due
+            .into_iter()
+            .filter(|(hotel, _)| {
+                let held = breakers
+                    .get(hotel)
+                    .is_some_and(|b| matches!(b.admit(tick), Admission::Skip { .. }));
+                if held {
+                    report.skipped_circuit_open += 1;
+                }
+                !held
+            })
+            .collect();
 
         // Hotels whose jobs of this tick already went out.
         let keys: Vec<ItemKey> = due.iter().map(|(h, _)| tick_key(h, tick)).collect();
@@ -205,6 +247,8 @@ impl SyncScheduler {
             jobs_enqueued = report.jobs_enqueued,
             already_enqueued = report.already_enqueued,
             jobs_failed = report.jobs_failed,
+            circuits_open = report.circuits_open,
+            skipped_circuit_open = report.skipped_circuit_open,
             "sync tick fanned out"
         );
         if report.jobs_failed > 0 {

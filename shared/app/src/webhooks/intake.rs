@@ -1,5 +1,5 @@
 //! Accepting a webhook delivery: durable first (the raw delivery stored, its refresh jobs on the
-//! sync queue), then the vendor gets its 2xx. A failure anywhere before that is an error the
+//! refresh queue, which no scheduled bulk work shares), then the vendor gets its 2xx. A failure anywhere before that is an error the
 //! caller answers with a retryable status, so the vendor sends it again.
 
 use std::sync::Arc;
@@ -55,7 +55,7 @@ impl IntakeError {
 pub struct WebhookIntake {
     deliveries: WebhookDeliveries,
     queue: Arc<dyn Queue>,
-    sync_queue_url: String,
+    refresh_queue_url: String,
     clock: Arc<dyn Clock>,
 }
 
@@ -63,13 +63,13 @@ impl WebhookIntake {
     pub fn new(
         deliveries: WebhookDeliveries,
         queue: Arc<dyn Queue>,
-        sync_queue_url: impl Into<String>,
+        refresh_queue_url: impl Into<String>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             deliveries,
             queue,
-            sync_queue_url: sync_queue_url.into(),
+            refresh_queue_url: refresh_queue_url.into(),
             clock,
         }
     }
@@ -125,7 +125,7 @@ impl WebhookIntake {
                 .collect::<Result<_, _>>()?;
             let failures = self
                 .queue
-                .send_batch(&self.sync_queue_url, messages)
+                .send_batch(&self.refresh_queue_url, messages)
                 .await?;
             if !failures.is_empty() {
                 // The delivery stays `received`: the vendor's retry enqueues it again.

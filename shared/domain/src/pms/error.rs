@@ -19,6 +19,9 @@ pub enum UnavailableCause {
     Transport,
     /// Not sent: it could not have finished before the caller's deadline.
     Deadline,
+    /// Not sent: the hotel's circuit breaker is open (its PMS failed repeatedly; see
+    /// `pms_app::health`).
+    CircuitOpen,
 }
 
 impl UnavailableCause {
@@ -31,6 +34,7 @@ impl UnavailableCause {
             UnavailableCause::Http(status) => status.to_string(),
             UnavailableCause::Transport => "ETRANSPORT".into(),
             UnavailableCause::Deadline => "EDEADLINE".into(),
+            UnavailableCause::CircuitOpen => "ECIRCUITOPEN".into(),
         }
     }
 }
@@ -44,6 +48,7 @@ impl fmt::Display for UnavailableCause {
             UnavailableCause::Http(s) => write!(f, "HTTP {s}"),
             UnavailableCause::Transport => f.write_str("transport error"),
             UnavailableCause::Deadline => f.write_str("deadline"),
+            UnavailableCause::CircuitOpen => f.write_str("circuit open"),
         }
     }
 }

@@ -187,6 +187,7 @@ impl Harness {
             services.queue.clone(),
             services.names.sync_queue_url.clone(),
         )
+        .with_refresh_queue(services.names.refresh_queue_url.clone())
         .with_backoff(Backoff {
             base: Duration::ZERO,
             cap: Duration::ZERO,
@@ -339,15 +340,20 @@ impl Harness {
             .expect("arn")
     }
 
-    /// One round of the Lambda SQS event source: receive a batch from the sync queue, invoke
-    /// the worker with it as an SQS event, delete what did not fail. Returns the bodies of
-    /// the batch and the worker's answer; `None` when the queue is empty.
+    /// One round of the Lambda SQS event sources: receive a batch from the refresh queue (else
+    /// the sync queue), invoke the worker with it as an SQS event, delete what did not fail.
+    /// Returns the bodies of the batch and the worker's answer; `None` when both are empty.
     pub async fn worker_round(&self) -> Option<(Vec<Value>, SqsBatchResponse)> {
-        let url = self.stack.queue_url("SyncJobsQueue").to_owned();
-        let messages = self.receive(&url).await;
-        if messages.is_empty() {
-            return None;
+        let mut batch = None;
+        for queue in ["RefreshJobsQueue", "SyncJobsQueue"] {
+            let url = self.stack.queue_url(queue).to_owned();
+            let messages = self.receive(&url).await;
+            if !messages.is_empty() {
+                batch = Some((url, messages));
+                break;
+            }
         }
+        let (url, messages) = batch?;
         let arn = self.queue_arn(&url).await;
         let event = sqs_event(&messages, &arn);
         let event: SqsEvent = serde_json::from_value(event).expect("SQS event");
@@ -375,7 +381,7 @@ impl Harness {
         Some((bodies, response))
     }
 
-    /// Runs the worker until the sync queue is empty (bounded).
+    /// Runs the worker until the refresh and sync queues are empty (bounded).
     pub async fn drain(&self) -> Vec<SqsBatchResponse> {
         let mut out = Vec::new();
         for _ in 0..20 {
