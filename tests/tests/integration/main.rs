@@ -8,6 +8,7 @@ mod common;
 #[macro_use]
 mod sync_support;
 
+mod availability;
 mod chaos_smoke;
 mod graphql_api;
 mod graphql_pms;

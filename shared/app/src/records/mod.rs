@@ -3,6 +3,7 @@
 
 mod keys;
 mod merge;
+mod pms_availability;
 mod queries;
 mod stored;
 
@@ -13,5 +14,9 @@ pub use keys::{
 pub use keys::{RecordKind, StoredRecord};
 pub use merge::{MergeOutcome, MergeReport, Merger, NotApplied};
 pub use merge::{Mergeable, ProvidedAvailability, ProvidedRoom};
+pub use pms_availability::{
+    pms_availability_bounds, pms_availability_key, StoredPmsAvailability, SyncedAvailability,
+    PMS_AVAILABILITY_PREFIX,
+};
 pub use queries::{BookingPage, ReservationQueries};
 pub use stored::StoredBookings;
