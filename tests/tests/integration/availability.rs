@@ -17,9 +17,15 @@ use pms_sim::{Provider, SimHotel, SimHousekeeping};
 use pms_tests::writes::{SimHotelRef, WritesStack};
 use serde_json::{json, Value};
 
-const QUERY: &str = "query($h: ID!, $from: Date!, $to: Date!, $s: AvailabilitySource) {
-  availability(hotelId: $h, from: $from, to: $to, source: $s) {
-    date roomType roomTypeId available total outOfOrder provider source } }";
+/// The availability query, with `source` when one is given (else the default).
+fn availability_query(source: Option<&str>) -> String {
+    let source = source.map(|s| format!(", source: {s}")).unwrap_or_default();
+    format!(
+        "query($h: ID!, $from: Date!, $to: Date!) {{
+  availability(hotelId: $h, from: $from, to: $to{source}) {{
+    date roomType roomTypeId available total outOfOrder provider source }} }}"
+    )
+}
 
 /// Runs the hotel's availability feed once, as the sync worker would for a tick `seq` seconds
 /// from now (each run needs a tick of its own).
@@ -89,8 +95,8 @@ async fn query(
 ) -> pms_tests::graphql::Reply {
     w.graphql(
         token,
-        QUERY,
-        json!({"h": h, "from": from.to_string(), "to": to.to_string(), "s": source}),
+        &availability_query(source),
+        json!({"h": h, "from": from.to_string(), "to": to.to_string()}),
     )
     .await
 }
