@@ -58,7 +58,11 @@ fn today(h: &SimHotelRef) -> BusinessDate {
 }
 
 /// What the simulator counts free for every night of `[from, to]` and room type it has.
-fn expected(data: &SimHotel, from: BusinessDate, to: BusinessDate) -> BTreeMap<(String, String), u64> {
+fn expected(
+    data: &SimHotel,
+    from: BusinessDate,
+    to: BusinessDate,
+) -> BTreeMap<(String, String), u64> {
     let mut out = BTreeMap::new();
     let mut d = from;
     while d <= to {
@@ -142,11 +146,16 @@ async fn synced_then_queried_answers_the_simulators_numbers(vendor: Provider) {
                 .eq_ignore_ascii_case(vendor.as_str()),
             "{x}"
         );
-        assert!(x["roomTypeId"].as_str().is_some_and(|s| !s.is_empty()), "{x}");
+        assert!(
+            x["roomTypeId"].as_str().is_some_and(|s| !s.is_empty()),
+            "{x}"
+        );
     }
     if vendor == pms_mews::PROVIDER {
         // Mews gives the type's rooms and those out of order too.
-        assert!(list.iter().all(|x| x["total"].is_u64() && x["outOfOrder"].is_u64()));
+        assert!(list
+            .iter()
+            .all(|x| x["total"].is_u64() && x["outOfOrder"].is_u64()));
     }
     println!(
         "{vendor:?}: {} nights x room types from {} vendor call(s)",
@@ -156,7 +165,11 @@ async fn synced_then_queried_answers_the_simulators_numbers(vendor: Provider) {
 
     // Unchanged at the PMS: a run writes no night.
     let again = run_feed(&w, &h.id, 1).await;
-    assert_eq!((again.created.count, again.updated.count), (0, 0), "{again:#?}");
+    assert_eq!(
+        (again.created.count, again.updated.count),
+        (0, 0),
+        "{again:#?}"
+    );
     assert_eq!(again.unchanged as usize, got.len());
 
     // A room goes out of order: its type has one room fewer on every night that had one free.
@@ -217,7 +230,12 @@ async fn synced_then_queried_answers_the_simulators_numbers(vendor: Provider) {
         changed.started_at - Duration::minutes(10),
         h.config.time_zone,
     );
-    let report = w.services.merger.merge(&h.id, vec![stale], None).await.unwrap();
+    let report = w
+        .services
+        .merger
+        .merge(&h.id, vec![stale], None)
+        .await
+        .unwrap();
     assert!(
         matches!(
             report.outcomes[0].1,
@@ -229,7 +247,10 @@ async fn synced_then_queried_answers_the_simulators_numbers(vendor: Provider) {
         "{report:?}"
     );
     let r = query(&w, &token, &h.id, from, from, None).await;
-    assert_eq!(figures(r.data()["availability"].as_array().unwrap())[&key], want[&key] - 1);
+    assert_eq!(
+        figures(r.data()["availability"].as_array().unwrap())[&key],
+        want[&key] - 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,14 +287,28 @@ async fn a_partner_push_and_the_pms_figure_of_the_same_night_are_both_kept() {
             version: (Utc::now() + Duration::hours(1)).timestamp_millis() as u64,
         },
     };
-    let merged = w.services.merger.merge(&h.id, vec![push], None).await.unwrap();
+    let merged = w
+        .services
+        .merger
+        .merge(&h.id, vec![push], None)
+        .await
+        .unwrap();
     assert_eq!(merged.created(), 1);
     // And the PMS is read again: neither overwrites the other.
     let rerun = run_feed(&w, &h.id, 1).await;
-    assert_eq!((rerun.created.count, rerun.updated.count), (0, 0), "{rerun:#?}");
+    assert_eq!(
+        (rerun.created.count, rerun.updated.count),
+        (0, 0),
+        "{rerun:#?}"
+    );
 
     let r = query(&w, &token, &h.id, night, night, Some("PMS")).await;
-    assert_eq!(r.data()["availability"], Value::Array(pms.clone()), "{}", r.body);
+    assert_eq!(
+        r.data()["availability"],
+        Value::Array(pms.clone()),
+        "{}",
+        r.body
+    );
     assert!(pms.iter().all(|x| x["available"] != 99));
     let r = query(&w, &token, &h.id, night, night, Some("PARTNER")).await;
     let partner = r.data()["availability"].as_array().unwrap();

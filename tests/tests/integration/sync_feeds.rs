@@ -143,7 +143,11 @@ async fn first_sync_creates_everything_and_an_identical_resync_writes_only_bookk
     assert_eq!(bed.room_keys().await.len(), data.rooms.len());
     // Nights of availability per room type (none on OPERA), from the availability feed.
     let nights = bed.keys_with_prefix("PMSAVAIL#").await.len();
-    assert_eq!(nights == 0, vendor == pms_opera::PROVIDER, "{nights} nights");
+    assert_eq!(
+        nights == 0,
+        vendor == pms_opera::PROVIDER,
+        "{nights} nights"
+    );
     let created: u64 = runs.iter().map(|r| r.created.count).sum();
     let unchanged: u64 = runs.iter().map(|r| r.unchanged).sum();
     // Rooms are created by the room status feed, nights by the availability feed; bookings by

@@ -27,8 +27,15 @@ pub const PMS_AVAILABILITY_PREFIX: &str = "PMSAVAIL#";
 /// How long a night is kept after it has passed.
 const KEEP_AFTER_NIGHT: Duration = Duration::days(7);
 
-pub fn pms_availability_key(hotel: &HotelId, date: BusinessDate, room_type: &RoomTypeCode) -> ItemKey {
-    ItemKey::hotel(hotel, format!("{PMS_AVAILABILITY_PREFIX}{date}#{room_type}"))
+pub fn pms_availability_key(
+    hotel: &HotelId,
+    date: BusinessDate,
+    room_type: &RoomTypeCode,
+) -> ItemKey {
+    ItemKey::hotel(
+        hotel,
+        format!("{PMS_AVAILABILITY_PREFIX}{date}#{room_type}"),
+    )
 }
 
 /// Bounds of a date range of PMS availability (inclusive).
@@ -75,10 +82,7 @@ impl Mergeable for SyncedAvailability {
         pms_availability_key(hotel, self.availability.date, &self.availability.room_type)
     }
     fn entity_id(&self) -> String {
-        format!(
-            "{}:{}",
-            self.availability.date, self.availability.room_type
-        )
+        format!("{}:{}", self.availability.date, self.availability.room_type)
     }
     fn provider(&self) -> Provider {
         self.availability.provider
@@ -146,14 +150,15 @@ mod tests {
         assert_eq!(a.key(&hotel).sort, "PMSAVAIL#2026-12-03#KING");
         let item = a.to_item(&hotel, Utc::now(), vec![]).unwrap();
         // Kept until a week after the Honolulu night of Dec 3 ends (Dec 4 10:00 UTC).
-        assert_eq!(
-            item.expires_at,
-            Some(t("2026-12-11T10:00:00Z").timestamp())
-        );
+        assert_eq!(item.expires_at, Some(t("2026-12-11T10:00:00Z").timestamp()));
         let back: StoredRecord<SyncedAvailability> = item.decode().unwrap();
         assert_eq!(back.record.availability, night(4));
         assert_ne!(
-            content_hash(&SyncedAvailability::new(night(3), t("2026-12-01T10:00:00Z"), tz)),
+            content_hash(&SyncedAvailability::new(
+                night(3),
+                t("2026-12-01T10:00:00Z"),
+                tz
+            )),
             content_hash(&a)
         );
     }

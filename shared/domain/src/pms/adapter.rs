@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::error::PmsError;
 use super::error::PmsResult;
 use crate::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
     ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, PmsAvailability, Preference,
     Provider, Reservation, RoomNumber, RoomStatus, WriteReceipt,
 };
-use super::error::PmsError;
 
 /// One record a list read could not fetch or map. The rest of the list is still returned, so one
 /// bad record never hides the others; callers count these and report them.

@@ -23,8 +23,7 @@ pub fn availability(
     to: BusinessDate,
 ) -> PmsResult<Vec<PmsAvailability>> {
     // (date, room type id) -> (from the base rate, rooms, name)
-    let mut nights: BTreeMap<(BusinessDate, String), (bool, u64, Option<String>)> =
-        BTreeMap::new();
+    let mut nights: BTreeMap<(BusinessDate, String), (bool, u64, Option<String>)> = BTreeMap::new();
     for plan in plans {
         let Some(type_id) = plan.room_type_id.clone() else {
             tracing::warn!(
@@ -44,9 +43,11 @@ pub fn availability(
             if date < from || date > to {
                 continue;
             }
-            let entry = nights
-                .entry((date, type_id.clone()))
-                .or_insert((base, rooms, plan.room_type_name.clone()));
+            let entry = nights.entry((date, type_id.clone())).or_insert((
+                base,
+                rooms,
+                plan.room_type_name.clone(),
+            ));
             let replace = match (entry.0, base) {
                 (true, false) => false,
                 (false, true) => true,

@@ -117,11 +117,18 @@ mod tests {
         let tz = PropertyTz::parse("Europe/Prague").unwrap();
         let category = "d1801d11-fe8d-404b-a26f-af170189605a";
         let codes = HashMap::from([(category.to_owned(), "DBL".to_owned())]);
-        let nights = availability(&example(), tz, d("2024-02-01"), d("2024-02-05"), &codes).unwrap();
+        let nights =
+            availability(&example(), tz, d("2024-02-01"), d("2024-02-05"), &codes).unwrap();
         let dates: Vec<String> = nights.iter().map(|n| n.date.to_string()).collect();
         assert_eq!(
             dates,
-            ["2024-02-01", "2024-02-02", "2024-02-03", "2024-02-04", "2024-02-05"]
+            [
+                "2024-02-01",
+                "2024-02-02",
+                "2024-02-03",
+                "2024-02-04",
+                "2024-02-05"
+            ]
         );
         // Usable 8 each night, Occupied [7, 5, 4, 3, 4], another service [0, 0, 1, 0, 0].
         let free: Vec<u32> = nights.iter().map(|n| n.available).collect();
@@ -139,9 +146,14 @@ mod tests {
     #[test]
     fn nights_outside_the_range_are_dropped_and_an_unknown_category_keeps_its_id() {
         let tz = PropertyTz::parse("Europe/Prague").unwrap();
-        let nights =
-            availability(&example(), tz, d("2024-02-02"), d("2024-02-03"), &HashMap::new())
-                .unwrap();
+        let nights = availability(
+            &example(),
+            tz,
+            d("2024-02-02"),
+            d("2024-02-03"),
+            &HashMap::new(),
+        )
+        .unwrap();
         assert_eq!(nights.len(), 2);
         assert_eq!(
             nights[0].room_type.as_str(),
@@ -169,15 +181,27 @@ mod tests {
             .get_mut(OCCUPIED)
             .unwrap()
             .truncate(2);
-        let e = availability(&short, tz, d("2024-02-01"), d("2024-02-05"), &HashMap::new())
-            .unwrap_err();
+        let e = availability(
+            &short,
+            tz,
+            d("2024-02-01"),
+            d("2024-02-05"),
+            &HashMap::new(),
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "PMS_PROTOCOL");
         let mut missing = example();
         missing.resource_category_availabilities[0]
             .metrics
             .remove(USABLE);
-        let e = availability(&missing, tz, d("2024-02-01"), d("2024-02-05"), &HashMap::new())
-            .unwrap_err();
+        let e = availability(
+            &missing,
+            tz,
+            d("2024-02-01"),
+            d("2024-02-05"),
+            &HashMap::new(),
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "PMS_PROTOCOL");
         // Overbooked: never below zero.
         let mut over = example();

@@ -48,7 +48,8 @@ use pms_domain::config::HotelConfig;
 use pms_domain::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
     Currency, DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, HotelId, Money, Note,
-    PmsAvailability, Preference, PropertyTz, Provider, RecordId, Reservation, RoomNumber, RoomStatus, WriteReceipt,
+    PmsAvailability, Preference, PropertyTz, Provider, RecordId, Reservation, RoomNumber,
+    RoomStatus, WriteReceipt,
 };
 use pms_domain::pms::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, PmsAdapter, PmsError, PmsResult,

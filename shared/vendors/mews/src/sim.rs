@@ -1896,12 +1896,13 @@ fn services_get_availability(
         let categories: Vec<Value> = codes(ROOM_TYPES, used)
             .into_iter()
             .map(|code| {
-                let per_day = |f: &dyn Fn(&pms_vendor_kit::sim::data::SimNight) -> u32| -> Vec<u32> {
-                    nights
-                        .iter()
-                        .map(|n| n.get(&code).map(f).unwrap_or(0))
-                        .collect()
-                };
+                let per_day =
+                    |f: &dyn Fn(&pms_vendor_kit::sim::data::SimNight) -> u32| -> Vec<u32> {
+                        nights
+                            .iter()
+                            .map(|n| n.get(&code).map(f).unwrap_or(0))
+                            .collect()
+                    };
                 let mut values = serde_json::Map::new();
                 for m in &metrics {
                     let v = match m.as_str() {

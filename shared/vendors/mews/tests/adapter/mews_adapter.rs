@@ -818,7 +818,10 @@ async fn availability_follows_local_nights_and_the_simulated_rooms() {
             let of_night: Vec<_> = nights.iter().filter(|n| n.date == d).collect();
             assert!(!of_night.is_empty(), "{property} {d}: no night");
             for n in of_night {
-                let c = counts.get(n.room_type.as_str()).copied().unwrap_or_default();
+                let c = counts
+                    .get(n.room_type.as_str())
+                    .copied()
+                    .unwrap_or_default();
                 assert_eq!(n.available, c.available(), "{property} {d} {}", n.room_type);
                 assert_eq!(n.total, Some(c.total), "{property} {d} {}", n.room_type);
                 assert_eq!(n.out_of_order, Some(c.out_of_order));
