@@ -15,7 +15,8 @@ pub enum Code {
     BadUserInput,
     NotFound,
     PmsUnavailable,
-    /// The hotel's PMS cannot do this write (refused before queueing).
+    /// The hotel's PMS cannot do this: a write (refused before queueing), or a read such as
+    /// availability from an OPERA hotel's PMS.
     Unsupported,
     /// An idempotency key reused for a different request.
     IdempotencyConflict,

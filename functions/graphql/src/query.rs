@@ -106,7 +106,11 @@ impl QueryRoot {
         }
     }
 
-    /// Stored availability per night and room type, `from` to `to` inclusive (at most 366 days).
+    /// Rooms free per night and room type, `from` to `to` inclusive (at most 366 days; one
+    /// date: `from` = `to`). `source` chooses whose figures, never mixed: `PMS` (the default)
+    /// is the hotel's PMS as the sync's `availability` feed last read it, `UNSUPPORTED` where
+    /// the PMS has no availability read (OPERA); `PARTNER` is what partners pushed. Every item
+    /// says its `source` and `provider`.
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity + 1")]
     async fn availability(
         &self,
@@ -115,15 +119,24 @@ impl QueryRoot {
         from: Date,
         to: Date,
         room_type: Option<String>,
+        #[graphql(default_with = "AvailabilitySource::Pms")] source: AvailabilitySource,
     ) -> Result<Vec<Availability>> {
         let h = hotel(&hotel_id)?;
         let room_type = room_type.map(RoomTypeCode::parse).transpose();
         let room_type = parse(room_type)?;
-        let list = session(ctx)?
-            .availability(&h, from.0, to.0, room_type.as_ref())
-            .await
-            .map_err(|e| read_error(ctx, e))?;
-        Ok(list.into_iter().map(Into::into).collect())
+        let session = session(ctx)?;
+        let list: Vec<Availability> = match source {
+            AvailabilitySource::Pms => session
+                .pms_availability(&h, from.0, to.0, room_type.as_ref())
+                .await
+                .map(|l| l.into_iter().map(Into::into).collect()),
+            AvailabilitySource::Partner => session
+                .availability(&h, from.0, to.0, room_type.as_ref())
+                .await
+                .map(|l| l.into_iter().map(Into::into).collect()),
+        }
+        .map_err(|e| read_error(ctx, e))?;
+        Ok(list)
     }
 
     /// Expected arrivals (not cancelled, not no-show) on `date`, by default today in the hotel's

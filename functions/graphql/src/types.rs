@@ -320,6 +320,15 @@ impl DayBookings {
     }
 }
 
+/// Whose availability figures: the two are stored apart and never mixed in one answer.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AvailabilitySource {
+    /// The hotel's PMS, as the sync's `availability` feed last read it.
+    Pms,
+    /// What partner systems pushed through REST ingestion.
+    Partner,
+}
+
 #[derive(SimpleObject)]
 pub struct Availability {
     pub date: Date,
@@ -330,6 +339,13 @@ pub struct Availability {
     pub rate: Option<Money>,
     pub provider: Provider,
     pub source_updated_at: Option<DateTime<Utc>>,
+    /// Whose figure this is.
+    pub source: AvailabilitySource,
+    /// The PMS's id of the room type (Mews resource category, Cloudbeds `roomTypeID`); PMS
+    /// figures only.
+    pub room_type_id: Option<String>,
+    /// Rooms of the type out of order that night, when the PMS says (Mews).
+    pub out_of_order: Option<u32>,
 }
 
 impl From<ProvidedAvailability> for Availability {
@@ -343,6 +359,26 @@ impl From<ProvidedAvailability> for Availability {
             rate: a.rate.map(Into::into),
             provider: p.provider.into(),
             source_updated_at: a.source_updated_at,
+            source: AvailabilitySource::Partner,
+            room_type_id: None,
+            out_of_order: None,
+        }
+    }
+}
+
+impl From<core::PmsAvailability> for Availability {
+    fn from(a: core::PmsAvailability) -> Self {
+        Self {
+            date: Date(a.date),
+            room_type: a.room_type.to_string(),
+            available: a.available,
+            total: a.total,
+            rate: None,
+            provider: a.provider.into(),
+            source_updated_at: None,
+            source: AvailabilitySource::Pms,
+            room_type_id: Some(a.room_type_id),
+            out_of_order: a.out_of_order,
         }
     }
 }

@@ -86,6 +86,18 @@ pub enum PmsCommand {
         room: String,
     },
     RoomStatuses(HotelArg),
+    /// Rooms free per property-local night and room type, straight from the PMS (what the
+    /// `availability` feed stores); `UNSUPPORTED` on OPERA.
+    Availability {
+        #[command(flatten)]
+        hotel: HotelArg,
+        /// First night (default: today in the hotel's zone).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last night (default: the first).
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Reservations changed in a window (the vendor's delta mechanism).
     Changed {
         #[command(flatten)]
@@ -169,7 +181,8 @@ impl PmsCommand {
             | PmsCommand::Balance { hotel, .. }
             | PmsCommand::FindCharge { hotel, .. }
             | PmsCommand::RoomStatus { hotel, .. }
-            | PmsCommand::Changed { hotel, .. } => &hotel.hotel,
+            | PmsCommand::Changed { hotel, .. }
+            | PmsCommand::Availability { hotel, .. } => &hotel.hotel,
         }
     }
 }
@@ -254,6 +267,11 @@ pub async fn run(cmd: PmsCommand, target: impl FnOnce() -> CtlResult<Target>) ->
         }
         PmsCommand::RoomStatuses(_) => {
             print_json(&adapter.room_statuses().await.map_err(pms_failed)?)
+        }
+        PmsCommand::Availability { from, to, .. } => {
+            let from = parsed_date(&from)?.unwrap_or(today);
+            let to = parsed_date(&to)?.unwrap_or(from);
+            print_json(&adapter.availability(from, to).await.map_err(pms_failed)?)
         }
         PmsCommand::Changed { since, until, .. } => {
             let now = Utc::now();

@@ -24,8 +24,8 @@ pub enum SyncCommand {
     Run {
         #[arg(long)]
         hotel: String,
-        /// arrivals, departures, in_house, room_status or reservations (default: every enabled
-        /// feed).
+        /// arrivals, departures, in_house, room_status, reservations or availability (default:
+        /// every enabled feed).
         #[arg(long)]
         feed: Option<String>,
         /// Run even though the hotel (or the feed) is disabled, e.g. to check it before
@@ -445,7 +445,7 @@ pub async fn run(cmd: SyncCommand, target: impl FnOnce() -> CtlResult<Target>) -
             let feeds: Vec<Feed> = match feed.as_deref() {
                 Some(f) => vec![Feed::parse(f).ok_or_else(|| {
                     CtlError::Usage(format!(
-                        "unknown feed {f:?} (arrivals, departures, in_house, room_status, reservations)"
+                        "unknown feed {f:?} (arrivals, departures, in_house, room_status, reservations, availability)"
                     ))
                 })?],
                 None => Feed::ALL.to_vec(),

@@ -374,16 +374,16 @@ async fn lookups_day_views_availability_sync_runs_and_health() {
     let r = g
         .query(
             &token,
-            "query($h: ID!) { availability(hotelId: $h, from: \"2026-12-03\", to: \"2026-12-05\", roomType: \"KING\") { date roomType available total rate { amount } provider } }",
+            "query($h: ID!) { availability(hotelId: $h, from: \"2026-12-03\", to: \"2026-12-05\", roomType: \"KING\", source: PARTNER) { date roomType available total rate { amount } provider source } }",
             json!({"h": h}),
         )
         .await;
     let list = r.data()["availability"].as_array().unwrap();
     let dates: Vec<&str> = list.iter().map(|x| x["date"].as_str().unwrap()).collect();
     assert_eq!(dates, ["2026-12-03", "2026-12-04", "2026-12-05"]);
-    assert!(list
-        .iter()
-        .all(|x| x["roomType"] == "KING" && x["rate"]["amount"] == "150.00"));
+    assert!(list.iter().all(|x| x["roomType"] == "KING"
+        && x["rate"]["amount"] == "150.00"
+        && x["source"] == "PARTNER"));
 
     // Sync runs as the sync worker records them; health with the latest.
     let runs = SyncRuns::new(g.item_store());
@@ -430,7 +430,7 @@ async fn lookups_day_views_availability_sync_runs_and_health() {
 const EVERY_QUERY: &[(&str, &str)] = &[
     ("bookings", "query($h: ID!) { bookings(hotelId: $h) { edges { node { id } } } }"),
     ("bookingByConfirmation", "query($h: ID!) { bookingByConfirmation(hotelId: $h, confirmationNumber: \"bC0001\") { id } }"),
-    ("availability", "query($h: ID!) { availability(hotelId: $h, from: \"2026-12-01\", to: \"2026-12-02\") { date } }"),
+    ("availability", "query($h: ID!) { availability(hotelId: $h, from: \"2026-12-01\", to: \"2026-12-02\", source: PARTNER) { date } }"),
     ("arrivals", "query($h: ID!) { arrivals(hotelId: $h) { bookings { id } } }"),
     ("departures", "query($h: ID!) { departures(hotelId: $h) { bookings { id } } }"),
     ("inHouse", "query($h: ID!) { inHouse(hotelId: $h) { bookings { id } } }"),

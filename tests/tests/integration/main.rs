@@ -8,6 +8,7 @@ mod common;
 #[macro_use]
 mod sync_support;
 
+mod availability;
 mod chaos_smoke;
 mod circuit_breaker;
 mod graphql_api;

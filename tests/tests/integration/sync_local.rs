@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::Utc;
+use pms_app::jobs::Feed;
 use pms_app::sync_runs::SyncRunStatus;
 use pms_domain::domain::HotelId;
 use pms_domain::ports::SecretStore;
@@ -117,7 +118,7 @@ async fn the_local_driver_fires_the_schedule_and_the_worker_syncs_the_hotel() {
     match driver.fire(tick, started).await {
         Invocation::Returned(body) => {
             let report: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(report["jobsEnqueued"], 5, "{report}");
+            assert_eq!(report["jobsEnqueued"], Feed::ALL.len(), "{report}");
         }
         other => panic!("{other:?}"),
     }
@@ -131,7 +132,7 @@ async fn the_local_driver_fires_the_schedule_and_the_worker_syncs_the_hotel() {
         .list(&hotel, 10)
         .await
         .unwrap();
-    assert_eq!(runs.len(), 5, "{runs:#?}");
+    assert_eq!(runs.len(), Feed::ALL.len(), "{runs:#?}");
     assert!(runs.iter().all(|r| r.status == SyncRunStatus::Succeeded));
     assert!(runs.iter().all(|r| r.started_at >= started));
     // The whole simulated hotel (every booking changed within the first run's lookback).

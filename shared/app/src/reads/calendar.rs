@@ -98,14 +98,8 @@ struct StoredAvailability {
     provider: Option<Provider>,
 }
 
-/// Stored availability for `[from, to]`, by date then room type.
-pub(crate) async fn availability(
-    store: &dyn ItemStore,
-    config: &HotelConfig,
-    from: BusinessDate,
-    to: BusinessDate,
-    room_type: Option<&RoomTypeCode>,
-) -> Result<Vec<ProvidedAvailability>, ReadError> {
+/// An availability range: `to` not before `from`, at most [`MAX_AVAILABILITY_DAYS`] days.
+pub(crate) fn check_range(from: BusinessDate, to: BusinessDate) -> Result<(), ReadError> {
     if from > to {
         return Err(ValidationError::new("to", format!("{to} is before {from}")).into());
     }
@@ -116,6 +110,18 @@ pub(crate) async fn availability(
         )
         .into());
     }
+    Ok(())
+}
+
+/// Stored availability for `[from, to]`, by date then room type.
+pub(crate) async fn availability(
+    store: &dyn ItemStore,
+    config: &HotelConfig,
+    from: BusinessDate,
+    to: BusinessDate,
+    room_type: Option<&RoomTypeCode>,
+) -> Result<Vec<ProvidedAvailability>, ReadError> {
+    check_range(from, to)?;
     let q = Query::primary(
         Partition::Hotel(config.hotel_id.clone()),
         KeyCondition::Between(format!("AVAIL#{from}#"), format!("AVAIL#{to}#\u{10FFFF}")),

@@ -45,17 +45,18 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    /// The partner-facing code: `FORBIDDEN`, `NOT_FOUND`, `BAD_USER_INPUT`, `PMS_UNAVAILABLE`,
-    /// `READ_BUDGET_EXCEEDED` or `INTERNAL`.
+    /// The partner-facing code: `FORBIDDEN`, `NOT_FOUND`, `BAD_USER_INPUT`, `UNSUPPORTED`,
+    /// `PMS_UNAVAILABLE`, `READ_BUDGET_EXCEEDED` or `INTERNAL`.
     pub fn code(&self) -> &'static str {
         match self {
             ReadError::BudgetExceeded => "READ_BUDGET_EXCEEDED",
             ReadError::Forbidden => "FORBIDDEN",
             ReadError::HotelNotConfigured(_) => "NOT_FOUND",
-            ReadError::Invalid(_)
-            | ReadError::InvalidCursor
-            | ReadError::Unsupported { .. }
-            | ReadError::PmsRejected(_) => "BAD_USER_INPUT",
+            ReadError::Invalid(_) | ReadError::InvalidCursor | ReadError::PmsRejected(_) => {
+                "BAD_USER_INPUT"
+            }
+            // As writes answer it: the hotel's PMS cannot do this, whatever the input.
+            ReadError::Unsupported { .. } => "UNSUPPORTED",
             ReadError::PmsUnavailable(_) => "PMS_UNAVAILABLE",
             ReadError::Store(_) | ReadError::Internal(_) => "INTERNAL",
         }

@@ -20,6 +20,7 @@ mod budget;
 mod calendar;
 mod error;
 mod live;
+mod pms_availability;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +42,8 @@ use crate::runtime::Services;
 use crate::sync_runs::{SyncRun, SyncRuns};
 use pms_domain::config::HotelConfig;
 use pms_domain::domain::{
-    BusinessDate, ConfirmationNumber, Guest, GuestQuery, HealthStatus, HotelId, Money, Provider,
-    Reservation, RoomNumber, RoomStatus, RoomTypeCode,
+    BusinessDate, ConfirmationNumber, Guest, GuestQuery, HealthStatus, HotelId, Money,
+    PmsAvailability, Provider, Reservation, RoomNumber, RoomStatus, RoomTypeCode,
 };
 use pms_domain::ports::{Clock, ItemStore};
 use pms_vendor_kit::pms::AdapterFactory;
@@ -286,6 +287,37 @@ impl ReadSession {
     ) -> Result<Vec<ProvidedAvailability>, ReadError> {
         let config = self.hotel(hotel).await?;
         calendar::availability(&*self.store, &config, from, to, room_type).await
+    }
+
+    /// Rooms free per night and room type as the hotel's PMS counts them (stored by the sync's
+    /// `availability` feed), `[from, to]`, by date then room type. `Unsupported` when the
+    /// hotel's PMS has no availability read (OPERA), before anything is read.
+    pub async fn pms_availability(
+        &self,
+        hotel: &HotelId,
+        from: BusinessDate,
+        to: BusinessDate,
+        room_type: Option<&RoomTypeCode>,
+    ) -> Result<Vec<PmsAvailability>, ReadError> {
+        let config = self.hotel(hotel).await?;
+        calendar::check_range(from, to)?;
+        let adapters = &self.inner().live.adapters;
+        match by_deadline(self.deadline, adapters.adapter_for(&config)).await {
+            Ok(adapter) if !adapter.capabilities().availability => {
+                return Err(ReadError::Unsupported {
+                    provider: config.provider,
+                    operation: "availability from the PMS",
+                });
+            }
+            Ok(_) => {}
+            // The figures are stored: an adapter that cannot be built now (credentials being
+            // rotated) does not hide them.
+            Err(e) => tracing::warn!(
+                code = e.code(),
+                "the hotel's adapter could not be built; answering stored PMS availability"
+            ),
+        }
+        pms_availability::nights(&*self.store, &config, from, to, room_type).await
     }
 
     pub async fn guest(

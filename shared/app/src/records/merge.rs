@@ -425,7 +425,8 @@ impl Merger {
                         // version (no new events; any still pending go along), or a slower read
                         // of an older state that does differ could later be written over it.
                         let mut item = record.to_item(hotel, now, pending.clone())?;
-                        item.expires_at = retention::kept(expiry, stored_expiry);
+                        item.expires_at =
+                            retention::kept(expiry.or(item.expires_at), stored_expiry);
                         bumps.push((item, e.clone(), pending));
                     } else if !pending.is_empty() {
                         republish.push((e.clone(), pending));
@@ -475,7 +476,8 @@ impl Merger {
             report.outcomes.push((record.entity_id(), outcome));
             let idx = report.outcomes.len() - 1;
             let mut item = record.to_item(hotel, now, events.clone())?;
-            item.expires_at = retention::kept(expiry, stored_expiry);
+            // A record without a retention rule keeps the expiry its item carries.
+            item.expires_at = retention::kept(expiry.or(item.expires_at), stored_expiry);
             writes.push((idx, item, events));
         }
 

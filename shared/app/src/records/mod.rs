@@ -3,6 +3,7 @@
 
 mod keys;
 mod merge;
+mod pms_availability;
 mod queries;
 pub mod retention;
 mod stored;
@@ -14,6 +15,10 @@ pub use keys::{
 pub use keys::{RecordKind, StoredRecord};
 pub use merge::{MergeOutcome, MergeReport, Merger, NotApplied};
 pub use merge::{Mergeable, ProvidedAvailability, ProvidedRoom};
+pub use pms_availability::{
+    pms_availability_bounds, pms_availability_key, StoredPmsAvailability, SyncedAvailability,
+    PMS_AVAILABILITY_PREFIX,
+};
 pub use queries::{BookingPage, ReservationQueries};
 pub use retention::{Retention, RetentionSource};
 pub use stored::StoredBookings;

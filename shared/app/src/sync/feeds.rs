@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::jobs::Feed;
 use pms_domain::config::HotelConfig;
-use pms_domain::domain::{BusinessDate, DeltaSupport, Reservation, RoomStatus};
+use pms_domain::domain::{BusinessDate, DeltaSupport, PmsAvailability, Reservation, RoomStatus};
 use pms_domain::pms::{ChangeWindow, Fetched, ListRead, PageCursor, PmsAdapter, PmsResult};
 
 /// One vendor read of a run.
@@ -20,6 +20,8 @@ pub enum Step {
     /// Arrivals of every date in the range, both ends included (the arrivals feed, first
     /// syncs, backfills).
     ArrivalsBetween(BusinessDate, BusinessDate),
+    /// Rooms free per night and room type, both ends included (see `sync::availability`).
+    Availability(BusinessDate, BusinessDate),
 }
 
 impl Step {
@@ -35,17 +37,19 @@ impl Step {
                 w.to.format("%Y-%m-%dT%H:%M:%SZ")
             ),
             Step::ArrivalsBetween(from, to) => format!("arrivals {from} .. {to}"),
+            Step::Availability(from, to) => format!("availability {from} .. {to}"),
         }
     }
 }
 
 impl Step {
-    /// The step as a paged list read, where it is one (room statuses are read whole).
+    /// The step as a paged list read, where it is one (room statuses and availability are read
+    /// whole: one request each).
     pub fn list_read(&self) -> Option<ListRead> {
         match *self {
             Step::Departures(date) => Some(ListRead::Departures { date }),
             Step::InHouse => Some(ListRead::InHouse),
-            Step::RoomStatuses => None,
+            Step::RoomStatuses | Step::Availability(..) => None,
             Step::Changed(window) => Some(ListRead::Changed { window }),
             Step::ArrivalsBetween(from, to) => Some(ListRead::ArrivalsBetween { from, to }),
         }
@@ -56,6 +60,8 @@ impl Step {
 pub enum Read {
     Reservations(Fetched<Reservation>),
     Rooms(Vec<RoomStatus>),
+    /// Nights read from the PMS.
+    Availability(Vec<PmsAvailability>),
 }
 
 /// The reservations delta window of a run starting at `start`: from the watermark less the
@@ -124,6 +130,10 @@ pub fn steps(
             .collect(),
         Feed::InHouse => vec![Step::InHouse],
         Feed::RoomStatus => vec![Step::RoomStatuses],
+        Feed::Availability => {
+            let (from, to) = super::availability::range(config, today);
+            vec![Step::Availability(from, to)]
+        }
         Feed::Reservations => {
             let mut steps = vec![Step::Changed(delta_window(config, watermark, start))];
             if watermark.is_none() && delta != DeltaSupport::ModifiedSince {
@@ -150,6 +160,9 @@ pub async fn read(adapter: &dyn PmsAdapter, step: &Step) -> PmsResult<Read> {
         Step::Changed(w) => Read::Reservations(adapter.reservations_changed(*w).await?),
         Step::ArrivalsBetween(from, to) => {
             Read::Reservations(adapter.arrivals_between(*from, *to).await?)
+        }
+        Step::Availability(from, to) => {
+            Read::Availability(super::availability::read(adapter, *from, *to).await?)
         }
     })
 }

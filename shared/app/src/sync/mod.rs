@@ -4,6 +4,7 @@
 //! the same merge rule as webhooks ([`crate::records::Merger`]); runs are recorded as
 //! [`crate::sync_runs::SyncRun`]s.
 
+mod availability;
 pub mod backfill;
 pub mod budget;
 mod error;

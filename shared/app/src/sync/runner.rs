@@ -563,6 +563,17 @@ impl SyncService {
                     absorb(run, tally, &report);
                 }
             }
+            Read::Availability(nights) => {
+                // Versioned by the run's start: a run that began later is the newer read.
+                let nights = super::availability::synced(config, nights, run.started_at);
+                for chunk in nights.chunks(MERGE_CHUNK) {
+                    let report = self
+                        .merger
+                        .merge(hotel, chunk.to_vec(), Some(correlation))
+                        .await?;
+                    absorb(run, tally, &report);
+                }
+            }
         }
         Ok(())
     }

@@ -286,7 +286,12 @@ mod tests {
         c.sync.in_house.schedule = "not a cron".into();
         assert_eq!(
             due_feeds(&c, now, p),
-            [Feed::Arrivals, Feed::InHouse, Feed::Reservations]
+            [
+                Feed::Arrivals,
+                Feed::InHouse,
+                Feed::Reservations,
+                Feed::Availability
+            ]
         );
         c.enabled = false;
         assert!(due_feeds(&c, now, p).is_empty());

@@ -63,6 +63,9 @@ pub struct SyncSettings {
     pub room_status: FeedSettings,
     /// The reservations delta since the watermark.
     pub reservations: FeedSettings,
+    /// Rooms free per night and room type, from the PMS: today through `lookAheadDays`
+    /// (default 30) in one vendor request per run.
+    pub availability: FeedSettings,
     pub guest_profiles: GuestProfileSettings,
     /// How far the delta window reaches back before the watermark, in seconds.
     pub overlap_seconds: u32,
@@ -77,6 +80,10 @@ pub struct SyncSettings {
     pub initial_look_ahead_days: u32,
 }
 
+/// Nights ahead of today the availability feed reads by default: a month of what can still be
+/// sold, one vendor request (Mews allows 367 days, Cloudbeds has no stated limit).
+pub const DEFAULT_AVAILABILITY_DAYS: u32 = 30;
+
 impl SyncSettings {
     /// One feed's settings.
     pub fn feed(&self, feed: crate::domain::Feed) -> &FeedSettings {
@@ -87,6 +94,7 @@ impl SyncSettings {
             Feed::InHouse => &self.in_house,
             Feed::RoomStatus => &self.room_status,
             Feed::Reservations => &self.reservations,
+            Feed::Availability => &self.availability,
         }
     }
 }
@@ -99,6 +107,10 @@ impl Default for SyncSettings {
             in_house: FeedSettings::default(),
             room_status: FeedSettings::default(),
             reservations: FeedSettings::default(),
+            availability: FeedSettings {
+                look_ahead_days: DEFAULT_AVAILABILITY_DAYS,
+                ..FeedSettings::default()
+            },
             guest_profiles: GuestProfileSettings::default(),
             overlap_seconds: 120,
             run_retention_days: 30,

@@ -12,15 +12,18 @@ pub enum Feed {
     RoomStatus,
     /// The reservations delta since the watermark.
     Reservations,
+    /// Rooms free per night and room type, from the PMS.
+    Availability,
 }
 
 impl Feed {
-    pub const ALL: [Feed; 5] = [
+    pub const ALL: [Feed; 6] = [
         Feed::Arrivals,
         Feed::Departures,
         Feed::InHouse,
         Feed::RoomStatus,
         Feed::Reservations,
+        Feed::Availability,
     ];
 
     /// The name used in keys, run records, logs and the CLI (`in_house`, `room_status`...).
@@ -31,6 +34,7 @@ impl Feed {
             Feed::InHouse => "in_house",
             Feed::RoomStatus => "room_status",
             Feed::Reservations => "reservations",
+            Feed::Availability => "availability",
         }
     }
 

@@ -14,7 +14,7 @@ mod time;
 pub mod events;
 pub mod hash;
 
-pub use availability::Availability;
+pub use availability::{Availability, PmsAvailability};
 pub use feed::Feed;
 pub use guest::{Guest, GuestQuery, Preference, PreferenceSource};
 pub use ids::{

@@ -204,5 +204,8 @@ pub struct Capabilities {
     pub find_charge_by_reference: bool,
     pub balance: bool,
     pub room_status: bool,
+    /// Rooms free per night and room type ([`crate::pms::PmsAdapter::availability`]).
+    #[serde(default)]
+    pub availability: bool,
     pub delta: DeltaSupport,
 }

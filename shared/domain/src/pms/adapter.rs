@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::error::PmsError;
 use super::error::PmsResult;
 use crate::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
-    ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference, Provider, Reservation,
-    RoomNumber, RoomStatus, WriteReceipt,
+    ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, PmsAvailability, Preference,
+    Provider, Reservation, RoomNumber, RoomStatus, WriteReceipt,
 };
 
 /// One record a list read could not fetch or map. The rest of the list is still returned, so one
@@ -275,5 +276,19 @@ pub trait PmsAdapter: Send + Sync {
             date = date.add_days(1);
         }
         Ok(out)
+    }
+
+    /// Rooms free per property-local night and room type, every night of `[from, to]` (the
+    /// sync's `availability` feed). One request for the whole range where the vendor allows
+    /// it. Vendors that do not override it answer `Unsupported` (and say so in
+    /// [`Capabilities::availability`](crate::domain::Capabilities)): OPERA Cloud's availability
+    /// API is not among the vendor specifications this build is made from.
+    async fn availability(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Vec<PmsAvailability>> {
+        let _ = (from, to);
+        Err(PmsError::unsupported(self.provider(), "availability"))
     }
 }

@@ -29,6 +29,26 @@ pub enum SimHousekeeping {
     OutOfService,
 }
 
+/// One room type on one night (see [`SimHotel::night`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimNight {
+    /// Rooms of the type.
+    pub total: u32,
+    pub out_of_order: u32,
+    /// Stays (confirmed or in house) of the type that include the night.
+    pub occupied: u32,
+}
+
+impl SimNight {
+    /// Rooms that can still be sold: neither out of order nor taken (never below zero: the
+    /// simulated hotels may be overbooked).
+    pub fn available(&self) -> u32 {
+        self.total
+            .saturating_sub(self.out_of_order)
+            .saturating_sub(self.occupied)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimRoom {
     /// The vendor's id of the room (a GUID for Mews, a number-like id elsewhere).
@@ -388,6 +408,37 @@ impl SimHotel {
             .iter()
             .filter(move |c| c.reservation_id == reservation_id)
     }
+    /// Every room type of a night, counted from the rooms and bookings: what the simulators'
+    /// availability endpoints answer, so their figures agree with their own rooms and stays.
+    /// A room out of order today counts as out of order every night (the simulated hotels
+    /// have no dated room blocks); out of service is still sellable, as in the PMSs.
+    pub fn night(&self, date: NaiveDate) -> std::collections::BTreeMap<String, SimNight> {
+        let mut out: std::collections::BTreeMap<String, SimNight> = self
+            .rooms
+            .iter()
+            .map(|r| (r.room_type.clone(), SimNight::default()))
+            .chain(
+                self.reservations
+                    .iter()
+                    .map(|r| (r.room_type.clone(), SimNight::default())),
+            )
+            .collect();
+        for room in &self.rooms {
+            let n = out.entry(room.room_type.clone()).or_default();
+            n.total += 1;
+            if room.housekeeping == SimHousekeeping::OutOfOrder {
+                n.out_of_order += 1;
+            }
+        }
+        for r in &self.reservations {
+            let live = matches!(r.status, SimStatus::Confirmed | SimStatus::InHouse);
+            if live && r.arrival <= date && date < r.departure {
+                out.entry(r.room_type.clone()).or_default().occupied += 1;
+            }
+        }
+        out
+    }
+
     /// Balance = stay total + charges − payments, in minor units.
     pub fn balance_minor(&self, reservation_id: &str) -> Option<i64> {
         let r = self.reservation(reservation_id)?;

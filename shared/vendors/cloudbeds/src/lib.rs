@@ -10,6 +10,7 @@
 //! charge cannot be looked up by our reference; `postCustomItem.referenceID` makes re-posting
 //! the same charge safe instead (a duplicate creates nothing).
 
+mod availability;
 pub mod credentials;
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
@@ -33,8 +34,8 @@ use pms_domain::config::HotelConfig;
 use pms_domain::domain::hash::sha256_hex;
 use pms_domain::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
-    DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, Preference, Provider,
-    Reservation, ReservationStatus, RoomNumber, RoomStatus, WriteReceipt,
+    DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, PmsAvailability,
+    Preference, Provider, Reservation, ReservationStatus, RoomNumber, RoomStatus, WriteReceipt,
 };
 use pms_domain::memory::MemoryStore;
 use pms_domain::pms::{
@@ -572,6 +573,8 @@ impl PmsAdapter for CloudbedsAdapter {
             find_charge_by_reference: false,
             balance: true,
             room_status: true,
+            // getRatePlans with detailedRates: roomsAvailable per night and room type.
+            availability: true,
             delta: DeltaSupport::ModifiedSince,
         }
     }
@@ -701,6 +704,39 @@ impl PmsAdapter for CloudbedsAdapter {
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         let (filters, keep) = self.list_filters(&ListRead::Departures { date });
         self.reservation_list(&filters, keep).await
+    }
+
+    /// One `getRatePlans` request with `detailedRates=true` for the whole range (its dates are a
+    /// check-in and a check-out: the last night is the day before `endDate`). See
+    /// [`availability`] for why this call and how rates of one room type are reconciled.
+    async fn availability(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Vec<PmsAvailability>> {
+        if to < from {
+            return Err(PmsError::invalid(format!("{to} is before {from}")));
+        }
+        let params: Vec<(String, String)> = [
+            ("propertyIDs", self.transport.property_id().to_owned()),
+            ("startDate", from.to_string()),
+            ("endDate", to.add_days(1).to_string()),
+            ("detailedRates", "true".to_owned()),
+            // Promo-code plans repeat the room types' inventory; they only add rows.
+            ("includePromoCode", "false".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let env = self
+            .transport
+            .call("getRatePlans", Verb::Get, &params, Replay::Safe)
+            .await?;
+        let plans: Vec<wire::RatePlan> = match env.data() {
+            Value::Null => Vec::new(),
+            _ => env.decode("getRatePlans")?,
+        };
+        availability::availability(&plans, from, to)
     }
 
     async fn in_house(&self) -> PmsResult<Fetched<Reservation>> {

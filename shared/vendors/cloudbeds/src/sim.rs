@@ -43,6 +43,7 @@ pub fn router() -> Router<Arc<SimContext>> {
         .route("/api/v1.3/getGuest", get(get_guest))
         .route("/api/v1.3/getGuestList", get(get_guest_list))
         .route("/api/v1.3/getHousekeepingStatus", get(get_housekeeping))
+        .route("/api/v1.3/getRatePlans", get(get_rate_plans))
         .route("/api/v1.3/postReservationNote", post(post_reservation_note))
         .route("/api/v1.3/postCustomItem", post(post_custom_item))
         .route("/api/v1.3/putReservation", put(put_reservation))
@@ -819,6 +820,96 @@ async fn get_housekeeping(
             "count": page_rooms.len(),
             "total": rooms.len(),
         }))
+    })
+    .unwrap_or_else(|| fail("Property not found"))
+}
+
+// ---- rates and availability ---------------------------------------------------------------------
+
+/// The simulated hotel's nightly prices per room type, in minor units: its base rate, and a
+/// non-refundable plan 10 % below it.
+fn base_rate_minor(room_type: &str) -> i64 {
+    match room_type {
+        "SUITE" => 34_900,
+        "KING" => 21_900,
+        _ => 18_900,
+    }
+}
+
+/// `getRatePlans`: for each room type its base rate (no `ratePlanID`) and one derived plan,
+/// with `roomRateDetailed` per night when `detailedRates` is set. `roomsAvailable` per night is
+/// counted from the hotel's rooms and stays (`SimHotel::night`), the same for every rate of the
+/// type; the rate's own `roomsAvailable` is the fewest over the stay.
+async fn get_rate_plans(
+    AxState(ctx): AxState<Arc<SimContext>>,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> Response {
+    let property = match enter(&ctx, "getRatePlans", &headers, &p, "propertyIDs").await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (start, end) = match (date_param(&p, "startDate"), date_param(&p, "endDate")) {
+        (Ok(Some(s)), Ok(Some(e))) => (s, e),
+        (Err(m), _) | (_, Err(m)) => return fail(m),
+        _ => return fail("startDate and endDate are required"),
+    };
+    if end <= start {
+        return fail("endDate must be after startDate");
+    }
+    let detailed = truthy(&p, "detailedRates");
+    ctx.with_hotel(crate::PROVIDER, &property, |h| {
+        let nights: Vec<NaiveDate> = start.iter_days().take_while(|d| *d < end).collect();
+        let counts: Vec<_> = nights.iter().map(|d| h.night(*d)).collect();
+        let mut types: Vec<&str> = h.rooms.iter().map(|r| r.room_type.as_str()).collect();
+        types.sort_unstable();
+        types.dedup();
+        let mut data = Vec::new();
+        for t in types {
+            let type_id = room_type_id(h, t);
+            let per_night: Vec<u32> = counts
+                .iter()
+                .map(|c| c.get(t).map(|n| n.available()).unwrap_or(0))
+                .collect();
+            let fewest = per_night.iter().copied().min().unwrap_or(0);
+            let base = base_rate_minor(t);
+            for (plan, price) in [(None, base), (Some("NRF"), base * 9 / 10)] {
+                let detail: Vec<Value> = nights
+                    .iter()
+                    .zip(&per_night)
+                    .map(|(d, rooms)| {
+                        json!({
+                            "date": d.to_string(),
+                            "rateBase": amount(h, price),
+                            "totalRate": amount(h, price),
+                            "roomsAvailable": rooms,
+                            "closedToArrival": false,
+                            "closedToDeparture": false,
+                            "blocked": false,
+                            "minLos": 1,
+                            "maxLos": 0,
+                        })
+                    })
+                    .collect();
+                data.push(json!({
+                    "rateID": format!("{}{}", type_id, if plan.is_some() { "2" } else { "1" }),
+                    "isDerived": plan.is_some(),
+                    "roomRate": amount(h, price),
+                    "totalRate": amount(h, price * nights.len() as i64),
+                    "roomsAvailable": fewest,
+                    "roomTypeID": type_id,
+                    "roomTypeName": t,
+                    "propertyID": h.property_id,
+                    "ratePlanID": plan.map(|_| format!("{type_id}9")),
+                    "ratePlanNamePublic": plan.map(|_| "Non-refundable"),
+                    "ratePlanNamePrivate": plan,
+                    "derivedType": plan.map(|_| "percentage"),
+                    "derivedValue": plan.map(|_| -10),
+                    "roomRateDetailed": if detailed { json!(detail) } else { Value::Null },
+                }));
+            }
+        }
+        ok(json!({"success": true, "data": data}))
     })
     .unwrap_or_else(|| fail("Property not found"))
 }

@@ -62,6 +62,7 @@ const FIXTURES: &[(&str, (&str, &str))] = &[
         "/putReservation",
         fixture!("putReservation.from-schema.json"),
     ),
+    ("/getRatePlans", fixture!("getRatePlans.from-schema.json")),
 ];
 
 fn excerpt() -> Value {
@@ -611,4 +612,66 @@ fn the_official_http_200_error_is_typed() {
     );
     assert_eq!(err.request_id(), Some("rid-7"));
     assert!(err.to_string().contains("not active anymore"));
+}
+
+// ---- availability (getRatePlans with detailedRates) ------------------------------------------
+
+fn rate_plans(v: &Value) -> Vec<wire::RatePlan> {
+    serde_json::from_value(v["data"].clone()).unwrap()
+}
+
+fn day(s: &str) -> pms_domain::domain::BusinessDate {
+    pms_domain::domain::BusinessDate::parse(s).unwrap()
+}
+
+#[test]
+fn rate_plans_map_to_rooms_free_per_night_and_room_type() {
+    let plans = rate_plans(&fixture("getRatePlans.from-schema.json"));
+    let nights =
+        super::availability::availability(&plans, day("2026-03-07"), day("2026-03-09")).unwrap();
+    let got: Vec<(String, String, u32)> = nights
+        .iter()
+        .map(|n| (n.date.to_string(), n.room_type_id.clone(), n.available))
+        .collect();
+    let want = [
+        ("2026-03-07", "72811", 4),
+        ("2026-03-07", "72812", 1),
+        ("2026-03-08", "72811", 3),
+        ("2026-03-08", "72812", 0),
+        ("2026-03-09", "72811", 5),
+        ("2026-03-09", "72812", 2),
+    ];
+    let want: Vec<(String, String, u32)> = want
+        .iter()
+        .map(|(d, t, n)| (d.to_string(), t.to_string(), *n))
+        .collect();
+    // The plan of 72811 is held to 2 rooms on the 7th; the base rate's 4 is the room type's.
+    assert_eq!(got, want);
+    // The fixture's names are null (the spec types them integer): the id is the code.
+    assert_eq!(nights[0].room_type.as_str(), "72811");
+    assert!(nights
+        .iter()
+        .all(|n| n.provider == crate::PROVIDER && n.total.is_none() && n.validate().is_ok()));
+    // Only the nights asked for.
+    let one =
+        super::availability::availability(&plans, day("2026-03-08"), day("2026-03-08")).unwrap();
+    assert_eq!(one.len(), 2);
+}
+
+#[test]
+fn a_room_type_name_is_the_code_bookings_carry_and_plans_without_a_base_rate_take_the_highest() {
+    let plans: Vec<wire::RatePlan> = serde_json::from_value(json!([
+        {"rateID": "1", "roomTypeID": "88430", "roomTypeName": "KING", "ratePlanID": "7",
+         "roomRateDetailed": [{"date": "2026-12-01", "roomsAvailable": 2}]},
+        {"rateID": "2", "roomTypeID": "88430", "roomTypeName": "KING", "ratePlanID": "8",
+         "roomRateDetailed": [{"date": "2026-12-01", "roomsAvailable": "5"}]},
+        {"rateID": "3", "roomTypeName": "LOST",
+         "roomRateDetailed": [{"date": "2026-12-01", "roomsAvailable": 9}]}
+    ]))
+    .unwrap();
+    let nights =
+        super::availability::availability(&plans, day("2026-12-01"), day("2026-12-01")).unwrap();
+    assert_eq!(nights.len(), 1, "{nights:?}");
+    assert_eq!(nights[0].room_type.as_str(), "KING");
+    assert_eq!(nights[0].available, 5);
 }

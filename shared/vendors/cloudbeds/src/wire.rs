@@ -368,6 +368,39 @@ pub struct HousekeepingRoom {
     pub vacant_pickup: Option<bool>,
 }
 
+// ---- rate plans (availability) ------------------------------------------------------------------
+
+/// An element of `GetRatePlansResponse.data`: one rate of one room type.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RatePlan {
+    #[serde(rename = "rateID", deserialize_with = "opt_string")]
+    pub rate_id: Option<String>,
+    #[serde(rename = "roomTypeID", deserialize_with = "opt_string")]
+    pub room_type_id: Option<String>,
+    /// The spec types it `integer` (its description is a room type *name*); read as text
+    /// whichever it is.
+    #[serde(rename = "roomTypeName", deserialize_with = "opt_string")]
+    pub room_type_name: Option<String>,
+    /// Set when the rate belongs to a rate plan; none for the room type's base rate.
+    #[serde(rename = "ratePlanID", deserialize_with = "opt_string")]
+    pub rate_plan_id: Option<String>,
+    /// Per night, with `detailedRates=true`.
+    #[serde(rename = "roomRateDetailed", deserialize_with = "list")]
+    pub nights: Vec<RateNight>,
+}
+
+/// An element of `roomRateDetailed`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RateNight {
+    #[serde(deserialize_with = "opt_string")]
+    pub date: Option<String>,
+    /// "Number of rooms available for the selected date".
+    #[serde(rename = "roomsAvailable", deserialize_with = "opt_count")]
+    pub rooms_available: Option<u64>,
+}
+
 // ---- writes -----------------------------------------------------------------------------------
 
 /// `PostCustomItemResponse.data`. On a repeated `referenceID` Cloudbeds creates nothing and says

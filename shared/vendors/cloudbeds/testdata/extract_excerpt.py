@@ -20,6 +20,7 @@ OPERATIONS = [
     ("post", "/postReservationNote"),
     ("post", "/postCustomItem"),
     ("put", "/putReservation"),
+    ("get", "/getRatePlans"),
 ]
 
 

@@ -20,6 +20,7 @@
 //!   `Notes` repeat it for people, but notes are free text a partner's description is part of,
 //!   so they are never matched).
 
+mod availability;
 pub mod credentials;
 #[cfg(any(test, feature = "testing"))]
 pub mod decode;
@@ -47,7 +48,8 @@ use pms_domain::config::HotelConfig;
 use pms_domain::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
     Currency, DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, HotelId, Money, Note,
-    Preference, PropertyTz, Provider, RecordId, Reservation, RoomNumber, RoomStatus, WriteReceipt,
+    PmsAvailability, Preference, PropertyTz, Provider, RecordId, Reservation, RoomNumber,
+    RoomStatus, WriteReceipt,
 };
 use pms_domain::pms::{
     ChangeWindow, EntityKind, EntityRef, Fetched, ItemFailure, ListRead, Page, PageCursor,
@@ -976,6 +978,8 @@ impl PmsAdapter for MewsAdapter {
             find_charge_by_reference: true,
             balance: true,
             room_status: true,
+            // services/getAvailability/2024-01-22: metrics per time unit and resource category.
+            availability: true,
             delta: DeltaSupport::ModifiedSince,
         }
     }
@@ -1456,6 +1460,59 @@ impl PmsAdapter for MewsAdapter {
         };
         let occupied = self.occupied(Some(std::slice::from_ref(&res.id))).await?;
         mapping::room_status(&res, occupied.contains(&res.id)).map(Some)
+    }
+
+    /// One `services/getAvailability/2024-01-22` request for the whole range (up to 367
+    /// nights): time units of the stay service start at the property's local midnight, given
+    /// in UTC; the categories' codes come from the reference cache (one
+    /// `resourceCategories/getAll` at most, and none while cached). See [`availability`] for
+    /// the metrics and how rooms free are counted.
+    async fn availability(
+        &self,
+        from: BusinessDate,
+        to: BusinessDate,
+    ) -> PmsResult<Vec<PmsAvailability>> {
+        if to < from {
+            return Err(PmsError::invalid(format!("{to} is before {from}")));
+        }
+        if from.days_until(to) >= availability::MAX_NIGHTS {
+            return Err(PmsError::invalid(format!(
+                "Mews answers at most {} nights per request",
+                availability::MAX_NIGHTS
+            )));
+        }
+        let body = json!({
+            "ServiceId": self.service_id,
+            "FirstTimeUnitStartUtc": wire::format_utc(self.tz.day_bounds(from).0),
+            "LastTimeUnitStartUtc": wire::format_utc(self.tz.day_bounds(to).0),
+            "Metrics": availability::METRICS,
+        });
+        let (answer, _) = self
+            .t
+            .call_json::<wire::ServiceAvailability>(
+                "services/getAvailability/2024-01-22",
+                body,
+                Retry::Policy,
+            )
+            .await?;
+        let ids: BTreeSet<String> = answer
+            .resource_category_availabilities
+            .iter()
+            .map(|c| c.resource_category_id.clone())
+            .collect();
+        // The codes are an enrichment: without them the figures still stand, under the
+        // categories' ids.
+        let codes = match self.references(RefKind::Category, &ids).await {
+            Ok(codes) => codes,
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    "Mews resource categories could not be read; availability keeps category ids"
+                );
+                HashMap::new()
+            }
+        };
+        availability::availability(&answer, self.tz, from, to, &codes)
     }
 
     /// Reads the named entities in batches: reservations 1000 ids per call (enriched together),

@@ -197,6 +197,7 @@ fn handler(operation: &str) -> Option<Handler> {
         "rates/getAll" => rates_get_all,
         "resourceCategories/getAll" => categories_get_all,
         "ageCategories/getAll" => age_categories_get_all,
+        "services/getAvailability/2024-01-22" => services_get_availability,
         _ => return None,
     })
 }
@@ -1830,6 +1831,116 @@ fn age_categories_get_all(
             .collect();
         let (page, cursor) = paginate(items, &universe, &lim)?;
         Ok(json!({"AgeCategories": page, "Cursor": cursor}))
+    })?
+}
+
+/// The metrics of `services/getAvailability/2024-01-22` (services.md, "Service availability
+/// metrics").
+const AVAILABILITY_METRICS: &[&str] = &[
+    "OutOfOrderBlocks",
+    "PublicAvailabilityAdjustment",
+    "OtherServiceReservationCount",
+    "Occupied",
+    "ConfirmedReservations",
+    "OptionalReservations",
+    "BlockAvailability",
+    "AllocatedBlockAvailability",
+    "UsableResources",
+    "ActiveResources",
+    "HouseUse",
+];
+
+/// A time unit start: a UTC timestamp that is 00:00 in the enterprise's zone ("UTC timestamps
+/// must correspond to the start boundary of a time unit... Other timestamps are not
+/// permitted").
+fn time_unit_start(body: &Value, key: &str, tz: Tz) -> Result<NaiveDate, ApiError> {
+    let at = present(body, key)
+        .and_then(Value::as_str)
+        .and_then(parse_utc)
+        .ok_or_else(|| invalid(key))?;
+    let date = at.with_timezone(&tz).date_naive();
+    if local_utc(tz, date, NaiveTime::MIN) != at {
+        return Err(bad(format!(
+            "Invalid {key}: it must be the start of a time unit (00:00 in the enterprise's time zone)."
+        )));
+    }
+    Ok(date)
+}
+
+/// Availability of the stay service per day and resource category, counted from the rooms and
+/// stays of the simulated hotel (`SimHotel::night`). Nothing is booked through another service,
+/// and the hotel has no blocks, adjustments or house use: those metrics are 0.
+fn services_get_availability(
+    ctx: &SimContext,
+    prop: &Prop,
+    body: &Value,
+    _now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    let service = present(body, "ServiceId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("ServiceId"))?;
+    if service != prop.service_id {
+        return Err(invalid("ServiceId"));
+    }
+    let metrics = str_array(body, "Metrics", AVAILABILITY_METRICS.len())?
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| invalid("Metrics"))?;
+    if metrics
+        .iter()
+        .any(|m| !AVAILABILITY_METRICS.contains(&m.as_str()))
+    {
+        return Err(invalid("Metrics"));
+    }
+    hotel(ctx, prop, |h| {
+        let tz = h.time_zone;
+        let first = time_unit_start(body, "FirstTimeUnitStartUtc", tz)?;
+        let last = time_unit_start(body, "LastTimeUnitStartUtc", tz)?;
+        if last < first || (last - first).num_days() >= 367 {
+            return Err(bad(
+                "Invalid LastTimeUnitStartUtc: the interval is at most 367 time units.",
+            ));
+        }
+        let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+        let nights: Vec<_> = days.iter().map(|d| h.night(*d)).collect();
+        let used = h
+            .rooms
+            .iter()
+            .map(|r| r.room_type.clone())
+            .chain(h.reservations.iter().map(|r| r.room_type.clone()));
+        let categories: Vec<Value> = codes(ROOM_TYPES, used)
+            .into_iter()
+            .map(|code| {
+                let per_day =
+                    |f: &dyn Fn(&pms_vendor_kit::sim::data::SimNight) -> u32| -> Vec<u32> {
+                        nights
+                            .iter()
+                            .map(|n| n.get(&code).map(f).unwrap_or(0))
+                            .collect()
+                    };
+                let mut values = serde_json::Map::new();
+                for m in &metrics {
+                    let v = match m.as_str() {
+                        "OutOfOrderBlocks" => per_day(&|n| n.out_of_order),
+                        "Occupied" | "ConfirmedReservations" => per_day(&|n| n.occupied),
+                        "UsableResources" => per_day(&|n| n.total - n.out_of_order),
+                        "ActiveResources" => per_day(&|n| n.total),
+                        _ => vec![0; days.len()],
+                    };
+                    values.insert(m.clone(), json!(v));
+                }
+                json!({
+                    "ResourceCategoryId": category_id(h, &code),
+                    "Metrics": values,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "TimeUnitStartsUtc": days
+                .iter()
+                .map(|d| fmt(local_utc(tz, *d, NaiveTime::MIN)))
+                .collect::<Vec<_>>(),
+            "ResourceCategoryAvailabilities": categories,
+        }))
     })?
 }
 

@@ -332,3 +332,20 @@ pub fn pick_localized(texts: &BTreeMap<String, String>) -> Option<&str> {
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
 }
+
+/// `services/getAvailability/2024-01-22` response: one value per time unit (`TimeUnitStartsUtc`)
+/// for each metric asked for, per resource category.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceAvailability {
+    pub time_unit_starts_utc: Vec<DateTime<Utc>>,
+    pub resource_category_availabilities: Vec<CategoryAvailability>,
+}
+
+/// `Resource category availability (ver 2024-01-22)`: metric name -> values per time unit.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CategoryAvailability {
+    pub resource_category_id: String,
+    pub metrics: BTreeMap<String, Vec<i64>>,
+}

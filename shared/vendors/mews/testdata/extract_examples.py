@@ -17,7 +17,7 @@ def blocks(fname, path):
     r = text.index("### Response", i)
     resp, _ = code_after(r)
     return req, resp
-ops = [("reservations.md","reservations/getAll/2023-06-06"),("customers.md","customers/getAll"),("customers.md","customers/update"),("resources.md","resources/getAll"),("orders.md","orders/add"),("orderitems.md","orderItems/getAll"),("payments.md","payments/getAll"),("serviceordernotes.md","serviceOrderNotes/add"),("serviceordernotes.md","serviceOrderNotes/getAll"),("productserviceorders.md","productServiceOrders/getAll"),("reservations.md","reservations/updateInterval"),("configuration.md","configuration/get"),("rates.md","rates/getAll"),("resourcecategories.md","resourceCategories/getAll"),("agecategories.md","ageCategories/getAll")]
+ops = [("reservations.md","reservations/getAll/2023-06-06"),("customers.md","customers/getAll"),("customers.md","customers/update"),("resources.md","resources/getAll"),("orders.md","orders/add"),("orderitems.md","orderItems/getAll"),("payments.md","payments/getAll"),("serviceordernotes.md","serviceOrderNotes/add"),("serviceordernotes.md","serviceOrderNotes/getAll"),("productserviceorders.md","productServiceOrders/getAll"),("reservations.md","reservations/updateInterval"),("configuration.md","configuration/get"),("rates.md","rates/getAll"),("resourcecategories.md","resourceCategories/getAll"),("agecategories.md","ageCategories/getAll"),("services.md","services/getAvailability/2024-01-22")]
 out = sys.argv[1] if len(sys.argv) > 1 else str(pathlib.Path(__file__).parent / "examples")
 os.makedirs(out, exist_ok=True)
 for f, p in ops:

@@ -564,6 +564,8 @@ impl PmsAdapter for MockAdapter {
             find_charge_by_reference: true,
             balance: true,
             room_status: true,
+            // The mock PMS serves partner-pushed availability only.
+            availability: false,
             delta: DeltaSupport::ModifiedSince,
         }
     }

@@ -934,6 +934,10 @@ impl PmsAdapter for OhipAdapter {
             find_charge_by_reference: true,
             balance: true,
             room_status: true,
+            // OHIP serves availability from its Availability (PAR) module (`getHotelAvailability`,
+            // named in the OHIP workflows), whose specification is not among the ones this build
+            // is made from (crm, csh, fof, hsk, int, rsv): UNSUPPORTED until it is.
+            availability: false,
             delta: if self.external_system.is_some() {
                 DeltaSupport::EventFeed
             } else {

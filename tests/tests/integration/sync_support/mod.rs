@@ -413,6 +413,24 @@ impl Bed {
             .collect()
     }
 
+    /// Sort keys of the hotel's items starting with `prefix` (`PMSAVAIL#`...).
+    pub async fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let q = Query::primary(
+            Partition::Hotel(self.hotel.clone()),
+            KeyCondition::BeginsWith(prefix.into()),
+        )
+        .limit(1000);
+        self.p
+            .services
+            .store
+            .query_all(&q)
+            .await
+            .expect("items")
+            .into_iter()
+            .map(|i| i.key.sort)
+            .collect()
+    }
+
     /// The simulated property's data as the vendor holds it now.
     pub async fn vendor_data(&self) -> SimHotel {
         self.admin

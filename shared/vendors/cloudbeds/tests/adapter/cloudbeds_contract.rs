@@ -162,6 +162,7 @@ fn answers() -> HashMap<&'static str, &'static str> {
             "putReservation",
             fixture!("putReservation.from-schema.json"),
         ),
+        ("getRatePlans", fixture!("getRatePlans.from-schema.json")),
     ])
 }
 
@@ -328,6 +329,15 @@ async fn every_request_matches_the_spec_and_every_fixture_maps() {
         .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id.to_string(), "cloudbeds:52015");
+    let nights = a
+        .availability(
+            BusinessDate::parse("2026-03-07").unwrap(),
+            BusinessDate::parse("2026-03-09").unwrap(),
+        )
+        .await
+        .unwrap();
+    let free: Vec<u32> = nights.iter().map(|n| n.available).collect();
+    assert_eq!(free, [4, 1, 3, 0, 5, 2], "by date, then room type");
     let rooms = a.room_statuses().await.unwrap();
     assert_eq!(rooms.len(), 4);
     assert_eq!(rooms[2].housekeeping, Housekeeping::OutOfOrder);
@@ -385,6 +395,7 @@ async fn every_request_matches_the_spec_and_every_fixture_maps() {
             "getGuest",
             "getGuestList",
             "getHousekeepingStatus",
+            "getRatePlans",
             "getReservation",
             "getReservations",
             "postCustomItem",
@@ -439,6 +450,12 @@ async fn every_request_matches_the_spec_and_every_fixture_maps() {
         4,
         "last/first name x phone/cell phone"
     );
+    let rates = &of("getRatePlans")[0].query;
+    assert_eq!(value(rates, "propertyIDs"), Some(PROPERTY));
+    assert_eq!(value(rates, "startDate"), Some("2026-03-07"));
+    // Check-out: the day after the last night.
+    assert_eq!(value(rates, "endDate"), Some("2026-03-10"));
+    assert_eq!(value(rates, "detailedRates"), Some("true"));
     let hk = of("getHousekeepingStatus");
     assert_eq!(value(&hk[0].query, "pageSize"), Some("5000"));
     let charge = &of("postCustomItem")[0].form;

@@ -118,6 +118,34 @@ async fn reads_map_the_simulated_hotel() {
     sim.stop().await;
 }
 
+/// A month of availability in one `getRatePlans` request, each night and room type as the
+/// simulated hotel counts its rooms and stays.
+#[tokio::test]
+async fn availability_is_the_simulated_hotels_count_per_night() {
+    let (sim, config, adapter) = default_hotel().await;
+    let hotel = sim
+        .admin()
+        .hotel(pms_cloudbeds::PROVIDER, PROPERTY)
+        .await
+        .unwrap();
+    let today = config.time_zone.business_date(Utc::now());
+    let before = calls(&sim, "getRatePlans").await;
+    let nights = adapter
+        .availability(today, today.add_days(30))
+        .await
+        .unwrap();
+    assert_eq!(calls(&sim, "getRatePlans").await - before, 1);
+    let types: BTreeSet<&str> = hotel.rooms.iter().map(|r| r.room_type.as_str()).collect();
+    assert_eq!(nights.len(), 31 * types.len());
+    for n in &nights {
+        let c = hotel.night(n.date.naive())[n.room_type.as_str()];
+        assert_eq!(n.available, c.available(), "{} {}", n.date, n.room_type);
+        assert_eq!(n.provider, pms_cloudbeds::PROVIDER);
+    }
+    assert!(nights.iter().any(|n| n.available > 0));
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn lists_page_until_total() {
     let sc = SimConfig {

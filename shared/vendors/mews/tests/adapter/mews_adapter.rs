@@ -879,3 +879,56 @@ async fn business_dates_use_the_configured_zone_not_utc() {
     });
     assert_eq!(served, at);
 }
+
+/// Availability over the DST changes of New York and Auckland: one request per range, the
+/// time units are the local midnights (the simulator refuses any other instant), and every
+/// night's figure is the simulated hotel's own count of its rooms and stays.
+#[tokio::test]
+async fn availability_follows_local_nights_and_the_simulated_rooms() {
+    let env = MewsEnv::default().await;
+    for (property, from, to) in [
+        (NEW_YORK, "2027-03-12", "2027-03-16"),
+        (NEW_YORK, "2027-11-05", "2027-11-09"),
+        (AUCKLAND, "2027-04-02", "2027-04-06"),
+        (HONOLULU, "2027-01-15", "2027-02-14"),
+    ] {
+        let adapter = env.adapter(property).await;
+        let (from, to) = (BusinessDate::new(date(from)), BusinessDate::new(date(to)));
+        let before = env.sim.context.counters()[&pms_mews::PROVIDER]
+            .calls
+            .get("services/getAvailability/2024-01-22")
+            .copied()
+            .unwrap_or(0);
+        let nights = adapter.availability(from, to).await.unwrap();
+        let after = env.sim.context.counters()[&pms_mews::PROVIDER].calls
+            ["services/getAvailability/2024-01-22"];
+        assert_eq!(after - before, 1, "one request for the range");
+        let hotel = env.hotel(property);
+        let mut d = from;
+        while d <= to {
+            let counts = hotel.night(d.naive());
+            let of_night: Vec<_> = nights.iter().filter(|n| n.date == d).collect();
+            assert!(!of_night.is_empty(), "{property} {d}: no night");
+            for n in of_night {
+                let c = counts
+                    .get(n.room_type.as_str())
+                    .copied()
+                    .unwrap_or_default();
+                assert_eq!(n.available, c.available(), "{property} {d} {}", n.room_type);
+                assert_eq!(n.total, Some(c.total), "{property} {d} {}", n.room_type);
+                assert_eq!(n.out_of_order, Some(c.out_of_order));
+                assert_eq!(n.provider, pms_mews::PROVIDER);
+            }
+            d = d.add_days(1);
+        }
+        assert!(nights.iter().all(|n| n.date >= from && n.date <= to));
+    }
+    // Beyond 367 nights is refused before any request.
+    let adapter = env.adapter(HONOLULU).await;
+    let from = BusinessDate::new(date("2027-01-01"));
+    let e = adapter
+        .availability(from, from.add_days(367))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "PMS_REJECTED");
+}

@@ -19,7 +19,7 @@ use pms_domain::pms::{ChangeWindow, EntityKind, EntityRef, PmsAdapter};
 use pms_sim::SimStatus;
 
 /// Every operation the adapter uses.
-const OPERATIONS: [&str; 15] = [
+const OPERATIONS: [&str; 16] = [
     "configuration/get",
     "reservations/getAll/2023-06-06",
     "reservations/updateInterval",
@@ -35,6 +35,7 @@ const OPERATIONS: [&str; 15] = [
     "rates/getAll",
     "resourceCategories/getAll",
     "ageCategories/getAll",
+    "services/getAvailability/2024-01-22",
 ];
 
 #[tokio::test]
@@ -177,6 +178,11 @@ async fn every_request_matches_the_mews_docs() {
         .await
         .unwrap()
         .unwrap();
+    let nights = adapter
+        .availability(today, today.add_days(30))
+        .await
+        .unwrap();
+    assert!(nights.len() >= 31, "{} nights", nights.len());
     adapter
         .fetch_entities(&[
             EntityRef {

@@ -422,13 +422,20 @@ mod tests {
             errors.extend(spec.check_request(&op, &example(&name)).errors);
             checked += 1;
         }
-        assert_eq!(checked, 15);
-        // One inconsistency in Mews' own docs: the resources/getAll example filters a whole
-        // year of CreatedUtc, where the table says "max length 3 months". The checker keeps
-        // the table's rule (the simulator enforces it too).
+        assert_eq!(checked, 16);
+        // Two inconsistencies in Mews' own docs: the resources/getAll example filters a whole
+        // year of CreatedUtc, where the table says "max length 3 months"; the
+        // services/getAvailability/2024-01-22 example writes milliseconds, where the
+        // serialization guideline says "the standard format for datetime used throughout the
+        // API is `YYYY-MM-DDThh:mm:ssZ`". The checker keeps the documented rules (the adapter
+        // sends whole seconds; the simulator enforces the range rule).
         assert_eq!(
             errors,
-            ["resources/getAll.CreatedUtc: longer than 3 months (2023-01-01 00:00:00 UTC to 2023-12-31 23:59:59 UTC)"]
+            [
+                "services/getAvailability/2024-01-22.FirstTimeUnitStartUtc: \"2024-02-01T23:00:00.000Z\" is not a valid string",
+                "services/getAvailability/2024-01-22.LastTimeUnitStartUtc: \"2024-02-05T23:00:00.000Z\" is not a valid string",
+                "resources/getAll.CreatedUtc: longer than 3 months (2023-01-01 00:00:00 UTC to 2023-12-31 23:59:59 UTC)"
+            ]
         );
     }
 
