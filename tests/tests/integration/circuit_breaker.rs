@@ -20,7 +20,7 @@ use pms_app::registry::Scope;
 use pms_app::runtime::Services;
 use pms_app::sync::{SyncScheduler, SyncService, TickReport};
 use pms_app::webhooks::WebhookDeliveries;
-use pms_domain::domain::{ExternalId, HotelId};
+use pms_domain::domain::{ExternalId, Feed, HotelId};
 use pms_domain::pms::{EntityKind, EntityRef};
 use pms_domain::ports::{Clock, ManualClock, SecretStore};
 use pms_sim::setup::hotel_for;
@@ -233,10 +233,10 @@ impl Fleet {
 async fn a_pms_refusing_connections_is_contained_probed_with_back_off_and_closes_by_itself() {
     let f = Fleet::new().await;
 
-    // Tick 1: both hotels' five feeds. The dead hotel's first failures open its breaker; its
+    // Tick 1: both hotels' feeds (every feed is due on the first tick). The dead hotel's first failures open its breaker; its
     // jobs then complete as skipped instead of going round the queue into the DLQ.
     let (first, failures) = f.tick().await;
-    assert_eq!(first.jobs_enqueued, 10);
+    assert_eq!(first.jobs_enqueued, 2 * Feed::ALL.len());
     let dead = f.breaker(&f.dead).await;
     assert_eq!(dead.state(f.now()), CircuitState::Open, "{dead:?}");
     assert!(
@@ -251,7 +251,11 @@ async fn a_pms_refusing_connections_is_contained_probed_with_back_off_and_closes
         .list(&f.healthy, 10)
         .await
         .unwrap();
-    assert_eq!(healthy_runs.len(), 5, "the healthy hotel synced every feed");
+    assert_eq!(
+        healthy_runs.len(),
+        Feed::ALL.len(),
+        "the healthy hotel synced every feed"
+    );
 
     // Tick 2: the scheduler leaves the dead hotel out until its probe is due.
     let (second, _) = f.tick().await;

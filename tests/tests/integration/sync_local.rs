@@ -104,7 +104,10 @@ async fn the_local_driver_fires_the_schedule_and_the_worker_syncs_the_hotel() {
         .iter()
         .find(|f| f.binary == "sync-worker")
         .expect("the worker function")
-        .queues[0]
+        .queues
+        .iter()
+        .find(|q| q.event == "SyncJobs")
+        .expect("the sync queue's event source (the worker also takes the refresh queue)")
         .clone();
     assert!(jobs.report_batch_item_failures);
 

@@ -273,12 +273,14 @@ async fn a_seven_month_delta_is_asked_in_three_windows() {
 }
 
 #[tokio::test]
-async fn one_hundred_fifty_guests_take_two_customer_calls() {
+async fn a_batch_and_fifty_guests_take_two_customer_calls() {
+    // The spec's limit of CustomerIds per call (1000) is the batch.
+    let n = pms_mews::CUSTOMER_BATCH + 50;
     let mut config = mews_support::sim_config();
     config.size = SimSize {
         rooms: 40,
         reservations: 0,
-        guests: 200,
+        guests: (n + 50) as u32,
     };
     let env = MewsEnv::start(config).await;
     let adapter = env.adapter(HONOLULU).await;
@@ -286,7 +288,7 @@ async fn one_hundred_fifty_guests_take_two_customer_calls() {
         .with_timezone(&chrono_tz::Pacific::Honolulu)
         .date_naive();
     env.with_hotel(HONOLULU, |h| {
-        for i in 0..150 {
+        for i in 0..n {
             let r = reservation(
                 h,
                 &format!("{}", 500_000 + i),
@@ -301,13 +303,13 @@ async fn one_hundred_fifty_guests_take_two_customer_calls() {
         }
     });
     let fetched = adapter.in_house().await.unwrap();
-    assert_eq!(fetched.items.len(), 150);
+    assert_eq!(fetched.items.len(), n);
     let guests: HashSet<_> = fetched
         .items
         .iter()
         .map(|r| r.guest.as_ref().unwrap().id.clone())
         .collect();
-    assert_eq!(guests.len(), 150);
+    assert_eq!(guests.len(), n);
     assert!(fetched
         .items
         .iter()
@@ -318,8 +320,8 @@ async fn one_hundred_fifty_guests_take_two_customer_calls() {
         .iter()
         .map(|b| b["CustomerIds"].as_array().unwrap().len())
         .collect();
-    assert_eq!(batches, [100, 50]);
-    // The rooms of 150 reservations are one resources call.
+    assert_eq!(batches, [pms_mews::CUSTOMER_BATCH, 50]);
+    // The rooms of all those reservations are one resources call.
     assert_eq!(env.calls("resources/getAll"), 1);
 }
 
