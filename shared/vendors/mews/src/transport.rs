@@ -252,15 +252,7 @@ impl MewsTransport {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut page_body = body.clone();
-            let mut limitation = Map::new();
-            limitation.insert("Count".into(), json!(count));
-            if let Some(c) = &cursor {
-                limitation.insert("Cursor".into(), json!(c));
-            }
-            if let Some(obj) = page_body.as_object_mut() {
-                obj.insert("Limitation".into(), Value::Object(limitation));
-            }
+            let page_body = limited(&body, count, cursor.as_deref());
             let resp = match self.call(operation, page_body, Retry::Policy).await {
                 Ok(r) => r,
                 // Too heavy: ask the same page again in a smaller size (guidelines/requests.md
@@ -322,15 +314,7 @@ impl MewsTransport {
     ) -> PmsResult<(Vec<Value>, Option<String>)> {
         let mut count = count.clamp(1, 1000);
         loop {
-            let mut page_body = body.clone();
-            let mut limitation = Map::new();
-            limitation.insert("Count".into(), json!(count));
-            if let Some(c) = cursor {
-                limitation.insert("Cursor".into(), json!(c));
-            }
-            if let Some(obj) = page_body.as_object_mut() {
-                obj.insert("Limitation".into(), Value::Object(limitation));
-            }
+            let page_body = limited(&body, count, cursor);
             let resp = match self.call(operation, page_body, Retry::Policy).await {
                 Ok(r) => r,
                 Err(PmsError::InvalidRequest {
@@ -483,6 +467,20 @@ pub fn split_windows(
         cursor = next;
     }
     out
+}
+
+/// `body` with its `Limitation`: a page of `count`, from `cursor` (the first page without one).
+fn limited(body: &Value, count: u32, cursor: Option<&str>) -> Value {
+    let mut page_body = body.clone();
+    let mut limitation = Map::new();
+    limitation.insert("Count".into(), json!(count));
+    if let Some(c) = cursor {
+        limitation.insert("Cursor".into(), json!(c));
+    }
+    if let Some(obj) = page_body.as_object_mut() {
+        obj.insert("Limitation".into(), Value::Object(limitation));
+    }
+    page_body
 }
 
 #[cfg(test)]

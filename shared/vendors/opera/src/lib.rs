@@ -522,16 +522,7 @@ impl OhipAdapter {
             return Ok(Page::empty());
         };
         let list = details.reservations.unwrap_or_default();
-        Ok(Page {
-            has_more: list.paging.has_more.map(|b| b.0),
-            total: list
-                .paging
-                .total_results
-                .as_ref()
-                .and_then(|t| t.as_u64())
-                .map(|t| t as usize),
-            items: list.reservation_info,
-        })
+        Ok(Page::from_paging(&list.paging, list.reservation_info))
     }
 
     /// Maps search results into `into`; a record that cannot be mapped is a failure.
@@ -1049,16 +1040,7 @@ impl PmsAdapter for OhipAdapter {
                         return Ok(Page::empty());
                     };
                     let list = found.profile_summaries.unwrap_or_default();
-                    Ok(Page {
-                        has_more: list.paging.has_more.map(|b| b.0),
-                        total: list
-                            .paging
-                            .total_results
-                            .as_ref()
-                            .and_then(|t| t.as_u64())
-                            .map(|t| t as usize),
-                        items: list.profile_info,
-                    })
+                    Ok(Page::from_paging(&list.paging, list.profile_info))
                 }
             },
         )
@@ -1514,16 +1496,10 @@ impl PmsAdapter for OhipAdapter {
                         return Ok(Page::empty());
                     };
                     let info = board.housekeeping_room_info.unwrap_or_default();
-                    Ok(Page {
-                        has_more: info.paging.has_more.map(|b| b.0),
-                        total: info
-                            .paging
-                            .total_results
-                            .as_ref()
-                            .and_then(|t| t.as_u64())
-                            .map(|t| t as usize),
-                        items: info.housekeeping_rooms.map(|r| r.room).unwrap_or_default(),
-                    })
+                    Ok(Page::from_paging(
+                        &info.paging,
+                        info.housekeeping_rooms.map(|r| r.room).unwrap_or_default(),
+                    ))
                 }
             },
         )

@@ -492,6 +492,19 @@ impl<T> Page<T> {
             total: Some(0),
         }
     }
+
+    /// A page of `items` with what OHIP's `paging` says of the rest.
+    pub fn from_paging(paging: &super::wire::Paging, items: Vec<T>) -> Self {
+        Self {
+            has_more: paging.has_more.as_ref().map(|b| b.0),
+            total: paging
+                .total_results
+                .as_ref()
+                .and_then(|t| t.as_u64())
+                .map(|t| t as usize),
+            items,
+        }
+    }
 }
 
 /// Reads every record of a paged query. Pages ask for at most [`PAGE_LIMIT`] records and never
