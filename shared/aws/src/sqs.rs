@@ -294,26 +294,10 @@ impl Queue for SqsQueue {
     }
 
     async fn start_move_all(&self, dlq_url: &str, source_url: &str) -> PortResult<bool> {
-        let arn = |url: &str| {
-            let url = url.to_owned();
-            let client = self.client.clone();
-            async move {
-                client
-                    .get_queue_attributes()
-                    .queue_url(url)
-                    .attribute_names(QueueAttributeName::QueueArn)
-                    .send()
-                    .await
-                    .map_err(|e| port_error(SERVICE, e))
-                    .map(|o| {
-                        o.attributes()
-                            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-                            .cloned()
-                            .unwrap_or_default()
-                    })
-            }
-        };
-        let (dlq_arn, source_arn) = (arn(dlq_url).await?, arn(source_url).await?);
+        let (dlq_arn, source_arn) = (
+            self.queue_arn(dlq_url).await?,
+            self.queue_arn(source_url).await?,
+        );
         match self
             .client
             .start_message_move_task()
