@@ -10,6 +10,7 @@ use pms_app::names::ResourceNames;
 use pms_app::reads::PartnerReads;
 use pms_app::registry::{HotelRegistry, Scope};
 use pms_app::runtime::Services;
+use pms_app::subscriptions::{PartnerSubscriptions, TargetPolicy};
 use pms_app::writes::PartnerWrites;
 use pms_aws::{DynamoStore, EventBridgeBus, SecretsManagerStore, SqsQueue};
 use pms_domain::config::HotelConfig;
@@ -86,9 +87,13 @@ impl GraphqlStack {
         // These tests are about the API's semantics under a manual clock; the 4 s read deadline
         // is tested in graphql_pms. On a loaded 2-core CI machine the stack's own moto reads
         // can eat 4 s, which would turn a fresh read into a silent PMS_UNAVAILABLE.
+        // Subscription URLs as this stack's functions would check them (moto on loopback:
+        // loopback receivers allowed).
+        let policy = TargetPolicy::for_endpoint(Some(&stack.endpoint));
         let app = GraphqlApp::new(
             PartnerReads::from_services(&services).with_deadline(HARNESS_READ_DEADLINE),
             PartnerWrites::from_services(&services),
+            PartnerSubscriptions::from_services(&services, policy),
             services.tokens.clone(),
         );
         Self {

@@ -1,7 +1,8 @@
-//! What the resolvers take from a request's context: the caller's write session and the
-//! correlation id, and how a write's error names the argument the caller sent.
+//! What the resolvers take from a request's context: the caller's write and subscription
+//! sessions and the correlation id, and how an error names the argument the caller sent.
 
 use async_graphql::{Context, Result};
+use pms_app::subscriptions::{PartnerSubscriptionError, SubscriptionSession};
 use pms_app::writes::{WriteError, WriteSession};
 
 use crate::errors::{self, Code, CorrelationId};
@@ -10,6 +11,18 @@ pub(crate) fn write_session<'a>(ctx: &Context<'a>) -> Result<&'a WriteSession> {
     // Only the authentication gate puts a session in the context.
     ctx.data::<WriteSession>()
         .map_err(|_| errors::error(Code::Unauthenticated, "a bearer token is required"))
+}
+
+pub(crate) fn subscription_session<'a>(ctx: &Context<'a>) -> Result<&'a SubscriptionSession> {
+    ctx.data::<SubscriptionSession>()
+        .map_err(|_| errors::error(Code::Unauthenticated, "a bearer token is required"))
+}
+
+pub(crate) fn subscription_error(
+    ctx: &Context<'_>,
+    e: PartnerSubscriptionError,
+) -> async_graphql::Error {
+    errors::from_subscription(e, correlation(ctx))
 }
 
 pub(crate) fn correlation<'a>(ctx: &Context<'a>) -> &'a str {

@@ -4,6 +4,7 @@
 
 use async_graphql::{ErrorExtensions, Response, ServerError, Value};
 use pms_app::reads::ReadError;
+use pms_app::subscriptions::PartnerSubscriptionError;
 use pms_app::writes::WriteError;
 use pms_domain::domain::ValidationError;
 
@@ -89,6 +90,31 @@ pub fn from_write(e: WriteError, field: Option<String>, correlation: &str) -> as
         }
         if let Some(f) = &field {
             ext.set("field", f.as_str());
+        }
+        if code == "INTERNAL" {
+            ext.set("reference", correlation);
+        }
+    })
+}
+
+/// A subscription request's error as a GraphQL error: what was wrong with the request, with the
+/// argument it is about in `extensions.field`; store details go to the log only.
+pub fn from_subscription(e: PartnerSubscriptionError, correlation: &str) -> async_graphql::Error {
+    let code = e.code();
+    let retryable = e.is_retryable();
+    if code == "INTERNAL" {
+        tracing::error!(code, correlation, error = %e, retryable, "subscription request failed");
+    } else {
+        tracing::warn!(code, correlation, error = %e, "subscription request refused");
+    }
+    let field = e.field();
+    async_graphql::Error::new(e.public_message()).extend_with(|_, ext| {
+        ext.set("code", code);
+        if retryable {
+            ext.set("retryable", true);
+        }
+        if let Some(f) = field {
+            ext.set("field", f);
         }
         if code == "INTERNAL" {
             ext.set("reference", correlation);

@@ -17,6 +17,7 @@ use pms_app::obs::{correlation_id_from, invocation_span, Metrics};
 use pms_app::reads::PartnerReads;
 use pms_app::registry::TokenService;
 use pms_app::runtime::Services;
+use pms_app::subscriptions::{policy_from_env, PartnerSubscriptions};
 use pms_app::writes::PartnerWrites;
 use tracing::Instrument;
 
@@ -37,24 +38,34 @@ pub struct GraphqlApp {
     tokens: TokenService,
     reads: PartnerReads,
     writes: PartnerWrites,
+    subscriptions: PartnerSubscriptions,
     metrics_namespace: Option<String>,
 }
 
 impl GraphqlApp {
-    pub fn new(reads: PartnerReads, writes: PartnerWrites, tokens: TokenService) -> Self {
+    pub fn new(
+        reads: PartnerReads,
+        writes: PartnerWrites,
+        subscriptions: PartnerSubscriptions,
+        tokens: TokenService,
+    ) -> Self {
         Self {
             schema: schema::build(),
             tokens,
             reads,
             writes,
+            subscriptions,
             metrics_namespace: None,
         }
     }
 
+    /// Subscription URLs are checked as this environment delivers (loopback receivers only
+    /// on a local stack).
     pub fn from_services(services: &Services) -> Self {
         Self::new(
             PartnerReads::from_services(services),
             PartnerWrites::from_services(services),
+            PartnerSubscriptions::from_services(services, policy_from_env()),
             services.tokens.clone(),
         )
     }
@@ -201,6 +212,7 @@ impl GraphqlApp {
         let outcome_operation = request.operation_name.clone();
         let request = request
             .data(self.writes.session(principal.clone()))
+            .data(self.subscriptions.session(principal.clone()))
             .data(self.reads.session(principal))
             .data(CorrelationId(correlation.to_owned()));
         let mut response = self.schema.execute(request).await;

@@ -1,12 +1,13 @@
 //! The `graphql` function: partners' API: reads over the store and the read-through cache,
-//! writes through the write queue.
+//! writes through the write queue, event subscriptions.
 //!
 //! Thin by design: [`http`] is the HTTP edge, [`auth`] turns a bearer token into the core's
-//! `ReadSession` and `WriteSession` before anything else, [`limits`] bounds what a query may
-//! cost before the engine validates it, [`query`] and [`mutation`] map arguments and results,
-//! [`types`] and [`write_types`] mirror the core's records, and [`errors`] gives every error its
-//! partner-facing code. The rules (hotel scoping, key queries, caching, idempotency, queueing)
-//! live in `pms_app::reads`, `pms_app::cache` and `pms_app::writes`.
+//! `ReadSession`, `WriteSession` and `SubscriptionSession` before anything else, [`limits`]
+//! bounds what a query may cost before the engine validates it, [`query`] and [`mutation`] map
+//! arguments and results, [`types`], [`write_types`] and [`subscription_types`] mirror the
+//! core's records, and [`errors`] gives every error its partner-facing code. The rules (hotel
+//! scoping, key queries, caching, idempotency, queueing, URL checks) live in `pms_app::reads`,
+//! `pms_app::cache`, `pms_app::writes` and `pms_app::subscriptions`.
 
 pub mod auth;
 mod context;
@@ -17,6 +18,7 @@ pub mod limits;
 pub mod mutation;
 pub mod query;
 pub mod schema;
+pub mod subscription_types;
 pub mod types;
 pub mod write_types;
 

@@ -21,6 +21,10 @@ use async_graphql::Name;
 /// Complexity of a field answered by the PMS (through the cache): high, so one query cannot
 /// fan out into many vendor calls (vendors rate-limit per hotel).
 pub const PMS_FIELD_COST: usize = 250;
+/// Complexity of a change to an event subscription: several AWS calls (the table, Secrets
+/// Manager, the audit log, a DNS lookup of the URL), so priced as a PMS read: at most 20 in
+/// one request.
+pub const SUBSCRIPTION_CHANGE_COST: usize = PMS_FIELD_COST;
 /// Assumed length of lists whose size is not an argument (a day's arrivals, rooms).
 pub const LIST_ESTIMATE: usize = 20;
 /// Lexical tokens (names, numbers, strings, punctuators) in one document. GraphiQL's full

@@ -1,7 +1,8 @@
 //! The mutation root: each resolver parses its arguments into the core's types and submits the
 //! write through the caller's [`WriteSession`] (which authorizes the hotel, checks the vendor
 //! can do it, derives the idempotency key and queues it). Every mutation answers at once with
-//! the queued [`Operation`].
+//! the queued [`Operation`]. The subscription mutations go through the caller's
+//! `SubscriptionSession` (scope `subscribe`) and answer at once.
 
 use async_graphql::{Context, Object, Result, ID};
 use pms_app::writes::{WriteError, WriteOperation};
@@ -9,9 +10,12 @@ use pms_domain::domain::{
     Charge, CheckoutChange, ConfirmationNumber, Currency, HotelId, Money, RecordId, ValidationError,
 };
 
-use crate::context::{correlation, input_path, write_error, write_session};
+use crate::context::{
+    correlation, input_path, subscription_error, subscription_session, write_error, write_session,
+};
 use crate::errors;
-use crate::limits::PMS_FIELD_COST;
+use crate::limits::{PMS_FIELD_COST, SUBSCRIPTION_CHANGE_COST};
+use crate::subscription_types::{EventSubscription, SubscriptionSecret};
 use crate::types::Date;
 use crate::write_types::*;
 
@@ -33,6 +37,18 @@ fn parse<T>(r: std::result::Result<T, ValidationError>) -> Result<T> {
 
 fn hotel(id: &ID) -> Result<HotelId> {
     parse(HotelId::parse(id.as_str()))
+}
+
+/// The hotel and subscription a subscription mutation names.
+fn subscription_ref(
+    ctx: &Context<'_>,
+    hotel_id: &ID,
+    id: &ID,
+) -> Result<(HotelId, pms_app::subscriptions::SubscriptionId)> {
+    let h = hotel(hotel_id)?;
+    let id = pms_app::subscriptions::subscription_id(&h, id.as_str())
+        .map_err(|e| subscription_error(ctx, e))?;
+    Ok((h, id))
 }
 
 async fn submit(
@@ -171,5 +187,95 @@ impl MutationRoot {
             },
         };
         submit(ctx, &h, operation, idempotency_key).await
+    }
+
+    /// Subscribes `url` to the hotel's events of these types (for tokens with the `subscribe`
+    /// scope on the hotel). `events`: `pms.booking.synced`, `pms.booking.checked_in`,
+    /// `pms.booking.checked_out`, `pms.booking.cancelled`, `pms.guest.synced`,
+    /// `pms.room.status_changed`, `pms.availability.synced`. `url` must be `https` and reach a
+    /// public address. Answers the subscription with its signing secret, which is never shown
+    /// again. A hotel has at most 25 subscriptions.
+    #[graphql(complexity = "SUBSCRIPTION_CHANGE_COST + child_complexity")]
+    async fn create_subscription(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        url: String,
+        events: Vec<String>,
+    ) -> Result<SubscriptionSecret> {
+        let h = hotel(&hotel_id)?;
+        let made = subscription_session(ctx)?
+            .create(&h, &url, &events)
+            .await
+            .map_err(|e| subscription_error(ctx, e))?;
+        Ok(made.into())
+    }
+
+    /// Stops deliveries to it (events meanwhile are not delivered later). `reason` (at most
+    /// 500 characters) is kept with it, in `disabledReason`.
+    #[graphql(complexity = "SUBSCRIPTION_CHANGE_COST + child_complexity")]
+    async fn disable_subscription(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        id: ID,
+        reason: Option<String>,
+    ) -> Result<EventSubscription> {
+        let (h, id) = subscription_ref(ctx, &hotel_id, &id)?;
+        let s = subscription_session(ctx)?
+            .set_enabled(&h, &id, false, reason)
+            .await
+            .map_err(|e| subscription_error(ctx, e))?;
+        Ok(s.into())
+    }
+
+    /// Starts deliveries again (also after your receiver answered 410).
+    #[graphql(complexity = "SUBSCRIPTION_CHANGE_COST + child_complexity")]
+    async fn enable_subscription(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        id: ID,
+    ) -> Result<EventSubscription> {
+        let (h, id) = subscription_ref(ctx, &hotel_id, &id)?;
+        let s = subscription_session(ctx)?
+            .set_enabled(&h, &id, true, None)
+            .await
+            .map_err(|e| subscription_error(ctx, e))?;
+        Ok(s.into())
+    }
+
+    /// A new signing secret, answered once. The previous one keeps signing deliveries for 24
+    /// hours (`previousSecretValidUntil`): each delivery carries both signatures until then,
+    /// so your receivers can change secrets without missing one.
+    #[graphql(complexity = "SUBSCRIPTION_CHANGE_COST + child_complexity")]
+    async fn rotate_subscription_secret(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        id: ID,
+    ) -> Result<SubscriptionSecret> {
+        let (h, id) = subscription_ref(ctx, &hotel_id, &id)?;
+        let rotated = subscription_session(ctx)?
+            .rotate_secret(&h, &id)
+            .await
+            .map_err(|e| subscription_error(ctx, e))?;
+        Ok(rotated.into())
+    }
+
+    /// Deletes it and its secret; answers it as it was.
+    #[graphql(complexity = "SUBSCRIPTION_CHANGE_COST + child_complexity")]
+    async fn delete_subscription(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        id: ID,
+    ) -> Result<EventSubscription> {
+        let (h, id) = subscription_ref(ctx, &hotel_id, &id)?;
+        let s = subscription_session(ctx)?
+            .delete(&h, &id)
+            .await
+            .map_err(|e| subscription_error(ctx, e))?;
+        Ok(s.into())
     }
 }

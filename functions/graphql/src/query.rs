@@ -8,9 +8,10 @@ use pms_domain::domain::{
     ConfirmationNumber, GuestQuery, HotelId, RecordId, RoomNumber, RoomTypeCode, ValidationError,
 };
 
-use crate::context::{write_error, write_session};
+use crate::context::{subscription_error, subscription_session, write_error, write_session};
 use crate::errors::{self, Code, CorrelationId};
 use crate::limits::{LIST_ESTIMATE, PMS_FIELD_COST};
+use crate::subscription_types::EventSubscription;
 use crate::types::*;
 use crate::write_types::Operation;
 
@@ -340,5 +341,38 @@ impl QueryRoot {
             .await
             .map_err(|e| read_error(ctx, e))?;
         Ok(Health::new(&h, health))
+    }
+
+    /// The hotel's event subscriptions, oldest first (for tokens with the `subscribe` scope on
+    /// it). Their secrets are never answered again.
+    #[graphql(complexity = "pms_app::subscriptions::MAX_PER_HOTEL * child_complexity + 1")]
+    async fn subscriptions(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+    ) -> Result<Vec<EventSubscription>> {
+        let h = hotel(&hotel_id)?;
+        let list = subscription_session(ctx)?
+            .list(&h)
+            .await
+            .map_err(|e| subscription_error(ctx, e))?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// One event subscription; `id` is `EventSubscription.id` or the subscription id alone.
+    async fn subscription(
+        &self,
+        ctx: &Context<'_>,
+        hotel_id: ID,
+        id: ID,
+    ) -> Result<Option<EventSubscription>> {
+        let h = hotel(&hotel_id)?;
+        let id = pms_app::subscriptions::subscription_id(&h, id.as_str())
+            .map_err(|e| subscription_error(ctx, e))?;
+        let s = subscription_session(ctx)?
+            .get(&h, &id)
+            .await
+            .map_err(|e| subscription_error(ctx, e))?;
+        Ok(Some(s.into()))
     }
 }

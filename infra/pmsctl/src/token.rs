@@ -15,7 +15,7 @@ pub enum TokenCommand {
         /// A hotel the token may see (repeatable).
         #[arg(long = "hotel", required = true)]
         hotels: Vec<String>,
-        /// read, write or ingest (repeatable; default read).
+        /// read, write, ingest or subscribe (repeatable; default read).
         #[arg(long = "scope")]
         scopes: Vec<String>,
         #[arg(long, default_value = "partner")]

@@ -1,16 +1,25 @@
 //! Partner event subscriptions as staff (`pmsctl subscription`) and partners (GraphQL, with the
 //! `subscribe` scope) manage them: [`pms_subscriptions::Subscriptions`] with every change
-//! audited (who, what, never the secret).
+//! audited (who, what, never the secret). Partners reach it through [`partner`], which
+//! authorizes each hotel first.
+
+mod partner;
+
+pub use partner::{
+    subscription_id, PartnerSubscriptionError, PartnerSubscriptions, Rotated, SubscriptionSession,
+};
+/// What transports map (so they need no dependency of their own on the registry's crate).
+pub use pms_subscriptions::registry::{MAX_PER_HOTEL, ROTATION_OVERLAP};
+pub use pms_subscriptions::{
+    Created, SigningSecret, Subscription, SubscriptionError, SubscriptionId, TargetPolicy,
+};
 
 use std::sync::Arc;
 
 use pms_domain::domain::events::EventType;
 use pms_domain::domain::HotelId;
-use pms_domain::ports::Clock;
-use pms_subscriptions::{
-    Created, SigningSecret, Subscription, SubscriptionError, SubscriptionId, Subscriptions,
-    TargetPolicy,
-};
+use pms_domain::ports::{Clock, ItemStore, SecretStore};
+use pms_subscriptions::Subscriptions;
 
 use crate::audit::{AuditLog, OpsAction, OpsEntry};
 use crate::runtime::Services;
@@ -22,18 +31,41 @@ pub struct SubscriptionService {
     clock: Arc<dyn Clock>,
 }
 
+/// Where this process may deliver (and so which URLs it accepts): a process whose AWS endpoint
+/// is on loopback (`AWS_ENDPOINT_URL`, the local stack) may use a receiver on loopback.
+pub fn policy_from_env() -> TargetPolicy {
+    TargetPolicy::for_endpoint(std::env::var("AWS_ENDPOINT_URL").ok().as_deref())
+}
+
 impl SubscriptionService {
     pub fn new(services: &Services, policy: TargetPolicy) -> Self {
+        Self::from_parts(
+            services.store.clone(),
+            services.secrets.clone(),
+            services.clock.clone(),
+            services.names.secrets_prefix.clone(),
+            policy,
+        )
+    }
+
+    /// From the ports alone (unit tests use in-memory ones).
+    pub fn from_parts(
+        store: Arc<dyn ItemStore>,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+        secrets_prefix: impl Into<String>,
+        policy: TargetPolicy,
+    ) -> Self {
         Self {
             subs: Subscriptions::new(
-                services.store.clone(),
-                services.secrets.clone(),
-                services.clock.clone(),
-                services.names.secrets_prefix.clone(),
+                store.clone(),
+                secrets,
+                clock.clone(),
+                secrets_prefix,
                 policy,
             ),
-            audit: AuditLog::new(services.store.clone(), services.clock.clone()),
-            clock: services.clock.clone(),
+            audit: AuditLog::new(store, clock.clone()),
+            clock,
         }
     }
 
@@ -104,6 +136,17 @@ impl SubscriptionService {
         id: &SubscriptionId,
         actor: &str,
     ) -> Result<SigningSecret, SubscriptionError> {
+        Ok(self.rotate(hotel, id, actor).await?.1)
+    }
+
+    /// [`Self::rotate_secret`], with the subscription as it is after it (its
+    /// `secret_rotated_at` says until when the previous secret signs).
+    pub async fn rotate(
+        &self,
+        hotel: &HotelId,
+        id: &SubscriptionId,
+        actor: &str,
+    ) -> Result<(Subscription, SigningSecret), SubscriptionError> {
         let secret = self.subs.rotate_secret(hotel, id).await?;
         let s = self.subs.get(hotel, id).await?;
         self.audit(
@@ -113,7 +156,7 @@ impl SubscriptionService {
             Some("the previous secret signs for 24 hours more".into()),
         )
         .await?;
-        Ok(secret)
+        Ok((s, secret))
     }
 
     pub async fn delete(

@@ -41,6 +41,8 @@ pub enum Scope {
     Write,
     /// Partner REST ingestion.
     Ingest,
+    /// Event subscriptions of its hotels (GraphQL `createSubscription` and the rest).
+    Subscribe,
 }
 
 impl std::str::FromStr for Scope {
@@ -50,9 +52,10 @@ impl std::str::FromStr for Scope {
             "read" => Ok(Scope::Read),
             "write" => Ok(Scope::Write),
             "ingest" => Ok(Scope::Ingest),
+            "subscribe" => Ok(Scope::Subscribe),
             other => Err(ValidationError::new(
                 "scope",
-                format!("unknown scope {other:?} (expected read, write or ingest)"),
+                format!("unknown scope {other:?} (expected read, write, ingest or subscribe)"),
             )),
         }
     }
@@ -631,5 +634,25 @@ mod tests {
             s.verify(plain.expose_secret()).await,
             Err(AuthError::Revoked)
         ));
+    }
+
+    #[test]
+    fn scopes_parse_by_name_and_are_stored_lowercase() {
+        for (text, scope) in [
+            ("read", Scope::Read),
+            ("write", Scope::Write),
+            ("ingest", Scope::Ingest),
+            ("subscribe", Scope::Subscribe),
+            (" Subscribe ", Scope::Subscribe),
+        ] {
+            assert_eq!(text.parse::<Scope>().unwrap(), scope, "{text}");
+        }
+        assert_eq!(
+            serde_json::to_string(&Scope::Subscribe).unwrap(),
+            "\"subscribe\""
+        );
+        let e = "admin".parse::<Scope>().unwrap_err();
+        assert_eq!(e.field, "scope");
+        assert!(e.to_string().contains("subscribe"), "{e}");
     }
 }
