@@ -13,6 +13,7 @@ mod chaos_smoke;
 mod circuit_breaker;
 mod graphql_api;
 mod graphql_pms;
+mod graphql_subscriptions;
 mod ingest_http;
 mod rate_limits;
 mod sqs_driver;

@@ -1,7 +1,7 @@
 //! The tenancy matrix: hotel A's credentials against every hotel-B surface — each REST route of
 //! the OpenAPI document, each GraphQL query and mutation of the committed schema — are refused,
-//! reveal none of B's data and write or queue nothing. A token without the write scope cannot
-//! mutate.
+//! reveal none of B's data and write or queue nothing. A token without the write (or
+//! subscribe) scope cannot mutate.
 //!
 //! The lists of surfaces are checked against the OpenAPI document and `schema.graphql`, so a
 //! new route or field without a row here fails the test instead of going unchecked.
@@ -38,6 +38,8 @@ const GRAPHQL_OPS: &[(&str, &str)] = &[
     ("balance", "query($h: ID!) { balance(hotelId: $h, confirmationNumber: \"700003\") { value { amount } } }"),
     ("syncRuns", "query($h: ID!) { syncRuns(hotelId: $h) { runId } }"),
     ("health", "query($h: ID!) { health(hotelId: $h) { pms { healthy } } }"),
+    ("subscriptions", "query($h: ID!) { subscriptions(hotelId: $h) { id url } }"),
+    ("subscription", "query($h: ID!) { subscription(hotelId: $h, id: \"sub_0123456789abcdef\") { id url } }"),
 ];
 
 /// One GraphQL mutation per root field, for hotel `$h`.
@@ -46,6 +48,11 @@ const GRAPHQL_MUTATIONS: &[(&str, &str)] = &[
     ("updateGuestPreferences", "mutation($h: ID!) { updateGuestPreferences(hotelId: $h, guestId: \"mock:g-00001\", preferences: [{category: \"room\", key: \"floor\", value: \"high\"}]) { id status } }"),
     ("postCharge", "mutation($h: ID!) { postCharge(hotelId: $h, confirmationNumber: \"700003\", charge: {amountMinor: 1250, currency: \"EUR\", description: \"Minibar\"}) { id status } }"),
     ("updateCheckoutTime", "mutation($h: ID!) { updateCheckoutTime(hotelId: $h, confirmationNumber: \"700003\", departureDate: \"2026-12-03\", time: \"12:00\") { id status } }"),
+    ("createSubscription", "mutation($h: ID!) { createSubscription(hotelId: $h, url: \"https://127.0.0.1/hook\", events: [\"pms.booking.synced\"]) { secret } }"),
+    ("disableSubscription", "mutation($h: ID!) { disableSubscription(hotelId: $h, id: \"sub_0123456789abcdef\") { id } }"),
+    ("enableSubscription", "mutation($h: ID!) { enableSubscription(hotelId: $h, id: \"sub_0123456789abcdef\") { id } }"),
+    ("rotateSubscriptionSecret", "mutation($h: ID!) { rotateSubscriptionSecret(hotelId: $h, id: \"sub_0123456789abcdef\") { secret } }"),
+    ("deleteSubscription", "mutation($h: ID!) { deleteSubscription(hotelId: $h, id: \"sub_0123456789abcdef\") { id } }"),
 ];
 
 /// Root fields of `type <name> { ... }` in the SDL that take a `hotelId` argument.
@@ -186,7 +193,11 @@ async fn hotel_a_credentials_never_reach_hotel_b() {
     let (token_a, _) = h
         .services
         .tokens
-        .create(vec![a.id.clone()], vec![Scope::Read, Scope::Write], "a")
+        .create(
+            vec![a.id.clone()],
+            vec![Scope::Read, Scope::Write, Scope::Subscribe],
+            "a",
+        )
         .await
         .unwrap();
     let token_a = token_a.expose_secret().to_owned();
