@@ -2,7 +2,7 @@
 
 use async_graphql::{SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use pms_app::subscriptions::{Created, Rotated, Subscription};
+use pms_app::subscriptions::{previous_secret_until, Created, Rotated, Subscription};
 
 /// A URL of yours that hears about one hotel's events of the types it chose: each delivery is
 /// a signed POST (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`).
@@ -38,7 +38,7 @@ impl From<Subscription> for EventSubscription {
             hotel_id: ID(s.hotel_id.to_string()),
             subscription_id: s.id.to_string(),
             events: s.events.iter().map(|e| e.as_str().to_owned()).collect(),
-            previous_secret_valid_until: s.previous_secret_until(),
+            previous_secret_valid_until: previous_secret_until(&s),
             url: s.url,
             enabled: s.enabled,
             disabled_reason: s.disabled_reason,

@@ -31,6 +31,12 @@ pub struct SubscriptionService {
     clock: Arc<dyn Clock>,
 }
 
+/// Until when the secret before `s`'s last rotation still signs deliveries (`None`: never
+/// rotated; a time past means it no longer does).
+pub fn previous_secret_until(s: &Subscription) -> Option<chrono::DateTime<chrono::Utc>> {
+    s.secret_rotated_at.map(|t| t + ROTATION_OVERLAP)
+}
+
 /// Where this process may deliver (and so which URLs it accepts): a process whose AWS endpoint
 /// is on loopback (`AWS_ENDPOINT_URL`, the local stack) may use a receiver on loopback.
 pub fn policy_from_env() -> TargetPolicy {

@@ -85,13 +85,6 @@ impl Subscription {
     pub fn reference(&self) -> String {
         format!("{}/{}", self.hotel_id, self.id)
     }
-
-    /// Until when the secret before the last rotation still signs deliveries (`None`: never
-    /// rotated; a time past means it no longer does).
-    pub fn previous_secret_until(&self) -> Option<DateTime<Utc>> {
-        self.secret_rotated_at
-            .map(|t| t + crate::registry::ROTATION_OVERLAP)
-    }
 }
 
 /// A subscription named as partners see it (`hotel/sub_…`) or by its id alone.

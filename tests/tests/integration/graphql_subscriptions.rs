@@ -163,7 +163,7 @@ async fn a_subscribe_token_manages_its_hotels_subscriptions_and_every_change_is_
     g.clock.advance(Duration::hours(24) + Duration::seconds(1));
     assert_eq!(
         signing(service.registry().signing_secrets(&stored).await.unwrap()),
-        [new_secret.clone()]
+        std::slice::from_ref(&new_secret)
     );
 
     // Disabled with a reason, enabled again.
