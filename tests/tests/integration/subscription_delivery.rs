@@ -431,3 +431,164 @@ async fn a_410_disables_the_subscription_and_the_audit_says_why() {
         .await;
     assert_eq!(receiver.received().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_schedule_leaves_a_dead_letter_that_redeliver_sends_again() {
+    let mut s = Setup::new().await;
+    let receiver = Receiver::start().await;
+    receiver.set(Behaviour::Answer(503));
+    let (sub, _) = s
+        .subscribe(&receiver.url(), &[EventType::BookingCheckedIn])
+        .await;
+    let id = s.confirmed(1).remove(0);
+    s.check_in(&id).await;
+    s.sync().await;
+    let delivery = s.delivery();
+    let svc = DeliveryService::new(&s.w.services, s.policy);
+    let failed = || async {
+        svc.log()
+            .list(&s.h.id, Some(&sub.id))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.status == DeliveryStatus::Failed)
+            .collect::<Vec<_>>()
+    };
+    let start = std::time::Instant::now();
+    while failed().await.is_empty() && start.elapsed() < Duration::from_secs(60) {
+        s.lane
+            .until(&delivery, Duration::from_secs(1), || false)
+            .await;
+    }
+    let dead = failed().await;
+    assert_eq!(dead.len(), 1, "one dead letter");
+    // The first attempt and every retry of the schedule, each answered 503.
+    assert_eq!(dead[0].attempts as usize, FAST.len() + 1);
+    assert_eq!(dead[0].last_status, Some(503));
+    assert_eq!(receiver.received().len(), FAST.len() + 1);
+    assert!(receiver.received().iter().all(|r| r.answered == 503));
+    // Nothing is left on the queue for it.
+    s.lane
+        .until(&delivery, Duration::from_secs(3), || false)
+        .await;
+    assert_eq!(receiver.received().len(), FAST.len() + 1);
+
+    // The partner is back: an operator redelivers the dead letter.
+    receiver.set(Behaviour::Accept);
+    let r = pms_subscriptions::DeliveryRef::parse(&dead[0].reference()).unwrap();
+    let again = svc.redeliver(&r, "staff:ops").await.unwrap();
+    assert_eq!(again.status, DeliveryStatus::Retrying);
+    assert!(
+        s.lane
+            .until(&delivery, Duration::from_secs(30), || !receiver
+                .accepted()
+                .is_empty())
+            .await
+    );
+    let after = svc
+        .log()
+        .get(&s.h.id, &sub.id, &dead[0].event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, DeliveryStatus::Delivered);
+    assert_eq!(after.total_attempts as usize, FAST.len() + 2);
+    // The same event id as every attempt before, so a receiver drops a repeat.
+    let ids: std::collections::BTreeSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_failing_for_three_days_is_disabled() {
+    let s = Setup::new().await;
+    let receiver = Receiver::start().await;
+    receiver.set(Behaviour::Answer(500));
+    let (sub, _) = s
+        .subscribe(&receiver.url(), &[EventType::BookingCheckedIn])
+        .await;
+    let clock = std::sync::Arc::new(pms_domain::ports::ManualClock::new(Utc::now()));
+    let services = s.w.stack.services_with_clock(clock.clone());
+    let svc = DeliveryService::new(&services, s.policy).with_schedule(FAST.to_vec());
+    let metrics = pms_app::obs::Metrics::new("test", "delivery");
+    let event = |n: u64| {
+        pms_domain::domain::events::DomainEvent::new(
+            EventType::BookingCheckedIn,
+            s.h.id.clone(),
+            pms_domain::domain::Provider::named("mews"),
+            format!("mews:r{n}"),
+            n,
+            clock.now(),
+            None,
+            json!({"status": "checked_in"}),
+        )
+    };
+    use pms_domain::ports::Clock as _;
+
+    // Failing from the first attempt on; two days and 23 hours later it is still enabled.
+    svc.fan_out(&event(1), &metrics).await.unwrap();
+    let first = s.subs.registry().get(&s.h.id, &sub.id).await.unwrap();
+    assert!(first.enabled);
+    assert!(first.failing_since.is_some());
+    clock.advance(chrono::Duration::hours(71));
+    svc.fan_out(&event(2), &metrics).await.unwrap();
+    assert!(
+        s.subs
+            .registry()
+            .get(&s.h.id, &sub.id)
+            .await
+            .unwrap()
+            .enabled
+    );
+    // A success in between would clear it; none came. At three days it is disabled.
+    clock.advance(chrono::Duration::hours(1));
+    svc.fan_out(&event(3), &metrics).await.unwrap();
+    let after = s.subs.registry().get(&s.h.id, &sub.id).await.unwrap();
+    assert!(!after.enabled, "{after:?}");
+    assert!(after
+        .disabled_reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("3 days"));
+    let doc = metrics.take_document(0).expect("metrics");
+    assert_eq!(doc["SubscriptionsDisabled"], json!(1.0));
+    // Later events are not attempted.
+    let before = receiver.received().len();
+    svc.fan_out(&event(4), &metrics).await.unwrap();
+    assert_eq!(receiver.received().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_success_clears_the_failing_clock() {
+    let s = Setup::new().await;
+    let receiver = Receiver::start().await;
+    receiver.set(Behaviour::Answer(502));
+    let (sub, _) = s
+        .subscribe(&receiver.url(), &[EventType::BookingCheckedIn])
+        .await;
+    let svc = DeliveryService::new(&s.w.services, s.policy);
+    let metrics = pms_app::obs::Metrics::new("test", "delivery");
+    let event = |n: u64| {
+        pms_domain::domain::events::DomainEvent::new(
+            EventType::BookingCheckedIn,
+            s.h.id.clone(),
+            pms_domain::domain::Provider::named("mews"),
+            format!("mews:r{n}"),
+            n,
+            Utc::now(),
+            None,
+            json!({"status": "checked_in"}),
+        )
+    };
+    svc.fan_out(&event(1), &metrics).await.unwrap();
+    let failing = s.subs.registry().get(&s.h.id, &sub.id).await.unwrap();
+    assert!(failing.failing_since.is_some());
+    receiver.set(Behaviour::Accept);
+    svc.fan_out(&event(2), &metrics).await.unwrap();
+    let ok = s.subs.registry().get(&s.h.id, &sub.id).await.unwrap();
+    assert_eq!(ok.failing_since, None);
+    assert!(ok.enabled);
+}
