@@ -6,6 +6,7 @@
 
 pub mod chaos;
 pub mod graphql;
+pub mod subscriptions;
 pub mod writes;
 
 use std::collections::BTreeMap;

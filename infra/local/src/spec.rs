@@ -16,6 +16,9 @@ pub enum Kind {
     Queue,
     EventBus,
     Secret,
+    /// An EventBridge rule with an event pattern whose targets are queues (what moto delivers
+    /// `PutEvents` to). Schedule rules, and rules targeting functions, are the driver's.
+    PatternRule,
 }
 
 impl Kind {
@@ -27,6 +30,30 @@ impl Kind {
             "AWS::SecretsManager::Secret" => Kind::Secret,
             _ => return None,
         })
+    }
+
+    /// [`Kind::of`], and pattern rules told apart from the driver's schedule rules.
+    pub fn of_resource(r: &super::template::Resource) -> Option<Kind> {
+        if r.kind == "AWS::Events::Rule" {
+            let pattern =
+                r.prop("EventPattern").is_some() && r.prop("ScheduleExpression").is_none();
+            let to_queues = r
+                .prop("Targets")
+                .and_then(Value::as_array)
+                .is_some_and(|ts| {
+                    !ts.is_empty()
+                        && ts.iter().all(|t| {
+                            t.get("Arn")
+                                .and_then(|a| a.get("Fn::GetAtt"))
+                                .and_then(Value::as_array)
+                                .and_then(|g| g.first())
+                                .and_then(Value::as_str)
+                                .is_some()
+                        })
+                });
+            return (pattern && to_queues).then_some(Kind::PatternRule);
+        }
+        Kind::of(&r.kind)
     }
 }
 
@@ -373,6 +400,74 @@ impl BusSpec {
             super::ACCOUNT_ID,
             self.name
         )
+    }
+}
+
+/// A pattern rule on a bus, sending to queues (by ARN).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleSpec {
+    pub name: String,
+    pub bus: String,
+    pub pattern: String,
+    pub enabled: bool,
+    /// (target id, queue ARN).
+    pub targets: Vec<(String, String)>,
+}
+
+impl RuleSpec {
+    pub fn from_props(stack: &str, logical_id: &str, props: &Value) -> LocalResult<RuleSpec> {
+        warn_unhandled(
+            logical_id,
+            props,
+            &[
+                "Name",
+                "Description",
+                "EventBusName",
+                "EventPattern",
+                "State",
+                "Targets",
+            ],
+        );
+        let pattern = props
+            .get("EventPattern")
+            .ok_or_else(|| bad(logical_id, "EventPattern is required"))?;
+        let pattern = match pattern {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut targets = Vec::new();
+        for t in props
+            .get("Targets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let id = str_prop(t, "Id").ok_or_else(|| bad(logical_id, "a target needs an Id"))?;
+            let arn = str_prop(t, "Arn").ok_or_else(|| bad(logical_id, "a target needs an Arn"))?;
+            if !arn.contains(":sqs:") {
+                return Err(bad(
+                    logical_id,
+                    format!("target {id}: only queues are provisioned locally"),
+                ));
+            }
+            targets.push((id, arn));
+        }
+        Ok(RuleSpec {
+            name: str_prop(props, "Name").unwrap_or_else(|| default_name(stack, logical_id)),
+            bus: str_prop(props, "EventBusName").unwrap_or_else(|| "default".into()),
+            pattern,
+            enabled: str_prop(props, "State").is_none_or(|s| !s.eq_ignore_ascii_case("DISABLED")),
+            targets,
+        })
+    }
+
+    pub fn arn(&self) -> String {
+        let (p, r, a) = (super::PARTITION, super::REGION, super::ACCOUNT_ID);
+        if self.bus == "default" {
+            format!("arn:{p}:events:{r}:{a}:rule/{}", self.name)
+        } else {
+            format!("arn:{p}:events:{r}:{a}:rule/{}/{}", self.bus, self.name)
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::resolve::{references, Physical, Resolver};
 use super::spec::{
-    BusSpec, KeyElement, Kind, QueueSpec, SecretSource, SecretSpec, TableSpec,
+    BusSpec, KeyElement, Kind, QueueSpec, RuleSpec, SecretSource, SecretSpec, TableSpec,
     QUEUE_JSON_ATTRIBUTES,
 };
 use super::template::{Resource, Template};
@@ -118,7 +118,7 @@ pub fn validate_stack_name(name: &str) -> LocalResult<()> {
 pub fn plan(template: &Template) -> LocalResult<Vec<(&Resource, Kind)>> {
     let mut supported = BTreeMap::new();
     for r in template.resources.values() {
-        match Kind::of(&r.kind) {
+        match Kind::of_resource(r) {
             Some(k) => {
                 supported.insert(r.logical_id.as_str(), (r, k));
             }
@@ -248,6 +248,14 @@ pub async fn provision_with(
                 )
                 .await?
             }
+            Kind::PatternRule => {
+                ensure_rule(
+                    &clients.events,
+                    id,
+                    &RuleSpec::from_props(stack_name, id, &props)?,
+                )
+                .await?
+            }
         };
         resolver.set(id, physical);
     }
@@ -291,6 +299,10 @@ pub async fn verify(
             Kind::Secret => {
                 let spec = SecretSpec::from_props(stack_name, id, &props)?;
                 check_secret(&clients.secrets, id, &spec, &mut report).await?
+            }
+            Kind::PatternRule => {
+                let spec = RuleSpec::from_props(stack_name, id, &props)?;
+                check_rule(&clients.events, id, &spec, &mut report).await?
             }
         };
         resolver.set(id, physical);
@@ -1183,6 +1195,92 @@ async fn check_bus(
         }
         Err(e) => Err(LocalError::aws(id, "DescribeEventBus", e)),
     }
+}
+
+fn rule_physical(spec: &RuleSpec) -> Physical {
+    Physical {
+        reference: spec.name.clone(),
+        attributes: [("Arn".to_string(), spec.arn())].into(),
+    }
+}
+
+/// Puts the rule and its targets (both idempotent: a rule that exists gets the template's
+/// pattern and targets again).
+async fn ensure_rule(
+    client: &aws_sdk_eventbridge::Client,
+    id: &str,
+    spec: &RuleSpec,
+) -> LocalResult<Physical> {
+    use aws_sdk_eventbridge::types::{RuleState, Target};
+    client
+        .put_rule()
+        .name(&spec.name)
+        .event_bus_name(&spec.bus)
+        .event_pattern(&spec.pattern)
+        .state(if spec.enabled {
+            RuleState::Enabled
+        } else {
+            RuleState::Disabled
+        })
+        .send()
+        .await
+        .map_err(|e| LocalError::aws(id, "PutRule", e))?;
+    let mut req = client
+        .put_targets()
+        .rule(&spec.name)
+        .event_bus_name(&spec.bus);
+    for (tid, arn) in &spec.targets {
+        req = req.targets(
+            Target::builder()
+                .id(tid)
+                .arn(arn)
+                .build()
+                .map_err(|e| build_err(id, e))?,
+        );
+    }
+    req.send()
+        .await
+        .map_err(|e| LocalError::aws(id, "PutTargets", e))?;
+    tracing::info!(resource = id, rule = %spec.name, bus = %spec.bus, "event rule put");
+    Ok(rule_physical(spec))
+}
+
+async fn check_rule(
+    client: &aws_sdk_eventbridge::Client,
+    id: &str,
+    spec: &RuleSpec,
+    report: &mut VerifyReport,
+) -> LocalResult<Physical> {
+    match client
+        .list_targets_by_rule()
+        .rule(&spec.name)
+        .event_bus_name(&spec.bus)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let have: BTreeSet<String> = out.targets().iter().map(|t| t.arn().to_owned()).collect();
+            let want: BTreeSet<String> = spec.targets.iter().map(|(_, a)| a.clone()).collect();
+            if have != want {
+                drift(
+                    report,
+                    id,
+                    "Targets",
+                    format!("{want:?}"),
+                    format!("{have:?}"),
+                );
+            }
+        }
+        Err(e) if is_not_found(&e) => drift(
+            report,
+            id,
+            format!("event rule {}", spec.name),
+            "exists",
+            "missing",
+        ),
+        Err(e) => return Err(LocalError::aws(id, "ListTargetsByRule", e)),
+    }
+    Ok(rule_physical(spec))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-//! `pmsctl subscription create|list|show|disable|enable|rotate-secret|delete`: partner event
-//! subscriptions (signed webhooks of a hotel's events). Every change is audited; a signing
-//! secret is printed once, when made or rotated.
+//! `pmsctl subscription create|list|show|disable|enable|rotate-secret|delete|deliveries|
+//! redeliver`: partner event subscriptions (signed webhooks of a hotel's events) and their
+//! deliveries. Every change is audited; a signing secret is printed once, when made or rotated.
 
 use clap::Subcommand;
 use comfy_table::Table;
+use pms_app::deliveries::{DeliveryError, DeliveryService};
 use pms_app::subscriptions::SubscriptionService;
 use pms_domain::domain::HotelId;
 use pms_subscriptions::{
-    parse_events, Subscription, SubscriptionError, SubscriptionId, SubscriptionRef, TargetPolicy,
+    parse_events, DeliveryRecord, DeliveryRef, DeliveryStatus, Subscription, SubscriptionError,
+    SubscriptionId, SubscriptionRef, TargetPolicy,
 };
 use serde_json::json;
 
@@ -70,6 +72,57 @@ pub enum SubscriptionCommand {
         #[arg(long)]
         hotel: Option<String>,
     },
+    /// A hotel's deliveries, newest first (kept 7 days when delivered, 14 when not).
+    Deliveries {
+        #[arg(long)]
+        hotel: String,
+        /// Only this subscription's (`sub_...`).
+        #[arg(long)]
+        subscription: Option<String>,
+        /// Only dead letters: retries spent, or the subscription disabled or deleted meanwhile.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sends deliveries again on a fresh retry schedule: one (`hotel/sub_.../<event id>`), or
+    /// every failed one of a hotel (`--failed --hotel H [--subscription S]`).
+    Redeliver {
+        delivery: Option<String>,
+        #[arg(long)]
+        hotel: Option<String>,
+        #[arg(long)]
+        subscription: Option<String>,
+        #[arg(long)]
+        failed: bool,
+    },
+}
+
+fn delivery_row(d: &DeliveryRecord) -> serde_json::Value {
+    json!({
+        "id": d.reference(),
+        "eventType": d.event.event_type.as_str(),
+        "entityId": d.event.entity_id,
+        "version": d.event.version,
+        "status": d.status.as_str(),
+        "attempts": d.attempts,
+        "totalAttempts": d.total_attempts,
+        "lastStatus": d.last_status,
+        "lastError": d.last_error,
+        "nextAttemptAt": d.next_attempt_at,
+        "createdAt": d.created_at,
+        "updatedAt": d.updated_at,
+    })
+}
+
+fn delivery_usage(e: DeliveryError) -> CtlError {
+    match e {
+        DeliveryError::NotFound(_) => CtlError::NotFound(e.to_string()),
+        DeliveryError::Subscription(e) => usage(e),
+        e => failure(e),
+    }
 }
 
 fn usage(e: SubscriptionError) -> CtlError {
@@ -108,6 +161,7 @@ fn describe(s: &Subscription) -> serde_json::Value {
         "createdAt": s.created_at,
         "updatedAt": s.updated_at,
         "secretRotatedAt": s.secret_rotated_at,
+        "failingSince": s.failing_since,
     })
 }
 
@@ -233,6 +287,104 @@ pub async fn run(
             let (h, id) = reference(&id, hotel.as_deref())?;
             let s = subs.delete(&h, &id, &staff).await.map_err(usage)?;
             crate::outln!("{} deleted", s.reference());
+        }
+        SubscriptionCommand::Deliveries {
+            hotel,
+            subscription,
+            failed,
+            limit,
+            json,
+        } => {
+            let h = HotelId::parse(&hotel)?;
+            let sub = subscription
+                .map(|s| reference(&s, Some(h.as_str())).map(|(_, id)| id))
+                .transpose()?;
+            let deliveries = DeliveryService::new(&svc, policy);
+            let mut list = deliveries
+                .log()
+                .list(&h, sub.as_ref())
+                .await
+                .map_err(failure)?;
+            if failed {
+                list.retain(|d| matches!(d.status, DeliveryStatus::Failed));
+            }
+            list.truncate(limit);
+            if json {
+                crate::outln!(
+                    "{}",
+                    json!(list.iter().map(delivery_row).collect::<Vec<_>>())
+                );
+            } else {
+                let mut table = Table::new();
+                table.set_header([
+                    "id", "event", "version", "status", "attempts", "last", "updated",
+                ]);
+                for d in &list {
+                    table.add_row([
+                        d.reference(),
+                        d.event.event_type.as_str().to_owned(),
+                        d.event.version.to_string(),
+                        d.status.as_str().to_owned(),
+                        d.attempts.to_string(),
+                        d.last_error
+                            .clone()
+                            .or_else(|| d.last_status.map(|s| s.to_string()))
+                            .unwrap_or_default(),
+                        d.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    ]);
+                }
+                crate::outln!("{table}");
+            }
+        }
+        SubscriptionCommand::Redeliver {
+            delivery,
+            hotel,
+            subscription,
+            failed,
+        } => {
+            let deliveries = DeliveryService::new(&svc, policy);
+            let refs: Vec<DeliveryRef> = match (delivery, failed) {
+                (Some(d), false) => vec![DeliveryRef::parse(&d).map_err(CtlError::Usage)?],
+                (None, true) => {
+                    let h = HotelId::parse(
+                        hotel
+                            .as_deref()
+                            .ok_or_else(|| CtlError::Usage("--failed needs --hotel".into()))?,
+                    )?;
+                    let sub = subscription
+                        .map(|s| reference(&s, Some(h.as_str())).map(|(_, id)| id))
+                        .transpose()?;
+                    deliveries
+                        .log()
+                        .list(&h, sub.as_ref())
+                        .await
+                        .map_err(failure)?
+                        .into_iter()
+                        .filter(|d| d.status == DeliveryStatus::Failed)
+                        .map(|d| DeliveryRef {
+                            hotel: d.hotel_id,
+                            subscription: d.subscription_id,
+                            event_id: d.event_id,
+                        })
+                        .collect()
+                }
+                _ => {
+                    return Err(CtlError::Usage(
+                        "name one delivery (hotel/sub_.../<event id>), or --failed --hotel H"
+                            .into(),
+                    ))
+                }
+            };
+            for r in &refs {
+                let d = deliveries
+                    .redeliver(r, &staff)
+                    .await
+                    .map_err(delivery_usage)?;
+                crate::outln!("{} queued again", d.reference());
+            }
+            if refs.is_empty() {
+                crate::outln!("no failed deliveries");
+            }
         }
     }
     Ok(())

@@ -49,6 +49,7 @@ pub enum OpsAction {
     SubscriptionDisabled,
     SubscriptionSecretRotated,
     SubscriptionDeleted,
+    SubscriptionRedelivered,
 }
 
 impl OpsAction {
@@ -74,6 +75,7 @@ impl OpsAction {
             OpsAction::SubscriptionDisabled => "subscription_disabled",
             OpsAction::SubscriptionSecretRotated => "subscription_secret_rotated",
             OpsAction::SubscriptionDeleted => "subscription_deleted",
+            OpsAction::SubscriptionRedelivered => "subscription_redelivered",
         }
     }
 }

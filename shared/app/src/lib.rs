@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod deliveries;
 pub mod health;
 pub mod ids;
 pub mod ingest;

@@ -14,6 +14,9 @@ pub struct ResourceNames {
     pub refresh_dlq_url: String,
     pub write_queue_url: String,
     pub write_dlq_url: String,
+    /// Partner event subscriptions: the rule's events and the deliveries' retries.
+    pub delivery_queue_url: String,
+    pub delivery_dlq_url: String,
     pub event_bus: String,
     pub secrets_prefix: String,
     pub token_key_secret: String,
@@ -39,6 +42,8 @@ impl ResourceNames {
             refresh_dlq_url: req("REFRESH_DLQ_URL")?,
             write_queue_url: req("WRITE_QUEUE_URL")?,
             write_dlq_url: req("WRITE_DLQ_URL")?,
+            delivery_queue_url: req("DELIVERY_QUEUE_URL")?,
+            delivery_dlq_url: req("DELIVERY_DLQ_URL")?,
             event_bus: req("EVENT_BUS_NAME")?,
             secrets_prefix: req("SECRETS_PREFIX")?,
             token_key_secret: req("TOKEN_KEY_SECRET")?,

@@ -241,6 +241,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             secret_rotated_at: None,
+            failing_since: None,
         }
     }
 

@@ -4,11 +4,13 @@
 //! libraries) and where a delivery may go ([`target`]: `https` only, never into our network).
 
 pub mod deliver;
+pub mod deliveries;
 pub mod model;
 pub mod registry;
 pub mod signing;
 pub mod target;
 
+pub use deliveries::{DeliveryLog, DeliveryRecord, DeliveryRef, DeliveryStatus};
 pub use model::{Subscription, SubscriptionId, SubscriptionRef};
 pub use registry::{parse_events, Created, SubscriptionError, Subscriptions};
 pub use signing::{signature_header, SigningSecret};

@@ -73,6 +73,10 @@ pub struct Subscription {
     /// When the signing secret was last rotated (the one before stays valid 24 hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_rotated_at: Option<DateTime<Utc>>,
+    /// Since when every delivery attempt has failed (cleared by a success): after
+    /// `FAILING_LIMIT` of that the subscription is disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 impl Subscription {

@@ -154,6 +154,7 @@ impl Subscriptions {
             created_at: now,
             updated_at: now,
             secret_rotated_at: None,
+            failing_since: None,
         };
         let secret = SigningSecret::generate();
         self.write_secrets(
@@ -230,6 +231,60 @@ impl Subscriptions {
             .put(Item::encode(key(hotel, id), &s)?, Condition::Always)
             .await?;
         Ok(s)
+    }
+
+    /// Records that a delivery attempt failed at `at`: the subscription is failing since then
+    /// unless it already was. Returns since when it has been failing. A change racing this
+    /// one wins (the next failure records it again).
+    pub async fn note_failure(
+        &self,
+        s: &Subscription,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, SubscriptionError> {
+        if let Some(since) = s.failing_since {
+            return Ok(since);
+        }
+        let mut next = s.clone();
+        next.failing_since = Some(at);
+        self.put_if_unchanged(s, &next).await?;
+        Ok(at)
+    }
+
+    /// Records that a delivery succeeded: the subscription is no longer failing.
+    pub async fn note_success(&self, s: &Subscription) -> Result<(), SubscriptionError> {
+        if s.failing_since.is_none() {
+            return Ok(());
+        }
+        let mut next = s.clone();
+        next.failing_since = None;
+        self.put_if_unchanged(s, &next).await
+    }
+
+    /// Writes `next` only while the stored subscription is still `seen` (same `updatedAt` and
+    /// `failingSince`), so bookkeeping never undoes an operator's change.
+    async fn put_if_unchanged(
+        &self,
+        seen: &Subscription,
+        next: &Subscription,
+    ) -> Result<(), SubscriptionError> {
+        let current = self.get(&seen.hotel_id, &seen.id).await?;
+        if current.updated_at != seen.updated_at || current.failing_since != seen.failing_since {
+            return Ok(());
+        }
+        let condition = Condition::IfDataEquals {
+            field: "updatedAt".into(),
+            value: serde_json::to_value(seen.updated_at).map_err(|e| PortError::Encode {
+                what: "SUB".into(),
+                message: e.to_string(),
+            })?,
+        };
+        self.store
+            .put(
+                Item::encode(key(&seen.hotel_id, &seen.id), next)?,
+                condition,
+            )
+            .await?;
+        Ok(())
     }
 
     /// A new secret; the one before keeps signing for [`ROTATION_OVERLAP`].

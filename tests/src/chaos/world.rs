@@ -122,6 +122,8 @@ fn memory_ports(clock: Arc<dyn Clock>) -> Ports {
         refresh_dlq_url: "memory://SyncJobsDLQ".into(),
         write_queue_url: "memory://WriteOpsQueue".into(),
         write_dlq_url: "memory://WriteOpsDLQ".into(),
+        delivery_queue_url: "memory://SubscriptionDeliveriesQueue".into(),
+        delivery_dlq_url: "memory://SubscriptionDeliveriesDLQ".into(),
         event_bus: "chaos".into(),
         secrets_prefix: "pms/chaos".into(),
         token_key_secret: "pms/chaos/token-key".into(),

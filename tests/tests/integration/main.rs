@@ -19,6 +19,7 @@ mod rate_limits;
 mod sqs_driver;
 mod store;
 mod store_contract;
+mod subscription_delivery;
 mod sync_continuation;
 mod sync_feeds;
 mod sync_local;

@@ -38,6 +38,14 @@ async fn outputs_carry_the_environment_contract() {
         .ends_with(&format!("/{s}-refresh-jobs")));
     assert_eq!(env["WRITE_QUEUE_URL"], stack.queue_url("WriteOpsQueue"));
     assert_eq!(env["WRITE_DLQ_URL"], stack.queue_url("WriteOpsDLQ"));
+    assert_eq!(
+        env["DELIVERY_QUEUE_URL"],
+        stack.queue_url("SubscriptionDeliveriesQueue")
+    );
+    assert_eq!(
+        env["DELIVERY_DLQ_URL"],
+        stack.queue_url("SubscriptionDeliveriesDLQ")
+    );
     assert!(stack
         .queue_url("SyncJobsQueue")
         .ends_with(&format!("/{s}-sync-jobs")));
