@@ -269,6 +269,7 @@ mod tests {
     struct World {
         partner: PartnerSubscriptions,
         audit: AuditLog,
+        clock: Arc<ManualClock>,
         a: HotelId,
         b: HotelId,
     }
@@ -300,7 +301,8 @@ mod tests {
         );
         World {
             partner: PartnerSubscriptions::new(service, hotels),
-            audit: AuditLog::new(store, clock),
+            audit: AuditLog::new(store, clock.clone()),
+            clock,
             a,
             b,
         }
@@ -343,6 +345,8 @@ mod tests {
             assert_eq!(s.delete(hotel, &id).await.unwrap_err().code(), "FORBIDDEN");
         }
         assert_eq!(s.list(&w.a).await.unwrap().len(), 1);
+        // A second later, so the audit log orders the two entries.
+        w.clock.advance(chrono::Duration::seconds(1));
         let off = s.set_enabled(&w.a, &id, false, None).await.unwrap();
         assert_eq!(
             off.disabled_reason.as_deref(),
