@@ -51,6 +51,8 @@ impl Received {
 #[derive(Default)]
 struct Inner {
     behaviour: Option<Behaviour>,
+    /// Answers for the next requests, before `behaviour` applies again.
+    script: std::collections::VecDeque<Behaviour>,
     received: Vec<Received>,
 }
 
@@ -113,6 +115,19 @@ impl Receiver {
 
     pub fn set(&self, behaviour: Behaviour) {
         self.inner.lock().unwrap().behaviour = Some(behaviour);
+    }
+
+    /// Answers the next requests so, one each, then as [`Receiver::set`] says.
+    pub fn script(&self, answers: impl IntoIterator<Item = Behaviour>) {
+        self.inner.lock().unwrap().script = answers.into_iter().collect();
+    }
+
+    /// Forgets what it received and its script; accepts again.
+    pub fn reset(&self) {
+        let mut i = self.inner.lock().unwrap();
+        i.received.clear();
+        i.script.clear();
+        i.behaviour = None;
     }
 
     /// Stops listening: connections are refused until [`Receiver::up`].

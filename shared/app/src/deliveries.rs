@@ -169,6 +169,12 @@ impl DeliveryService {
         self
     }
 
+    /// The same service with another receiver timeout (the chaos suite's slow receivers).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.deliverer = self.deliverer.with_timeout(timeout);
+        self
+    }
+
     pub fn log(&self) -> &DeliveryLog {
         &self.log
     }

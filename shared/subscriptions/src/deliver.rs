@@ -115,11 +115,21 @@ pub enum DeliveryError {
 #[derive(Clone)]
 pub struct Deliverer {
     policy: TargetPolicy,
+    timeout: Duration,
 }
 
 impl Deliverer {
     pub fn new(policy: TargetPolicy) -> Self {
-        Self { policy }
+        Self {
+            policy,
+            timeout: REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Another timeout than [`REQUEST_TIMEOUT`] (the chaos suite's slow receivers).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Posts `request` to the subscription's URL and returns the HTTP status. The host is
@@ -133,8 +143,8 @@ impl Deliverer {
         let addrs: Vec<SocketAddr> = target.resolve(self.policy).await?;
         let host = target.host();
         let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(REQUEST_TIMEOUT)
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .resolve_to_addrs(&host, &addrs)
             .build()

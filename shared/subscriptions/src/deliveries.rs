@@ -229,7 +229,7 @@ impl DeliveryLog {
             .iter()
             .map(Item::decode)
             .collect::<Result<Vec<DeliveryRecord>, _>>()?;
-        out.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
+        out.sort_by_key(|r| std::cmp::Reverse(r.updated_at));
         Ok(out)
     }
 }

@@ -29,6 +29,7 @@ pub mod queue;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
+pub mod subscribers;
 pub mod timeline;
 pub mod trace;
 pub mod watch;

@@ -78,6 +78,19 @@ pub struct Tally {
     pub partner_leaks: u64,
     /// Writes in the write queue's DLQ that `pmsctl dlq list` does not list.
     pub unlisted_dead_letters: u64,
+    // ---- partner subscriptions (`super::subscribers`) ----
+    pub subscription_events: u64,
+    pub subscription_requests: u64,
+    pub subscription_refused_passes: u64,
+    pub subscription_bad_answers: u64,
+    pub subscription_slow_answers: u64,
+    pub subscription_duplicate_events: u64,
+    /// Invariants: events the receiver never got; entities whose newest version it never got;
+    /// deliveries not delivered when the round ended; accepted deliveries that do not verify.
+    pub subscription_events_lost: u64,
+    pub subscription_order_broken: u64,
+    pub subscription_undelivered: u64,
+    pub subscription_bad_signatures: u64,
 }
 
 impl Tally {
@@ -150,12 +163,22 @@ impl Tally {
             rate_limit_violations,
             unconverged,
             unsettled,
-            churned
+            churned,
+            subscription_events,
+            subscription_requests,
+            subscription_refused_passes,
+            subscription_bad_answers,
+            subscription_slow_answers,
+            subscription_duplicate_events,
+            subscription_events_lost,
+            subscription_order_broken,
+            subscription_undelivered,
+            subscription_bad_signatures
         );
     }
 
     /// The invariants, by name.
-    pub fn invariants(&self) -> [(&'static str, u64); 11] {
+    pub fn invariants(&self) -> [(&'static str, u64); 15] {
         [
             ("double charges", self.double_charges),
             ("unrecorded charges", self.unrecorded_charges),
@@ -171,6 +194,19 @@ impl Tally {
             ("syncs not converged", self.unconverged),
             ("rounds not settled", self.unsettled),
             ("writes cycling (>100 deliveries)", self.churned),
+            ("subscription events lost", self.subscription_events_lost),
+            (
+                "subscription newest version missed",
+                self.subscription_order_broken,
+            ),
+            (
+                "subscription deliveries undelivered",
+                self.subscription_undelivered,
+            ),
+            (
+                "subscription signatures not verifying",
+                self.subscription_bad_signatures,
+            ),
         ]
     }
 
@@ -274,6 +310,16 @@ impl Tally {
             self.redrives_refused,
             self.aging_steps,
             self.queue_copies_expired
+        );
+        let _ = writeln!(
+            s,
+            "partner subscriptions: {} events, {} requests to receivers ({} passes refused, {} 5xx/429 answers, {} answers after the timeout), {} events handed over twice",
+            self.subscription_events,
+            self.subscription_requests,
+            self.subscription_refused_passes,
+            self.subscription_bad_answers,
+            self.subscription_slow_answers,
+            self.subscription_duplicate_events
         );
         let _ = writeln!(s, "rounds exercising each class across attempts and ops:");
         for name in CLASSES {

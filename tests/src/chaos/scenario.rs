@@ -550,6 +550,17 @@ pub async fn run_round(d: &Deployment, seed: u64, round: u64) -> Result<RoundRes
         partner::retry(d, &pushes, &tally).await?;
     }
     checks::check(d, &patched, &ops, &before, &state, &tally, &mut failures).await?;
+    // Partners hear of the round's changes, whatever their receivers do.
+    let mut rng = round_rng(seed, round, 7);
+    super::subscribers::round(
+        d.backend,
+        &d.subscriber,
+        d.events.take(),
+        &mut rng,
+        &tally,
+        &mut failures,
+    )
+    .await?;
     failures.extend(state.take_failures());
     let partner_failures = partner::check(d, &plan.partner).await?;
     lock(&tally).lost_updates += partner_failures.len() as u64;

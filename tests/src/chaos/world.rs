@@ -30,6 +30,7 @@ use super::clock::OffsetClock;
 use super::faults::{self, CrashQueue, CrashStore, SimFault, Tripwire};
 use super::gate::Gate;
 use super::queue::{LaneDelays, SqsLikeQueue};
+use super::subscribers::{RecordingBus, Subscriber};
 use super::watch::WatchStore;
 
 /// The write queue's `maxReceiveCount` (template.yaml; the writer's WRITE_MAX_RECEIVE_COUNT).
@@ -81,6 +82,10 @@ pub struct Deployment {
     pub gate: Gate,
     /// Delayed sends, waiting in the lane's time.
     pub delays: Arc<LaneDelays>,
+    /// Every event the bus accepted, for the round's delivery phase.
+    pub events: Arc<RecordingBus>,
+    /// The hotel's partner subscriber (`super::subscribers`).
+    pub subscriber: Subscriber,
 }
 
 /// Rate limits of the simulator and the hotels, scaled by `scale` (1 = the vendors' own).
@@ -207,13 +212,14 @@ impl Deployment {
             .set_port(Some(gate.addr().port()))
             .map_err(|()| format!("{vendor_url} takes no port"))?;
         let vendor_url = gated.as_str().trim_end_matches('/');
+        let events = Arc::new(RecordingBus::new(ports.bus));
         let mut services = Services::from_parts(
             ports.names.clone(),
             app_clock.clone(),
             store,
             queue.clone(),
             ports.secrets,
-            ports.bus,
+            events.clone(),
         );
         let http = reqwest::Client::builder()
             .timeout(client_timeout)
@@ -308,7 +314,22 @@ impl Deployment {
             clock: real.clone(),
             ..services.clone()
         });
+        // Receivers check `webhook-timestamp` against their own clock: the real one, never
+        // the lane's fast-forwarded time; the store's view of expiry must be on the same clock
+        // (the lane's aging would expire the delivery records as they are made).
+        let subscriber = Subscriber::new(
+            &Services {
+                store: ports.limiter_store.clone(),
+                queue: delays.clone(),
+                clock: real.clone(),
+                ..services.clone()
+            },
+            &hotel.hotel_id,
+        )
+        .await?;
         Ok(Deployment {
+            events,
+            subscriber,
             sync,
             backend,
             vendor,
