@@ -1394,7 +1394,11 @@ mod tests {
         assert!(pos("SyncJobsDLQ") < pos("SyncJobsQueue"));
         assert!(pos("WriteOpsDLQ") < pos("WriteOpsQueue"));
         assert!(pos("RefreshJobsDLQ") < pos("RefreshJobsQueue"));
-        assert_eq!(order.len(), 9);
+        assert!(pos("SubscriptionDeliveriesDLQ") < pos("SubscriptionDeliveriesQueue"));
+        // The pattern rule after its bus and its target queue.
+        assert!(pos("SubscriptionDeliveriesQueue") < pos("SubscriptionEventsRule"));
+        assert!(pos("EventBus") < pos("SubscriptionEventsRule"));
+        assert_eq!(order.len(), 12);
     }
 
     #[test]

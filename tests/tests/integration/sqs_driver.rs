@@ -82,8 +82,11 @@ fn bodies(event: &Value) -> Vec<String> {
 async fn template_functions_are_read_generically() {
     let stack = TestStack::new().await;
     let fs = functions(&stack);
-    // The fixture's four and template.yaml's GraphqlFunction.
-    assert_eq!(fs.len(), 5);
+    // The fixture's four, and template.yaml's GraphqlFunction and DeliveryFunction.
+    assert_eq!(fs.len(), 6);
+    let delivery = function(&fs, "delivery");
+    assert!(!delivery.http && delivery.schedules.is_empty());
+    assert_eq!(delivery.queues.len(), 1);
     let graphql = function(&fs, "graphql");
     assert!(graphql.http && graphql.queues.is_empty() && graphql.schedules.is_empty());
     assert_eq!(graphql.timeout, Duration::from_secs(25));
