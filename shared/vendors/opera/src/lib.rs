@@ -132,40 +132,29 @@ impl Search {
     /// Narrower searches covering the same reservations: halve the date range first, then the
     /// surname range (one day can hold more than the offset cap).
     fn split(&self) -> Option<Vec<Search>> {
-        self.split_by(None)
-    }
-
-    /// Like [`Self::split`], in as many parts as `total` (the probe's `totalResults`) needs for
-    /// each to hold about [`SPLIT_TARGET`] records: a slice of 2 400 becomes three of ~800
-    /// rather than halves of 1 200, which are past the cap again and cost a probe each.
-    /// Dates split in ranges of equal days, surnames in equal parts of the name space; a part
-    /// that still holds the cap or more is probed and split again.
-    fn split_by(&self, total: Option<usize>) -> Option<Vec<Search>> {
-        let parts = total.map_or(2, |t| t.div_ceil(SPLIT_TARGET).max(2));
         if let Some(d) = self.dates {
-            let days = (d.to - d.from).num_days() + 1;
-            if days >= 2 {
-                let n = i64::try_from(parts).unwrap_or(i64::MAX).min(days);
-                let mut out = Vec::with_capacity(n as usize);
-                let mut start = d.from;
-                for i in 0..n {
-                    let len = days / n + i64::from(i < days % n);
-                    let end = start + chrono::Duration::days(len - 1);
-                    out.push(Search {
-                        dates: Some(DateParams {
-                            from: start,
-                            to: end,
-                            ..d
-                        }),
+            let days = (d.to - d.from).num_days();
+            if days >= 1 {
+                let mid = d.from + chrono::Duration::days(days / 2);
+                let left = DateParams { to: mid, ..d };
+                let right = DateParams {
+                    from: mid + chrono::Duration::days(1),
+                    ..d
+                };
+                return Some(vec![
+                    Search {
+                        dates: Some(left),
                         ..self.clone()
-                    });
-                    start = end + chrono::Duration::days(1);
-                }
-                return Some(out);
+                    },
+                    Search {
+                        dates: Some(right),
+                        ..self.clone()
+                    },
+                ]);
             }
         }
-        self.names.split_into(parts).map(|ranges| {
-            ranges
+        self.names.split().map(|halves| {
+            halves
                 .into_iter()
                 .map(|names| Search {
                     names,
@@ -175,10 +164,6 @@ impl Search {
         })
     }
 }
-
-/// Records a split part of an oversized search aims at: four full pages, a page short of the
-/// offset cap, so a part somewhat fuller than the average still fits.
-const SPLIT_TARGET: usize = OFFSET_CAP - PAGE_LIMIT;
 
 /// Where a paged list read stands, kept between worker invocations as a [`PageCursor`]: which
 /// of the read's searches (e.g. `Arrival`, then `Arrived`), the slices of it still to read
@@ -619,7 +604,6 @@ impl OhipAdapter {
         let page = self.search_page(&slice, at.offset, PAGE_LIMIT).await?;
         let n = page.items.len();
         let probe_too_big = at.offset == 0 && page.total.is_some_and(|t| t >= OFFSET_CAP);
-        let total = page.total;
         let more = match (page.has_more, page.total) {
             (_, Some(total)) if at.offset + n >= total => false,
             (Some(more), _) => more && n > 0,
@@ -629,7 +613,7 @@ impl OhipAdapter {
         // slice's halves (the merge finds them unchanged).
         let too_big = probe_too_big || (more && at.offset + n >= OFFSET_CAP);
         if too_big {
-            let Some(children) = slice.split_by(total) else {
+            let Some(children) = slice.split() else {
                 return Err(PmsError::protocol(format!(
                     "more than {OFFSET_CAP} records match {slice:?} and the query cannot be narrowed further; OHIP cannot page past {OFFSET_CAP}"
                 )));
@@ -1707,61 +1691,6 @@ mod tests {
         assert_eq!(one.len(), 2);
         assert!(one.iter().all(|p| p.dates.unwrap().from == d("2026-01-03")));
         assert_ne!(one[0].names, one[1].names);
-    }
-
-    #[test]
-    fn a_probe_total_splits_into_parts_of_about_four_pages() {
-        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let s = Search::new(
-            "Arrival",
-            Some(DateParams {
-                start_param: "arrivalStartDate",
-                end_param: "arrivalEndDate",
-                from: d("2026-01-01"),
-                to: d("2026-01-31"),
-            }),
-        );
-        // 2 480 records: four parts of about 620, each under the cap at once.
-        let parts = s.split_by(Some(2480)).unwrap();
-        let ranges: Vec<_> = parts
-            .iter()
-            .map(|p| (p.dates.unwrap().from, p.dates.unwrap().to))
-            .collect();
-        assert_eq!(
-            ranges,
-            [
-                (d("2026-01-01"), d("2026-01-08")),
-                (d("2026-01-09"), d("2026-01-16")),
-                (d("2026-01-17"), d("2026-01-24")),
-                (d("2026-01-25"), d("2026-01-31")),
-            ]
-        );
-        // At the cap exactly: halves, as without a total.
-        assert_eq!(s.split_by(Some(OFFSET_CAP)).unwrap().len(), 2);
-        assert_eq!(
-            s.split_by(None).unwrap().len(),
-            2,
-            "no total: halves as before"
-        );
-        // Never more parts than days; a single day splits by surnames, in as many parts.
-        let short = Search::new(
-            "Arrival",
-            Some(DateParams {
-                start_param: "arrivalStartDate",
-                end_param: "arrivalEndDate",
-                from: d("2026-01-01"),
-                to: d("2026-01-02"),
-            }),
-        );
-        assert_eq!(short.split_by(Some(5000)).unwrap().len(), 2);
-        let in_house = Search::new("InHouse", None);
-        let names = in_house.split_by(Some(2205)).unwrap();
-        assert_eq!(names.len(), 3);
-        // The parts cover the name space, neighbours sharing a bound.
-        assert_eq!(names[0].names.from, None);
-        assert_eq!(names[2].names.to, None);
-        assert_eq!(names[0].names.to, names[1].names.from);
-        assert_eq!(names[1].names.to, names[2].names.from);
     }
 
     #[test]

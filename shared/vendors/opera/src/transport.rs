@@ -580,31 +580,6 @@ pub struct NameRange {
 }
 
 impl NameRange {
-    /// `n` (at least 2) ranges of equal width covering this one (fewer where it is narrower),
-    /// neighbours sharing their bound as halves do.
-    pub fn split_into(&self, n: usize) -> Option<Vec<NameRange>> {
-        let lo = self.from.unwrap_or(0);
-        let hi = self.to.unwrap_or(NAME_SPACE);
-        let width = hi.saturating_sub(lo);
-        if width < 2 {
-            return None;
-        }
-        let n = u64::try_from(n.max(2)).unwrap_or(u64::MAX).min(width);
-        let cut = |i: u64| lo + width * i / n;
-        Some(
-            (0..n)
-                .map(|i| NameRange {
-                    from: if i == 0 { self.from } else { Some(cut(i)) },
-                    to: if i + 1 == n {
-                        self.to
-                    } else {
-                        Some(cut(i + 1))
-                    },
-                })
-                .collect(),
-        )
-    }
-
     pub fn split(&self) -> Option<[NameRange; 2]> {
         let lo = self.from.unwrap_or(0);
         let hi = self.to.unwrap_or(NAME_SPACE);
