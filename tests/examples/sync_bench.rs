@@ -16,8 +16,9 @@
 //! - vendor calls made (the simulator's count, token requests included) against a lower bound:
 //!   per feed, one request per largest page the vendor allows of the records the feed read (at
 //!   least one), plus the lookups the vendor's listing cannot spare for records that changed
-//!   (Mews: customers and notes, one each per 1000; see `required_lookups`), with no
-//!   authentication and no reference data;
+//!   (Mews: customers and notes, one each per 1000; Cloudbeds arrivals: the rate-details rows
+//!   of changed rows, per 100; see `required_lookups`), with no authentication and no
+//!   reference data, and none for a feed the vendor does not serve;
 //! - table writes, split into records (bookings, rooms) and the sync's bookkeeping (run
 //!   records, feed state, the rate limiter's shared counters);
 //! - events published, wall time, invocations and the longest (against 60 % of the timeout).
@@ -61,14 +62,19 @@ fn largest_pages(vendor: Provider) -> (u64, u64) {
     }
 }
 
-/// Requests per page of changed reservations that the vendor's listing cannot spare: Mews'
-/// `reservations/getAll` (2023-06-06) carries neither the guest nor the notes (its `Extent`
-/// went with the 2017 version), so each page of changed reservations needs one
+/// Requests per page of changed reservations that the vendor's listing for `feed` cannot
+/// spare: Mews' `reservations/getAll` (2023-06-06) carries neither the guest nor the notes (its
+/// `Extent` went with the 2017 version), so each page of changed reservations needs one
 /// `customers/getAll` (up to 1000 `CustomerIds`) and one `serviceOrderNotes/getAll` (up to
-/// 1000 `ServiceOrderIds`). OHIP and Cloudbeds lists carry what a record needs.
-fn required_lookups(vendor: Provider) -> u64 {
+/// 1000 `ServiceOrderIds`). Cloudbeds: only `getReservations` filters by check-in date
+/// (`checkInFrom`/`checkInTo`), and its rows lack `total` and `estimatedArrivalTime`, so the
+/// arrivals feed needs one `getReservationsWithRateDetails` by `reservationID` (a page of 100)
+/// per page of changed rows; its other feeds read `getReservationsWithRateDetails` itself, whose
+/// rows carry every field. OHIP lists carry what a record needs.
+fn required_lookups(vendor: Provider, feed: &str) -> u64 {
     match vendor {
         pms_mews::PROVIDER => 2,
+        pms_cloudbeds::PROVIDER if feed == Feed::Arrivals.as_str() => 1,
         _ => 0,
     }
 }
@@ -220,10 +226,14 @@ impl Bed {
             .count();
         let (reservation_page, room_page) = largest_pages(self.vendor);
         let read = |r: &SyncRun| r.created.count + r.updated.count + r.unchanged + r.failed.count;
-        let lookups = required_lookups(self.vendor);
         let minimum = runs
             .iter()
             .map(|r| {
+                // A feed the vendor does not serve (OHIP has no availability read) asks nothing.
+                if r.vendor_calls == 0 && read(r) == 0 {
+                    return 0;
+                }
+                let lookups = required_lookups(self.vendor, &r.feed);
                 if r.feed == Feed::RoomStatus.as_str() {
                     return read(r).div_ceil(room_page).max(1);
                 }

@@ -82,7 +82,7 @@ fn delta_endpoint(vendor: Provider) -> &'static str {
     match vendor {
         pms_opera::PROVIDER => "getBusinessEvents",
         pms_mews::PROVIDER => "reservations/getAll/2023-06-06",
-        pms_cloudbeds::PROVIDER => "getReservations",
+        pms_cloudbeds::PROVIDER => "getReservationsWithRateDetails",
         other => panic!("{other} is not a simulated vendor"),
     }
 }
@@ -219,7 +219,7 @@ async fn first_sync_creates_everything_and_an_identical_resync_writes_only_bookk
 enum Field {
     Room,
     Rate,
-    /// The stay's total (Cloudbeds' list reads carry only the balance, which moves with it).
+    /// The stay's total.
     Total,
     SpecialRequests,
     GuestEmail,
@@ -227,7 +227,7 @@ enum Field {
 
 /// The fields each vendor's reservation reads carry (what its adapter maps): OHIP has no
 /// special requests in its reservation payloads, Mews no stay total on a reservation (it is in
-/// its orders), Cloudbeds' lists neither rate plan, total nor requests.
+/// its orders), Cloudbeds' lists neither rate plan nor requests.
 fn mapped_fields(vendor: Provider) -> &'static [Field] {
     match vendor {
         pms_opera::PROVIDER => &[Field::Room, Field::Rate, Field::Total, Field::GuestEmail],
@@ -298,14 +298,6 @@ async fn every_mapped_field_change_is_stored_and_a_check_in_emits_one_event(vend
                 patch.room_number.as_deref()
             ),
             Field::Rate => assert_eq!(new.rate_code, patch.rate_code),
-            Field::Total if vendor == pms_cloudbeds::PROVIDER => {
-                let nights = (r.departure - r.arrival).num_days();
-                assert_eq!(
-                    new.balance.expect("balance").amount_minor
-                        - old.balance.expect("balance").amount_minor,
-                    1_000 * nights
-                );
-            }
             Field::Total => {
                 let nights = (r.departure - r.arrival).num_days();
                 assert_eq!(
@@ -948,5 +940,47 @@ async fn a_mews_resync_in_a_new_process_looks_up_only_what_changed() {
         stored[&changed].special_requests.contains(&wish),
         "{:?}",
         stored[&changed]
+    );
+}
+
+/// A Cloudbeds booking that only the sync ever reads carries every field its reads have: the
+/// delta, departures and in-house read `getReservationsWithRateDetails` (total and estimated
+/// arrival time included), and arrivals, which only `getReservations` can filter, read the
+/// rate-details rows of the rows that changed. An unchanged re-sync asks for no details.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cloudbeds_sync_stores_total_and_arrival_time_and_an_unchanged_resync_reads_no_details() {
+    let mut bed = Bed::new(pms_cloudbeds::PROVIDER).await;
+    bed.tick().await;
+    let data = bed.vendor_data().await;
+    let stored = bed.bookings().await;
+    assert!(!stored.is_empty());
+    for (id, b) in &stored {
+        let r = data.reservation(id).expect("the vendor has it");
+        let charges: i64 = data.charges_of(id).map(|c| c.amount_minor).sum();
+        assert_eq!(
+            b.total.map(|t| t.amount_minor),
+            Some(r.total_minor() + charges),
+            "{id}"
+        );
+        assert_eq!(
+            b.expected_arrival_time
+                .map(|t| t.format("%H:%M").to_string()),
+            Some(r.arrival_time.format("%H:%M").to_string()),
+            "{id}"
+        );
+    }
+
+    let t1 = Utc::now();
+    let before = bed.counters().await;
+    bed.tick().await;
+    let after = bed.counters().await;
+    let runs = bed.runs_since(t1).await;
+    let arrivals = latest(&runs, Feed::Arrivals);
+    assert_eq!((arrivals.created.count, arrivals.updated.count), (0, 0));
+    // Every call of the arrivals run is a page of rows: no row changed, none is read again.
+    assert_eq!(
+        arrivals.vendor_calls,
+        calls_between(&before, &after, "getReservations"),
+        "{arrivals:#?}"
     );
 }

@@ -21,7 +21,7 @@ pub mod transport;
 pub mod webhook;
 pub mod wire;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -34,8 +34,9 @@ use pms_domain::config::HotelConfig;
 use pms_domain::domain::hash::sha256_hex;
 use pms_domain::domain::{
     BusinessDate, Capabilities, Charge, ChargeReceipt, CheckoutChange, ConfirmationNumber,
-    DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, Money, Note, PmsAvailability,
-    Preference, Provider, Reservation, ReservationStatus, RoomNumber, RoomStatus, WriteReceipt,
+    DeltaSupport, ExternalId, Guest, GuestQuery, HealthStatus, HotelId, Money, Note,
+    PmsAvailability, Preference, Provider, RecordId, Reservation, ReservationStatus, RoomNumber,
+    RoomStatus, WriteReceipt,
 };
 use pms_domain::memory::MemoryStore;
 use pms_domain::pms::{
@@ -44,6 +45,7 @@ use pms_domain::pms::{
 };
 use pms_domain::ports::{Clock, ItemStore};
 use pms_vendor_kit::pms::http::VendorHttp;
+use pms_vendor_kit::pms::known::{self, StoredReservations};
 use pms_vendor_kit::pms::ratelimit::{DistributedLimiter, RateLimiter};
 use pms_vendor_kit::pms::{AdapterDeps, VendorBuilder};
 
@@ -96,7 +98,44 @@ pub struct CloudbedsAdapter {
     clock: Arc<dyn Clock>,
     /// `vendor.defaultRevenueCenter`: the item category of charges that name none.
     default_category: Option<String>,
+    hotel: HotelId,
+    /// What the sync last stored, so rows of unchanged reservations are not read again.
+    stored: Option<Arc<dyn StoredReservations>>,
 }
+
+/// The two reservation lists of v1.3. `getReservationsWithRateDetails` carries every field a
+/// record has (`total`, `estimatedArrivalTime` too) but filters by modification, booking and
+/// check-out dates and by ids only; `getReservations` filters by check-in date and status but
+/// its rows lack those two fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listing {
+    Rows,
+    RateDetails,
+}
+
+impl Listing {
+    fn endpoint(self) -> &'static str {
+        match self {
+            Listing::Rows => "getReservations",
+            Listing::RateDetails => "getReservationsWithRateDetails",
+        }
+    }
+
+    /// The parameters every read of the list sends besides its filters.
+    fn includes(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Listing::Rows => &[
+                ("includeGuestsDetails", "true"),
+                ("includeAllRooms", "true"),
+            ],
+            Listing::RateDetails => &[("includeGuestsDetails", "true")],
+        }
+    }
+}
+
+/// Statuses that are not `checked_in`: the in-house read of the rate-details list, which has
+/// `excludeStatuses` and no `status` filter.
+const NOT_IN_HOUSE: &str = "not_confirmed,confirmed,canceled,checked_out,no_show";
 
 fn config_error(message: impl Into<String>) -> PmsError {
     PmsError::Configuration {
@@ -164,6 +203,8 @@ impl CloudbedsAdapter {
                 .default_revenue_center
                 .clone()
                 .filter(|c| !c.trim().is_empty()),
+            hotel: config.hotel_id.clone(),
+            stored: deps.stored.clone(),
         })
     }
 
@@ -214,35 +255,41 @@ impl CloudbedsAdapter {
             })
     }
 
-    /// `getReservations` with `filters`, every page, rooms and guests included. A row that
-    /// cannot be read is reported as a failure; the others are returned.
+    /// A list with `filters`, every page, rooms and guests included. A row that cannot be read
+    /// is reported as a failure; the others are returned, complete (see [`Self::complete`]).
     async fn reservation_list(
         &self,
+        listing: Listing,
         filters: &[(&str, String)],
         keep: impl Fn(&Reservation) -> bool,
     ) -> PmsResult<Fetched<Reservation>> {
-        let mut extra = filters.to_vec();
-        extra.push(("includeGuestsDetails", "true".into()));
-        extra.push(("includeAllRooms", "true".into()));
         let pages = self
             .transport
-            .get_all("getReservations", &self.params(&extra), transport::MAX_PAGE)
+            .get_all(
+                listing.endpoint(),
+                &self.params(&with_includes(listing, filters)),
+                transport::MAX_PAGE,
+            )
             .await?;
-        Ok(self.rows(&pages, keep))
+        self.complete(self.rows(listing, &pages, keep)).await
     }
 
-    /// The `getReservations` filters of a list read, and which of its rows the read keeps
-    /// (the vendor's ranges are coarser than ours: dates at both ends, statuses).
-    fn list_filters(&self, read: &ListRead) -> (Vec<(&'static str, String)>, RowFilter) {
+    /// The list and filters of a list read, and which of its rows the read keeps (the vendor's
+    /// ranges are coarser than ours: dates at both ends, statuses). Every read but arrivals
+    /// has a filter on the rate-details list, whose rows carry every field; arrivals need
+    /// `checkInFrom`/`checkInTo`, which only `getReservations` has.
+    fn list_filters(&self, read: &ListRead) -> (Listing, Vec<(&'static str, String)>, RowFilter) {
         match *read {
             ListRead::Changed { window } => {
                 let (from, to) = mapping::window_params(&window, self.ctx.tz);
                 (
+                    Listing::RateDetails,
                     vec![("modifiedFrom", from), ("modifiedTo", to)],
                     Box::new(|_| true),
                 )
             }
             ListRead::ArrivalsBetween { from, to } => (
+                Listing::Rows,
                 vec![
                     ("checkInFrom", from.to_string()),
                     ("checkInTo", to.to_string()),
@@ -257,9 +304,10 @@ impl CloudbedsAdapter {
                 }),
             ),
             ListRead::Departures { date } => (
+                Listing::RateDetails,
                 vec![
-                    ("checkOutFrom", date.to_string()),
-                    ("checkOutTo", date.to_string()),
+                    ("reservationCheckOutFrom", date.to_string()),
+                    ("reservationCheckOutTo", date.to_string()),
                 ],
                 Box::new(move |r| {
                     r.departure == date
@@ -270,7 +318,8 @@ impl CloudbedsAdapter {
                 }),
             ),
             ListRead::InHouse => (
-                vec![("status", "checked_in".into())],
+                Listing::RateDetails,
+                vec![("excludeStatuses", NOT_IN_HOUSE.into())],
                 Box::new(|r| r.status == ReservationStatus::CheckedIn),
             ),
         }
@@ -280,6 +329,7 @@ impl CloudbedsAdapter {
     /// of the next page, if any.
     async fn reservation_page(
         &self,
+        listing: Listing,
         filters: &[(&str, String)],
         keep: impl Fn(&Reservation) -> bool,
         cursor: Option<&PageCursor>,
@@ -291,14 +341,11 @@ impl CloudbedsAdapter {
         if at.page == 0 {
             return Err(PmsError::invalid("Cloudbeds pages are numbered from 1"));
         }
-        let mut extra = filters.to_vec();
-        extra.push(("includeGuestsDetails", "true".into()));
-        extra.push(("includeAllRooms", "true".into()));
         let (env, more) = self
             .transport
             .get_page(
-                "getReservations",
-                &self.params(&extra),
+                listing.endpoint(),
+                &self.params(&with_includes(listing, filters)),
                 transport::MAX_PAGE,
                 at.page,
             )
@@ -307,14 +354,62 @@ impl CloudbedsAdapter {
             .then(|| PageCursor::encode(&ListCursor { page: at.page + 1 }))
             .transpose()?;
         Ok(Page {
-            fetched: self.rows(std::slice::from_ref(&env), keep),
+            fetched: self
+                .complete(self.rows(listing, std::slice::from_ref(&env), keep))
+                .await?,
             next,
         })
+    }
+
+    /// Fills in what `getReservations` rows lack (`Reservation::not_carried`) for the rows that
+    /// changed: a row whose version is the stored one keeps the stored values in the merge, the
+    /// others are read again, all at once, from `getReservationsWithRateDetails` by
+    /// `reservationID` (up to a page of 100 ids per request). A row the second read does not
+    /// return stays as it is (the merge keeps what is stored). Rows of the rate-details list
+    /// carry everything and are returned as they are.
+    async fn complete(&self, mut fetched: Fetched<Reservation>) -> PmsResult<Fetched<Reservation>> {
+        let partial: Vec<(RecordId, u64)> = fetched
+            .items
+            .iter()
+            .filter(|r| !r.not_carried.0.is_empty())
+            .map(|r| (r.id.clone(), r.version))
+            .collect();
+        if partial.is_empty() {
+            return Ok(fetched);
+        }
+        let known = known::unchanged(self.stored.as_deref(), &self.hotel, &partial).await;
+        let ids: Vec<&str> = partial
+            .iter()
+            .filter(|(id, _)| !known.contains_key(id))
+            .map(|(id, _)| id.external().as_str())
+            .collect();
+        for chunk in ids.chunks(transport::MAX_PAGE as usize) {
+            let filters = [("reservationID", chunk.join(","))];
+            let pages = self
+                .transport
+                .get_all(
+                    Listing::RateDetails.endpoint(),
+                    &self.params(&with_includes(Listing::RateDetails, &filters)),
+                    transport::MAX_PAGE,
+                )
+                .await?;
+            let full = self.rows(Listing::RateDetails, &pages, |_| true);
+            let mut by_id: HashMap<RecordId, Reservation> =
+                full.items.into_iter().map(|r| (r.id.clone(), r)).collect();
+            for item in &mut fetched.items {
+                // Not older than the row: a later change is read by the next delta.
+                if let Some(r) = by_id.remove(&item.id).filter(|r| r.version >= item.version) {
+                    *item = r;
+                }
+            }
+        }
+        Ok(fetched)
     }
 
     /// The reservations of list pages; rows that cannot be read are failures beside them.
     fn rows(
         &self,
+        listing: Listing,
         pages: &[transport::Envelope],
         keep: impl Fn(&Reservation) -> bool,
     ) -> Fetched<Reservation> {
@@ -327,17 +422,7 @@ impl CloudbedsAdapter {
                 if !id.is_empty() && !seen.insert(id.clone()) {
                     continue;
                 }
-                let mapped = transport::decode_value::<wire::ReservationRow>(
-                    row.clone(),
-                    "getReservations",
-                    page.request_id.clone(),
-                )
-                .and_then(|r| {
-                    mapping::reservation_from_row(&r, &self.ctx).map_err(|e| PmsError::Protocol {
-                        message: e.to_string(),
-                        request_id: page.request_id.clone(),
-                    })
-                });
+                let mapped = self.map_row(listing, row, page.request_id.as_deref());
                 match mapped {
                     Ok(r) if keep(&r) => out.items.push(r),
                     Ok(_) => {}
@@ -358,6 +443,33 @@ impl CloudbedsAdapter {
             }
         }
         out
+    }
+
+    /// One list row, as its list shapes it, mapped.
+    fn map_row(
+        &self,
+        listing: Listing,
+        row: &Value,
+        request_id: Option<&str>,
+    ) -> PmsResult<Reservation> {
+        let mapped = match listing {
+            Listing::Rows => transport::decode_value::<wire::ReservationRow>(
+                row.clone(),
+                listing.endpoint(),
+                request_id.map(str::to_owned),
+            )
+            .map(|r| mapping::reservation_from_row(&r, &self.ctx)),
+            Listing::RateDetails => transport::decode_value::<wire::RateDetailsRow>(
+                row.clone(),
+                listing.endpoint(),
+                request_id.map(str::to_owned),
+            )
+            .map(|r| mapping::reservation_from_rate_row(&r, &self.ctx)),
+        }?;
+        mapped.map_err(|e| PmsError::Protocol {
+            message: e.to_string(),
+            request_id: request_id.map(str::to_owned),
+        })
     }
 
     /// Every room of `getHousekeepingStatus` (pages of up to 5000), as wire records.
@@ -435,6 +547,18 @@ impl CloudbedsAdapter {
 
 /// The rate budget of a property: its id when it is a plain token (Cloudbeds ids are digits),
 /// else a digest of it, so no store key separator can get in.
+/// `filters` and the parameters `listing` always sends.
+fn with_includes<'a>(listing: Listing, filters: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut out = filters.to_vec();
+    out.extend(
+        listing
+            .includes()
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_owned())),
+    );
+    out
+}
+
 fn budget_name(property_id: &str) -> String {
     if property_id
         .chars()
@@ -681,13 +805,17 @@ impl PmsAdapter for CloudbedsAdapter {
 
     async fn arrivals(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
         let d = date.to_string();
-        self.reservation_list(&[("checkInFrom", d.clone()), ("checkInTo", d)], |r| {
-            r.arrival == date
-                && matches!(
-                    r.status,
-                    ReservationStatus::Confirmed | ReservationStatus::CheckedIn
-                )
-        })
+        self.reservation_list(
+            Listing::Rows,
+            &[("checkInFrom", d.clone()), ("checkInTo", d)],
+            |r| {
+                r.arrival == date
+                    && matches!(
+                        r.status,
+                        ReservationStatus::Confirmed | ReservationStatus::CheckedIn
+                    )
+            },
+        )
         .await
     }
 
@@ -697,13 +825,13 @@ impl PmsAdapter for CloudbedsAdapter {
         from: BusinessDate,
         to: BusinessDate,
     ) -> PmsResult<Fetched<Reservation>> {
-        let (filters, keep) = self.list_filters(&ListRead::ArrivalsBetween { from, to });
-        self.reservation_list(&filters, keep).await
+        let (listing, filters, keep) = self.list_filters(&ListRead::ArrivalsBetween { from, to });
+        self.reservation_list(listing, &filters, keep).await
     }
 
     async fn departures(&self, date: BusinessDate) -> PmsResult<Fetched<Reservation>> {
-        let (filters, keep) = self.list_filters(&ListRead::Departures { date });
-        self.reservation_list(&filters, keep).await
+        let (listing, filters, keep) = self.list_filters(&ListRead::Departures { date });
+        self.reservation_list(listing, &filters, keep).await
     }
 
     /// One `getRatePlans` request with `detailedRates=true` for the whole range (its dates are a
@@ -740,8 +868,8 @@ impl PmsAdapter for CloudbedsAdapter {
     }
 
     async fn in_house(&self) -> PmsResult<Fetched<Reservation>> {
-        let (filters, keep) = self.list_filters(&ListRead::InHouse);
-        self.reservation_list(&filters, keep).await
+        let (listing, filters, keep) = self.list_filters(&ListRead::InHouse);
+        self.reservation_list(listing, &filters, keep).await
     }
 
     async fn add_reservation_note(
@@ -967,14 +1095,14 @@ impl PmsAdapter for CloudbedsAdapter {
         read: &ListRead,
         cursor: Option<&PageCursor>,
     ) -> PmsResult<Page<Reservation>> {
-        let (filters, keep) = self.list_filters(read);
-        self.reservation_page(&filters, keep, cursor).await
+        let (listing, filters, keep) = self.list_filters(read);
+        self.reservation_page(listing, &filters, keep, cursor).await
     }
 
     async fn reservations_changed(&self, window: ChangeWindow) -> PmsResult<Fetched<Reservation>> {
         // The local range may be a little wider than the window (DST); more is harmless.
-        let (filters, keep) = self.list_filters(&ListRead::Changed { window });
-        self.reservation_list(&filters, keep).await
+        let (listing, filters, keep) = self.list_filters(&ListRead::Changed { window });
+        self.reservation_list(listing, &filters, keep).await
     }
 }
 

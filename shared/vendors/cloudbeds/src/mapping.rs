@@ -9,9 +9,10 @@
 //!   hotel's zone with [`PropertyTz::local_to_utc`]; UTC instants sent as filters are written in
 //!   the hotel's local time (see [`window_params`]).
 //! - **Every field a read carries is mapped.** `getReservations` rows lack `total` and
-//!   `estimatedArrivalTime`, which only `getReservation` has: details map them, and a row says
-//!   it does not carry them (`Reservation::not_carried`), so the merge keeps the values a detail
-//!   read stored instead of emptying them when a sync reads the row.
+//!   `estimatedArrivalTime`, which `getReservation` and `getReservationsWithRateDetails` rows
+//!   have: those map them, and a `getReservations` row says it does not carry them
+//!   (`Reservation::not_carried`), so the merge keeps the stored values instead of emptying
+//!   them. The sync reads rate-detail rows wherever their filters allow (see `lib.rs`).
 //! - **One reservation, one room.** The canonical reservation holds one room: the first assigned
 //!   room (multi-room bookings keep their first room's number and type).
 //! - **Guests have no modification stamp** in `getGuest`, and `getGuestList.dateModified` is the
@@ -21,8 +22,8 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 
 use super::wire::{
-    Amount, GuestDetail, GuestEntry, GuestListEntry, HousekeepingRoom, ReservationDetail,
-    ReservationRow,
+    Amount, BalanceDetailed, GuestDetail, GuestEntry, GuestListEntry, HousekeepingRoom,
+    RateDetailsRow, ReservationDetail, ReservationRow, RowRoom,
 };
 use pms_domain::domain::{
     BusinessDate, Currency, ExternalId, Guest, GuestSummary, Housekeeping, Money, NotCarried,
@@ -317,11 +318,20 @@ fn build(c: Common<'_>, ctx: &Ctx) -> Result<Reservation, MapError> {
 
 /// The balance of a `getReservation`: `balance`, or `grandTotal - paid` of `balanceDetailed`.
 pub fn detail_balance(d: &ReservationDetail, currency: Currency) -> Result<Money, MapError> {
-    if let Some(b) = &d.balance {
+    balance_of(d.balance.as_ref(), &d.balance_detailed, currency)
+}
+
+/// `balance`, or `grandTotal - paid` of `balanceDetailed` (details and rate-detail rows).
+fn balance_of(
+    balance: Option<&Amount>,
+    detailed: &[BalanceDetailed],
+    currency: Currency,
+) -> Result<Money, MapError> {
+    if let Some(b) = balance {
         return money(b, currency);
     }
     let mut out: Option<Money> = None;
-    for part in &d.balance_detailed {
+    for part in detailed {
         let (Some(total), paid) = (&part.grand_total, &part.paid) else {
             continue;
         };
@@ -375,11 +385,7 @@ pub fn reservation_from_detail(d: &ReservationDetail, ctx: &Ctx) -> Result<Reser
             room_type: any_room.and_then(|r| r.room_type_name.as_deref()),
             adults: sum(|r| r.adults),
             children: sum(|r| r.children),
-            balance: match detail_balance(d, ctx.currency) {
-                Ok(b) => Some(b),
-                Err(e) if e == MapError::missing("balance") => None,
-                Err(e) => return Err(e),
-            },
+            balance: optional_balance(detail_balance(d, ctx.currency))?,
             date_modified: d.date_modified.as_deref(),
             date_created: d.date_created.as_deref(),
             expected_arrival_time: d.estimated_arrival_time.as_deref().and_then(local_time),
@@ -403,6 +409,76 @@ fn local_time(s: &str) -> Option<chrono::NaiveTime> {
         .ok()
 }
 
+/// The balance when the read has none (`MapError::missing`) is `None`; other errors stay.
+fn optional_balance(b: Result<Money, MapError>) -> Result<Option<Money>, MapError> {
+    match b {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e == MapError::missing("balance") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The stay's room (named) and a room for its type, of a list row's `rooms`. Rows list
+/// assigned and unassigned rooms together; a cancelled room is not the stay's room while
+/// another is live. A cancelled booking (every room cancelled) keeps its room, as
+/// `getReservation` shows it: otherwise a sync and a refresh would disagree on it.
+fn stay_rooms(rooms: &[RowRoom]) -> (Option<&RowRoom>, Option<&RowRoom>) {
+    let live = |room: &&RowRoom| {
+        room.room_status
+            .as_deref()
+            .is_none_or(|s| status_of(s) != Some(ReservationStatus::Cancelled))
+    };
+    let named = |room: &&RowRoom| room.room_name.is_some();
+    let first_room = rooms.iter().filter(live).find(named).or_else(|| {
+        rooms
+            .iter()
+            .find(named)
+            .filter(|_| !rooms.iter().any(|x| live(&x)))
+    });
+    let any_room = first_room.or(rooms.iter().find(live)).or(rooms.first());
+    (first_room, any_room)
+}
+
+/// A `getReservationsWithRateDetails` row (with `includeGuestsDetails`) -> reservation. It
+/// carries every field a `getReservation` maps (`total`, `estimatedArrivalTime`, the balance),
+/// so nothing is left to the merge; persons are summed over the rooms, as details do.
+pub fn reservation_from_rate_row(r: &RateDetailsRow, ctx: &Ctx) -> Result<Reservation, MapError> {
+    let id = r
+        .reservation_id
+        .as_deref()
+        .ok_or_else(|| MapError::missing("reservationID"))?;
+    let (first_room, any_room) = stay_rooms(&r.rooms);
+    let sum = |f: fn(&RowRoom) -> Option<u64>| -> u64 { r.rooms.iter().filter_map(f).sum() };
+    build(
+        Common {
+            id,
+            raw_status: r.status.clone().unwrap_or_default(),
+            arrival: date(&r.check_in, "reservationCheckIn")?,
+            departure: date(&r.check_out, "reservationCheckOut")?,
+            guest: guest_summary(&r.guest_list, r.guest_id.as_deref(), None, None),
+            room_name: first_room.and_then(|room| room.room_name.as_deref()),
+            room_type: any_room.and_then(|room| room.room_type_name.as_deref()),
+            adults: sum(|room| room.adults),
+            children: sum(|room| room.children),
+            balance: optional_balance(balance_of(
+                r.balance.as_ref(),
+                &r.balance_detailed,
+                ctx.currency,
+            ))?,
+            date_modified: r.date_modified.as_deref(),
+            date_created: r.date_created.as_deref(),
+            expected_arrival_time: r.estimated_arrival_time.as_deref().and_then(local_time),
+            total: r
+                .total
+                .as_ref()
+                .map(|t| money(t, ctx.currency))
+                .transpose()?,
+            not_carried: Vec::new(),
+        },
+        ctx,
+    )
+}
+
 /// What `getReservations` rows lack that `getReservation` carries.
 pub const ROW_LACKS: &[ReservationField] = &[
     ReservationField::ExpectedArrivalTime,
@@ -415,22 +491,7 @@ pub fn reservation_from_row(r: &ReservationRow, ctx: &Ctx) -> Result<Reservation
         .reservation_id
         .as_deref()
         .ok_or_else(|| MapError::missing("reservationID"))?;
-    // Rows list assigned and unassigned rooms together; a cancelled room is not the stay's room
-    // while another is live. A cancelled booking (every room cancelled) keeps its room, as
-    // `getReservation` shows it: otherwise a sync and a refresh would disagree on it.
-    let live = |room: &&super::wire::RowRoom| {
-        room.room_status
-            .as_deref()
-            .is_none_or(|s| status_of(s) != Some(ReservationStatus::Cancelled))
-    };
-    let named = |room: &&super::wire::RowRoom| room.room_name.is_some();
-    let first_room = r.rooms.iter().filter(live).find(named).or_else(|| {
-        r.rooms
-            .iter()
-            .find(named)
-            .filter(|_| !r.rooms.iter().any(|x| live(&x)))
-    });
-    let any_room = first_room.or(r.rooms.iter().find(live)).or(r.rooms.first());
+    let (first_room, any_room) = stay_rooms(&r.rooms);
     build(
         Common {
             id,

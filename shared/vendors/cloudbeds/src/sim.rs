@@ -12,6 +12,7 @@
 //!
 //! Message wording for errors is ours: Cloudbeds publishes no catalogue of messages.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{Form, Query, State as AxState};
@@ -40,6 +41,10 @@ pub fn router() -> Router<Arc<SimContext>> {
     Router::new()
         .route("/api/v1.3/getReservation", get(get_reservation))
         .route("/api/v1.3/getReservations", get(get_reservations))
+        .route(
+            "/api/v1.3/getReservationsWithRateDetails",
+            get(get_reservations_with_rate_details),
+        )
         .route("/api/v1.3/getGuest", get(get_guest))
         .route("/api/v1.3/getGuestList", get(get_guest_list))
         .route("/api/v1.3/getHousekeepingStatus", get(get_housekeeping))
@@ -444,6 +449,83 @@ fn reservation_row(
     row
 }
 
+/// A row of `getReservationsWithRateDetails` (`GetReservationsWithRateDetailsResponse`): the
+/// booking's dates as `date-time`s, rooms with their persons and rates, the total, the balance
+/// and the estimated arrival time.
+fn rate_details_row(ctx: &SimContext, h: &SimHotel, r: &SimReservation, guests: bool) -> Value {
+    let (name, _) = guest_name(h, r);
+    let room = r.room_id.as_deref().and_then(|id| h.room(id));
+    let rates: Map<String, Value> = (0..r.nights())
+        .map(|n| {
+            (
+                (r.arrival + Duration::days(n)).to_string(),
+                amount(h, r.nightly_rate_minor),
+            )
+        })
+        .collect();
+    let mut entry = json!({
+        "roomTypeID": room_type_id(h, &r.room_type),
+        "roomTypeIsVirtual": false,
+        "roomTypeName": r.room_type,
+        "subReservationID": format!("{}-1", r.id),
+        "isRoomLocked": false,
+        "guestID": r.guest_id,
+        "guestName": name,
+        "rateID": "r-1",
+        "rateName": r.rate_code,
+        "adults": r.adults.to_string(),
+        "children": r.children.to_string(),
+        "reservationRoomID": format!("7{}", r.id),
+        "roomCheckIn": r.arrival.to_string(),
+        "roomCheckOut": r.departure.to_string(),
+        "roomStatus": room_status(r),
+        "detailedRoomRates": rates.clone(),
+    });
+    if let Some(room) = room {
+        entry["roomID"] = json!(room.id);
+        entry["roomName"] = json!(room.number);
+    }
+    let mut detailed = balance_detailed(h, r);
+    // This list's schema has the object form only.
+    if let Some(first) = detailed.as_array().and_then(|a| a.first()).cloned() {
+        detailed = first;
+    }
+    let mut row = json!({
+        "propertyID": h.property_id,
+        "reservationID": r.id,
+        "isDeleted": false,
+        "dateCreated": local(h, r.created_at),
+        "dateModified": local(h, r.updated_at),
+        "status": status_raw(r),
+        "reservationCheckIn": format!("{} 00:00:00", r.arrival),
+        "reservationCheckOut": format!("{} 00:00:00", r.departure),
+        "guestID": r.guest_id,
+        "profileID": r.guest_id,
+        "guestCountry": "US",
+        "sourceName": "Website",
+        "source": {"name": "Website", "paymentCollect": "hotel", "sourceID": "s-1", "category": "Direct"},
+        "sourceCategory": "Direct",
+        "sourceReservationID": "",
+        "propertyCurrency": "USD",
+        "balanceDetailed": detailed,
+        "detailedRates": rates,
+        "rooms": [entry],
+        "origin": "Booking engine",
+        "mealPlans": "",
+        "thirdPartyIdentifier": "",
+        "estimatedArrivalTime": r.arrival_time.format("%H:%M").to_string(),
+        "total": amount(h, r.total_minor() + charges_minor(h, r)),
+        "balance": amount(h, h.balance_minor(&r.id).unwrap_or(0)),
+    });
+    if guests {
+        row["guestList"] = guest_list(h, r);
+    }
+    if ctx.entity_fails(crate::PROVIDER, &r.id) {
+        row["reservationCheckIn"] = json!("0000-00-00 00:00:00");
+    }
+    row
+}
+
 // ---- reads ------------------------------------------------------------------------------------
 
 async fn get_reservation(
@@ -558,6 +640,80 @@ async fn get_reservations(
         let rows: Vec<Value> = slice(&matching, paging)
             .into_iter()
             .map(|r| reservation_row(&ctx, h, r, guests, rooms))
+            .collect();
+        ok(json!({
+            "success": true,
+            "data": rows,
+            "count": rows.len(),
+            "total": matching.len(),
+        }))
+    })
+    .unwrap_or_else(|| fail("Property not found"))
+}
+
+/// `getReservationsWithRateDetails`: filters by modification, booking and check-out dates, by
+/// ids (comma-separated `reservationID`) and excluded statuses; pages of up to 100.
+async fn get_reservations_with_rate_details(
+    AxState(ctx): AxState<Arc<SimContext>>,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> Response {
+    let endpoint = "getReservationsWithRateDetails";
+    let property = match enter(&ctx, endpoint, &headers, &p, "propertyID").await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let paging = match page(&p, MAX_PAGE) {
+        Ok(x) => x,
+        Err(m) => return fail(m),
+    };
+    let excluded: Vec<String> = param(&p, "excludeStatuses")
+        .map(|s| s.split(',').map(|x| x.trim().to_owned()).collect())
+        .unwrap_or_default();
+    if let Some(bad) = excluded.iter().find(|s| !STATUSES.contains(&s.as_str())) {
+        return fail(format!("Invalid status {bad}"));
+    }
+    let ids: Option<BTreeSet<String>> =
+        param(&p, "reservationID").map(|s| s.split(',').map(|x| x.trim().to_owned()).collect());
+    let filters = (|| -> Result<_, String> {
+        Ok((
+            datetime_param(&p, "modifiedFrom")?,
+            datetime_param(&p, "modifiedTo")?,
+            datetime_param(&p, "resultsFrom")?,
+            datetime_param(&p, "resultsTo")?,
+            date_param(&p, "reservationCheckOutFrom")?,
+            date_param(&p, "reservationCheckOutTo")?,
+        ))
+    })();
+    let (mod_from, mod_to, booked_from, booked_to, out_from, out_to) = match filters {
+        Ok(f) => f,
+        Err(m) => return fail(m),
+    };
+    let guests = truthy(&p, "includeGuestsDetails");
+    ctx.with_hotel(crate::PROVIDER, &property, |h| {
+        let stamp = |t: DateTime<Utc>| {
+            NaiveDateTime::parse_from_str(&local(h, t), "%Y-%m-%d %H:%M:%S").unwrap_or_default()
+        };
+        let mut matching: Vec<&SimReservation> = h
+            .reservations
+            .iter()
+            .filter(|r| !excluded.iter().any(|s| *s == status_raw(r)))
+            .filter(|r| ids.as_ref().is_none_or(|ids| ids.contains(&r.id)))
+            .filter(|r| out_from.is_none_or(|d| r.departure >= d))
+            .filter(|r| out_to.is_none_or(|d| r.departure <= d))
+            .filter(|r| {
+                let m = stamp(r.updated_at);
+                mod_from.is_none_or(|f| m >= f) && mod_to.is_none_or(|t| m <= t)
+            })
+            .filter(|r| {
+                let b = stamp(r.created_at);
+                booked_from.is_none_or(|f| b >= f) && booked_to.is_none_or(|t| b <= t)
+            })
+            .collect();
+        matching.sort_by(|a, b| a.id.cmp(&b.id));
+        let rows: Vec<Value> = slice(&matching, paging)
+            .into_iter()
+            .map(|r| rate_details_row(&ctx, h, r, guests))
             .collect();
         ok(json!({
             "success": true,

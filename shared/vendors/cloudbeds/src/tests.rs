@@ -39,6 +39,10 @@ const FIXTURES: &[(&str, (&str, &str))] = &[
         "/getReservations",
         fixture!("getReservations.from-schema.json"),
     ),
+    (
+        "/getReservationsWithRateDetails",
+        fixture!("getReservationsWithRateDetails.from-schema.json"),
+    ),
     ("/getGuest", fixture!("getGuest.from-schema.json")),
     ("/getGuest", fixture!("getGuest.merged.from-schema.json")),
     ("/getGuestList", fixture!("getGuestList.from-schema.json")),
@@ -215,33 +219,104 @@ fn list_rows_and_details_map_to_the_same_record() {
     }
 }
 
+type Check = fn(&pms_domain::domain::Reservation) -> bool;
+
+/// The fields of a reservation in any of the three reads that the canonical model has a place
+/// for, by JSON pointer within one record, and whether the mapped record holds each.
+const RESERVATION_FIELDS: &[(&str, Check)] = &[
+    ("/reservationID", |r| {
+        !r.confirmation_number.as_str().is_empty()
+    }),
+    ("/status", |r| !r.raw_status.is_empty()),
+    ("/guestName", |r| {
+        r.guest.as_ref().is_some_and(|g| g.last_name.is_some())
+    }),
+    ("/guestEmail", |r| {
+        r.guest.as_ref().is_some_and(|g| g.email.is_some())
+    }),
+    ("/guestID", |r| {
+        r.guest.as_ref().is_some_and(|g| g.id.is_some())
+    }),
+    ("/estimatedArrivalTime", |r| {
+        r.expected_arrival_time.is_some()
+    }),
+    ("/total", |r| r.total.is_some()),
+    ("/balance", |r| r.balance.is_some()),
+    ("/balanceDetailed/grandTotal", |r| r.balance.is_some()),
+    ("/balanceDetailed/0/grandTotal", |r| r.balance.is_some()),
+    ("/startDate", |r| r.arrival.to_string() != "1970-01-01"),
+    ("/endDate", |r| r.departure > r.arrival),
+    ("/reservationCheckIn", |r| {
+        r.arrival.to_string() != "1970-01-01"
+    }),
+    ("/reservationCheckOut", |r| r.departure > r.arrival),
+    ("/adults", |r| r.adults > 0),
+    ("/children", |r| r.children > 0),
+    ("/assigned/0/roomName", |r| r.room_number.is_some()),
+    ("/assigned/0/roomTypeName", |r| r.room_type.is_some()),
+    ("/assigned/0/adults", |r| r.adults > 0),
+    ("/unassigned/0/roomTypeName", |r| r.room_type.is_some()),
+    ("/unassigned/0/children", |r| r.children > 0),
+    ("/rooms/0/roomName", |r| r.room_number.is_some()),
+    ("/rooms/0/roomTypeName", |r| r.room_type.is_some()),
+    ("/rooms/0/adults", |r| r.adults > 0),
+    ("/rooms/0/children", |r| r.children > 0),
+    ("/dateModified", |r| r.source_updated_at.is_some()),
+];
+
+/// Fields of the main guest's `guestList` entry the record's guest holds.
+const GUEST_ENTRY_FIELDS: &[(&str, Check)] = &[
+    ("/guestFirstName", |r| {
+        r.guest.as_ref().is_some_and(|g| g.first_name.is_some())
+    }),
+    ("/guestLastName", |r| {
+        r.guest.as_ref().is_some_and(|g| g.last_name.is_some())
+    }),
+    ("/guestEmail", |r| {
+        r.guest.as_ref().is_some_and(|g| g.email.is_some())
+    }),
+    ("/guestPhone", |r| {
+        r.guest.as_ref().is_some_and(|g| g.phone.is_some())
+    }),
+];
+
+fn given(v: &Value, pointer: &str) -> bool {
+    v.pointer(pointer)
+        .is_some_and(|x| !x.is_null() && x != "" && x != 0 && x != "0")
+}
+
+/// Checks one record of a fixture against the mapped reservation; returns the fields checked.
+fn walk(name: &str, record: &Value, r: &pms_domain::domain::Reservation) -> usize {
+    let mut checked = 0;
+    for (pointer, holds) in RESERVATION_FIELDS {
+        if given(record, pointer) {
+            checked += 1;
+            assert!(holds(r), "{name}: {pointer} is given but not in the record");
+        }
+    }
+    let main = record["guestList"]
+        .as_object()
+        .and_then(|m| m.values().find(|g| g["isMainGuest"] == true));
+    for (pointer, holds) in GUEST_ENTRY_FIELDS {
+        if main.is_some_and(|g| given(g, pointer)) {
+            checked += 1;
+            assert!(
+                holds(r),
+                "{name}: guestList main guest {pointer} is given but not in the record"
+            );
+        }
+    }
+    checked
+}
+
 /// Every field of the official (schema-built) examples that the canonical model has a place
-/// for arrives in the record: a field the example carries and the record leaves empty fails.
+/// for arrives in the record: a field an example carries and the record leaves empty fails.
+/// It walks every reservation read the adapter maps: `getReservation`, the rows of
+/// `getReservationsWithRateDetails` (the sync's list wherever its filters allow) and of
+/// `getReservations` (arrivals; its rows lack `total` and `estimatedArrivalTime`, which the
+/// sync reads by id from the rate-details list for rows that changed).
 #[test]
 fn every_field_of_the_examples_the_model_has_a_place_for_is_mapped() {
-    type Check = fn(&pms_domain::domain::Reservation) -> bool;
-    // (the example's field, whether the record holds it)
-    let detail_fields: &[(&str, Check)] = &[
-        ("/reservationID", |r| {
-            !r.confirmation_number.as_str().is_empty()
-        }),
-        ("/status", |r| !r.raw_status.is_empty()),
-        ("/guestName", |r| {
-            r.guest.as_ref().is_some_and(|g| g.last_name.is_some())
-        }),
-        ("/guestEmail", |r| {
-            r.guest.as_ref().is_some_and(|g| g.email.is_some())
-        }),
-        ("/estimatedArrivalTime", |r| {
-            r.expected_arrival_time.is_some()
-        }),
-        ("/total", |r| r.total.is_some()),
-        ("/balance", |r| r.balance.is_some()),
-        ("/assigned/0/roomName", |r| r.room_number.is_some()),
-        ("/assigned/0/roomTypeName", |r| r.room_type.is_some()),
-        ("/assigned/0/adults", |r| r.adults > 0),
-        ("/dateModified", |r| r.source_updated_at.is_some()),
-    ];
     let mut checked = 0;
     for name in [
         "getReservation.from-schema.json",
@@ -249,20 +324,22 @@ fn every_field_of_the_examples_the_model_has_a_place_for_is_mapped() {
     ] {
         let v = fixture(name);
         let r = mapping::reservation_from_detail(&detail(&v), &ny()).unwrap();
-        for (pointer, holds) in detail_fields {
-            let given = v["data"]
-                .pointer(pointer)
-                .is_some_and(|x| !x.is_null() && x != "" && x != 0);
-            if given {
-                checked += 1;
-                assert!(
-                    holds(&r),
-                    "{name}: {pointer} is given but not in the record"
-                );
-            }
-        }
+        checked += walk(name, &v["data"], &r);
     }
-    assert!(checked >= 15, "{checked} fields checked");
+    let name = "getReservationsWithRateDetails.from-schema.json";
+    for row in fixture(name)["data"].as_array().unwrap() {
+        let w: wire::RateDetailsRow = serde_json::from_value(row.clone()).unwrap();
+        let r = mapping::reservation_from_rate_row(&w, &ny()).unwrap();
+        assert!(r.not_carried.0.is_empty(), "{name}: carries everything");
+        checked += walk(name, row, &r);
+    }
+    let name = "getReservations.from-schema.json";
+    for row in fixture(name)["data"].as_array().unwrap() {
+        let w: wire::ReservationRow = serde_json::from_value(row.clone()).unwrap();
+        let r = mapping::reservation_from_row(&w, &ny()).unwrap();
+        checked += walk(name, row, &r);
+    }
+    assert!(checked >= 80, "{checked} fields checked");
     let r = mapping::reservation_from_detail(
         &detail(&fixture("getReservation.from-schema.json")),
         &ny(),
@@ -273,6 +350,38 @@ fn every_field_of_the_examples_the_model_has_a_place_for_is_mapped() {
         chrono::NaiveTime::from_hms_opt(15, 30, 0)
     );
     assert_eq!(r.total.unwrap().amount_minor, 61240);
+}
+
+/// A rate-details row maps to exactly what `getReservation` gives for the same booking, so a
+/// sync that reads only the list stores the same record a webhook refresh does.
+#[test]
+fn rate_detail_rows_and_details_map_to_the_same_record() {
+    let rows = fixture("getReservationsWithRateDetails.from-schema.json");
+    let rows: Vec<wire::RateDetailsRow> = serde_json::from_value(rows["data"].clone()).unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, name) in rows.iter().zip([
+        "getReservation.from-schema.json",
+        "getReservation.balance-array.from-schema.json",
+    ]) {
+        let from_row = mapping::reservation_from_rate_row(row, &ny()).unwrap();
+        let from_detail = mapping::reservation_from_detail(&detail(&fixture(name)), &ny()).unwrap();
+        assert_eq!(from_row, from_detail, "{name}");
+        assert!(from_row.total.is_some(), "{name}: the total is on the list");
+    }
+    let first = mapping::reservation_from_rate_row(&rows[0], &ny()).unwrap();
+    assert_eq!(
+        first.expected_arrival_time,
+        chrono::NaiveTime::from_hms_opt(15, 30, 0)
+    );
+    assert_eq!(first.total.unwrap().amount_minor, 61240);
+    assert_eq!(first.balance.unwrap().amount_minor, 21240);
+    // Without `balance`, `grandTotal - paid` (399 - 99.5).
+    let mut v =
+        serde_json::to_value(fixture("getReservationsWithRateDetails.from-schema.json")).unwrap();
+    v["data"][1].as_object_mut().unwrap().remove("balance");
+    let row: wire::RateDetailsRow = serde_json::from_value(v["data"][1].clone()).unwrap();
+    let r = mapping::reservation_from_rate_row(&row, &ny()).unwrap();
+    assert_eq!(r.balance.unwrap().amount_minor, 29950);
 }
 
 #[test]

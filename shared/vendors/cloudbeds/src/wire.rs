@@ -287,6 +287,51 @@ pub struct RowRoom {
     pub sub_reservation_id: Option<String>,
     #[serde(rename = "roomStatus", deserialize_with = "opt_string")]
     pub room_status: Option<String>,
+    /// Per room in `getReservationsWithRateDetails` (strings in the schema).
+    #[serde(deserialize_with = "opt_count")]
+    pub adults: Option<u64>,
+    #[serde(deserialize_with = "opt_count")]
+    pub children: Option<u64>,
+}
+
+// ---- getReservationsWithRateDetails ------------------------------------------------------------
+
+/// An element of `GetReservationsWithRateDetailsResponse.data`: the list that also carries what
+/// `getReservations` rows lack (`total`, `estimatedArrivalTime`, `balanceDetailed`), with the
+/// same paging (`pageSize` up to 100).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RateDetailsRow {
+    #[serde(rename = "reservationID", deserialize_with = "opt_string")]
+    pub reservation_id: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub status: Option<String>,
+    #[serde(rename = "guestID", deserialize_with = "opt_string")]
+    pub guest_id: Option<String>,
+    /// `date-time` in the schema; the date part is the stay's first night.
+    #[serde(rename = "reservationCheckIn", deserialize_with = "opt_string")]
+    pub check_in: Option<String>,
+    #[serde(rename = "reservationCheckOut", deserialize_with = "opt_string")]
+    pub check_out: Option<String>,
+    #[serde(rename = "dateCreated", deserialize_with = "opt_string")]
+    pub date_created: Option<String>,
+    #[serde(rename = "dateModified", deserialize_with = "opt_string")]
+    pub date_modified: Option<String>,
+    #[serde(rename = "estimatedArrivalTime", deserialize_with = "opt_string")]
+    pub estimated_arrival_time: Option<String>,
+    #[serde(deserialize_with = "opt_amount")]
+    pub total: Option<Amount>,
+    #[serde(deserialize_with = "opt_amount")]
+    pub balance: Option<Amount>,
+    #[serde(rename = "balanceDetailed", deserialize_with = "one_or_many")]
+    pub balance_detailed: Vec<BalanceDetailed>,
+    #[serde(rename = "thirdPartyIdentifier", deserialize_with = "opt_string")]
+    pub third_party_identifier: Option<String>,
+    #[serde(deserialize_with = "list")]
+    pub rooms: Vec<RowRoom>,
+    /// Only with `includeGuestsDetails=true`.
+    #[serde(rename = "guestList", deserialize_with = "keyed")]
+    pub guest_list: Vec<(Option<String>, GuestEntry)>,
 }
 
 // ---- guests -----------------------------------------------------------------------------------

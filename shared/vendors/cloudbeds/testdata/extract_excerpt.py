@@ -14,6 +14,7 @@ import yaml
 OPERATIONS = [
     ("get", "/getReservation"),
     ("get", "/getReservations"),
+    ("get", "/getReservationsWithRateDetails"),
     ("get", "/getGuest"),
     ("get", "/getGuestList"),
     ("get", "/getHousekeepingStatus"),

@@ -112,7 +112,58 @@ struct DateParams {
     to: NaiveDate,
 }
 
+impl DateParams {
+    /// The `orderBy` that sorts results by this range's date (arrivals or departures).
+    fn order_by(&self) -> Option<&'static str> {
+        match self.start_param {
+            "arrivalStartDate" => Some("ArrivalDate"),
+            "departureStartDate" => Some("DepartureDate"),
+            _ => None,
+        }
+    }
+
+    /// The date of a result this range filters on.
+    fn date_of(&self, info: &wire::ReservationInfo) -> Option<NaiveDate> {
+        let stay = info.room_stay.as_ref()?;
+        let raw = match self.start_param {
+            "arrivalStartDate" => stay.arrival_date.as_deref(),
+            "departureStartDate" => stay.departure_date.as_deref(),
+            _ => None,
+        }?;
+        NaiveDate::parse_from_str(raw.get(..10).unwrap_or(raw), "%Y-%m-%d").ok()
+    }
+}
+
 impl Search {
+    /// Where a page of this search, asked in date order, ends: the last result's date, when
+    /// the search spans days (a later part can start there) and the page is in order from
+    /// `floor` within the range. `None` when it cannot be read on by date (one day, no dates,
+    /// or results out of order: a server that ignored `orderBy`).
+    fn reached(
+        &self,
+        items: &[wire::ReservationInfo],
+        floor: Option<(NaiveDate, usize)>,
+    ) -> Option<(NaiveDate, usize)> {
+        let d = self.dates?;
+        d.order_by()?;
+        if d.to <= d.from {
+            return None;
+        }
+        let (mut last, mut count) = floor.unwrap_or((d.from, 0));
+        for info in items {
+            let date = d.date_of(info)?;
+            if date < last || date > d.to {
+                return None;
+            }
+            if date == last {
+                count += 1;
+            } else {
+                (last, count) = (date, 1);
+            }
+        }
+        Some((last, count))
+    }
+
     fn new(search_type: &'static str, dates: Option<DateParams>) -> Self {
         Self {
             search_type,
@@ -175,6 +226,10 @@ pub struct SearchCursor {
     pub search: usize,
     pub pending: Vec<SliceAt>,
     pub offset: usize,
+    /// In a slice read in date order past the cap: the last date its pages reached, and how
+    /// many records of that date they gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<(NaiveDate, usize)>,
 }
 
 /// One slice of a search: its date range (when the search has one) and surname range.
@@ -507,6 +562,11 @@ impl OhipAdapter {
             call = call
                 .query(d.start_param, d.from.format("%Y-%m-%d").to_string())
                 .query(d.end_param, d.to.format("%Y-%m-%d").to_string());
+            // In date order, a search past the offset cap reads on from the date it reached
+            // (`list_page`) instead of probing and splitting.
+            if let Some(order) = d.order_by() {
+                call = call.query("orderBy", order).query("sortOrder", "Asc");
+            }
         }
         for (k, v) in s.names.params() {
             call = call.query(k, v);
@@ -603,7 +663,51 @@ impl OhipAdapter {
         };
         let page = self.search_page(&slice, at.offset, PAGE_LIMIT).await?;
         let n = page.items.len();
-        let probe_too_big = at.offset == 0 && page.total.is_some_and(|t| t >= OFFSET_CAP);
+        let capped = page.total.is_some_and(|t| t >= OFFSET_CAP);
+        // A slice past the cap, in date order: its first 1000 are its earliest; read them, then
+        // the rest of the last date reached (from the offset of the ones read) and the days
+        // after it, as two slices. Only where that date is after the slice's first, or the
+        // slice would not shrink: then it splits as below.
+        if let Some((reached, of_reached)) = capped
+            .then(|| slice.reached(&page.items, at.floor))
+            .flatten()
+        {
+            let done = n == 0 || at.offset + n >= OFFSET_CAP || page.has_more == Some(false);
+            let first = slice.dates.map(|d| d.from);
+            if !done || Some(reached) > first {
+                self.collect(page.items, into);
+                if done {
+                    let top = at.pending.pop().unwrap_or_else(|| SliceAt::of(&slice));
+                    if top.to.is_some_and(|to| to > reached) {
+                        at.pending.push(SliceAt {
+                            from: reached.succ_opt(),
+                            ..top
+                        });
+                    }
+                    at.pending.push(SliceAt {
+                        from: Some(reached),
+                        to: Some(reached),
+                        ..top
+                    });
+                    // A date with the whole 1000 cannot be paged on (an offset of 1000 gives
+                    // nothing, not its total): it is read again from its start, and split.
+                    at.offset = if of_reached < OFFSET_CAP {
+                        of_reached
+                    } else {
+                        0
+                    };
+                    at.floor = None;
+                } else {
+                    at.offset += n;
+                    at.floor = Some((reached, of_reached));
+                }
+                return Ok(Some(at));
+            }
+        }
+        at.floor = None;
+        // Past the cap and not readable by date (from the first page, or on a page out of
+        // order): split, never page on to a cut-off total.
+        let probe_too_big = capped;
         let more = match (page.has_more, page.total) {
             (_, Some(total)) if at.offset + n >= total => false,
             (Some(more), _) => more && n > 0,

@@ -10,8 +10,8 @@ use super::wire::{
 };
 use pms_domain::domain::{
     BusinessDate, ConfirmationNumber, Currency, ExternalId, Guest, GuestSummary, Housekeeping,
-    Money, Occupancy, Preference, PreferenceSource, PropertyTz, RecordId, Reservation,
-    ReservationStatus, RoomNumber, RoomStatus, RoomTypeCode,
+    Money, NotCarried, Occupancy, Preference, PreferenceSource, PropertyTz, RecordId, Reservation,
+    ReservationField, ReservationStatus, RoomNumber, RoomStatus, RoomTypeCode,
 };
 use pms_domain::pms::{PmsError, PmsResult};
 
@@ -564,9 +564,16 @@ pub fn reservation_from_full(r: &HotelReservation, ctx: &MapCtx) -> PmsResult<Re
         notes,
         source_updated_at: updated,
         version: Reservation::version_from(updated),
-        not_carried: Default::default(),
+        // The balance is a search result's (`roomStay.balance`) or the folio's: the merge keeps
+        // the stored one rather than emptying it on a refresh.
+        not_carried: NotCarried(FULL_LACKS.to_vec()),
     })
 }
+
+/// What a full read (`hotelReservationType`, as mapped) lacks that a search result carries.
+pub const FULL_LACKS: &[ReservationField] = &[ReservationField::Balance];
+/// What a search result (`reservationInfoType`) lacks that a full read carries.
+pub const INFO_LACKS: &[ReservationField] = &[ReservationField::Notes];
 
 /// A reservation from a getHotelReservations result (`reservationInfoType`). Search results
 /// carry no comments: `notes` is empty here, and full reads (`get_reservation*`) fill it.
@@ -631,7 +638,8 @@ pub fn reservation_from_info(r: &ReservationInfo, ctx: &MapCtx) -> PmsResult<Res
         notes: Vec::new(),
         source_updated_at: updated,
         version: Reservation::version_from(updated),
-        not_carried: Default::default(),
+        // `reservationInfoType` has no comments: the merge keeps the notes a full read stored.
+        not_carried: NotCarried(INFO_LACKS.to_vec()),
     })
 }
 
@@ -915,8 +923,14 @@ mod official_examples {
                 "/reservationGuests/0/profileInfo/profile/customer/personName/0/surname",
                 |r| r.guest.as_ref().is_some_and(|g| g.last_name.is_some()),
             ),
+            ("/reservationIdList/1/id", |r| {
+                r.confirmation_number.as_str() == "813595"
+            }),
             ("/comments/0/comment/text/value", |r| !r.notes.is_empty()),
+            ("/comments/1/comment/text/value", |r| r.notes.len() == 2),
             ("/createDateTime", |r| r.source_updated_at.is_some()),
+            // The example's expected times are bare dates: no wall-clock time to keep
+            // (`expected_times_are_wall_clock`); a time-of-day there would be mapped.
         ];
         let raw: serde_json::Value = serde_json::from_str(RESERVATION).unwrap();
         let wire: ReservationResponse = serde_json::from_str(RESERVATION).unwrap();
@@ -932,6 +946,44 @@ mod official_examples {
             }
         }
         assert!(checked >= 9, "{checked} fields checked");
+    }
+
+    /// A search result has no comments and a full read (as mapped) no balance: each says so,
+    /// and merged over the other's stored record it keeps what it lacks, so a sync and a
+    /// webhook refresh never empty each other's fields.
+    #[test]
+    fn search_results_and_full_reads_keep_what_the_other_carries() {
+        let wire: ReservationResponse = serde_json::from_str(RESERVATION).unwrap();
+        let full =
+            reservation_from_full(&wire.reservations.unwrap().reservation[0], &ctx()).unwrap();
+        assert_eq!(full.not_carried.0, FULL_LACKS);
+        assert_eq!(full.notes.len(), 2);
+        let info: ReservationInfo = serde_json::from_value(serde_json::json!({
+            "reservationIdList": [
+                {"id": "571062", "type": "Reservation"},
+                {"id": "813595", "type": "Confirmation"}
+            ],
+            "reservationStatus": "Reserved",
+            "createDateTime": "2020-01-28 14:33:54.0",
+            "roomStay": {
+                "arrivalDate": "2020-01-13",
+                "departureDate": "2020-01-14",
+                "balance": {"amount": 120.5, "currencyCode": "USD"}
+            }
+        }))
+        .unwrap();
+        let row = reservation_from_info(&info, &ctx()).unwrap();
+        assert_eq!(row.not_carried.0, INFO_LACKS);
+        assert!(row.notes.is_empty() && row.balance.is_some());
+        let mut synced = row.clone();
+        synced.keep_uncarried(&full);
+        assert_eq!(synced.notes, full.notes, "a sync keeps the refreshed notes");
+        let mut refreshed = full.clone();
+        refreshed.keep_uncarried(&row);
+        assert_eq!(
+            refreshed.balance, row.balance,
+            "a refresh keeps the synced balance"
+        );
     }
 
     #[test]

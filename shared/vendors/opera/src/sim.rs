@@ -1205,6 +1205,17 @@ fn get_reservations(ctx: &SimContext, hotel: &str, req: &Req) -> Answer {
     let from_name = req.param("fromName").map(str::to_uppercase);
     let to_name = req.param("toName").map(str::to_uppercase);
     let room = req.param("roomId");
+    let order_by = req.params("orderBy").first().copied();
+    if let Some(o) = order_by {
+        if !["ArrivalDate", "DepartureDate", "GuestSurname"].contains(&o) {
+            return Err(bad(format!("orderBy {o} is not supported here")));
+        }
+    }
+    let descending = match req.params("sortOrder").first().copied() {
+        None | Some("Asc") => false,
+        Some("Desc") => true,
+        Some(other) => return Err(bad(format!("sortOrder {other} is not one of Asc, Desc"))),
+    };
     // Asked for by id, a record the vendor cannot serve fails the request (fault injection).
     if let Some(id) = ids.iter().find(|id| ctx.entity_fails(crate::PROVIDER, id)) {
         return Err(Problem::new(
@@ -1260,6 +1271,20 @@ fn get_reservations(ctx: &SimContext, hotel: &str, req: &Req) -> Answer {
             })
             .collect();
         matches.sort_by(|a, b| a.id.cmp(&b.id));
+        // `orderBy` (the first given) and `sortOrder`; ties stay in id order.
+        match order_by {
+            Some("ArrivalDate") => matches.sort_by_key(|r| r.arrival),
+            Some("DepartureDate") => matches.sort_by_key(|r| r.departure),
+            Some("GuestSurname") => matches.sort_by_key(|r| {
+                h.guest(&r.guest_id)
+                    .map(|g| g.last_name.to_uppercase())
+                    .unwrap_or_default()
+            }),
+            _ => {}
+        }
+        if descending {
+            matches.reverse();
+        }
         match page_of(&matches, limit, offset) {
             None => no_content(),
             Some((page, meta)) => {

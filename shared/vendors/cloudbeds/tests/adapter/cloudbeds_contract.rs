@@ -144,6 +144,10 @@ fn answers() -> HashMap<&'static str, &'static str> {
             "getReservations",
             fixture!("getReservations.from-schema.json"),
         ),
+        (
+            "getReservationsWithRateDetails",
+            fixture!("getReservationsWithRateDetails.from-schema.json"),
+        ),
         ("getGuest", fixture!("getGuest.from-schema.json")),
         ("getGuestList", fixture!("getGuestList.from-schema.json")),
         (
@@ -300,6 +304,10 @@ async fn every_request_matches_the_spec_and_every_fixture_maps() {
     let arrivals = a.arrivals(day).await.unwrap();
     assert_eq!(arrivals.items.len(), 1, "the other row arrives in November");
     assert!(arrivals.failures.is_empty());
+    // The row lacks them; nothing is stored, so they are read from the rate-details list.
+    assert_eq!(arrivals.items[0].total.unwrap().amount_minor, 61240);
+    assert!(arrivals.items[0].expected_arrival_time.is_some());
+    assert!(arrivals.items[0].not_carried.0.is_empty());
     a.departures(BusinessDate::parse("2026-03-10").unwrap())
         .await
         .unwrap();
@@ -398,6 +406,7 @@ async fn every_request_matches_the_spec_and_every_fixture_maps() {
             "getRatePlans",
             "getReservation",
             "getReservations",
+            "getReservationsWithRateDetails",
             "postCustomItem",
             "postReservationNote",
             "putReservation"
@@ -414,7 +423,10 @@ async fn every_request_matches_the_spec_and_every_fixture_maps() {
             .filter(|c| c.path.ends_with(&format!("/{endpoint}")))
             .collect()
     };
-    for c in of("getReservations") {
+    for c in of("getReservations")
+        .into_iter()
+        .chain(of("getReservationsWithRateDetails"))
+    {
         let size: u32 = value(&c.query, "pageSize").unwrap().parse().unwrap();
         assert!(size <= 100, "pageSize {size}");
         assert_eq!(value(&c.query, "propertyID"), Some(PROPERTY));
@@ -426,10 +438,28 @@ async fn every_request_matches_the_spec_and_every_fixture_maps() {
     assert_eq!(value(arrivals_q, "includeAllRooms"), Some("true"));
     assert_eq!(value(arrivals_q, "includeGuestsDetails"), Some("true"));
     assert_eq!(value(arrivals_q, "pageNumber"), Some("1"));
-    assert_eq!(value(&lists[2].query, "status"), Some("checked_in"));
+    // The other reads are of the rate-details list, whose rows carry every field: the arrival
+    // row's details by id, departures by check-out date, in-house by the statuses it excludes.
+    let rated = of("getReservationsWithRateDetails");
+    assert_eq!(value(&rated[0].query, "reservationID"), Some("9837261524"));
+    assert_eq!(
+        value(&rated[1].query, "reservationCheckOutFrom"),
+        Some("2026-03-10")
+    );
+    assert_eq!(
+        value(&rated[1].query, "reservationCheckOutTo"),
+        Some("2026-03-10")
+    );
+    assert_eq!(
+        value(&rated[2].query, "excludeStatuses"),
+        Some("not_confirmed,confirmed,canceled,checked_out,no_show")
+    );
+    for c in &rated {
+        assert_eq!(value(&c.query, "includeGuestsDetails"), Some("true"));
+    }
     // The delta window in the hotel's local time: 06:30Z is 01:30 EST, 07:30Z is 03:30 EDT, and
     // the clocks moved an hour in between, so both ends are widened by it.
-    let delta = lists
+    let delta = rated
         .iter()
         .find(|c| value(&c.query, "modifiedFrom").is_some())
         .unwrap();
@@ -521,7 +551,7 @@ async fn a_429_without_retry_after_backs_off_and_retries() {
 async fn the_official_http_200_error_is_a_typed_error_with_the_request_id() {
     let mut script = HashMap::new();
     script.insert(
-        "getReservations",
+        "getReservationsWithRateDetails",
         VecDeque::from([(
             StatusCode::OK,
             None,

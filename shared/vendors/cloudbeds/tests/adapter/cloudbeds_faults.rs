@@ -57,7 +57,7 @@ async fn a_5xx_is_retried_until_it_succeeds() {
     let c = counters(&sim).await;
     assert!(c.injected_errors >= 1);
     assert_eq!(
-        c.calls["getReservations"],
+        c.calls["getReservationsWithRateDetails"],
         c.injected_errors + 1,
         "one attempt per failure, then the success"
     );

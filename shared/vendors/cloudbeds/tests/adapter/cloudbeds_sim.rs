@@ -169,8 +169,62 @@ async fn lists_page_until_total() {
     let ids: BTreeSet<_> = changed.items.iter().map(|r| r.id.clone()).collect();
     assert_eq!(changed.items.len(), 250);
     assert_eq!(ids.len(), 250, "no record is read twice");
+    // The delta's list carries what `getReservations` rows lack.
+    assert!(changed
+        .items
+        .iter()
+        .all(|r| r.total.is_some() && r.expected_arrival_time.is_some()));
     // 250 at 100 a page: three pages, and not one more.
-    assert_eq!(calls(&sim, "getReservations").await, 3);
+    assert_eq!(calls(&sim, "getReservationsWithRateDetails").await, 3);
+    assert_eq!(calls(&sim, "getReservations").await, 0);
+    assert_eq!(counters(&sim).await.rate_limit_violations, 0);
+    sim.stop().await;
+}
+
+/// Arrivals are the one read only `getReservations` can filter (by check-in date), and its rows
+/// lack `total` and `estimatedArrivalTime`: with nothing stored, every row is read again from
+/// `getReservationsWithRateDetails` by id, one request per page of rows, and the records carry
+/// every field, as `getReservation` gives it.
+#[tokio::test]
+async fn arrival_rows_are_completed_by_one_rate_details_read_per_page() {
+    let sc = SimConfig {
+        size: SimSize {
+            rooms: 40,
+            reservations: 250,
+            guests: 80,
+        },
+        ..pms_sim::default_config()
+    };
+    let sim = simulator(sc).await;
+    let config = hotel_config(&sim, PROPERTY, "America/New_York");
+    let adapter = adapter_for(&config, API_KEY).await;
+    let today = config.time_zone.business_date(Utc::now());
+    let (rows_before, rated_before) = (
+        calls(&sim, "getReservations").await,
+        calls(&sim, "getReservationsWithRateDetails").await,
+    );
+    let arrivals = adapter
+        .arrivals_between(today.add_days(-400), today.add_days(400))
+        .await
+        .unwrap();
+    assert!(arrivals.failures.is_empty(), "{:?}", arrivals.failures);
+    assert!(arrivals.items.len() > 100, "more than a page");
+    let pages = calls(&sim, "getReservations").await - rows_before;
+    assert_eq!(
+        calls(&sim, "getReservationsWithRateDetails").await - rated_before,
+        pages,
+        "one rate-details read per page of rows"
+    );
+    for r in arrivals.items.iter().take(5) {
+        assert!(r.not_carried.0.is_empty(), "{r:?}");
+        let detail = adapter
+            .get_reservation(&r.confirmation_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&detail, r);
+        assert!(r.total.is_some() && r.expected_arrival_time.is_some());
+    }
     assert_eq!(counters(&sim).await.rate_limit_violations, 0);
     sim.stop().await;
 }
@@ -208,7 +262,7 @@ async fn a_list_read_page_by_page_through_stored_cursors_equals_the_whole_read()
         .map(|r| r.id.to_string())
         .collect();
     assert_eq!(want.len(), 250);
-    let before = calls(&sim, "getReservations").await;
+    let before = calls(&sim, "getReservationsWithRateDetails").await;
     let (mut got, mut stored, mut pages) = (Vec::new(), None::<String>, 0);
     loop {
         let adapter = adapter_for(&config, API_KEY).await;
@@ -228,7 +282,10 @@ async fn a_list_read_page_by_page_through_stored_cursors_equals_the_whole_read()
     }
     // 250 at 100 a page: three pages, one request each, and not one more.
     assert_eq!(pages, 3);
-    assert_eq!(calls(&sim, "getReservations").await - before, 3);
+    assert_eq!(
+        calls(&sim, "getReservationsWithRateDetails").await - before,
+        3
+    );
     assert_eq!(got.len(), 250, "no record is read twice");
     assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
     // A cursor of another vendor's shape is refused.

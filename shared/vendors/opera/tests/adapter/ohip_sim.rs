@@ -264,6 +264,89 @@ async fn a_3000_arrival_day_is_read_whole_within_ohip_paging_limits() {
     sim.stop().await;
 }
 
+/// A range past the offset cap spread over days is read in arrival-date order: the first
+/// 1000, then on from the last date reached, with no probe and no split, so the requests are
+/// one per page of 200 plus one per restart (the last date's records read again).
+#[tokio::test]
+async fn a_range_past_the_cap_is_read_on_by_date_without_probes() {
+    let (sim, config, _) = setup(roomy()).await;
+    let first = (Utc::now() + ChronoDuration::days(40)).date_naive();
+    sim.context.with_hotel(pms_opera::PROVIDER, HOTEL, |h| {
+        let template = h.reservations[0].clone();
+        let guests: Vec<String> = h.guests.iter().map(|g| g.id.clone()).collect();
+        for i in 0..2400usize {
+            let day = first + ChronoDuration::days((i % 8) as i64);
+            h.reservations.push(SimReservation {
+                id: format!("{}", 7_100_000 + i),
+                confirmation: format!("{}", 91_000_000 + i),
+                guest_id: guests[i % guests.len()].clone(),
+                room_id: None,
+                arrival: day,
+                departure: day + ChronoDuration::days(2),
+                status: SimStatus::Confirmed,
+                raw_status: None,
+                notes: vec![],
+                ..template.clone()
+            });
+        }
+    });
+    let read = ListRead::ArrivalsBetween {
+        from: BusinessDate::new(first),
+        to: BusinessDate::new(first + ChronoDuration::days(7)),
+    };
+    let state = sim.context.state::<pms_opera::sim::State>();
+    state.clear_requests();
+    let p = property(&sim, HOTEL);
+    let (mut got, mut stored, mut pages) = (BTreeSet::new(), None::<String>, 0);
+    loop {
+        let adapter = adapter(&config, client_credentials(&p));
+        let cursor: Option<PageCursor> =
+            stored.as_deref().map(|s| serde_json::from_str(s).unwrap());
+        let page = adapter
+            .reservations_page(&read, cursor.as_ref())
+            .await
+            .unwrap();
+        got.extend(
+            page.fetched
+                .items
+                .iter()
+                .map(|r| r.id.external().to_string()),
+        );
+        pages += 1;
+        match page.next {
+            Some(next) => stored = Some(serde_json::to_string(&next).unwrap()),
+            None => break,
+        }
+        assert!(pages < 100, "the cursor does not end");
+    }
+    let bulk = got.iter().filter(|id| id.starts_with("71")).count();
+    assert_eq!(bulk, 2400, "every arrival of the range");
+    let searches: Vec<_> = state
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/reservations") && r.method == "GET")
+        .collect();
+    for r in &searches {
+        let get = |k: &str| r.query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(
+            get("orderBy").as_deref(),
+            Some("ArrivalDate"),
+            "{:?}",
+            r.query
+        );
+        assert_ne!(r.status, 400, "the simulator refused {:?}", r.query);
+    }
+    // 2400 and the few the hotel had: 12 to 13 pages, two restarts re-reading a day each.
+    let minimum = got.len().div_ceil(200);
+    assert!(
+        searches.len() <= minimum + 4,
+        "{} requests for {} records",
+        searches.len(),
+        got.len()
+    );
+    sim.stop().await;
+}
+
 /// A sync that stops between pages stores the cursor as JSON and a new adapter (a later
 /// invocation) resumes from it: a range of 3000 arrivals (past the offset cap: split by date,
 /// then by surname) read one request at a time gives what the whole read gives, each request
