@@ -258,7 +258,7 @@ impl SyncRuns {
                 Err(e) => tracing::warn!(error = %e, "a feed's latest run could not be read"),
             }
         }
-        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         runs.truncate(last as usize);
         Ok(runs)
     }

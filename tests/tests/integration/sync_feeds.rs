@@ -196,7 +196,11 @@ async fn first_sync_creates_everything_and_an_identical_resync_writes_only_bookk
         assert_eq!(r.status, SyncRunStatus::Succeeded, "{r:#?}");
         assert_eq!((r.created.count, r.updated.count), (0, 0), "{r:#?}");
     }
-    assert_eq!(count_prefix(&writes, "SYNCRUN#"), 0, "quiet runs have no item");
+    assert_eq!(
+        count_prefix(&writes, "SYNCRUN#"),
+        0,
+        "quiet runs have no item"
+    );
     assert_eq!(count_prefix(&writes, "SYNCSTATE#"), 2 * Feed::ALL.len());
     let state = bed.feed_state(Feed::Reservations).await.expect("state");
     assert_eq!(

@@ -297,7 +297,12 @@ mod tests {
 
     /// A completed run to record.
     fn done() -> SyncRun {
-        SyncRun::start("done", HotelId::parse("h1").unwrap(), "reservations", Utc::now())
+        SyncRun::start(
+            "done",
+            HotelId::parse("h1").unwrap(),
+            "reservations",
+            Utc::now(),
+        )
     }
 
     #[tokio::test]

@@ -423,9 +423,7 @@ impl DistributedLimiter {
                         None => return Ok(slots),
                         Some(&s) if s * plan.slot_ms > horizon_ms => {
                             return Err(PmsError::RateLimited {
-                                retry_after: Some(Duration::from_millis(
-                                    s * plan.slot_ms - now_ms,
-                                )),
+                                retry_after: Some(Duration::from_millis(s * plan.slot_ms - now_ms)),
                                 request_id: None,
                             })
                         }
@@ -1029,8 +1027,16 @@ mod tests {
         }
         // The budget is used, and nobody is starved: the writer got its reserve, and partner
         // reads the lane the syncs leave.
-        assert!(all.len() as u64 >= 90 / 30 * 200 * 3 / 4, "{} permits", all.len());
-        assert!(writer.len() >= 80, "the writer got {} permits", writer.len());
+        assert!(
+            all.len() as u64 >= 90 / 30 * 200 * 3 / 4,
+            "{} permits",
+            all.len()
+        );
+        assert!(
+            writer.len() >= 80,
+            "the writer got {} permits",
+            writer.len()
+        );
         let partner: usize = readers.iter().map(Vec::len).sum();
         println!(
             "in 90 s: {} permits; syncs {:?}, partner reads {partner}, the writer {}",
@@ -1041,7 +1047,11 @@ mod tests {
         // The lane no sync may lease: a permit per slot (111 in 90 s), shared with syncs that
         // found every other lane taken.
         assert!(partner >= 50, "partner reads got {partner} permits");
-        assert!(syncs.iter().all(|s| !s.is_empty()), "{:?}", syncs.iter().map(Vec::len));
+        assert!(
+            syncs.iter().all(|s| !s.is_empty()),
+            "{:?}",
+            syncs.iter().map(Vec::len)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1050,7 +1060,8 @@ mod tests {
         for (pause, calls) in [(Duration::from_millis(1_500), 40u64), (Duration::ZERO, 150)] {
             let clock = TokioClock::new();
             let store = Arc::new(MemoryStore::new(clock.clone()));
-            let limiter = DistributedLimiter::new(store.clone(), clock, hotel.clone(), "t", &mews());
+            let limiter =
+                DistributedLimiter::new(store.clone(), clock, hotel.clone(), "t", &mews());
             let slot_ms = limiter.plan().slot_ms;
             let started = tokio::time::Instant::now();
             bulk(async {
