@@ -571,8 +571,15 @@ impl RateLimiter for DistributedLimiter {
                         // Waiting for our lanes' permits call after call: the caller is bound
                         // by its share of the rate, not by its own work. Take more lanes.
                         let more = local.lanes.min(MAX_HELD_LANES - local.lanes);
-                        let slots = self.lease(Want::Lanes(more)).await?;
                         local.lanes += more;
+                        // Best effort: the permit in hand is still good if the table fails.
+                        let slots = match self.lease(Want::Lanes(more)).await {
+                            Ok(slots) => slots,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the rate limiter could not take more lanes");
+                                Vec::new()
+                            }
+                        };
                         local.seen_ms = self.now_ms();
                         if !slots.is_empty() {
                             let mut all: Vec<u64> = local.permits.drain(..).chain(slots).collect();
