@@ -2,7 +2,7 @@
 //! against the vendor simulators (with the vendors' real rate limits) and a stack on moto.
 //!
 //! usage: scripts/with-moto.sh cargo run --release -p pms-tests --example sync_bench
-//!        [-- --reservations 10000 --vendor ohip|mews|cloudbeds --timeout 300 --first-only]
+//!        [-- --reservations 10000 --vendor opera|ohip|mews|cloudbeds --timeout 300 --first-only]
 //!        (or `make bench-sync`, with `BENCH_SYNC_ARGS`)
 //!
 //! For each vendor it runs one tick of every feed the way production does, twice: the first
@@ -19,8 +19,9 @@
 //!   (Mews: customers and notes, one each per 1000; Cloudbeds arrivals: the rate-details rows
 //!   of changed rows, per 100; see `required_lookups`), with no authentication and no
 //!   reference data, and none for a feed the vendor does not serve;
-//! - table writes, split into records (bookings, rooms) and the sync's bookkeeping (run
-//!   records, feed state, the rate limiter's shared counters);
+//! - table writes, split into records (bookings, rooms) and the sync's bookkeeping: the rate
+//!   limiter's leases (and their number per vendor call), the feeds' states (claims,
+//!   completions, progress), run records, and the rest (ticks, cached reference data);
 //! - events published, wall time, invocations and the longest (against 60 % of the timeout).
 //!
 //! Wall time is bound by the vendors' rate limits (Cloudbeds: 5 requests/s per property, of
@@ -86,8 +87,10 @@ struct Pass {
     records_read: u64,
     record_writes: usize,
     bookkeeping_writes: usize,
-    /// The rate limiter's share of the bookkeeping.
+    /// The bookkeeping per prefix: the rate limiter's, the feeds' states, run records.
     limiter_writes: usize,
+    state_writes: usize,
+    run_writes: usize,
     events: u64,
     longest: (String, u64),
     invocations: u32,
@@ -220,10 +223,8 @@ impl Bed {
             .iter()
             .filter(|k| BOOKKEEPING.iter().any(|p| k.sort.starts_with(p)))
             .count();
-        let limiter_writes = writes
-            .iter()
-            .filter(|k| k.sort.starts_with("RATE#"))
-            .count();
+        let prefixed = |p: &str| writes.iter().filter(|k| k.sort.starts_with(p)).count();
+        let limiter_writes = prefixed("RATE#");
         let (reservation_page, room_page) = largest_pages(self.vendor);
         let read = |r: &SyncRun| r.created.count + r.updated.count + r.unchanged + r.failed.count;
         let minimum = runs
@@ -261,6 +262,8 @@ impl Bed {
             record_writes: writes.len() - bookkeeping,
             bookkeeping_writes: bookkeeping,
             limiter_writes,
+            state_writes: prefixed("SYNCSTATE#"),
+            run_writes: prefixed("SYNCRUN#"),
             events: self.bus.events() - events,
             longest,
             invocations,
@@ -303,10 +306,13 @@ fn print_pass(name: &str, p: &Pass, timeout: Duration) {
         100.0 * p.longest_invocation.as_secs_f64() / timeout.as_secs_f64(),
     );
     println!(
-        "      table writes in all {} (rate limiter {}, {:.2} per vendor call)",
-        p.record_writes + p.bookkeeping_writes,
+        "      bookkeeping writes {}: rate limiter {} ({:.2} per vendor call), feed states {}, run records {}, other {}",
+        p.bookkeeping_writes,
         p.limiter_writes,
         p.limiter_writes as f64 / p.calls.max(1) as f64,
+        p.state_writes,
+        p.run_writes,
+        p.bookkeeping_writes - p.limiter_writes - p.state_writes - p.run_writes,
     );
     println!(
         "      feeds (created+updated~unchanged): {}",
@@ -396,6 +402,12 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--help" || args[i] == "-h" {
+            println!(
+                "usage: sync_bench [--reservations N] [--vendor opera|ohip|mews|cloudbeds] [--timeout SECONDS] [--first-only]"
+            );
+            return;
+        }
         if args[i] == "--first-only" {
             first_only = true;
             i += 1;
@@ -408,7 +420,7 @@ async fn main() {
             }
             ("--vendor", Some(v)) => {
                 vendors = vec![match v.as_str() {
-                    "ohip" => pms_opera::PROVIDER,
+                    "opera" | "ohip" => pms_opera::PROVIDER,
                     "mews" => pms_mews::PROVIDER,
                     "cloudbeds" => pms_cloudbeds::PROVIDER,
                     other => panic!("unknown vendor {other}"),

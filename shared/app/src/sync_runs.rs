@@ -5,6 +5,13 @@
 //! hotel's partition under `SYNCRUN#<started at>#<run id>`, so the newest come first in a
 //! descending key query, and expire after the hotel's `sync.runRetentionDays`.
 //!
+//! A run that changed nothing (succeeded, nothing created, updated or failed) writes no item of
+//! its own: it is kept as its feed's latest run in the feed's state (`SYNCSTATE#<feed>`,
+//! field `lastRun`), in the write that completes it anyway, and [`SyncRuns::list`] shows it
+//! among the others. An unchanged re-sync so costs no write per feed beyond its claim and its
+//! completion, and ops still see every feed's latest run; older quiet runs, which recorded
+//! nothing new, are not kept.
+//!
 //! Records stay small whatever the run did: id lists keep the first [`MAX_IDS`] ids and
 //! errors the first [`MAX_ERRORS`], while the counts keep counting (a DynamoDB item is at most
 //! 400 KB).
@@ -25,6 +32,11 @@ pub const MAX_IDS: usize = 100;
 pub const MAX_ERRORS: usize = 10;
 /// Sort-key prefix of sync runs in a hotel's partition.
 pub const SYNC_RUN_PREFIX: &str = "SYNCRUN#";
+/// Sort-key prefix of the feeds' sync states (`crate::sync::state`), which keep each feed's
+/// latest run in [`LATEST_RUN_FIELD`].
+pub const FEED_STATE_PREFIX: &str = "SYNCSTATE#";
+/// The field of a feed's state holding its latest completed run.
+pub const LATEST_RUN_FIELD: &str = "lastRun";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -172,6 +184,16 @@ impl SyncRun {
         }
     }
 
+    /// Succeeded with nothing created, updated or failed: nothing to keep beyond the feed's
+    /// latest run (see the module doc).
+    pub fn is_quiet(&self) -> bool {
+        self.status == SyncRunStatus::Succeeded
+            && self.created.count == 0
+            && self.updated.count == 0
+            && self.failed.count == 0
+            && self.errors.is_empty()
+    }
+
     /// `SYNCRUN#<started at, fixed-width UTC>#<run id>`: lexical order is time order.
     pub fn sort_key(&self) -> String {
         format!(
@@ -203,21 +225,42 @@ impl SyncRuns {
         Ok(())
     }
 
-    /// The hotel's latest `last` runs (at most 100), newest first.
+    /// The hotel's latest `last` runs (at most 100), newest first: the stored runs and each
+    /// feed's latest run, quiet ones included.
     pub async fn list(&self, hotel: &HotelId, last: u32) -> PortResult<Vec<SyncRun>> {
+        let last = last.clamp(1, 100);
         let mut q = Query::primary(
             Partition::Hotel(hotel.clone()),
             KeyCondition::BeginsWith(SYNC_RUN_PREFIX.into()),
         )
-        .limit(last.clamp(1, 100));
+        .limit(last);
         q.descending = true;
-        self.store
+        let mut runs: Vec<SyncRun> = self
+            .store
             .query(&q)
             .await?
             .items
             .iter()
             .map(Item::decode)
-            .collect()
+            .collect::<PortResult<_>>()?;
+        // One state per feed: a handful of items.
+        let states = Query::primary(
+            Partition::Hotel(hotel.clone()),
+            KeyCondition::BeginsWith(FEED_STATE_PREFIX.into()),
+        );
+        for state in self.store.query(&states).await?.items {
+            let Some(latest) = state.data.get(LATEST_RUN_FIELD) else {
+                continue;
+            };
+            match serde_json::from_value::<SyncRun>(latest.clone()) {
+                Ok(run) if !runs.iter().any(|r| r.run_id == run.run_id) => runs.push(run),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "a feed's latest run could not be read"),
+            }
+        }
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+        runs.truncate(last as usize);
+        Ok(runs)
     }
 
     pub async fn latest(&self, hotel: &HotelId) -> PortResult<Option<SyncRun>> {

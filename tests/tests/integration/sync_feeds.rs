@@ -180,7 +180,8 @@ async fn first_sync_creates_everything_and_an_identical_resync_writes_only_bookk
         runs.iter().map(|r| r.vendor_calls).sum::<u64>(),
     );
 
-    // The same data again: nothing is written but the runs and the feeds' state.
+    // The same data again: nothing is written but the feeds' state (a claim and a completion
+    // per feed, the completion keeping the run, which changed nothing).
     let t1 = Utc::now();
     bed.tick().await;
     let writes = bed.take_writes();
@@ -195,8 +196,18 @@ async fn first_sync_creates_everything_and_an_identical_resync_writes_only_bookk
         assert_eq!(r.status, SyncRunStatus::Succeeded, "{r:#?}");
         assert_eq!((r.created.count, r.updated.count), (0, 0), "{r:#?}");
     }
-    assert_eq!(count_prefix(&writes, "SYNCRUN#"), Feed::ALL.len());
+    assert_eq!(
+        count_prefix(&writes, "SYNCRUN#"),
+        0,
+        "quiet runs have no item"
+    );
+    assert_eq!(count_prefix(&writes, "SYNCSTATE#"), 2 * Feed::ALL.len());
     let state = bed.feed_state(Feed::Reservations).await.expect("state");
+    assert_eq!(
+        state.last_run.as_ref().map(|r| &r.run_id),
+        Some(&latest(&runs, Feed::Reservations).run_id),
+        "the feed's state keeps its latest run"
+    );
     assert_eq!(
         state.watermark,
         Some(latest(&runs, Feed::Reservations).started_at),

@@ -216,16 +216,16 @@ impl SyncService {
                 run.failed.count,
             );
             let ids_before = run.failed.ids.len();
-            let r = self
-                .step(
-                    &config,
-                    adapter.as_ref(),
-                    step,
-                    &mut run,
-                    &mut tally,
-                    &correlation,
-                )
-                .await;
+            // Many calls with merges between: lanes of the budget (`ratelimit::bulk`).
+            let r = pms_vendor_kit::pms::ratelimit::bulk(self.step(
+                &config,
+                adapter.as_ref(),
+                step,
+                &mut run,
+                &mut tally,
+                &correlation,
+            ))
+            .await;
             checkpoint.created += run.created.count - before.0;
             checkpoint.updated += run.updated.count - before.1;
             checkpoint.unchanged += run.unchanged - before.2;

@@ -31,7 +31,7 @@ use pms_domain::config::HotelConfig;
 use pms_domain::domain::{DeltaSupport, ExternalId, HotelId, Provider, Reservation};
 use pms_domain::pms::{EntityKind, EntityRef, PageCursor, PmsAdapter, PmsError};
 use pms_domain::ports::{Clock, Queue};
-use pms_vendor_kit::pms::AdapterFactory;
+use pms_vendor_kit::pms::{ratelimit, AdapterFactory};
 
 /// Records merged per call: bounds one merge's batch reads and concurrent writes.
 const MERGE_CHUNK: usize = 500;
@@ -260,17 +260,18 @@ impl SyncService {
         };
         let calls_before = run.vendor_calls;
         let plan = |delta| feeds::steps(job.feed, &config, delta, claimed.watermark, start);
-        let (result, calls, left) = self
-            .execute(
-                &config,
-                plan,
-                &mut run,
-                &mut tally,
-                &job.correlation_id,
-                at.clone(),
-                budget.as_deref(),
-            )
-            .await;
+        // A run makes many calls with merges between them: it leases lanes of the vendor's
+        // budget, not permits (see `ratelimit::bulk`).
+        let (result, calls, left) = ratelimit::bulk(self.execute(
+            &config,
+            plan,
+            &mut run,
+            &mut tally,
+            &job.correlation_id,
+            at.clone(),
+            budget.as_deref(),
+        ))
+        .await;
         run.vendor_calls = calls_before + calls;
         let progress = |at: Position, segment: u32, run: &SyncRun, tally: &RunTally| Progress {
             run_id: run.run_id.clone(),
@@ -352,18 +353,29 @@ impl SyncService {
         match result {
             Ok(()) => {
                 run.finish(self.clock.now(), run.vendor_calls);
-                self.runs
-                    .record(&run, config.sync.run_retention_days)
-                    .await?;
+                // A run that changed nothing is kept as the feed's latest run, in the
+                // completion's write (see `sync_runs`); the others get their own record too.
+                let quiet = run.is_quiet();
+                if !quiet {
+                    self.runs
+                        .record(&run, config.sync.run_retention_days)
+                        .await?;
+                }
                 // The watermark becomes this run's start: anything changed since is in the
                 // next window.
                 let watermark = (job.feed == Feed::Reservations).then_some(start);
-                if !self.states.complete(&claimed, watermark).await? {
+                if !self.states.complete(&claimed, watermark, &run).await? {
                     tracing::warn!(
                         feed = %job.feed,
                         run_id = %run.run_id,
                         "the feed's lease was taken over before this run completed"
                     );
+                    if quiet {
+                        // Its successor's state is not ours to write: record the run apart.
+                        self.runs
+                            .record(&run, config.sync.run_retention_days)
+                            .await?;
+                    }
                 }
                 self.report(&config, &run, &tally, None);
                 Ok(FeedOutcome::Ran(Box::new(run)))

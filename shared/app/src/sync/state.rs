@@ -10,13 +10,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{Continuation, Feed};
-use crate::sync_runs::SyncRun;
+use crate::sync_runs::{SyncRun, FEED_STATE_PREFIX};
 use pms_domain::domain::HotelId;
 use pms_domain::pms::{EntityRef, PageCursor};
 use pms_domain::ports::{Condition, Item, ItemKey, ItemStore, PortResult, PutOutcome};
 
 fn key(hotel: &HotelId, feed: Feed) -> ItemKey {
-    ItemKey::hotel(hotel, format!("SYNCSTATE#{feed}"))
+    ItemKey::hotel(hotel, format!("{FEED_STATE_PREFIX}{feed}"))
 }
 
 /// The run holding a feed, until `until`.
@@ -74,6 +74,10 @@ pub struct FeedState {
     /// The run under way across invocations, if one stopped between pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Box<Progress>>,
+    /// The latest completed run, written with its completion: the only record of a run that
+    /// changed nothing (`crate::sync_runs`; serialized as `sync_runs::LATEST_RUN_FIELD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<Box<SyncRun>>,
     /// Changes on every write; writes are conditional on the revision they read.
     pub revision: String,
 }
@@ -201,6 +205,7 @@ impl FeedStates {
                 last_run_id: None,
                 lease: None,
                 progress: None,
+                last_run: None,
                 revision: String::new(),
             })
         };
@@ -233,13 +238,15 @@ impl FeedStates {
         }
     }
 
-    /// Records a completed run and releases the feed: the tick is done and, for the
-    /// reservations feed, the watermark moves to `watermark` (never backwards). `false` when
-    /// the lease was taken over meanwhile (the successor's state is left alone).
+    /// Records a completed run and releases the feed: the tick is done, `run` is the feed's
+    /// latest run and, for the reservations feed, the watermark moves to `watermark` (never
+    /// backwards). `false` when the lease was taken over meanwhile (the successor's state is
+    /// left alone).
     pub async fn complete(
         &self,
         claimed: &FeedState,
         watermark: Option<DateTime<Utc>>,
+        run: &SyncRun,
     ) -> PortResult<bool> {
         let tick = claimed.lease.as_ref().map(|l| l.tick);
         let run_id = claimed.lease.as_ref().map(|l| l.run_id.clone());
@@ -249,6 +256,7 @@ impl FeedStates {
             last_run_id: run_id.or_else(|| claimed.last_run_id.clone()),
             lease: None,
             progress: None,
+            last_run: Some(Box::new(run.clone())),
             revision: revision(),
             ..claimed.clone()
         };
@@ -287,6 +295,16 @@ mod tests {
     use pms_domain::memory::MemoryStore;
     use pms_domain::ports::ManualClock;
 
+    /// A completed run to record.
+    fn done() -> SyncRun {
+        SyncRun::start(
+            "done",
+            HotelId::parse("h1").unwrap(),
+            "reservations",
+            Utc::now(),
+        )
+    }
+
     #[tokio::test]
     async fn claims_complete_release_and_refuse_done_ticks() {
         let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -319,7 +337,7 @@ mod tests {
         else {
             panic!("retry claim")
         };
-        assert!(states.complete(&claimed, Some(t1)).await.unwrap());
+        assert!(states.complete(&claimed, Some(t1), &done()).await.unwrap());
         // Done: the same tick, or an older one, is refused.
         for tick in [t1, t1 - Duration::minutes(5)] {
             assert!(matches!(
@@ -333,6 +351,8 @@ mod tests {
         let s = states.get(&h, Feed::Reservations).await.unwrap().unwrap();
         assert_eq!(s.watermark, Some(t1));
         assert_eq!(s.last_run_id.as_deref(), Some("r3"));
+        // The completion keeps the run it completed.
+        assert_eq!(s.last_run.map(|r| r.run_id), Some("done".to_owned()));
         // A lease that ran out (a run that died) can be taken over; the dead run's late
         // completion then changes nothing.
         let t2 = t1 + Duration::minutes(5);
@@ -351,9 +371,9 @@ mod tests {
         else {
             panic!("takeover")
         };
-        assert!(!states.complete(&dead, Some(t2)).await.unwrap());
+        assert!(!states.complete(&dead, Some(t2), &done()).await.unwrap());
         // The watermark never goes back.
-        assert!(states.complete(&next, Some(t1)).await.unwrap());
+        assert!(states.complete(&next, Some(t1), &done()).await.unwrap());
         let s = states.get(&h, Feed::Reservations).await.unwrap().unwrap();
         assert_eq!(s.watermark, Some(t1));
         assert_eq!(s.last_tick, Some(t2));
@@ -431,7 +451,7 @@ mod tests {
         let l = claimed.lease.clone().unwrap();
         assert_eq!((l.run_id.as_str(), l.tick), ("r1", t2));
         // Completed: no progress, the tick done, and segment 2's continuation is stale.
-        assert!(states.complete(&claimed, Some(t1)).await.unwrap());
+        assert!(states.complete(&claimed, Some(t1), &done()).await.unwrap());
         let s = states.get(&h, feed).await.unwrap().unwrap();
         assert!(s.progress.is_none());
         assert_eq!((s.last_tick, s.watermark), (Some(t2), Some(t1)));
@@ -442,5 +462,53 @@ mod tests {
                 .unwrap(),
             Claim::Stale
         );
+    }
+
+    #[tokio::test]
+    async fn a_quiet_run_is_listed_from_its_feeds_state_with_the_recorded_ones() {
+        use crate::sync_runs::SyncRuns;
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let (states, runs) = (FeedStates::new(store.clone()), SyncRuns::new(store));
+        let h = HotelId::parse("h1").unwrap();
+        let t0 = Utc::now();
+        let lease = Duration::seconds(60);
+        // A run that created a booking is recorded and completes; two quiet runs of another
+        // feed complete after it, the later replacing the earlier as the feed's latest.
+        let mut changed = SyncRun::start("changed", h.clone(), "reservations", t0);
+        changed.record_created("b1");
+        changed.finish(t0, 2);
+        assert!(!changed.is_quiet());
+        runs.record(&changed, 30).await.unwrap();
+        let Claim::Acquired { claimed, .. } = states
+            .claim(&h, Feed::Reservations, t0, "changed", t0, lease)
+            .await
+            .unwrap()
+        else {
+            panic!("claim")
+        };
+        assert!(states.complete(&claimed, Some(t0), &changed).await.unwrap());
+        for (i, id) in ["quiet1", "quiet2"].into_iter().enumerate() {
+            let t = t0 + Duration::seconds(10 * (i as i64 + 1));
+            let mut quiet = SyncRun::start(id, h.clone(), "arrivals", t);
+            quiet.record_unchanged(40);
+            quiet.finish(t, 1);
+            assert!(quiet.is_quiet());
+            let Claim::Acquired { claimed, .. } = states
+                .claim(&h, Feed::Arrivals, t, id, t, lease)
+                .await
+                .unwrap()
+            else {
+                panic!("claim")
+            };
+            assert!(states.complete(&claimed, None, &quiet).await.unwrap());
+        }
+        let listed = runs.list(&h, 10).await.unwrap();
+        let ids: Vec<_> = listed.iter().map(|r| r.run_id.as_str()).collect();
+        // Newest first, the recorded run once although its feed's state names it too.
+        assert_eq!(ids, ["quiet2", "changed"]);
+        assert_eq!(listed[0].unchanged, 40);
+        assert_eq!(runs.latest(&h).await.unwrap().unwrap().run_id, "quiet2");
+        assert_eq!(runs.list(&h, 1).await.unwrap().len(), 1);
     }
 }
