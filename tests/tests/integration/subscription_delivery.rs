@@ -592,3 +592,41 @@ async fn a_success_clears_the_failing_clock() {
     assert_eq!(ok.failing_since, None);
     assert!(ok.enabled);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_hears_only_its_own_hotels_events() {
+    let s = Setup::new().await;
+    let other = s.w.sim_hotel(pms_mews::PROVIDER).await;
+    let mine = Receiver::start().await;
+    let theirs = Receiver::start().await;
+    s.subscribe(&mine.url(), &[EventType::BookingCheckedIn])
+        .await;
+    s.subs
+        .create(
+            &other.id,
+            &theirs.url(),
+            vec![EventType::BookingCheckedIn],
+            "staff:test",
+        )
+        .await
+        .unwrap();
+    let svc = DeliveryService::new(&s.w.services, s.policy);
+    let metrics = pms_app::obs::Metrics::new("test", "delivery");
+    let event = pms_domain::domain::events::DomainEvent::new(
+        EventType::BookingCheckedIn,
+        s.h.id.clone(),
+        pms_domain::domain::Provider::named("mews"),
+        "mews:r1",
+        1,
+        Utc::now(),
+        None,
+        json!({"status": "checked_in"}),
+    );
+    svc.fan_out(&event, &metrics).await.unwrap();
+    assert_eq!(mine.accepted().len(), 1);
+    assert!(theirs.received().is_empty());
+    // Its delivery records are under its own hotel only.
+    let log = svc.log();
+    assert_eq!(log.list(&s.h.id, None).await.unwrap().len(), 1);
+    assert!(log.list(&other.id, None).await.unwrap().is_empty());
+}
