@@ -81,7 +81,10 @@ echo "waiting for the function at $base ..." >&2
 for _ in $(seq 1 900); do curl -fs "$base/openapi.json" >/dev/null 2>&1 && break; sleep 1; done
 # The document the function serves: the committed part plus each webhook vendor's path.
 spec=$(mktemp -t openapi.XXXXXX.json)
-curl -fs "$base/openapi.json" >"$spec" || { echo "the function did not start; see /tmp/schemathesis-*.log" >&2; exit 1; }
+# A few tries: on a loaded machine the relay of `cargo lambda watch` can drop one answer.
+got=0
+for _ in 1 2 3 4 5; do curl -fs "$base/openapi.json" >"$spec" && { got=1; break; }; sleep 2; done
+[[ $got == 1 ]] || { echo "the function did not start; see /tmp/schemathesis-*.log" >&2; exit 1; }
 
 # Requests API Gateway cannot carry are not generated (see the hooks module).
 SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" \
