@@ -261,7 +261,7 @@ impl DeliveryService {
         let sub = match self.subs.get(&msg.hotel_id, &msg.subscription_id).await {
             Ok(s) => s,
             Err(SubscriptionError::NotFound(_)) => {
-                self.finish(record, DeliveryStatus::Failed, None, "subscription deleted")
+                self.fail_unattempted(record, "subscription deleted")
                     .await?;
                 return Ok((Ack::Done, None));
             }
@@ -280,8 +280,7 @@ impl DeliveryService {
         metrics: &Metrics,
     ) -> Result<Option<Attempted>, DeliveryError> {
         if !sub.enabled {
-            let why = "subscription disabled";
-            self.finish(record, DeliveryStatus::Failed, None, why)
+            self.fail_unattempted(record, "subscription disabled")
                 .await?;
             return Ok(None);
         }
@@ -402,16 +401,13 @@ impl DeliveryService {
 
     /// Ends a delivery without an attempt (its subscription is gone or disabled): a dead
     /// letter an operator may redeliver.
-    async fn finish(
+    async fn fail_unattempted(
         &self,
         record: DeliveryRecord,
-        status: DeliveryStatus,
-        http_status: Option<u16>,
         why: &str,
     ) -> Result<(), DeliveryError> {
         let mut next = record.clone();
-        next.status = status;
-        next.last_status = http_status.or(record.last_status);
+        next.status = DeliveryStatus::Failed;
         next.last_error = Some(why.to_owned());
         next.next_attempt_at = None;
         next.updated_at = self.clock.now();

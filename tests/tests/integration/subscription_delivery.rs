@@ -11,7 +11,7 @@ use pms_app::deliveries::{DeliveryService, DELIVERY_ACTOR};
 use pms_app::jobs::FeedJob;
 use pms_app::subscriptions::SubscriptionService;
 use pms_app::sync::{RunMode, SyncService};
-use pms_domain::domain::events::EventType;
+use pms_domain::domain::events::{DomainEvent, EventType};
 use pms_domain::domain::Feed;
 use pms_subscriptions::signing::verify;
 use pms_subscriptions::{DeliveryStatus, SigningSecret, Subscription, TargetPolicy};
@@ -152,6 +152,24 @@ fn of_entity<'a>(
                 .is_some_and(|e| e.ends_with(sim_id))
         })
         .collect()
+}
+
+/// A check-in event of `hotel` for booking `r<n>` at version `n`, as the merge would publish it.
+fn checked_in(
+    hotel: &pms_domain::domain::HotelId,
+    n: u64,
+    at: chrono::DateTime<Utc>,
+) -> DomainEvent {
+    DomainEvent::new(
+        EventType::BookingCheckedIn,
+        hotel.clone(),
+        pms_domain::domain::Provider::named("mews"),
+        format!("mews:r{n}"),
+        n,
+        at,
+        None,
+        json!({"status": "checked_in"}),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -514,18 +532,7 @@ async fn a_subscription_failing_for_three_days_is_disabled() {
     let services = s.w.stack.services_with_clock(clock.clone());
     let svc = DeliveryService::new(&services, s.policy).with_schedule(FAST.to_vec());
     let metrics = pms_app::obs::Metrics::new("test", "delivery");
-    let event = |n: u64| {
-        pms_domain::domain::events::DomainEvent::new(
-            EventType::BookingCheckedIn,
-            s.h.id.clone(),
-            pms_domain::domain::Provider::named("mews"),
-            format!("mews:r{n}"),
-            n,
-            clock.now(),
-            None,
-            json!({"status": "checked_in"}),
-        )
-    };
+    let event = |n: u64| checked_in(&s.h.id, n, clock.now());
     use pms_domain::ports::Clock as _;
 
     // Failing from the first attempt on; two days and 23 hours later it is still enabled.
@@ -571,18 +578,7 @@ async fn a_success_clears_the_failing_clock() {
         .await;
     let svc = DeliveryService::new(&s.w.services, s.policy);
     let metrics = pms_app::obs::Metrics::new("test", "delivery");
-    let event = |n: u64| {
-        pms_domain::domain::events::DomainEvent::new(
-            EventType::BookingCheckedIn,
-            s.h.id.clone(),
-            pms_domain::domain::Provider::named("mews"),
-            format!("mews:r{n}"),
-            n,
-            Utc::now(),
-            None,
-            json!({"status": "checked_in"}),
-        )
-    };
+    let event = |n: u64| checked_in(&s.h.id, n, Utc::now());
     svc.fan_out(&event(1), &metrics).await.unwrap();
     let failing = s.subs.registry().get(&s.h.id, &sub.id).await.unwrap();
     assert!(failing.failing_since.is_some());
@@ -612,16 +608,7 @@ async fn a_subscription_hears_only_its_own_hotels_events() {
         .unwrap();
     let svc = DeliveryService::new(&s.w.services, s.policy);
     let metrics = pms_app::obs::Metrics::new("test", "delivery");
-    let event = pms_domain::domain::events::DomainEvent::new(
-        EventType::BookingCheckedIn,
-        s.h.id.clone(),
-        pms_domain::domain::Provider::named("mews"),
-        "mews:r1",
-        1,
-        Utc::now(),
-        None,
-        json!({"status": "checked_in"}),
-    );
+    let event = checked_in(&s.h.id, 1, Utc::now());
     svc.fan_out(&event, &metrics).await.unwrap();
     assert_eq!(mine.accepted().len(), 1);
     assert!(theirs.received().is_empty());
