@@ -360,7 +360,11 @@ async fn bench(vendor: Provider, reservations: u32, timeout: Duration, first_onl
         .send()
         .await
         .expect("the subscriptions' rule's targets");
-    let ids: Vec<String> = targets.targets().iter().map(|t| t.id().to_owned()).collect();
+    let ids: Vec<String> = targets
+        .targets()
+        .iter()
+        .map(|t| t.id().to_owned())
+        .collect();
     events
         .remove_targets()
         .rule(rule)

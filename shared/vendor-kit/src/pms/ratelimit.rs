@@ -1177,11 +1177,9 @@ mod tests {
                     state: 0x9E37_79B9_7F4A_7C15 ^ (k as u64 + 1),
                 };
                 // Enough calls for many leases: 120, or 15 minutes of merges.
-                let calls = if base_ms == 0 {
-                    150
-                } else {
-                    (900_000 / base_ms).clamp(40, 120)
-                };
+                let calls = 900_000u64
+                    .checked_div(base_ms)
+                    .map_or(150, |n| n.clamp(40, 120));
                 let started = tokio::time::Instant::now();
                 let budget = Duration::from_secs(180);
                 let mut invocation: Option<(tokio::time::Instant, DistributedLimiter)> = None;
