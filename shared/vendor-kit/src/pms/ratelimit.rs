@@ -19,30 +19,29 @@
 //! unused halve it, so an occasional caller (a partner read) takes one at a time and wastes
 //! nothing of the budget.
 //!
-//! A sync reads a page, then merges it for seconds before the next call, so permits bound to
-//! slots lapse between its calls and a lease of them costs a write per call or two. A caller
-//! that knows it will make many calls runs inside [`bulk`] and leases *lanes* instead: the read
-//! permits are dealt round-robin into [`LANES`] lanes (permit `i` is lane `i % LANES`'s), and
-//! one write takes every permit of a lane for the next [`LANE_SPAN`] (a quarter of the read
-//! rate for 40 s, or for as long as [`LANE_CALLS`] of the lane's permits take on a slow
-//! vendor's budget: one write per lease however the calls are spread). A caller slower than its
-//! lane (its merges take longer than the lane's permits last) holds a lane continuously
-//! anyway, so writes would follow its wall time rather than its calls: its next lease spans
-//! about [`LANE_CALLS`] of its calls at the pace it showed, up to [`MAX_LANE_SPAN`] and never
-//! past its deadline (one write per 16 calls however slow the merges). The item keeps the span
-//! of the last lane lease, where a new process's first lane lease starts: a slow sync continued
-//! in the next invocation keeps its pace. Lanes are permits like any
-//! other: the item keeps how far each lane is taken (`l`), an ordinary lease skips the permits
-//! of taken lanes, a lane lease starts at the cursor, so each permit still has exactly one
-//! owner and one slot, and the bound above holds unchanged. A bulk caller holds one lane, and
-//! a second and third while it keeps waiting for permits, three in a row with none lapsing in
-//! between (a sync bound by the rate, not by its merges). The fourth lane is never leased as a lane, so ordinary callers (partner reads)
-//! always find a quarter of the read pool however many syncs run; a bulk caller that finds
-//! every other lane taken leases permits as they do. What a lane holder wastes is bounded: the
-//! unspent permits of its lanes, and its lanes halve after waste; what a finished sync leaves
-//! is one lane until its lease ends ([`MAX_LANE_SPAN`] at most, [`LANE_SPAN`] unless it was
-//! slow), which other syncs of the credential go around (two more lanes, then permits) and
-//! partner reads never need (the fourth lane is theirs).
+//! A sync reads a page, then merges it for seconds before the next call, so permits bound to slots
+//! lapse between its calls and a lease of them costs a write per call or two. A caller that knows
+//! it will make many calls runs inside [`bulk`] and leases *lanes* instead: the read permits are
+//! dealt round-robin into [`LANES`] lanes (permit `i` is lane `i % LANES`'s), and one write takes
+//! every permit of a lane for the next [`LANE_SPAN`] (a quarter of the read rate for 40 s, or for
+//! as long as [`LANE_CALLS`] of the lane's permits take on a slow vendor's budget: one write per
+//! lease however the calls are spread). A caller slower than its lane (its merges take longer than
+//! the lane's permits last) holds a lane continuously anyway, so writes would follow its wall time
+//! rather than its calls: its next lease spans about [`LANE_CALLS`] of its calls at the pace it
+//! showed, up to [`MAX_LANE_SPAN`] and never past its deadline (one write per 16 calls however slow
+//! the merges). The item keeps the span of the last lane lease, where a new process's first lane
+//! lease starts: a slow sync continued in the next invocation keeps its pace. Lanes are permits
+//! like any other: the item keeps how far each lane is taken (`l`), an ordinary lease skips the
+//! permits of taken lanes, a lane lease starts at the cursor, so each permit still has exactly one
+//! owner and one slot, and the bound above holds unchanged. A bulk caller holds one lane, and a
+//! second and third while it keeps waiting for permits, three in a row with none lapsing in between
+//! (a sync bound by the rate, not by its merges). The fourth lane is never leased as a lane, so
+//! ordinary callers (partner reads) always find a quarter of the read pool however many syncs run;
+//! a bulk caller that finds every other lane taken leases permits as they do. What a lane holder
+//! wastes is bounded: the unspent permits of its lanes, and its lanes halve after waste; what a
+//! finished sync leaves is one lane until its lease ends ([`MAX_LANE_SPAN`] at most, [`LANE_SPAN`]
+//! unless it was slow), which other syncs of the credential go around (two more lanes, then
+//! permits) and partner reads never need (the fourth lane is theirs).
 //!
 //! A 429 pauses the whole credential until its `Retry-After` has passed ([`RateLimiter::pause`]):
 //! this process at once, and every other through the same item (`until`), which every lease
@@ -102,9 +101,9 @@ pub const LANES: u64 = 4;
 /// ordinary callers (partner reads) always have a quarter of the read pool, however many syncs
 /// run at once.
 pub const MAX_HELD_LANES: u64 = LANES - 1;
-/// How far ahead one lane lease takes its lanes' permits (less under a deadline). A sync bound
-/// by its merges makes a call every few seconds: 40 s of a lane holds several of its calls,
-/// and what a finished sync leaves unspent is 40 s of a quarter of the read rate at most.
+/// The shortest a lane lease reaches (less under a deadline): 40 s of a lane holds several
+/// calls of a sync that merges for a few seconds a page; longer leases follow the sync's calls
+/// (see `DistributedLimiter::lane_span`).
 pub const LANE_SPAN: Duration = Duration::from_secs(40);
 /// Calls a slow bulk caller's lane lease should last for, at the pace it showed: as many as a
 /// full lease of permits ([`MAX_LEASE`]), so a sync costs one write per 16 calls either way.
