@@ -620,6 +620,8 @@ impl RateLimiter for DistributedLimiter {
                         // Take more lanes.
                         let more = local.lanes.min(MAX_HELD_LANES - local.lanes);
                         local.lanes += more;
+                        // Three more waits before a third lane: one more may be enough.
+                        local.waited = 0;
                         // Best effort: the permit in hand is still good if the table fails.
                         let want = Want::Lanes {
                             lanes: more,
